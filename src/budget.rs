@@ -1,0 +1,811 @@
+//! The memory budget: every service on the host added up from *parsed
+//! settings*, worst case and typical, each term with where it came from.
+//! docs/budget-model.md explains each formula and assumption.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::settings::{Entry, HostSettings, ServiceSettings};
+use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, GIB, KIB, MIB};
+
+/// The numbers the model assumes; each is named in the report when used.
+#[derive(Clone, Debug, Serialize)]
+pub struct Assumptions {
+    /// Sort/hash nodes one query runs at once, each up to work_mem.
+    pub sorts_per_query: u32,
+    /// Private memory of an idle backend or worker.
+    pub backend_typical: ByteSize,
+    pub backend_worst: ByteSize,
+    /// Share of connections running a sort or hash at a typical moment.
+    pub busy_fraction_typical: f64,
+    /// Manual VACUUM / CREATE INDEX sessions at once.
+    pub manual_maintenance: u32,
+    pub temp_tables: bool,
+    /// jemalloc fragmentation of Redis data.
+    pub redis_frag_typical: f64,
+    pub redis_frag_worst: f64,
+    /// Redis's own code, stacks and shared objects.
+    pub redis_base: ByteSize,
+    pub hugepage_size: ByteSize,
+}
+
+impl Default for Assumptions {
+    fn default() -> Self {
+        Assumptions {
+            sorts_per_query: 2,
+            backend_typical: ByteSize::mib(5),
+            backend_worst: ByteSize::mib(10),
+            busy_fraction_typical: 0.25,
+            manual_maintenance: 1,
+            temp_tables: false,
+            redis_frag_typical: 1.2,
+            redis_frag_worst: 1.5,
+            redis_base: ByteSize::mib(10),
+            hugepage_size: ByteSize::mib(2),
+        }
+    }
+}
+
+/// Memory claimed outside the config files: the OS and other processes.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostReserve {
+    pub name: String,
+    pub memory: ByteSize,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Term {
+    pub service: &'static str,
+    pub name: String,
+    pub worst: ByteSize,
+    pub typical: ByteSize,
+    /// file:line of the settings it came from, or the rule it assumed.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Budget {
+    pub ram: ByteSize,
+    pub ram_source: String,
+    pub terms: Vec<Term>,
+    pub worst: ByteSize,
+    pub typical: ByteSize,
+    /// Rules broken regardless of RAM (unbounded Redis, pools > slots).
+    pub problems: Vec<String>,
+}
+
+impl Budget {
+    pub fn fits(&self) -> bool {
+        self.worst <= self.ram && self.problems.is_empty()
+    }
+
+    pub fn headroom(&self) -> i128 {
+        self.ram.bytes() as i128 - self.worst.bytes() as i128
+    }
+
+    /// Worst-case total of one service's terms.
+    pub fn service_worst(&self, service: &str) -> ByteSize {
+        self.terms
+            .iter()
+            .filter(|t| t.service == service)
+            .map(|t| t.worst)
+            .sum()
+    }
+
+    /// The table people read: per term, worst and typical, and the source.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let w = self
+            .terms
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(10)
+            .max(10);
+        let _ = writeln!(
+            s,
+            "{:<9} {:<w$} {:>10} {:>10}  source",
+            "service", "term", "worst", "typical"
+        );
+        for t in &self.terms {
+            let _ = writeln!(
+                s,
+                "{:<9} {:<w$} {:>10} {:>10}  {}",
+                t.service,
+                t.name,
+                t.worst.to_string(),
+                t.typical.to_string(),
+                t.source
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<9} {:<w$} {:>10} {:>10}",
+            "total",
+            "",
+            self.worst.to_string(),
+            self.typical.to_string()
+        );
+        let head = self.headroom();
+        let head_s = if head >= 0 {
+            ByteSize(head as u64).to_string()
+        } else {
+            format!("-{}", ByteSize((-head) as u64))
+        };
+        let _ = writeln!(
+            s,
+            "{:<9} {:<w$} {:>10}  ({} of RAM, {})",
+            "headroom", "", head_s, self.ram, self.ram_source
+        );
+        for p in &self.problems {
+            let _ = writeln!(s, "problem: {p}");
+        }
+        s
+    }
+}
+
+/// Computes the budget of a host's settings.
+pub fn compute(
+    settings: &HostSettings,
+    ram: ByteSize,
+    ram_source: &str,
+    reserves: &[HostReserve],
+    a: &Assumptions,
+) -> Budget {
+    let mut terms = Vec::new();
+    let mut problems = Vec::new();
+    let hugepages = settings
+        .os
+        .as_ref()
+        .map(|os| huge_pages(os, a))
+        .unwrap_or_default();
+    if let Some(pg) = &settings.postgres {
+        postgres_terms(
+            pg,
+            settings.pg_version,
+            hugepages.as_ref().map(|h| h.0),
+            a,
+            &mut terms,
+            &mut problems,
+        );
+        if let Some(b) = &settings.pgbouncer {
+            pool_rule(b, pg, settings.pg_version, &mut problems);
+        }
+    }
+    if let Some(r) = &settings.redis {
+        redis_terms(r, a, &mut terms, &mut problems);
+    }
+    if let Some(b) = &settings.pgbouncer {
+        pgbouncer_terms(b, &mut terms);
+    }
+    if let Some(os) = &settings.os {
+        if let Some((bytes, e)) = hugepages {
+            terms.push(Term {
+                service: "os",
+                name: "huge pages reserved".into(),
+                worst: bytes,
+                typical: bytes,
+                source: format!("{} (vm.nr_hugepages = {})", e.at, e.value),
+            });
+        }
+        if let Some(e) = os.get("zfs.zfs_arc_max") {
+            let arc = ByteSize(e.value.parse().unwrap_or(0));
+            terms.push(Term {
+                service: "zfs",
+                name: "ARC cap (zfs_arc_max)".into(),
+                worst: arc,
+                typical: arc,
+                source: e.at.to_string(),
+            });
+        }
+    }
+    for r in reserves {
+        terms.push(Term {
+            service: "host",
+            name: r.name.clone(),
+            worst: r.memory,
+            typical: r.memory,
+            source: r.source.clone(),
+        });
+    }
+    let worst = terms.iter().map(|t| t.worst).sum();
+    let typical = terms.iter().map(|t| t.typical).sum();
+    Budget {
+        ram,
+        ram_source: ram_source.to_string(),
+        terms,
+        worst,
+        typical,
+        problems,
+    }
+}
+
+fn huge_pages(os: &ServiceSettings, a: &Assumptions) -> Option<(ByteSize, Entry)> {
+    let e = os.get("vm.nr_hugepages")?;
+    let n: u64 = e.value.parse().ok()?;
+    (n > 0).then(|| (a.hugepage_size * n, e.clone()))
+}
+
+/// A PostgreSQL setting: the file's value or the version's default, and a
+/// source string saying which.
+struct Pg<'a> {
+    s: &'a ServiceSettings,
+    version: u32,
+}
+
+/// The unit a bare number means for the memory parameters the budget reads.
+fn pg_bare_unit(name: &str) -> u64 {
+    match name {
+        "shared_buffers" | "wal_buffers" | "temp_buffers" | "effective_cache_size" => 8 * KIB,
+        "max_wal_size" | "min_wal_size" | "wal_keep_size" => MIB,
+        _ => KIB,
+    }
+}
+
+/// Parses a PostgreSQL memory value: `128MB`, `16384` (in the parameter's
+/// unit), `-1`. Returns bytes, or -1.
+pub fn pg_memory(name: &str, value: &str) -> Option<i64> {
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    if n < 0 {
+        return Some(-1);
+    }
+    let mult = match unit.trim() {
+        "" => pg_bare_unit(name),
+        u => pg_memory_unit(u)?,
+    };
+    (n as u64).checked_mul(mult).map(|b| b as i64)
+}
+
+impl Pg<'_> {
+    fn src(&self, name: &str) -> String {
+        match self.s.get(name) {
+            Some(e) => e.at.to_string(),
+            None => format!("default of PostgreSQL {}", self.version),
+        }
+    }
+
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.s
+            .get(name)
+            .and_then(|e| e.value.trim().parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn real(&self, name: &str, default: f64) -> f64 {
+        self.s
+            .get(name)
+            .and_then(|e| e.value.trim().parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn mem(&self, name: &str, default: i64) -> i64 {
+        self.s
+            .get(name)
+            .and_then(|e| pg_memory(name, &e.value))
+            .unwrap_or(default)
+    }
+
+    fn text(&self, name: &str, default: &str) -> String {
+        self.s
+            .get(name)
+            .map(|e| e.value.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| default.to_string())
+    }
+}
+
+/// Estimated shared memory: shared_buffers + wal_buffers + the lock table
+/// and per-slot structures + fixed overhead. The last two were calibrated
+/// against `postgres -C shared_memory_size` on PostgreSQL 15 (128 MB -> 143
+/// MB, 1 GB -> 1074 MB, 8 GB -> 8399 MB at 100 connections; +41 MB for 900
+/// more connections).
+pub fn pg_shared_memory(
+    shared_buffers: ByteSize,
+    wal_buffers: ByteSize,
+    slots: u64,
+    max_locks: u64,
+) -> ByteSize {
+    let per_slot = ByteSize::kib(16) + ByteSize(512 * max_locks);
+    shared_buffers
+        + wal_buffers
+        + shared_buffers.scale(0.022)
+        + ByteSize::mib(6)
+        + per_slot * slots
+}
+
+/// wal_buffers = -1 means 1/32 of shared_buffers, at least 64 kB, at most
+/// one WAL segment (16 MB).
+pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize {
+    if setting >= 0 {
+        return ByteSize(setting as u64);
+    }
+    ByteSize((shared_buffers.bytes() / 32).clamp(64 * KIB, 16 * MIB))
+}
+
+fn postgres_terms(
+    s: &ServiceSettings,
+    version: u32,
+    hugepages: Option<ByteSize>,
+    a: &Assumptions,
+    terms: &mut Vec<Term>,
+    problems: &mut Vec<String>,
+) {
+    let pg = Pg { s, version };
+    let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
+        service: "postgres",
+        name: name.to_string(),
+        worst,
+        typical,
+        source,
+    };
+
+    let sb = ByteSize(pg.mem("shared_buffers", 128 * MIB as i64).max(0) as u64);
+    let wal = effective_wal_buffers(pg.mem("wal_buffers", -1), sb);
+    let max_conn = pg.int("max_connections", 100).max(0) as u64;
+    let av_workers = if version >= 18 {
+        pg.int("autovacuum_worker_slots", 16)
+    } else {
+        pg.int("autovacuum_max_workers", 3)
+    }
+    .max(0) as u64;
+    let av_running = pg.int("autovacuum_max_workers", 3).max(0) as u64;
+    let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
+    let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
+    let prepared = pg.int("max_prepared_transactions", 0).max(0) as u64;
+    let max_locks = pg.int("max_locks_per_transaction", 64).max(10) as u64;
+    let slots = max_conn + av_workers + bg_workers + wal_senders + prepared + 1;
+    let shared = pg_shared_memory(sb, wal, slots, max_locks);
+    let huge = pg.text("huge_pages", "try");
+    let shm_src = format!(
+        "shared_buffers {} at {}, wal_buffers {}, lock table for {slots} slots",
+        sb,
+        pg.src("shared_buffers"),
+        wal
+    );
+    match hugepages {
+        Some(h) if huge == "on" && h >= shared => terms.push(term(
+            "shared memory (in huge pages)",
+            ByteSize::ZERO,
+            ByteSize::ZERO,
+            format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
+        )),
+        Some(h) if huge == "on" => {
+            problems.push(format!(
+                "PostgreSQL needs about {shared} of shared memory but only {h} of huge pages are \
+                 reserved, and huge_pages = on ({}): it will not start",
+                pg.src("huge_pages")
+            ));
+            terms.push(term("shared memory", shared, shared, shm_src));
+        }
+        _ => terms.push(term("shared memory", shared, shared, shm_src)),
+    }
+
+    let io_workers = if version >= 18 && pg.text("io_method", "worker") == "worker" {
+        pg.int("io_workers", 3).max(0) as u64
+    } else {
+        0
+    };
+    let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
+    terms.push(term(
+        "backend processes",
+        a.backend_worst * procs,
+        a.backend_typical * procs,
+        format!(
+            "{procs} processes ({max_conn} connections at {}, {av_running} autovacuum, \
+             {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {} worst / {} typical (assumed)",
+            pg.src("max_connections"),
+            if io_workers > 0 { format!(", {io_workers} I/O workers") } else { String::new() },
+            a.backend_worst,
+            a.backend_typical
+        ),
+    ));
+
+    let work_mem = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
+    let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
+    let parallel = pg.int("max_parallel_workers", 8).max(0) as u64;
+    let sorters = max_conn + parallel;
+    let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm);
+    let busy_typical = ((max_conn as f64 * a.busy_fraction_typical).ceil() as u64).max(1);
+    terms.push(term(
+        "work_mem",
+        per_query * sorters,
+        work_mem * busy_typical,
+        format!(
+            "({max_conn} connections + {parallel} parallel workers) x {} nodes x work_mem {work_mem} ({}) \
+             x hash_mem_multiplier {hmm} ({}); typical: {busy_typical} busy x 1 node",
+            a.sorts_per_query,
+            pg.src("work_mem"),
+            pg.src("hash_mem_multiplier"),
+        ),
+    ));
+
+    let mwm = ByteSize(pg.mem("maintenance_work_mem", 64 * MIB as i64).max(0) as u64);
+    let avwm_setting = pg.mem("autovacuum_work_mem", -1);
+    let (avwm, avwm_src) = if avwm_setting < 0 {
+        (
+            mwm,
+            format!("maintenance_work_mem at {}", pg.src("maintenance_work_mem")),
+        )
+    } else {
+        (ByteSize(avwm_setting as u64), pg.src("autovacuum_work_mem"))
+    };
+    // Before 17 a vacuum stores at most 1 GB of dead tuple ids whatever the setting.
+    let avwm_eff = if version < 17 {
+        avwm.min(ByteSize::gib(1))
+    } else {
+        avwm
+    };
+    terms.push(term(
+        "autovacuum",
+        avwm_eff * av_running,
+        avwm_eff.min(ByteSize::gib(1)),
+        format!(
+            "{av_running} workers x {avwm_eff} ({avwm_src}{}); typical: one worker",
+            if version < 17 && avwm > avwm_eff {
+                ", capped at 1 GB before PostgreSQL 17"
+            } else {
+                ""
+            }
+        ),
+    ));
+    if a.manual_maintenance > 0 {
+        terms.push(term(
+            "manual maintenance",
+            mwm * a.manual_maintenance as u64,
+            mwm,
+            format!(
+                "{} session(s) (assumed) x maintenance_work_mem {mwm} ({})",
+                a.manual_maintenance,
+                pg.src("maintenance_work_mem")
+            ),
+        ));
+    }
+    if a.temp_tables {
+        let tb = ByteSize(pg.mem("temp_buffers", 8 * MIB as i64).max(0) as u64);
+        terms.push(term(
+            "temp_buffers",
+            tb * max_conn,
+            tb * busy_typical,
+            format!(
+                "{max_conn} connections x temp_buffers {tb} ({})",
+                pg.src("temp_buffers")
+            ),
+        ));
+    }
+}
+
+/// PgBouncer's server connections are PostgreSQL backends: all pools must
+/// fit in max_connections minus the slots reserved for superusers.
+fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: &mut Vec<String>) {
+    let pgs = Pg { s: pg, version };
+    let (servers, detail) = pgbouncer_server_conns(b);
+    let max_conn = pgs.int("max_connections", 100);
+    let reserved = pgs.int("superuser_reserved_connections", 3)
+        + if version >= 16 {
+            pgs.int("reserved_connections", 0)
+        } else {
+            0
+        };
+    let usable = max_conn - reserved;
+    if servers as i64 > usable {
+        problems.push(format!(
+            "PgBouncer may open {servers} server connections ({detail}) but PostgreSQL accepts \
+             {usable} (max_connections {max_conn} at {} minus {reserved} reserved)",
+            pgs.src("max_connections")
+        ));
+    }
+}
+
+/// Server connections PgBouncer may open: per database, pool_size +
+/// reserve_pool_size, capped by max_db_connections. Assumes one user per
+/// database (pools are per database and user).
+pub fn pgbouncer_server_conns(b: &ServiceSettings) -> (u64, String) {
+    let global = |k: &str, d: u64| {
+        b.get(&format!("pgbouncer.{k}"))
+            .and_then(|e| e.value.parse().ok())
+            .unwrap_or(d)
+    };
+    let default_pool = global("default_pool_size", 20);
+    let reserve = global("reserve_pool_size", 0);
+    let max_db_global = global("max_db_connections", 0);
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (key, entries) in &b.entries {
+        let Some(db) = key.strip_prefix("databases.") else {
+            continue;
+        };
+        let e = entries.last().expect("entries are never empty");
+        let param = |k: &str| {
+            e.value.split_whitespace().find_map(|kv| {
+                let (pk, pv) = kv.split_once('=')?;
+                (pk == k).then(|| pv.parse::<u64>().ok()).flatten()
+            })
+        };
+        let pool =
+            param("pool_size").unwrap_or(default_pool) + param("reserve_pool").unwrap_or(reserve);
+        let cap = param("max_db_connections").unwrap_or(max_db_global);
+        let n = if cap > 0 { pool.min(cap) } else { pool };
+        total += n;
+        parts.push(format!("{db} {n} at {}", e.at));
+    }
+    (total, parts.join(", "))
+}
+
+fn redis_terms(
+    r: &ServiceSettings,
+    a: &Assumptions,
+    terms: &mut Vec<Term>,
+    problems: &mut Vec<String>,
+) {
+    let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
+        service: "redis",
+        name: name.to_string(),
+        worst,
+        typical,
+        source,
+    };
+    let maxmemory = r
+        .get("maxmemory")
+        .and_then(|e| parse_redis_memory(&e.value));
+    let mm_src = r
+        .get("maxmemory")
+        .map_or("default".to_string(), |e| e.at.to_string());
+    let Some(mm) = maxmemory.filter(|m| m.bytes() > 0) else {
+        problems.push(format!(
+            "Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"
+        ));
+        terms.push(term(
+            "data (unbounded)",
+            ByteSize::ZERO,
+            ByteSize::ZERO,
+            mm_src,
+        ));
+        return;
+    };
+    terms.push(term(
+        "data x fragmentation",
+        mm.scale(a.redis_frag_worst),
+        mm.scale(a.redis_frag_typical),
+        format!(
+            "maxmemory {mm} ({mm_src}) x {} worst / {} typical (assumed)",
+            a.redis_frag_worst, a.redis_frag_typical
+        ),
+    ));
+    let maxclients: u64 = r
+        .get("maxclients")
+        .and_then(|e| e.value.parse().ok())
+        .unwrap_or(10000);
+    let clients = match r.get("maxmemory-clients") {
+        Some(e) if e.value.ends_with('%') => {
+            let pct: f64 = e.value.trim_end_matches('%').parse().unwrap_or(0.0);
+            (mm.scale(pct / 100.0), e.at.to_string())
+        }
+        Some(e) if parse_redis_memory(&e.value).is_some_and(|v| v.bytes() > 0) => (
+            parse_redis_memory(&e.value).unwrap_or_default(),
+            e.at.to_string(),
+        ),
+        _ => (
+            ByteSize::kib(64) * maxclients,
+            format!("maxmemory-clients unset: assumed {maxclients} clients x 64 KiB"),
+        ),
+    };
+    let backlog = r
+        .get("repl-backlog-size")
+        .and_then(|e| parse_redis_memory(&e.value))
+        .unwrap_or(ByteSize::mib(1));
+    let buffers = clients.0 + backlog;
+    terms.push(term(
+        "client buffers + backlog",
+        buffers,
+        backlog + clients.0.scale(0.1),
+        format!(
+            "clients {} ({}), repl-backlog-size {backlog}",
+            clients.0, clients.1
+        ),
+    ));
+    let saves = r.all("save");
+    let rdb = match saves.last() {
+        None => true, // Redis saves by default (3600 1 300 100 60 10000)
+        Some(e) => !e.value.trim().trim_matches('"').is_empty(),
+    };
+    let aof = r
+        .get("appendonly")
+        .is_some_and(|e| e.value.eq_ignore_ascii_case("yes"));
+    if rdb || aof {
+        let what = match (rdb, aof) {
+            (true, true) => "RDB saves and AOF rewrites fork",
+            (true, false) => "RDB saves fork",
+            _ => "AOF rewrites fork",
+        };
+        let at = saves
+            .last()
+            .map(|e| e.at.to_string())
+            .or_else(|| r.get("appendonly").map(|e| e.at.to_string()))
+            .unwrap_or_else(|| "default save rules".into());
+        let data = mm.scale(a.redis_frag_worst);
+        terms.push(term(
+            "fork copy-on-write",
+            data + buffers,
+            mm.scale(0.1),
+            format!("{what} ({at}): every page may be copied once; typical 10%"),
+        ));
+    }
+    terms.push(term(
+        "process",
+        a.redis_base,
+        a.redis_base,
+        "code, stacks, shared objects (assumed)".into(),
+    ));
+}
+
+fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
+    let get = |k: &str, d: u64| {
+        b.get(&format!("pgbouncer.{k}"))
+            .and_then(|e| e.value.parse().ok())
+            .unwrap_or(d)
+    };
+    let clients = get("max_client_conn", 100);
+    let pkt_buf = get("pkt_buf", 4096);
+    let (servers, _) = pgbouncer_server_conns(b);
+    let per_conn = ByteSize(pkt_buf) + ByteSize::kib(1);
+    let worst = per_conn * (clients + servers) + ByteSize::mib(2);
+    let src = b
+        .get("pgbouncer.max_client_conn")
+        .map_or("default".into(), |e| e.at.to_string());
+    terms.push(Term {
+        service: "pgbouncer",
+        name: "connections".into(),
+        worst,
+        typical: ByteSize::mib(2) + per_conn * servers,
+        source: format!(
+            "({clients} clients at {src} + {servers} server) x (pkt_buf {pkt_buf} B + 1 KiB) + 2 MiB"
+        ),
+    });
+}
+
+/// Sizes below this are not worth a line in the budget.
+pub const NEGLIGIBLE: ByteSize = ByteSize(GIB / 1024 / 1024);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+
+    fn pg(text: &str) -> HostSettings {
+        HostSettings {
+            postgres: Some(parse::postgresql_conf(text, "pg.conf").unwrap()),
+            pg_version: 15,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bare_numbers_use_the_parameter_unit() {
+        assert_eq!(pg_memory("shared_buffers", "16384"), Some(128 * MIB as i64));
+        assert_eq!(pg_memory("work_mem", "4096"), Some(4 * MIB as i64));
+        assert_eq!(pg_memory("max_wal_size", "1024"), Some(GIB as i64));
+        assert_eq!(pg_memory("work_mem", "4MB"), Some(4 * MIB as i64));
+        assert_eq!(
+            pg_memory("work_mem", "4mb"),
+            None,
+            "units are case-sensitive"
+        );
+        assert_eq!(pg_memory("autovacuum_work_mem", "-1"), Some(-1));
+    }
+
+    #[test]
+    fn wal_buffers_auto_is_a_32nd_of_shared_buffers_capped_at_16mb() {
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::mib(128)),
+            ByteSize::mib(4)
+        );
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::gib(8)),
+            ByteSize::mib(16)
+        );
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::mib(1)),
+            ByteSize::kib(64)
+        );
+    }
+
+    #[test]
+    fn shared_memory_estimate_tracks_postgres_own_report() {
+        // postgres -C shared_memory_size, PostgreSQL 15, max_connections 100:
+        // slots = 100 + 3 autovacuum + 8 workers + 10 WAL senders + 1.
+        for (sb, wal, reported_mb) in [(128, 4, 143.0), (1024, 16, 1074.0), (8192, 16, 8399.0)] {
+            let est = pg_shared_memory(ByteSize::mib(sb), ByteSize::mib(wal), 122, 64);
+            let ratio = est.as_mib_f64() / reported_mb;
+            assert!(
+                (0.97..1.06).contains(&ratio),
+                "{sb} MB: {est} vs {reported_mb} MB"
+            );
+        }
+    }
+
+    #[test]
+    fn pgtune_on_one_gib_does_not_fit() {
+        // PGTune's web profile for 1 GB: 300 connections with a 4 MB floor.
+        let s = pg("max_connections = 300\nshared_buffers = 256MB\nwork_mem = 4MB\n");
+        let b = compute(&s, ByteSize::gib(1), "--ram", &[], &Assumptions::default());
+        assert!(!b.fits());
+        let wm = b.terms.iter().find(|t| t.name == "work_mem").unwrap();
+        // (300 + 8) x 2 x 4 MB x 2.0
+        assert_eq!(wm.worst, ByteSize::mib(4) * (308 * 4));
+        assert!(wm.source.contains("pg.conf:3"), "{}", wm.source);
+    }
+
+    #[test]
+    fn hash_mem_multiplier_default_depends_on_version() {
+        let mut s = pg("work_mem = 1MB\nmax_connections = 10\nmax_parallel_workers = 0\n");
+        let at = |s: &HostSettings| {
+            let b = compute(s, ByteSize::gib(4), "x", &[], &Assumptions::default());
+            b.terms.iter().find(|t| t.name == "work_mem").unwrap().worst
+        };
+        assert_eq!(at(&s), ByteSize::mib(40));
+        s.pg_version = 14;
+        assert_eq!(at(&s), ByteSize::mib(20));
+    }
+
+    #[test]
+    fn autovacuum_dead_tuples_capped_before_17() {
+        let mut s = pg("autovacuum_work_mem = 4GB\nautovacuum_max_workers = 2\n");
+        let av = |s: &HostSettings| {
+            let b = compute(s, ByteSize::gib(64), "x", &[], &Assumptions::default());
+            b.terms
+                .iter()
+                .find(|t| t.name == "autovacuum")
+                .unwrap()
+                .worst
+        };
+        assert_eq!(av(&s), ByteSize::gib(2));
+        s.pg_version = 17;
+        assert_eq!(av(&s), ByteSize::gib(8));
+    }
+
+    #[test]
+    fn redis_unbounded_and_forking_are_seen() {
+        let s = HostSettings {
+            redis: Some(parse::redis_conf("maxmemory 0\n", "r.conf").unwrap()),
+            ..Default::default()
+        };
+        let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
+        assert!(!b.fits());
+        assert!(b.problems[0].contains("unbounded"));
+
+        let s = HostSettings {
+            redis: Some(
+                parse::redis_conf(
+                    "maxmemory 100mb\nmaxmemory-clients 10mb\nsave \"\"\nappendonly yes\n",
+                    "r",
+                )
+                .unwrap(),
+            ),
+            ..Default::default()
+        };
+        let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
+        // 150 data + 11 buffers + (150 + 11) copy-on-write + 10 process
+        assert_eq!(b.service_worst("redis"), ByteSize::mib(150 + 11 + 161 + 10));
+    }
+
+    #[test]
+    fn pools_above_max_connections_are_a_problem() {
+        let mut s = pg("max_connections = 50\n");
+        s.pgbouncer = Some(
+            parse::pgbouncer_ini(
+                "[databases]\napp = host=127.0.0.1 pool_size=40\n[pgbouncer]\nreserve_pool_size = 10\n",
+                "b.ini",
+            )
+            .unwrap(),
+        );
+        let b = compute(&s, ByteSize::gib(64), "x", &[], &Assumptions::default());
+        assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
+        assert!(b.problems[0].contains("50 server connections"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Command-line interface. The doc comment of each field is its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::facts::StorageKind;
+use crate::render::Kind;
+use crate::units::ByteSize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbtune",
+    version,
+    about = "Tune PostgreSQL, Redis, PgBouncer and ZFS for a host, and prove the set fits in its memory"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show this host's facts, where each came from, and the profile that fits.
+    Detect {
+        /// Print the facts as JSON (a facts file `render --facts` accepts).
+        #[arg(long)]
+        json: bool,
+        /// PostgreSQL data directory whose storage and filesystem matter
+        /// [default: /var/lib/postgresql if it exists, else /].
+        #[arg(long, value_name = "PATH")]
+        data_dir: Option<PathBuf>,
+        /// Read /proc and /sys under this directory instead of / (testing).
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<PathBuf>,
+    },
+    /// List the built-in and user profiles with the host each was written for.
+    Profiles {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render every config file for a host, and check they fit its memory.
+    Render(RenderArgs),
+}
+
+fn parse_size(s: &str) -> Result<ByteSize, String> {
+    ByteSize::parse_human(s)
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Profile to use: low-memory, bulk-ingest, powerhouse or a user profile
+    /// [default: detect this host and pick one].
+    #[arg(long, value_name = "NAME", conflicts_with = "profile_file")]
+    pub profile: Option<String>,
+    /// Profile read from a TOML file.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
+    /// Facts of the target host, as printed by `dbtune detect --json` (or TOML).
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// RAM of the target host, e.g. 8GiB (overrides facts and profile).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<ByteSize>,
+    /// CPUs of the target host (overrides facts and profile).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub cpus: Option<u32>,
+    /// Storage behind the data directory (overrides facts and profile).
+    #[arg(long, value_enum)]
+    pub storage: Option<StorageKind>,
+    /// PostgreSQL major version to render for.
+    #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
+    pub pg_version: Option<u32>,
+    /// Directory to write the files into [default: print to stdout].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only these files (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub only: Vec<Kind>,
+    /// Compare with the files in --out instead of writing: exit 1 with a diff if they differ.
+    #[arg(long, requires = "out")]
+    pub check: bool,
+    /// Overwrite files changed since dbtune wrote them, keeping each as FILE.bak.
+    #[arg(long)]
+    pub force: bool,
+    /// Directory of templates that override the built-in ones, file by file.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Data directory to inspect when detecting this host.
+    #[arg(long, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+}

@@ -1,0 +1,424 @@
+//! The commands: turn parsed flags into a resolved host and profile, run
+//! the pipeline, and print. Data to stdout, everything else to stderr.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command, RenderArgs};
+use crate::error::{InputError, Refusal, EXIT_NO};
+use crate::facts::detect::Detector;
+use crate::facts::{Facts, Suggestion};
+use crate::plan::{self, Host};
+use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
+use crate::render::{self, output, Kind};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Detect {
+            json,
+            data_dir,
+            root,
+        } => detect(json, data_dir, root),
+        Command::Profiles { json } => profiles(json),
+        Command::Render(args) => render_cmd(args),
+    }
+}
+
+fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Result<ExitCode> {
+    let detector = match root {
+        Some(root) => Detector {
+            root,
+            probe_commands: false,
+        },
+        None => Detector::host(),
+    };
+    let mut facts = detector.detect(data_dir.as_deref());
+    let (name, reason) = profile::pick(facts.memory.effective());
+    facts.suggested_profile = Some(Suggestion {
+        name: name.to_string(),
+        reason,
+    });
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &facts)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(describe_facts(&facts).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human form of `detect`.
+pub fn describe_facts(f: &Facts) -> String {
+    let mut s = String::new();
+    if let Some(h) = &f.hostname {
+        let _ = writeln!(s, "host       {h}");
+    }
+    let m = &f.memory;
+    let _ = writeln!(
+        s,
+        "memory     {} physical ({})",
+        m.physical.value, m.physical.source
+    );
+    match &m.cgroup_limit {
+        Some(l) => {
+            let _ = writeln!(s, "           {} cgroup limit ({})", l.value, l.source);
+        }
+        None => {
+            let _ = writeln!(s, "           no cgroup memory limit");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "           {} effective{}",
+        m.effective(),
+        if m.effective() < m.physical.value {
+            " (the cgroup limit is smaller)"
+        } else {
+            ""
+        }
+    );
+    let c = &f.cpu;
+    let _ = writeln!(
+        s,
+        "cpus       {} logical ({})",
+        c.logical.value, c.logical.source
+    );
+    match &c.cgroup_quota {
+        Some(q) => {
+            let _ = writeln!(
+                s,
+                "           {} CPUs of cgroup quota ({})",
+                q.value, q.source
+            );
+        }
+        None => {
+            let _ = writeln!(s, "           no cgroup CPU quota");
+        }
+    }
+    let _ = writeln!(s, "           {} effective", c.effective());
+    let st = &f.storage;
+    let _ = writeln!(s, "storage    {} ({})", st.kind.value, st.kind.source);
+    if let Some(d) = &st.doubt {
+        let _ = writeln!(s, "           doubtful: {d}");
+    }
+    if let Some(d) = &st.data_dir {
+        let _ = writeln!(
+            s,
+            "           data dir {d}{}",
+            st.device
+                .as_ref()
+                .map_or(String::new(), |d| format!(" on device {d}"))
+        );
+    }
+    if let Some(fs) = &st.filesystem {
+        let _ = writeln!(s, "filesystem {} ({})", fs.value, fs.source);
+    }
+    let z = &f.zfs;
+    let _ = writeln!(
+        s,
+        "zfs        {} ({})",
+        if z.present {
+            format!(
+                "present, {}",
+                z.version.as_deref().unwrap_or("version unknown")
+            )
+        } else {
+            "not found".into()
+        },
+        z.source
+    );
+    for (name, v) in [
+        ("postgres", &f.servers.postgres),
+        ("redis", &f.servers.redis),
+        ("pgbouncer", &f.servers.pgbouncer),
+    ] {
+        match v {
+            Some(v) => {
+                let _ = writeln!(s, "{name:<10} {} ({})", v.value, v.source);
+            }
+            None => {
+                let _ = writeln!(s, "{name:<10} not found");
+            }
+        }
+    }
+    if let Some(p) = &f.suggested_profile {
+        let _ = writeln!(s, "profile    {} ({})", p.name, p.reason);
+    }
+    s
+}
+
+fn profiles(json: bool) -> Result<ExitCode> {
+    let cat = Catalog::load()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<_> = cat
+            .entries
+            .iter()
+            .map(|(p, o)| {
+                serde_json::json!({
+                    "name": p.name,
+                    "description": p.description,
+                    "workload": p.workload,
+                    "origin": o.to_string(),
+                    "host": p.host,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+    } else {
+        for (p, o) in &cat.entries {
+            writeln!(
+                out,
+                "{:<12} {:>7} {:>3} CPUs {:<4} PG {}  {}  [{}]",
+                p.name,
+                p.host.ram.to_string(),
+                p.host.cpus,
+                p.host.storage.to_string(),
+                p.host.pg_version,
+                p.description,
+                o
+            )?;
+        }
+        if let Some(d) = &cat.user_dir {
+            eprintln!("user profiles are read from {}", d.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Picks the profile and resolves every host fact: flag > facts file >
+/// detected > the profile's nominal host.
+pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
+    let facts = match &args.facts {
+        Some(f) => Some(Facts::load(f)?),
+        None if args.profile.is_none() && args.profile_file.is_none() => {
+            Some(Detector::host().detect(args.data_dir.as_deref()))
+        }
+        None => None,
+    };
+    let facts_src = |what: &str| match &args.facts {
+        Some(f) => format!("{what} in {}", f.display()),
+        None => format!("{what}, detected"),
+    };
+    let (profile, origin) = match (&args.profile_file, &args.profile) {
+        (Some(f), _) => (profile::load_file(f)?, Origin::File(f.clone())),
+        (None, Some(name)) => Catalog::load()?.get(name)?,
+        (None, None) => {
+            let ram = args
+                .ram
+                .or(facts.as_ref().map(|f| f.memory.effective()))
+                .expect("facts are detected when no profile is named");
+            let (name, reason) = profile::pick(ram);
+            eprintln!("profile: {reason}");
+            Catalog::load()?.get(name)?
+        }
+    };
+    let nominal = format!("nominal host of profile {}", profile.name);
+    let (ram, ram_source) = match (args.ram, &facts) {
+        (Some(r), _) => (r, "--ram".to_string()),
+        (None, Some(f)) => {
+            let m = &f.memory;
+            let src = match &m.cgroup_limit {
+                Some(l) if l.value < m.physical.value => facts_src(&format!(
+                    "cgroup limit ({}), below physical {}",
+                    l.source, m.physical.value
+                )),
+                _ => facts_src(&format!("physical ({})", m.physical.source)),
+            };
+            (m.effective(), src)
+        }
+        (None, None) => (profile.host.ram, nominal.clone()),
+    };
+    let (cpus, cpus_source) = match (args.cpus, &facts) {
+        (Some(c), _) => (c, "--cpus".to_string()),
+        (None, Some(f)) => (
+            f.cpu.effective(),
+            facts_src(&match &f.cpu.cgroup_quota {
+                Some(q) => format!("cgroup quota {} CPUs", q.value),
+                None => format!("{} logical", f.cpu.logical.value),
+            }),
+        ),
+        (None, None) => (profile.host.cpus, nominal.clone()),
+    };
+    let (storage, storage_source) = match (args.storage, &facts) {
+        (Some(s), _) => (s, "--storage".to_string()),
+        (None, Some(f)) => (
+            f.storage.kind.value,
+            facts_src(&format!(
+                "{}{}",
+                f.storage.kind.source,
+                if f.storage.doubt.is_some() {
+                    ", doubtful"
+                } else {
+                    ""
+                }
+            )),
+        ),
+        (None, None) => (profile.host.storage, nominal.clone()),
+    };
+    let (pg_version, pg_version_source) = match (args.pg_version, &facts) {
+        (Some(v), _) => (v, "--pg-version".to_string()),
+        (None, Some(f)) => match f.servers.postgres_major().filter(|v| (13..=18).contains(v)) {
+            Some(v) => (v, facts_src("postgres found")),
+            None => (
+                profile.host.pg_version,
+                format!("{nominal} (no PostgreSQL 13-18 in the facts)"),
+            ),
+        },
+        (None, None) => (profile.host.pg_version, nominal.clone()),
+    };
+    let (zfs, zfs_source) = match (profile.zfs.enabled, &facts) {
+        (ZfsMode::On, _) => (true, format!("profile {}: zfs enabled", profile.name)),
+        (ZfsMode::Off, _) => (false, format!("profile {}: zfs disabled", profile.name)),
+        (ZfsMode::Auto, Some(f)) if f.data_on_zfs() => (true, facts_src("data directory on ZFS")),
+        (ZfsMode::Auto, Some(f)) if f.zfs.present => {
+            (true, facts_src(&format!("ZFS present ({})", f.zfs.source)))
+        }
+        (ZfsMode::Auto, Some(_)) => (false, facts_src("no ZFS")),
+        (ZfsMode::Auto, None) => (
+            profile.host.filesystem == "zfs",
+            format!("{nominal}: filesystem {}", profile.host.filesystem),
+        ),
+    };
+    let host = Host {
+        ram,
+        ram_source,
+        cpus,
+        cpus_source,
+        storage,
+        storage_source,
+        zfs,
+        zfs_source,
+        pg_version,
+        pg_version_source,
+    };
+    Ok((profile, origin, host))
+}
+
+fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
+    let (profile, origin, host) = resolve(&args)?;
+    let plan = plan::build(&profile, &host)?;
+    let template_dir = args.templates.clone().or_else(render::user_template_dir);
+    if let Some(d) = &args.templates {
+        if !d.is_dir() {
+            return Err(InputError::plain(
+                format!("--templates `{}` is not a directory", d.display()),
+                "name a directory holding files such as postgresql.conf.j2",
+            )
+            .into());
+        }
+    }
+    let artifacts = render::render(&plan, template_dir)?;
+    let budget = render::check(&plan, &artifacts)?;
+    let summary = format!(
+        "budget for profile {} on {} ({}), PostgreSQL {}: worst case {} of {}",
+        profile.name, host.ram, host.ram_source, host.pg_version, budget.worst, budget.ram
+    );
+    if !budget.fits() {
+        // The plan sizes everything to fit; reaching this is a dbtune bug or
+        // an override template that changed a number.
+        return Err(Refusal(format!(
+            "the rendered files do not fit: {summary}\n{}\
+             hint: if you use override templates, check they print the plan's values; \
+             otherwise please report this with the command line",
+            budget.table()
+        ))
+        .into());
+    }
+    eprintln!("{summary}\n{}", budget.table());
+
+    let selected: Vec<_> = if args.only.is_empty() {
+        artifacts
+    } else {
+        for k in &args.only {
+            if !artifacts.iter().any(|a| a.kind == *k) {
+                return Err(not_rendered(*k, &host).into());
+            }
+        }
+        artifacts
+            .into_iter()
+            .filter(|a| args.only.contains(&a.kind))
+            .collect()
+    };
+
+    match (&args.out, args.check) {
+        (Some(dir), true) => {
+            let diff = output::check_dir(dir, &selected)?;
+            if diff.is_empty() {
+                eprintln!("{}: up to date", dir.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                print!("{diff}");
+                eprintln!(
+                    "{}: differs from what dbtune renders now\nhint: run the same command without --check to update it",
+                    dir.display()
+                );
+                Ok(ExitCode::from(EXIT_NO))
+            }
+        }
+        (Some(dir), false) => {
+            let manifest = output::Manifest {
+                dbtune_version: env!("CARGO_PKG_VERSION").into(),
+                profile: profile.name.clone(),
+                profile_origin: origin.to_string(),
+                host: serde_json::to_value(&plan.host)?,
+                reserves: serde_json::to_value(&plan.reserves)?,
+                files: Default::default(),
+            };
+            let report = output::write_dir(dir, &selected, manifest, args.force)?;
+            for (f, bak) in &report.backed_up {
+                eprintln!("kept your {f} as {bak}");
+            }
+            if !report.written.is_empty() {
+                eprintln!("wrote {} in {}", report.written.join(", "), dir.display());
+            }
+            if !report.unchanged.is_empty() {
+                eprintln!("unchanged: {}", report.unchanged.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, _) => {
+            let mut out = std::io::stdout().lock();
+            let many = selected.len() > 1;
+            for (i, a) in selected.iter().enumerate() {
+                if many {
+                    if i > 0 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "# ==> {} <==", a.file)?;
+                }
+                out.write_all(a.content.as_bytes())
+                    .context("cannot write to stdout")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn not_rendered(k: Kind, host: &Host) -> InputError {
+    let why = match k {
+        Kind::Redis => "the profile disables Redis".to_string(),
+        Kind::Pgbouncer => "the profile disables PgBouncer".to_string(),
+        Kind::Zfs => format!("ZFS is not used on this host ({})", host.zfs_source),
+        Kind::Postgres | Kind::Os => "it is always rendered".to_string(),
+    };
+    InputError::plain(
+        format!(
+            "--only {}: nothing to render, {why}",
+            format!("{k:?}").to_lowercase()
+        ),
+        "enable it in a profile of your own (--profile-file), or leave it out of --only",
+    )
+}
+
+/// Used by tests and benchmarks: the files for a profile on a host.
+pub fn render_for(profile: &Profile, host: &Host) -> Result<Vec<render::Artifact>> {
+    let plan = plan::build(profile, host)?;
+    render::render(&plan, None)
+}

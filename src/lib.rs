@@ -1,0 +1,19 @@
+//! dbtune: tune PostgreSQL, Redis, PgBouncer and ZFS for a host, and prove
+//! the whole set fits in its memory.
+//!
+//! The pipeline, one module per stage:
+//! `facts` (detect / facts file) -> `profile` (policy) -> `plan` (pure
+//! settings with reasons) -> `render` (templates, files) -> `parse` ->
+//! `settings` -> `budget` (worst and typical case, term by term).
+
+pub mod budget;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod facts;
+pub mod parse;
+pub mod plan;
+pub mod profile;
+pub mod render;
+pub mod settings;
+pub mod units;

@@ -1,0 +1,587 @@
+//! Splits the host's memory between the OS, the profile's reservations, the
+//! ZFS ARC, Redis, PgBouncer and PostgreSQL, using the budget's worst-case
+//! formulas, so the result fits by construction.
+
+use crate::budget::{effective_wal_buffers, pg_shared_memory, Assumptions, HostReserve};
+use crate::error::Refusal;
+use crate::profile::{Profile, Workload};
+use crate::units::{ByteSize, KIB, MIB};
+
+use super::Host;
+
+#[derive(Clone, Debug)]
+pub struct RedisAlloc {
+    pub share: ByteSize,
+    pub maxmemory: ByteSize,
+    pub clients: ByteSize,
+    pub backlog: ByteSize,
+    pub worst: ByteSize,
+    pub capped: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct BouncerAlloc {
+    pub pool_size: u32,
+    pub reserve_pool: u32,
+    pub max_client_conn: u32,
+    pub worst: ByteSize,
+    /// Why the pool is smaller than the profile asked, if it is.
+    pub shrunk: Option<String>,
+}
+
+impl BouncerAlloc {
+    pub fn servers(&self) -> u32 {
+        self.pool_size + self.reserve_pool
+    }
+}
+
+/// The PostgreSQL numbers that cost memory.
+#[derive(Clone, Debug)]
+pub struct PgAlloc {
+    pub share: ByteSize,
+    pub shared_buffers: ByteSize,
+    pub wal_buffers: Option<ByteSize>,
+    pub max_connections: u32,
+    pub superuser_reserved: u32,
+    pub connections_reason: String,
+    pub max_worker_processes: u32,
+    pub max_parallel_workers: u32,
+    pub max_parallel_per_gather: u32,
+    pub max_parallel_maintenance: u32,
+    pub wal_senders: u32,
+    pub autovacuum_workers: u32,
+    pub io_workers: u32,
+    pub work_mem: ByteSize,
+    pub work_mem_reason: String,
+    pub maintenance_work_mem: ByteSize,
+    pub autovacuum_work_mem: ByteSize,
+    pub hash_mem_multiplier: f64,
+    pub huge_pages: Option<u64>,
+    pub shared_estimate: ByteSize,
+    pub worst: ByteSize,
+    pub effective_cache_size: ByteSize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Allocation {
+    pub ram: ByteSize,
+    pub os_reserve: ByteSize,
+    pub reserves: Vec<HostReserve>,
+    /// RAM less the OS reserve and the profile's reservations.
+    pub available: ByteSize,
+    pub arc: Option<ByteSize>,
+    pub redis: Option<RedisAlloc>,
+    pub pgbouncer: Option<BouncerAlloc>,
+    pub pg: PgAlloc,
+}
+
+/// Redis worst case for a maxmemory, as the budget counts it.
+fn redis_worst(
+    mm: ByteSize,
+    clients: ByteSize,
+    backlog: ByteSize,
+    forks: bool,
+    a: &Assumptions,
+) -> ByteSize {
+    let once = mm.scale(a.redis_frag_worst) + clients + backlog;
+    let fork = if forks { once } else { ByteSize::ZERO };
+    once + fork + a.redis_base
+}
+
+fn size_redis(profile: &Profile, share: ByteSize, a: &Assumptions) -> Result<RedisAlloc, Refusal> {
+    let r = &profile.redis;
+    let backlog = ByteSize::mib(1);
+    let mult = if r.persistence.forks() { 2.0 } else { 1.0 };
+    let per_copy = share
+        .saturating_sub(a.redis_base)
+        .scale(1.0 / mult)
+        .saturating_sub(backlog);
+    // maxmemory-clients is a tenth of maxmemory, at least 8 MiB.
+    let mut mm = per_copy.scale(1.0 / (a.redis_frag_worst + 0.1));
+    let mut clients = mm.scale(0.1);
+    if clients < ByteSize::mib(8) {
+        clients = ByteSize::mib(8);
+        mm = per_copy
+            .saturating_sub(clients)
+            .scale(1.0 / a.redis_frag_worst);
+    }
+    let capped = mm > r.maxmemory_max;
+    if capped {
+        mm = r.maxmemory_max;
+        clients = mm.scale(0.1).max(ByteSize::mib(8));
+    }
+    let mm = mm.floor_to(ByteSize::mib(1));
+    let clients = clients.floor_to(ByteSize::mib(1));
+    if mm < ByteSize::mib(16) {
+        return Err(Refusal(format!(
+            "Redis's share of memory ({share}) leaves maxmemory under 16 MiB once fragmentation \
+             and {} are counted\nhint: give Redis a larger share, turn its persistence off, or \
+             disable it in the profile ([redis] enabled = false)",
+            if r.persistence.forks() {
+                "the copy-on-write of its forks"
+            } else {
+                "client buffers"
+            }
+        )));
+    }
+    Ok(RedisAlloc {
+        share,
+        maxmemory: mm,
+        clients,
+        backlog,
+        worst: redis_worst(mm, clients, backlog, r.persistence.forks(), a),
+        capped,
+    })
+}
+
+fn bouncer_worst(max_client_conn: u32, servers: u32) -> ByteSize {
+    (ByteSize(4096) + ByteSize::kib(1)) * (max_client_conn + servers) as u64 + ByteSize::mib(2)
+}
+
+/// Connections the budget counts as sorting at once, and everything else
+/// PostgreSQL costs for given settings: mirrors `budget::postgres_terms`.
+struct PgShape {
+    version: u32,
+    shared_buffers: ByteSize,
+    wal_buffers: Option<ByteSize>,
+    max_connections: u32,
+    max_worker_processes: u32,
+    max_parallel_workers: u32,
+    wal_senders: u32,
+    autovacuum_workers: u32,
+    io_workers: u32,
+    maintenance_work_mem: ByteSize,
+    autovacuum_work_mem: ByteSize,
+    huge_pages: bool,
+}
+
+impl PgShape {
+    fn wal(&self) -> ByteSize {
+        match self.wal_buffers {
+            Some(w) => w,
+            None => effective_wal_buffers(-1, self.shared_buffers),
+        }
+    }
+
+    fn slots(&self) -> u64 {
+        (self.max_connections
+            + self.autovacuum_workers
+            + self.max_worker_processes
+            + self.wal_senders
+            + 1) as u64
+    }
+
+    fn shared_estimate(&self) -> ByteSize {
+        pg_shared_memory(self.shared_buffers, self.wal(), self.slots(), 64)
+    }
+
+    /// Huge pages to reserve: the estimate rounded up to 2 MiB pages, plus
+    /// 2% and 8 pages of margin for what the estimate misses.
+    fn huge_pages(&self, a: &Assumptions) -> Option<u64> {
+        self.huge_pages.then(|| {
+            let n = self.shared_estimate().div_ceil(a.hugepage_size);
+            n + n / 50 + 8
+        })
+    }
+
+    /// Everything except work_mem, worst case.
+    fn fixed_worst(&self, a: &Assumptions) -> ByteSize {
+        let shared = match self.huge_pages(a) {
+            Some(n) => a.hugepage_size * n,
+            None => self.shared_estimate(),
+        };
+        let procs = (self.max_connections
+            + self.autovacuum_workers
+            + self.max_worker_processes
+            + self.wal_senders
+            + self.io_workers
+            + 6) as u64;
+        let av = if self.version < 17 {
+            self.autovacuum_work_mem.min(ByteSize::gib(1))
+        } else {
+            self.autovacuum_work_mem
+        };
+        let temp = if a.temp_tables {
+            ByteSize::mib(8) * self.max_connections as u64
+        } else {
+            ByteSize::ZERO
+        };
+        shared
+            + a.backend_worst * procs
+            + av * self.autovacuum_workers as u64
+            + self.maintenance_work_mem * a.manual_maintenance as u64
+            + temp
+    }
+
+    fn sorters(&self) -> u64 {
+        (self.max_connections + self.max_parallel_workers) as u64
+    }
+}
+
+/// work_mem that fills `room`: PostgreSQL's units are kB; round to whole
+/// MiB above 4 MiB for readability.
+fn fit_work_mem(room: ByteSize, sorters: u64, per_query: f64) -> ByteSize {
+    let wm = ByteSize((room.bytes() as f64 / (sorters as f64 * per_query)).floor() as u64);
+    if wm >= ByteSize::mib(4) {
+        wm.floor_to(ByteSize::mib(1))
+    } else {
+        wm.floor_to(ByteSize(64 * KIB))
+    }
+}
+
+pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Refusal> {
+    let ram = host.ram;
+    let os_reserve = profile
+        .os
+        .reserve_min
+        .max(ram.scale(profile.os.reserve_fraction.0));
+    let mut reserves = vec![HostReserve {
+        name: "OS reserve".into(),
+        memory: os_reserve,
+        source: format!(
+            "profile {} [os]: max({}, {:.0}% of RAM)",
+            profile.name,
+            profile.os.reserve_min,
+            profile.os.reserve_fraction.0 * 100.0
+        ),
+    }];
+    for r in &profile.reserve {
+        reserves.push(HostReserve {
+            name: r.name.clone(),
+            memory: r.memory,
+            source: format!("profile {} [[reserve]]", profile.name),
+        });
+    }
+    let fixed: ByteSize = reserves.iter().map(|r| r.memory).sum();
+    let list = || {
+        reserves
+            .iter()
+            .map(|r| format!("  {:<44} {:>10}", r.name, r.memory.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Below this PostgreSQL cannot run a handful of connections.
+    let floor = ByteSize::mib(256);
+    if fixed + floor > ram {
+        return Err(Refusal(format!(
+            "profile `{}` does not fit a host with {ram} of RAM ({}): its fixed needs take {fixed}\n{}\n\
+             and PostgreSQL needs at least {floor} more\n\
+             hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
+             [[reserve]] entries, or give the host more memory",
+            profile.name,
+            host.ram_source,
+            list()
+        )));
+    }
+    let available = ram - fixed;
+
+    let arc = host.zfs.then(|| {
+        available
+            .scale(profile.zfs.arc_share.0)
+            .floor_to(ByteSize::mib(1))
+    });
+    let redis = if profile.redis.enabled {
+        Some(size_redis(
+            profile,
+            available.scale(profile.redis.share.0),
+            a,
+        )?)
+    } else {
+        None
+    };
+    let b = &profile.pgbouncer;
+    let mut bouncer = b.enabled.then(|| BouncerAlloc {
+        pool_size: b.pool_size,
+        reserve_pool: b.reserve_pool_size,
+        max_client_conn: b.max_client_conn,
+        worst: bouncer_worst(b.max_client_conn, b.pool_size + b.reserve_pool_size),
+        shrunk: None,
+    });
+    let pg_share = available
+        - arc.unwrap_or_default()
+        - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst)
+        - bouncer.as_ref().map_or(ByteSize::ZERO, |b| b.worst);
+
+    let p = &profile.postgres;
+    let cpus = host.cpus.max(1);
+    let version = host.pg_version;
+    let max_parallel_workers = if cpus > 1 { cpus.min(32) } else { 0 };
+    let per_gather_cap = match profile.workload {
+        Workload::Web => 2,
+        Workload::Ingest | Workload::Mixed => 4,
+    };
+    let max_parallel_per_gather = (cpus / 2).min(per_gather_cap);
+    let max_parallel_maintenance = (cpus / 2).min(4);
+    let wal_senders = if p.replication { 5 } else { 0 };
+    let io_workers = if version >= 18 {
+        (cpus / 4).clamp(3, 16)
+    } else {
+        0
+    };
+    let shared_buffers = pg_share
+        .scale(p.shared_buffers_fraction.0)
+        .min(p.shared_buffers_max)
+        .floor_to(ByteSize::mib(1))
+        .max(ByteSize::mib(16));
+    let wal_buffers = match profile.workload {
+        // Many concurrent COPY streams fill the default 16 MB quickly.
+        Workload::Ingest if shared_buffers >= ByteSize::gib(2) => Some(ByteSize::mib(64)),
+        _ => None,
+    };
+    let hmm = if version >= 15 { 2.0 } else { 1.0 };
+    let per_query = a.sorts_per_query as f64 * hmm;
+    let maintenance_work_mem = p
+        .maintenance_work_mem
+        .min(pg_share.scale(1.0 / 16.0))
+        .floor_to(ByteSize::mib(1))
+        .max(ByteSize::mib(1));
+    let autovacuum_work_mem = p
+        .autovacuum_work_mem
+        .min(pg_share.scale(1.0 / (8.0 * p.autovacuum_max_workers.max(1) as f64)))
+        .floor_to(ByteSize::mib(1))
+        .max(ByteSize::mib(1));
+    let superuser_reserved = 3;
+    let mut shape = PgShape {
+        version,
+        shared_buffers,
+        wal_buffers,
+        max_connections: 0,
+        max_worker_processes: (max_parallel_workers + 4).max(8),
+        max_parallel_workers,
+        wal_senders,
+        autovacuum_workers: p.autovacuum_max_workers,
+        io_workers,
+        maintenance_work_mem,
+        autovacuum_work_mem,
+        huge_pages: p.huge_pages,
+    };
+    let connections_for = |bouncer: &Option<BouncerAlloc>| match bouncer {
+        Some(bb) => bb.servers() + b.direct_connections + superuser_reserved,
+        None => p.max_connections,
+    };
+    shape.max_connections = connections_for(&bouncer);
+    let wm_at = |shape: &PgShape| {
+        let fixed = shape.fixed_worst(a);
+        (fixed <= pg_share).then(|| fit_work_mem(pg_share - fixed, shape.sorters(), per_query))
+    };
+    let wanted_connections = shape.max_connections;
+    let mut wm = wm_at(&shape);
+    while wm.is_none_or(|w| w < p.work_mem_min) && shape.max_connections > p.min_connections {
+        let step = (shape.max_connections / 10).max(1);
+        match bouncer.as_mut() {
+            Some(bb) if bb.pool_size > 1 => {
+                let pool_step = step.min(bb.pool_size - 1);
+                bb.pool_size -= pool_step;
+                bb.reserve_pool = bb.reserve_pool.min(bb.pool_size.div_ceil(4));
+            }
+            Some(_) => break,
+            None => shape.max_connections -= step.min(shape.max_connections - p.min_connections),
+        }
+        if bouncer.is_some() {
+            shape.max_connections = connections_for(&bouncer).max(p.min_connections);
+        }
+        wm = wm_at(&shape);
+    }
+    let Some(work_mem) = wm.filter(|w| *w >= p.work_mem_min) else {
+        let fixed = shape.fixed_worst(a);
+        return Err(Refusal(format!(
+            "profile `{}` does not fit a host with {ram} of RAM ({}): PostgreSQL's share is {pg_share} \
+             but {} connections with work_mem {} need {} in the worst case\n\
+             fixed needs:\n{}\n{}{}\
+             hint: give the host more memory, lower the profile's [[reserve]] entries, \
+             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
+            profile.name,
+            host.ram_source,
+            shape.max_connections,
+            p.work_mem_min,
+            fixed + p.work_mem_min.scale(per_query) * shape.sorters(),
+            list(),
+            arc.map_or(String::new(), |x| format!("  {:<44} {:>10}\n", "ZFS ARC", x.to_string())),
+            redis
+                .as_ref()
+                .map_or(String::new(), |r| format!("  {:<44} {:>10}\n", "Redis (worst case)", r.worst.to_string())),
+        )));
+    };
+    let work_mem = work_mem.min(p.work_mem_max);
+    let work_mem_reason = if work_mem == p.work_mem_max {
+        "the profile's cap; the worst case would allow more".to_string()
+    } else {
+        format!(
+            "what PostgreSQL's {pg_share} share leaves for ({} connections + {} parallel workers) x {} nodes x hash_mem_multiplier {hmm}",
+            shape.max_connections, max_parallel_workers, a.sorts_per_query
+        )
+    };
+    if let Some(bb) = bouncer.as_mut().filter(|bb| bb.pool_size < b.pool_size) {
+        bb.shrunk = Some(format!(
+            "pool_size lowered from {} so work_mem stays at least {}",
+            b.pool_size, p.work_mem_min
+        ));
+    }
+    let connections_reason = match &bouncer {
+        Some(bb) => {
+            format!(
+                "PgBouncer's {} server connections + {} direct + {superuser_reserved} superuser-reserved",
+                bb.servers(),
+                b.direct_connections
+            )
+        }
+        None if shape.max_connections < wanted_connections => format!(
+            "lowered from the profile's {wanted_connections} so work_mem stays at least {} within {pg_share}",
+            p.work_mem_min
+        ),
+        None => format!("the profile's {}: clients connect directly", profile.name),
+    };
+    if let Some(bb) = bouncer.as_mut() {
+        bb.worst = bouncer_worst(bb.max_client_conn, bb.servers());
+    }
+    let fixed = shape.fixed_worst(a);
+    let worst = fixed + work_mem.scale(per_query) * shape.sorters();
+    let procs =
+        (shape.max_connections + shape.autovacuum_workers + shape.max_worker_processes + 6) as u64;
+    let busy = (shape.max_connections as f64 * a.busy_fraction_typical).ceil() as u64;
+    let effective_cache_size = match arc {
+        Some(arc) => shared_buffers + arc,
+        None => {
+            let typical_private = a.backend_typical * procs + work_mem * busy;
+            (available - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst) - typical_private)
+                .max(shared_buffers)
+        }
+    }
+    .floor_to(ByteSize::mib(1));
+    let pg = PgAlloc {
+        share: pg_share,
+        shared_buffers,
+        wal_buffers,
+        max_connections: shape.max_connections,
+        superuser_reserved,
+        connections_reason,
+        max_worker_processes: shape.max_worker_processes,
+        max_parallel_workers,
+        max_parallel_per_gather,
+        max_parallel_maintenance,
+        wal_senders,
+        autovacuum_workers: shape.autovacuum_workers,
+        io_workers,
+        work_mem,
+        work_mem_reason,
+        maintenance_work_mem,
+        autovacuum_work_mem,
+        hash_mem_multiplier: hmm,
+        huge_pages: shape.huge_pages(a),
+        shared_estimate: shape.shared_estimate(),
+        worst,
+        effective_cache_size,
+    };
+    debug_assert!(pg.worst <= pg_share, "{} > {}", pg.worst, pg_share);
+    let _ = MIB;
+    Ok(Allocation {
+        ram,
+        os_reserve,
+        reserves,
+        available,
+        arc,
+        redis,
+        pgbouncer: bouncer,
+        pg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::StorageKind;
+    use crate::profile::{Profile, BUILTIN};
+    use std::path::Path;
+
+    fn host(gib: u64, cpus: u32, version: u32) -> Host {
+        Host {
+            ram: ByteSize::gib(gib),
+            ram_source: "test".into(),
+            cpus,
+            cpus_source: "test".into(),
+            storage: StorageKind::Ssd,
+            storage_source: "test".into(),
+            zfs: false,
+            zfs_source: "test".into(),
+            pg_version: version,
+            pg_version_source: "test".into(),
+        }
+    }
+
+    fn profile(name: &str) -> Profile {
+        let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
+        Profile::parse(text, Path::new(name)).unwrap()
+    }
+
+    #[test]
+    fn low_memory_on_its_nominal_host() {
+        let a = allocate(
+            &profile("low-memory"),
+            &host(4, 2, 15),
+            &Assumptions::default(),
+        )
+        .unwrap();
+        let pg = &a.pg;
+        assert!(pg.work_mem >= ByteSize::mib(1) && pg.work_mem <= ByteSize::mib(4));
+        let b = a.pgbouncer.as_ref().unwrap();
+        assert_eq!(pg.max_connections, b.servers() + 5 + 3);
+        assert!(a.redis.as_ref().unwrap().maxmemory >= ByteSize::mib(64));
+        let total = a.os_reserve
+            + ByteSize::mib(1024 + 768)
+            + pg.worst
+            + a.redis.as_ref().unwrap().worst
+            + b.worst;
+        assert!(total <= ByteSize::gib(4), "{total}");
+    }
+
+    #[test]
+    fn redis_maxmemory_respects_the_profile_cap() {
+        let a = allocate(
+            &profile("powerhouse"),
+            &host(512, 64, 16),
+            &Assumptions::default(),
+        )
+        .unwrap();
+        let r = a.redis.unwrap();
+        assert_eq!(r.maxmemory, ByteSize::gib(4));
+        assert!(r.capped);
+    }
+
+    #[test]
+    fn fixed_needs_above_ram_are_refused_with_the_list() {
+        let e = allocate(
+            &profile("powerhouse"),
+            &host(2, 2, 16),
+            &Assumptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("does not fit a host with 2 GiB"), "{}", e.0);
+        assert!(e.0.contains("backup jobs"), "{}", e.0);
+        assert!(e.0.contains("hint:"), "{}", e.0);
+    }
+
+    #[test]
+    fn direct_connections_shrink_before_refusing() {
+        let mut p = profile("low-memory");
+        p.pgbouncer.enabled = false;
+        p.postgres.max_connections = 400;
+        let a = allocate(&p, &host(4, 2, 15), &Assumptions::default()).unwrap();
+        assert!(a.pg.max_connections < 400);
+        assert!(a
+            .pg
+            .connections_reason
+            .contains("lowered from the profile's 400"));
+    }
+
+    #[test]
+    fn huge_pages_cover_the_shared_memory_estimate() {
+        let a = allocate(
+            &profile("powerhouse"),
+            &host(64, 16, 16),
+            &Assumptions::default(),
+        )
+        .unwrap();
+        let pages = a.pg.huge_pages.unwrap();
+        assert!(ByteSize::mib(2) * pages >= a.pg.shared_estimate);
+    }
+}

@@ -1,0 +1,141 @@
+//! Plan: every concrete setting, computed from facts + profile by pure
+//! functions grouped by concern. Each setting keeps a one-line reason.
+//!
+//! `memory` splits the host's RAM between services with the same worst-case
+//! formulas the budget uses, so what it produces fits by construction (and
+//! `render` proves it by parsing its own files back through the budget).
+
+pub mod memory;
+pub mod postgres;
+pub mod services;
+
+use serde::Serialize;
+
+use crate::budget::{Assumptions, HostReserve};
+use crate::facts::StorageKind;
+use crate::profile::{Profile, Workload};
+use crate::units::ByteSize;
+
+/// The host a plan is for, each fact with where it came from
+/// (flag > facts file > detected > the profile's nominal host).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Host {
+    pub ram: ByteSize,
+    pub ram_source: String,
+    pub cpus: u32,
+    pub cpus_source: String,
+    pub storage: StorageKind,
+    pub storage_source: String,
+    pub zfs: bool,
+    pub zfs_source: String,
+    pub pg_version: u32,
+    pub pg_version_source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Section {
+    pub title: String,
+    pub settings: Vec<Setting>,
+}
+
+/// Settings grouped by concern, in the order they are written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Sections(pub Vec<Section>);
+
+impl Sections {
+    pub fn section(&mut self, title: &str) -> &mut Section {
+        self.0.push(Section {
+            title: title.to_string(),
+            settings: Vec::new(),
+        });
+        self.0.last_mut().expect("just pushed")
+    }
+}
+
+impl Section {
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> &mut Self {
+        self.settings.push(Setting {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        });
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Dataset {
+    pub name: String,
+    pub purpose: String,
+    pub properties: Vec<Setting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ZfsPlan {
+    pub pool: String,
+    pub datasets: Vec<Dataset>,
+    pub arc_max: ByteSize,
+    pub arc_reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub profile: String,
+    pub workload: Workload,
+    pub host: Host,
+    pub postgres: Sections,
+    pub redis: Option<Sections>,
+    pub pgbouncer: Option<Sections>,
+    pub zfs: Option<ZfsPlan>,
+    pub sysctl: Sections,
+    /// Memory claimed outside the rendered files (OS, the profile's
+    /// reservations): budget terms the files cannot show.
+    pub reserves: Vec<HostReserve>,
+    pub assumptions: Assumptions,
+}
+
+/// Builds the plan, or refuses with the numbers when the profile's fixed
+/// needs cannot fit the host.
+pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Refusal> {
+    let assumptions = Assumptions {
+        sorts_per_query: profile.postgres.sorts_per_query,
+        manual_maintenance: profile.postgres.manual_maintenance,
+        temp_tables: profile.postgres.temp_tables,
+        ..Assumptions::default()
+    };
+    let alloc = memory::allocate(profile, host, &assumptions)?;
+    let postgres = postgres::settings(profile, host, &alloc);
+    let redis = alloc.redis.as_ref().map(|r| services::redis(profile, r));
+    let pgbouncer = alloc
+        .pgbouncer
+        .as_ref()
+        .map(|b| services::pgbouncer(profile, b, &alloc));
+    let zfs = alloc
+        .arc
+        .map(|arc| services::zfs(profile, host, arc, &alloc));
+    let sysctl = services::sysctl(profile, &alloc);
+    Ok(Plan {
+        profile: profile.name.clone(),
+        workload: profile.workload,
+        host: host.clone(),
+        postgres,
+        redis,
+        pgbouncer,
+        zfs,
+        sysctl,
+        reserves: alloc.reserves.clone(),
+        assumptions,
+    })
+}

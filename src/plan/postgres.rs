@@ -1,0 +1,402 @@
+//! postgresql.conf: memory, connections, WAL and checkpoints, parallelism,
+//! I/O, autovacuum, logging. Each concern is a function; each setting says
+//! why it has its value.
+
+use crate::facts::StorageKind;
+use crate::profile::{Profile, Workload};
+use crate::units::ByteSize;
+
+use super::memory::Allocation;
+use super::{Host, Sections};
+
+/// The first PostgreSQL major version that has a parameter dbtune writes;
+/// a parameter absent here exists in every version dbtune supports (13+).
+pub fn since(name: &str) -> u32 {
+    match name {
+        "reserved_connections" | "vacuum_buffer_usage_limit" => 16,
+        "io_combine_limit" | "summarize_wal" => 17,
+        "io_method" | "io_workers" | "autovacuum_worker_slots" => 18,
+        _ => 13,
+    }
+}
+
+pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections {
+    let mut s = Sections::default();
+    connections(&mut s, profile, alloc);
+    memory(&mut s, profile, host, alloc);
+    wal(&mut s, profile, host);
+    parallelism(&mut s, host, alloc);
+    io(&mut s, host, alloc);
+    autovacuum(&mut s, profile, alloc);
+    logging(&mut s, profile, alloc);
+    // A version-dependent parameter must never reach an older server.
+    for sec in &mut s.0 {
+        sec.settings.retain(|x| since(&x.name) <= host.pg_version);
+    }
+    s.0.retain(|sec| !sec.settings.is_empty());
+    s
+}
+
+fn quoted(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+fn connections(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
+    let p = &profile.postgres;
+    let pg = &alloc.pg;
+    s.section("Connections")
+        .set(
+            "listen_addresses",
+            quoted(&p.listen),
+            if p.listen == "127.0.0.1" || p.listen == "localhost" {
+                "loopback only; the profile says when clients come from elsewhere"
+            } else {
+                "the profile's listen address"
+            },
+        )
+        .set("port", p.port, "the profile's port")
+        .set(
+            "max_connections",
+            pg.max_connections,
+            pg.connections_reason.clone(),
+        )
+        .set(
+            "superuser_reserved_connections",
+            pg.superuser_reserved,
+            "slots an administrator can still use when the pools are full",
+        )
+        .set(
+            "password_encryption",
+            quoted("scram-sha-256"),
+            "md5 is weak and was still the default in 13; PgBouncer authenticates with SCRAM",
+        )
+        .set(
+            "idle_in_transaction_session_timeout",
+            quoted("10min"),
+            "a session left idle inside a transaction holds locks and stops vacuum",
+        );
+}
+
+fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
+    let pg = &alloc.pg;
+    let p = &profile.postgres;
+    let sec = s.section("Memory");
+    sec.set(
+        "shared_buffers",
+        pg.shared_buffers.pg(),
+        if pg.shared_buffers == p.shared_buffers_max {
+            format!(
+                "the profile's cap ({} of {} would be more)",
+                p.shared_buffers_fraction.0, pg.share
+            )
+        } else {
+            format!(
+                "{:.0}% of the {} PostgreSQL gets after the OS, reservations{}",
+                p.shared_buffers_fraction.0 * 100.0,
+                pg.share,
+                match (&alloc.redis, alloc.arc) {
+                    (Some(_), Some(_)) => ", Redis and the ZFS ARC",
+                    (Some(_), None) => " and Redis",
+                    (None, Some(_)) => " and the ZFS ARC",
+                    (None, None) => "",
+                }
+            )
+        },
+    );
+    sec.set(
+        "huge_pages",
+        if pg.huge_pages.is_some() { "on" } else { "off" },
+        match pg.huge_pages {
+            Some(n) => format!(
+                "{n} huge pages are reserved in sysctl; `on`, not `try`: a fallback would leave them idle \
+                 and allocate shared memory twice"
+            ),
+            None => "no huge pages are reserved for this host; `try` would hide a misconfiguration".into(),
+        },
+    );
+    if let Some(w) = pg.wal_buffers {
+        sec.set(
+            "wal_buffers",
+            w.pg(),
+            "many concurrent COPY streams fill the automatic 16 MB before the WAL writer drains it",
+        );
+    }
+    sec.set("work_mem", pg.work_mem.pg(), pg.work_mem_reason.clone());
+    sec.set(
+        "hash_mem_multiplier",
+        format!("{:.1}", pg.hash_mem_multiplier),
+        if host.pg_version >= 15 {
+            "the default since 15, written out because the budget multiplies by it"
+        } else {
+            "the default before 15, written out because the budget multiplies by it"
+        },
+    );
+    sec.set(
+        "maintenance_work_mem",
+        pg.maintenance_work_mem.pg(),
+        if pg.maintenance_work_mem == p.maintenance_work_mem {
+            "the profile's value: more than 64 MB made CREATE INDEX slower in measurements so far"
+                .to_string()
+        } else {
+            format!("a 16th of PostgreSQL's {} share", pg.share)
+        },
+    );
+    sec.set(
+        "autovacuum_work_mem",
+        pg.autovacuum_work_mem.pg(),
+        format!(
+            "dead-tuple memory per autovacuum worker, separate from maintenance_work_mem; {} workers x this is budgeted{}",
+            pg.autovacuum_workers,
+            if host.pg_version < 17 { " (at most 1 GB is used before 17)" } else { "" }
+        ),
+    );
+    sec.set(
+        "effective_cache_size",
+        pg.effective_cache_size.pg(),
+        if alloc.arc.is_some() {
+            "shared_buffers + the ZFS ARC cap: on ZFS the ARC, not the page cache, holds the data".to_string()
+        } else {
+            "shared_buffers + the page cache left at a typical moment; a planner hint, allocates nothing".to_string()
+        },
+    );
+}
+
+fn wal(s: &mut Sections, profile: &Profile, host: &Host) {
+    let replication = profile.postgres.replication;
+    let sec = s.section("WAL and checkpoints");
+    if replication {
+        sec.set(
+            "wal_level",
+            "replica",
+            "replicas and point-in-time recovery need it",
+        );
+        sec.set(
+            "max_wal_senders",
+            5,
+            "two replicas, two base backups and one spare",
+        );
+    } else {
+        sec.set(
+            "wal_level",
+            "minimal",
+            "the profile has no replicas and no PITR: COPY into a table created or truncated in the \
+             same transaction skips WAL (about 1.1x faster); replication and point-in-time recovery are given up",
+        );
+        sec.set("max_wal_senders", 0, "wal_level = minimal requires it");
+    }
+    sec.set(
+        "wal_compression",
+        if host.pg_version >= 15 { "lz4" } else { "on" },
+        if host.pg_version >= 15 {
+            "less WAL for full-page images at little CPU cost"
+        } else {
+            "less WAL for full-page images (pglz; lz4 arrived in 15)"
+        },
+    );
+    let (min_wal, max_wal, timeout, why) = match profile.workload {
+        Workload::Web => (
+            "256MB",
+            "1GB",
+            "5min",
+            "a small host: keep WAL on disk and recovery short",
+        ),
+        Workload::Ingest => (
+            "2GB",
+            "8GB",
+            "15min",
+            "bulk loads write WAL fast: checkpoints by time, not by size",
+        ),
+        Workload::Mixed => (
+            "1GB",
+            "4GB",
+            "10min",
+            "spread checkpoints over a busy mixed load",
+        ),
+    };
+    sec.set("min_wal_size", min_wal, "WAL segments kept for reuse");
+    sec.set("max_wal_size", max_wal, why);
+    sec.set("checkpoint_timeout", timeout, why);
+    sec.set(
+        "checkpoint_completion_target",
+        "0.9",
+        "spread checkpoint writes over 90% of the interval (the default since 14)",
+    );
+    if host.zfs {
+        sec.set(
+            "full_page_writes",
+            "off",
+            "ZFS never writes a partial record (copy-on-write), so torn pages cannot happen",
+        );
+        sec.set(
+            "wal_init_zero",
+            "off",
+            "zero-filling WAL files gains nothing on copy-on-write ZFS",
+        );
+        sec.set(
+            "wal_recycle",
+            "off",
+            "recycled WAL files are rewritten anyway on copy-on-write ZFS",
+        );
+    }
+    if host.pg_version >= 17 && replication {
+        sec.set(
+            "summarize_wal",
+            "off",
+            "only incremental backups (pg_basebackup --incremental) need it; turn on if you use them",
+        );
+    }
+}
+
+fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
+    let pg = &alloc.pg;
+    let cpus = host.cpus;
+    s.section("Parallelism")
+        .set(
+            "max_worker_processes",
+            pg.max_worker_processes,
+            "parallel workers + 4 for extensions and logical replication, at least the default 8",
+        )
+        .set(
+            "max_parallel_workers",
+            pg.max_parallel_workers,
+            if cpus > 1 {
+                format!("one per CPU ({cpus}, {})", host.cpus_source)
+            } else {
+                "one CPU: parallel query would only add overhead".to_string()
+            },
+        )
+        .set(
+            "max_parallel_workers_per_gather",
+            pg.max_parallel_per_gather,
+            "half the CPUs, capped for the workload so one query cannot take them all",
+        )
+        .set(
+            "max_parallel_maintenance_workers",
+            pg.max_parallel_maintenance,
+            "half the CPUs, at most 4, for CREATE INDEX and VACUUM",
+        );
+}
+
+fn io(s: &mut Sections, host: &Host, alloc: &Allocation) {
+    let (rpc, eic, why) = match host.storage {
+        StorageKind::Nvme => (
+            "1.1",
+            256,
+            "NVMe: random reads cost about what sequential ones do",
+        ),
+        StorageKind::Ssd => (
+            "1.1",
+            200,
+            "SSD: random reads cost about what sequential ones do",
+        ),
+        StorageKind::Hdd => ("4.0", 2, "spinning disk: random reads are expensive"),
+    };
+    let sec = s.section("I/O");
+    sec.set(
+        "random_page_cost",
+        rpc,
+        format!("{why} ({})", host.storage_source),
+    );
+    sec.set(
+        "effective_io_concurrency",
+        eic,
+        format!(
+            "concurrent prefetch requests the {} device can serve",
+            host.storage
+        ),
+    );
+    sec.set(
+        "maintenance_io_concurrency",
+        eic,
+        "the same, for VACUUM and index builds",
+    );
+    if host.pg_version >= 18 {
+        sec.set(
+            "io_method",
+            "worker",
+            "asynchronous I/O through worker processes works everywhere; io_uring needs kernel support",
+        );
+        sec.set(
+            "io_workers",
+            alloc.pg.io_workers,
+            "a quarter of the CPUs, at least 3 (the default), counted as processes in the budget",
+        );
+    }
+}
+
+fn autovacuum(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
+    let workers = alloc.pg.autovacuum_workers;
+    let sec = s.section("Autovacuum");
+    sec.set(
+        "autovacuum",
+        "on",
+        "never off: without it tables bloat and transaction IDs wrap around",
+    );
+    sec.set(
+        "autovacuum_max_workers",
+        workers,
+        "the profile's value; each may use autovacuum_work_mem",
+    );
+    sec.set(
+        "autovacuum_worker_slots",
+        workers,
+        "slots reserved at start (18+); equal to autovacuum_max_workers so the budget counts what can run",
+    );
+    sec.set(
+        "autovacuum_vacuum_scale_factor",
+        "0.1",
+        "vacuum after 10% of a table changes, not the default 20%",
+    );
+    sec.set(
+        "autovacuum_analyze_scale_factor",
+        "0.05",
+        "keep planner statistics fresh after 5% changes",
+    );
+    if profile.workload != Workload::Web {
+        sec.set(
+            "autovacuum_vacuum_insert_scale_factor",
+            "0.05",
+            "tables that only grow still need vacuum to set visibility bits and freeze",
+        );
+    }
+    sec.set(
+        "autovacuum_vacuum_cost_limit",
+        2000,
+        "fast storage can take ten times the default vacuum I/O rate",
+    );
+}
+
+fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
+    let sec = s.section("Logging");
+    sec.set(
+        "log_min_duration_statement",
+        quoted("1s"),
+        "log queries slower than a second",
+    );
+    sec.set(
+        "log_temp_files",
+        quoted("8MB"),
+        format!(
+            "log sorts and hashes that spill past work_mem ({}) so you can see which queries want more",
+            alloc.pg.work_mem
+        ),
+    );
+    sec.set(
+        "log_checkpoints",
+        "on",
+        "checkpoint timing shows whether max_wal_size is right",
+    );
+    sec.set(
+        "log_lock_waits",
+        "on",
+        "log waits longer than deadlock_timeout",
+    );
+    if profile.workload == Workload::Web {
+        sec.set(
+            "jit",
+            "off",
+            "short web queries pay JIT compile time and rarely gain from it",
+        );
+    }
+    let _ = ByteSize::ZERO;
+}

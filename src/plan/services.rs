@@ -1,0 +1,292 @@
+//! Redis, PgBouncer, ZFS and OS settings.
+
+use crate::profile::{Persistence, Profile};
+use crate::units::ByteSize;
+
+use super::memory::{Allocation, BouncerAlloc, RedisAlloc};
+use super::{Dataset, Host, Sections, Setting, ZfsPlan};
+
+pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
+    let pol = &profile.redis;
+    let mut s = Sections::default();
+    s.section("Network")
+        .set(
+            "bind",
+            if pol.listen == "127.0.0.1" {
+                "127.0.0.1 -::1".to_string()
+            } else {
+                pol.listen.clone()
+            },
+            "loopback only unless the profile says otherwise",
+        )
+        .set(
+            "protected-mode",
+            "yes",
+            "refuse outside clients while no password is set",
+        )
+        .set("port", pol.port, "the profile's port")
+        .set("timeout", 300, "close clients idle for 5 minutes")
+        .set("tcp-keepalive", 300, "notice dead peers");
+    let forks = pol.persistence.forks();
+    let mem = s.section("Memory");
+    mem.set(
+        "maxmemory",
+        r.maxmemory.redis(),
+        if r.capped {
+            format!(
+                "the profile's cap; Redis's {} share would allow more",
+                r.share
+            )
+        } else {
+            format!(
+                "Redis's {} share / fragmentation 1.5{}, less client buffers",
+                r.share,
+                if forks {
+                    " / 2 for fork copy-on-write"
+                } else {
+                    ""
+                }
+            )
+        },
+    );
+    mem.set(
+        "maxmemory-policy",
+        &pol.policy,
+        "what to evict when maxmemory is reached",
+    );
+    mem.set(
+        "maxmemory-clients",
+        r.clients.redis(),
+        "bounds client query and output buffers, which maxmemory does not count (7.0+)",
+    );
+    mem.set(
+        "maxclients",
+        pol.maxclients,
+        "the profile's value; client buffers are bounded by maxmemory-clients",
+    );
+    mem.set(
+        "repl-backlog-size",
+        r.backlog.redis(),
+        "the default, counted in the budget",
+    );
+    mem.set(
+        "activedefrag",
+        "yes",
+        "give fragmented memory back (jemalloc builds, as Debian's)",
+    );
+    let per = s.section("Persistence");
+    match pol.persistence {
+        Persistence::Rdb | Persistence::RdbAof => {
+            for rule in ["900 1", "300 10", "60 10000"] {
+                per.set("save", rule, "RDB snapshot rule (seconds, changes)");
+            }
+        }
+        Persistence::None | Persistence::Aof => {
+            per.set("save", "\"\"", "no RDB snapshots");
+        }
+    }
+    let aof = matches!(pol.persistence, Persistence::Aof | Persistence::RdbAof);
+    per.set(
+        "appendonly",
+        if aof { "yes" } else { "no" },
+        if aof {
+            "log every write: lose at most a second"
+        } else {
+            "no append-only file"
+        },
+    );
+    if aof {
+        per.set(
+            "appendfsync",
+            "everysec",
+            "fsync once a second: durable enough, fast",
+        );
+        per.set(
+            "auto-aof-rewrite-percentage",
+            100,
+            "rewrite when the AOF doubles",
+        );
+        per.set("auto-aof-rewrite-min-size", "64mb", "not for small files");
+    }
+    per.set(
+        "dir",
+        "/var/lib/redis",
+        "Debian's data directory: RDB and AOF files go here",
+    );
+    let sec = s.section("Security");
+    for cmd in &pol.disable_commands {
+        sec.set(
+            "rename-command",
+            format!("{cmd} \"\""),
+            format!("{cmd} disabled: too dangerous on a shared host"),
+        );
+    }
+    s
+}
+
+pub fn pgbouncer(profile: &Profile, b: &BouncerAlloc, alloc: &Allocation) -> Sections {
+    let pol = &profile.pgbouncer;
+    let pg = &profile.postgres;
+    let mut s = Sections::default();
+    s.section("databases").set(
+        &pol.database,
+        format!(
+            "host=127.0.0.1 port={} dbname={} pool_size={} reserve_pool={} max_db_connections={}",
+            pg.port,
+            pol.database,
+            b.pool_size,
+            b.reserve_pool,
+            b.servers()
+        ),
+        format!(
+            "{} server connections at most (pool {} + reserve {}), inside PostgreSQL's max_connections {}{}",
+            b.servers(),
+            b.pool_size,
+            b.reserve_pool,
+            alloc.pg.max_connections,
+            b.shrunk.as_ref().map_or(String::new(), |w| format!("; {w}"))
+        ),
+    );
+    s.section("pgbouncer")
+        .set("listen_addr", &pol.listen, "loopback only unless the profile says otherwise")
+        .set("listen_port", pol.port, "the profile's port")
+        .set("auth_type", "scram-sha-256", "not md5")
+        .set(
+            "auth_file",
+            "/etc/pgbouncer/userlist.txt",
+            "secrets stay out of this file: the user list holds the SCRAM verifiers",
+        )
+        .set("pool_mode", &pol.pool_mode, "the profile's pooling mode")
+        .set(
+            "max_client_conn",
+            b.max_client_conn,
+            "client connections PgBouncer accepts; each costs a packet buffer",
+        )
+        .set("default_pool_size", b.pool_size, "the same as the database entry")
+        .set("min_pool_size", pol.min_pool_size.min(b.pool_size), "server connections kept warm")
+        .set("reserve_pool_size", b.reserve_pool, "extra connections for bursts")
+        .set("reserve_pool_timeout", 3, "seconds a client waits before the reserve opens")
+        .set(
+            "max_db_connections",
+            b.servers(),
+            "a hard cap per database whatever the number of users, so the pools stay inside max_connections",
+        )
+        .set("server_idle_timeout", 600, "close server connections idle for 10 minutes")
+        .set("query_wait_timeout", 120, "fail a client that waited two minutes for a connection")
+        .set(
+            "ignore_startup_parameters",
+            "extra_float_digits",
+            "JDBC and asyncpg send it; PgBouncer would refuse the connection",
+        );
+    s
+}
+
+/// ZFS shows sizes as `16K`, `1M`: write them the same way so a second run
+/// of the script sees nothing to change.
+fn zfs_value(name: &str, v: &str) -> String {
+    if name == "recordsize" {
+        v.to_ascii_uppercase()
+    } else {
+        v.to_string()
+    }
+}
+
+pub fn zfs(profile: &Profile, host: &Host, arc: ByteSize, alloc: &Allocation) -> ZfsPlan {
+    let z = &profile.zfs;
+    let props = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| Setting {
+                name: k.clone(),
+                value: zfs_value(k, v),
+                reason: match k.as_str() {
+                    "recordsize" if v.eq_ignore_ascii_case("16K") => {
+                        "two PostgreSQL pages: less read amplification than 128K, still compresses"
+                            .into()
+                    }
+                    "recordsize" => "large sequential WAL writes".into(),
+                    "compression" => "fewer bytes to disk for little CPU".into(),
+                    "atime" => "no write on every read".into(),
+                    "logbias" if v == "throughput" => {
+                        "data files are written by checkpoints, in bulk".into()
+                    }
+                    "logbias" => "WAL fsyncs wait on latency".into(),
+                    "xattr" => "extended attributes in the inode, not a hidden directory".into(),
+                    _ => "the profile's value".into(),
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    // Names are relative to the pool, which the script can override.
+    let parent = z.dataset.clone();
+    ZfsPlan {
+        pool: z.pool.clone(),
+        datasets: vec![
+            Dataset {
+                name: parent.clone(),
+                purpose: "parent of the PostgreSQL datasets".into(),
+                properties: vec![Setting {
+                    name: "atime".into(),
+                    value: "off".into(),
+                    reason: "no write on every read".into(),
+                }],
+            },
+            Dataset {
+                name: format!("{parent}/data"),
+                purpose: "the data directory".into(),
+                properties: props(&z.data),
+            },
+            Dataset {
+                name: format!("{parent}/wal"),
+                purpose: "pg_wal (symlink it, or initdb --waldir)".into(),
+                properties: props(&z.wal),
+            },
+        ],
+        arc_max: arc,
+        arc_reason: format!(
+            "{:.0}% of the {} left after the OS and reservations ({}); the automatic cap would \
+             take half the RAM or more",
+            profile.zfs.arc_share.0 * 100.0,
+            alloc.available,
+            host.zfs_source
+        ),
+    }
+}
+
+pub fn sysctl(profile: &Profile, alloc: &Allocation) -> Sections {
+    let mut s = Sections::default();
+    let sec = s.section("Memory");
+    sec.set(
+        "vm.swappiness",
+        profile.os.swappiness,
+        "prefer dropping page cache to swapping database memory out",
+    );
+    if profile.redis.enabled && profile.redis.persistence.forks() {
+        sec.set(
+            "vm.overcommit_memory",
+            1,
+            "Redis forks to save; with the kernel's heuristic the fork can fail on a large dataset \
+             (the copy-on-write it may need is in the budget)",
+        );
+    }
+    if let Some(n) = alloc.pg.huge_pages {
+        sec.set(
+            "vm.nr_hugepages",
+            n,
+            format!(
+                "2 MiB pages for PostgreSQL's ~{} of shared memory, plus 2% and 8 pages of margin",
+                alloc.pg.shared_estimate
+            ),
+        );
+    }
+    sec.set(
+        "vm.dirty_background_ratio",
+        5,
+        "start writeback early so checkpoints do not meet a wall of dirty pages",
+    );
+    sec.set(
+        "vm.dirty_ratio",
+        10,
+        "cap dirty pages before writers are throttled",
+    );
+    s
+}

@@ -1,0 +1,77 @@
+//! Settings: what config files say, each value with the file:line it came
+//! from. The parsers produce it; the budget model reads it. Values stay raw
+//! strings here: what a unit means depends on the format and the parameter,
+//! and that is the reader's business (see `budget`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Where a value came from: a file and line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub value: String,
+    pub at: Location,
+}
+
+/// One service's settings: every occurrence of every name, in file order.
+/// For single-valued settings the last occurrence wins; repeatable Redis
+/// directives (`save`, `rename-command`) keep all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceSettings {
+    pub entries: BTreeMap<String, Vec<Entry>>,
+    /// The files read, in order (the first is the one named).
+    pub files: Vec<String>,
+}
+
+impl ServiceSettings {
+    pub fn push(&mut self, name: &str, value: impl Into<String>, at: Location) {
+        self.entries
+            .entry(name.to_string())
+            .or_default()
+            .push(Entry {
+                value: value.into(),
+                at,
+            });
+    }
+
+    /// The value in effect: the last occurrence.
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(name).and_then(|v| v.last())
+    }
+
+    pub fn all(&self, name: &str) -> &[Entry] {
+        self.entries.get(name).map_or(&[], |v| v.as_slice())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Everything on one host that the budget looks at.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HostSettings {
+    pub postgres: Option<ServiceSettings>,
+    /// The PostgreSQL major version the settings are for.
+    pub pg_version: u32,
+    pub redis: Option<ServiceSettings>,
+    /// Keys are `section.key`; [databases] entries are `databases.NAME`.
+    pub pgbouncer: Option<ServiceSettings>,
+    /// sysctl keys (`vm.nr_hugepages`) and `zfs_arc_max` from the modprobe
+    /// options file.
+    pub os: Option<ServiceSettings>,
+}
