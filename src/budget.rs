@@ -312,11 +312,7 @@ pub fn pg_shared_memory(
     max_locks: u64,
 ) -> ByteSize {
     let per_slot = ByteSize::kib(16) + ByteSize(512 * max_locks);
-    shared_buffers
-        + wal_buffers
-        + shared_buffers.scale(0.022)
-        + ByteSize::mib(6)
-        + per_slot * slots
+    shared_buffers + wal_buffers + shared_buffers.scale(0.022) + ByteSize::mib(6) + per_slot * slots
 }
 
 /// wal_buffers = -1 means 1/32 of shared_buffers, at least 64 kB, at most

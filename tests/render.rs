@@ -1,0 +1,194 @@
+//! Rendering: snapshots of every built-in profile's files, determinism,
+//! version-specific parameters, and the property that every rendered set
+//! fits its host or is refused with the numbers.
+
+use std::path::Path;
+
+use dbtune::facts::StorageKind;
+use dbtune::plan::{self, Host};
+use dbtune::profile::{Profile, BUILTIN};
+use dbtune::render;
+use dbtune::units::ByteSize;
+use proptest::prelude::*;
+
+fn profile(name: &str) -> Profile {
+    let text = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("built-in")
+        .1;
+    Profile::parse(text, Path::new(name)).unwrap()
+}
+
+fn nominal(p: &Profile) -> Host {
+    Host {
+        ram: p.host.ram,
+        ram_source: "nominal".into(),
+        cpus: p.host.cpus,
+        cpus_source: "nominal".into(),
+        storage: p.host.storage,
+        storage_source: "nominal".into(),
+        zfs: p.host.filesystem == "zfs",
+        zfs_source: "nominal".into(),
+        pg_version: p.host.pg_version,
+        pg_version_source: "nominal".into(),
+    }
+}
+
+fn files(p: &Profile, h: &Host) -> Vec<render::Artifact> {
+    let plan = plan::build(p, h).unwrap_or_else(|e| panic!("{e}"));
+    render::render(&plan, None).unwrap()
+}
+
+#[test]
+fn snapshots_of_every_builtin_profile_on_its_nominal_host() {
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        for a in files(&p, &nominal(&p)) {
+            insta::assert_snapshot!(format!("{name}__{}", a.file), a.content);
+        }
+    }
+}
+
+#[test]
+fn snapshots_of_zfs_files_for_powerhouse_on_zfs() {
+    let p = profile("powerhouse");
+    let h = Host {
+        zfs: true,
+        zfs_source: "test: data on ZFS".into(),
+        ..nominal(&p)
+    };
+    for a in files(&p, &h)
+        .into_iter()
+        .filter(|a| a.kind == render::Kind::Zfs)
+    {
+        insta::assert_snapshot!(format!("powerhouse-zfs__{}", a.file), a.content);
+    }
+}
+
+#[test]
+fn rendering_is_byte_identical_for_the_same_inputs() {
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        assert_eq!(files(&p, &nominal(&p)), files(&p, &nominal(&p)), "{name}");
+    }
+}
+
+#[test]
+fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        let h = nominal(&p);
+        let plan = plan::build(&p, &h).unwrap();
+        let artifacts = render::render(&plan, None).unwrap();
+        let b = render::check(&plan, &artifacts).unwrap();
+        assert!(b.fits(), "{name}:\n{}", b.table());
+        assert!(
+            b.worst > h.ram.scale(0.9),
+            "{name} leaves more than 10% unused:\n{}",
+            b.table()
+        );
+    }
+}
+
+fn pg_names(content: &str) -> Vec<String> {
+    content
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(" = "))
+        .map(|l| l.split(" = ").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn postgres_parameters_follow_the_version() {
+    let p = profile("bulk-ingest");
+    for v in 13..=18 {
+        let h = Host {
+            pg_version: v,
+            ..nominal(&p)
+        };
+        let conf = files(&p, &h)
+            .into_iter()
+            .find(|a| a.file == "postgresql.conf")
+            .unwrap()
+            .content;
+        let names = pg_names(&conf);
+        let has = |n: &str| names.iter().any(|x| x == n);
+        assert_eq!(has("io_method"), v >= 18, "io_method on {v}");
+        assert_eq!(has("io_workers"), v >= 18, "io_workers on {v}");
+        assert_eq!(
+            has("autovacuum_worker_slots"),
+            v >= 18,
+            "autovacuum_worker_slots on {v}"
+        );
+        assert_eq!(has("summarize_wal"), v >= 17, "summarize_wal on {v}");
+        assert!(conf.contains(if v >= 15 {
+            "wal_compression = lz4"
+        } else {
+            "wal_compression = on"
+        }));
+        assert!(conf.contains(if v >= 15 {
+            "hash_mem_multiplier = 2.0"
+        } else {
+            "hash_mem_multiplier = 1.0"
+        }));
+    }
+}
+
+#[test]
+fn powerhouse_two_gib_is_refused_with_numbers_and_a_hint() {
+    let p = profile("powerhouse");
+    let h = Host {
+        ram: ByteSize::gib(2),
+        ..nominal(&p)
+    };
+    let e = plan::build(&p, &h).unwrap_err();
+    assert!(e.0.contains("does not fit a host with 2 GiB"), "{}", e.0);
+    assert!(e.0.contains("OS reserve"), "{}", e.0);
+    assert!(e.0.contains("hint:"), "{}", e.0);
+}
+
+fn storage() -> impl Strategy<Value = StorageKind> {
+    prop_oneof![
+        Just(StorageKind::Nvme),
+        Just(StorageKind::Ssd),
+        Just(StorageKind::Hdd)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// For any host, a built-in profile renders files whose parsed budget
+    /// fits, or refuses with the numbers; never a set that does not fit.
+    #[test]
+    fn rendered_sets_fit_or_are_refused(
+        ram_mib in 1024u64..=512 * 1024,
+        cpus in 1u32..=128,
+        storage in storage(),
+        version in 13u32..=18,
+        zfs in any::<bool>(),
+        which in 0usize..3,
+    ) {
+        let p = profile(BUILTIN[which].0);
+        let h = Host {
+            ram: ByteSize::mib(ram_mib),
+            cpus,
+            storage,
+            pg_version: version,
+            zfs,
+            ..nominal(&p)
+        };
+        match plan::build(&p, &h) {
+            Ok(plan) => {
+                let artifacts = render::render(&plan, None).unwrap();
+                let b = render::check(&plan, &artifacts).unwrap();
+                prop_assert!(b.fits(), "{} on {}:\n{}", p.name, h.ram, b.table());
+            }
+            Err(e) => {
+                prop_assert!(e.0.contains("does not fit a host with"), "{}", e.0);
+                prop_assert!(e.0.contains("hint:"), "{}", e.0);
+            }
+        }
+    }
+}
