@@ -303,7 +303,19 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
 
 fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let (profile, origin, host) = resolve(&args)?;
-    let plan = plan::build(&profile, &host)?;
+    let picked = args.profile.is_none() && args.profile_file.is_none();
+    let plan = plan::build(&profile, &host).map_err(|Refusal(msg)| {
+        if picked {
+            Refusal(format!(
+                "{msg}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory for \
+                 the applications they were written beside. A host that runs only the databases \
+                 needs a profile of its own without [[reserve]] entries (docs/profiles.md)",
+                profile.name
+            ))
+        } else {
+            Refusal(msg)
+        }
+    })?;
     let template_dir = args.templates.clone().or_else(render::user_template_dir);
     if let Some(d) = &args.templates {
         if !d.is_dir() {

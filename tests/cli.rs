@@ -141,7 +141,8 @@ fn detect_json_is_a_facts_file_render_accepts() {
         .assert()
         .code(1)
         .stderr(contains("does not fit a host with 1 GiB"))
-        .stderr(contains("cgroup limit"));
+        .stderr(contains("cgroup limit"))
+        .stderr(contains("note: dbtune picked `low-memory`"));
 }
 
 #[test]

@@ -312,7 +312,14 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     };
     let max_parallel_per_gather = (cpus / 2).min(per_gather_cap);
     let max_parallel_maintenance = (cpus / 2).min(4);
-    let wal_senders = if p.replication { 5 } else { 0 };
+    // Every sender and worker slot is a process the worst case counts; small
+    // hosts keep fewer.
+    let small = ram < ByteSize::gib(8);
+    let wal_senders = match (p.replication, small) {
+        (false, _) => 0,
+        (true, true) => 2,
+        (true, false) => 5,
+    };
     let io_workers = if version >= 18 {
         (cpus / 4).clamp(3, 16)
     } else {
@@ -346,7 +353,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         shared_buffers,
         wal_buffers,
         max_connections: 0,
-        max_worker_processes: (max_parallel_workers + 4).max(8),
+        max_worker_processes: max_parallel_workers + if small { 2 } else { 4 },
         max_parallel_workers,
         wal_senders,
         autovacuum_workers: p.autovacuum_max_workers,

@@ -24,7 +24,7 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
     let mut s = Sections::default();
     connections(&mut s, profile, alloc);
     memory(&mut s, profile, host, alloc);
-    wal(&mut s, profile, host);
+    wal(&mut s, profile, host, alloc);
     parallelism(&mut s, host, alloc);
     io(&mut s, host, alloc);
     autovacuum(&mut s, profile, alloc);
@@ -161,7 +161,7 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
     );
 }
 
-fn wal(s: &mut Sections, profile: &Profile, host: &Host) {
+fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     let replication = profile.postgres.replication;
     let sec = s.section("WAL and checkpoints");
     if replication {
@@ -172,8 +172,12 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host) {
         );
         sec.set(
             "max_wal_senders",
-            5,
-            "two replicas, two base backups and one spare",
+            alloc.pg.wal_senders,
+            if alloc.pg.wal_senders >= 5 {
+                "two replicas, two base backups and one spare"
+            } else {
+                "one replica and one base backup: each sender is a process a small host pays for"
+            },
         );
     } else {
         sec.set(
@@ -254,7 +258,11 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
         .set(
             "max_worker_processes",
             pg.max_worker_processes,
-            "parallel workers + 4 for extensions and logical replication, at least the default 8",
+            if pg.max_worker_processes >= pg.max_parallel_workers + 4 {
+                "parallel workers + 4 for extensions and logical replication"
+            } else {
+                "parallel workers + 2 for extensions: each slot is a process a small host pays for"
+            },
         )
         .set(
             "max_parallel_workers",
