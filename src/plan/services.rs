@@ -69,11 +69,8 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
         r.backlog.redis(),
         "the default, counted in the budget",
     );
-    mem.set(
-        "activedefrag",
-        "yes",
-        "give fragmented memory back (jemalloc builds, as Debian's)",
-    );
+    // No `activedefrag`: Debian's Redis refuses to start with it (its jemalloc
+    // lacks the patch active defragmentation needs).
     let per = s.section("Persistence");
     match pol.persistence {
         Persistence::Rdb | Persistence::RdbAof => {
