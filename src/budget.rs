@@ -120,6 +120,28 @@ impl Budget {
                 t.source
             );
         }
+        let mut services: Vec<&str> = Vec::new();
+        for t in &self.terms {
+            if !services.contains(&t.service) {
+                services.push(t.service);
+            }
+        }
+        for svc in services {
+            let typical: ByteSize = self
+                .terms
+                .iter()
+                .filter(|t| t.service == svc)
+                .map(|t| t.typical)
+                .sum();
+            let _ = writeln!(
+                s,
+                "{:<9} {:<w$} {:>10} {:>10}",
+                "subtotal",
+                svc,
+                self.service_worst(svc).to_string(),
+                typical.to_string()
+            );
+        }
         let _ = writeln!(
             s,
             "{:<9} {:<w$} {:>10} {:>10}",
