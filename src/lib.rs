@@ -7,13 +7,16 @@
 //! `settings` -> `budget` (worst and typical case, term by term).
 
 pub mod budget;
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod facts;
+pub mod load;
 pub mod parse;
 pub mod plan;
 pub mod profile;
 pub mod render;
 pub mod settings;
 pub mod units;
+pub mod validate;

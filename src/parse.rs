@@ -1,12 +1,64 @@
 //! Parsers: config text -> `ServiceSettings`, every value with file:line.
 //!
-//! Each follows its server's own grammar for a single file: PostgreSQL's
+//! Each follows its server's own grammar for one file's text: PostgreSQL's
 //! `name = value` with quoting and escapes (guc-file.l), Redis's argument
-//! splitting (sdssplitargs), PgBouncer's ini sections. Include directives are
-//! refused for now with a clear message; following them is check-budget's job.
+//! splitting (sdssplitargs), PgBouncer's ini sections. They return items:
+//! settings and include directives; `load` follows the includes.
 
 use crate::error::InputError;
 use crate::settings::{Location, ServiceSettings};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeKind {
+    /// A file that must exist.
+    File,
+    /// A file that may be missing (`include_if_exists`).
+    IfExists,
+    /// Every `*.conf` in a directory, in name order (`include_dir`).
+    Dir,
+    /// A file name that may contain `*` (Redis 7).
+    Glob,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Set {
+        name: String,
+        value: String,
+        line: usize,
+    },
+    Include {
+        kind: IncludeKind,
+        target: String,
+        line: usize,
+    },
+    /// A pgbouncer.ini section header.
+    Section { name: String, line: usize },
+}
+
+/// Settings of one file without includes (render's own output); an include
+/// directive is an error here.
+fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, InputError> {
+    let mut out = ServiceSettings {
+        files: vec![file.to_string()],
+        ..Default::default()
+    };
+    for it in items {
+        match it {
+            Item::Set { name, value, line } => out.push(&name, value, loc(file, line)),
+            Item::Include { line, .. } => {
+                return Err(bad(
+                    file,
+                    line,
+                    "an include directive here cannot be followed",
+                    "check files on disk with `dbtune check-budget`, which follows includes",
+                ))
+            }
+            Item::Section { .. } => {}
+        }
+    }
+    Ok(out)
+}
 
 fn loc(file: &str, line: usize) -> Location {
     Location {
@@ -23,10 +75,12 @@ fn bad(file: &str, line: usize, msg: impl Into<String>, hint: &str) -> InputErro
 /// or single-quoted strings (`''` and backslash escapes); `#` starts a
 /// comment outside quotes. Names are case-insensitive.
 pub fn postgresql_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    let mut out = ServiceSettings {
-        files: vec![file.to_string()],
-        ..Default::default()
-    };
+    no_includes(pg_items(text, file)?, file)
+}
+
+/// The items of one postgresql.conf text.
+pub fn pg_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
+    let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -100,18 +154,24 @@ pub fn postgresql_conf(text: &str, file: &str) -> Result<ServiceSettings, InputE
             ));
         }
         let name = name.to_ascii_lowercase();
-        if matches!(
-            name.as_str(),
-            "include" | "include_if_exists" | "include_dir"
-        ) {
-            return Err(bad(
-                file,
-                n,
-                format!("`{name}` is not followed yet"),
-                "render's own files have no includes; inline the included settings",
-            ));
-        }
-        out.push(&name, value, loc(file, n));
+        let kind = match name.as_str() {
+            "include" => Some(IncludeKind::File),
+            "include_if_exists" => Some(IncludeKind::IfExists),
+            "include_dir" => Some(IncludeKind::Dir),
+            _ => None,
+        };
+        out.push(match kind {
+            Some(kind) => Item::Include {
+                kind,
+                target: value,
+                line: n,
+            },
+            None => Item::Set {
+                name,
+                value,
+                line: n,
+            },
+        });
     }
     Ok(out)
 }
@@ -190,10 +250,13 @@ fn redis_args(line: &str) -> Option<Vec<String>> {
 /// only at the start of a line. Directive names are case-insensitive.
 /// Arguments are stored joined by single spaces.
 pub fn redis_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    let mut out = ServiceSettings {
-        files: vec![file.to_string()],
-        ..Default::default()
-    };
+    no_includes(redis_items(text, file)?, file)
+}
+
+/// The items of one redis.conf text. Old directive names (ziplist, slave)
+/// are stored under their current names.
+pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
+    let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -210,14 +273,31 @@ pub fn redis_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError>
         })?;
         let name = args[0].to_ascii_lowercase();
         if name == "include" {
-            return Err(bad(
-                file,
-                n,
-                "`include` is not followed yet",
-                "render's own files have no includes; inline the included directives",
-            ));
+            let Some(target) = args.get(1) else {
+                return Err(bad(
+                    file,
+                    n,
+                    "`include` without a file",
+                    "write `include /path/to/file.conf`",
+                ));
+            };
+            out.push(Item::Include {
+                kind: if target.contains('*') {
+                    IncludeKind::Glob
+                } else {
+                    IncludeKind::File
+                },
+                target: target.clone(),
+                line: n,
+            });
+            continue;
         }
-        out.push(&name, args[1..].join(" "), loc(file, n));
+        let name = crate::catalog::redis_new_name(&name).unwrap_or(name);
+        out.push(Item::Set {
+            name,
+            value: args[1..].join(" "),
+            line: n,
+        });
     }
     Ok(out)
 }
@@ -225,11 +305,17 @@ pub fn redis_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError>
 /// pgbouncer.ini: `[section]` headers, `key = value`, `;` or `#` comments at
 /// the start of a line. Keys are stored as `section.key`.
 pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    let mut out = ServiceSettings {
-        files: vec![file.to_string()],
-        ..Default::default()
-    };
-    let mut section: Option<String> = None;
+    no_includes(pgbouncer_items(text, file, &mut None)?, file)
+}
+
+/// The items of one pgbouncer.ini text. `section` carries the current
+/// section into and out of `%include`d files, as PgBouncer does.
+pub fn pgbouncer_items(
+    text: &str,
+    file: &str,
+    section: &mut Option<String>,
+) -> Result<Vec<Item>, InputError> {
+    let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -245,16 +331,21 @@ pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputErr
                     "write it as [section]",
                 ));
             };
-            section = Some(name.trim().to_ascii_lowercase());
+            let name = name.trim().to_ascii_lowercase();
+            out.push(Item::Section {
+                name: name.clone(),
+                line: n,
+            });
+            *section = Some(name);
             continue;
         }
-        if line.starts_with("%include") {
-            return Err(bad(
-                file,
-                n,
-                "`%include` is not followed yet",
-                "render's own files have no includes; inline the included settings",
-            ));
+        if let Some(target) = line.strip_prefix("%include") {
+            out.push(Item::Include {
+                kind: IncludeKind::File,
+                target: target.trim().to_string(),
+                line: n,
+            });
+            continue;
         }
         let Some((k, v)) = line.split_once('=') else {
             return Err(bad(
@@ -264,7 +355,7 @@ pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputErr
                 "every line in a section is key = value",
             ));
         };
-        let Some(sec) = &section else {
+        let Some(sec) = section.as_ref() else {
             return Err(bad(
                 file,
                 n,
@@ -279,7 +370,11 @@ pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputErr
         } else {
             key.to_ascii_lowercase()
         };
-        out.push(&format!("{sec}.{key}"), v.trim(), loc(file, n));
+        out.push(Item::Set {
+            name: format!("{sec}.{key}"),
+            value: v.trim().to_string(),
+            line: n,
+        });
     }
     Ok(out)
 }

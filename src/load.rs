@@ -1,0 +1,292 @@
+//! Reading config files from disk: size, binary and encoding guards, and
+//! include directives followed the way each server follows them (relative to
+//! the including file's directory, at most 10 levels deep, cycles refused).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::InputError;
+use crate::parse::{self, IncludeKind, Item};
+use crate::settings::{Location, ServiceSettings};
+
+/// A config file larger than this is not a config file.
+pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+/// PostgreSQL's own limit (CONF_FILE_MAX_DEPTH); Redis and PgBouncer get the same.
+const MAX_DEPTH: usize = 10;
+
+/// Reads a config file as UTF-8 text, refusing what is clearly not one.
+pub fn read_text(path: &Path) -> Result<String, InputError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError::plain(format!("cannot read `{shown}`: {e}"), "check the path"))?;
+    if meta.is_dir() {
+        return Err(InputError::plain(
+            format!("`{shown}` is a directory"),
+            "name a config file, or pass the directory itself to check-budget",
+        ));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(InputError::plain(
+            format!(
+                "`{shown}` is {} MiB: too large to be a config file (the limit is {} MiB)",
+                meta.len() / (1024 * 1024),
+                MAX_FILE_SIZE / (1024 * 1024)
+            ),
+            "point dbtune at the config file itself",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        InputError::plain(
+            format!("cannot read `{shown}`: {e}"),
+            "check its permissions",
+        )
+    })?;
+    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
+        let line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(InputError::new(
+            format!("{shown}:{line}"),
+            "this is a binary file, not a config file (it contains a NUL byte)",
+            "point dbtune at the text config file",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let ok = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..ok].iter().filter(|b| **b == b'\n').count() + 1;
+        InputError::new(
+            format!("{shown}:{line}"),
+            "the file is not valid UTF-8",
+            "convert it to UTF-8 (iconv -f LATIN1 -t UTF-8), as dbtune reads config files as UTF-8",
+        )
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Postgres,
+    Redis,
+    PgBouncer,
+}
+
+struct Loader {
+    format: Format,
+    out: ServiceSettings,
+    stack: Vec<PathBuf>,
+    section: Option<String>,
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl Loader {
+    fn new(format: Format) -> Self {
+        Loader {
+            format,
+            out: ServiceSettings::default(),
+            stack: Vec::new(),
+            section: None,
+        }
+    }
+
+    fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), InputError> {
+        let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if self.stack.contains(&canon) {
+            let chain: Vec<String> = self.stack.iter().map(|p| display(p)).collect();
+            return Err(InputError::new(
+                from.map_or(display(path), |l| l.to_string()),
+                format!(
+                    "include cycle: `{}` includes itself through {}",
+                    display(path),
+                    chain.join(" -> ")
+                ),
+                "remove one of the include directives",
+            ));
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(InputError::new(
+                from.map_or(display(path), |l| l.to_string()),
+                format!("includes nested more than {MAX_DEPTH} deep"),
+                "flatten the include chain",
+            ));
+        }
+        let text = read_text(path)?;
+        let name = display(path);
+        let items = match self.format {
+            Format::Postgres => parse::pg_items(&text, &name)?,
+            Format::Redis => parse::redis_items(&text, &name)?,
+            Format::PgBouncer => parse::pgbouncer_items(&text, &name, &mut self.section)?,
+        };
+        self.out.files.push(name.clone());
+        self.stack.push(canon);
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        for it in items {
+            match it {
+                Item::Set {
+                    name: key,
+                    value,
+                    line,
+                } => self.out.push(
+                    &key,
+                    value,
+                    Location {
+                        file: name.clone(),
+                        line,
+                    },
+                ),
+                Item::Section { .. } => {}
+                Item::Include { kind, target, line } => {
+                    let at = Location {
+                        file: name.clone(),
+                        line,
+                    };
+                    self.include(&base, kind, &target, &at)?;
+                }
+            }
+        }
+        self.stack.pop();
+        Ok(())
+    }
+
+    fn include(
+        &mut self,
+        base: &Path,
+        kind: IncludeKind,
+        target: &str,
+        at: &Location,
+    ) -> Result<(), InputError> {
+        let path = base.join(target);
+        match kind {
+            IncludeKind::File => {
+                if !path.exists() {
+                    return Err(InputError::new(
+                        at.to_string(),
+                        format!("included file `{}` does not exist", display(&path)),
+                        "fix the path (relative paths are relative to the including file), \
+                         or use include_if_exists in postgresql.conf",
+                    ));
+                }
+                self.file(&path, Some(at))
+            }
+            IncludeKind::IfExists => {
+                if path.exists() {
+                    self.file(&path, Some(at))
+                } else {
+                    Ok(())
+                }
+            }
+            IncludeKind::Dir => {
+                let entries = std::fs::read_dir(&path).map_err(|e| {
+                    InputError::new(
+                        at.to_string(),
+                        format!("cannot read include_dir `{}`: {e}", display(&path)),
+                        "fix the path (relative to the including file)",
+                    )
+                })?;
+                // PostgreSQL reads *.conf files, skipping hidden ones, in
+                // strcmp order of their names.
+                let mut files: Vec<PathBuf> = entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.is_file()
+                            && p.extension().is_some_and(|e| e == "conf")
+                            && !p
+                                .file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect();
+                files.sort();
+                for f in files {
+                    self.file(&f, Some(at))?;
+                }
+                Ok(())
+            }
+            IncludeKind::Glob => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let pattern = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.path())
+                            .filter(|p| {
+                                p.is_file()
+                                    && p.file_name()
+                                        .is_some_and(|n| glob_match(&pattern, &n.to_string_lossy()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                files.sort();
+                for f in files {
+                    self.file(&f, Some(at))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            let Some(rest) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .filter(|i| rest.is_char_boundary(*i))
+                .any(|i| glob_match(tail, &rest[i..]))
+        }
+    }
+}
+
+/// postgresql.conf and everything it includes, then `postgresql.auto.conf`
+/// beside it when present (PostgreSQL reads it last, so it wins).
+pub fn postgres(path: &Path) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::Postgres);
+    l.file(path, None)?;
+    let auto = path.with_file_name("postgresql.auto.conf");
+    if auto.is_file()
+        && path
+            .file_name()
+            .is_some_and(|n| n != "postgresql.auto.conf")
+    {
+        l.file(&auto, None)?;
+    }
+    Ok(l.out)
+}
+
+pub fn redis(path: &Path) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::Redis);
+    l.file(path, None)?;
+    Ok(l.out)
+}
+
+pub fn pgbouncer(path: &Path) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::PgBouncer);
+    l.file(path, None)?;
+    Ok(l.out)
+}
+
+/// A sysctl.d file or a modprobe options file, added to `into`.
+pub fn os(path: &Path, into: &mut ServiceSettings) -> Result<(), InputError> {
+    let text = read_text(path)?;
+    parse::os_conf(&text, &display(path), into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_like_a_shell_star() {
+        assert!(glob_match("*.conf", "a.conf"));
+        assert!(glob_match("redis-*.conf", "redis-1.conf"));
+        assert!(!glob_match("*.conf", "a.conf.bak"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "ac"));
+    }
+}
