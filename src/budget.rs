@@ -4,13 +4,15 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::settings::{Entry, HostSettings, ServiceSettings};
+use crate::validate::Finding;
 use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, GIB, KIB, MIB};
 
 /// The numbers the model assumes; each is named in the report when used.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Assumptions {
     /// Sort/hash nodes one query runs at once, each up to work_mem.
     pub sorts_per_query: u32,
@@ -48,7 +50,7 @@ impl Default for Assumptions {
 }
 
 /// Memory claimed outside the config files: the OS and other processes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostReserve {
     pub name: String,
     pub memory: ByteSize,
@@ -72,13 +74,19 @@ pub struct Budget {
     pub terms: Vec<Term>,
     pub worst: ByteSize,
     pub typical: ByteSize,
-    /// Rules broken regardless of RAM (unbounded Redis, pools > slots).
-    pub problems: Vec<String>,
+    /// Rules broken whatever the total (unbounded Redis, pools above
+    /// max_connections, work_mem x connections alone above RAM).
+    pub problems: Vec<Finding>,
 }
 
 impl Budget {
     pub fn fits(&self) -> bool {
         self.worst <= self.ram && self.problems.is_empty()
+    }
+
+    /// Only the arithmetic: worst case within RAM.
+    pub fn total_fits(&self) -> bool {
+        self.worst <= self.ram
     }
 
     pub fn headroom(&self) -> i128 {
@@ -162,7 +170,7 @@ impl Budget {
             "headroom", "", head_s, self.ram, self.ram_source
         );
         for p in &self.problems {
-            let _ = writeln!(s, "problem: {p}");
+            let _ = writeln!(s, "{p}");
         }
         s
     }
@@ -192,6 +200,7 @@ pub fn compute(
             &mut terms,
             &mut problems,
         );
+        work_mem_rule(pg, settings.pg_version, ram, &mut problems);
         if let Some(b) = &settings.pgbouncer {
             pool_rule(b, pg, settings.pg_version, &mut problems);
         }
@@ -346,13 +355,32 @@ pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize
     ByteSize((shared_buffers.bytes() / 32).clamp(64 * KIB, 16 * MIB))
 }
 
+/// The mistake PGTune makes on small hosts: work_mem x max_connections alone
+/// is more than the RAM.
+fn work_mem_rule(s: &ServiceSettings, version: u32, ram: ByteSize, problems: &mut Vec<Finding>) {
+    let pg = Pg { s, version };
+    let wm = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
+    let conns = pg.int("max_connections", 100).max(0) as u64;
+    if wm * conns > ram {
+        problems.push(Finding::error(
+            "postgres",
+            s.get("work_mem").or(s.get("max_connections")).map(|e| &e.at),
+            format!(
+                "work_mem {wm} x max_connections {conns} = {} is more than the {ram} of RAM on its own",
+                wm * conns
+            ),
+            Some("lower work_mem or max_connections (put PgBouncer in front for many clients)".into()),
+        ));
+    }
+}
+
 fn postgres_terms(
     s: &ServiceSettings,
     version: u32,
     hugepages: Option<ByteSize>,
     a: &Assumptions,
     terms: &mut Vec<Term>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) {
     let pg = Pg { s, version };
     let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
@@ -394,10 +422,14 @@ fn postgres_terms(
             format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
         )),
         Some(h) if huge == "on" => {
-            problems.push(format!(
-                "PostgreSQL needs about {shared} of shared memory but only {h} of huge pages are \
-                 reserved, and huge_pages = on ({}): it will not start",
-                pg.src("huge_pages")
+            problems.push(Finding::error(
+                "postgres",
+                s.get("huge_pages").map(|e| &e.at),
+                format!(
+                    "PostgreSQL needs about {shared} of shared memory but only {h} of huge pages are \
+                     reserved, and huge_pages = on: it will not start"
+                ),
+                Some("raise vm.nr_hugepages, or set huge_pages = try".into()),
             ));
             terms.push(term("shared memory", shared, shared, shm_src));
         }
@@ -500,7 +532,7 @@ fn postgres_terms(
 
 /// PgBouncer's server connections are PostgreSQL backends: all pools must
 /// fit in max_connections minus the slots reserved for superusers.
-fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: &mut Vec<String>) {
+fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: &mut Vec<Finding>) {
     let pgs = Pg { s: pg, version };
     let (servers, detail) = pgbouncer_server_conns(b);
     let max_conn = pgs.int("max_connections", 100);
@@ -512,10 +544,21 @@ fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: 
         };
     let usable = max_conn - reserved;
     if servers as i64 > usable {
-        problems.push(format!(
-            "PgBouncer may open {servers} server connections ({detail}) but PostgreSQL accepts \
-             {usable} (max_connections {max_conn} at {} minus {reserved} reserved)",
-            pgs.src("max_connections")
+        let at = b
+            .entries
+            .iter()
+            .find(|(k, _)| k.starts_with("databases."))
+            .and_then(|(_, v)| v.last())
+            .map(|e| &e.at);
+        problems.push(Finding::error(
+            "pgbouncer",
+            at,
+            format!(
+                "PgBouncer may open {servers} server connections ({detail}) but PostgreSQL accepts \
+                 {usable} (max_connections {max_conn} at {} minus {reserved} reserved)",
+                pgs.src("max_connections")
+            ),
+            Some("lower pool_size / reserve_pool or set max_db_connections, or raise max_connections".into()),
         ));
     }
 }
@@ -559,7 +602,7 @@ fn redis_terms(
     r: &ServiceSettings,
     a: &Assumptions,
     terms: &mut Vec<Term>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Finding>,
 ) {
     let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
         service: "redis",
@@ -575,8 +618,11 @@ fn redis_terms(
         .get("maxmemory")
         .map_or("default".to_string(), |e| e.at.to_string());
     let Some(mm) = maxmemory.filter(|m| m.bytes() > 0) else {
-        problems.push(format!(
-            "Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"
+        problems.push(Finding::error(
+            "redis",
+            r.get("maxmemory").map(|e| &e.at),
+            format!("Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"),
+            Some("set maxmemory (and a maxmemory-policy) to what this host can give Redis".into()),
         ));
         terms.push(term(
             "data (unbounded)",
@@ -795,7 +841,7 @@ mod tests {
         };
         let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
         assert!(!b.fits());
-        assert!(b.problems[0].contains("unbounded"));
+        assert!(b.problems[0].message.contains("unbounded"));
 
         let s = HostSettings {
             redis: Some(
@@ -824,6 +870,6 @@ mod tests {
         );
         let b = compute(&s, ByteSize::gib(64), "x", &[], &Assumptions::default());
         assert_eq!(b.problems.len(), 1, "{:?}", b.problems);
-        assert!(b.problems[0].contains("50 server connections"));
+        assert!(b.problems[0].message.contains("50 server connections"));
     }
 }

@@ -42,6 +42,38 @@ pub enum Command {
     },
     /// Render every config file for a host, and check they fit its memory.
     Render(RenderArgs),
+    /// Validate committed configs (following includes) and check they fit the host's memory.
+    CheckBudget(CheckArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A readable report (colour only on a terminal, never with NO_COLOR).
+    Text,
+    /// A stable JSON document (docs/check-budget.md).
+    Json,
+    /// GitHub Actions annotations at file:line, then the text report.
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config files (postgresql.conf, redis.conf, pgbouncer.ini, sysctl) or directories of them.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// RAM of the target host, e.g. 4GiB [default: the facts file, else the
+    /// manifest in the directory, else this machine].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<ByteSize>,
+    /// Facts of the target host (`dbtune detect --json`).
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// PostgreSQL major version to validate against [default: facts, manifest, this machine's, else 16].
+    #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
+    pub pg_version: Option<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 fn parse_size(s: &str) -> Result<ByteSize, String> {

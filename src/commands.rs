@@ -2,19 +2,21 @@
 //! the pipeline, and print. Data to stdout, everything else to stderr.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, RenderArgs};
+use crate::check;
+use crate::cli::{CheckArgs, Cli, Command, Format, RenderArgs};
 use crate::error::{InputError, Refusal, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
 use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
 use crate::render::{self, output, Kind};
+use crate::units::ByteSize;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -25,7 +27,81 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => detect(json, data_dir, root),
         Command::Profiles { json } => profiles(json),
         Command::Render(args) => render_cmd(args),
+        Command::CheckBudget(args) => check_budget(args),
     }
+}
+
+fn check_budget(args: CheckArgs) -> Result<ExitCode> {
+    let found = check::discover(&args.paths)?;
+    let facts = args.facts.as_ref().map(|f| Facts::load(f)).transpose()?;
+    let manifest = found.manifest.as_ref();
+    let mut local: Option<Facts> = None;
+    let mut detect_local = || -> Facts {
+        local.get_or_insert_with(|| Detector::host().detect(None)).clone()
+    };
+    let (ram, ram_source) = match (args.ram, &facts, manifest) {
+        (Some(r), _, _) => (r, "--ram".to_string()),
+        (None, Some(f), _) => (
+            f.memory.effective(),
+            format!("facts file {}", args.facts.as_ref().expect("facts").display()),
+        ),
+        (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
+        (None, None, None) => {
+            let f = detect_local();
+            let ram = f.memory.effective();
+            if ram == ByteSize::ZERO {
+                return Err(InputError::plain(
+                    "no RAM to check against: no --ram, --facts or manifest, and this machine's RAM is unreadable",
+                    "pass --ram SIZE or --facts FILE",
+                )
+                .into());
+            }
+            eprintln!(
+                "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
+                 a CI runner is rarely the target host (pass --ram or --facts)"
+            );
+            (ram, "this machine (detected)".to_string())
+        }
+    };
+    let (pg_version, pg_version_source) = match (args.pg_version, &facts, manifest) {
+        (Some(v), _, _) => (v, "--pg-version".to_string()),
+        (None, Some(f), _) if f.servers.postgres_major().is_some_and(|v| (13..=18).contains(&v)) => (
+            f.servers.postgres_major().expect("checked"),
+            "facts file".to_string(),
+        ),
+        (None, _, Some(m)) => (m.host.pg_version, "manifest".to_string()),
+        _ => match detect_local().servers.postgres_major().filter(|v| (13..=18).contains(v)) {
+            Some(v) => (v, "this machine's postgres".to_string()),
+            None => (16, "assumed: no --pg-version, facts or manifest".to_string()),
+        },
+    };
+    let (reserves, assumptions) = match manifest {
+        Some(m) => (m.reserves.clone(), m.assumptions.clone()),
+        None => (check::default_reserves(ram), Default::default()),
+    };
+    let settings = check::load_found(&found, pg_version)?;
+    let report = check::check_settings(
+        &settings,
+        ram,
+        &ram_source,
+        &reserves,
+        &assumptions,
+        &pg_version_source,
+    );
+    let out = match args.format {
+        Format::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            check::text(&report, color)
+        }
+        Format::Json => check::json(&report),
+        Format::Github => check::github(&report),
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO)
+    })
 }
 
 fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Result<ExitCode> {
@@ -327,19 +403,20 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         }
     }
     let artifacts = render::render(&plan, template_dir)?;
-    let budget = render::check(&plan, &artifacts)?;
+    let report = render::check(&plan, &artifacts)?;
+    let budget = &report.budget;
     let summary = format!(
         "budget for profile {} on {} ({}), PostgreSQL {}: worst case {} of {}",
         profile.name, host.ram, host.ram_source, host.pg_version, budget.worst, budget.ram
     );
-    if !budget.fits() {
-        // The plan sizes everything to fit; reaching this is a dbtune bug or
-        // an override template that changed a number.
+    if !report.ok() || !report.findings.is_empty() {
+        // The plan sizes everything to fit and writes only valid settings;
+        // reaching this is a dbtune bug or an override template's doing.
         return Err(Refusal(format!(
-            "the rendered files do not fit: {summary}\n{}\
+            "the rendered files do not pass their own check: {summary}\n{}\
              hint: if you use override templates, check they print the plan's values; \
              otherwise please report this with the command line",
-            budget.table()
+            check::text(&report, false)
         ))
         .into());
     }
@@ -379,8 +456,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 dbtune_version: env!("CARGO_PKG_VERSION").into(),
                 profile: profile.name.clone(),
                 profile_origin: origin.to_string(),
-                host: serde_json::to_value(&plan.host)?,
-                reserves: serde_json::to_value(&plan.reserves)?,
+                host: plan.host.clone(),
+                reserves: plan.reserves.clone(),
+                assumptions: plan.assumptions.clone(),
                 files: Default::default(),
             };
             let report = output::write_dir(dir, &selected, manifest, args.force)?;

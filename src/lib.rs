@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -7,6 +7,7 @@ use std::path::Path;
 use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
+use dbtune::check;
 use dbtune::render;
 use dbtune::units::ByteSize;
 use proptest::prelude::*;
@@ -81,13 +82,32 @@ fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
         let h = nominal(&p);
         let plan = plan::build(&p, &h).unwrap();
         let artifacts = render::render(&plan, None).unwrap();
-        let b = render::check(&plan, &artifacts).unwrap();
-        assert!(b.fits(), "{name}:\n{}", b.table());
+        let r = render::check(&plan, &artifacts).unwrap();
+        assert!(r.ok() && r.findings.is_empty(), "{name}:\n{}", check::text(&r, false));
         assert!(
-            b.worst > h.ram.scale(0.9),
+            r.budget.worst > h.ram.scale(0.9),
             "{name} leaves more than 10% unused:\n{}",
-            b.table()
+            check::text(&r, false)
         );
+    }
+}
+
+#[test]
+fn every_profile_passes_its_own_check_on_every_postgres_version() {
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        for v in 13..=18 {
+            for zfs in [false, true] {
+                let h = Host { pg_version: v, zfs, ..nominal(&p) };
+                let plan = plan::build(&p, &h).unwrap();
+                let r = render::check(&plan, &render::render(&plan, None).unwrap()).unwrap();
+                assert!(
+                    r.ok() && r.findings.is_empty(),
+                    "{name} PG {v} zfs {zfs}:\n{}",
+                    check::text(&r, false)
+                );
+            }
+        }
     }
 }
 
@@ -182,8 +202,11 @@ proptest! {
         match plan::build(&p, &h) {
             Ok(plan) => {
                 let artifacts = render::render(&plan, None).unwrap();
-                let b = render::check(&plan, &artifacts).unwrap();
-                prop_assert!(b.fits(), "{} on {}:\n{}", p.name, h.ram, b.table());
+                let r = render::check(&plan, &artifacts).unwrap();
+                prop_assert!(
+                    r.ok() && r.findings.is_empty(),
+                    "{} on {}:\n{}", p.name, h.ram, check::text(&r, false)
+                );
             }
             Err(e) => {
                 prop_assert!(e.0.contains("does not fit a host with"), "{}", e.0);

@@ -9,7 +9,7 @@ pub mod memory;
 pub mod postgres;
 pub mod services;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::budget::{Assumptions, HostReserve};
 use crate::facts::StorageKind;
@@ -18,7 +18,7 @@ use crate::units::ByteSize;
 
 /// The host a plan is for, each fact with where it came from
 /// (flag > facts file > detected > the profile's nominal host).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     pub ram: ByteSize,
     pub ram_source: String,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::budget::{self, Budget};
+use crate::check::Report;
 use crate::error::InputError;
 use crate::parse;
 use crate::plan::Plan;
@@ -200,19 +200,21 @@ pub fn parse_artifacts<'a>(
     Ok(hs)
 }
 
-/// The budget of the files as written: render's proof that its output fits.
-pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Budget> {
+/// The files as written, validated and budgeted exactly as check-budget
+/// would: render's proof that its output is valid and fits.
+pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
     let settings = parse_artifacts(
         artifacts.iter().map(|a| (a.file, a.content.as_str())),
         plan.host.pg_version,
     )
     .context("dbtune could not parse a file it rendered (a bug, or an override template)")?;
-    Ok(budget::compute(
+    Ok(crate::check::check_settings(
         &settings,
         plan.host.ram,
         &plan.host.ram_source,
         &plan.reserves,
         &plan.assumptions,
+        &plan.host.pg_version_source,
     ))
 }
 

@@ -23,10 +23,12 @@ pub struct Manifest {
     pub profile_origin: String,
     /// The resolved host: RAM, CPUs, storage, ZFS, PostgreSQL version, each
     /// with its source.
-    pub host: serde_json::Value,
+    pub host: crate::plan::Host,
     /// Memory claimed outside the files (OS reserve, the profile's
     /// reservations), for checking the budget of this directory later.
-    pub reserves: serde_json::Value,
+    pub reserves: Vec<crate::budget::HostReserve>,
+    /// The budget assumptions of the profile (sorts per query...).
+    pub assumptions: crate::budget::Assumptions,
     /// sha256 of each file as dbtune wrote it.
     pub files: BTreeMap<String, String>,
 }

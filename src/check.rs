@@ -1,0 +1,399 @@
+//! check-budget: find the configs, load them (following includes), validate
+//! every setting, compute the budget, and report in text, JSON or GitHub
+//! annotations. `render` runs the same `check_settings` on its own output.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::budget::{self, Assumptions, Budget, HostReserve};
+use crate::error::InputError;
+use crate::load;
+use crate::render::output::{self, Manifest};
+use crate::settings::{HostSettings, ServiceSettings};
+use crate::units::ByteSize;
+use crate::validate::{self, Finding, Severity};
+
+/// The verdict on a host's settings.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub pg_version: u32,
+    pub pg_version_source: String,
+    pub files: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub budget: Budget,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.errors() == 0 && self.budget.total_fits()
+    }
+
+    pub fn verdict(&self) -> &'static str {
+        if !self.budget.total_fits() {
+            "does-not-fit"
+        } else if self.errors() > 0 {
+            "invalid"
+        } else {
+            "fits"
+        }
+    }
+}
+
+/// Validation and budget of settings already loaded: pure.
+pub fn check_settings(
+    settings: &HostSettings,
+    ram: ByteSize,
+    ram_source: &str,
+    reserves: &[HostReserve],
+    assumptions: &Assumptions,
+    pg_version_source: &str,
+) -> Report {
+    let mut findings = Vec::new();
+    if let Some(pg) = &settings.postgres {
+        findings.extend(validate::postgres(pg, settings.pg_version));
+    }
+    if let Some(r) = &settings.redis {
+        findings.extend(validate::redis(r));
+    }
+    if let Some(b) = &settings.pgbouncer {
+        findings.extend(validate::pgbouncer(b));
+    }
+    let budget = budget::compute(settings, ram, ram_source, reserves, assumptions);
+    findings.extend(budget.problems.iter().cloned());
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| f.at.as_ref().map(|l| (l.file.clone(), l.line));
+        key(a).cmp(&key(b))
+    });
+    let mut files = Vec::new();
+    for s in [&settings.postgres, &settings.redis, &settings.pgbouncer, &settings.os]
+        .into_iter()
+        .flatten()
+    {
+        files.extend(s.files.iter().cloned());
+    }
+    Report {
+        pg_version: settings.pg_version,
+        pg_version_source: pg_version_source.to_string(),
+        files,
+        findings,
+        budget,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Redis,
+    PgBouncer,
+    Os,
+}
+
+/// What a file is, from its name, else from its first setting.
+pub fn classify(path: &Path) -> Result<Kind, InputError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.contains("postgresql") || name.starts_with("postgres") {
+        return Ok(Kind::Postgres);
+    }
+    if name.contains("redis") {
+        return Ok(Kind::Redis);
+    }
+    if name.contains("pgbouncer") || name.ends_with(".ini") {
+        return Ok(Kind::PgBouncer);
+    }
+    if name.contains("sysctl") || name.starts_with("zfs") || name == "99-dbtune.conf" {
+        return Ok(Kind::Os);
+    }
+    let text = load::read_text(path)?;
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
+    match first {
+        Some(l) if l.starts_with('[') => Ok(Kind::PgBouncer),
+        Some(l) if l.starts_with("options ") => Ok(Kind::Os),
+        Some(l) if l.starts_with("vm.") || l.starts_with("kernel.") || l.starts_with("net.") => Ok(Kind::Os),
+        Some(l) if l.contains('=') => Ok(Kind::Postgres),
+        Some(_) => Ok(Kind::Redis),
+        None => Err(InputError::plain(
+            format!("`{}` has no settings, so dbtune cannot tell what it configures", path.display()),
+            "name it postgresql.conf, redis.conf or pgbouncer.ini",
+        )),
+    }
+}
+
+/// Config files and the manifest found under the paths given.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub postgres: Option<PathBuf>,
+    pub redis: Option<PathBuf>,
+    pub pgbouncer: Option<PathBuf>,
+    pub os: Vec<PathBuf>,
+    pub manifest: Option<Manifest>,
+}
+
+const DIR_NAMES: &[(&str, Kind)] = &[
+    ("postgresql.conf", Kind::Postgres),
+    ("redis.conf", Kind::Redis),
+    ("pgbouncer.ini", Kind::PgBouncer),
+    ("99-dbtune.conf", Kind::Os),
+    ("zfs-arc.conf", Kind::Os),
+];
+
+pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
+    let mut found = Found::default();
+    let put = |kind: Kind, p: PathBuf, found: &mut Found| -> Result<(), InputError> {
+        let slot = match kind {
+            Kind::Postgres => &mut found.postgres,
+            Kind::Redis => &mut found.redis,
+            Kind::PgBouncer => &mut found.pgbouncer,
+            Kind::Os => {
+                found.os.push(p);
+                return Ok(());
+            }
+        };
+        if let Some(prev) = slot.as_ref() {
+            return Err(InputError::plain(
+                format!(
+                    "two {} configs: `{}` and `{}`",
+                    match kind {
+                        Kind::Postgres => "PostgreSQL",
+                        Kind::Redis => "Redis",
+                        _ => "PgBouncer",
+                    },
+                    prev.display(),
+                    p.display()
+                ),
+                "check one host at a time; included files are followed, so name only the main one",
+            ));
+        }
+        *slot = Some(p);
+        Ok(())
+    };
+    for p in paths {
+        if p.is_dir() {
+            let mut any = false;
+            for (name, kind) in DIR_NAMES {
+                let f = p.join(name);
+                if f.is_file() {
+                    put(*kind, f, &mut found)?;
+                    any = true;
+                }
+            }
+            if let Some(m) = output::read_manifest(p)? {
+                found.manifest = Some(m);
+            }
+            if !any {
+                return Err(InputError::plain(
+                    format!("no config file found in `{}`", p.display()),
+                    "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
+                     zfs-arc.conf in a directory; name files directly to check others",
+                )
+                .into());
+            }
+        } else if p.exists() {
+            put(classify(p)?, p.clone(), &mut found)?;
+        } else {
+            return Err(InputError::plain(
+                format!("`{}` does not exist", p.display()),
+                "pass config files or a directory of them",
+            )
+            .into());
+        }
+    }
+    Ok(found)
+}
+
+/// Loads what was found, following includes.
+pub fn load_found(found: &Found, pg_version: u32) -> Result<HostSettings, InputError> {
+    let mut hs = HostSettings {
+        pg_version,
+        ..Default::default()
+    };
+    if let Some(p) = &found.postgres {
+        hs.postgres = Some(load::postgres(p)?);
+    }
+    if let Some(p) = &found.redis {
+        hs.redis = Some(load::redis(p)?);
+    }
+    if let Some(p) = &found.pgbouncer {
+        hs.pgbouncer = Some(load::pgbouncer(p)?);
+    }
+    if !found.os.is_empty() {
+        let mut os = ServiceSettings::default();
+        for p in &found.os {
+            load::os(p, &mut os)?;
+        }
+        hs.os = Some(os);
+    }
+    Ok(hs)
+}
+
+/// ANSI colour, only when asked for.
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+pub fn text(r: &Report, color: bool) -> String {
+    let p = Paint(color);
+    let mut s = String::new();
+    for f in &r.findings {
+        let sev = match f.severity {
+            Severity::Error => p.wrap("1;31", "error"),
+            Severity::Warning => p.wrap("1;33", "warning"),
+        };
+        let at = f.at.as_ref().map_or(String::new(), |l| format!("{l}: "));
+        let _ = writeln!(s, "{at}{sev}: {}", f.message);
+        if let Some(h) = &f.hint {
+            let _ = writeln!(s, "  hint: {h}");
+        }
+    }
+    if !r.findings.is_empty() {
+        s.push('\n');
+    }
+    let mut b = r.budget.clone();
+    b.problems.clear(); // already listed above, with the other findings
+    s.push_str(&b.table());
+    let worst = r.budget.worst;
+    let ram = r.budget.ram;
+    let errors = r.errors();
+    let warnings = r.findings.len() - errors;
+    let verdict = if !r.budget.total_fits() {
+        p.wrap("1;31", &format!("does not fit: worst case {worst} is {} more than {ram}", worst - ram))
+    } else if errors > 0 {
+        p.wrap("1;31", &format!("invalid: {errors} error(s); the worst case {worst} would fit {ram}"))
+    } else {
+        p.wrap("1;32", &format!("fits: worst case {worst} of {ram}"))
+    };
+    let _ = writeln!(
+        s,
+        "\n{verdict}; {errors} error(s), {warnings} warning(s); PostgreSQL {} ({})",
+        r.pg_version, r.pg_version_source
+    );
+    s
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    /// Bumped only on incompatible changes.
+    schema: u32,
+    verdict: &'static str,
+    ram: ByteSize,
+    ram_source: &'a str,
+    pg_version: u32,
+    pg_version_source: &'a str,
+    worst: ByteSize,
+    typical: ByteSize,
+    headroom: i128,
+    files: &'a [String],
+    findings: &'a [Finding],
+    terms: &'a [budget::Term],
+}
+
+pub fn json(r: &Report) -> String {
+    let j = JsonReport {
+        schema: 1,
+        verdict: r.verdict(),
+        ram: r.budget.ram,
+        ram_source: &r.budget.ram_source,
+        pg_version: r.pg_version,
+        pg_version_source: &r.pg_version_source,
+        worst: r.budget.worst,
+        typical: r.budget.typical,
+        headroom: r.budget.headroom(),
+        files: &r.files,
+        findings: &r.findings,
+        terms: &r.budget.terms,
+    };
+    let mut s = serde_json::to_string_pretty(&j).expect("serialisable");
+    s.push('\n');
+    s
+}
+
+/// GitHub Actions workflow commands escape %, CR and LF in messages, and
+/// also `:` and `,` in properties.
+fn gh_escape(s: &str, property: bool) -> String {
+    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    if property {
+        out = out.replace(':', "%3A").replace(',', "%2C");
+    }
+    out
+}
+
+pub fn github(r: &Report) -> String {
+    let mut s = String::new();
+    for f in &r.findings {
+        let level = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let msg = match &f.hint {
+            Some(h) => format!("{}\nhint: {h}", f.message),
+            None => f.message.clone(),
+        };
+        let loc = f.at.as_ref().map_or(String::new(), |l| {
+            format!("file={},line={},", gh_escape(&l.file, true), l.line)
+        });
+        let _ = writeln!(s, "::{level} {loc}title=dbtune {}::{}", f.service, gh_escape(&msg, false));
+    }
+    if !r.budget.total_fits() {
+        let _ = writeln!(
+            s,
+            "::error title=dbtune memory budget::{}",
+            gh_escape(
+                &format!(
+                    "does not fit: worst case {} of {} RAM ({})",
+                    r.budget.worst, r.budget.ram, r.budget.ram_source
+                ),
+                false
+            )
+        );
+    }
+    s.push_str(&text(r, false));
+    s
+}
+
+/// Where the RAM (and the memory outside the files) comes from.
+pub struct Target {
+    pub ram: ByteSize,
+    pub ram_source: String,
+    pub reserves: Vec<HostReserve>,
+    pub assumptions: Assumptions,
+}
+
+/// The OS reserve dbtune assumes when nothing says otherwise.
+pub fn default_reserves(ram: ByteSize) -> Vec<HostReserve> {
+    let reserve = ByteSize::mib(512).max(ram.scale(0.05));
+    vec![HostReserve {
+        name: "OS reserve".into(),
+        memory: reserve,
+        source: "dbtune default: max(512 MiB, 5% of RAM)".into(),
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_messages_are_escaped() {
+        assert_eq!(gh_escape("a%b\nc", false), "a%25b%0Ac");
+        assert_eq!(gh_escape("x:y,z", true), "x%3Ay%2Cz");
+    }
+}
