@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::settings::{Entry, HostSettings, ServiceSettings};
-use crate::validate::Finding;
 use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, GIB, KIB, MIB};
+use crate::validate::Finding;
 
 /// The numbers the model assumes; each is named in the report when used.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -302,11 +302,14 @@ impl Pg<'_> {
         }
     }
 
+    /// Counts: clamped so absurd values cannot overflow the sums (PostgreSQL
+    /// itself rejects anything above 262143 connections).
     fn int(&self, name: &str, default: i64) -> i64 {
         self.s
             .get(name)
-            .and_then(|e| e.value.trim().parse().ok())
+            .and_then(|e| e.value.trim().parse::<i64>().ok())
             .unwrap_or(default)
+            .clamp(-1, 1 << 24)
     }
 
     fn real(&self, name: &str, default: f64) -> f64 {
@@ -569,8 +572,9 @@ fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: 
 pub fn pgbouncer_server_conns(b: &ServiceSettings) -> (u64, String) {
     let global = |k: &str, d: u64| {
         b.get(&format!("pgbouncer.{k}"))
-            .and_then(|e| e.value.parse().ok())
+            .and_then(|e| e.value.parse::<u64>().ok())
             .unwrap_or(d)
+            .min(1 << 24)
     };
     let default_pool = global("default_pool_size", 20);
     let reserve = global("reserve_pool_size", 0);
@@ -583,10 +587,13 @@ pub fn pgbouncer_server_conns(b: &ServiceSettings) -> (u64, String) {
         };
         let e = entries.last().expect("entries are never empty");
         let param = |k: &str| {
-            e.value.split_whitespace().find_map(|kv| {
-                let (pk, pv) = kv.split_once('=')?;
-                (pk == k).then(|| pv.parse::<u64>().ok()).flatten()
-            })
+            e.value
+                .split_whitespace()
+                .find_map(|kv| {
+                    let (pk, pv) = kv.split_once('=')?;
+                    (pk == k).then(|| pv.parse::<u64>().ok()).flatten()
+                })
+                .map(|v| v.min(1 << 24))
         };
         let pool =
             param("pool_size").unwrap_or(default_pool) + param("reserve_pool").unwrap_or(reserve);
@@ -643,8 +650,9 @@ fn redis_terms(
     ));
     let maxclients: u64 = r
         .get("maxclients")
-        .and_then(|e| e.value.parse().ok())
-        .unwrap_or(10000);
+        .and_then(|e| e.value.parse::<u64>().ok())
+        .unwrap_or(10000)
+        .min(1 << 24);
     let clients = match r.get("maxmemory-clients") {
         Some(e) if e.value.ends_with('%') => {
             let pct: f64 = e.value.trim_end_matches('%').parse().unwrap_or(0.0);
@@ -711,8 +719,9 @@ fn redis_terms(
 fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
     let get = |k: &str, d: u64| {
         b.get(&format!("pgbouncer.{k}"))
-            .and_then(|e| e.value.parse().ok())
+            .and_then(|e| e.value.parse::<u64>().ok())
             .unwrap_or(d)
+            .min(1 << 24)
     };
     let clients = get("max_client_conn", 100);
     let pkt_buf = get("pkt_buf", 4096);

@@ -27,7 +27,10 @@ pub struct Report {
 
 impl Report {
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
     }
 
     pub fn ok(&self) -> bool {
@@ -71,9 +74,14 @@ pub fn check_settings(
         key(a).cmp(&key(b))
     });
     let mut files = Vec::new();
-    for s in [&settings.postgres, &settings.redis, &settings.pgbouncer, &settings.os]
-        .into_iter()
-        .flatten()
+    for s in [
+        &settings.postgres,
+        &settings.redis,
+        &settings.pgbouncer,
+        &settings.os,
+    ]
+    .into_iter()
+    .flatten()
     {
         files.extend(s.files.iter().cloned());
     }
@@ -120,11 +128,16 @@ pub fn classify(path: &Path) -> Result<Kind, InputError> {
     match first {
         Some(l) if l.starts_with('[') => Ok(Kind::PgBouncer),
         Some(l) if l.starts_with("options ") => Ok(Kind::Os),
-        Some(l) if l.starts_with("vm.") || l.starts_with("kernel.") || l.starts_with("net.") => Ok(Kind::Os),
+        Some(l) if l.starts_with("vm.") || l.starts_with("kernel.") || l.starts_with("net.") => {
+            Ok(Kind::Os)
+        }
         Some(l) if l.contains('=') => Ok(Kind::Postgres),
         Some(_) => Ok(Kind::Redis),
         None => Err(InputError::plain(
-            format!("`{}` has no settings, so dbtune cannot tell what it configures", path.display()),
+            format!(
+                "`{}` has no settings, so dbtune cannot tell what it configures",
+                path.display()
+            ),
             "name it postgresql.conf, redis.conf or pgbouncer.ini",
         )),
     }
@@ -275,9 +288,18 @@ pub fn text(r: &Report, color: bool) -> String {
     let errors = r.errors();
     let warnings = r.findings.len() - errors;
     let verdict = if !r.budget.total_fits() {
-        p.wrap("1;31", &format!("does not fit: worst case {worst} is {} more than {ram}", worst - ram))
+        p.wrap(
+            "1;31",
+            &format!(
+                "does not fit: worst case {worst} is {} more than {ram}",
+                worst - ram
+            ),
+        )
     } else if errors > 0 {
-        p.wrap("1;31", &format!("invalid: {errors} error(s); the worst case {worst} would fit {ram}"))
+        p.wrap(
+            "1;31",
+            &format!("invalid: {errors} error(s); the worst case {worst} would fit {ram}"),
+        )
     } else {
         p.wrap("1;32", &format!("fits: worst case {worst} of {ram}"))
     };
@@ -329,7 +351,10 @@ pub fn json(r: &Report) -> String {
 /// GitHub Actions workflow commands escape %, CR and LF in messages, and
 /// also `:` and `,` in properties.
 fn gh_escape(s: &str, property: bool) -> String {
-    let mut out = s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let mut out = s
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
     if property {
         out = out.replace(':', "%3A").replace(',', "%2C");
     }
@@ -350,7 +375,12 @@ pub fn github(r: &Report) -> String {
         let loc = f.at.as_ref().map_or(String::new(), |l| {
             format!("file={},line={},", gh_escape(&l.file, true), l.line)
         });
-        let _ = writeln!(s, "::{level} {loc}title=dbtune {}::{}", f.service, gh_escape(&msg, false));
+        let _ = writeln!(
+            s,
+            "::{level} {loc}title=dbtune {}::{}",
+            f.service,
+            gh_escape(&msg, false)
+        );
     }
     if !r.budget.total_fits() {
         let _ = writeln!(

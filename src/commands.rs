@@ -37,13 +37,18 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     let manifest = found.manifest.as_ref();
     let mut local: Option<Facts> = None;
     let mut detect_local = || -> Facts {
-        local.get_or_insert_with(|| Detector::host().detect(None)).clone()
+        local
+            .get_or_insert_with(|| Detector::host().detect(None))
+            .clone()
     };
     let (ram, ram_source) = match (args.ram, &facts, manifest) {
         (Some(r), _, _) => (r, "--ram".to_string()),
         (None, Some(f), _) => (
             f.memory.effective(),
-            format!("facts file {}", args.facts.as_ref().expect("facts").display()),
+            format!(
+                "facts file {}",
+                args.facts.as_ref().expect("facts").display()
+            ),
         ),
         (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
         (None, None, None) => {
@@ -65,14 +70,27 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     };
     let (pg_version, pg_version_source) = match (args.pg_version, &facts, manifest) {
         (Some(v), _, _) => (v, "--pg-version".to_string()),
-        (None, Some(f), _) if f.servers.postgres_major().is_some_and(|v| (13..=18).contains(&v)) => (
-            f.servers.postgres_major().expect("checked"),
-            "facts file".to_string(),
-        ),
+        (None, Some(f), _)
+            if f.servers
+                .postgres_major()
+                .is_some_and(|v| (13..=18).contains(&v)) =>
+        {
+            (
+                f.servers.postgres_major().expect("checked"),
+                "facts file".to_string(),
+            )
+        }
         (None, _, Some(m)) => (m.host.pg_version, "manifest".to_string()),
-        _ => match detect_local().servers.postgres_major().filter(|v| (13..=18).contains(v)) {
+        _ => match detect_local()
+            .servers
+            .postgres_major()
+            .filter(|v| (13..=18).contains(v))
+        {
             Some(v) => (v, "this machine's postgres".to_string()),
-            None => (16, "assumed: no --pg-version, facts or manifest".to_string()),
+            None => (
+                16,
+                "assumed: no --pg-version, facts or manifest".to_string(),
+            ),
         },
     };
     let (reserves, assumptions) = match manifest {

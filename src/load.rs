@@ -113,7 +113,7 @@ impl Loader {
         let items = match self.format {
             Format::Postgres => parse::pg_items(&text, &name)?,
             Format::Redis => parse::redis_items(&text, &name)?,
-            Format::PgBouncer => parse::pgbouncer_items(&text, &name, &mut self.section)?,
+            Format::PgBouncer => parse::pgbouncer_items(&text, &name, &mut self.section.clone())?,
         };
         self.out.files.push(name.clone());
         self.stack.push(canon);
@@ -132,7 +132,9 @@ impl Loader {
                         line,
                     },
                 ),
-                Item::Section { .. } => {}
+                // An included pgbouncer.ini continues the section it was
+                // included from, and its last section carries on after it.
+                Item::Section { name: sec, .. } => self.section = Some(sec),
                 Item::Include { kind, target, line } => {
                     let at = Location {
                         file: name.clone(),

@@ -414,6 +414,22 @@ pub fn pgbouncer(s: &ServiceSettings) -> Vec<Finding> {
                     continue;
                 }
                 let v = e.value.trim();
+                if let Some(pos) = v
+                    .find(" #")
+                    .or_else(|| v.find(" ;"))
+                    .or_else(|| v.find("\t#"))
+                {
+                    out.push(Finding::error(
+                        "pgbouncer",
+                        Some(&e.at),
+                        format!("`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"),
+                        Some(format!(
+                            "move the comment to its own line; the value is `{}`",
+                            v[..pos].trim()
+                        )),
+                    ));
+                    continue;
+                }
                 if PGBOUNCER_NUMERIC.contains(&name) && v.parse::<u64>().is_err() {
                     out.push(Finding::error(
                         "pgbouncer",

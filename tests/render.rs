@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use dbtune::check;
 use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
-use dbtune::check;
 use dbtune::render;
 use dbtune::units::ByteSize;
 use proptest::prelude::*;
@@ -83,7 +83,11 @@ fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
         let plan = plan::build(&p, &h).unwrap();
         let artifacts = render::render(&plan, None).unwrap();
         let r = render::check(&plan, &artifacts).unwrap();
-        assert!(r.ok() && r.findings.is_empty(), "{name}:\n{}", check::text(&r, false));
+        assert!(
+            r.ok() && r.findings.is_empty(),
+            "{name}:\n{}",
+            check::text(&r, false)
+        );
         assert!(
             r.budget.worst > h.ram.scale(0.9),
             "{name} leaves more than 10% unused:\n{}",
@@ -98,7 +102,11 @@ fn every_profile_passes_its_own_check_on_every_postgres_version() {
         let p = profile(name);
         for v in 13..=18 {
             for zfs in [false, true] {
-                let h = Host { pg_version: v, zfs, ..nominal(&p) };
+                let h = Host {
+                    pg_version: v,
+                    zfs,
+                    ..nominal(&p)
+                };
                 let plan = plan::build(&p, &h).unwrap();
                 let r = render::check(&plan, &render::render(&plan, None).unwrap()).unwrap();
                 assert!(
