@@ -295,10 +295,30 @@ pub fn pg_memory(name: &str, value: &str) -> Option<i64> {
 }
 
 impl Pg<'_> {
+    /// Where a value came from; a value the budget could not read is
+    /// replaced by the default, and the source says so.
     fn src(&self, name: &str) -> String {
         match self.s.get(name) {
-            Some(e) => e.at.to_string(),
+            Some(e) if self.readable(name, &e.value) => e.at.to_string(),
+            Some(e) => format!(
+                "default of PostgreSQL {}: the value at {} is invalid",
+                self.version, e.at
+            ),
             None => format!("default of PostgreSQL {}", self.version),
+        }
+    }
+
+    fn readable(&self, name: &str, value: &str) -> bool {
+        match name {
+            "shared_buffers"
+            | "wal_buffers"
+            | "work_mem"
+            | "maintenance_work_mem"
+            | "autovacuum_work_mem"
+            | "temp_buffers" => pg_memory(name, value).is_some(),
+            "hash_mem_multiplier" => value.trim().parse::<f64>().is_ok(),
+            "huge_pages" | "io_method" => true,
+            _ => value.trim().parse::<i64>().is_ok(),
         }
     }
 
