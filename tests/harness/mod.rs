@@ -1,0 +1,579 @@
+//! Starts real servers for tests: each in its own temp dir, on a free
+//! loopback port, and always stopped when its guard drops, also when the
+//! test fails or panics. PostgreSQL and PgBouncer refuse to run as root, so
+//! as root they run as the `postgres` user.
+//!
+//! When `CI=true`, a missing server is a failure; elsewhere the test says it
+//! skipped and why.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A program, or None after saying why the test skips (a panic in CI).
+pub fn need(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .chain(pg_bin_dir())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!("`{name}` is not installed (bash .ci/run installs it)");
+        if ci() {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+    }
+    found
+}
+
+/// The newest /usr/lib/postgresql/N/bin.
+pub fn pg_bin_dir() -> Option<PathBuf> {
+    let mut v: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let n: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((n, bin))
+        })
+        .collect();
+    v.sort();
+    v.pop().map(|(_, p)| p)
+}
+
+pub fn pg_major() -> u32 {
+    let bin = need("postgres").expect("postgres");
+    let out = Command::new(bin).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// (uid, gid) of the `postgres` user when running as root.
+fn postgres_ids() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "running as root needs a `postgres` user (the postgresql package makes it)"
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    Some((id("-u"), id("-g")))
+}
+
+/// A temp dir the postgres user can write to.
+pub fn server_dir() -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("dbtune-test-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some((uid, gid)) = postgres_ids() {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    }
+    dir
+}
+
+pub fn write(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    if let Some((uid, gid)) = postgres_ids() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+/// A command that runs as the postgres user when we are root.
+pub fn as_postgres(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    if let Some((uid, gid)) = postgres_ids() {
+        c.uid(uid).gid(gid);
+        c.env("HOME", "/var/lib/postgresql");
+    }
+    c
+}
+
+pub fn run(mut c: Command) -> Output {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    out
+}
+
+pub fn run_ok(c: Command) -> String {
+    let desc = format!("{c:?}");
+    let out = run(c);
+    assert!(
+        out.status.success(),
+        "{desc} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A server process that is stopped when dropped: `signal` first, then
+/// SIGKILL if it has not exited within 15 seconds.
+pub struct Proc {
+    pub child: Child,
+    pub name: &'static str,
+    pub log: PathBuf,
+    signal: i32,
+}
+
+impl Proc {
+    pub fn spawn(name: &'static str, mut c: Command, log: PathBuf, signal: i32) -> Proc {
+        let f = fs::File::create(&log).unwrap();
+        c.stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f);
+        let child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            child,
+            name,
+            log,
+            signal,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `ready` holds; panics with the server's log if it exits
+    /// or takes longer than 60 s.
+    pub fn wait_until(&mut self, mut ready: impl FnMut() -> bool) {
+        let start = Instant::now();
+        loop {
+            if ready() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before it was ready:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                panic!("{} not ready after 60 s:\n{}", self.name, self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SAFETY: sending a signal to our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, self.signal);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A PostgreSQL cluster made by initdb in a temp dir, listening on
+/// 127.0.0.1 and a socket in that dir only.
+pub struct Postgres {
+    pub port: u16,
+    pub dir: TempDir,
+    proc: Proc,
+    bin: PathBuf,
+}
+
+impl Postgres {
+    /// Starts a new cluster with `conf` as its postgresql.conf and the
+    /// given `-c` overrides (port, addresses and socket are always set).
+    pub fn start(conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
+        // /usr/local/bin/postgres may be a lone symlink: use the real bin dir,
+        // where initdb, pg_isready, psql and pgbench live beside it.
+        let postgres = need("postgres")?.canonicalize().unwrap();
+        let bin = postgres.parent().unwrap().to_path_buf();
+        let dir = server_dir();
+        let data = dir.path().join("data");
+        let mut initdb = as_postgres(&bin.join("initdb"));
+        initdb
+            .args(["-D"])
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"]);
+        run_ok(initdb);
+        // The port and any override are written into the file itself: a
+        // `-c` for a setting the file also makes shows up in
+        // pg_file_settings as "setting could not be applied".
+        let port = free_port();
+        let port_s = port.to_string();
+        let mut all: Vec<(&str, &str)> = vec![("port", &port_s), ("listen_addresses", "127.0.0.1")];
+        all.extend_from_slice(overrides);
+        let mut text = String::new();
+        let mut done = vec![false; all.len()];
+        for line in conf.lines() {
+            let name = line.split(['=', ' ']).next().unwrap_or("");
+            match all.iter().position(|(k, _)| *k == name) {
+                Some(i) => {
+                    text.push_str(&format!("{} = '{}'\n", all[i].0, all[i].1));
+                    done[i] = true;
+                }
+                None => {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+        for (i, (k, v)) in all.iter().enumerate() {
+            if !done[i] {
+                text.push_str(&format!("{k} = '{v}'\n"));
+            }
+        }
+        let conf_path = dir.path().join("postgresql.conf");
+        write(&conf_path, &text);
+        let mut c = as_postgres(&postgres);
+        c.arg("-D")
+            .arg(&data)
+            .arg("-c")
+            .arg(format!("config_file={}", conf_path.display()));
+        c.arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.path().display()));
+        let mut proc = Proc::spawn("postgres", c, dir.path().join("postgres.log"), libc::SIGINT);
+        let isready = bin.join("pg_isready");
+        let sock_dir = dir.path().to_path_buf();
+        proc.wait_until(|| {
+            Command::new(&isready)
+                .arg("-h")
+                .arg(&sock_dir)
+                .arg("-p")
+                .arg(port.to_string())
+                .arg("-q")
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        Some(Postgres {
+            port,
+            dir,
+            proc,
+            bin,
+        })
+    }
+
+    pub fn tool(&self, name: &str) -> Command {
+        let mut c = Command::new(self.bin.join(name));
+        c.env_remove("PGPASSWORD").env("PGCONNECT_TIMEOUT", "10");
+        c
+    }
+
+    /// psql over the Unix socket as `user`, unaligned, `|`-separated.
+    pub fn psql(&self, db: &str, user: &str, sql: &str) -> String {
+        let mut c = self.tool("psql");
+        c.arg("-h").arg(self.dir.path()).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            user,
+            "-d",
+            db,
+            "-XAtq",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ]);
+        run_ok(c)
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+}
+
+/// A redis-server on a free loopback port with its files in a temp dir.
+pub struct Redis {
+    pub port: u16,
+    pub dir: TempDir,
+    proc: Proc,
+    cli: PathBuf,
+}
+
+impl Redis {
+    /// `conf` is the redis.conf; port, bind, dir, logfile and daemonize are
+    /// overridden on the command line (which Redis applies after the file).
+    pub fn start(conf: &str, extra: &[&str]) -> Option<Redis> {
+        let server = need("redis-server")?;
+        let cli = need("redis-cli")?;
+        let dir = tempfile::Builder::new()
+            .prefix("dbtune-redis-")
+            .tempdir()
+            .unwrap();
+        let conf_path = dir.path().join("redis.conf");
+        fs::write(&conf_path, conf).unwrap();
+        let port = free_port();
+        let mut c = Command::new(server);
+        c.arg(&conf_path)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--logfile", ""])
+            .args(extra);
+        let mut proc = Proc::spawn(
+            "redis-server",
+            c,
+            dir.path().join("redis.log"),
+            libc::SIGTERM,
+        );
+        proc.wait_until(|| port_open(port));
+        let r = Redis {
+            port,
+            dir,
+            proc,
+            cli,
+        };
+        let mut pinged = false;
+        for _ in 0..100 {
+            if r.cmd(&["PING"]).trim() == "PONG" {
+                pinged = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(pinged, "redis did not answer PING:\n{}", r.proc.log_text());
+        Some(r)
+    }
+
+    /// One command through redis-cli; its output (errors included).
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.cli)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    /// `INFO` field as a number.
+    pub fn info(&self, field: &str) -> u64 {
+        let info = self.cmd(&["INFO"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in INFO"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Pipes raw RESP into redis-cli --pipe.
+    pub fn pipe(&self, data: &[u8]) -> String {
+        let mut child = Command::new(&self.cli)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--pipe"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(data).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+}
+
+/// PgBouncer on a free loopback port in front of a `Postgres`.
+pub struct PgBouncer {
+    pub port: u16,
+    pub dir: TempDir,
+    proc: Proc,
+}
+
+impl PgBouncer {
+    /// `ini` is the rendered pgbouncer.ini; its listen port, auth file and
+    /// the database's port are pointed at the test's own.
+    pub fn start(ini: &str, pg_port: u16, users: &[(&str, &str)]) -> Option<PgBouncer> {
+        let bin = need("pgbouncer")?;
+        let dir = server_dir();
+        let port = free_port();
+        let userlist = dir.path().join("userlist.txt");
+        let list: String = users
+            .iter()
+            .map(|(u, p)| format!("\"{u}\" \"{p}\"\n"))
+            .collect();
+        write(&userlist, &list);
+        let mut text = String::new();
+        for line in ini.lines() {
+            let l = line.trim_start();
+            if l.starts_with("listen_port") {
+                text.push_str(&format!("listen_port = {port}\n"));
+            } else if l.starts_with("auth_file") {
+                text.push_str(&format!("auth_file = {}\n", userlist.display()));
+            } else if l.contains("port=5432") {
+                text.push_str(&line.replace("port=5432", &format!("port={pg_port}")));
+                text.push('\n');
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text.push_str(&format!("unix_socket_dir = {}\n", dir.path().display()));
+        let ini_path = dir.path().join("pgbouncer.ini");
+        write(&ini_path, &text);
+        let mut c = as_postgres(&bin);
+        c.arg(&ini_path);
+        let mut proc = Proc::spawn(
+            "pgbouncer",
+            c,
+            dir.path().join("pgbouncer.log"),
+            libc::SIGINT,
+        );
+        proc.wait_until(|| port_open(port));
+        Some(PgBouncer { port, dir, proc })
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.log_text()
+    }
+}
+
+/// A zfs-fuse daemon (unless one already runs) and a file-backed pool,
+/// destroyed when dropped. None, with the reason printed, when /dev/fuse is
+/// missing: the only server test allowed to skip in CI.
+pub struct ZfsPool {
+    pub name: String,
+    pub dir: TempDir,
+    daemon: Option<Proc>,
+}
+
+impl ZfsPool {
+    pub fn create() -> Option<ZfsPool> {
+        if !Path::new("/dev/fuse").exists() {
+            eprintln!("skipped: /dev/fuse is missing, so zfs-fuse cannot run here");
+            return None;
+        }
+        let daemon_bin = need("zfs-fuse")?;
+        need("zpool")?;
+        need("zfs")?;
+        let dir = tempfile::Builder::new()
+            .prefix("dbtune-zfs-")
+            .tempdir()
+            .unwrap();
+        let running = Command::new("pgrep")
+            .arg("-x")
+            .arg("zfs-fuse")
+            .status()
+            .is_ok_and(|s| s.success());
+        let daemon = if running {
+            None
+        } else {
+            let mut c = Command::new(daemon_bin);
+            c.arg("--no-daemon")
+                .arg("--pidfile")
+                .arg(dir.path().join("zfs-fuse.pid"));
+            let mut p = Proc::spawn(
+                "zfs-fuse",
+                c,
+                dir.path().join("zfs-fuse.log"),
+                libc::SIGTERM,
+            );
+            p.wait_until(|| {
+                Command::new("zpool")
+                    .arg("list")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+            Some(p)
+        };
+        let disk = dir.path().join("disk.img");
+        fs::File::create(&disk).unwrap().set_len(128 << 20).unwrap();
+        let name = format!("dbtune{}", free_port());
+        let mut c = Command::new("zpool");
+        c.args(["create", "-m", "none", &name]).arg(&disk);
+        run_ok(c);
+        Some(ZfsPool { name, dir, daemon })
+    }
+
+    pub fn get(&self, dataset: &str, prop: &str) -> String {
+        let mut c = Command::new("zfs");
+        c.args([
+            "get",
+            "-H",
+            "-o",
+            "value",
+            prop,
+            &format!("{}/{dataset}", self.name),
+        ]);
+        run_ok(c).trim().to_string()
+    }
+}
+
+impl Drop for ZfsPool {
+    fn drop(&mut self) {
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .output();
+        drop(self.daemon.take());
+    }
+}

@@ -1,0 +1,470 @@
+//! The servers' opinion of what dbtune renders: PostgreSQL, Redis and
+//! PgBouncer from Debian's packages start with every built-in profile (and a
+//! 1 GiB and a 128 GiB host), and what they report equals the files.
+
+mod harness;
+
+use std::path::Path;
+use std::process::Command;
+
+use dbtune::facts::StorageKind;
+use dbtune::plan::{self, Host};
+use dbtune::profile::{Profile, BUILTIN};
+use dbtune::render::{self, Artifact};
+use dbtune::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms, ByteSize};
+use harness::{need, run, run_ok, PgBouncer, Postgres, Redis, ZfsPool};
+
+fn builtin(name: &str) -> Profile {
+    let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
+    Profile::parse(text, Path::new(name)).unwrap()
+}
+
+fn fixture_profile(file: &str) -> Profile {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/profiles")
+        .join(file);
+    dbtune::profile::load_file(&p).unwrap()
+}
+
+/// A rendering for the PostgreSQL major version installed here.
+fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) -> Vec<Artifact> {
+    let host = Host {
+        ram: ram.unwrap_or(p.host.ram),
+        ram_source: "test".into(),
+        cpus: cpus.unwrap_or(p.host.cpus),
+        cpus_source: "test".into(),
+        storage: if p.host.storage == StorageKind::Hdd {
+            StorageKind::Hdd
+        } else {
+            p.host.storage
+        },
+        storage_source: "test".into(),
+        zfs,
+        zfs_source: "test".into(),
+        pg_version: harness::pg_major(),
+        pg_version_source: "installed".into(),
+    };
+    let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
+    let files = render::render(&plan, None).unwrap();
+    let report = render::check(&plan, &files).unwrap();
+    assert!(report.ok(), "{}", dbtune::check::text(&report, false));
+    files
+}
+
+fn file<'a>(files: &'a [Artifact], name: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|a| a.file == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .content
+}
+
+/// PostgreSQL's boolean spellings, as SHOW prints them.
+fn pg_bool(v: &str) -> Option<&'static str> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some("on"),
+        "off" | "false" | "no" | "0" => Some("off"),
+        _ => None,
+    }
+}
+
+/// A value in the parameter's base quantity: bytes for memory, ms for time.
+fn pg_number(value: &str, param_unit: &str) -> Option<f64> {
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor = |u: &str| -> Option<f64> {
+        match u {
+            "8kB" => Some(8192.0),
+            "" => Some(1.0),
+            u => pg_memory_unit(u)
+                .map(|b| b as f64)
+                .or_else(|| pg_time_unit_ms(u)),
+        }
+    };
+    let unit = unit.trim();
+    if unit.is_empty() {
+        Some(n * factor(param_unit)?)
+    } else {
+        Some(n * factor(unit)?)
+    }
+}
+
+/// Starts PostgreSQL with the rendered postgresql.conf and checks every
+/// setting reads back as written; then PgBouncer and pgbench when rendered.
+fn postgres_and_pgbouncer(files: &[Artifact], label: &str) {
+    let conf = file(files, "postgresql.conf");
+    // This machine reserves no huge pages: the one setting overridden.
+    let overrides: Vec<(&str, &str)> = if conf.contains("\nhuge_pages = on") {
+        vec![("huge_pages", "off")]
+    } else {
+        vec![]
+    };
+    let Some(pg) = Postgres::start(conf, &overrides) else {
+        return;
+    };
+
+    let errors = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT sourceline, name, error FROM pg_file_settings WHERE error IS NOT NULL",
+    );
+    assert_eq!(errors, "", "{label}: pg_file_settings reports errors");
+
+    let rendered = dbtune::parse::postgresql_conf(conf, "postgresql.conf").unwrap();
+    let live = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT name, setting, coalesce(unit, ''), vartype FROM pg_settings",
+    );
+    let mut compared = 0;
+    for (name, entries) in &rendered.entries {
+        let want = &entries.last().unwrap().value;
+        if overrides.iter().any(|(k, _)| k == name) || name == "port" {
+            continue;
+        }
+        let row = live
+            .lines()
+            .find(|l| l.split('|').next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{label}: {name} is not in pg_settings"));
+        let f: Vec<&str> = row.split('|').collect();
+        let (setting, unit, vartype) = (f[1], f[2], f[3]);
+        match vartype {
+            "integer" | "real" => {
+                let w = pg_number(want, unit)
+                    .unwrap_or_else(|| panic!("{label}: cannot read {name} = {want}"));
+                let g = pg_number(setting, unit).unwrap();
+                assert!(
+                    (w - g).abs() <= w.abs() * 1e-9 + 1e-9,
+                    "{label}: {name} = {want} in the file, {setting} {unit} live"
+                );
+            }
+            "bool" => assert_eq!(pg_bool(want), Some(setting), "{label}: {name}"),
+            "enum" => assert_eq!(
+                want.to_ascii_lowercase(),
+                setting.to_ascii_lowercase(),
+                "{label}: {name}"
+            ),
+            _ => assert_eq!(want, setting, "{label}: {name}"),
+        }
+        compared += 1;
+    }
+    assert!(compared >= 30, "{label}: only {compared} settings compared");
+
+    let Some(ini) = files.iter().find(|a| a.file == "pgbouncer.ini") else {
+        return;
+    };
+    let max_conn: u32 = pg
+        .psql("postgres", "postgres", "SHOW max_connections")
+        .trim()
+        .parse()
+        .unwrap();
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'secret'",
+    );
+    pg.psql("postgres", "postgres", "CREATE DATABASE app OWNER app");
+    let Some(bouncer) = PgBouncer::start(&ini.content, pg.port, &[("app", "secret")]) else {
+        return;
+    };
+    let mut init = pg.tool("pgbench");
+    init.arg("-h").arg(pg.dir.path()).args([
+        "-p",
+        &pg.port.to_string(),
+        "-U",
+        "app",
+        "-i",
+        "-s",
+        "1",
+        "-q",
+        "app",
+    ]);
+    run_ok(init);
+
+    let clients = (max_conn + 50).to_string();
+    let mut bench = pg.tool("pgbench");
+    bench
+        .env("PGPASSWORD", "secret")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &bouncer.port.to_string(),
+            "-U",
+            "app",
+        ])
+        .args(["-c", &clients, "-j", "2", "-t", "5", "-n", "app"]);
+    let out = run(bench);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{label}: pgbench with {clients} clients through PgBouncer failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        bouncer.log()
+    );
+    assert!(
+        stdout.contains("number of failed transactions: 0 "),
+        "{label}:\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("number of clients: {clients}")),
+        "{label}:\n{stdout}"
+    );
+
+    // The same number of clients straight to PostgreSQL is refused.
+    let mut direct = pg.tool("pgbench");
+    direct
+        .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "app"])
+        .args(["-c", &clients, "-j", "2", "-t", "1", "-n", "app"]);
+    let out = run(direct);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{label}: {clients} direct clients were all accepted"
+    );
+    assert!(
+        stderr.contains("too many clients") || stderr.contains("remaining connection slots"),
+        "{label}: {stderr}"
+    );
+}
+
+/// RESP for `SET key value EX 3600` commands totalling about `bytes`.
+fn fill_commands(bytes: u64) -> Vec<u8> {
+    let value = "x".repeat(10 * 1024);
+    let mut out = Vec::with_capacity(bytes as usize + 1024);
+    let n = bytes / value.len() as u64;
+    for i in 0..n {
+        let key = format!("dbtune:fill:{i}");
+        let parts = ["SET", key.as_str(), value.as_str(), "EX", "3600"];
+        out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+        for p in parts {
+            out.extend_from_slice(format!("${}\r\n{p}\r\n", p.len()).as_bytes());
+        }
+    }
+    out
+}
+
+fn redis_case(files: &[Artifact], label: &str) {
+    let conf = file(files, "redis.conf");
+    let Some(r) = Redis::start(conf, &[]) else {
+        return;
+    };
+    let rendered = dbtune::parse::redis_conf(conf, "redis.conf").unwrap();
+    for (name, entries) in &rendered.entries {
+        if ["port", "bind", "dir", "rename-command"].contains(&name.as_str()) {
+            continue;
+        }
+        let got = r.cmd(&["CONFIG", "GET", name]);
+        let got = got
+            .lines()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{label}: CONFIG GET {name}: {got}"));
+        if name == "save" {
+            let want: Vec<&str> = entries
+                .iter()
+                .map(|e| e.value.as_str())
+                .filter(|v| *v != "\"\"")
+                .collect();
+            assert_eq!(got, want.join(" "), "{label}: save");
+            continue;
+        }
+        let want = &entries.last().unwrap().value;
+        match parse_redis_memory(want) {
+            Some(bytes) => assert_eq!(got, bytes.bytes().to_string(), "{label}: {name} {want}"),
+            None => assert_eq!(
+                got.to_ascii_lowercase(),
+                want.to_ascii_lowercase(),
+                "{label}: {name}"
+            ),
+        }
+    }
+    for e in rendered.all("rename-command") {
+        let cmd = e.value.split_whitespace().next().unwrap();
+        let answer = r.cmd(&[cmd]);
+        assert!(
+            answer.contains("unknown command"),
+            "{label}: {cmd} was not refused: {answer}"
+        );
+    }
+
+    // Twice maxmemory of data: used memory stays at maxmemory by evicting.
+    // A multi-GiB maxmemory is lowered to 64 MiB for this part only (the
+    // policy stays the rendered one), to keep the test short.
+    let mut maxmemory: u64 = r
+        .cmd(&["CONFIG", "GET", "maxmemory"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    if maxmemory > 256 << 20 {
+        maxmemory = 64 << 20;
+        assert!(r
+            .cmd(&["CONFIG", "SET", "maxmemory", &maxmemory.to_string()])
+            .contains("OK"));
+    }
+    let out = r.pipe(&fill_commands(2 * maxmemory));
+    assert!(out.contains("errors: 0"), "{label}: {out}\n{}", r.log());
+    let used = r.info("used_memory");
+    let evicted = r.info("evicted_keys");
+    assert!(
+        evicted > 0,
+        "{label}: nothing evicted after writing twice maxmemory"
+    );
+    assert!(
+        used <= maxmemory + maxmemory / 20,
+        "{label}: used_memory {used} above maxmemory {maxmemory}"
+    );
+}
+
+#[test]
+fn low_memory_on_real_postgres_and_pgbouncer() {
+    postgres_and_pgbouncer(
+        &render_for(&builtin("low-memory"), None, None, false),
+        "low-memory",
+    );
+}
+
+#[test]
+fn bulk_ingest_on_real_postgres_and_pgbouncer() {
+    postgres_and_pgbouncer(
+        &render_for(&builtin("bulk-ingest"), None, None, false),
+        "bulk-ingest",
+    );
+}
+
+#[test]
+fn powerhouse_on_real_postgres_and_pgbouncer() {
+    postgres_and_pgbouncer(
+        &render_for(&builtin("powerhouse"), None, None, false),
+        "powerhouse",
+    );
+}
+
+#[test]
+fn bulk_ingest_128gib_on_real_postgres_and_pgbouncer() {
+    let files = render_for(
+        &builtin("bulk-ingest"),
+        Some(ByteSize::gib(128)),
+        Some(32),
+        false,
+    );
+    postgres_and_pgbouncer(&files, "bulk-ingest 128 GiB");
+}
+
+#[test]
+fn one_gib_container_on_real_postgres() {
+    let files = render_for(
+        &fixture_profile("solo-1g.toml"),
+        Some(ByteSize::gib(1)),
+        Some(1),
+        false,
+    );
+    postgres_and_pgbouncer(&files, "solo 1 GiB");
+}
+
+#[test]
+fn low_memory_on_real_redis() {
+    redis_case(
+        &render_for(&builtin("low-memory"), None, None, false),
+        "low-memory",
+    );
+}
+
+#[test]
+fn bulk_ingest_on_real_redis() {
+    redis_case(
+        &render_for(&builtin("bulk-ingest"), None, None, false),
+        "bulk-ingest",
+    );
+}
+
+#[test]
+fn powerhouse_on_real_redis() {
+    redis_case(
+        &render_for(&builtin("powerhouse"), None, None, false),
+        "powerhouse",
+    );
+}
+
+#[test]
+fn bulk_ingest_128gib_on_real_redis() {
+    let files = render_for(
+        &builtin("bulk-ingest"),
+        Some(ByteSize::gib(128)),
+        Some(32),
+        false,
+    );
+    redis_case(&files, "bulk-ingest 128 GiB");
+}
+
+#[test]
+fn zfs_script_runs_twice_against_a_file_backed_pool() {
+    let p = fixture_profile("powerhouse-zfs-fuse.toml");
+    let files = render_for(&p, None, None, true);
+    let script_text = file(&files, "zfs-datasets.sh");
+    let Some(pool) = ZfsPool::create() else {
+        return;
+    };
+    let script = pool.dir.path().join("zfs-datasets.sh");
+    std::fs::write(&script, script_text).unwrap();
+    if let Some(sc) = need("shellcheck") {
+        let mut c = Command::new(sc);
+        c.arg(&script);
+        run_ok(c);
+    }
+    let run_script = || {
+        let mut c = Command::new("bash");
+        c.arg(&script).env("DBTUNE_ZFS_POOL", &pool.name);
+        run_ok(c)
+    };
+    let first = run_script();
+    assert!(
+        first.contains(&format!("created {}/postgres/data", pool.name)),
+        "{first}"
+    );
+    assert!(!first.contains("\n0 change(s)"), "{first}");
+    let second = run_script();
+    assert!(
+        second.ends_with("0 change(s)\n"),
+        "second run changed something:\n{second}"
+    );
+    for (ds, props) in [("postgres/data", &p.zfs.data), ("postgres/wal", &p.zfs.wal)] {
+        for (k, v) in props.iter() {
+            // zfs prints sizes in upper case (16K), as the script writes them.
+            let want = if k == "recordsize" {
+                v.to_ascii_uppercase()
+            } else {
+                v.clone()
+            };
+            assert_eq!(pool.get(ds, k), want, "{ds} {k}");
+        }
+    }
+    // A missing pool is refused with a hint, and nothing is created.
+    let mut c = Command::new("bash");
+    c.arg(&script).env("DBTUNE_ZFS_POOL", "no-such-pool");
+    let out = run(c);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn servers_stop_when_a_test_panics() {
+    if need("redis-server").is_none() {
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let r = Redis::start("save \"\"\n", &[]).unwrap();
+        assert_eq!(r.cmd(&["PING"]).trim(), "PONG");
+        std::panic::panic_any(r.port);
+    });
+    let port = *result.unwrap_err().downcast::<u16>().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "redis on {port} outlived the panicking test"
+    );
+}
