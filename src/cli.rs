@@ -44,6 +44,79 @@ pub enum Command {
     Render(RenderArgs),
     /// Validate committed configs (following includes) and check they fit the host's memory.
     CheckBudget(CheckArgs),
+    /// Show what live PostgreSQL and Redis servers run, their health and their memory budget.
+    Inspect(InspectArgs),
+    /// Compare live servers with a rendered or committed directory, setting by setting.
+    Diff(DiffArgs),
+    /// Change live servers to match a directory (dry run unless --yes), or roll a change back.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Seconds to wait for a connection and for each query.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// postgres://user@host:port/db and redis://host:port URLs [default: PG*
+    /// variables and REDIS_URL].
+    #[arg(value_name = "URL")]
+    pub targets: Vec<String>,
+    /// RAM of the servers' host [default: this machine's, when the servers are on it].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<ByteSize>,
+    /// Facts of the servers' host (`dbtune detect --json`).
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A directory rendered by dbtune or holding committed configs.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Server URLs [default: PG* variables and REDIS_URL].
+    #[arg(value_name = "URL")]
+    pub targets: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The directory whose settings to apply, then server URLs [default: PG*
+    /// variables and REDIS_URL]. With --rollback, only server URLs.
+    #[arg(value_name = "DIR URL", required_unless_present = "rollback")]
+    pub args: Vec<String>,
+    /// Make the changes; without it, only show them.
+    #[arg(long)]
+    pub yes: bool,
+    /// Restore the values recorded in a snapshot written by `apply --yes`.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub rollback: Option<PathBuf>,
+    /// Where to write the snapshot.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub snapshot_dir: PathBuf,
+    /// RAM of the servers' host, for the budget check [default: the
+    /// directory's manifest, else this machine's when the servers are on it].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<ByteSize>,
+    /// Facts of the servers' host.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod facts;
+pub mod live;
 pub mod load;
 pub mod parse;
 pub mod plan;

@@ -16,8 +16,13 @@ pub struct Location {
 }
 
 impl fmt::Display for Location {
+    /// `file:line`; line 0 means "no line" (a live server's value).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
     }
 }
 

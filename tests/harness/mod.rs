@@ -242,6 +242,12 @@ impl Postgres {
     /// Starts a new cluster with `conf` as its postgresql.conf and the
     /// given `-c` overrides (port, addresses and socket are always set).
     pub fn start(conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
+        Postgres::start_auth(conf, overrides, "trust")
+    }
+
+    /// As `start`, with `host_auth` for TCP connections (local socket
+    /// connections stay trusted, for the test's own psql).
+    pub fn start_auth(conf: &str, overrides: &[(&str, &str)], host_auth: &str) -> Option<Postgres> {
         // /usr/local/bin/postgres may be a lone symlink: use the real bin dir,
         // where initdb, pg_isready, psql and pgbench live beside it.
         let postgres = need("postgres")?.canonicalize().unwrap();
@@ -249,10 +255,13 @@ impl Postgres {
         let dir = server_dir();
         let data = dir.path().join("data");
         let mut initdb = as_postgres(&bin.join("initdb"));
-        initdb
-            .args(["-D"])
-            .arg(&data)
-            .args(["-A", "trust", "-U", "postgres", "--no-sync"]);
+        initdb.arg("-D").arg(&data).args([
+            "--auth-local=trust",
+            &format!("--auth-host={host_auth}"),
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
         run_ok(initdb);
         // The port and any override are written into the file itself: a
         // `-c` for a setting the file also makes shows up in
@@ -340,6 +349,15 @@ impl Postgres {
 
     pub fn log(&self) -> String {
         self.proc.log_text()
+    }
+
+    /// The postgresql.conf the server was started with (port included).
+    pub fn conf_path(&self) -> PathBuf {
+        self.dir.path().join("postgresql.conf")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 }
 

@@ -1,0 +1,587 @@
+//! Live servers: read what PostgreSQL and Redis actually run, turn it into
+//! the same settings the budget reads, compare it with files, and change it
+//! (ALTER SYSTEM, CONFIG SET) with a snapshot to roll back. The only async
+//! module; each function gets its own timeout.
+
+pub mod cmd;
+pub mod conn;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::settings::{Location, ServiceSettings};
+use crate::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms, ByteSize};
+
+pub use conn::Target;
+
+/// One row of pg_settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct PgSetting {
+    pub name: String,
+    pub setting: String,
+    pub unit: Option<String>,
+    pub vartype: String,
+    pub source: String,
+    pub sourcefile: Option<String>,
+    pub sourceline: Option<i32>,
+    pub pending_restart: bool,
+    pub context: String,
+}
+
+impl PgSetting {
+    /// The value as a person reads it: `128MB`, `5min`, `on`.
+    pub fn display(&self) -> String {
+        match (self.unit.as_deref(), self.setting.parse::<f64>()) {
+            (Some(u), Ok(n)) if unit_bytes(u).is_some() && n >= 0.0 => {
+                ByteSize((n * unit_bytes(u).unwrap_or(1.0)) as u64).pg()
+            }
+            (Some(u), Ok(_)) => format!("{}{u}", self.setting),
+            _ => self.setting.clone(),
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        match (&self.sourcefile, self.sourceline) {
+            (Some(f), Some(l)) => Location {
+                file: f.clone(),
+                line: l.max(0) as usize,
+            },
+            _ => Location {
+                file: format!("live ({})", self.source),
+                line: 0,
+            },
+        }
+    }
+}
+
+fn unit_bytes(unit: &str) -> Option<f64> {
+    match unit {
+        "8kB" => Some(8192.0),
+        u => pg_memory_unit(u).map(|b| b as f64),
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PgState {
+    pub target: String,
+    pub version: String,
+    pub major: u32,
+    pub user: String,
+    pub superuser: bool,
+    pub settings: Vec<PgSetting>,
+    pub connections: BTreeMap<String, i64>,
+    pub max_connections: i64,
+    pub cache_hit_ratio: Option<f64>,
+}
+
+impl PgState {
+    pub fn get(&self, name: &str) -> Option<&PgSetting> {
+        self.settings.iter().find(|s| s.name == name)
+    }
+
+    /// Settings as the budget reads them, each located in its file when
+    /// the server says where it came from.
+    pub fn service_settings(&self) -> ServiceSettings {
+        let mut s = ServiceSettings {
+            files: vec![format!("live {}", self.target)],
+            ..Default::default()
+        };
+        for p in &self.settings {
+            s.push(&p.name, p.setting.clone(), p.location());
+        }
+        s
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RedisState {
+    pub target: String,
+    pub info: BTreeMap<String, String>,
+    pub config: BTreeMap<String, String>,
+}
+
+impl RedisState {
+    pub fn info_num(&self, k: &str) -> Option<f64> {
+        self.info.get(k).and_then(|v| v.parse().ok())
+    }
+
+    pub fn service_settings(&self) -> ServiceSettings {
+        let mut s = ServiceSettings {
+            files: vec![format!("live {}", self.target)],
+            ..Default::default()
+        };
+        for (k, v) in &self.config {
+            s.push(
+                k,
+                v.clone(),
+                Location {
+                    file: format!("live CONFIG GET {k}"),
+                    line: 0,
+                },
+            );
+        }
+        s
+    }
+}
+
+async fn timed<T>(
+    what: &str,
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow!(InputError::plain(
+            format!("{what}: no answer within {} s", timeout.as_secs()),
+            "the server is busy or unreachable; raise --timeout",
+        ))),
+    }
+}
+
+async fn pg_query(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    timeout: Duration,
+) -> Result<Vec<tokio_postgres::Row>> {
+    timed(
+        sql.split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .as_str(),
+        timeout,
+        async {
+            c.query(sql, params)
+                .await
+                .map_err(|e| anyhow!("query failed: {}", conn::pg_error_text(&e)))
+        },
+    )
+    .await
+}
+
+pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> Result<PgState> {
+    let rows = pg_query(
+        c,
+        "SELECT name, setting, unit, vartype, source, sourcefile, sourceline, pending_restart, context FROM pg_settings",
+        &[],
+        t,
+    )
+    .await?;
+    let settings: Vec<PgSetting> = rows
+        .iter()
+        .map(|r| PgSetting {
+            name: r.get(0),
+            setting: r.get::<_, Option<String>>(1).unwrap_or_default(),
+            unit: r.get(2),
+            vartype: r.get(3),
+            source: r.get(4),
+            sourcefile: r.get(5),
+            sourceline: r.get(6),
+            pending_restart: r.get(7),
+            context: r.get(8),
+        })
+        .collect();
+    let version: String = pg_query(c, "SHOW server_version", &[], t).await?[0].get(0);
+    let num: String = pg_query(c, "SHOW server_version_num", &[], t).await?[0].get(0);
+    let major = num.parse::<u32>().unwrap_or(0) / 10000;
+    let who = pg_query(
+        c,
+        "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+        &[],
+        t,
+    )
+    .await?;
+    let (user, superuser) = (who[0].get::<_, String>(0), who[0].get::<_, bool>(1));
+    let mut connections = BTreeMap::new();
+    for r in pg_query(
+        c,
+        "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1",
+        &[],
+        t,
+    )
+    .await?
+    {
+        connections.insert(r.get::<_, Option<String>>(0).unwrap_or_default(), r.get::<_, i64>(1));
+    }
+    let cache_hit_ratio = pg_query(
+        c,
+        "SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0) FROM pg_stat_database",
+        &[],
+        t,
+    )
+    .await?[0]
+        .get::<_, Option<f64>>(0);
+    let max_connections = settings
+        .iter()
+        .find(|s| s.name == "max_connections")
+        .and_then(|s| s.setting.parse().ok())
+        .unwrap_or(0);
+    Ok(PgState {
+        target: target.to_string(),
+        version,
+        major,
+        user,
+        superuser,
+        settings,
+        connections,
+        max_connections,
+        cache_hit_ratio,
+    })
+}
+
+pub async fn redis_state(
+    con: &mut redis::aio::MultiplexedConnection,
+    target: &str,
+    t: Duration,
+) -> Result<RedisState> {
+    let info: String = timed("INFO", t, async {
+        redis::cmd("INFO")
+            .arg("all")
+            .query_async(con)
+            .await
+            .map_err(|e| anyhow!("INFO failed: {e}"))
+    })
+    .await?;
+    let info = info
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect();
+    let config: BTreeMap<String, String> = timed("CONFIG GET", t, async {
+        let pairs: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("*")
+            .query_async(con)
+            .await
+            .map_err(|e| {
+                anyhow!("CONFIG GET * failed: {e} (is CONFIG renamed or denied by an ACL?)")
+            })?;
+        Ok(pairs
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect())
+    })
+    .await?;
+    Ok(RedisState {
+        target: target.to_string(),
+        info,
+        config,
+    })
+}
+
+/// Whether a file's value and the live one are the same setting after unit
+/// normalisation.
+pub fn pg_same(file_value: &str, live: &PgSetting) -> bool {
+    let fv = file_value.trim();
+    match live.vartype.as_str() {
+        "integer" | "real" => {
+            let unit = live.unit.as_deref().unwrap_or("");
+            let (Some(a), Ok(b)) = (pg_base(fv, unit), live.setting.parse::<f64>()) else {
+                return fv == live.setting;
+            };
+            let factor = unit_bytes(unit)
+                .or_else(|| pg_time_unit_ms(unit))
+                .unwrap_or(1.0);
+            let b = b * factor;
+            if live.vartype == "integer" {
+                (a / factor).round() * factor == b
+            } else {
+                (a - b).abs() <= b.abs() * 1e-9
+            }
+        }
+        "bool" => bool_word(fv) == bool_word(&live.setting),
+        "enum" => {
+            fv.eq_ignore_ascii_case(&live.setting)
+                || bool_word(fv).is_some_and(|w| Some(w) == bool_word(&live.setting))
+        }
+        _ => fv == live.setting,
+    }
+}
+
+fn bool_word(v: &str) -> Option<&'static str> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some("on"),
+        "off" | "false" | "no" | "0" => Some("off"),
+        _ => None,
+    }
+}
+
+/// A PostgreSQL number in base units (bytes or ms) given the parameter's unit.
+fn pg_base(v: &str, param_unit: &str) -> Option<f64> {
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let unit = unit.trim();
+    let factor = |u: &str| unit_bytes(u).or_else(|| pg_time_unit_ms(u));
+    if unit.is_empty() {
+        Some(n * factor(param_unit).unwrap_or(1.0))
+    } else {
+        Some(n * factor(unit)?)
+    }
+}
+
+/// Redis's CONFIG GET answers sizes in bytes and `save` as one string.
+pub fn redis_same(name: &str, file_value: &str, live: &str) -> bool {
+    if name == "save" {
+        return file_value.trim_matches('"') == live;
+    }
+    match (parse_redis_memory(file_value), live.parse::<u64>()) {
+        (Some(a), Ok(b)) if a.bytes() == b => true,
+        _ => file_value.eq_ignore_ascii_case(live),
+    }
+}
+
+/// Redis file directives CONFIG GET/SET know nothing about.
+pub const REDIS_FILE_ONLY: &[&str] = &[
+    "include",
+    "rename-command",
+    "loadmodule",
+    "user",
+    "sentinel",
+];
+
+/// A file setting compared with what runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drift {
+    pub service: &'static str,
+    pub name: String,
+    pub file_value: String,
+    pub at: Location,
+    /// None: the server has no such setting.
+    pub live: Option<String>,
+    pub same: bool,
+}
+
+pub fn pg_drift(file: &ServiceSettings, live: &PgState) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for (name, entries) in &file.entries {
+        if name.contains('.') {
+            continue; // extension placeholders are not in pg_settings until loaded
+        }
+        let e = entries.last().expect("never empty");
+        let l = live.get(name);
+        out.push(Drift {
+            service: "postgres",
+            name: name.clone(),
+            file_value: e.value.clone(),
+            at: e.at.clone(),
+            live: l.map(|l| l.display()),
+            same: l.is_some_and(|l| pg_same(&e.value, l)),
+        });
+    }
+    out
+}
+
+pub fn redis_drift(file: &ServiceSettings, live: &RedisState) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for (name, entries) in &file.entries {
+        if REDIS_FILE_ONLY.contains(&name.as_str()) {
+            continue;
+        }
+        let e = entries.last().expect("never empty");
+        let value = if name == "save" {
+            entries
+                .iter()
+                .map(|e| e.value.trim_matches('"').to_string())
+                .filter(|v| !v.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            e.value.clone()
+        };
+        let l = live.config.get(name);
+        out.push(Drift {
+            service: "redis",
+            name: name.clone(),
+            file_value: value.clone(),
+            at: e.at.clone(),
+            live: l.cloned(),
+            same: l.is_some_and(|l| redis_same(name, &value, l)),
+        });
+    }
+    out
+}
+
+/// What `apply --yes` wrote first, so `apply --rollback` can undo it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub dbtune_version: String,
+    pub created_unix: u64,
+    pub postgres: Option<PgSnapshot>,
+    pub redis: Option<RedisSnapshot>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PgSnapshot {
+    pub target: String,
+    pub changes: Vec<PgPrevious>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PgPrevious {
+    pub name: String,
+    /// What the server ran before, for people.
+    pub previous_setting: String,
+    /// The value postgresql.auto.conf held, or None when it held none (then
+    /// rollback RESETs the parameter).
+    pub previous_auto_conf: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RedisSnapshot {
+    pub target: String,
+    pub rewrite: bool,
+    pub changes: Vec<RedisPrevious>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RedisPrevious {
+    pub name: String,
+    pub previous: String,
+}
+
+/// `"name"` for SQL.
+pub fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `'value'` for SQL.
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// What postgresql.auto.conf holds for these names (last entry wins);
+/// needs pg_file_settings, which superusers can read.
+pub async fn pg_auto_conf(
+    c: &tokio_postgres::Client,
+    names: &[String],
+    t: Duration,
+) -> Result<BTreeMap<String, String>> {
+    let rows = pg_query(
+        c,
+        "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf' AND name = ANY($1) ORDER BY seqno",
+        &[&names],
+        t,
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, Option<String>>(1).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+pub async fn pg_alter(
+    c: &tokio_postgres::Client,
+    name: &str,
+    value: Option<&str>,
+    t: Duration,
+) -> Result<()> {
+    let sql = match value {
+        Some(v) => format!("ALTER SYSTEM SET {} = {}", ident(name), literal(v)),
+        None => format!("ALTER SYSTEM RESET {}", ident(name)),
+    };
+    timed("ALTER SYSTEM", t, async {
+        c.batch_execute(&sql)
+            .await
+            .map_err(|e| anyhow!("`{sql}` failed: {}", conn::pg_error_text(&e)))
+    })
+    .await
+}
+
+pub async fn pg_reload(c: &tokio_postgres::Client, t: Duration) -> Result<()> {
+    pg_query(c, "SELECT pg_reload_conf()", &[], t).await?;
+    // The reload is asynchronous: give the postmaster a moment to re-read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
+pub async fn redis_config_set(
+    con: &mut redis::aio::MultiplexedConnection,
+    name: &str,
+    value: &str,
+    t: Duration,
+) -> Result<(), String> {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("SET").arg(name).arg(value);
+    match tokio::time::timeout(t, cmd.query_async::<()>(con)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", t.as_secs())),
+    }
+}
+
+pub async fn redis_rewrite(con: &mut redis::aio::MultiplexedConnection, t: Duration) -> Result<()> {
+    timed("CONFIG REWRITE", t, async {
+        redis::cmd("CONFIG")
+            .arg("REWRITE")
+            .query_async::<()>(con)
+            .await
+            .map_err(|e| anyhow!("CONFIG REWRITE failed: {e}"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(name: &str, setting: &str, unit: Option<&str>, vartype: &str) -> PgSetting {
+        PgSetting {
+            name: name.into(),
+            setting: setting.into(),
+            unit: unit.map(str::to_string),
+            vartype: vartype.into(),
+            source: "default".into(),
+            sourcefile: None,
+            sourceline: None,
+            pending_restart: false,
+            context: "user".into(),
+        }
+    }
+
+    #[test]
+    fn values_compare_after_unit_normalisation() {
+        let sb = setting("shared_buffers", "16384", Some("8kB"), "integer");
+        assert!(pg_same("128MB", &sb));
+        assert!(pg_same("16384", &sb));
+        assert!(!pg_same("256MB", &sb));
+        assert_eq!(sb.display(), "128MB");
+        let t = setting("checkpoint_timeout", "300", Some("s"), "integer");
+        assert!(pg_same("5min", &t));
+        assert!(pg_same("300", &t));
+        assert!(pg_same("300000ms", &t));
+        assert!(pg_same("on", &setting("jit", "on", None, "bool")));
+        assert!(pg_same("TRUE", &setting("jit", "on", None, "bool")));
+        assert!(pg_same(
+            "1.1",
+            &setting("random_page_cost", "1.1", None, "real")
+        ));
+        assert!(pg_same(
+            "LZ4",
+            &setting("wal_compression", "lz4", None, "enum")
+        ));
+        assert!(redis_same("maxmemory", "136mb", "142606336"));
+        assert!(redis_same("save", "900 1 300 10", "900 1 300 10"));
+        assert!(redis_same("appendonly", "yes", "yes"));
+        assert!(!redis_same("maxmemory", "1gb", "0"));
+    }
+
+    #[test]
+    fn sql_quoting() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

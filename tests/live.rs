@@ -1,0 +1,401 @@
+//! inspect, diff and apply against real PostgreSQL and Redis servers started
+//! by the harness.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use harness::{Postgres, Redis};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn dbtune() -> Command {
+    let mut c = Command::cargo_bin("dbtune").unwrap();
+    c.env("DBTUNE_PROFILE_DIR", "/nonexistent")
+        .env("DBTUNE_TEMPLATE_DIR", "/nonexistent")
+        .env("NO_COLOR", "1")
+        .env_remove("PGHOST")
+        .env_remove("PGPORT")
+        .env_remove("PGUSER")
+        .env_remove("PGDATABASE")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSSLMODE")
+        .env_remove("REDIS_URL")
+        .timeout(Duration::from_secs(120));
+    c
+}
+
+fn pg_url(pg: &Postgres, user: &str) -> String {
+    format!(
+        "postgres://{user}@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    )
+}
+
+fn redis_url(r: &Redis) -> String {
+    format!("redis://127.0.0.1:{}", r.port)
+}
+
+/// A low-memory rendering in a temp dir.
+fn rendered(dir: &Path) {
+    Command::cargo_bin("dbtune")
+        .unwrap()
+        .env("DBTUNE_PROFILE_DIR", "/nonexistent")
+        .args([
+            "render",
+            "--profile",
+            "low-memory",
+            "--pg-version",
+            &harness::pg_major().to_string(),
+            "--out",
+        ])
+        .arg(dir)
+        .assert()
+        .success();
+}
+
+fn pg_settings(pg: &Postgres) -> BTreeMap<String, String> {
+    pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT name, setting FROM pg_settings",
+    )
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn redis_config(r: &Redis) -> BTreeMap<String, String> {
+    let out = r.cmd(&["CONFIG", "GET", "*"]);
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].to_string(), c[1].to_string()))
+        .collect()
+}
+
+#[test]
+fn inspect_a_fresh_postgres_and_redis() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+        return;
+    };
+    let out = dbtune()
+        .args([
+            "inspect",
+            "--json",
+            &pg_url(&pg, "postgres"),
+            &redis_url(&r),
+        ])
+        .assert()
+        .code(1) // a fresh Redis has no maxmemory: unbounded
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v["postgres"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with(&harness::pg_major().to_string()));
+    assert_eq!(v["postgres"]["max_connections"], 100);
+    assert!(v["postgres"]["connections"]["active"].as_i64().unwrap() >= 1);
+    assert!(v["redis"]["version"].as_str().unwrap().starts_with('7'));
+    let findings = v["findings"].to_string();
+    assert!(findings.contains("maxmemory is 0 or unset"), "{findings}");
+    assert_eq!(v["verdict"], "invalid");
+    let terms = v["terms"].to_string();
+    assert!(terms.contains("shared memory"), "{terms}");
+
+    // The text form, with the budget and where each setting came from.
+    dbtune()
+        .args(["inspect", &pg_url(&pg, "postgres")])
+        .assert()
+        .success()
+        .stdout(
+            contains("settings not at their default:")
+                .and(contains("port = "))
+                .and(contains("fits: worst case")),
+        );
+}
+
+#[test]
+fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered(dir.path());
+    let conf = fs::read_to_string(dir.path().join("postgresql.conf")).unwrap();
+    let Some(pg) = Postgres::start(&conf, &[]) else {
+        return;
+    };
+    let redis_conf = fs::read_to_string(dir.path().join("redis.conf")).unwrap();
+    let Some(r) = Redis::start(&redis_conf, &[]) else {
+        return;
+    };
+    // Compare against the files as the servers run them: the test's ports,
+    // address and data directory written in.
+    let cmp = tempfile::tempdir().unwrap();
+    fs::copy(pg.conf_path(), cmp.path().join("postgresql.conf")).unwrap();
+    let redis_conf: String = redis_conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("port ") {
+                format!("port {}\n", r.port)
+            } else if l.starts_with("bind ") {
+                "bind 127.0.0.1\n".to_string()
+            } else if l.starts_with("dir ") {
+                format!("dir {}\n", r.dir.path().canonicalize().unwrap().display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(cmp.path().join("redis.conf"), redis_conf).unwrap();
+    dbtune()
+        .arg("diff")
+        .arg(cmp.path())
+        .args([&pg_url(&pg, "postgres"), &redis_url(&r)])
+        .assert()
+        .success()
+        .stdout(contains("0 setting(s) differ"));
+
+    pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '8MB'");
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    r.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    dbtune()
+        .arg("diff")
+        .arg(cmp.path())
+        .args([&pg_url(&pg, "postgres"), &redis_url(&r)])
+        .assert()
+        .code(1)
+        .stdout(contains("work_mem").and(contains("live 8MB")))
+        .stdout(contains("maxmemory-policy").and(contains("live noeviction")))
+        .stdout(contains("2 setting(s) differ"));
+}
+
+#[test]
+fn apply_then_rollback_restores_the_exact_previous_values() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered(dir.path());
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+        return;
+    };
+    let (pg_before, redis_before) = (pg_settings(&pg), redis_config(&r));
+    let urls = [pg_url(&pg, "postgres"), redis_url(&r)];
+
+    // Dry run: says what would change, changes nothing.
+    dbtune()
+        .arg("apply")
+        .arg(dir.path().join("."))
+        .args(&urls)
+        .assert()
+        .success()
+        .stdout(contains("dry run:").and(contains("shared_buffers: 128MB -> ")))
+        .stdout(contains("port").and(contains("not applied")));
+    assert_eq!(pg_settings(&pg), pg_before);
+    assert_eq!(redis_config(&r), redis_before);
+
+    let snaps = tempfile::tempdir().unwrap();
+    let out = dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .args(&urls)
+        .args(["--yes", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success()
+        .stdout(contains("shared_buffers = ").and(contains("takes effect after a restart")))
+        .stdout(contains("work_mem = ").and(contains(": in effect")))
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let after = pg_settings(&pg);
+    assert_eq!(after["jit"], "off", "{out}");
+    assert_ne!(after["work_mem"], pg_before["work_mem"]);
+    assert_eq!(redis_config(&r)["maxmemory-policy"], "allkeys-lru");
+    let pending = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT name FROM pg_settings WHERE pending_restart ORDER BY 1",
+    );
+    assert!(pending.lines().any(|l| l == "shared_buffers"), "{pending}");
+
+    let snap = fs::read_dir(snaps.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--yes")
+        .args(&urls)
+        .assert()
+        .success()
+        .stdout(contains("restored"));
+    assert_eq!(
+        pg_settings(&pg),
+        pg_before,
+        "PostgreSQL settings after rollback"
+    );
+    assert_eq!(
+        redis_config(&r),
+        redis_before,
+        "Redis settings after rollback"
+    );
+    let auto = fs::read_to_string(pg.data_dir().join("postgresql.auto.conf")).unwrap_or_default();
+    assert!(
+        !auto
+            .lines()
+            .any(|l| !l.starts_with('#') && !l.trim().is_empty()),
+        "{auto}"
+    );
+}
+
+#[test]
+fn apply_refuses_a_set_that_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered(dir.path());
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let before = pg_settings(&pg);
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg, "postgres"))
+        .args(["--yes", "--ram", "1GiB"])
+        .assert()
+        .code(1)
+        .stderr(contains("would not fit").and(contains("nothing was changed")));
+    assert_eq!(pg_settings(&pg), before);
+}
+
+#[test]
+fn apply_as_a_non_superuser_is_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered(dir.path());
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg, "app"))
+        .args(["--yes", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .code(2)
+        .stderr(contains("`app` is not a superuser").and(contains("nothing was changed")));
+    assert_eq!(
+        fs::read_dir(snaps.path()).unwrap().count(),
+        0,
+        "no snapshot for a refused apply"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
+    let Some(pg) = Postgres::start_auth("", &[], "scram-sha-256") else {
+        return;
+    };
+    pg.psql(
+        "postgres",
+        "postgres",
+        "ALTER ROLE postgres PASSWORD 'right-one'",
+    );
+    let url = format!(
+        "postgres://postgres:WrongPassw0rd@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    );
+    let out = dbtune()
+        .args(["inspect", &url])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("password authentication failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("postgres:***@"), "{stderr}");
+    assert!(
+        !stderr.contains("WrongPassw0rd")
+            && !String::from_utf8_lossy(&out.stdout).contains("WrongPassw0rd")
+    );
+    // The right password, from PGPASSWORD with the PG* variables.
+    dbtune()
+        .arg("inspect")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string())
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", "postgres")
+        .env("PGPASSWORD", "right-one")
+        .env("PGSSLMODE", "disable")
+        .assert()
+        .success()
+        .stdout(contains("PostgreSQL"));
+}
+
+#[test]
+fn a_server_that_is_not_there_fails_fast_with_exit_2() {
+    let port = harness::free_port();
+    let start = Instant::now();
+    dbtune()
+        .args([
+            "inspect",
+            &format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"),
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect to postgres://postgres@127.0.0.1"));
+    dbtune()
+        .args(["inspect", &format!("redis://127.0.0.1:{port}")])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect to redis://127.0.0.1"));
+    // A port that accepts but never answers: the timeout ends it.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    dbtune()
+        .args([
+            "inspect",
+            "--timeout",
+            "2",
+            &format!("postgres://postgres@127.0.0.1:{silent_port}/postgres?sslmode=disable"),
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("within 2 s").or(contains("timed out")));
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(silent);
+}
+
+#[test]
+fn no_target_is_a_usage_error() {
+    dbtune()
+        .arg("inspect")
+        .assert()
+        .code(2)
+        .stderr(contains("no server to talk to").and(contains("hint:")));
+}
