@@ -185,7 +185,7 @@ fn storage() -> impl Strategy<Value = StorageKind> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     /// For any host, a built-in profile renders files whose parsed budget
     /// fits, or refuses with the numbers; never a set that does not fit.
@@ -222,4 +222,59 @@ proptest! {
             }
         }
     }
+}
+
+/// The same property over a fixed grid, so the edges (1 GiB, odd sizes just
+/// above a profile's fixed needs, 128 CPUs) are always covered.
+#[test]
+fn a_grid_of_hosts_fits_or_is_refused() {
+    let rams_mib: Vec<u64> = [
+        1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512,
+    ]
+    .iter()
+    .flat_map(|g| [g * 1024, g * 1024 + 333])
+    .collect();
+    let mut rendered = 0;
+    let mut refused = 0;
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        for &ram in &rams_mib {
+            for cpus in [1, 2, 3, 8, 16, 128] {
+                for version in [13, 15, 17, 18] {
+                    for (storage, zfs) in [(StorageKind::Hdd, false), (StorageKind::Nvme, true)] {
+                        let h = Host {
+                            ram: ByteSize::mib(ram),
+                            cpus,
+                            storage,
+                            pg_version: version,
+                            zfs,
+                            ..nominal(&p)
+                        };
+                        match plan::build(&p, &h) {
+                            Ok(plan) => {
+                                let r = render::check(&plan, &render::render(&plan, None).unwrap())
+                                    .unwrap();
+                                assert!(
+                                    r.ok() && r.findings.is_empty(),
+                                    "{name} {ram} MiB {cpus} CPUs PG {version}:\n{}",
+                                    check::text(&r, false)
+                                );
+                                rendered += 1;
+                            }
+                            Err(e) => {
+                                assert!(
+                                    e.0.contains("does not fit a host with")
+                                        && e.0.contains("hint:"),
+                                    "{}",
+                                    e.0
+                                );
+                                refused += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(rendered > refused, "{rendered} rendered, {refused} refused");
 }

@@ -88,7 +88,12 @@ fn redis_worst(
     once + fork + a.redis_base
 }
 
-fn size_redis(profile: &Profile, share: ByteSize, a: &Assumptions) -> Result<RedisAlloc, Refusal> {
+fn size_redis(
+    profile: &Profile,
+    host: &Host,
+    share: ByteSize,
+    a: &Assumptions,
+) -> Result<RedisAlloc, Refusal> {
     let r = &profile.redis;
     let backlog = ByteSize::mib(1);
     let mult = if r.persistence.forks() { 2.0 } else { 1.0 };
@@ -114,9 +119,13 @@ fn size_redis(profile: &Profile, share: ByteSize, a: &Assumptions) -> Result<Red
     let clients = clients.floor_to(ByteSize::mib(1));
     if mm < ByteSize::mib(16) {
         return Err(Refusal(format!(
-            "Redis's share of memory ({share}) leaves maxmemory under 16 MiB once fragmentation \
-             and {} are counted\nhint: give Redis a larger share, turn its persistence off, or \
-             disable it in the profile ([redis] enabled = false)",
+            "profile `{}` does not fit a host with {} of RAM ({}): Redis's share ({share}) leaves \
+             maxmemory under 16 MiB once fragmentation and {} are counted\nhint: pick a smaller \
+             profile (`dbtune profiles`), give Redis a larger share, turn its persistence off, or \
+             disable it ([redis] enabled = false)",
+            profile.name,
+            host.ram,
+            host.ram_source,
             if r.persistence.forks() {
                 "the copy-on-write of its forks"
             } else {
@@ -283,6 +292,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     let redis = if profile.redis.enabled {
         Some(size_redis(
             profile,
+            host,
             available.scale(profile.redis.share.0),
             a,
         )?)
