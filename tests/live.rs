@@ -399,3 +399,90 @@ fn no_target_is_a_usage_error() {
         .code(2)
         .stderr(contains("no server to talk to").and(contains("hint:")));
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1 in `dir`,
+/// owned by the postgres user as PostgreSQL requires.
+fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [&crt, &key] {
+        harness::write(f, &fs::read_to_string(f).unwrap());
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    (crt, key)
+}
+
+#[test]
+fn tls_follows_sslmode() {
+    if harness::need("openssl").is_none() {
+        return;
+    }
+    let certs = harness::server_dir();
+    let (crt, key) = self_signed(certs.path());
+    let (crt_s, key_s) = (crt.display().to_string(), key.display().to_string());
+    let Some(pg) = Postgres::start(
+        "",
+        &[
+            ("ssl", "on"),
+            ("ssl_cert_file", &crt_s),
+            ("ssl_key_file", &key_s),
+        ],
+    ) else {
+        return;
+    };
+    let url = |host: &str, mode: &str| {
+        format!(
+            "postgres://postgres@{host}:{}/postgres?sslmode={mode}",
+            pg.port
+        )
+    };
+    // Encrypted, certificate unchecked; and disable means plain text.
+    dbtune()
+        .args(["inspect", &url("127.0.0.1", "require")])
+        .assert()
+        .success()
+        .stdout(contains("over TLS"));
+    dbtune()
+        .args(["inspect", &url("127.0.0.1", "disable")])
+        .assert()
+        .success()
+        .stdout(contains("not encrypted"));
+    // Checked against the public roots: this certificate is nobody's.
+    dbtune()
+        .args(["inspect", &url("localhost", "verify-full")])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect").and(contains("certificate")));
+    // Trusted through PGSSLROOTCERT, and the name matches.
+    dbtune()
+        .env("PGSSLROOTCERT", &crt)
+        .args(["inspect", &url("localhost", "verify-full")])
+        .assert()
+        .success()
+        .stdout(contains("over TLS"));
+}

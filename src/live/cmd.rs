@@ -272,7 +272,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     if args.json {
         let pg = live.pg.as_ref().map(|(_, s)| {
             json!({
-                "target": s.target, "version": s.version, "user": s.user, "superuser": s.superuser,
+                "target": s.target, "version": s.version, "user": s.user, "superuser": s.superuser, "tls": s.tls,
                 "connections": s.connections, "max_connections": s.max_connections,
                 "cache_hit_ratio": s.cache_hit_ratio,
                 "settings": s.settings.iter().filter(|x| x.source != "default" && x.source != "override").map(|x| json!({
@@ -305,11 +305,12 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         if let Some((_, s)) = &live.pg {
             let _ = writeln!(
                 out,
-                "PostgreSQL {} at {} (user {}{})",
+                "PostgreSQL {} at {} (user {}{}, {})",
                 s.version,
                 s.target,
                 s.user,
-                if s.superuser { ", superuser" } else { "" }
+                if s.superuser { ", superuser" } else { "" },
+                if s.tls { "over TLS" } else { "not encrypted" }
             );
             let conns: Vec<String> = s
                 .connections

@@ -76,6 +76,8 @@ pub struct PgState {
     pub connections: BTreeMap<String, i64>,
     pub max_connections: i64,
     pub cache_hit_ratio: Option<f64>,
+    /// Whether dbtune's own connection is encrypted.
+    pub tls: bool,
 }
 
 impl PgState {
@@ -216,6 +218,14 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
     )
     .await?[0]
         .get::<_, Option<f64>>(0);
+    let tls = pg_query(
+        c,
+        "SELECT coalesce(bool_or(ssl), false) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        &[],
+        t,
+    )
+    .await?[0]
+        .get::<_, bool>(0);
     let max_connections = settings
         .iter()
         .find(|s| s.name == "max_connections")
@@ -231,6 +241,7 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
         connections,
         max_connections,
         cache_hit_ratio,
+        tls,
     })
 }
 
