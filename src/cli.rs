@@ -50,6 +50,42 @@ pub enum Command {
     Diff(DiffArgs),
     /// Change live servers to match a directory (dry run unless --yes), or roll a change back.
     Apply(ApplyArgs),
+    /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// dbtune profiles to render for this machine and measure [default: the one it picks].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Vec<String>,
+    /// More configs to measure, as NAME=path/to/postgresql.conf.
+    #[arg(long, value_name = "NAME=FILE")]
+    pub config: Vec<String>,
+    /// Rows loaded by the COPY workloads.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub rows: u64,
+    /// Concurrent COPY streams.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub streams: u32,
+    /// pgbench scale factor (100 000 accounts each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scale: u32,
+    /// pgbench clients.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: u32,
+    /// Seconds per pgbench run.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub seconds: u32,
+    /// Timed runs per config (after one warm-up).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Only these workloads (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<crate::bench::Workload>,
+    /// Print the measurements as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

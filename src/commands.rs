@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => crate::live::cmd::inspect(args),
         Command::Diff(args) => crate::live::cmd::diff(args),
         Command::Apply(args) => crate::live::cmd::apply(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -526,6 +527,87 @@ fn not_rendered(k: Kind, host: &Host) -> InputError {
         ),
         "enable it in a profile of your own (--profile-file), or leave it out of --only",
     )
+}
+
+fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
+    use crate::bench::{self, Config, Options, Workload};
+    let facts = Detector::host().detect(None);
+    let ram = facts.memory.effective();
+    let cpus = facts.cpu.effective();
+    let storage = facts.storage.kind.value;
+    let pg_version = facts
+        .servers
+        .postgres_major()
+        .filter(|v| (13..=18).contains(v))
+        .ok_or_else(|| InputError::plain("no PostgreSQL 13-18 found on this machine", "apt-get install postgresql"))?;
+    let mut configs = vec![
+        Config { name: "defaults".into(), conf: String::new(), extra: vec![] },
+        Config { name: "pgtune-dw".into(), conf: bench::pgtune::dw(ram, cpus, storage, pg_version), extra: vec![] },
+    ];
+    let names = if args.profile.is_empty() {
+        vec![profile::pick(ram).0.to_string()]
+    } else {
+        args.profile.clone()
+    };
+    let catalog = Catalog::load()?;
+    for name in names {
+        let (p, _) = catalog.get(&name)?;
+        let host = Host {
+            ram,
+            ram_source: "this machine".into(),
+            cpus,
+            cpus_source: "this machine".into(),
+            storage,
+            storage_source: "this machine".into(),
+            zfs: false,
+            zfs_source: "bench: not on ZFS".into(),
+            pg_version,
+            pg_version_source: "installed".into(),
+        };
+        let plan = plan::build(&p, &host)?;
+        let files = render::render(&plan, None)?;
+        let conf = files
+            .into_iter()
+            .find(|a| a.kind == Kind::Postgres)
+            .expect("postgresql.conf is always rendered")
+            .content;
+        // No huge pages are reserved on this machine for the scratch cluster.
+        let extra = if conf.contains("\nhuge_pages = on") { vec![("huge_pages".into(), "off".into())] } else { vec![] };
+        configs.push(Config { name: format!("dbtune {name}"), conf, extra });
+    }
+    for c in &args.config {
+        let (name, path) = c.split_once('=').ok_or_else(|| {
+            InputError::plain(format!("--config `{c}` is not NAME=FILE"), "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf")
+        })?;
+        let conf = crate::load::read_text(std::path::Path::new(path))?;
+        configs.push(Config { name: name.into(), conf, extra: vec![] });
+    }
+    let workloads = if args.only.is_empty() {
+        vec![Workload::CopyIndex, Workload::ConcurrentCopy, Workload::Tpcb, Workload::SelectOnly]
+    } else {
+        args.only.clone()
+    };
+    let opts = Options {
+        rows: args.rows,
+        streams: args.streams,
+        scale: args.scale,
+        clients: args.clients,
+        seconds: args.seconds,
+        runs: args.runs,
+        workloads,
+    };
+    eprintln!(
+        "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
+        configs.len(),
+        opts.runs
+    );
+    let series = bench::run(&configs, &opts, |m| eprintln!("{m}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&series)?);
+    } else {
+        print!("{}", bench::report(&series, &configs));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Used by tests and benchmarks: the files for a profile on a host.

@@ -6,6 +6,7 @@
 //! settings with reasons) -> `render` (templates, files) -> `parse` ->
 //! `settings` -> `budget` (worst and typical case, term by term).
 
+pub mod bench;
 pub mod budget;
 pub mod catalog;
 pub mod check;

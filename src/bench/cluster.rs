@@ -1,0 +1,181 @@
+//! A scratch PostgreSQL cluster: initdb in a temp dir, loopback and a socket
+//! in that dir only, a free port; stopped and removed when dropped. It never
+//! touches an existing cluster. As root it runs as the `postgres` user
+//! (initdb and postgres refuse root).
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tempfile::TempDir;
+
+/// The newest /usr/lib/postgresql/N/bin, else the directory of `postgres`
+/// on PATH (symlinks resolved).
+pub fn pg_bin_dir() -> Result<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let bin = e.path().join("bin");
+                    bin.join("postgres").is_file().then_some((n, bin))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if let Some((_, p)) = found.pop() {
+        return Ok(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("postgres"))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .ok_or_else(|| anyhow!("PostgreSQL is not installed (apt-get install postgresql)"))
+}
+
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// (uid, gid) of `postgres` when we are root.
+fn postgres_ids() -> Result<Option<(u32, u32)>> {
+    let out = Command::new("id").arg("-u").output()?;
+    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
+        return Ok(None);
+    }
+    let id = |flag: &str| -> Result<u32> {
+        let out = Command::new("id").args([flag, "postgres"]).output()?;
+        if !out.status.success() {
+            bail!("running as root needs a `postgres` user to run PostgreSQL as");
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    };
+    Ok(Some((id("-u")?, id("-g")?)))
+}
+
+pub struct Cluster {
+    pub port: u16,
+    pub dir: TempDir,
+    pub bin: PathBuf,
+    child: Child,
+}
+
+impl Cluster {
+    fn command(bin: &Path, ids: Option<(u32, u32)>) -> Command {
+        let mut c = Command::new(bin);
+        if let Some((uid, gid)) = ids {
+            c.uid(uid).gid(gid);
+        }
+        c
+    }
+
+    /// Starts a cluster whose postgresql.conf is `conf` plus `extra` lines
+    /// (which win, being later).
+    pub fn start(conf: &str, extra: &[(&str, &str)]) -> Result<Cluster> {
+        let bin = pg_bin_dir()?;
+        let ids = postgres_ids()?;
+        let dir = tempfile::Builder::new().prefix("dbtune-bench-").tempdir()?;
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+        }
+        let data = dir.path().join("data");
+        let out = Self::command(&bin.join("initdb"), ids)
+            .arg("-D")
+            .arg(&data)
+            .args(["--auth=trust", "-U", "postgres", "--no-sync"])
+            .output()
+            .context("cannot run initdb")?;
+        if !out.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let port = free_port()?;
+        let mut text = conf.to_string();
+        text.push_str(&format!("\n# bench overrides\nport = {port}\nlisten_addresses = '127.0.0.1'\n"));
+        text.push_str(&format!("unix_socket_directories = '{}'\n", dir.path().display()));
+        for (k, v) in extra {
+            text.push_str(&format!("{k} = '{v}'\n"));
+        }
+        let conf_path = dir.path().join("postgresql.conf");
+        fs::write(&conf_path, text)?;
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(&conf_path, Some(uid), Some(gid))?;
+        }
+        let log = fs::File::create(dir.path().join("postgres.log"))?;
+        let child = Self::command(&bin.join("postgres"), ids)
+            .arg("-D")
+            .arg(&data)
+            .arg("-c")
+            .arg(format!("config_file={}", conf_path.display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start postgres")?;
+        let mut c = Cluster { port, dir, bin, child };
+        let start = Instant::now();
+        loop {
+            let ready = Command::new(c.bin.join("pg_isready"))
+                .arg("-h")
+                .arg(c.dir.path())
+                .args(["-p", &port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return Ok(c);
+            }
+            if let Ok(Some(st)) = c.child.try_wait() {
+                bail!("postgres exited ({st}):\n{}", c.log());
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("postgres not ready after 60 s:\n{}", c.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// A client program (psql, pgbench) pointed at this cluster.
+    pub fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.env("PGHOST", self.dir.path())
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", "postgres")
+            .env("PGDATABASE", "postgres")
+            .env_remove("PGPASSWORD");
+        c
+    }
+
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        let out = self.client("psql").args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]).output()?;
+        if !out.status.success() {
+            bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SIGINT: fast shutdown.
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,321 @@
+//! `dbtune bench`: PostgreSQL configs compared on this machine. Each config
+//! gets its own scratch cluster; runs are interleaved (A B A B...) after a
+//! warm-up, and each workload reports median, min and max and the ratio to
+//! the first config. A failed run is reported, not fatal.
+
+pub mod cluster;
+pub mod pgtune;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use cluster::Cluster;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// One large COPY into a table created in the same transaction, then CREATE INDEX.
+    CopyIndex,
+    /// Several COPY streams into one table at once (the bulk-ingest case).
+    ConcurrentCopy,
+    /// pgbench's TPC-B-like transactions.
+    Tpcb,
+    /// pgbench -S: select-only.
+    SelectOnly,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub rows: u64,
+    pub streams: u32,
+    pub scale: u32,
+    pub clients: u32,
+    pub seconds: u32,
+    pub runs: u32,
+    pub workloads: Vec<Workload>,
+}
+
+/// A named postgresql.conf to measure.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub conf: String,
+    /// Settings overridden for this machine (e.g. huge_pages when none are reserved).
+    pub extra: Vec<(String, String)>,
+}
+
+/// One measured quantity of one workload under one config.
+#[derive(Clone, Debug, Serialize)]
+pub struct Series {
+    pub config: String,
+    pub metric: String,
+    /// "s" (lower is better) or "tps" (higher is better).
+    pub unit: &'static str,
+    pub values: Vec<f64>,
+    pub failures: Vec<String>,
+}
+
+impl Series {
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.values.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    pub fn median(&self) -> Option<f64> {
+        let v = self.sorted();
+        match v.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(v[n / 2]),
+            n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+        }
+    }
+    pub fn min(&self) -> Option<f64> {
+        self.sorted().first().copied()
+    }
+    pub fn max(&self) -> Option<f64> {
+        self.sorted().last().copied()
+    }
+}
+
+/// Tab-separated rows for COPY: id, a 32-character payload, a small int.
+fn rows(from: u64, n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity((n * 48) as usize);
+    for i in from..from + n {
+        // A cheap deterministic hash so values are not sorted like the ids.
+        let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let _ = writeln!(out, "{i}\t{h:016x}{:016x}\t{}", h.rotate_left(17), h % 1000);
+    }
+    out
+}
+
+/// Runs psql with SQL and optional stdin data; returns the wall time.
+fn timed_psql(c: &Cluster, args: &[&str], stdin: Option<&[u8]>) -> Result<f64> {
+    let start = Instant::now();
+    let mut cmd = c.client("psql");
+    cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]).args(args);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot run psql")?;
+    if let Some(data) = stdin {
+        child.stdin.take().expect("piped").write_all(data)?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// (copy seconds, index seconds)
+fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
+    c.psql("DROP TABLE IF EXISTS bench_copy")?;
+    c.psql("CHECKPOINT")?;
+    // Created in the same transaction as the COPY: with wal_level =
+    // minimal this is the case that skips WAL.
+    let copy = timed_psql(
+        c,
+        &[
+            "-1",
+            "-c",
+            "CREATE TABLE bench_copy (id bigint, payload text, n int)",
+            "-c",
+            "COPY bench_copy FROM STDIN",
+        ],
+        Some(data),
+    )?;
+    let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_copy (payload)"], None)?;
+    Ok((copy, index))
+}
+
+fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
+    c.psql("DROP TABLE IF EXISTS bench_streams")?;
+    c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int)")?;
+    c.psql("CHECKPOINT")?;
+    let start = Instant::now();
+    let results: Vec<Result<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| s.spawn(move || timed_psql(c, &["-c", "COPY bench_streams FROM STDIN"], Some(chunk))))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("copy thread")).collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
+    let mut cmd = c.client("pgbench");
+    cmd.args(["-n", "-c", &o.clients.to_string(), "-j", "2", "-T", &o.seconds.to_string()]);
+    if select_only {
+        cmd.arg("-S");
+    }
+    let out = cmd.output().context("cannot run pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no tps in pgbench output:\n{text}"))
+}
+
+/// Measures every config; `progress` hears what runs.
+pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> Result<Vec<Series>> {
+    let copy_data = rows(0, o.rows);
+    let per_stream = o.rows / o.streams.max(1) as u64;
+    let chunks: Vec<Vec<u8>> = (0..o.streams as u64).map(|i| rows(i * per_stream, per_stream)).collect();
+
+    let mut clusters = Vec::new();
+    for cfg in configs {
+        progress(&format!("starting a scratch cluster for {}", cfg.name));
+        let extra: Vec<(&str, &str)> = cfg.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let c = Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
+        if o.workloads.iter().any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly)) {
+            progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
+            let out = c.client("pgbench").args(["-i", "-q", "-s", &o.scale.to_string()]).output()?;
+            if !out.status.success() {
+                bail!("pgbench -i failed for {}: {}", cfg.name, String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        clusters.push(c);
+    }
+
+    let mut series: Vec<Series> = Vec::new();
+    let mut record = |config: &str, metric: &str, unit: &'static str, r: Result<f64>| {
+        let i = match series.iter().position(|s| s.config == config && s.metric == metric) {
+            Some(i) => i,
+            None => {
+                series.push(Series {
+                    config: config.to_string(),
+                    metric: metric.to_string(),
+                    unit,
+                    values: Vec::new(),
+                    failures: Vec::new(),
+                });
+                series.len() - 1
+            }
+        };
+        match r {
+            Ok(v) => series[i].values.push(v),
+            Err(e) => series[i].failures.push(format!("{e:#}")),
+        }
+    };
+
+    // Warm-up: caches, the first checkpoints, the pgbench tables read once.
+    for (cfg, c) in configs.iter().zip(&clusters) {
+        progress(&format!("{}: warm-up", cfg.name));
+        let warm = rows(0, (o.rows / 10).max(1000));
+        let _ = copy_index(c, &warm);
+        if o.workloads.iter().any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly)) {
+            let short = Options { seconds: 5.min(o.seconds), ..o.clone() };
+            let _ = pgbench(c, &short, true);
+        }
+    }
+
+    let total = o.runs as usize * configs.len();
+    let mut step = 0;
+    for run in 1..=o.runs {
+        for (cfg, c) in configs.iter().zip(&clusters) {
+            step += 1;
+            for w in &o.workloads {
+                progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
+                match w {
+                    Workload::CopyIndex => match copy_index(c, &copy_data) {
+                        Ok((copy, index)) => {
+                            record(&cfg.name, "COPY", "s", Ok(copy));
+                            record(&cfg.name, "CREATE INDEX", "s", Ok(index));
+                        }
+                        Err(e) => {
+                            let msg = format!("{e:#}");
+                            record(&cfg.name, "COPY", "s", Err(anyhow::anyhow!(msg.clone())));
+                            record(&cfg.name, "CREATE INDEX", "s", Err(anyhow::anyhow!(msg)));
+                        }
+                    },
+                    Workload::ConcurrentCopy => {
+                        let name = format!("{} concurrent COPY streams", o.streams);
+                        record(&cfg.name, &name, "s", concurrent_copy(c, &chunks))
+                    }
+                    Workload::Tpcb => record(&cfg.name, "pgbench TPC-B", "tps", pgbench(c, o, false)),
+                    Workload::SelectOnly => record(&cfg.name, "pgbench select-only", "tps", pgbench(c, o, true)),
+                }
+            }
+        }
+    }
+    drop(clusters);
+    Ok(series)
+}
+
+/// The report: per metric, each config's median, min, max and its speed
+/// relative to the first config (above 1 is faster).
+pub fn report(series: &[Series], configs: &[Config]) -> String {
+    let mut out = String::new();
+    let mut metrics: Vec<&str> = Vec::new();
+    for s in series {
+        if !metrics.contains(&s.metric.as_str()) {
+            metrics.push(&s.metric);
+        }
+    }
+    let w = configs.iter().map(|c| c.name.len()).max().unwrap_or(8).max(8);
+    for m in metrics {
+        let rows: Vec<&Series> = configs
+            .iter()
+            .filter_map(|c| series.iter().find(|s| s.metric == m && s.config == c.name))
+            .collect();
+        let Some(base) = rows.first().and_then(|s| s.median()) else { continue };
+        let unit = rows[0].unit;
+        out.push_str(&format!(
+            "\n{m} ({}):\n  {:<w$} {:>10} {:>10} {:>10} {:>7}  runs\n",
+            if unit == "s" { "seconds, lower is better" } else { "transactions/s, higher is better" },
+            "config",
+            "median",
+            "min",
+            "max",
+            "speed"
+        ));
+        for s in rows {
+            let (Some(med), Some(min), Some(max)) = (s.median(), s.min(), s.max()) else {
+                out.push_str(&format!("  {:<w$} all runs failed: {}\n", s.config, s.failures.join("; ")));
+                continue;
+            };
+            let speed = if unit == "s" { base / med } else { med / base };
+            out.push_str(&format!(
+                "  {:<w$} {med:>10.2} {min:>10.2} {max:>10.2} {speed:>6.2}x  {}{}\n",
+                s.config,
+                s.values.len(),
+                if s.failures.is_empty() { String::new() } else { format!(" ({} failed: {})", s.failures.len(), s.failures[0]) }
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_odd_and_even_runs() {
+        let s = |v: &[f64]| Series { config: "a".into(), metric: "m".into(), unit: "s", values: v.to_vec(), failures: vec![] };
+        assert_eq!(s(&[3.0, 1.0, 2.0]).median(), Some(2.0));
+        assert_eq!(s(&[4.0, 1.0, 2.0, 3.0]).median(), Some(2.5));
+        assert_eq!(s(&[]).median(), None);
+    }
+
+    #[test]
+    fn copy_rows_are_tab_separated_and_counted() {
+        let r = rows(10, 3);
+        let text = String::from_utf8(r).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.lines().all(|l| l.split('\t').count() == 3));
+        assert!(text.starts_with("10\t"));
+    }
+}
