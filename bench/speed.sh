@@ -19,3 +19,14 @@ run render --profile low-memory
 run render --profile bulk-ingest --ram 48GiB --cpus 12 --storage nvme --pg-version 16
 run render --profile powerhouse
 run render
+
+# check-budget over a directory of 1000 config files: a postgresql.conf
+# whose include_dir holds 1000 rendered files (every setting set 1000 times).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" render --profile low-memory --only postgres > "$tmp/one.conf" 2>/dev/null
+mkdir "$tmp/conf.d"
+for i in $(seq -w 1 1000); do cp "$tmp/one.conf" "$tmp/conf.d/$i.conf"; done
+printf "include_dir 'conf.d'\n" > "$tmp/postgresql.conf"
+run check-budget --ram 4GiB --pg-version 15 --format json "$tmp/postgresql.conf"
+run check-budget --ram 4GiB --pg-version 15 "$tmp/one.conf"

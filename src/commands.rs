@@ -539,10 +539,23 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         .servers
         .postgres_major()
         .filter(|v| (13..=18).contains(v))
-        .ok_or_else(|| InputError::plain("no PostgreSQL 13-18 found on this machine", "apt-get install postgresql"))?;
+        .ok_or_else(|| {
+            InputError::plain(
+                "no PostgreSQL 13-18 found on this machine",
+                "apt-get install postgresql",
+            )
+        })?;
     let mut configs = vec![
-        Config { name: "defaults".into(), conf: String::new(), extra: vec![] },
-        Config { name: "pgtune-dw".into(), conf: bench::pgtune::dw(ram, cpus, storage, pg_version), extra: vec![] },
+        Config {
+            name: "defaults".into(),
+            conf: String::new(),
+            extra: vec![],
+        },
+        Config {
+            name: "pgtune-dw".into(),
+            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
+            extra: vec![],
+        },
     ];
     let names = if args.profile.is_empty() {
         vec![profile::pick(ram).0.to_string()]
@@ -572,18 +585,38 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             .expect("postgresql.conf is always rendered")
             .content;
         // No huge pages are reserved on this machine for the scratch cluster.
-        let extra = if conf.contains("\nhuge_pages = on") { vec![("huge_pages".into(), "off".into())] } else { vec![] };
-        configs.push(Config { name: format!("dbtune {name}"), conf, extra });
+        let extra = if conf.contains("\nhuge_pages = on") {
+            vec![("huge_pages".into(), "off".into())]
+        } else {
+            vec![]
+        };
+        configs.push(Config {
+            name: format!("dbtune {name}"),
+            conf,
+            extra,
+        });
     }
     for c in &args.config {
         let (name, path) = c.split_once('=').ok_or_else(|| {
-            InputError::plain(format!("--config `{c}` is not NAME=FILE"), "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf")
+            InputError::plain(
+                format!("--config `{c}` is not NAME=FILE"),
+                "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
+            )
         })?;
         let conf = crate::load::read_text(std::path::Path::new(path))?;
-        configs.push(Config { name: name.into(), conf, extra: vec![] });
+        configs.push(Config {
+            name: name.into(),
+            conf,
+            extra: vec![],
+        });
     }
     let workloads = if args.only.is_empty() {
-        vec![Workload::CopyIndex, Workload::ConcurrentCopy, Workload::Tpcb, Workload::SelectOnly]
+        vec![
+            Workload::CopyIndex,
+            Workload::ConcurrentCopy,
+            Workload::Tpcb,
+            Workload::SelectOnly,
+        ]
     } else {
         args.only.clone()
     };

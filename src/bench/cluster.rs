@@ -77,8 +77,14 @@ impl Cluster {
     }
 
     /// Starts a cluster whose postgresql.conf is `conf` plus `extra` lines
-    /// (which win, being later).
+    /// (which win, being later), trusting every local connection.
     pub fn start(conf: &str, extra: &[(&str, &str)]) -> Result<Cluster> {
+        Cluster::start_with(conf, extra, "trust")
+    }
+
+    /// As `start`, with `host_auth` (e.g. `scram-sha-256`) for TCP
+    /// connections; the Unix socket stays trusted.
+    pub fn start_with(conf: &str, extra: &[(&str, &str)], host_auth: &str) -> Result<Cluster> {
         let bin = pg_bin_dir()?;
         let ids = postgres_ids()?;
         let dir = tempfile::Builder::new().prefix("dbtune-bench-").tempdir()?;
@@ -89,7 +95,13 @@ impl Cluster {
         let out = Self::command(&bin.join("initdb"), ids)
             .arg("-D")
             .arg(&data)
-            .args(["--auth=trust", "-U", "postgres", "--no-sync"])
+            .args([
+                "--auth-local=trust",
+                &format!("--auth-host={host_auth}"),
+                "-U",
+                "postgres",
+                "--no-sync",
+            ])
             .output()
             .context("cannot run initdb")?;
         if !out.status.success() {
@@ -97,8 +109,13 @@ impl Cluster {
         }
         let port = free_port()?;
         let mut text = conf.to_string();
-        text.push_str(&format!("\n# bench overrides\nport = {port}\nlisten_addresses = '127.0.0.1'\n"));
-        text.push_str(&format!("unix_socket_directories = '{}'\n", dir.path().display()));
+        text.push_str(&format!(
+            "\n# bench overrides\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
+        ));
+        text.push_str(&format!(
+            "unix_socket_directories = '{}'\n",
+            dir.path().display()
+        ));
         for (k, v) in extra {
             text.push_str(&format!("{k} = '{v}'\n"));
         }
@@ -118,7 +135,12 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .context("cannot start postgres")?;
-        let mut c = Cluster { port, dir, bin, child };
+        let mut c = Cluster {
+            port,
+            dir,
+            bin,
+            child,
+        };
         let start = Instant::now();
         loop {
             let ready = Command::new(c.bin.join("pg_isready"))
@@ -156,7 +178,10 @@ impl Cluster {
     }
 
     pub fn psql(&self, sql: &str) -> Result<String> {
-        let out = self.client("psql").args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]).output()?;
+        let out = self
+            .client("psql")
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()?;
         if !out.status.success() {
             bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -167,7 +192,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         // SIGINT: fast shutdown.
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(_)) = self.child.try_wait() {

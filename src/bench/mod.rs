@@ -2,6 +2,12 @@
 //! gets its own scratch cluster; runs are interleaved (A B A B...) after a
 //! warm-up, and each workload reports median, min and max and the ratio to
 //! the first config. A failed run is reported, not fatal.
+//!
+//! The clusters share the machine, so none may work in the background while
+//! another is measured: every cluster checkpoints before each measurement,
+//! and the benchmark tables have autovacuum off (a first version without
+//! this made whichever config ran after an aggressive autovacuum look ~10%
+//! slower).
 
 pub mod cluster;
 pub mod pgtune;
@@ -97,9 +103,13 @@ fn timed_psql(c: &Cluster, args: &[&str], stdin: Option<&[u8]>) -> Result<f64> {
     let start = Instant::now();
     let mut cmd = c.client("psql");
     cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]).args(args);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().context("cannot run psql")?;
     if let Some(data) = stdin {
         child.stdin.take().expect("piped").write_all(data)?;
@@ -122,44 +132,65 @@ fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
         &[
             "-1",
             "-c",
-            "CREATE TABLE bench_copy (id bigint, payload text, n int)",
+            "CREATE TABLE bench_copy (id bigint, payload text, n int) WITH (autovacuum_enabled = false)",
             "-c",
             "COPY bench_copy FROM STDIN",
         ],
         Some(data),
     )?;
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_copy (payload)"], None)?;
+    c.psql("DROP TABLE bench_copy")?;
     Ok((copy, index))
 }
 
 fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
     c.psql("DROP TABLE IF EXISTS bench_streams")?;
-    c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int)")?;
+    c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int) WITH (autovacuum_enabled = false)")?;
     c.psql("CHECKPOINT")?;
     let start = Instant::now();
     let results: Vec<Result<f64>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .iter()
-            .map(|chunk| s.spawn(move || timed_psql(c, &["-c", "COPY bench_streams FROM STDIN"], Some(chunk))))
+            .map(|chunk| {
+                s.spawn(move || {
+                    timed_psql(c, &["-c", "COPY bench_streams FROM STDIN"], Some(chunk))
+                })
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("copy thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("copy thread"))
+            .collect()
     });
+    let elapsed = start.elapsed().as_secs_f64();
     for r in results {
         r?;
     }
-    Ok(start.elapsed().as_secs_f64())
+    c.psql("DROP TABLE bench_streams")?;
+    Ok(elapsed)
 }
 
 fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
     let mut cmd = c.client("pgbench");
-    cmd.args(["-n", "-c", &o.clients.to_string(), "-j", "2", "-T", &o.seconds.to_string()]);
+    cmd.args([
+        "-n",
+        "-c",
+        &o.clients.to_string(),
+        "-j",
+        "2",
+        "-T",
+        &o.seconds.to_string(),
+    ]);
     if select_only {
         cmd.arg("-S");
     }
     let out = cmd.output().context("cannot run pgbench")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        bail!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     text.lines()
         .find_map(|l| l.strip_prefix("tps = "))
@@ -172,18 +203,45 @@ fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
 pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> Result<Vec<Series>> {
     let copy_data = rows(0, o.rows);
     let per_stream = o.rows / o.streams.max(1) as u64;
-    let chunks: Vec<Vec<u8>> = (0..o.streams as u64).map(|i| rows(i * per_stream, per_stream)).collect();
+    let chunks: Vec<Vec<u8>> = (0..o.streams as u64)
+        .map(|i| rows(i * per_stream, per_stream))
+        .collect();
 
     let mut clusters = Vec::new();
     for cfg in configs {
         progress(&format!("starting a scratch cluster for {}", cfg.name));
-        let extra: Vec<(&str, &str)> = cfg.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let c = Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
-        if o.workloads.iter().any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly)) {
+        let extra: Vec<(&str, &str)> = cfg
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let c =
+            Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
+        if o.workloads
+            .iter()
+            .any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly))
+        {
             progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
-            let out = c.client("pgbench").args(["-i", "-q", "-s", &o.scale.to_string()]).output()?;
+            let out = c
+                .client("pgbench")
+                .args(["-i", "-q", "-s", &o.scale.to_string()])
+                .output()?;
             if !out.status.success() {
-                bail!("pgbench -i failed for {}: {}", cfg.name, String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "pgbench -i failed for {}: {}",
+                    cfg.name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // Autovacuum would otherwise run on these tables while another
+            // config is being measured: configs share the machine.
+            for t in [
+                "pgbench_accounts",
+                "pgbench_branches",
+                "pgbench_tellers",
+                "pgbench_history",
+            ] {
+                c.psql(&format!("ALTER TABLE {t} SET (autovacuum_enabled = false)"))?;
             }
         }
         clusters.push(c);
@@ -191,7 +249,10 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
 
     let mut series: Vec<Series> = Vec::new();
     let mut record = |config: &str, metric: &str, unit: &'static str, r: Result<f64>| {
-        let i = match series.iter().position(|s| s.config == config && s.metric == metric) {
+        let i = match series
+            .iter()
+            .position(|s| s.config == config && s.metric == metric)
+        {
             Some(i) => i,
             None => {
                 series.push(Series {
@@ -215,8 +276,14 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         progress(&format!("{}: warm-up", cfg.name));
         let warm = rows(0, (o.rows / 10).max(1000));
         let _ = copy_index(c, &warm);
-        if o.workloads.iter().any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly)) {
-            let short = Options { seconds: 5.min(o.seconds), ..o.clone() };
+        if o.workloads
+            .iter()
+            .any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly))
+        {
+            let short = Options {
+                seconds: 5.min(o.seconds),
+                ..o.clone()
+            };
             let _ = pgbench(c, &short, true);
         }
     }
@@ -228,6 +295,11 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
             step += 1;
             for w in &o.workloads {
                 progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
+                // Every cluster flushes its dirty pages now, not during
+                // someone else's measurement.
+                for other in &clusters {
+                    let _ = other.psql("CHECKPOINT");
+                }
                 match w {
                     Workload::CopyIndex => match copy_index(c, &copy_data) {
                         Ok((copy, index)) => {
@@ -244,8 +316,12 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
                         let name = format!("{} concurrent COPY streams", o.streams);
                         record(&cfg.name, &name, "s", concurrent_copy(c, &chunks))
                     }
-                    Workload::Tpcb => record(&cfg.name, "pgbench TPC-B", "tps", pgbench(c, o, false)),
-                    Workload::SelectOnly => record(&cfg.name, "pgbench select-only", "tps", pgbench(c, o, true)),
+                    Workload::Tpcb => {
+                        record(&cfg.name, "pgbench TPC-B", "tps", pgbench(c, o, false))
+                    }
+                    Workload::SelectOnly => {
+                        record(&cfg.name, "pgbench select-only", "tps", pgbench(c, o, true))
+                    }
                 }
             }
         }
@@ -264,17 +340,28 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
             metrics.push(&s.metric);
         }
     }
-    let w = configs.iter().map(|c| c.name.len()).max().unwrap_or(8).max(8);
+    let w = configs
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     for m in metrics {
         let rows: Vec<&Series> = configs
             .iter()
             .filter_map(|c| series.iter().find(|s| s.metric == m && s.config == c.name))
             .collect();
-        let Some(base) = rows.first().and_then(|s| s.median()) else { continue };
+        let Some(base) = rows.first().and_then(|s| s.median()) else {
+            continue;
+        };
         let unit = rows[0].unit;
         out.push_str(&format!(
             "\n{m} ({}):\n  {:<w$} {:>10} {:>10} {:>10} {:>7}  runs\n",
-            if unit == "s" { "seconds, lower is better" } else { "transactions/s, higher is better" },
+            if unit == "s" {
+                "seconds, lower is better"
+            } else {
+                "transactions/s, higher is better"
+            },
             "config",
             "median",
             "min",
@@ -283,7 +370,11 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
         ));
         for s in rows {
             let (Some(med), Some(min), Some(max)) = (s.median(), s.min(), s.max()) else {
-                out.push_str(&format!("  {:<w$} all runs failed: {}\n", s.config, s.failures.join("; ")));
+                out.push_str(&format!(
+                    "  {:<w$} all runs failed: {}\n",
+                    s.config,
+                    s.failures.join("; ")
+                ));
                 continue;
             };
             let speed = if unit == "s" { base / med } else { med / base };
@@ -291,7 +382,11 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
                 "  {:<w$} {med:>10.2} {min:>10.2} {max:>10.2} {speed:>6.2}x  {}{}\n",
                 s.config,
                 s.values.len(),
-                if s.failures.is_empty() { String::new() } else { format!(" ({} failed: {})", s.failures.len(), s.failures[0]) }
+                if s.failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} failed: {})", s.failures.len(), s.failures[0])
+                }
             ));
         }
     }
@@ -304,7 +399,13 @@ mod tests {
 
     #[test]
     fn medians_of_odd_and_even_runs() {
-        let s = |v: &[f64]| Series { config: "a".into(), metric: "m".into(), unit: "s", values: v.to_vec(), failures: vec![] };
+        let s = |v: &[f64]| Series {
+            config: "a".into(),
+            metric: "m".into(),
+            unit: "s",
+            values: v.to_vec(),
+            failures: vec![],
+        };
         assert_eq!(s(&[3.0, 1.0, 2.0]).median(), Some(2.0));
         assert_eq!(s(&[4.0, 1.0, 2.0, 3.0]).median(), Some(2.5));
         assert_eq!(s(&[]).median(), None);

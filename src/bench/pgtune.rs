@@ -22,7 +22,8 @@ pub fn dw(ram: ByteSize, cpus: u32, storage: StorageKind, pg_version: u32) -> St
     let per_gather = cpus.div_ceil(2);
     // (RAM - shared_buffers) / (connections x 3) / workers per gather, / 2 for dw.
     let work_mem = ByteSize(
-        ((ram - shared_buffers).bytes() / (max_connections * 3) / per_gather as u64 / 2).max(64 * KIB),
+        ((ram - shared_buffers).bytes() / (max_connections * 3) / per_gather as u64 / 2)
+            .max(64 * KIB),
     )
     .floor_to(ByteSize::kib(1));
     let (rpc, eic) = match storage {

@@ -230,17 +230,20 @@ fn port_open(port: u16) -> bool {
 }
 
 /// A PostgreSQL cluster made by initdb in a temp dir, listening on
-/// 127.0.0.1 and a socket in that dir only.
-pub struct Postgres {
-    pub port: u16,
-    pub dir: TempDir,
-    proc: Proc,
-    bin: PathBuf,
+/// 127.0.0.1 and a socket in that dir only: dbtune's own scratch cluster
+/// (the one `dbtune bench` uses), stopped and removed when dropped.
+pub struct Postgres(dbtune::bench::cluster::Cluster);
+
+impl std::ops::Deref for Postgres {
+    type Target = dbtune::bench::cluster::Cluster;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Postgres {
     /// Starts a new cluster with `conf` as its postgresql.conf and the
-    /// given `-c` overrides (port, addresses and socket are always set).
+    /// given overrides appended (port, address and socket always are).
     pub fn start(conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
         Postgres::start_auth(conf, overrides, "trust")
     }
@@ -248,90 +251,23 @@ impl Postgres {
     /// As `start`, with `host_auth` for TCP connections (local socket
     /// connections stay trusted, for the test's own psql).
     pub fn start_auth(conf: &str, overrides: &[(&str, &str)], host_auth: &str) -> Option<Postgres> {
-        // /usr/local/bin/postgres may be a lone symlink: use the real bin dir,
-        // where initdb, pg_isready, psql and pgbench live beside it.
-        let postgres = need("postgres")?.canonicalize().unwrap();
-        let bin = postgres.parent().unwrap().to_path_buf();
-        let dir = server_dir();
-        let data = dir.path().join("data");
-        let mut initdb = as_postgres(&bin.join("initdb"));
-        initdb.arg("-D").arg(&data).args([
-            "--auth-local=trust",
-            &format!("--auth-host={host_auth}"),
-            "-U",
-            "postgres",
-            "--no-sync",
-        ]);
-        run_ok(initdb);
-        // The port and any override are written into the file itself: a
-        // `-c` for a setting the file also makes shows up in
-        // pg_file_settings as "setting could not be applied".
-        let port = free_port();
-        let port_s = port.to_string();
-        let mut all: Vec<(&str, &str)> = vec![("port", &port_s), ("listen_addresses", "127.0.0.1")];
-        all.extend_from_slice(overrides);
-        let mut text = String::new();
-        let mut done = vec![false; all.len()];
-        for line in conf.lines() {
-            let name = line.split(['=', ' ']).next().unwrap_or("");
-            match all.iter().position(|(k, _)| *k == name) {
-                Some(i) => {
-                    text.push_str(&format!("{} = '{}'\n", all[i].0, all[i].1));
-                    done[i] = true;
-                }
-                None => {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-            }
+        need("postgres")?;
+        match dbtune::bench::cluster::Cluster::start_with(conf, overrides, host_auth) {
+            Ok(c) => Some(Postgres(c)),
+            Err(e) => panic!("cannot start PostgreSQL: {e:#}"),
         }
-        for (i, (k, v)) in all.iter().enumerate() {
-            if !done[i] {
-                text.push_str(&format!("{k} = '{v}'\n"));
-            }
-        }
-        let conf_path = dir.path().join("postgresql.conf");
-        write(&conf_path, &text);
-        let mut c = as_postgres(&postgres);
-        c.arg("-D")
-            .arg(&data)
-            .arg("-c")
-            .arg(format!("config_file={}", conf_path.display()));
-        c.arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()));
-        let mut proc = Proc::spawn("postgres", c, dir.path().join("postgres.log"), libc::SIGINT);
-        let isready = bin.join("pg_isready");
-        let sock_dir = dir.path().to_path_buf();
-        proc.wait_until(|| {
-            Command::new(&isready)
-                .arg("-h")
-                .arg(&sock_dir)
-                .arg("-p")
-                .arg(port.to_string())
-                .arg("-q")
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        Some(Postgres {
-            port,
-            dir,
-            proc,
-            bin,
-        })
     }
 
     pub fn tool(&self, name: &str) -> Command {
-        let mut c = Command::new(self.bin.join(name));
-        c.env_remove("PGPASSWORD").env("PGCONNECT_TIMEOUT", "10");
+        let mut c = self.0.client(name);
+        c.env("PGCONNECT_TIMEOUT", "10");
         c
     }
 
     /// psql over the Unix socket as `user`, unaligned, `|`-separated.
     pub fn psql(&self, db: &str, user: &str, sql: &str) -> String {
         let mut c = self.tool("psql");
-        c.arg("-h").arg(self.dir.path()).args([
-            "-p",
-            &self.port.to_string(),
+        c.args([
             "-U",
             user,
             "-d",
@@ -345,10 +281,6 @@ impl Postgres {
             sql,
         ]);
         run_ok(c)
-    }
-
-    pub fn log(&self) -> String {
-        self.proc.log_text()
     }
 
     /// The postgresql.conf the server was started with (port included).
