@@ -86,10 +86,10 @@ pub struct PgCatalog {
 impl PgCatalog {
     /// The catalog of one major version (13..=18), built once.
     pub fn get(version: u32) -> &'static PgCatalog {
-        static CATALOGS: OnceLock<Vec<PgCatalog>> = OnceLock::new();
-        let all = CATALOGS.get_or_init(|| PG_VERSIONS_SUPPORTED.map(build).collect());
+        // Built on first use, per version: render needs one.
+        static CATALOGS: [OnceLock<PgCatalog>; 6] = [const { OnceLock::new() }; 6];
         let v = version.clamp(*PG_VERSIONS_SUPPORTED.start(), *PG_VERSIONS_SUPPORTED.end());
-        &all[(v - PG_VERSIONS_SUPPORTED.start()) as usize]
+        CATALOGS[(v - PG_VERSIONS_SUPPORTED.start()) as usize].get_or_init(|| build(v))
     }
 
     pub fn lookup(&self, name: &str) -> Lookup<'_> {
