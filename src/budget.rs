@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::settings::{Entry, HostSettings, ServiceSettings};
-use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, GIB, KIB, MIB};
+use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, KIB, MIB};
 use crate::validate::Finding;
 
 /// The numbers the model assumes; each is named in the report when used.
@@ -762,13 +762,11 @@ fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
     });
 }
 
-/// Sizes below this are not worth a line in the budget.
-pub const NEGLIGIBLE: ByteSize = ByteSize(GIB / 1024 / 1024);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse;
+    use crate::units::GIB;
 
     fn pg(text: &str) -> HostSettings {
         HostSettings {

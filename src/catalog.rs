@@ -177,10 +177,29 @@ pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, k)| k.to_string())
 }
 
-/// Redis directives: every CONFIG parameter of the version the list was
-/// generated from, plus directives that only exist in the file.
-pub struct RedisCatalog {
+/// A list of known key names: Redis's directives, PgBouncer's settings.
+pub struct KeyList {
     names: BTreeSet<String>,
+}
+
+impl KeyList {
+    fn parse(text: &str, extra: &[&str]) -> KeyList {
+        let mut names: BTreeSet<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.extend(extra.iter().map(|e| e.to_string()));
+        KeyList { names }
+    }
+
+    pub fn knows(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.names.iter().map(String::as_str))
+    }
 }
 
 /// Old names Redis still reads, and the name they mean now.
@@ -192,61 +211,28 @@ pub fn redis_new_name(name: &str) -> Option<String> {
     (renamed != name).then_some(renamed)
 }
 
-impl RedisCatalog {
-    pub fn get() -> &'static RedisCatalog {
-        static CAT: OnceLock<RedisCatalog> = OnceLock::new();
-        CAT.get_or_init(|| {
-            let mut names: BTreeSet<String> = REDIS
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.is_empty())
-                .map(str::to_string)
-                .collect();
-            for extra in [
+/// Redis directives: every CONFIG parameter of the version the list was
+/// generated from, plus directives that only exist in the file.
+pub fn redis_keys() -> &'static KeyList {
+    static CAT: OnceLock<KeyList> = OnceLock::new();
+    CAT.get_or_init(|| {
+        KeyList::parse(
+            REDIS,
+            &[
                 "include",
                 "rename-command",
                 "loadmodule",
                 "user",
                 "sentinel",
-            ] {
-                names.insert(extra.to_string());
-            }
-            RedisCatalog { names }
-        })
-    }
-
-    pub fn knows(&self, name: &str) -> bool {
-        self.names.contains(name)
-    }
-
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        did_you_mean(name, self.names.iter().map(String::as_str))
-    }
+            ],
+        )
+    })
 }
 
 /// PgBouncer's [pgbouncer] settings.
-pub struct PgBouncerCatalog {
-    names: BTreeSet<String>,
-}
-
-impl PgBouncerCatalog {
-    pub fn get() -> &'static PgBouncerCatalog {
-        static CAT: OnceLock<PgBouncerCatalog> = OnceLock::new();
-        CAT.get_or_init(|| PgBouncerCatalog {
-            names: PGBOUNCER
-                .lines()
-                .filter(|l| !l.starts_with('#') && !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        })
-    }
-
-    pub fn knows(&self, name: &str) -> bool {
-        self.names.contains(name)
-    }
-
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        did_you_mean(name, self.names.iter().map(String::as_str))
-    }
+pub fn pgbouncer_keys() -> &'static KeyList {
+    static CAT: OnceLock<KeyList> = OnceLock::new();
+    CAT.get_or_init(|| KeyList::parse(PGBOUNCER, &[]))
 }
 
 #[cfg(test)]
@@ -297,7 +283,7 @@ mod tests {
             Lookup::Unknown(None)
         ));
         assert_eq!(
-            RedisCatalog::get().suggest("maxmemroy").as_deref(),
+            redis_keys().suggest("maxmemroy").as_deref(),
             Some("maxmemory")
         );
     }
@@ -310,6 +296,6 @@ mod tests {
         );
         assert_eq!(redis_new_name("slaveof").as_deref(), Some("replicaof"));
         assert_eq!(redis_new_name("maxmemory"), None);
-        assert!(RedisCatalog::get().knows("maxmemory-clients"));
+        assert!(redis_keys().knows("maxmemory-clients"));
     }
 }

@@ -642,9 +642,3 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
-/// Used by tests and benchmarks: the files for a profile on a host.
-pub fn render_for(profile: &Profile, host: &Host) -> Result<Vec<render::Artifact>> {
-    let plan = plan::build(profile, host)?;
-    render::render(&plan, None)
-}

@@ -61,10 +61,6 @@ impl ServiceSettings {
     pub fn all(&self, name: &str) -> &[Entry] {
         self.entries.get(name).map_or(&[], |v| v.as_slice())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// Everything on one host that the budget looks at.

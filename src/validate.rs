@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::catalog::{Lookup, PgBouncerCatalog, PgCatalog, PgParam, RedisCatalog, VarType};
+use crate::catalog::{pgbouncer_keys, redis_keys, Lookup, PgCatalog, PgParam, VarType};
 use crate::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms};
 
@@ -334,7 +334,7 @@ const REDIS_POLICIES: &[&str] = &[
 ];
 
 pub fn redis(s: &ServiceSettings) -> Vec<Finding> {
-    let cat = RedisCatalog::get();
+    let cat = redis_keys();
     let mut out = Vec::new();
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
@@ -392,7 +392,7 @@ const PGBOUNCER_NUMERIC: &[&str] = &[
 ];
 
 pub fn pgbouncer(s: &ServiceSettings) -> Vec<Finding> {
-    let cat = PgBouncerCatalog::get();
+    let cat = pgbouncer_keys();
     let mut out = Vec::new();
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");

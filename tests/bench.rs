@@ -3,7 +3,6 @@
 
 mod harness;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -13,9 +12,7 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
         return;
     }
     let before = leftovers();
-    Command::cargo_bin("dbtune")
-        .unwrap()
-        .env("DBTUNE_PROFILE_DIR", "/nonexistent")
+    harness::dbtune()
         .args([
             "bench",
             "--profile",

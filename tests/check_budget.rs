@@ -1,28 +1,13 @@
 //! check-budget on real files: Debian's stock configs, the seed documents'
 //! configs, include chains, typos, and input that is not a config at all.
 
-use std::fs;
-use std::path::Path;
+mod harness;
 
-use assert_cmd::Command;
+use std::fs;
+
+use harness::{dbtune, fixture as fx};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-fn dbtune() -> Command {
-    let mut c = Command::cargo_bin("dbtune").unwrap();
-    c.env("DBTUNE_PROFILE_DIR", "/nonexistent/dbtune-profiles")
-        .env("DBTUNE_TEMPLATE_DIR", "/nonexistent/dbtune-templates")
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn fx(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
 
 fn json(args: &[&str]) -> (i32, serde_json::Value) {
     let out = dbtune()

@@ -1,28 +1,12 @@
 //! The command line as a user meets it: exit codes, messages, files on disk.
 
-use std::fs;
-use std::path::Path;
+mod harness;
 
-use assert_cmd::Command;
+use std::fs;
+
+use harness::{dbtune, fixture};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-/// dbtune with no user profile or template directory leaking in from $HOME.
-fn dbtune() -> Command {
-    let mut c = Command::cargo_bin("dbtune").unwrap();
-    c.env("DBTUNE_PROFILE_DIR", "/nonexistent/dbtune-profiles")
-        .env("DBTUNE_TEMPLATE_DIR", "/nonexistent/dbtune-templates")
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn fixture(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn render_low_memory_to_stdout_prints_every_file_and_the_budget() {

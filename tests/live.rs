@@ -9,26 +9,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use harness::{Postgres, Redis};
+use harness::{dbtune, Postgres, Redis};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-fn dbtune() -> Command {
-    let mut c = Command::cargo_bin("dbtune").unwrap();
-    c.env("DBTUNE_PROFILE_DIR", "/nonexistent")
-        .env("DBTUNE_TEMPLATE_DIR", "/nonexistent")
-        .env("NO_COLOR", "1")
-        .env_remove("PGHOST")
-        .env_remove("PGPORT")
-        .env_remove("PGUSER")
-        .env_remove("PGDATABASE")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSSLMODE")
-        .env_remove("REDIS_URL")
-        .timeout(Duration::from_secs(120));
-    c
-}
 
 fn pg_url(pg: &Postgres, user: &str) -> String {
     format!(
@@ -43,9 +26,7 @@ fn redis_url(r: &Redis) -> String {
 
 /// A low-memory rendering in a temp dir.
 fn rendered(dir: &Path) {
-    Command::cargo_bin("dbtune")
-        .unwrap()
-        .env("DBTUNE_PROFILE_DIR", "/nonexistent")
+    dbtune()
         .args([
             "render",
             "--profile",

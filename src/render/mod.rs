@@ -3,7 +3,7 @@
 
 pub mod output;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
@@ -216,9 +216,4 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         &plan.assumptions,
         &plan.host.pg_version_source,
     ))
-}
-
-/// Path helper for messages.
-pub fn shown(dir: &Path, file: &str) -> String {
-    dir.join(file).display().to_string()
 }

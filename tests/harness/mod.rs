@@ -19,6 +19,38 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+/// The dbtune binary with nothing from the user's environment leaking in:
+/// no profile or template directory, no colour, no PG* or REDIS_URL.
+pub fn dbtune() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("dbtune").unwrap();
+    c.env("DBTUNE_PROFILE_DIR", "/nonexistent/dbtune-profiles")
+        .env("DBTUNE_TEMPLATE_DIR", "/nonexistent/dbtune-templates")
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(300));
+    for v in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "REDIS_URL",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// A path under tests/fixtures.
+pub fn fixture(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 pub fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
