@@ -5,7 +5,7 @@
 use crate::budget::{effective_wal_buffers, pg_shared_memory, Assumptions, HostReserve};
 use crate::error::Refusal;
 use crate::profile::{Profile, Workload};
-use crate::units::{ByteSize, KIB, MIB};
+use crate::units::{ByteSize, KIB};
 
 use super::Host;
 
@@ -490,7 +490,6 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         effective_cache_size,
     };
     debug_assert!(pg.worst <= pg_share, "{} > {}", pg.worst, pg_share);
-    let _ = MIB;
     Ok(Allocation {
         ram,
         os_reserve,

@@ -4,7 +4,6 @@
 
 use crate::facts::StorageKind;
 use crate::profile::{Profile, Workload};
-use crate::units::ByteSize;
 
 use super::memory::Allocation;
 use super::{Host, Sections};
@@ -406,5 +405,4 @@ fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
             "short web queries pay JIT compile time and rarely gain from it",
         );
     }
-    let _ = ByteSize::ZERO;
 }
