@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::catalog::{pgbouncer_keys, redis_keys, Lookup, PgCatalog, PgParam, VarType};
+use crate::catalog::{pgbouncer_keys, redis_keys, KeyList, Lookup, PgCatalog, PgParam, VarType};
 use crate::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms};
 
@@ -303,6 +303,26 @@ pub fn postgres(s: &ServiceSettings, version: u32) -> Vec<Finding> {
     out
 }
 
+/// An unknown key, with the closest known one when it looks like a typo.
+fn unknown_key(
+    cat: &KeyList,
+    service: &'static str,
+    what: &str,
+    name: &str,
+    at: &Location,
+    otherwise: &str,
+) -> Finding {
+    Finding::error(
+        service,
+        Some(at),
+        format!("unknown {what} `{name}`"),
+        Some(match cat.suggest(name) {
+            Some(sug) => format!("did you mean `{sug}`?"),
+            None => otherwise.to_string(),
+        }),
+    )
+}
+
 const REDIS_REPEATABLE: &[&str] = &[
     "save",
     "rename-command",
@@ -339,14 +359,13 @@ pub fn redis(s: &ServiceSettings) -> Vec<Finding> {
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         if !cat.knows(name) {
-            out.push(Finding::error(
+            out.push(unknown_key(
+                cat,
                 "redis",
-                Some(&e.at),
-                format!("unknown directive `{name}`"),
-                Some(match cat.suggest(name) {
-                    Some(sug) => format!("did you mean `{sug}`?"),
-                    None => "not a Redis 7.0 directive".into(),
-                }),
+                "directive",
+                name,
+                &e.at,
+                "not a Redis 7.0 directive",
             ));
             continue;
         }
@@ -402,14 +421,13 @@ pub fn pgbouncer(s: &ServiceSettings) -> Vec<Finding> {
         match section {
             "pgbouncer" => {
                 if !cat.knows(name) {
-                    out.push(Finding::error(
+                    out.push(unknown_key(
+                        cat,
                         "pgbouncer",
-                        Some(&e.at),
-                        format!("unknown setting `{name}`"),
-                        Some(match cat.suggest(name) {
-                            Some(sug) => format!("did you mean `{sug}`?"),
-                            None => "not a PgBouncer 1.18 setting".into(),
-                        }),
+                        "setting",
+                        name,
+                        &e.at,
+                        "not a PgBouncer 1.18 setting",
                     ));
                     continue;
                 }

@@ -13,30 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use tempfile::TempDir;
 
-/// The newest /usr/lib/postgresql/N/bin, else the directory of `postgres`
-/// on PATH (symlinks resolved).
+/// Where PostgreSQL's programs are, or an error saying how to get them.
 pub fn pg_bin_dir() -> Result<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let n: u32 = e.file_name().to_str()?.parse().ok()?;
-                    let bin = e.path().join("bin");
-                    bin.join("postgres").is_file().then_some((n, bin))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    if let Some((_, p)) = found.pop() {
-        return Ok(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("postgres"))
-        .find(|p| p.is_file())
-        .and_then(|p| p.canonicalize().ok())
-        .and_then(|p| p.parent().map(Path::to_path_buf))
+    crate::facts::detect::postgres_bin_dir()
         .ok_or_else(|| anyhow!("PostgreSQL is not installed (apt-get install postgresql)"))
 }
 

@@ -410,22 +410,32 @@ impl Detector {
     }
 }
 
-/// `postgres` on PATH, else the newest Debian/Ubuntu install.
-fn postgres_binary() -> Option<PathBuf> {
-    if let Some(p) = which("postgres") {
-        return Some(p);
+/// The directory holding `postgres` (and initdb, psql, pgbench beside it):
+/// that of `postgres` on PATH with symlinks resolved (a lone
+/// /usr/local/bin/postgres link points into the real one), else the newest
+/// Debian/Ubuntu install under /usr/lib/postgresql.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = which("postgres")
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        return Some(dir);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .flatten()
         .filter_map(|e| {
             let v: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin/postgres");
-            bin.exists().then_some((v, bin))
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((v, bin))
         })
         .collect();
     found.sort();
     found.pop().map(|(_, p)| p)
+}
+
+fn postgres_binary() -> Option<PathBuf> {
+    postgres_bin_dir().map(|d| d.join("postgres"))
 }
 
 fn which(name: &str) -> Option<PathBuf> {

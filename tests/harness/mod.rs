@@ -75,19 +75,9 @@ pub fn need(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// The newest /usr/lib/postgresql/N/bin.
+/// Where PostgreSQL's programs are: dbtune's own lookup.
 pub fn pg_bin_dir() -> Option<PathBuf> {
-    let mut v: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let n: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("postgres").is_file().then_some((n, bin))
-        })
-        .collect();
-    v.sort();
-    v.pop().map(|(_, p)| p)
+    dbtune::facts::detect::postgres_bin_dir()
 }
 
 pub fn pg_major() -> u32 {
