@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{Lookup, PgCatalog, PgParam};
+use crate::pgvalue::{self, PgValue};
 use crate::settings::{Entry, HostSettings, ServiceSettings};
-use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize, KIB, MIB};
+use crate::units::{parse_redis_memory, ByteSize, KIB, MIB};
 use crate::validate::Finding;
 
 /// The numbers the model assumes; each is named in the report when used.
@@ -198,7 +200,6 @@ pub fn compute(
             hugepages.as_ref().map(|h| h.0),
             a,
             &mut terms,
-            &mut problems,
         );
         work_mem_rule(pg, settings.pg_version, ram, &mut problems);
         if let Some(b) = &settings.pgbouncer {
@@ -259,47 +260,45 @@ fn huge_pages(os: &ServiceSettings, a: &Assumptions) -> Option<(ByteSize, Entry)
     (n > 0).then(|| (a.hugepage_size * n, e.clone()))
 }
 
-/// A PostgreSQL setting: the file's value or the version's default, and a
-/// source string saying which.
-struct Pg<'a> {
+/// PostgreSQL settings as the server reads them (`pgvalue`, against the
+/// version's catalog): the file's value when PostgreSQL would accept it,
+/// else the version's default, with a source saying which.
+pub struct Pg<'a> {
     s: &'a ServiceSettings,
     version: u32,
+    cat: &'static PgCatalog,
 }
 
-/// The unit a bare number means for the memory parameters the budget reads.
-fn pg_bare_unit(name: &str) -> u64 {
-    match name {
-        "shared_buffers" | "wal_buffers" | "temp_buffers" | "effective_cache_size" => 8 * KIB,
-        "max_wal_size" | "min_wal_size" | "wal_keep_size" => MIB,
-        _ => KIB,
+impl<'a> Pg<'a> {
+    pub fn new(s: &'a ServiceSettings, version: u32) -> Self {
+        Pg {
+            s,
+            version,
+            cat: PgCatalog::get(version),
+        }
     }
-}
 
-/// Parses a PostgreSQL memory value: `128MB`, `16384` (in the parameter's
-/// unit), `-1`. Returns bytes, or -1.
-pub fn pg_memory(name: &str, value: &str) -> Option<i64> {
-    let v = value.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    if n < 0 {
-        return Some(-1);
+    /// The value in effect, when the file sets one PostgreSQL accepts.
+    pub fn read(&self, name: &str) -> Option<PgValue> {
+        let e = self.s.get(name)?;
+        match self.cat.lookup(name) {
+            Lookup::Known(p) => pgvalue::read(p, &e.value).ok(),
+            _ => None,
+        }
     }
-    let mult = match unit.trim() {
-        "" => pg_bare_unit(name),
-        u => pg_memory_unit(u)?,
-    };
-    (n as u64).checked_mul(mult).map(|b| b as i64)
-}
 
-impl Pg<'_> {
-    /// Where a value came from; a value the budget could not read is
+    fn param(&self, name: &str) -> Option<&'static PgParam> {
+        match self.cat.lookup(name) {
+            Lookup::Known(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Where a value came from; a value PostgreSQL would refuse is
     /// replaced by the default, and the source says so.
-    fn src(&self, name: &str) -> String {
+    pub fn src(&self, name: &str) -> String {
         match self.s.get(name) {
-            Some(e) if self.readable(name, &e.value) => e.at.to_string(),
+            Some(e) if self.read(name).is_some() => e.at.to_string(),
             Some(e) => format!(
                 "default of PostgreSQL {}: the value at {} is invalid",
                 self.version, e.at
@@ -308,50 +307,90 @@ impl Pg<'_> {
         }
     }
 
-    fn readable(&self, name: &str, value: &str) -> bool {
-        match name {
-            "shared_buffers"
-            | "wal_buffers"
-            | "work_mem"
-            | "maintenance_work_mem"
-            | "autovacuum_work_mem"
-            | "temp_buffers" => pg_memory(name, value).is_some(),
-            "hash_mem_multiplier" => value.trim().parse::<f64>().is_ok(),
-            "huge_pages" | "io_method" => true,
-            _ => value.trim().parse::<i64>().is_ok(),
-        }
-    }
-
     /// Counts: clamped so absurd values cannot overflow the sums (PostgreSQL
-    /// itself rejects anything above 262143 connections).
-    fn int(&self, name: &str, default: i64) -> i64 {
-        self.s
-            .get(name)
-            .and_then(|e| e.value.trim().parse::<i64>().ok())
-            .unwrap_or(default)
+    /// itself refuses anything above 262143 connections).
+    pub fn int(&self, name: &str, default: i64) -> i64 {
+        self.read(name)
+            .and_then(|v| v.as_f64())
+            .map_or(default, |x| x as i64)
             .clamp(-1, 1 << 24)
     }
 
-    fn real(&self, name: &str, default: f64) -> f64 {
-        self.s
-            .get(name)
-            .and_then(|e| e.value.trim().parse().ok())
-            .unwrap_or(default)
+    pub fn real(&self, name: &str, default: f64) -> f64 {
+        self.read(name).and_then(|v| v.as_f64()).unwrap_or(default)
     }
 
-    fn mem(&self, name: &str, default: i64) -> i64 {
-        self.s
-            .get(name)
-            .and_then(|e| pg_memory(name, &e.value))
-            .unwrap_or(default)
+    /// A memory setting in bytes; -1 (or any negative) stays -1: "use
+    /// another setting".
+    pub fn mem(&self, name: &str, default: i64) -> i64 {
+        match (self.read(name), self.param(name)) {
+            (Some(v), Some(p)) => match pgvalue::bytes(p, &v) {
+                Some(b) => b.min(i64::MAX as u64) as i64,
+                None => -1,
+            },
+            _ => default,
+        }
     }
 
-    fn text(&self, name: &str, default: &str) -> String {
-        self.s
-            .get(name)
-            .map(|e| e.value.trim().to_ascii_lowercase())
-            .unwrap_or_else(|| default.to_string())
+    /// An enum, string or boolean as lowercase text (`on`/`off`).
+    pub fn text(&self, name: &str, default: &str) -> String {
+        match self.read(name) {
+            Some(PgValue::Enum(e)) => e,
+            Some(PgValue::String(s)) => s.trim().to_ascii_lowercase(),
+            Some(PgValue::Bool(b)) => if b { "on" } else { "off" }.to_string(),
+            _ => default.to_string(),
+        }
     }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> bool {
+        match self.read(name) {
+            Some(PgValue::Bool(b)) => b,
+            _ => default,
+        }
+    }
+}
+
+/// PostgreSQL's shared memory for a set of settings, and its parts.
+pub struct SharedMemory {
+    pub shared_buffers: ByteSize,
+    pub wal_buffers: ByteSize,
+    /// Backend slots the lock table and per-slot arrays are sized for.
+    pub slots: u64,
+    pub total: ByteSize,
+}
+
+impl SharedMemory {
+    pub fn of(pg: &Pg) -> SharedMemory {
+        let sb = ByteSize(pg.mem("shared_buffers", 128 * MIB as i64).max(0) as u64);
+        let wal = effective_wal_buffers(pg.mem("wal_buffers", -1), sb);
+        let max_conn = pg.int("max_connections", 100).max(0) as u64;
+        let av_workers = if pg.version() >= 18 {
+            pg.int("autovacuum_worker_slots", 16)
+        } else {
+            pg.int("autovacuum_max_workers", 3)
+        }
+        .max(0) as u64;
+        let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
+        let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
+        let prepared = pg.int("max_prepared_transactions", 0).max(0) as u64;
+        let max_locks = pg.int("max_locks_per_transaction", 64).max(10) as u64;
+        let slots = max_conn + av_workers + bg_workers + wal_senders + prepared + 1;
+        SharedMemory {
+            shared_buffers: sb,
+            wal_buffers: wal,
+            slots,
+            total: pg_shared_memory(sb, wal, slots, max_locks),
+        }
+    }
+}
+
+/// The shared memory PostgreSQL asks for at start, estimated.
+pub fn pg_shared_estimate(pg: &Pg) -> ByteSize {
+    SharedMemory::of(pg).total
 }
 
 /// Estimated shared memory: shared_buffers + wal_buffers + the lock table
@@ -381,7 +420,7 @@ pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize
 /// The mistake PGTune makes on small hosts: work_mem x max_connections alone
 /// is more than the RAM.
 fn work_mem_rule(s: &ServiceSettings, version: u32, ram: ByteSize, problems: &mut Vec<Finding>) {
-    let pg = Pg { s, version };
+    let pg = Pg::new(s, version);
     let wm = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
     let conns = pg.int("max_connections", 100).max(0) as u64;
     if wm * conns > ram {
@@ -403,9 +442,8 @@ fn postgres_terms(
     hugepages: Option<ByteSize>,
     a: &Assumptions,
     terms: &mut Vec<Term>,
-    problems: &mut Vec<Finding>,
 ) {
-    let pg = Pg { s, version };
+    let pg = Pg::new(s, version);
     let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
         service: "postgres",
         name: name.to_string(),
@@ -414,22 +452,12 @@ fn postgres_terms(
         source,
     };
 
-    let sb = ByteSize(pg.mem("shared_buffers", 128 * MIB as i64).max(0) as u64);
-    let wal = effective_wal_buffers(pg.mem("wal_buffers", -1), sb);
+    let shm = SharedMemory::of(&pg);
+    let (sb, wal, slots, shared) = (shm.shared_buffers, shm.wal_buffers, shm.slots, shm.total);
     let max_conn = pg.int("max_connections", 100).max(0) as u64;
-    let av_workers = if version >= 18 {
-        pg.int("autovacuum_worker_slots", 16)
-    } else {
-        pg.int("autovacuum_max_workers", 3)
-    }
-    .max(0) as u64;
     let av_running = pg.int("autovacuum_max_workers", 3).max(0) as u64;
     let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
     let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
-    let prepared = pg.int("max_prepared_transactions", 0).max(0) as u64;
-    let max_locks = pg.int("max_locks_per_transaction", 64).max(10) as u64;
-    let slots = max_conn + av_workers + bg_workers + wal_senders + prepared + 1;
-    let shared = pg_shared_memory(sb, wal, slots, max_locks);
     let huge = pg.text("huge_pages", "try");
     let shm_src = format!(
         "shared_buffers {} at {}, wal_buffers {}, lock table for {slots} slots",
@@ -437,6 +465,8 @@ fn postgres_terms(
         pg.src("shared_buffers"),
         wal
     );
+    // Not enough huge pages for `huge_pages = on` is a safety finding
+    // (the server would not start); here only where the memory is counted.
     match hugepages {
         Some(h) if huge == "on" && h >= shared => terms.push(term(
             "shared memory (in huge pages)",
@@ -444,18 +474,6 @@ fn postgres_terms(
             ByteSize::ZERO,
             format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
         )),
-        Some(h) if huge == "on" => {
-            problems.push(Finding::error(
-                "postgres",
-                s.get("huge_pages").map(|e| &e.at),
-                format!(
-                    "PostgreSQL needs about {shared} of shared memory but only {h} of huge pages are \
-                     reserved, and huge_pages = on: it will not start"
-                ),
-                Some("raise vm.nr_hugepages, or set huge_pages = try".into()),
-            ));
-            terms.push(term("shared memory", shared, shared, shm_src));
-        }
         _ => terms.push(term("shared memory", shared, shared, shm_src)),
     }
 
@@ -556,7 +574,7 @@ fn postgres_terms(
 /// PgBouncer's server connections are PostgreSQL backends: all pools must
 /// fit in max_connections minus the slots reserved for superusers.
 fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: &mut Vec<Finding>) {
-    let pgs = Pg { s: pg, version };
+    let pgs = Pg::new(pg, version);
     let (servers, detail) = pgbouncer_server_conns(b);
     let max_conn = pgs.int("max_connections", 100);
     let reserved = pgs.int("superuser_reserved_connections", 3)
@@ -777,17 +795,29 @@ mod tests {
     }
 
     #[test]
-    fn bare_numbers_use_the_parameter_unit() {
-        assert_eq!(pg_memory("shared_buffers", "16384"), Some(128 * MIB as i64));
-        assert_eq!(pg_memory("work_mem", "4096"), Some(4 * MIB as i64));
-        assert_eq!(pg_memory("max_wal_size", "1024"), Some(GIB as i64));
-        assert_eq!(pg_memory("work_mem", "4MB"), Some(4 * MIB as i64));
+    fn values_are_read_as_postgres_reads_them() {
+        let mem = |line: &str, name: &str| {
+            let s = parse::postgresql_conf(line, "pg.conf").unwrap();
+            Pg::new(&s, 15).mem(name, -99)
+        };
         assert_eq!(
-            pg_memory("work_mem", "4mb"),
-            None,
+            mem("shared_buffers = 16384", "shared_buffers"),
+            128 * MIB as i64
+        );
+        assert_eq!(mem("work_mem = 4096", "work_mem"), 4 * MIB as i64);
+        assert_eq!(mem("max_wal_size = 1024", "max_wal_size"), GIB as i64);
+        assert_eq!(mem("work_mem = 4MB", "work_mem"), 4 * MIB as i64);
+        // The regression: 1.5GB is what PostgreSQL reads, never the default.
+        assert_eq!(
+            mem("shared_buffers = '1.5GB'", "shared_buffers"),
+            3 * GIB as i64 / 2
+        );
+        assert_eq!(
+            mem("work_mem = 4mb", "work_mem"),
+            -99,
             "units are case-sensitive"
         );
-        assert_eq!(pg_memory("autovacuum_work_mem", "-1"), Some(-1));
+        assert_eq!(mem("autovacuum_work_mem = -1", "autovacuum_work_mem"), -1);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct PgParam {
     pub max: Option<f64>,
     pub enumvals: Vec<String>,
     pub context: String,
+    /// The built-in default, as pg_settings.boot_val shows it.
+    pub boot_val: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +125,7 @@ fn build(version: u32) -> PgCatalog {
             max: opt(4).and_then(|s| s.parse().ok()),
             enumvals: opt(5).map_or(Vec::new(), |s| s.split(',').map(str::to_string).collect()),
             context: f.get(6).unwrap_or(&"").to_string(),
+            boot_val: f.get(7).map(|s| s.to_string()),
         };
         params.insert(p.name.clone(), p);
     }
@@ -144,6 +147,7 @@ fn build(version: u32) -> PgCatalog {
                         max: d.max.as_deref().and_then(|s| s.parse().ok()),
                         enumvals: d.enumvals.clone().unwrap_or_default(),
                         context: d.context.clone().unwrap_or_else(|| "user".into()),
+                        boot_val: None,
                     },
                 );
             }

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::budget::{self, Assumptions, Budget, HostReserve};
+use crate::budget::{self, Budget};
 use crate::error::InputError;
 use crate::load;
 use crate::render::output::{self, Manifest};
+use crate::safety;
 use crate::settings::{HostSettings, ServiceSettings};
+use crate::target::CheckTarget;
 use crate::units::ByteSize;
 use crate::validate::{self, Finding, Severity};
 
@@ -33,12 +35,22 @@ impl Report {
             .count()
     }
 
+    /// Errors that can lose data or stop a server.
+    pub fn unsafe_errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error && f.safety)
+            .count()
+    }
+
     pub fn ok(&self) -> bool {
         self.errors() == 0 && self.budget.total_fits()
     }
 
     pub fn verdict(&self) -> &'static str {
-        if !self.budget.total_fits() {
+        if self.unsafe_errors() > 0 {
+            "unsafe"
+        } else if !self.budget.total_fits() {
             "does-not-fit"
         } else if self.errors() > 0 {
             "invalid"
@@ -48,14 +60,11 @@ impl Report {
     }
 }
 
-/// Validation and budget of settings already loaded: pure.
+/// Validation, safety and budget of settings already loaded: pure.
 pub fn check_settings(
     settings: &HostSettings,
-    ram: ByteSize,
-    ram_source: &str,
-    reserves: &[HostReserve],
-    assumptions: &Assumptions,
-    pg_version_source: &str,
+    target: &CheckTarget,
+    live_huge_pages: Option<safety::LiveHugePages>,
 ) -> Report {
     let mut findings = Vec::new();
     if let Some(pg) = &settings.postgres {
@@ -67,7 +76,19 @@ pub fn check_settings(
     if let Some(b) = &settings.pgbouncer {
         findings.extend(validate::pgbouncer(b));
     }
-    let budget = budget::compute(settings, ram, ram_source, reserves, assumptions);
+    let ctx = safety::Context {
+        pg_on_zfs: target.pg_on_zfs,
+        pg_on_zfs_source: target.pg_on_zfs_source.clone(),
+        live_huge_pages,
+    };
+    findings.extend(safety::findings(settings, &ctx, &target.assumptions));
+    let budget = budget::compute(
+        settings,
+        target.ram,
+        &target.ram_source,
+        &target.reserves,
+        &target.assumptions,
+    );
     findings.extend(budget.problems.iter().cloned());
     findings.sort_by(|a, b| {
         let key = |f: &Finding| f.at.as_ref().map(|l| (l.file.clone(), l.line));
@@ -87,7 +108,7 @@ pub fn check_settings(
     }
     Report {
         pg_version: settings.pg_version,
-        pg_version_source: pg_version_source.to_string(),
+        pg_version_source: target.pg_version_source.clone(),
         files,
         findings,
         budget,
@@ -272,7 +293,8 @@ pub fn text(r: &Report, color: bool) -> String {
             Severity::Warning => p.wrap("1;33", "warning"),
         };
         let at = f.at.as_ref().map_or(String::new(), |l| format!("{l}: "));
-        let _ = writeln!(s, "{at}{sev}: {}", f.message);
+        let unsafe_ = if f.safety { "unsafe: " } else { "" };
+        let _ = writeln!(s, "{at}{sev}: {unsafe_}{}", f.message);
         if let Some(h) = &f.hint {
             let _ = writeln!(s, "  hint: {h}");
         }
@@ -287,7 +309,16 @@ pub fn text(r: &Report, color: bool) -> String {
     let ram = r.budget.ram;
     let errors = r.errors();
     let warnings = r.findings.len() - errors;
-    let verdict = if !r.budget.total_fits() {
+    let unsafe_ = r.unsafe_errors();
+    let verdict = if unsafe_ > 0 {
+        p.wrap(
+            "1;31",
+            &format!(
+                "unsafe: {unsafe_} setting(s) can lose data or stop a server; the worst case {worst} {} {ram}",
+                if r.budget.total_fits() { "would fit" } else { "would not fit" }
+            ),
+        )
+    } else if !r.budget.total_fits() {
         p.wrap(
             "1;31",
             &format!(
@@ -397,24 +428,6 @@ pub fn github(r: &Report) -> String {
     }
     s.push_str(&text(r, false));
     s
-}
-
-/// Where the RAM (and the memory outside the files) comes from.
-pub struct Target {
-    pub ram: ByteSize,
-    pub ram_source: String,
-    pub reserves: Vec<HostReserve>,
-    pub assumptions: Assumptions,
-}
-
-/// The OS reserve dbtune assumes when nothing says otherwise.
-pub fn default_reserves(ram: ByteSize) -> Vec<HostReserve> {
-    let reserve = ByteSize::mib(512).max(ram.scale(0.05));
-    vec![HostReserve {
-        name: "OS reserve".into(),
-        memory: reserve,
-        source: "dbtune default: max(512 MiB, 5% of RAM)".into(),
-    }]
 }
 
 #[cfg(test)]

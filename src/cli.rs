@@ -107,6 +107,10 @@ pub struct InspectArgs {
     /// Facts of the servers' host (`dbtune detect --json`).
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
+    /// Filesystem of PostgreSQL's data directory on the servers' host
+    /// [default: detected when the server runs here].
+    #[arg(long, value_name = "FS", value_parser = parse_fs)]
+    pub filesystem: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -151,6 +155,18 @@ pub struct ApplyArgs {
     /// Facts of the servers' host.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
+    /// Filesystem of PostgreSQL's data directory on the servers' host
+    /// [default: detected when the server runs here, else facts or manifest].
+    #[arg(long, value_name = "FS", value_parser = parse_fs)]
+    pub filesystem: Option<String>,
+    /// You checked that the servers' host has the huge pages PostgreSQL
+    /// needs (apply cannot look at another host).
+    #[arg(long)]
+    pub huge_pages_reserved: bool,
+    /// With --rollback: PostgreSQL's data directory, to restore
+    /// postgresql.auto.conf with the server stopped.
+    #[arg(long, value_name = "PGDATA", requires = "rollback")]
+    pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -180,13 +196,41 @@ pub struct CheckArgs {
     /// PostgreSQL major version to validate against [default: facts, manifest, this machine's, else 16].
     #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
     pub pg_version: Option<u32>,
+    /// Filesystem of the PostgreSQL data directory and its WAL, e.g. zfs
+    /// [default: the facts file, else the manifest]. full_page_writes = off
+    /// is an error unless this says zfs.
+    #[arg(long, value_name = "FS", value_parser = parse_fs)]
+    pub filesystem: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 fn parse_size(s: &str) -> Result<ByteSize, String> {
-    ByteSize::parse_human(s)
+    let size = ByteSize::parse_human(s)?;
+    if size == ByteSize::ZERO || size > crate::facts::MAX_RAM {
+        return Err(format!(
+            "`{s}` is out of range: dbtune works with hosts of up to {}",
+            crate::facts::MAX_RAM
+        ));
+    }
+    Ok(size)
+}
+
+/// A filesystem type as mountinfo names it.
+pub fn parse_fs(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a filesystem type: write it as mountinfo does (zfs, ext4, xfs...)",
+            s.escape_debug()
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +254,11 @@ pub struct RenderArgs {
     /// Storage behind the data directory (overrides facts and profile).
     #[arg(long, value_enum)]
     pub storage: Option<StorageKind>,
+    /// Filesystem of the PostgreSQL data directory and its WAL, e.g. zfs or
+    /// ext4 (overrides facts and profile). Only zfs allows the ZFS-only
+    /// settings (full_page_writes = off...).
+    #[arg(long, value_name = "FS", value_parser = parse_fs)]
+    pub filesystem: Option<String>,
     /// PostgreSQL major version to render for.
     #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
     pub pg_version: Option<u32>,

@@ -16,7 +16,7 @@ use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
 use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
 use crate::render::{self, output, Kind};
-use crate::units::ByteSize;
+use crate::target;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -37,79 +37,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     let found = check::discover(&args.paths)?;
-    let facts = args.facts.as_ref().map(|f| Facts::load(f)).transpose()?;
-    let manifest = found.manifest.as_ref();
-    let mut local: Option<Facts> = None;
-    let mut detect_local = || -> Facts {
-        local
-            .get_or_insert_with(|| Detector::host().detect(None))
-            .clone()
+    let flags = target::Flags {
+        ram: args.ram,
+        facts: args.facts.as_deref(),
+        filesystem: args.filesystem.as_deref(),
+        pg_version: args.pg_version,
     };
-    let (ram, ram_source) = match (args.ram, &facts, manifest) {
-        (Some(r), _, _) => (r, "--ram".to_string()),
-        (None, Some(f), _) => (
-            f.memory.effective(),
-            format!(
-                "facts file {}",
-                args.facts.as_ref().expect("facts").display()
-            ),
-        ),
-        (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
-        (None, None, None) => {
-            let f = detect_local();
-            let ram = f.memory.effective();
-            if ram == ByteSize::ZERO {
-                return Err(InputError::plain(
-                    "no RAM to check against: no --ram, --facts or manifest, and this machine's RAM is unreadable",
-                    "pass --ram SIZE or --facts FILE",
-                )
-                .into());
-            }
-            eprintln!(
-                "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
-                 a CI runner is rarely the target host (pass --ram or --facts)"
-            );
-            (ram, "this machine (detected)".to_string())
-        }
-    };
-    let (pg_version, pg_version_source) = match (args.pg_version, &facts, manifest) {
-        (Some(v), _, _) => (v, "--pg-version".to_string()),
-        (None, Some(f), _)
-            if f.servers
-                .postgres_major()
-                .is_some_and(|v| (13..=18).contains(&v)) =>
-        {
-            (
-                f.servers.postgres_major().expect("checked"),
-                "facts file".to_string(),
-            )
-        }
-        (None, _, Some(m)) => (m.host.pg_version, "manifest".to_string()),
-        _ => match detect_local()
-            .servers
-            .postgres_major()
-            .filter(|v| (13..=18).contains(v))
-        {
-            Some(v) => (v, "this machine's postgres".to_string()),
-            None => (
-                16,
-                "assumed: no --pg-version, facts or manifest".to_string(),
-            ),
-        },
-    };
-    let (reserves, assumptions) = match manifest {
-        Some(m) => (m.reserves.clone(), m.assumptions.clone()),
-        None => (check::default_reserves(ram), Default::default()),
-    };
-    let settings = check::load_found(&found, pg_version)?;
-    let report = check::check_settings(
-        &settings,
-        ram,
-        &ram_source,
-        &reserves,
-        &assumptions,
-        &pg_version_source,
-    );
+    let host = target::resolve(
+        &flags,
+        found.manifest.as_ref(),
+        target::ThisMachine::WithNote,
+        None,
+    )?;
+    for n in &host.notes {
+        eprintln!("{n}");
+    }
+    let settings = check::load_found(&found, host.pg_version)?;
+    let report = check::check_settings(&settings, &host, None);
     let out = match args.format {
         Format::Text => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -118,7 +62,9 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         Format::Json => check::json(&report),
         Format::Github => check::github(&report),
     };
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    std::io::stdout()
+        .lock()
+        .write_all(crate::redact::scrub(&out).as_bytes())?;
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
@@ -140,13 +86,15 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
         name: name.to_string(),
         reason,
     });
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &facts)?;
-        writeln!(out)?;
+    let text = if json {
+        serde_json::to_string_pretty(&facts)? + "\n"
     } else {
-        out.write_all(describe_facts(&facts).as_bytes())?;
-    }
+        describe_facts(&facts)
+    };
+    // A path is printed as given: a password typed into one stays hidden.
+    std::io::stdout()
+        .lock()
+        .write_all(crate::redact::scrub(&text).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,6 +164,13 @@ pub fn describe_facts(f: &Facts) -> String {
     if let Some(fs) = &st.filesystem {
         let _ = writeln!(s, "filesystem {} ({})", fs.value, fs.source);
     }
+    if let (Some(dir), Some(fs)) = (&st.wal_dir, &st.wal_filesystem) {
+        let _ = writeln!(
+            s,
+            "           pg_wal in {dir} on {} ({})",
+            fs.value, fs.source
+        );
+    }
     let z = &f.zfs;
     let _ = writeln!(
         s,
@@ -230,6 +185,27 @@ pub fn describe_facts(f: &Facts) -> String {
         },
         z.source
     );
+    match z.pools.as_deref() {
+        Some([]) => {
+            let _ = writeln!(s, "           no pools imported");
+        }
+        Some(pools) => {
+            let _ = writeln!(s, "           pools: {}", pools.join(", "));
+        }
+        None => {}
+    }
+    let data_zfs = st
+        .filesystem
+        .as_ref()
+        .is_some_and(|fs| crate::facts::is_zfs(&fs.value));
+    let verdict = if f.data_on_zfs() {
+        "PostgreSQL's data is on ZFS: the ZFS-only settings (full_page_writes = off...) are safe"
+    } else if data_zfs {
+        "PostgreSQL's data is on ZFS but pg_wal is not: full_page_writes stays on"
+    } else {
+        "PostgreSQL's data is not on ZFS: full_page_writes stays on"
+    };
+    let _ = writeln!(s, "           {verdict}");
     for (name, v) in [
         ("postgres", &f.servers.postgres),
         ("redis", &f.servers.redis),
@@ -371,19 +347,12 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         },
         (None, None) => (profile.host.pg_version, nominal.clone()),
     };
-    let (zfs, zfs_source) = match (profile.zfs.enabled, &facts) {
-        (ZfsMode::On, _) => (true, format!("profile {}: zfs enabled", profile.name)),
-        (ZfsMode::Off, _) => (false, format!("profile {}: zfs disabled", profile.name)),
-        (ZfsMode::Auto, Some(f)) if f.data_on_zfs() => (true, facts_src("data directory on ZFS")),
-        (ZfsMode::Auto, Some(f)) if f.zfs.present => {
-            (true, facts_src(&format!("ZFS present ({})", f.zfs.source)))
-        }
-        (ZfsMode::Auto, Some(_)) => (false, facts_src("no ZFS")),
-        (ZfsMode::Auto, None) => (
-            profile.host.filesystem == "zfs",
-            format!("{nominal}: filesystem {}", profile.host.filesystem),
-        ),
-    };
+    let zfs = resolve_zfs(
+        &profile,
+        args.filesystem.as_deref(),
+        facts.as_ref(),
+        &facts_src,
+    );
     let host = Host {
         ram,
         ram_source,
@@ -391,12 +360,102 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         cpus_source,
         storage,
         storage_source,
-        zfs,
-        zfs_source,
+        zfs: zfs.in_use,
+        zfs_source: zfs.in_use_source,
+        pg_on_zfs: zfs.pg_on_zfs,
+        pg_on_zfs_source: zfs.pg_on_zfs_source,
+        zfs_datasets: zfs.datasets,
         pg_version,
         pg_version_source,
     };
     Ok((profile, origin, host))
+}
+
+/// What ZFS means for a host: whether PostgreSQL's data is on it (the only
+/// thing that makes the ZFS-only settings safe), whether the ARC is there
+/// to cap and budget, and whether to render the dataset script.
+pub struct ZfsUse {
+    pub pg_on_zfs: bool,
+    pub pg_on_zfs_source: String,
+    pub in_use: bool,
+    pub in_use_source: String,
+    pub datasets: bool,
+}
+
+pub fn resolve_zfs(
+    profile: &Profile,
+    filesystem_flag: Option<&str>,
+    facts: Option<&Facts>,
+    facts_src: &dyn Fn(&str) -> String,
+) -> ZfsUse {
+    use crate::facts::is_zfs;
+    let nominal = format!("nominal host of profile {}", profile.name);
+    let (data_on_zfs, data_source) = match (filesystem_flag, facts) {
+        (Some(fs), _) => (is_zfs(fs), format!("--filesystem {fs}")),
+        (None, Some(f)) => {
+            let data = match &f.storage.filesystem {
+                Some(fs) => format!(
+                    "data directory {} on {} ({})",
+                    f.storage.data_dir.as_deref().unwrap_or("?"),
+                    fs.value,
+                    fs.source
+                ),
+                None => "the filesystem of the data directory is unknown".to_string(),
+            };
+            let wal = match &f.storage.wal_filesystem {
+                Some(fs) => format!(
+                    "; pg_wal links to {} on {}",
+                    f.storage.wal_dir.as_deref().unwrap_or("?"),
+                    fs.value
+                ),
+                None => String::new(),
+            };
+            (f.data_on_zfs(), facts_src(&format!("{data}{wal}")))
+        }
+        (None, None) => (
+            is_zfs(&profile.host.filesystem),
+            format!("{nominal}: filesystem {}", profile.host.filesystem),
+        ),
+    };
+    let pools = facts.map(|f| f.zfs_pools().to_vec()).unwrap_or_default();
+    match profile.zfs.enabled {
+        ZfsMode::Off => ZfsUse {
+            pg_on_zfs: false,
+            pg_on_zfs_source: format!("profile {}: zfs disabled", profile.name),
+            in_use: false,
+            in_use_source: format!("profile {}: zfs disabled", profile.name),
+            datasets: false,
+        },
+        ZfsMode::On => ZfsUse {
+            pg_on_zfs: data_on_zfs,
+            pg_on_zfs_source: data_source,
+            in_use: true,
+            in_use_source: format!("profile {}: zfs enabled", profile.name),
+            datasets: true,
+        },
+        ZfsMode::Auto => {
+            let (in_use, in_use_source) = if data_on_zfs {
+                (true, data_source.clone())
+            } else if !pools.is_empty() {
+                (
+                    true,
+                    facts_src(&format!(
+                        "ZFS pool(s) {} imported, PostgreSQL's data not on ZFS",
+                        pools.join(", ")
+                    )),
+                )
+            } else {
+                (false, format!("no ZFS in use: {data_source}"))
+            };
+            ZfsUse {
+                pg_on_zfs: data_on_zfs,
+                pg_on_zfs_source: data_source,
+                in_use,
+                in_use_source,
+                datasets: data_on_zfs,
+            }
+        }
+    }
 }
 
 fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
@@ -484,6 +543,15 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 files: Default::default(),
             };
             let report = output::write_dir(dir, &selected, manifest, args.force)?;
+            if !report.cleaned.is_empty() {
+                eprintln!(
+                    "removed temporary files an interrupted run left: {}",
+                    report.cleaned.join(", ")
+                );
+            }
+            for (f, target) in &report.through_links {
+                eprintln!("{f} is a symlink: wrote through to {target}");
+            }
             for (f, bak) in &report.backed_up {
                 eprintln!("kept your {f} as {bak}");
             }
@@ -574,6 +642,9 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             storage_source: "this machine".into(),
             zfs: false,
             zfs_source: "bench: not on ZFS".into(),
+            pg_on_zfs: false,
+            pg_on_zfs_source: "bench: scratch clusters in temp dirs".into(),
+            zfs_datasets: false,
             pg_version,
             pg_version_source: "installed".into(),
         };

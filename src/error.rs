@@ -80,3 +80,32 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A change to a live server that failed partway: what was applied before
+/// the failure is part of the message, so nothing is left unsaid when a
+/// server dies halfway through.
+#[derive(Debug)]
+pub struct LiveChangeFailed {
+    pub message: String,
+    pub applied: Vec<String>,
+    /// Where the applied changes stand (written but not reloaded...).
+    pub state: String,
+    pub hint: String,
+}
+
+impl fmt::Display for LiveChangeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.message)?;
+        if self.applied.is_empty() {
+            writeln!(f, "applied before the failure: nothing")?;
+        } else {
+            writeln!(f, "applied before the failure ({}):", self.state)?;
+            for a in &self.applied {
+                writeln!(f, "  {a}")?;
+            }
+        }
+        write!(f, "hint: {}", self.hint)
+    }
+}
+
+impl std::error::Error for LiveChangeFailed {}

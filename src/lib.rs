@@ -6,6 +6,7 @@
 //! settings with reasons) -> `render` (templates, files) -> `parse` ->
 //! `settings` -> `budget` (worst and typical case, term by term).
 
+pub mod atomic;
 pub mod bench;
 pub mod budget;
 pub mod catalog;
@@ -14,12 +15,17 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod facts;
+pub mod input;
 pub mod live;
 pub mod load;
 pub mod parse;
+pub mod pgvalue;
 pub mod plan;
 pub mod profile;
+pub mod redact;
 pub mod render;
+pub mod safety;
 pub mod settings;
+pub mod target;
 pub mod units;
 pub mod validate;

@@ -5,58 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
+use crate::input;
 use crate::parse::{self, IncludeKind, Item};
 use crate::settings::{Location, ServiceSettings};
 
-/// A config file larger than this is not a config file.
-pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
 /// PostgreSQL's own limit (CONF_FILE_MAX_DEPTH); Redis and PgBouncer get the same.
 const MAX_DEPTH: usize = 10;
 
-/// Reads a config file as UTF-8 text, refusing what is clearly not one.
+/// Reads a config file as UTF-8 text: a regular file of at most
+/// [`input::MAX_CONFIG`], never a device or a pipe.
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    let shown = path.display().to_string();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| InputError::plain(format!("cannot read `{shown}`: {e}"), "check the path"))?;
-    if meta.is_dir() {
-        return Err(InputError::plain(
-            format!("`{shown}` is a directory"),
-            "name a config file, or pass the directory itself to check-budget",
-        ));
-    }
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(InputError::plain(
-            format!(
-                "`{shown}` is {} MiB: too large to be a config file (the limit is {} MiB)",
-                meta.len() / (1024 * 1024),
-                MAX_FILE_SIZE / (1024 * 1024)
-            ),
-            "point dbtune at the config file itself",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
-        InputError::plain(
-            format!("cannot read `{shown}`: {e}"),
-            "check its permissions",
-        )
-    })?;
-    if let Some(pos) = bytes.iter().position(|b| *b == 0) {
-        let line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(InputError::new(
-            format!("{shown}:{line}"),
-            "this is a binary file, not a config file (it contains a NUL byte)",
-            "point dbtune at the text config file",
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let ok = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..ok].iter().filter(|b| **b == b'\n').count() + 1;
-        InputError::new(
-            format!("{shown}:{line}"),
-            "the file is not valid UTF-8",
-            "convert it to UTF-8 (iconv -f LATIN1 -t UTF-8), as dbtune reads config files as UTF-8",
-        )
-    })
+    input::read_text(path, "config file", input::MAX_CONFIG)
 }
 
 #[derive(Clone, Copy)]
@@ -108,7 +67,13 @@ impl Loader {
                 "flatten the include chain",
             ));
         }
-        let text = read_text(path)?;
+        // An unreadable include is reported at the line that includes it.
+        let text = read_text(path).map_err(|mut e| {
+            if let (None, Some(at)) = (&e.location, from) {
+                e.location = Some(at.to_string());
+            }
+            e
+        })?;
         let name = display(path);
         let items = match self.format {
             Format::Postgres => parse::pg_items(&text, &name)?,

@@ -173,6 +173,54 @@ impl Persistence {
     }
 }
 
+/// Redis's `maxmemory-policy` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvictionPolicy {
+    VolatileLru,
+    AllkeysLru,
+    VolatileLfu,
+    AllkeysLfu,
+    VolatileRandom,
+    AllkeysRandom,
+    VolatileTtl,
+    Noeviction,
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::AllkeysLru => "allkeys-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::AllkeysLfu => "allkeys-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::AllkeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+            EvictionPolicy::Noeviction => "noeviction",
+        })
+    }
+}
+
+/// PgBouncer's `pool_mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    Session,
+    Transaction,
+    Statement,
+}
+
+impl fmt::Display for PoolMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisPolicy {
@@ -182,7 +230,7 @@ pub struct RedisPolicy {
     /// Of the memory left after reservations.
     pub share: Fraction,
     pub maxmemory_max: ByteSize,
-    pub policy: String,
+    pub policy: EvictionPolicy,
     pub persistence: Persistence,
     pub maxclients: u32,
     pub disable_commands: Vec<String>,
@@ -196,7 +244,7 @@ impl Default for RedisPolicy {
             port: 6379,
             share: Fraction(0.2),
             maxmemory_max: ByteSize::gib(4),
-            policy: "allkeys-lru".into(),
+            policy: EvictionPolicy::AllkeysLru,
             persistence: Persistence::Rdb,
             maxclients: 1000,
             disable_commands: vec!["FLUSHDB".into(), "FLUSHALL".into(), "DEBUG".into()],
@@ -212,7 +260,7 @@ pub struct PgBouncerPolicy {
     pub port: u16,
     /// The database clients connect to through PgBouncer.
     pub database: String,
-    pub pool_mode: String,
+    pub pool_mode: PoolMode,
     pub max_client_conn: u32,
     pub pool_size: u32,
     pub min_pool_size: u32,
@@ -229,7 +277,7 @@ impl Default for PgBouncerPolicy {
             listen: "127.0.0.1".into(),
             port: 6432,
             database: "app".into(),
-            pool_mode: "transaction".into(),
+            pool_mode: PoolMode::Transaction,
             max_client_conn: 1000,
             pool_size: 20,
             min_pool_size: 0,
@@ -361,73 +409,666 @@ impl fmt::Display for Origin {
 }
 
 impl Profile {
-    /// Parses and checks a profile; `path` names it in errors.
+    /// Parses and checks a profile; `path` names it in errors. Every value
+    /// is checked here, with its line, before anything uses it: profile
+    /// values end up in config files and a shell script.
     pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
         let hint = "see docs/profiles.md for every field and its default";
         let p: Profile =
             toml::from_str(text).map_err(|e| InputError::from_toml(path, text, &e, hint))?;
-        let line_of = |needle: &str| {
-            text.lines()
-                .position(|l| l.trim_start().starts_with(needle))
-                .map_or(1, |i| i + 1)
-        };
-        let at = |needle: &str| format!("{}:{}", path.display(), line_of(needle));
-        let mut bad_prop = None;
-        for (table, props) in [("[zfs.data]", &p.zfs.data), ("[zfs.wal]", &p.zfs.wal)] {
-            for k in props.keys() {
-                if !ZFS_PROPERTIES.contains(&k.as_str()) && bad_prop.is_none() {
-                    bad_prop = Some((table, k.clone()));
-                }
-            }
-        }
-        if let Some((table, k)) = bad_prop {
+        if let Err(bad) = p.check() {
+            let line = locate(text, bad.section.as_deref(), bad.key);
             return Err(InputError::new(
-                at(&format!("{k} ")),
-                format!("`{k}` in {table} is not a ZFS property dbtune sets"),
-                format!("known properties: {}", ZFS_PROPERTIES.join(", ")),
+                format!("{}:{line}", path.display()),
+                bad.message,
+                bad.hint,
             ));
         }
-        if p.redis.share.0 + p.zfs.arc_share.0 > 0.8 {
-            return Err(InputError::new(
-                at("share"),
+        Ok(p)
+    }
+
+    /// Ranges, enumerations, addresses, names and plain text.
+    pub fn check(&self) -> Result<(), BadValue> {
+        let top = |key: &'static str| BadValue::at(None, key);
+        if !is_profile_name(&self.name) {
+            return Err(top("name").says(
+                format!("`{}` is not a profile name", self.name.escape_debug()),
+                "lowercase letters, digits, - and _, at most 64, starting with a letter or digit",
+            ));
+        }
+        text_ok(&self.description, 200, top("description"))?;
+        self.host.check()?;
+        for r in &self.reserve {
+            let at = BadValue::at(Some("[reserve]"), "name");
+            text_ok(&r.name, 100, at.clone())?;
+            if r.memory == ByteSize::ZERO || r.memory > crate::facts::MAX_RAM {
+                return Err(BadValue::at(Some("[reserve]"), "memory").says(
+                    format!("reserve `{}`: {} is out of range", r.name, r.memory),
+                    "a reservation is more than 0 and at most 64 TiB",
+                ));
+            }
+        }
+        self.os.check()?;
+        self.postgres.check()?;
+        self.redis.check()?;
+        self.pgbouncer.check()?;
+        self.zfs.check()?;
+        if self.redis.share.0 + self.zfs.arc_share.0 > 0.8 {
+            return Err(BadValue::at(Some("redis"), "share").says(
                 format!(
                     "redis.share ({}) + zfs.arc_share ({}) leave PostgreSQL less than 20% of the memory",
-                    p.redis.share.0, p.zfs.arc_share.0
+                    self.redis.share.0, self.zfs.arc_share.0
                 ),
                 "lower one of them; PostgreSQL gets what the others leave",
             ));
         }
-        if !(13..=18).contains(&p.host.pg_version) {
-            return Err(InputError::new(
-                at("pg_version"),
-                format!("pg_version {} is not supported", p.host.pg_version),
+        Ok(())
+    }
+}
+
+/// A profile value that fails its check: where, what, and what to do.
+#[derive(Clone, Debug)]
+pub struct BadValue {
+    /// The table the key is in (`postgres`, `[reserve]` for an array).
+    pub section: Option<String>,
+    pub key: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+impl BadValue {
+    fn at(section: Option<&str>, key: &'static str) -> BadValue {
+        BadValue {
+            section: section.map(str::to_string),
+            key,
+            message: String::new(),
+            hint: String::new(),
+        }
+    }
+
+    fn says(mut self, message: impl Into<String>, hint: impl Into<String>) -> BadValue {
+        self.message = message.into();
+        self.hint = hint.into();
+        self
+    }
+}
+
+/// The line of `key` inside `[section]` (or before any table), else of the
+/// first line that sets `key` anywhere, else 1.
+fn locate(text: &str, section: Option<&str>, key: &str) -> usize {
+    let sets = |l: &str| {
+        let t = l.trim_start();
+        t.strip_prefix(key).is_some_and(|r| {
+            let r = r.trim_start();
+            r.starts_with('=') || r.starts_with('.')
+        })
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |l: &str| l.trim_start().starts_with('[');
+    let start = match section {
+        None => Some(0),
+        Some(sec) => {
+            // `[postgres]`, `[zfs.data]`; `[[reserve]]` for the array.
+            let want = format!("[{sec}]");
+            lines.iter().position(|l| l.trim() == want).map(|i| i + 1)
+        }
+    };
+    if let Some(start) = start {
+        for (i, l) in lines.iter().enumerate().skip(start) {
+            if i > start && header(l) && section.is_some() || (section.is_none() && header(l)) {
+                break;
+            }
+            if sets(l) {
+                return i + 1;
+            }
+        }
+    }
+    // Dotted keys (`postgres.port = 1`) and inline tables.
+    let dotted = format!(".{key}");
+    lines
+        .iter()
+        .position(|l| {
+            sets(l)
+                || l.contains(&format!("{dotted} ="))
+                || l.contains(&format!("{dotted}="))
+                || l.contains(&format!("{key} ="))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// Why `s` is not plain one-line text of at most `max` characters.
+pub fn plain_text_problem(s: &str, max: usize) -> Option<String> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "contains a control character ({}): values are one line of plain text",
+            c.escape_debug()
+        ));
+    }
+    if s.chars().count() > max {
+        return Some(format!("is longer than {max} characters"));
+    }
+    None
+}
+
+fn text_ok(s: &str, max: usize, at: BadValue) -> Result<(), BadValue> {
+    match plain_text_problem(s, max) {
+        None => Ok(()),
+        Some(why) => {
+            let key = at.key;
+            Err(at.says(
+                format!("`{key}` {why}"),
+                "write it as one line of plain text",
+            ))
+        }
+    }
+}
+
+fn is_profile_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A ZFS pool name (`pool`) or one component of a dataset name: letters,
+/// digits and `_ - . :`; a pool starts with a letter and is not a name
+/// zpool reserves.
+pub fn is_zfs_name(s: &str, pool: bool) -> bool {
+    let ok_chars = !s.is_empty()
+        && s.len() <= 200
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+    if !ok_chars {
+        return false;
+    }
+    if pool {
+        let reserved = [
+            "mirror", "raidz", "draid", "spare", "log", "cache", "special",
+        ];
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && !reserved.iter().any(|r| s.starts_with(r))
+            && !s.starts_with("c0")
+    } else {
+        s != "." && s != ".."
+    }
+}
+
+/// A host name as DNS writes it: labels of letters, digits and `-`.
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn is_address(s: &str) -> bool {
+    s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s)
+}
+
+/// `listen_addresses` / `listen_addr`: `*`, or addresses and host names
+/// separated by commas (and spaces). No other character, so nothing can
+/// end the line it is written on.
+fn listen_list_ok(s: &str) -> bool {
+    if s.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    let s = s.trim_matches(' ');
+    s == "*" || (!s.is_empty() && s.split(',').map(|a| a.trim_matches(' ')).all(is_address))
+}
+
+/// Redis `bind`: addresses separated by single spaces, each optionally
+/// prefixed with `-` (skip it when unavailable).
+fn redis_bind_ok(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control())
+        && !s.trim_matches(' ').is_empty()
+        && s.split(' ')
+            .filter(|a| !a.is_empty())
+            .all(|a| is_address(a.strip_prefix('-').unwrap_or(a)) || a == "*" || a == "-*")
+}
+
+/// Whether a ZFS property value is one ZFS accepts for that property.
+pub fn zfs_value_ok(prop: &str, v: &str) -> bool {
+    let one_of = |list: &[&str]| list.contains(&v);
+    let numbered = |prefix: &str, lo: u32, hi: u32| {
+        v.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (lo..=hi).contains(&n))
+    };
+    match prop {
+        "atime" => one_of(&["on", "off"]),
+        "checksum" => one_of(&[
+            "on",
+            "off",
+            "fletcher2",
+            "fletcher4",
+            "sha256",
+            "noparity",
+            "sha512",
+            "skein",
+            "edonr",
+            "blake3",
+        ]),
+        "compression" => {
+            one_of(&[
+                "on",
+                "off",
+                "lzjb",
+                "gzip",
+                "zle",
+                "lz4",
+                "zstd",
+                "zstd-fast",
+            ]) || numbered("gzip-", 1, 9)
+                || numbered("zstd-", 1, 19)
+                || numbered("zstd-fast-", 1, 1000)
+        }
+        "logbias" => one_of(&["latency", "throughput"]),
+        "primarycache" | "secondarycache" => one_of(&["all", "none", "metadata"]),
+        "redundant_metadata" => one_of(&["all", "most", "some", "none"]),
+        "sync" => one_of(&["standard", "always", "disabled"]),
+        "xattr" => one_of(&["on", "off", "sa", "dir"]),
+        "recordsize" => {
+            let lower = v.to_ascii_lowercase();
+            let (num, mult) = match lower.strip_suffix('k') {
+                Some(n) => (n, 1024u64),
+                None => match lower.strip_suffix('m') {
+                    Some(n) => (n, 1024 * 1024),
+                    None => (lower.as_str(), 1),
+                },
+            };
+            num.parse::<u64>()
+                .ok()
+                .map(|n| n * mult)
+                .is_some_and(|b| b.is_power_of_two() && (512..=16 << 20).contains(&b))
+        }
+        _ => false,
+    }
+}
+
+fn range_u32(
+    section: &str,
+    key: &'static str,
+    v: u32,
+    lo: u32,
+    hi: u32,
+    why: &str,
+) -> Result<(), BadValue> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(BadValue::at(Some(section), key).says(
+            format!("{section}.{key} = {v} is out of range"),
+            format!("{lo} to {hi}: {why}"),
+        ))
+    }
+}
+
+fn range_size(
+    section: &str,
+    key: &'static str,
+    v: ByteSize,
+    lo: ByteSize,
+    hi: ByteSize,
+    why: &str,
+) -> Result<(), BadValue> {
+    if v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(BadValue::at(Some(section), key).says(
+            format!("{section}.{key} = {v} is out of range"),
+            format!("{lo} to {hi}: {why}"),
+        ))
+    }
+}
+
+fn port_ok(section: &str, v: u16) -> Result<(), BadValue> {
+    if v == 0 {
+        return Err(BadValue::at(Some(section), "port")
+            .says(format!("{section}.port = 0 is not a port"), "1 to 65535"));
+    }
+    Ok(())
+}
+
+impl NominalHost {
+    fn check(&self) -> Result<(), BadValue> {
+        range_size(
+            "host",
+            "ram",
+            self.ram,
+            ByteSize::mib(256),
+            crate::facts::MAX_RAM,
+            "the RAM of the host the profile was written for",
+        )?;
+        range_u32(
+            "host",
+            "cpus",
+            self.cpus,
+            1,
+            crate::facts::MAX_CPUS,
+            "logical CPUs",
+        )?;
+        if !crate::catalog::PG_VERSIONS_SUPPORTED.contains(&self.pg_version) {
+            return Err(BadValue::at(Some("host"), "pg_version").says(
+                format!("pg_version {} is not supported", self.pg_version),
                 "dbtune renders for PostgreSQL 13 to 18",
             ));
         }
-        if p.postgres.min_connections == 0
-            || p.postgres.min_connections > p.postgres.max_connections
+        if !self
+            .filesystem
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            || self.filesystem.is_empty()
+            || self.filesystem.len() > 64
         {
-            return Err(InputError::new(
-                at("min_connections"),
+            return Err(BadValue::at(Some("host"), "filesystem").says(
+                format!(
+                    "`{}` is not a filesystem type",
+                    self.filesystem.escape_debug()
+                ),
+                "ext4, xfs, zfs, btrfs...",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl OsPolicy {
+    fn check(&self) -> Result<(), BadValue> {
+        range_size(
+            "os",
+            "reserve_min",
+            self.reserve_min,
+            ByteSize::ZERO,
+            crate::facts::MAX_RAM,
+            "memory kept for the kernel and system services",
+        )?;
+        // Linux accepts 0-200 since 5.8 (0-100 before).
+        range_u32("os", "swappiness", self.swappiness, 0, 200, "vm.swappiness")
+    }
+}
+
+/// PostgreSQL's own limits for the values a profile gives.
+const PG_MAX_BACKENDS: u32 = 262_143;
+const PG_MAX_KB_SIZE: ByteSize = ByteSize(2_147_483_647 * 1024);
+
+impl PostgresPolicy {
+    fn check(&self) -> Result<(), BadValue> {
+        let s = "postgres";
+        if !listen_list_ok(&self.listen) {
+            return Err(BadValue::at(Some(s), "listen").says(
+                format!("`{}` is not a listen address list", self.listen.escape_debug()),
+                "`*`, or IP addresses and host names separated by commas, e.g. \"127.0.0.1\" or \"10.0.0.5, ::1\"",
+            ));
+        }
+        port_ok(s, self.port)?;
+        range_u32(
+            s,
+            "max_connections",
+            self.max_connections,
+            1,
+            PG_MAX_BACKENDS,
+            "PostgreSQL's range",
+        )?;
+        if self.min_connections == 0 || self.min_connections > self.max_connections {
+            return Err(BadValue::at(Some(s), "min_connections").says(
                 "min_connections must be at least 1 and at most max_connections",
                 "render lowers max_connections toward min_connections to fit memory",
             ));
         }
-        if p.postgres.work_mem_min > p.postgres.work_mem_max {
-            return Err(InputError::new(
-                at("work_mem_min"),
-                "work_mem_min is larger than work_mem_max",
-                "swap them",
+        range_size(
+            s,
+            "shared_buffers_max",
+            self.shared_buffers_max,
+            ByteSize::kib(128),
+            ByteSize(1_073_741_823 * 8192),
+            "PostgreSQL's range for shared_buffers",
+        )?;
+        range_size(
+            s,
+            "work_mem_min",
+            self.work_mem_min,
+            ByteSize::kib(64),
+            PG_MAX_KB_SIZE,
+            "PostgreSQL's range for work_mem",
+        )?;
+        range_size(
+            s,
+            "work_mem_max",
+            self.work_mem_max,
+            ByteSize::kib(64),
+            PG_MAX_KB_SIZE,
+            "PostgreSQL's range for work_mem",
+        )?;
+        if self.work_mem_min > self.work_mem_max {
+            return Err(BadValue::at(Some(s), "work_mem_min")
+                .says("work_mem_min is larger than work_mem_max", "swap them"));
+        }
+        range_size(
+            s,
+            "maintenance_work_mem",
+            self.maintenance_work_mem,
+            ByteSize::mib(1),
+            PG_MAX_KB_SIZE,
+            "PostgreSQL's range",
+        )?;
+        range_size(
+            s,
+            "autovacuum_work_mem",
+            self.autovacuum_work_mem,
+            ByteSize::mib(1),
+            PG_MAX_KB_SIZE,
+            "PostgreSQL's range",
+        )?;
+        range_u32(
+            s,
+            "autovacuum_max_workers",
+            self.autovacuum_max_workers,
+            1,
+            PG_MAX_BACKENDS,
+            "PostgreSQL's range",
+        )?;
+        range_u32(
+            s,
+            "sorts_per_query",
+            self.sorts_per_query,
+            1,
+            64,
+            "sort/hash nodes one query runs at once",
+        )?;
+        range_u32(
+            s,
+            "manual_maintenance",
+            self.manual_maintenance,
+            0,
+            1024,
+            "manual VACUUM / CREATE INDEX sessions at once",
+        )
+    }
+}
+
+impl RedisPolicy {
+    fn check(&self) -> Result<(), BadValue> {
+        let s = "redis";
+        if !redis_bind_ok(&self.listen) {
+            return Err(BadValue::at(Some(s), "listen").says(
+                format!("`{}` is not a Redis bind list", self.listen.escape_debug()),
+                "IP addresses separated by spaces, e.g. \"127.0.0.1\" or \"10.0.0.5 -::1\"",
             ));
         }
-        if p.pgbouncer.enabled && p.pgbouncer.pool_size == 0 {
-            return Err(InputError::new(
-                at("pool_size"),
+        port_ok(s, self.port)?;
+        range_size(
+            s,
+            "maxmemory_max",
+            self.maxmemory_max,
+            ByteSize::mib(16),
+            crate::facts::MAX_RAM,
+            "the cap on Redis's maxmemory",
+        )?;
+        range_u32(
+            s,
+            "maxclients",
+            self.maxclients,
+            1,
+            u32::MAX,
+            "Redis refuses 0 clients",
+        )?;
+        for c in &self.disable_commands {
+            let ok = c.len() <= 64
+                && c.starts_with(|ch: char| ch.is_ascii_alphabetic())
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !ok {
+                return Err(BadValue::at(Some(s), "disable_commands").says(
+                    format!("`{}` is not a Redis command name", c.escape_debug()),
+                    "command names such as FLUSHALL, DEBUG, KEYS",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PgBouncerPolicy {
+    fn check(&self) -> Result<(), BadValue> {
+        let s = "pgbouncer";
+        if !listen_list_ok(&self.listen) {
+            return Err(BadValue::at(Some(s), "listen").says(
+                format!(
+                    "`{}` is not a listen address list",
+                    self.listen.escape_debug()
+                ),
+                "`*`, or IP addresses and host names separated by commas",
+            ));
+        }
+        port_ok(s, self.port)?;
+        let db_ok = self.database.len() <= 63
+            && self
+                .database
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && self
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !db_ok {
+            return Err(BadValue::at(Some(s), "database").says(
+                format!(
+                    "`{}` is not a database name dbtune writes",
+                    self.database.escape_debug()
+                ),
+                "letters, digits, _ - and ., starting with a letter or _, at most 63",
+            ));
+        }
+        range_u32(
+            s,
+            "max_client_conn",
+            self.max_client_conn,
+            1,
+            1_000_000,
+            "client connections PgBouncer accepts",
+        )?;
+        if self.enabled && self.pool_size == 0 {
+            return Err(BadValue::at(Some(s), "pool_size").says(
                 "pgbouncer.pool_size is 0: no client could ever be served",
                 "set pool_size to the number of server connections PgBouncer may open",
             ));
         }
-        Ok(p)
+        range_u32(
+            s,
+            "pool_size",
+            self.pool_size,
+            0,
+            PG_MAX_BACKENDS,
+            "server connections per pool",
+        )?;
+        range_u32(
+            s,
+            "min_pool_size",
+            self.min_pool_size,
+            0,
+            PG_MAX_BACKENDS,
+            "server connections kept open",
+        )?;
+        range_u32(
+            s,
+            "reserve_pool_size",
+            self.reserve_pool_size,
+            0,
+            PG_MAX_BACKENDS,
+            "extra server connections",
+        )?;
+        range_u32(
+            s,
+            "direct_connections",
+            self.direct_connections,
+            0,
+            PG_MAX_BACKENDS,
+            "PostgreSQL slots for clients that bypass PgBouncer",
+        )
+    }
+}
+
+impl ZfsPolicy {
+    fn check(&self) -> Result<(), BadValue> {
+        if !is_zfs_name(&self.pool, true) {
+            return Err(BadValue::at(Some("zfs"), "pool").says(
+                format!("`{}` is not a ZFS pool name", self.pool.escape_debug()),
+                "letters, digits and _ - . :, starting with a letter",
+            ));
+        }
+        if self.dataset.split('/').any(|c| !is_zfs_name(c, false)) {
+            return Err(BadValue::at(Some("zfs"), "dataset").says(
+                format!(
+                    "`{}` is not a ZFS dataset name",
+                    self.dataset.escape_debug()
+                ),
+                "components of letters, digits and _ - . : separated by /",
+            ));
+        }
+        for (table, props) in [("zfs.data", &self.data), ("zfs.wal", &self.wal)] {
+            for (k, v) in props {
+                if !ZFS_PROPERTIES.contains(&k.as_str()) {
+                    let key: &'static str = ZFS_PROPERTIES
+                        .iter()
+                        .find(|p| k.starts_with(*p))
+                        .copied()
+                        .unwrap_or("");
+                    return Err(BadValue::at(Some(table), key).says(
+                        format!(
+                            "`{}` in [{table}] is not a ZFS property dbtune sets",
+                            k.escape_debug()
+                        ),
+                        format!("known properties: {}", ZFS_PROPERTIES.join(", ")),
+                    ));
+                }
+                if !zfs_value_ok(k, v) {
+                    let key = ZFS_PROPERTIES
+                        .iter()
+                        .find(|p| *p == k)
+                        .copied()
+                        .unwrap_or("");
+                    return Err(BadValue::at(Some(table), key).says(
+                        format!("`{}` is not a value ZFS accepts for {k}", v.escape_debug()),
+                        match k.as_str() {
+                            "compression" => {
+                                "on, off, lz4, zstd, zstd-N, gzip, gzip-N, zle, lzjb".to_string()
+                            }
+                            "recordsize" => {
+                                "a power of two from 512 to 16M, like 16K or 128K".to_string()
+                            }
+                            _ => "see `man zfsprops`".to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -466,7 +1107,9 @@ impl Catalog {
                 .with_context(|| format!("cannot list profile directory `{}`", dir.display()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "toml") && crate::input::is_regular(p)
+                })
                 .collect();
             files.sort();
             for f in files {
@@ -497,8 +1140,7 @@ impl Catalog {
 }
 
 pub fn load_file(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read profile `{}`", path.display()))?;
+    let text = crate::input::read_text(path, "profile", crate::input::MAX_DOCUMENT)?;
     Ok(Profile::parse(&text, path)?)
 }
 

@@ -106,7 +106,7 @@ impl ByteSize {
     pub fn pg(self) -> String {
         let b = self.0;
         for (unit, name) in [(TIB, "TB"), (GIB, "GB"), (MIB, "MB")] {
-            if b >= unit && b % unit == 0 {
+            if b >= unit && b.is_multiple_of(unit) {
                 return format!("{}{}", b / unit, name);
             }
         }
@@ -117,7 +117,7 @@ impl ByteSize {
     pub fn redis(self) -> String {
         let b = self.0;
         for (unit, name) in [(GIB, "gb"), (MIB, "mb"), (KIB, "kb")] {
-            if b >= unit && b % unit == 0 {
+            if b >= unit && b.is_multiple_of(unit) {
                 return format!("{}{}", b / unit, name);
             }
         }

@@ -29,6 +29,9 @@ impl fmt::Display for Severity {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
+    /// A setting that can lose data or stop a server (`safety`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub safety: bool,
     pub service: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<Location>,
@@ -46,6 +49,7 @@ impl Finding {
     ) -> Self {
         Finding {
             severity: Severity::Error,
+            safety: false,
             service,
             at: at.cloned(),
             message,
@@ -71,7 +75,8 @@ impl fmt::Display for Finding {
         if let Some(at) = &self.at {
             write!(f, "{at}: ")?;
         }
-        write!(f, "{}: {}", self.severity, self.message)?;
+        let unsafe_ = if self.safety { "unsafe: " } else { "" };
+        write!(f, "{}: {unsafe_}{}", self.severity, self.message)?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }

@@ -31,6 +31,9 @@ fn nominal(p: &Profile) -> Host {
         storage_source: "nominal".into(),
         zfs: p.host.filesystem == "zfs",
         zfs_source: "nominal".into(),
+        pg_on_zfs: p.host.filesystem == "zfs",
+        pg_on_zfs_source: "nominal".into(),
+        zfs_datasets: p.host.filesystem == "zfs",
         pg_version: p.host.pg_version,
         pg_version_source: "nominal".into(),
     }
@@ -57,6 +60,9 @@ fn snapshots_of_zfs_files_for_powerhouse_on_zfs() {
     let h = Host {
         zfs: true,
         zfs_source: "test: data on ZFS".into(),
+        pg_on_zfs: true,
+        pg_on_zfs_source: "test: data on ZFS".into(),
+        zfs_datasets: true,
         ..nominal(&p)
     };
     for a in files(&p, &h)

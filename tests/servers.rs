@@ -41,6 +41,9 @@ fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) 
         storage_source: "test".into(),
         zfs,
         zfs_source: "test".into(),
+        pg_on_zfs: zfs,
+        pg_on_zfs_source: "test".into(),
+        zfs_datasets: zfs,
         pg_version: harness::pg_major(),
         pg_version_source: "installed".into(),
     };

@@ -43,7 +43,8 @@ pub struct Cluster {
     pub port: u16,
     pub dir: TempDir,
     pub bin: PathBuf,
-    child: Child,
+    ids: Option<(u32, u32)>,
+    child: Option<Child>,
 }
 
 impl Cluster {
@@ -103,10 +104,33 @@ impl Cluster {
         if let Some((uid, gid)) = ids {
             std::os::unix::fs::chown(&conf_path, Some(uid), Some(gid))?;
         }
-        let log = fs::File::create(dir.path().join("postgres.log"))?;
-        let child = Self::command(&bin.join("postgres"), ids)
+        let mut c = Cluster {
+            port,
+            dir,
+            bin,
+            ids,
+            child: None,
+        };
+        c.start_again()?;
+        Ok(c)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the server (again) and waits until it answers; an error with
+    /// its log when it exits or is not ready within 60 s.
+    pub fn start_again(&mut self) -> Result<()> {
+        let conf_path = self.dir.path().join("postgresql.conf");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("postgres.log"))?;
+        let child = Self::command(&self.bin.join("postgres"), self.ids)
             .arg("-D")
-            .arg(&data)
+            .arg(self.data_dir())
             .arg("-c")
             .arg(format!("config_file={}", conf_path.display()))
             .stdin(Stdio::null())
@@ -114,31 +138,46 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .context("cannot start postgres")?;
-        let mut c = Cluster {
-            port,
-            dir,
-            bin,
-            child,
-        };
+        self.child = Some(child);
         let start = Instant::now();
         loop {
-            let ready = Command::new(c.bin.join("pg_isready"))
+            let ready = Command::new(self.bin.join("pg_isready"))
                 .arg("-h")
-                .arg(c.dir.path())
-                .args(["-p", &port.to_string(), "-q"])
+                .arg(self.dir.path())
+                .args(["-p", &self.port.to_string(), "-q"])
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
-                return Ok(c);
+                return Ok(());
             }
-            if let Ok(Some(st)) = c.child.try_wait() {
-                bail!("postgres exited ({st}):\n{}", c.log());
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                bail!("postgres exited ({st}):\n{}", self.log());
             }
             if start.elapsed() > Duration::from_secs(60) {
-                bail!("postgres not ready after 60 s:\n{}", c.log());
+                bail!("postgres not ready after 60 s:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Fast shutdown (SIGINT), waiting for the server to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn log(&self) -> String {
@@ -170,18 +209,6 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // SIGINT: fast shutdown.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }

@@ -264,6 +264,7 @@ impl Detector {
                 format!("/proc/self/mountinfo (mount {})", m.mount_point),
             )
         });
+        let (wal_dir, wal_filesystem) = self.wal_location(mounts, &dir);
         let unknown = |why: String| Storage {
             kind: Sourced::new(StorageKind::Ssd, format!("assumed: {why}")),
             doubt: Some(format!(
@@ -272,6 +273,8 @@ impl Detector {
             device: None,
             data_dir: Some(dir.display().to_string()),
             filesystem: filesystem.clone(),
+            wal_dir: wal_dir.clone(),
+            wal_filesystem: wal_filesystem.clone(),
         };
         let Some(m) = mount else {
             return unknown(format!("no mount found for {}", dir.display()));
@@ -316,7 +319,54 @@ impl Detector {
             device: Some(disk),
             data_dir: Some(dir.display().to_string()),
             filesystem,
+            wal_dir,
+            wal_filesystem,
         }
+    }
+
+    /// When `DIR/pg_wal` is a link to another directory (initdb --waldir),
+    /// that directory and the filesystem it is on: the ZFS-only settings
+    /// need both on ZFS.
+    fn wal_location(
+        &self,
+        mounts: &[Mount],
+        data_dir: &Path,
+    ) -> (Option<String>, Option<Sourced<String>>) {
+        let link = self.path(&data_dir.join("pg_wal").display().to_string());
+        let is_link = std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return (None, None);
+        }
+        let Ok(target) = std::fs::read_link(&link) else {
+            return (None, None);
+        };
+        let target = if target.is_absolute() {
+            target
+        } else {
+            data_dir.join(target)
+        };
+        let mount = mounts
+            .iter()
+            .filter(|m| target.starts_with(&m.mount_point))
+            .max_by_key(|m| m.mount_point.len());
+        let fs = mount.map(|m| {
+            Sourced::new(
+                m.fstype.clone(),
+                format!(
+                    "/proc/self/mountinfo (mount {}, pg_wal links to {})",
+                    m.mount_point,
+                    target.display()
+                ),
+            )
+        });
+        // A link that leads nowhere known: say so rather than guess ZFS.
+        let fs = fs.or_else(|| {
+            Some(Sourced::new(
+                "unknown".to_string(),
+                format!("no mount found for {}", target.display()),
+            ))
+        });
+        (Some(target.display().to_string()), fs)
     }
 
     /// `MAJ:MIN` -> kernel device name, from /sys/dev/block/MAJ:MIN/uevent.
@@ -347,20 +397,30 @@ impl Detector {
     }
 
     fn zfs(&self) -> Zfs {
+        let pools = self.zfs_pools();
         if let Some(v) = self.read("/sys/module/zfs/version") {
             return Zfs {
                 present: true,
                 version: Some(v.trim().to_string()),
                 source: "/sys/module/zfs/version".into(),
+                pools,
             };
         }
         if self.probe_commands {
-            if let Some(out) = run(&["zfs", "version"]) {
+            let version = Command::new("zfs")
+                .arg("version")
+                .env("ZFS_MODULE_LOADING", "no")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            if let Some(out) = version {
                 let v = out.lines().next().unwrap_or("").trim();
                 return Zfs {
                     present: true,
                     version: Some(v.trim_start_matches("zfs-").to_string()),
                     source: "`zfs version`".into(),
+                    pools,
                 };
             }
             if let Some(path) = which("zfs-fuse") {
@@ -368,6 +428,7 @@ impl Detector {
                     present: true,
                     version: Some("zfs-fuse".into()),
                     source: path.display().to_string(),
+                    pools,
                 };
             }
         }
@@ -379,7 +440,43 @@ impl Detector {
             } else {
                 "no /sys/module/zfs".into()
             },
+            pools,
         }
+    }
+
+    /// Imported pools: the kernel module keeps a kstat directory per pool
+    /// (/proc/spl/kstat/zfs/POOL); zfs-fuse answers `zpool list`.
+    fn zfs_pools(&self) -> Option<Vec<String>> {
+        let mut pools: Vec<String> = std::fs::read_dir(self.path("/proc/spl/kstat/zfs"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| crate::profile::is_zfs_name(n, true))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if self.probe_commands && pools.is_empty() {
+            // ZFS_MODULE_LOADING=no: libzfs would otherwise modprobe the
+            // module just to answer, and detect must change nothing.
+            let out = Command::new("zpool")
+                .args(["list", "-H", "-o", "name"])
+                .env("ZFS_MODULE_LOADING", "no")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            if let Some(out) = out {
+                pools.extend(
+                    out.lines()
+                        .map(str::trim)
+                        .filter(|n| crate::profile::is_zfs_name(n, true))
+                        .map(str::to_string),
+                );
+            }
+        }
+        pools.sort();
+        Some(pools)
     }
 
     fn servers(&self) -> Servers {

@@ -8,7 +8,7 @@ pub mod detect;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::units::ByteSize;
@@ -121,16 +121,28 @@ pub struct Storage {
     pub data_dir: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<Sourced<String>>,
+    /// Where pg_wal really is, when it is a link out of the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_dir: Option<String>,
+    /// The filesystem of `wal_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_filesystem: Option<Sourced<String>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Zfs {
+    /// ZFS software is on the host (a module, `zfs`, or zfs-fuse). Says
+    /// nothing about where PostgreSQL's data is.
     pub present: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     #[serde(default)]
     pub source: String,
+    /// Imported pools; None when unknown (an older facts file). A pool
+    /// means the ARC holds memory whatever PostgreSQL's data is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -148,7 +160,9 @@ impl Servers {
     /// The PostgreSQL major version found, e.g. 15 from "15.18".
     pub fn postgres_major(&self) -> Option<u32> {
         let v = &self.postgres.as_ref()?.value;
-        v.split(['.', ' ']).next()?.parse().ok()
+        // "15.18", "16", "17beta1"; "9.6" has major 9.
+        let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse().ok()
     }
 }
 
@@ -177,30 +191,53 @@ pub struct Suggestion {
     pub reason: String,
 }
 
+/// Filesystem names that are ZFS: the kernel module's, and zfs-fuse's.
+pub fn is_zfs(fstype: &str) -> bool {
+    fstype == "zfs" || fstype == "fuse.zfs-fuse" || fstype == "fuse.zfs"
+}
+
+/// The largest host dbtune renders for.
+pub const MAX_RAM: ByteSize = ByteSize(64 * crate::units::TIB);
+/// The most CPUs dbtune renders for.
+pub const MAX_CPUS: u32 = 4096;
+
 impl Facts {
-    /// Whether the data directory sits on ZFS.
+    /// Whether the data directory sits on ZFS (and, when pg_wal is a link
+    /// to another directory, that directory too): what makes the ZFS-only
+    /// PostgreSQL settings safe.
     pub fn data_on_zfs(&self) -> bool {
-        self.storage
+        let data = self
+            .storage
             .filesystem
             .as_ref()
-            .is_some_and(|f| f.value == "zfs" || f.value == "fuse.zfs-fuse")
+            .is_some_and(|f| is_zfs(&f.value));
+        let wal = self
+            .storage
+            .wal_filesystem
+            .as_ref()
+            .is_none_or(|f| is_zfs(&f.value));
+        data && wal
     }
 
-    /// Reads a facts file: JSON (what `detect --json` prints) or TOML.
+    /// Pools imported on the host, when known.
+    pub fn zfs_pools(&self) -> &[String] {
+        self.zfs.pools.as_deref().unwrap_or(&[])
+    }
+
+    /// Reads a facts file: JSON (what `detect --json` prints) or TOML, and
+    /// checks every value (file:line, exit 2).
     pub fn load(path: &Path) -> Result<Facts> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read facts file `{}`", path.display()))?;
+        let text = crate::input::read_text(path, "facts file", crate::input::MAX_DOCUMENT)?;
         let is_json =
             path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
-        if is_json {
+        let facts: Facts = if is_json {
             serde_json::from_str(&text).map_err(|e| {
                 crate::error::InputError::new(
                     format!("{}:{}", path.display(), e.line()),
                     format!("invalid facts file: {e}"),
                     "the file should be what `dbtune detect --json` prints; see docs/facts.md",
                 )
-                .into()
-            })
+            })?
         } else {
             toml::from_str(&text).map_err(|e| {
                 crate::error::InputError::from_toml(
@@ -209,8 +246,235 @@ impl Facts {
                     &e,
                     "see docs/facts.md for the fields",
                 )
-                .into()
-            })
+            })?
+        };
+        if let Err(bad) = facts.check() {
+            return Err(crate::error::InputError::new(
+                format!(
+                    "{}:{}",
+                    path.display(),
+                    line_of_key(&text, bad.key, bad.value.as_deref())
+                ),
+                format!("invalid facts file: {}", bad.message),
+                bad.hint,
+            )
+            .into());
+        }
+        Ok(facts)
+    }
+
+    /// Every value in range and every string plain text: facts reach
+    /// rendered files (as comments) and decide what is safe to write.
+    pub fn check(&self) -> Result<(), BadFact> {
+        let m = &self.memory;
+        if m.physical.value == ByteSize::ZERO || m.physical.value > MAX_RAM {
+            return Err(BadFact::new(
+                "physical",
+                format!("memory.physical {} is out of range", m.physical.value),
+                format!("dbtune renders for hosts with 1 byte to {MAX_RAM} of RAM"),
+            ));
+        }
+        if let Some(l) = &m.cgroup_limit {
+            if l.value == ByteSize::ZERO {
+                return Err(BadFact::new(
+                    "cgroup_limit",
+                    "memory.cgroup_limit is 0".to_string(),
+                    "leave it out when there is no limit",
+                ));
+            }
+        }
+        let c = &self.cpu;
+        if !(1..=MAX_CPUS).contains(&c.logical.value) {
+            return Err(BadFact::new(
+                "logical",
+                format!("cpu.logical {} is out of range", c.logical.value),
+                format!("a host has 1 to {MAX_CPUS} CPUs"),
+            ));
+        }
+        if let Some(q) = &c.cgroup_quota {
+            if !(q.value.is_finite() && q.value > 0.0 && q.value <= MAX_CPUS as f64) {
+                return Err(BadFact::new(
+                    "cgroup_quota",
+                    format!("cpu.cgroup_quota {} is out of range", q.value),
+                    format!("CPUs the quota grants: more than 0, at most {MAX_CPUS}"),
+                ));
+            }
+        }
+        for (key, fs) in [
+            ("filesystem", &self.storage.filesystem),
+            ("wal_filesystem", &self.storage.wal_filesystem),
+        ] {
+            if let Some(fs) = fs {
+                if !is_fs_name(&fs.value) {
+                    return Err(BadFact::new(
+                        key,
+                        format!("`{}` is not a filesystem type", fs.value.escape_debug()),
+                        "a type as /proc/self/mountinfo shows it: ext4, xfs, zfs, btrfs...",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = &self.servers.postgres {
+            let major = self.servers.postgres_major();
+            match major {
+                Some(m) if crate::catalog::PG_VERSIONS_SUPPORTED.contains(&m) => {}
+                _ => {
+                    return Err(BadFact::new(
+                        "postgres",
+                        format!(
+                            "servers.postgres `{}` is not a PostgreSQL version dbtune supports",
+                            v.value.escape_debug()
+                        ),
+                        "dbtune renders for PostgreSQL 13 to 18: write the version the host runs,                          like \"16.4\", or leave it out and pass --pg-version",
+                    ))
+                }
+            }
+        }
+        for (key, v) in [
+            ("redis", &self.servers.redis),
+            ("pgbouncer", &self.servers.pgbouncer),
+        ] {
+            if let Some(v) = v {
+                if !is_version(&v.value) {
+                    return Err(BadFact::new(
+                        key,
+                        format!(
+                            "servers.{key} `{}` is not a version",
+                            v.value.escape_debug()
+                        ),
+                        "write it as numbers and dots, like \"7.0.15\"",
+                    ));
+                }
+            }
+        }
+        for pool in self.zfs_pools() {
+            if !crate::profile::is_zfs_name(pool, false) {
+                return Err(BadFact::new(
+                    "pools",
+                    format!("`{}` is not a ZFS pool name", pool.escape_debug()),
+                    "pool names are letters, digits and _ - . :",
+                ));
+            }
+        }
+        for (key, text) in self.strings() {
+            if let Some(why) = crate::profile::plain_text_problem(text, 4096) {
+                return Err(BadFact {
+                    value: Some(text.to_string()),
+                    ..BadFact::new(
+                        key,
+                        format!("`{key}` {why}"),
+                        "facts are plain one-line text",
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every free-text value, with the key it is under.
+    fn strings(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![
+            ("source", self.memory.physical.source.as_str()),
+            ("source", self.cpu.logical.source.as_str()),
+            ("source", self.storage.kind.source.as_str()),
+            ("source", self.zfs.source.as_str()),
+        ];
+        let optional: [(&'static str, Option<&String>); 11] = [
+            ("hostname", self.hostname.as_ref()),
+            (
+                "source",
+                self.memory.cgroup_limit.as_ref().map(|s| &s.source),
+            ),
+            ("source", self.cpu.cgroup_quota.as_ref().map(|s| &s.source)),
+            ("doubt", self.storage.doubt.as_ref()),
+            ("device", self.storage.device.as_ref()),
+            ("data_dir", self.storage.data_dir.as_ref()),
+            ("wal_dir", self.storage.wal_dir.as_ref()),
+            (
+                "source",
+                self.storage.filesystem.as_ref().map(|s| &s.source),
+            ),
+            (
+                "source",
+                self.storage.wal_filesystem.as_ref().map(|s| &s.source),
+            ),
+            ("version", self.zfs.version.as_ref()),
+            ("name", self.suggested_profile.as_ref().map(|s| &s.reason)),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                out.push((k, v.as_str()));
+            }
+        }
+        for s in [
+            &self.servers.postgres,
+            &self.servers.redis,
+            &self.servers.pgbouncer,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            out.push(("source", s.source.as_str()));
+        }
+        out
+    }
+}
+
+/// A facts value out of range, under `key`.
+#[derive(Debug)]
+pub struct BadFact {
+    pub key: &'static str,
+    /// The offending value, when it helps find its line.
+    pub value: Option<String>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl BadFact {
+    fn new(key: &'static str, message: String, hint: impl Into<String>) -> Self {
+        BadFact {
+            key,
+            value: None,
+            message,
+            hint: hint.into(),
         }
     }
+}
+
+/// The line a key is written on (`key =` in TOML, also inside an inline
+/// table, `"key":` in JSON); among several, the one that also holds the
+/// start of the bad value.
+fn line_of_key(text: &str, key: &str, value: Option<&str>) -> usize {
+    let quoted = format!("\"{key}\"");
+    let sets = |l: &str| {
+        l.contains(&quoted)
+            || l.match_indices(key).any(|(i, _)| {
+                let before = l[..i].chars().last();
+                let after = l[i + key.len()..].trim_start();
+                before.is_none_or(|c| !c.is_alphanumeric() && c != '_') && after.starts_with('=')
+            })
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let prefix = value
+        .map(|v| v.split(|c: char| c.is_control()).next().unwrap_or(""))
+        .filter(|p| !p.is_empty());
+    let with_value = prefix.and_then(|p| lines.iter().position(|l| sets(l) && l.contains(p)));
+    with_value
+        .or_else(|| lines.iter().position(|l| sets(l)))
+        .map_or(1, |i| i + 1)
+}
+
+fn is_fs_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+/// `7.0.15`, `1.18.0`, `16`: numbers and dots.
+fn is_version(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }

@@ -15,13 +15,15 @@ use super::{
     redis_rewrite, redis_state, Drift, PgPrevious, PgSnapshot, PgState, RedisPrevious,
     RedisSnapshot, RedisState, Snapshot,
 };
-use crate::budget::{self, Assumptions, Budget, HostReserve};
+use crate::budget::{self, Budget};
 use crate::check;
 use crate::cli::{ApplyArgs, DiffArgs, InspectArgs};
 use crate::error::{InputError, Refusal, EXIT_NO};
 use crate::facts::detect::Detector;
-use crate::facts::Facts;
+use crate::redact::scrub;
+use crate::safety;
 use crate::settings::HostSettings;
+use crate::target::{self, CheckTarget, ThisMachine};
 use crate::units::ByteSize;
 use crate::validate::{Finding, Severity};
 
@@ -78,8 +80,13 @@ struct Live {
 
 async fn connect(pg: &Option<Target>, redis: &Option<Target>, t: Duration) -> Result<Live> {
     let pg = match pg {
-        Some(Target::Postgres { config, tls, shown }) => {
-            let c = conn::connect_postgres(config, *tls, shown, t).await?;
+        Some(Target::Postgres {
+            config,
+            tls,
+            root_cert,
+            shown,
+        }) => {
+            let c = conn::connect_postgres(config, *tls, root_cert.as_deref(), shown, t).await?;
             let s = pg_state(&c, shown, t).await?;
             Some((c, s))
         }
@@ -96,46 +103,52 @@ async fn connect(pg: &Option<Target>, redis: &Option<Target>, t: Duration) -> Re
     Ok(Live { pg, redis })
 }
 
-/// RAM of the servers' host: the flag, the facts file, a manifest, or this
-/// machine when every server runs on it.
-fn ram_for(
-    ram: Option<ByteSize>,
-    facts: Option<&Path>,
+/// The servers' host, resolved as check-budget resolves it (the same
+/// code): flags > facts file > manifest > this machine when every server
+/// runs on it; the version is the live server's. When PostgreSQL runs
+/// here, where its data directory really is decides whether it is on ZFS.
+fn servers_host(
+    flags: &target::Flags,
     manifest: Option<&crate::render::output::Manifest>,
+    live: &Live,
     all_local: bool,
-) -> Result<(ByteSize, String, Vec<HostReserve>, Assumptions)> {
-    let (ram, src) = if let Some(r) = ram {
-        (r, "--ram".to_string())
-    } else if let Some(f) = facts {
-        (
-            Facts::load(f)?.memory.effective(),
-            format!("facts file {}", f.display()),
-        )
-    } else if let Some(m) = manifest {
-        return Ok((
-            m.host.ram,
-            format!("manifest: {}", m.host.ram_source),
-            m.reserves.clone(),
-            m.assumptions.clone(),
-        ));
-    } else if all_local {
-        let f = Detector::host().detect(None);
-        (
-            f.memory.effective(),
-            "this machine (the servers run on it)".to_string(),
-        )
-    } else {
-        return Err(InputError::plain(
-            "the servers are not on this machine, so its RAM says nothing about theirs",
-            "pass --ram SIZE or --facts FILE for the servers' host",
-        )
-        .into());
-    };
-    Ok((
-        ram,
-        src,
-        check::default_reserves(ram),
-        Assumptions::default(),
+) -> Result<CheckTarget> {
+    let version = live.pg.as_ref().map(|(_, s)| s.major);
+    let mut host = target::resolve(
+        flags,
+        manifest,
+        ThisMachine::IfServersLocal(all_local),
+        version,
+    )?;
+    if flags.filesystem.is_none() {
+        if let Some((zfs, source)) = local_data_dir_zfs(live, all_local) {
+            host.pg_on_zfs = zfs;
+            host.pg_on_zfs_source = source;
+        }
+    }
+    Ok(host)
+}
+
+/// For a PostgreSQL on this machine: whether its data directory (and
+/// pg_wal) is on ZFS, as detection sees it. Detection beats any file.
+fn local_data_dir_zfs(live: &Live, all_local: bool) -> Option<(bool, String)> {
+    let (_, s) = live.pg.as_ref()?;
+    if !all_local {
+        return None;
+    }
+    let dir = s.get("data_directory").map(|d| d.setting.clone())?;
+    if dir.is_empty() {
+        return None;
+    }
+    let facts = Detector::host().detect(Some(Path::new(&dir)));
+    let fs = facts
+        .storage
+        .filesystem
+        .as_ref()
+        .map_or("an unknown filesystem".to_string(), |f| f.value.clone());
+    Some((
+        facts.data_on_zfs(),
+        format!("detected: the server's data_directory {dir} is on {fs}"),
     ))
 }
 
@@ -224,7 +237,15 @@ fn health(live: &Live) -> Vec<Finding> {
 
 fn live_settings(live: &Live) -> HostSettings {
     HostSettings {
-        pg_version: live.pg.as_ref().map_or(16, |(_, s)| s.major.clamp(13, 18)),
+        pg_version: live
+            .pg
+            .as_ref()
+            .map_or(target::DEFAULT_PG_VERSION, |(_, s)| {
+                s.major.clamp(
+                    *crate::catalog::PG_VERSIONS_SUPPORTED.start(),
+                    *crate::catalog::PG_VERSIONS_SUPPORTED.end(),
+                )
+            }),
         postgres: live.pg.as_ref().map(|(_, s)| s.service_settings()),
         redis: live.redis.as_ref().map(|(_, s)| s.service_settings()),
         ..Default::default()
@@ -259,13 +280,33 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let t = Duration::from_secs(args.live.timeout);
     let (pg_t, redis_t) = targets(&args.targets)?;
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
-    let (ram, ram_src, reserves, assumptions) =
-        ram_for(args.ram, args.facts.as_deref(), None, all_local)?;
     let rt = runtime()?;
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
+    let flags = target::Flags {
+        ram: args.ram,
+        facts: args.facts.as_deref(),
+        filesystem: args.filesystem.as_deref(),
+        pg_version: None,
+    };
+    let host = servers_host(&flags, None, &live, all_local)?;
     let settings = live_settings(&live);
-    let budget = budget::compute(&settings, ram, &ram_src, &reserves, &assumptions);
+    let budget = budget::compute(
+        &settings,
+        host.ram,
+        &host.ram_source,
+        &host.reserves,
+        &host.assumptions,
+    );
     let mut findings = budget.problems.clone();
+    findings.extend(safety::findings(
+        &settings,
+        &safety::Context {
+            pg_on_zfs: host.pg_on_zfs,
+            pg_on_zfs_source: host.pg_on_zfs_source.clone(),
+            live_huge_pages: None,
+        },
+        &host.assumptions,
+    ));
     findings.extend(health(&live));
     let (line, ok) = verdict(&budget, &findings);
     let mut out = String::new();
@@ -295,7 +336,16 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
             })
         });
         let doc = json!({
-            "schema": 1, "verdict": if ok { "fits" } else if budget.total_fits() { "invalid" } else { "does-not-fit" },
+            "schema": 1,
+            "verdict": if findings.iter().any(|f| f.safety && f.severity == Severity::Error) {
+                "unsafe"
+            } else if ok {
+                "fits"
+            } else if budget.total_fits() {
+                "invalid"
+            } else {
+                "does-not-fit"
+            },
             "postgres": pg, "redis": redis, "findings": findings,
             "ram": budget.ram, "ram_source": budget.ram_source, "worst": budget.worst, "typical": budget.typical,
             "terms": budget.terms,
@@ -384,7 +434,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         out.push_str(&b.table());
         let _ = writeln!(out, "\n{line}");
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -414,7 +464,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     let (pg_t, redis_t) = targets(&args.targets)?;
     let rt = runtime()?;
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let version = live.pg.as_ref().map_or(16, |(_, s)| s.major.clamp(13, 18));
+    let version = live_settings(&live).pg_version;
     let (files, _) = load_dir(&args.dir, version)?;
     if files.postgres.is_some() && live.pg.is_none() {
         eprintln!("note: no PostgreSQL server given: postgresql.conf is not compared");
@@ -448,7 +498,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
             d.len() - differ.len()
         );
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
     Ok(if differ.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -511,6 +561,265 @@ fn write_snapshot(dir: &Path, snap: &Snapshot) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// One PostgreSQL setting apply changes with ALTER SYSTEM.
+#[derive(Clone, Debug)]
+struct PgChange {
+    name: String,
+    from: String,
+    to: String,
+    /// `reload` or `restart`.
+    needs: &'static str,
+}
+
+/// One Redis setting apply changes with CONFIG SET.
+#[derive(Clone, Debug)]
+struct RedisChange {
+    name: String,
+    from: String,
+    to: String,
+}
+
+/// Everything apply would do, and what it leaves alone and why.
+#[derive(Debug, Default)]
+struct ChangeSet {
+    pg: Vec<PgChange>,
+    redis: Vec<RedisChange>,
+    notes: Vec<String>,
+}
+
+impl ChangeSet {
+    fn len(&self) -> usize {
+        self.pg.len() + self.redis.len()
+    }
+
+    fn needs_restart(&self) -> bool {
+        self.pg.iter().any(|c| c.needs == "restart")
+    }
+}
+
+/// The differences between the directory and the servers, sorted into
+/// changes apply makes and notes on the ones it does not.
+fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
+    let mut set = ChangeSet::default();
+    for d in drifts(live, files).into_iter().filter(|d| !d.same) {
+        let never = if d.service == "postgres" {
+            PG_NEVER
+        } else {
+            REDIS_NEVER
+        };
+        if never.contains(&d.name.as_str()) {
+            set.notes.push(format!(
+                "{} {}: {} -> {} not applied: it moves where clients or the service manager find the server; change it by hand",
+                d.service,
+                d.name,
+                d.live.as_deref().unwrap_or("?"),
+                d.file_value
+            ));
+            continue;
+        }
+        if d.service == "redis" {
+            set.redis.push(RedisChange {
+                name: d.name.clone(),
+                from: d.live.unwrap_or_default(),
+                to: d.file_value.clone(),
+            });
+            continue;
+        }
+        match live.pg.as_ref().and_then(|(_, s)| s.get(&d.name)) {
+            None => set
+                .notes
+                .push(format!("postgres {}: unknown to this server, skipped", d.name)),
+            Some(s) if s.source == "command line" || s.source == "override" => set.notes.push(format!(
+                "postgres {}: set on the server's command line ({}), which ALTER SYSTEM cannot override",
+                d.name,
+                s.display()
+            )),
+            Some(s) if s.context == "internal" => set
+                .notes
+                .push(format!("postgres {}: fixed at initdb, skipped", d.name)),
+            Some(s) => set.pg.push(PgChange {
+                name: d.name.clone(),
+                from: s.display(),
+                to: d.file_value.clone(),
+                needs: pg_needs(&s.context),
+            }),
+        }
+    }
+    set
+}
+
+/// The live settings with the changes made: what the servers run after.
+fn after_change(live: &Live, files: &HostSettings, set: &ChangeSet) -> HostSettings {
+    let mut after = live_settings(live);
+    if let (Some(t), Some(f)) = (after.postgres.as_mut(), files.postgres.as_ref()) {
+        for c in &set.pg {
+            if let Some(e) = f.get(&c.name) {
+                t.entries.insert(c.name.clone(), vec![e.clone()]);
+            }
+        }
+    }
+    if let (Some(t), Some(f)) = (after.redis.as_mut(), files.redis.as_ref()) {
+        for c in &set.redis {
+            t.entries.insert(c.name.clone(), f.all(&c.name).to_vec());
+        }
+    }
+    after
+}
+
+/// Huge pages of one size on this machine, from sysfs (else /proc/meminfo):
+/// (free minus reserved, page size).
+fn host_huge_pages(size: Option<ByteSize>) -> Option<(u64, ByteSize, String)> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |k: &str| -> Option<u64> {
+        meminfo.lines().find_map(|l| {
+            l.strip_prefix(k)?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    let default = ByteSize::kib(field("Hugepagesize:")?);
+    let size = size.filter(|s| *s != ByteSize::ZERO).unwrap_or(default);
+    let dir = format!(
+        "/sys/kernel/mm/hugepages/hugepages-{}kB",
+        size.bytes() / 1024
+    );
+    let read = |f: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    match (read("free_hugepages"), read("resv_hugepages")) {
+        (Some(free), Some(resv)) => Some((
+            free.saturating_sub(resv),
+            size,
+            format!("{dir}: {free} free, {resv} reserved"),
+        )),
+        _ if size == default => {
+            let (free, resv) = (
+                field("HugePages_Free:")?,
+                field("HugePages_Rsvd:").unwrap_or(0),
+            );
+            Some((
+                free.saturating_sub(resv),
+                size,
+                format!("/proc/meminfo: HugePages_Free {free}, HugePages_Rsvd {resv}"),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// What a PostgreSQL restart could map in huge pages, when `huge_pages =
+/// on` is in the set after the change: asked of this machine when the
+/// server runs here; on another host apply cannot see, only
+/// --huge-pages-reserved (the user's word) lets it through.
+fn restart_huge_pages(
+    live: &Live,
+    after: &HostSettings,
+    all_local: bool,
+    vouched: bool,
+) -> Result<Option<safety::LiveHugePages>> {
+    let (Some((_, s)), Some(pg_after)) = (&live.pg, &after.postgres) else {
+        return Ok(None);
+    };
+    let pg = budget::Pg::new(pg_after, after.pg_version);
+    if pg.text("huge_pages", "try") != "on" {
+        return Ok(None);
+    }
+    // The user's word counts only where dbtune cannot look: on this
+    // machine /proc says how many pages there are.
+    if vouched && !all_local {
+        return Ok(Some(safety::LiveHugePages {
+            available: u64::MAX,
+            page_size: ByteSize::mib(2),
+            server_reports: None,
+            source: "--huge-pages-reserved".into(),
+        }));
+    }
+    if !all_local {
+        return Err(Refusal(format!(
+            "huge_pages = on: after a restart PostgreSQL will not start unless the host has about {} of \
+             huge pages free, and {} is not on this machine, so apply cannot look; nothing was changed\n\
+             hint: on the server's host check HugePages_Free in /proc/meminfo (vm.nr_hugepages), then run \
+             again with --huge-pages-reserved",
+            budget::pg_shared_estimate(&pg),
+            s.target
+        ))
+        .into());
+    }
+    let size = pg
+        .read("huge_page_size")
+        .and_then(|v| v.as_f64())
+        .map(|kb| ByteSize::kib(kb as u64));
+    let Some((free, page, source)) = host_huge_pages(size) else {
+        return Ok(Some(safety::LiveHugePages {
+            available: 0,
+            page_size: ByteSize::mib(2),
+            server_reports: None,
+            source: "this machine reports no huge pages".into(),
+        }));
+    };
+    // The running server gives back the pages it holds when it restarts.
+    let reports: Option<u64> = s
+        .get("shared_memory_size_in_huge_pages")
+        .and_then(|x| x.setting.parse().ok())
+        .filter(|n: &u64| *n > 0);
+    let holds = match s.get("huge_pages_status").map(|x| x.setting.as_str()) {
+        Some("on") => reports.unwrap_or(0),
+        Some(_) => 0,
+        None if s.get("huge_pages").is_some_and(|x| x.setting == "on") => reports.unwrap_or(0),
+        None => 0,
+    };
+    Ok(Some(safety::LiveHugePages {
+        available: free + holds,
+        page_size: page,
+        server_reports: reports,
+        source: if holds > 0 {
+            format!("{source}, plus {holds} the running server holds")
+        } else {
+            source
+        },
+    }))
+}
+
+fn print_refusal(what: &str, report: &check::Report) -> anyhow::Error {
+    Refusal(format!(
+        "{what}; nothing was changed\n{}",
+        check::text(report, false)
+    ))
+    .into()
+}
+
+/// host:port of a target, as the snapshot records it.
+fn host_port(t: &Target) -> String {
+    match t {
+        Target::Postgres { config, .. } => {
+            let host = match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                None => "localhost".into(),
+            };
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        }
+        Target::Redis { url, .. } => {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let hp = rest[..auth_end].rsplit('@').next().unwrap_or("");
+            if hp.contains(':') && !hp.ends_with(']') {
+                hp.to_string()
+            } else {
+                format!("{hp}:6379")
+            }
+        }
+    }
+}
+
 pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if let Some(snap) = &args.rollback {
         return rollback(&args, snap);
@@ -530,102 +839,81 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         )
         .into());
     }
+    if args.data_dir.is_some() {
+        return Err(InputError::plain(
+            "--data-dir is for `apply --rollback` with PostgreSQL stopped",
+            "leave it out: apply changes a running server",
+        )
+        .into());
+    }
     let t = Duration::from_secs(args.live.timeout);
     let (pg_t, redis_t) = targets(urls)?;
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let version = live.pg.as_ref().map_or(16, |(_, s)| s.major.clamp(13, 18));
+    let version = live_settings(&live).pg_version;
     let (files, found) = load_dir(&dir, version)?;
-    let (ram, ram_src, reserves, assumptions) = ram_for(
-        args.ram,
-        args.facts.as_deref(),
-        found.manifest.as_ref(),
-        all_local,
-    )?;
+    let flags = target::Flags {
+        ram: args.ram,
+        facts: args.facts.as_deref(),
+        filesystem: args.filesystem.as_deref(),
+        pg_version: None,
+    };
+    let host = servers_host(&flags, found.manifest.as_ref(), &live, all_local)?;
+    for n in &host.notes {
+        eprintln!("{n}");
+    }
 
-    // What would change, and what cannot be changed from here.
-    let mut pg_changes: Vec<(String, String, String, &'static str)> = Vec::new(); // name, from, to, needs
-    let mut redis_changes: Vec<(String, String, String)> = Vec::new();
-    let mut notes = Vec::new();
-    for d in drifts(&live, &files).into_iter().filter(|d| !d.same) {
-        let never = if d.service == "postgres" {
-            PG_NEVER
-        } else {
-            REDIS_NEVER
+    // The directory first, exactly as check-budget judges it.
+    let set = change_set(&live, &files);
+    let after = after_change(&live, &files, &set);
+    let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
+    let dir_report = check::check_settings(&files, &host, huge.clone());
+    if !dir_report.ok() {
+        let what = match dir_report.verdict() {
+            "unsafe" => "the directory holds settings that can lose data or stop a server",
+            "does-not-fit" => "the directory's settings would not fit the host's memory",
+            _ => "the directory's settings are invalid",
         };
-        if never.contains(&d.name.as_str()) {
-            notes.push(format!(
-                "{} {}: {} -> {} not applied: it moves where clients or the service manager find the server; change it by hand",
-                d.service,
-                d.name,
-                d.live.as_deref().unwrap_or("?"),
-                d.file_value
-            ));
-            continue;
-        }
-        match d.service {
-            "postgres" => {
-                let s = live.pg.as_ref().and_then(|(_, s)| s.get(&d.name));
-                match s {
-                    None => notes.push(format!("postgres {}: unknown to this server, skipped", d.name)),
-                    Some(s) if s.source == "command line" || s.source == "override" => notes.push(format!(
-                        "postgres {}: set on the server's command line ({}), which ALTER SYSTEM cannot override",
-                        d.name,
-                        s.display()
-                    )),
-                    Some(s) if s.context == "internal" => {
-                        notes.push(format!("postgres {}: fixed at initdb, skipped", d.name))
-                    }
-                    Some(s) => pg_changes.push((d.name.clone(), s.display(), d.file_value.clone(), pg_needs(&s.context))),
-                }
-            }
-            _ => redis_changes.push((
-                d.name.clone(),
-                d.live.unwrap_or_default(),
-                d.file_value.clone(),
-            )),
-        }
+        return Err(print_refusal(what, &dir_report));
     }
-
-    // The set after the change must fit, like any other.
-    let mut target = live_settings(&live);
-    if let (Some(t), Some(f)) = (target.postgres.as_mut(), files.postgres.as_ref()) {
-        for (name, _, _, _) in &pg_changes {
-            if let Some(e) = f.get(name) {
-                t.entries.insert(name.clone(), vec![e.clone()]);
-            }
-        }
-    }
-    if let (Some(t), Some(f)) = (target.redis.as_mut(), files.redis.as_ref()) {
-        for (name, _, _) in &redis_changes {
-            t.entries.insert(name.clone(), f.all(name).to_vec());
-        }
-    }
-    let budget = budget::compute(&target, ram, &ram_src, &reserves, &assumptions);
-    if !budget.fits() {
-        let mut msg = String::from(
-            "the servers would not fit their memory after this change; nothing was changed\n",
-        );
-        msg.push_str(&budget.table());
-        return Err(Refusal(msg).into());
+    // Then the servers as they would run after the change.
+    let after_report = check::check_settings(&after, &host, huge);
+    let blocking: Vec<&Finding> = after_report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.severity == Severity::Error && (f.safety || after_report.budget.problems.contains(f))
+        })
+        .collect();
+    if !after_report.budget.fits() || !blocking.is_empty() {
+        let what = if after_report.unsafe_errors() > 0 {
+            "after this change the servers would run settings that can lose data or stop them"
+        } else {
+            "the servers would not fit their memory after this change"
+        };
+        return Err(print_refusal(what, &after_report));
     }
 
     let mut out = std::io::stdout().lock();
-    for n in &notes {
-        writeln!(out, "note: {n}")?;
+    for n in &set.notes {
+        writeln!(out, "note: {}", scrub(n))?;
     }
-    for (name, from, to, needs) in &pg_changes {
+    for c in &set.pg {
         writeln!(
             out,
-            "postgres  {name}: {from} -> {to}  (ALTER SYSTEM, needs a {needs})"
+            "postgres  {}: {} -> {}  (ALTER SYSTEM, needs a {})",
+            c.name, c.from, c.to, c.needs
         )?;
     }
-    for (name, from, to) in &redis_changes {
-        writeln!(out, "redis     {name}: {from} -> {to}  (CONFIG SET)")?;
+    for c in &set.redis {
+        writeln!(
+            out,
+            "redis     {}: {} -> {}  (CONFIG SET)",
+            c.name, c.from, c.to
+        )?;
     }
-    let total = pg_changes.len() + redis_changes.len();
-    if total == 0 {
+    if set.len() == 0 {
         writeln!(
             out,
             "nothing to change: the servers run what {} says",
@@ -636,17 +924,33 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if !args.yes {
         writeln!(
             out,
-            "dry run: {total} change(s), worst case after them {} of {}; run again with --yes to apply them \
+            "dry run: {} change(s), worst case after them {} of {}; run again with --yes to apply them \
              (a snapshot of the current values is written first)",
-            budget.worst, budget.ram
+            set.len(),
+            after_report.budget.worst,
+            after_report.budget.ram
         )?;
         return Ok(ExitCode::SUCCESS);
     }
     drop(out);
+    let snap_path = take_snapshot(&rt, &live, &pg_t, &redis_t, &set, &args.snapshot_dir, t)?;
+    eprintln!("snapshot of the previous values: {}", snap_path.display());
+    execute(&rt, &mut live, &set, &snap_path, t)
+}
 
-    // Privileges before anything is written.
+/// Privileges, then the previous values and the servers' identity, on
+/// disk before anything changes.
+fn take_snapshot(
+    rt: &tokio::runtime::Runtime,
+    live: &Live,
+    pg_t: &Option<Target>,
+    redis_t: &Option<Target>,
+    set: &ChangeSet,
+    snapshot_dir: &Path,
+    t: Duration,
+) -> Result<std::path::PathBuf> {
     if let Some((_, s)) = &live.pg {
-        if !pg_changes.is_empty() && !s.superuser {
+        if !set.pg.is_empty() && !s.superuser {
             return Err(InputError::plain(
                 format!("PostgreSQL user `{}` is not a superuser: nothing was changed", s.user),
                 "apply needs a superuser: ALTER SYSTEM, and reading postgresql.auto.conf for the rollback snapshot",
@@ -654,8 +958,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
             .into());
         }
     }
-
-    let names: Vec<String> = pg_changes.iter().map(|c| c.0.clone()).collect();
+    let names: Vec<String> = set.pg.iter().map(|c| c.name.clone()).collect();
     let auto = match &live.pg {
         Some((c, _)) if !names.is_empty() => rt.block_on(pg_auto_conf(c, &names, t))?,
         _ => Default::default(),
@@ -668,78 +971,102 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         postgres: live
             .pg
             .as_ref()
-            .filter(|_| !pg_changes.is_empty())
+            .filter(|_| !set.pg.is_empty())
             .map(|(_, s)| PgSnapshot {
                 target: s.target.clone(),
-                changes: pg_changes
+                host_port: pg_t.as_ref().map(host_port).unwrap_or_default(),
+                system_identifier: s.system_identifier.clone(),
+                data_directory: s.get("data_directory").map(|d| d.setting.clone()),
+                changes: set
+                    .pg
                     .iter()
-                    .map(|(n, from, _, _)| PgPrevious {
-                        name: n.clone(),
-                        previous_setting: from.clone(),
-                        previous_auto_conf: auto.get(n).cloned(),
+                    .map(|c| PgPrevious {
+                        name: c.name.clone(),
+                        previous_setting: c.from.clone(),
+                        previous_auto_conf: auto.get(&c.name).cloned(),
+                        applied: Some(c.to.clone()),
                     })
                     .collect(),
             }),
         redis: live
             .redis
             .as_ref()
-            .filter(|_| !redis_changes.is_empty())
+            .filter(|_| !set.redis.is_empty())
             .map(|(_, r)| RedisSnapshot {
                 target: r.target.clone(),
+                host_port: redis_t.as_ref().map(host_port).unwrap_or_default(),
                 rewrite: r.info.get("config_file").is_some_and(|f| !f.is_empty()),
-                changes: redis_changes
+                changes: set
+                    .redis
                     .iter()
-                    .map(|(n, from, _)| RedisPrevious {
-                        name: n.clone(),
-                        previous: from.clone(),
+                    .map(|c| RedisPrevious {
+                        name: c.name.clone(),
+                        previous: c.from.clone(),
+                        applied: Some(c.to.clone()),
                     })
                     .collect(),
             }),
     };
-    let snap_path = write_snapshot(&args.snapshot_dir, &snapshot)?;
-    eprintln!("snapshot of the previous values: {}", snap_path.display());
+    write_snapshot(snapshot_dir, &snapshot)
+}
+
+/// Makes the changes, saying each as it lands so that a failure (a server
+/// that dies halfway) still shows exactly what was applied.
+fn execute(
+    rt: &tokio::runtime::Runtime,
+    live: &mut Live,
+    set: &ChangeSet,
+    snap_path: &Path,
+    t: Duration,
+) -> Result<ExitCode> {
     let undo = format!(
-        "undo with: dbtune apply --rollback {} --yes [URL...]",
+        "undo with: dbtune apply --rollback {} --yes [URL...] (with PostgreSQL stopped: add --data-dir PGDATA)",
         snap_path.display()
     );
-
     let mut applied: Vec<String> = Vec::new();
+    let reloaded = std::cell::Cell::new(false);
     let fail = |applied: &[String], what: String| -> anyhow::Error {
-        InputError::plain(
-            format!(
-                "{what}\napplied before the failure: {}",
-                if applied.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    applied.join(", ")
-                }
-            ),
-            undo.clone(),
-        )
+        crate::error::LiveChangeFailed {
+            message: scrub(&what),
+            applied: applied.to_vec(),
+            state: if reloaded.get() || set.pg.is_empty() {
+                "in effect where the server allows it".into()
+            } else {
+                "PostgreSQL's are in postgresql.auto.conf, not reloaded: they take effect at the \
+                 next reload or restart unless rolled back"
+                    .into()
+            },
+            hint: undo.clone(),
+        }
         .into()
     };
     if let Some((c, _)) = &live.pg {
-        for (name, _, to, _) in &pg_changes {
-            if let Err(e) = rt.block_on(pg_alter(c, name, Some(to), t)) {
+        for ch in &set.pg {
+            if let Err(e) = rt.block_on(pg_alter(c, &ch.name, Some(&ch.to), t)) {
                 return Err(fail(&applied, format!("{e:#}")));
             }
-            applied.push(format!("postgres {name}"));
+            eprintln!("applied: postgres {} = {}", ch.name, ch.to);
+            applied.push(format!("postgres {} = {}", ch.name, ch.to));
         }
-        if !pg_changes.is_empty() {
+        if !set.pg.is_empty() {
             rt.block_on(pg_reload(c, t))
                 .map_err(|e| fail(&applied, format!("{e:#}")))?;
+            reloaded.set(true);
         }
     }
     let mut redis_restart = Vec::new();
     if let Some((c, r)) = live.redis.as_mut() {
-        for (name, _, to) in &redis_changes {
-            match rt.block_on(redis_config_set(c, name, to, t)) {
-                Ok(()) => applied.push(format!("redis {name}")),
-                Err(e) if e.contains("immutable") => redis_restart.push(name.clone()),
+        for ch in &set.redis {
+            match rt.block_on(redis_config_set(c, &ch.name, &ch.to, t)) {
+                Ok(()) => {
+                    eprintln!("applied: redis {} {}", ch.name, ch.to);
+                    applied.push(format!("redis {} {}", ch.name, ch.to));
+                }
+                Err(e) if e.contains("immutable") => redis_restart.push(ch.name.clone()),
                 Err(e) => {
                     return Err(fail(
                         &applied,
-                        format!("CONFIG SET {name} {to} failed: {e}"),
+                        format!("CONFIG SET {} {} failed: {e}", ch.name, ch.to),
                     ))
                 }
             }
@@ -753,39 +1080,49 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     // Read back: what took effect, what waits for a restart.
     let mut out = std::io::stdout().lock();
     if let Some((c, s)) = live.pg.as_mut() {
-        *s = rt.block_on(pg_state(c, &s.target.clone(), t))?;
-        for (name, _, to, _) in &pg_changes {
-            let now = s.get(name).expect("known before");
-            let status = if now.pending_restart {
-                "set; takes effect after a restart".to_string()
-            } else if pg_same(to, now) {
-                "in effect".to_string()
-            } else {
-                format!(
+        *s = rt
+            .block_on(pg_state(c, &s.target.clone(), t))
+            .map_err(|e| fail(&applied, format!("reading the settings back failed: {e:#}")))?;
+        for ch in &set.pg {
+            let status = match s.get(&ch.name) {
+                Some(now) if now.pending_restart => "set; takes effect after a restart".to_string(),
+                Some(now) if pg_same(&ch.to, now) => "in effect".to_string(),
+                Some(now) => format!(
                     "not in effect: the server runs {} ({})",
                     now.display(),
                     now.source
-                )
+                ),
+                None => "gone from pg_settings".to_string(),
             };
-            writeln!(out, "postgres  {name} = {to}: {status}")?;
+            writeln!(out, "postgres  {} = {}: {status}", ch.name, ch.to)?;
         }
     }
     for name in &redis_restart {
         writeln!(out, "redis     {name}: immutable while Redis runs; takes effect after a restart with the file")?;
     }
-    for (name, _, to) in redis_changes
+    for ch in set
+        .redis
         .iter()
-        .filter(|c| !redis_restart.contains(&c.0))
+        .filter(|c| !redis_restart.contains(&c.name))
     {
-        writeln!(out, "redis     {name} = {to}: in effect")?;
+        writeln!(out, "redis     {} = {}: in effect", ch.name, ch.to)?;
+    }
+    if set.needs_restart() {
+        writeln!(
+            out,
+            "note: restart PostgreSQL for the settings marked above; if it does not start, \
+             `dbtune apply --rollback {} --data-dir PGDATA --yes` restores them with the server down",
+            snap_path.display()
+        )?;
     }
     writeln!(out, "{undo}")?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read snapshot `{}`", path.display()))?;
+/// Reads a snapshot and checks that it says only what apply could have
+/// written: known keys, none that move a server, plain values.
+fn read_snapshot(path: &Path) -> Result<Snapshot> {
+    let text = crate::input::read_text(path, "snapshot", crate::input::MAX_CONFIG)?;
     let snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
         InputError::new(
             format!("{}:{}", path.display(), e.line()),
@@ -793,6 +1130,88 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             "pass the file `dbtune apply --yes` wrote",
         )
     })?;
+    let bad = |what: String| -> anyhow::Error {
+        InputError::plain(
+            format!("snapshot `{}` {what}: it was not written by apply, or was edited", path.display()),
+            "nothing was changed; roll back with the snapshot apply wrote, or set the values by hand",
+        )
+        .into()
+    };
+    let plain = |v: &str| !v.chars().any(|c| c.is_control());
+    if let Some(p) = &snap.postgres {
+        for c in &p.changes {
+            let name_ok = !c.name.is_empty()
+                && c.name.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '.'
+                });
+            if !name_ok {
+                return Err(bad(format!(
+                    "names `{}`, which is not a parameter",
+                    c.name.escape_debug()
+                )));
+            }
+            if PG_NEVER.contains(&c.name.as_str()) {
+                return Err(bad(format!("sets `{}`, which apply never changes", c.name)));
+            }
+            if !c.previous_auto_conf.as_deref().is_none_or(plain) {
+                return Err(bad(format!(
+                    "gives `{}` a value with a control character",
+                    c.name
+                )));
+            }
+        }
+    }
+    if let Some(r) = &snap.redis {
+        for c in &r.changes {
+            let name_ok = !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+            if !name_ok {
+                return Err(bad(format!(
+                    "names `{}`, which is not a Redis setting",
+                    c.name.escape_debug()
+                )));
+            }
+            if REDIS_NEVER.contains(&c.name.as_str())
+                || REDIS_FILE_ONLY_KEYS.contains(&c.name.as_str())
+            {
+                return Err(bad(format!(
+                    "sets Redis `{}`, which apply never changes",
+                    c.name
+                )));
+            }
+            if !plain(&c.previous) {
+                return Err(bad(format!(
+                    "gives Redis `{}` a value with a control character",
+                    c.name
+                )));
+            }
+        }
+    }
+    Ok(snap)
+}
+
+/// Directives apply never sends with CONFIG SET.
+const REDIS_FILE_ONLY_KEYS: &[&str] = &[
+    "include",
+    "rename-command",
+    "loadmodule",
+    "user",
+    "sentinel",
+    "requirepass",
+    "masterauth",
+    "aclfile",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+];
+
+fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
+    let snap = read_snapshot(path)?;
+    if let Some(data_dir) = &args.data_dir {
+        return super::offline::rollback(&snap, path, data_dir, args.yes);
+    }
     let t = Duration::from_secs(args.live.timeout);
     // Servers from the command line (with passwords), else the snapshot's
     // own URLs when they need none.
@@ -805,6 +1224,9 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             .collect::<Result<Vec<_>>>()?
     };
     let pick = |want_pg: bool, recorded: Option<&str>| -> Result<Option<Target>> {
+        if recorded.is_none() {
+            return Ok(None);
+        }
         if let Some(t) = given
             .iter()
             .find(|t| matches!(t, Target::Postgres { .. }) == want_pg)
@@ -827,6 +1249,19 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     };
     let pg_t = pick(true, snap.postgres.as_ref().map(|p| p.target.as_str()))?;
     let redis_t = pick(false, snap.redis.as_ref().map(|r| r.target.as_str()))?;
+    if let (Some(r), Some(rt)) = (&snap.redis, &redis_t) {
+        let hp = host_port(rt);
+        if !r.host_port.is_empty() && r.host_port != hp {
+            return Err(InputError::plain(
+                format!(
+                    "the snapshot's Redis changes were made on {}, not {hp}; nothing was changed",
+                    r.host_port
+                ),
+                "give the URL of the server the snapshot was taken from",
+            )
+            .into());
+        }
+    }
     let mut out = std::io::stdout().lock();
     if let Some(p) = &snap.postgres {
         for c in &p.changes {
@@ -856,7 +1291,35 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     drop(out);
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    if let (Some(p), Some((c, s))) = (&snap.postgres, &live.pg) {
+    if let (Some(p), Some((_, s))) = (&snap.postgres, &live.pg) {
+        // Which cluster, whatever address it was reached at.
+        match (&p.system_identifier, &s.system_identifier) {
+            (Some(want), Some(have)) if want == have => {}
+            (Some(want), Some(have)) => {
+                return Err(InputError::plain(
+                    format!(
+                        "{} is cluster {have}, but the snapshot was taken from cluster {want} ({}); nothing was changed",
+                        s.target, p.host_port
+                    ),
+                    "give the URL of the server the snapshot was taken from",
+                )
+                .into())
+            }
+            (None, _) => {
+                return Err(InputError::plain(
+                    "the snapshot does not record which cluster it was taken from; nothing was changed",
+                    "it was written by an older dbtune: restore its values by hand with ALTER SYSTEM",
+                )
+                .into())
+            }
+            (Some(_), None) => {
+                return Err(InputError::plain(
+                    format!("cannot read the system identifier of {}; nothing was changed", s.target),
+                    "roll back as a superuser",
+                )
+                .into())
+            }
+        }
         if !s.superuser {
             return Err(InputError::plain(
                 format!("PostgreSQL user `{}` is not a superuser", s.user),
@@ -864,7 +1327,18 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             )
             .into());
         }
+    }
+    if let (Some(p), Some((c, s))) = (&snap.postgres, &live.pg) {
         for ch in &p.changes {
+            if let (Some(applied), Some(now)) = (&ch.applied, s.get(&ch.name)) {
+                if !now.pending_restart && !pg_same(applied, now) {
+                    eprintln!(
+                        "note: postgres {} was changed since apply set it to {applied} (now {}); restoring it anyway",
+                        ch.name,
+                        now.display()
+                    );
+                }
+            }
             rt.block_on(pg_alter(c, &ch.name, ch.previous_auto_conf.as_deref(), t))?;
         }
         rt.block_on(pg_reload(c, t))?;
@@ -874,9 +1348,10 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             if let Err(e) = rt.block_on(redis_config_set(c, &ch.name, &ch.previous, t)) {
                 if !e.contains("immutable") {
                     return Err(anyhow::anyhow!(
-                        "CONFIG SET {} {} failed: {e}",
+                        "CONFIG SET {} {} failed: {}",
                         ch.name,
-                        ch.previous
+                        ch.previous,
+                        scrub(&e)
                     ));
                 }
             }

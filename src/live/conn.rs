@@ -19,6 +19,8 @@ pub enum Target {
     Postgres {
         config: Box<tokio_postgres::Config>,
         tls: TlsMode,
+        /// A CA file to trust (`sslrootcert`, else PGSSLROOTCERT).
+        root_cert: Option<String>,
         shown: String,
     },
     Redis {
@@ -63,44 +65,7 @@ pub enum TlsMode {
     VerifyFull,
 }
 
-/// Replaces the password in a URL (`user:secret@` -> `user:***@`).
-pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let auth_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..auth_end].rfind('@') else {
-        return redact_query(url);
-    };
-    let userinfo = &rest[..at];
-    let shown = match userinfo.split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => userinfo.to_string(),
-    };
-    redact_query(&format!(
-        "{}{}{}",
-        &url[..scheme_end + 3],
-        shown,
-        &rest[at..]
-    ))
-}
-
-fn redact_query(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, q)) => {
-            let parts: Vec<String> = q
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k == "password" => format!("{k}=***"),
-                    _ => kv.to_string(),
-                })
-                .collect();
-            format!("{base}?{}", parts.join("&"))
-        }
-        None => url.to_string(),
-    }
-}
+pub use crate::redact::redact;
 
 mod url {
     /// The host of `scheme://[user[:pw]@]host[:port]/...`.
@@ -119,13 +84,39 @@ mod url {
     }
 }
 
+/// The `sslmode` values libpq accepts, spelled as libpq spells them.
+pub const SSLMODES: &str = "disable, allow, prefer, require, verify-ca, verify-full";
+
+/// `sslmode` as libpq reads it: exact, lowercase, hyphenated. Anything
+/// else is an error, never a silent fallback to plain text.
+pub fn tls_mode(v: &str, from: &str) -> Result<TlsMode, InputError> {
+    Ok(match v {
+        "disable" | "allow" => TlsMode::Disable,
+        "prefer" => TlsMode::Prefer,
+        "require" => TlsMode::Require,
+        "verify-ca" => TlsMode::VerifyCa,
+        "verify-full" => TlsMode::VerifyFull,
+        _ => {
+            return Err(InputError::plain(
+                format!("invalid sslmode `{}` in {from}", v.escape_debug()),
+                format!(
+                    "sslmode is one of {SSLMODES} (lowercase, with hyphens, as libpq spells them)"
+                ),
+            ))
+        }
+    })
+}
+
 /// Parses one target URL.
 pub fn parse_target(s: &str) -> Result<Target> {
     let shown = redact(s);
     if s.starts_with("redis://") || s.starts_with("rediss://") {
         redis::Client::open(s).map_err(|e| {
             InputError::plain(
-                format!("invalid Redis URL `{shown}`: {e}"),
+                format!(
+                    "invalid Redis URL `{shown}`: {}",
+                    crate::redact::scrub(&e.to_string().replace(s, &shown))
+                ),
                 "write it as redis://[:password@]host:port[/db]",
             )
         })?;
@@ -135,16 +126,32 @@ pub fn parse_target(s: &str) -> Result<Target> {
         });
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-        let (clean, mode) = take_sslmode(s);
-        let config: tokio_postgres::Config = clean.parse().map_err(|e| {
-            InputError::plain(
-                format!("invalid PostgreSQL URL `{shown}`: {e}"),
-                "write it as postgres://user[:password]@host:port/dbname[?sslmode=require]",
-            )
-        })?;
+        let (clean, params) = take_tls_params(s)?;
+        let config: tokio_postgres::Config =
+            clean.parse().map_err(|e: tokio_postgres::Error| {
+                InputError::plain(
+                    format!(
+                        "invalid PostgreSQL URL `{shown}`: {}",
+                        crate::redact::scrub(&e.to_string())
+                    ),
+                    "write it as postgres://user[:password]@host:port/dbname[?sslmode=require]",
+                )
+            })?;
+        let tls = match params.sslmode.as_deref() {
+            Some(m) => tls_mode(m, "the URL")?,
+            None => match env_sslmode()? {
+                Some(m) => m,
+                None => TlsMode::Prefer,
+            },
+        };
         return Ok(Target::Postgres {
             config: Box::new(config),
-            tls: mode.unwrap_or(TlsMode::Prefer),
+            tls,
+            root_cert: params.sslrootcert.or_else(|| {
+                std::env::var("PGSSLROOTCERT")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            }),
             shown,
         });
     }
@@ -155,38 +162,49 @@ pub fn parse_target(s: &str) -> Result<Target> {
     .into())
 }
 
-fn tls_mode(v: &str) -> Option<TlsMode> {
-    Some(match v {
-        "disable" | "allow" => TlsMode::Disable,
-        "prefer" => TlsMode::Prefer,
-        "require" => TlsMode::Require,
-        "verify-ca" => TlsMode::VerifyCa,
-        "verify-full" => TlsMode::VerifyFull,
-        _ => return None,
-    })
+/// PGSSLMODE, checked like a URL's sslmode.
+fn env_sslmode() -> Result<Option<TlsMode>, InputError> {
+    match std::env::var("PGSSLMODE") {
+        Ok(v) if !v.is_empty() => tls_mode(&v, "PGSSLMODE").map(Some),
+        _ => Ok(None),
+    }
 }
 
-/// Removes `sslmode=...` from a URL's query, returning what it said.
-fn take_sslmode(url: &str) -> (String, Option<TlsMode>) {
+/// The TLS parameters dbtune handles itself, taken out of a URL's query.
+#[derive(Debug, Default, PartialEq)]
+struct TlsParams {
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+/// Removes `sslmode` and `sslrootcert` from a URL's query (tokio-postgres
+/// knows only three sslmodes and no sslrootcert); client certificates are
+/// refused rather than silently ignored.
+fn take_tls_params(url: &str) -> Result<(String, TlsParams), InputError> {
     let Some((base, q)) = url.split_once('?') else {
-        return (url.to_string(), None);
+        return Ok((url.to_string(), TlsParams::default()));
     };
-    let mut mode = None;
-    let kept: Vec<&str> = q
-        .split('&')
-        .filter(|kv| match kv.split_once('=') {
-            Some(("sslmode", v)) => {
-                mode = tls_mode(v);
-                false
+    let mut params = TlsParams::default();
+    let mut kept = Vec::new();
+    for kv in q.split('&') {
+        match kv.split_once('=') {
+            Some(("sslmode", v)) => params.sslmode = Some(v.to_string()),
+            Some(("sslrootcert", v)) => params.sslrootcert = Some(v.to_string()),
+            Some(("sslcert" | "sslkey" | "sslpassword", _)) => {
+                return Err(InputError::plain(
+                    "client certificates (sslcert, sslkey) are not supported by dbtune",
+                    "authenticate with a password (PGPASSWORD or the URL) or use a local socket",
+                ))
             }
-            _ => true,
-        })
-        .collect();
-    if kept.is_empty() {
-        (base.to_string(), mode)
-    } else {
-        (format!("{base}?{}", kept.join("&")), mode)
+            _ => kept.push(kv),
+        }
     }
+    let clean = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((clean, params))
 }
 
 /// Targets from the environment when none are given: PGHOST, PGPORT,
@@ -225,14 +243,15 @@ pub fn env_targets() -> Result<Vec<Target>> {
         }
         let db = var("PGDATABASE").unwrap_or_else(|| user.clone());
         c.dbname(&db);
-        let tls = var("PGSSLMODE")
-            .and_then(|m| tls_mode(&m))
-            .unwrap_or(TlsMode::Prefer);
+        let tls = env_sslmode()?.unwrap_or(TlsMode::Prefer);
         let port = var("PGPORT").unwrap_or_else(|| "5432".into());
         out.push(Target::Postgres {
             config: Box::new(c),
             tls,
-            shown: format!("postgres://{user}@{host}:{port}/{db} (from PG* variables)"),
+            root_cert: var("PGSSLROOTCERT"),
+            shown: redact(&format!(
+                "postgres://{user}@{host}:{port}/{db} (from PG* variables)"
+            )),
         });
     }
     if let Some(url) = var("REDIS_URL") {
@@ -319,20 +338,32 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
-fn rustls_config(mode: TlsMode) -> Result<rustls::ClientConfig> {
+fn rustls_config(mode: TlsMode, root_cert: Option<&str>) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     // A CA the user points at, as libpq's sslrootcert.
-    if let Ok(path) = std::env::var("PGSSLROOTCERT") {
+    if let Some(path) = root_cert {
         use rustls::pki_types::pem::PemObject;
-        for der in CertificateDer::pem_file_iter(&path)
-            .with_context(|| format!("cannot read PGSSLROOTCERT `{path}`"))?
-        {
-            let der = der.with_context(|| format!("PGSSLROOTCERT `{path}` is not PEM"))?;
+        let pem = crate::input::read_bytes(
+            std::path::Path::new(path),
+            "root certificate (sslrootcert)",
+            crate::input::MAX_DOCUMENT,
+        )?;
+        let mut any = false;
+        for der in CertificateDer::pem_slice_iter(&pem) {
+            let der = der.with_context(|| format!("sslrootcert `{path}` is not PEM"))?;
             roots
                 .add(der)
-                .map_err(|e| anyhow!("PGSSLROOTCERT `{path}`: {e}"))?;
+                .map_err(|e| anyhow!("sslrootcert `{path}`: {e}"))?;
+            any = true;
+        }
+        if !any {
+            return Err(InputError::plain(
+                format!("sslrootcert `{path}` holds no certificate"),
+                "point it at the PEM file of the CA that signed the server's certificate",
+            )
+            .into());
         }
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -362,6 +393,7 @@ fn rustls_config(mode: TlsMode) -> Result<rustls::ClientConfig> {
 pub async fn connect_postgres(
     config: &tokio_postgres::Config,
     tls: TlsMode,
+    root_cert: Option<&str>,
     shown: &str,
     timeout: Duration,
 ) -> Result<tokio_postgres::Client> {
@@ -374,7 +406,7 @@ pub async fn connect_postgres(
     });
     let tls_config = match tls {
         TlsMode::Disable => None,
-        _ => Some(rustls_config(tls)?),
+        _ => Some(rustls_config(tls, root_cert)?),
     };
     let fut = async {
         match tls_config {
@@ -394,7 +426,10 @@ pub async fn connect_postgres(
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(anyhow!(InputError::plain(
-            format!("cannot connect to {shown}: {}", pg_error_text(&e)),
+            format!(
+                "cannot connect to {shown}: {}",
+                crate::redact::scrub(&pg_error_text(&e))
+            ),
             "check the host, port, user and password (PGPASSWORD or the URL), and pg_hba.conf",
         ))),
         Err(_) => Err(anyhow!(InputError::plain(
@@ -455,27 +490,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/app"),
-            "postgres://app:***@db:5432/app"
-        );
-        assert_eq!(
-            redact("redis://:pw@127.0.0.1:6379/0"),
-            "redis://:***@127.0.0.1:6379/0"
-        );
-        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
-        assert_eq!(
-            redact("postgres://db/app?user=x&password=hunter2&sslmode=require"),
-            "postgres://db/app?user=x&password=***&sslmode=require"
-        );
-    }
-
-    #[test]
     fn sslmode_is_taken_out_of_the_url() {
-        let (url, mode) = take_sslmode("postgres://a@h/db?sslmode=verify-full&application_name=x");
+        let (url, p) =
+            take_tls_params("postgres://a@h/db?sslmode=verify-full&application_name=x").unwrap();
         assert_eq!(url, "postgres://a@h/db?application_name=x");
-        assert_eq!(mode, Some(TlsMode::VerifyFull));
+        assert_eq!(p.sslmode.as_deref(), Some("verify-full"));
         let t = parse_target("postgres://a:b@127.0.0.1:5/db?sslmode=verify-ca").unwrap();
         assert!(matches!(
             t,
@@ -486,5 +505,16 @@ mod tests {
         ));
         assert!(t.is_local());
         assert!(!parse_target("redis://10.1.2.3:6379").unwrap().is_local());
+    }
+
+    #[test]
+    fn an_sslmode_libpq_would_refuse_is_an_error_not_plain_text() {
+        for bad in ["verify_full", "Verify-Full", "bogus", "REQUIRE", ""] {
+            let e = parse_target(&format!("postgres://a@127.0.0.1/db?sslmode={bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("invalid sslmode"), "{bad}: {e}");
+            assert!(e.contains("verify-full"), "{bad}: {e}");
+        }
     }
 }

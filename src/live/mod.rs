@@ -5,6 +5,7 @@
 
 pub mod cmd;
 pub mod conn;
+pub mod offline;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+use crate::pgvalue::PgValue;
 use crate::settings::{Location, ServiceSettings};
-use crate::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms, ByteSize};
+use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize};
 
 pub use conn::Target;
 
@@ -30,6 +32,8 @@ pub struct PgSetting {
     pub sourceline: Option<i32>,
     pub pending_restart: bool,
     pub context: String,
+    /// The values of an enum.
+    pub enumvals: Vec<String>,
 }
 
 impl PgSetting {
@@ -41,6 +45,29 @@ impl PgSetting {
             }
             (Some(u), Ok(_)) => format!("{}{u}", self.setting),
             _ => self.setting.clone(),
+        }
+    }
+
+    /// The row as a catalog entry, for the one value reader. Without
+    /// min/max: the live value is in range, and a file's value is judged
+    /// by validation.
+    pub fn as_param(&self) -> crate::catalog::PgParam {
+        use crate::catalog::VarType;
+        crate::catalog::PgParam {
+            name: self.name.clone(),
+            vartype: match self.vartype.as_str() {
+                "bool" => VarType::Bool,
+                "integer" => VarType::Integer,
+                "real" => VarType::Real,
+                "enum" => VarType::Enum,
+                _ => VarType::String,
+            },
+            unit: self.unit.clone(),
+            min: None,
+            max: None,
+            enumvals: self.enumvals.clone(),
+            context: self.context.clone(),
+            boot_val: None,
         }
     }
 
@@ -78,11 +105,17 @@ pub struct PgState {
     pub cache_hit_ratio: Option<f64>,
     /// Whether dbtune's own connection is encrypted.
     pub tls: bool,
+    /// pg_control's system identifier: which cluster this is, whatever
+    /// address it was reached at. None when the role may not read it.
+    pub system_identifier: Option<String>,
 }
 
 impl PgState {
+    /// A parameter by name; names are case-insensitive (`TimeZone`).
     pub fn get(&self, name: &str) -> Option<&PgSetting> {
-        self.settings.iter().find(|s| s.name == name)
+        self.settings
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// Settings as the budget reads them, each located in its file when
@@ -93,7 +126,11 @@ impl PgState {
             ..Default::default()
         };
         for p in &self.settings {
-            s.push(&p.name, p.setting.clone(), p.location());
+            s.push(
+                &p.name.to_ascii_lowercase(),
+                p.setting.clone(),
+                p.location(),
+            );
         }
         s
     }
@@ -169,7 +206,7 @@ async fn pg_query(
 pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> Result<PgState> {
     let rows = pg_query(
         c,
-        "SELECT name, setting, unit, vartype, source, sourcefile, sourceline, pending_restart, context FROM pg_settings",
+        "SELECT name, setting, unit, vartype, source, sourcefile, sourceline, pending_restart, context, coalesce(enumvals, '{}') FROM pg_settings",
         &[],
         t,
     )
@@ -186,6 +223,7 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
             sourceline: r.get(6),
             pending_restart: r.get(7),
             context: r.get(8),
+            enumvals: r.get(9),
         })
         .collect();
     let version: String = pg_query(c, "SHOW server_version", &[], t).await?[0].get(0);
@@ -231,6 +269,17 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
         .find(|s| s.name == "max_connections")
         .and_then(|s| s.setting.parse().ok())
         .unwrap_or(0);
+    // pg_control_system() may be denied to ordinary roles: then None.
+    let system_identifier = match c
+        .query(
+            "SELECT system_identifier::text FROM pg_control_system()",
+            &[],
+        )
+        .await
+    {
+        Ok(rows) => rows.first().and_then(|r| r.get::<_, Option<String>>(0)),
+        Err(_) => None,
+    };
     Ok(PgState {
         target: target.to_string(),
         version,
@@ -242,6 +291,7 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
         max_connections,
         cache_hit_ratio,
         tls,
+        system_identifier,
     })
 }
 
@@ -286,56 +336,21 @@ pub async fn redis_state(
     })
 }
 
-/// Whether a file's value and the live one are the same setting after unit
-/// normalisation.
+/// Whether a file's value and the live one are the same setting: the
+/// file's value read as PostgreSQL reads it (`pgvalue`), against the
+/// live row's type and unit.
 pub fn pg_same(file_value: &str, live: &PgSetting) -> bool {
-    let fv = file_value.trim();
-    match live.vartype.as_str() {
-        "integer" | "real" => {
-            let unit = live.unit.as_deref().unwrap_or("");
-            let (Some(a), Ok(b)) = (pg_base(fv, unit), live.setting.parse::<f64>()) else {
-                return fv == live.setting;
-            };
-            let factor = unit_bytes(unit)
-                .or_else(|| pg_time_unit_ms(unit))
-                .unwrap_or(1.0);
-            let b = b * factor;
-            if live.vartype == "integer" {
-                (a / factor).round() * factor == b
-            } else {
-                (a - b).abs() <= b.abs() * 1e-9
-            }
-        }
-        "bool" => bool_word(fv) == bool_word(&live.setting),
-        "enum" => {
-            fv.eq_ignore_ascii_case(&live.setting)
-                || bool_word(fv).is_some_and(|w| Some(w) == bool_word(&live.setting))
-        }
-        _ => fv == live.setting,
-    }
-}
-
-fn bool_word(v: &str) -> Option<&'static str> {
-    match v.to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "1" => Some("on"),
-        "off" | "false" | "no" | "0" => Some("off"),
-        _ => None,
-    }
-}
-
-/// A PostgreSQL number in base units (bytes or ms) given the parameter's unit.
-fn pg_base(v: &str, param_unit: &str) -> Option<f64> {
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let unit = unit.trim();
-    let factor = |u: &str| unit_bytes(u).or_else(|| pg_time_unit_ms(u));
-    if unit.is_empty() {
-        Some(n * factor(param_unit).unwrap_or(1.0))
-    } else {
-        Some(n * factor(unit)?)
+    let param = live.as_param();
+    let Ok(file) = crate::pgvalue::read(&param, file_value) else {
+        return false;
+    };
+    let Ok(running) = crate::pgvalue::read(&param, &live.setting) else {
+        return file_value.trim() == live.setting;
+    };
+    match (&file, &running) {
+        (PgValue::Real(a), PgValue::Real(b)) => (a - b).abs() <= b.abs() * 1e-9,
+        (PgValue::String(a), PgValue::String(b)) => a == b,
+        _ => file == running,
     }
 }
 
@@ -432,7 +447,17 @@ pub struct Snapshot {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PgSnapshot {
+    /// The URL the change was made through, password hidden.
     pub target: String,
+    /// host:port (or socket directory:port) of that connection.
+    #[serde(default)]
+    pub host_port: String,
+    /// pg_control's system identifier: rollback refuses another cluster.
+    #[serde(default)]
+    pub system_identifier: Option<String>,
+    /// Where postgresql.auto.conf is, for a rollback with the server down.
+    #[serde(default)]
+    pub data_directory: Option<String>,
     pub changes: Vec<PgPrevious>,
 }
 
@@ -444,11 +469,17 @@ pub struct PgPrevious {
     /// The value postgresql.auto.conf held, or None when it held none (then
     /// rollback RESETs the parameter).
     pub previous_auto_conf: Option<String>,
+    /// What apply set.
+    #[serde(default)]
+    pub applied: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RedisSnapshot {
     pub target: String,
+    /// host:port of the server; rollback refuses another one.
+    #[serde(default)]
+    pub host_port: String,
     pub rewrite: bool,
     pub changes: Vec<RedisPrevious>,
 }
@@ -457,6 +488,9 @@ pub struct RedisSnapshot {
 pub struct RedisPrevious {
     pub name: String,
     pub previous: String,
+    /// What apply set.
+    #[serde(default)]
+    pub applied: Option<String>,
 }
 
 /// `"name"` for SQL.
@@ -560,6 +594,7 @@ mod tests {
             sourceline: None,
             pending_restart: false,
             context: "user".into(),
+            enumvals: vec![],
         }
     }
 
@@ -580,9 +615,16 @@ mod tests {
             "1.1",
             &setting("random_page_cost", "1.1", None, "real")
         ));
+        let mut wc = setting("wal_compression", "lz4", None, "enum");
+        wc.enumvals = vec!["pglz".into(), "lz4".into(), "on".into(), "off".into()];
+        assert!(pg_same("LZ4", &wc));
         assert!(pg_same(
-            "LZ4",
-            &setting("wal_compression", "lz4", None, "enum")
+            "1.5GB",
+            &setting("shared_buffers", "196608", Some("8kB"), "integer")
+        ));
+        assert!(pg_same(
+            "0777",
+            &setting("unix_socket_permissions", "511", None, "integer")
         ));
         assert!(redis_same("maxmemory", "136mb", "142606336"));
         assert!(redis_same("save", "900 1 300 10", "900 1 300 10"));

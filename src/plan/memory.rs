@@ -457,10 +457,14 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         (shape.max_connections + shape.autovacuum_workers + shape.max_worker_processes + 6) as u64;
     let busy = (shape.max_connections as f64 * a.busy_fraction_typical).ceil() as u64;
     let effective_cache_size = match arc {
-        Some(arc) => shared_buffers + arc,
-        None => {
+        Some(arc) if host.pg_on_zfs => shared_buffers + arc,
+        // The page cache caches the data; an ARC for other pools is not it.
+        _ => {
             let typical_private = a.backend_typical * procs + work_mem * busy;
-            (available - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst) - typical_private)
+            (available
+                - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst)
+                - arc.unwrap_or_default()
+                - typical_private)
                 .max(shared_buffers)
         }
     }
@@ -519,6 +523,9 @@ mod tests {
             storage_source: "test".into(),
             zfs: false,
             zfs_source: "test".into(),
+            pg_on_zfs: false,
+            pg_on_zfs_source: "test".into(),
+            zfs_datasets: false,
             pg_version: version,
             pg_version_source: "test".into(),
         }

@@ -26,8 +26,20 @@ pub struct Host {
     pub cpus_source: String,
     pub storage: StorageKind,
     pub storage_source: String,
+    /// ZFS is in use on the host: its ARC is capped and budgeted.
     pub zfs: bool,
     pub zfs_source: String,
+    /// PostgreSQL's data directory (and its WAL directory, when pg_wal
+    /// links elsewhere) is on ZFS. Only then are full_page_writes,
+    /// wal_init_zero and wal_recycle turned off: on any other filesystem a
+    /// crash could leave torn pages.
+    #[serde(default)]
+    pub pg_on_zfs: bool,
+    #[serde(default)]
+    pub pg_on_zfs_source: String,
+    /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
+    #[serde(default)]
+    pub zfs_datasets: bool,
     pub pg_version: u32,
     pub pg_version_source: String,
 }
@@ -84,6 +96,8 @@ pub struct Dataset {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ZfsPlan {
+    /// Whether zfs-datasets.sh is rendered (zfs-arc.conf always is).
+    pub script: bool,
     pub pool: String,
     pub datasets: Vec<Dataset>,
     pub arc_max: ByteSize,

@@ -33,7 +33,38 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
         sec.settings.retain(|x| since(&x.name) <= host.pg_version);
     }
     s.0.retain(|sec| !sec.settings.is_empty());
+    clamp_to_ranges(&mut s, host.pg_version);
     s
+}
+
+/// Every number inside the parameter's real range for the version, for
+/// any host size (a 17 TiB host's page cache is more than
+/// effective_cache_size can say), with the clamp in the reason.
+fn clamp_to_ranges(s: &mut Sections, version: u32) {
+    use crate::catalog::{Lookup, PgCatalog, VarType};
+    let cat = PgCatalog::get(version);
+    for x in s.0.iter_mut().flat_map(|sec| sec.settings.iter_mut()) {
+        let Lookup::Known(p) = cat.lookup(&x.name) else {
+            continue;
+        };
+        if !matches!(p.vartype, VarType::Integer | VarType::Real) {
+            continue;
+        }
+        let Ok(v) = crate::pgvalue::number(p, &x.value) else {
+            continue;
+        };
+        let (bound, which) = match (p.min, p.max) {
+            (_, Some(max)) if v > max => (max, "maximum"),
+            (Some(min), _) if v < min => (min, "minimum"),
+            _ => continue,
+        };
+        let was = x.value.clone();
+        x.value = crate::pgvalue::format_number(p, bound);
+        x.reason = format!(
+            "{}; {was} clamped to PostgreSQL {version}'s {which}",
+            x.reason
+        );
+    }
 }
 
 fn quoted(v: &str) -> String {
@@ -152,7 +183,7 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
     sec.set(
         "effective_cache_size",
         pg.effective_cache_size.pg(),
-        if alloc.arc.is_some() {
+        if alloc.arc.is_some() && host.pg_on_zfs {
             "shared_buffers + the ZFS ARC cap: on ZFS the ARC, not the page cache, holds the data".to_string()
         } else {
             "shared_buffers + the page cache left at a typical moment; a planner hint, allocates nothing".to_string()
@@ -224,11 +255,18 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
         "0.9",
         "spread checkpoint writes over 90% of the interval (the default since 14)",
     );
-    if host.zfs {
+    // Only when the data (and WAL) directory is on ZFS: ZFS tools being
+    // installed, or a pool elsewhere on the host, proves nothing, and on
+    // any other filesystem full_page_writes = off can corrupt data in a crash.
+    if host.pg_on_zfs {
         sec.set(
             "full_page_writes",
             "off",
-            "ZFS never writes a partial record (copy-on-write), so torn pages cannot happen",
+            format!(
+                "ZFS never writes a partial record (copy-on-write), so torn pages cannot happen: \
+                 the data directory is on ZFS ({})",
+                host.pg_on_zfs_source
+            ),
         );
         sec.set(
             "wal_init_zero",

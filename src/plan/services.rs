@@ -51,7 +51,7 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
     );
     mem.set(
         "maxmemory-policy",
-        &pol.policy,
+        pol.policy,
         "what to evict when maxmemory is reached",
     );
     mem.set(
@@ -153,7 +153,7 @@ pub fn pgbouncer(profile: &Profile, b: &BouncerAlloc, alloc: &Allocation) -> Sec
             "/etc/pgbouncer/userlist.txt",
             "secrets stay out of this file: the user list holds the SCRAM verifiers",
         )
-        .set("pool_mode", &pol.pool_mode, "the profile's pooling mode")
+        .set("pool_mode", pol.pool_mode, "the profile's pooling mode")
         .set(
             "max_client_conn",
             b.max_client_conn,
@@ -216,6 +216,7 @@ pub fn zfs(profile: &Profile, host: &Host, arc: ByteSize, alloc: &Allocation) ->
     // Names are relative to the pool, which the script can override.
     let parent = z.dataset.clone();
     ZfsPlan {
+        script: host.zfs_datasets,
         pool: z.pool.clone(),
         datasets: vec![
             Dataset {

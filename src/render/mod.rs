@@ -31,6 +31,8 @@ pub enum Kind {
 pub struct Artifact {
     pub kind: Kind,
     pub file: &'static str,
+    /// The template it came from.
+    pub template: &'static str,
     pub content: String,
     pub executable: bool,
 }
@@ -83,18 +85,19 @@ fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("size", |bytes: u64| ByteSize(bytes).to_string());
+    // Text in a comment stays on its line, whatever it holds.
+    env.add_filter("comment", |text: String| one_line(&text));
+    // A word for a shell script: single-quoted, so nothing in it runs.
+    env.add_filter("sh", |text: String| shell_quote(&text));
     env.set_loader(move |name| {
         if let Some(dir) = &override_dir {
             let p = dir.join(name);
-            match std::fs::read_to_string(&p) {
-                Ok(t) => return Ok(Some(t)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(minijinja::Error::new(
-                        minijinja::ErrorKind::InvalidOperation,
-                        format!("cannot read template {}: {e}", p.display()),
-                    ))
-                }
+            if std::fs::symlink_metadata(&p).is_ok() {
+                return crate::input::read_text(&p, "template", crate::input::MAX_DOCUMENT)
+                    .map(Some)
+                    .map_err(|e| {
+                        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+                    });
             }
         }
         Ok(TEMPLATES
@@ -105,6 +108,18 @@ fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
     env
 }
 
+/// Control characters (a newline would start a new directive) become spaces.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// POSIX shell single quoting: `it's` -> `'it'\''s'`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 #[derive(Serialize)]
 struct TemplateContext<'a> {
     version: &'static str,
@@ -112,8 +127,95 @@ struct TemplateContext<'a> {
     plan: &'a Plan,
 }
 
+/// The names a rendered file must hold, each as often as the plan sets
+/// it: the file's shape, whatever the values.
+fn names_of(sections: &crate::plan::Sections, prefix_section: bool) -> Vec<String> {
+    let mut v: Vec<String> = sections
+        .0
+        .iter()
+        .flat_map(|sec| {
+            sec.settings.iter().map(move |x| {
+                if prefix_section {
+                    format!("{}.{}", sec.title, x.name)
+                } else {
+                    x.name.clone()
+                }
+            })
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn parsed_names(s: &ServiceSettings) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .entries
+        .iter()
+        .flat_map(|(k, es)| std::iter::repeat_n(k.clone(), es.len()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A built-in template's output, parsed back, holds exactly the settings
+/// the plan made: nothing a value smuggled in (a newline, a quote) can add
+/// a directive. Override templates are the user's to shape.
+fn verify_shape(plan: &Plan, a: &Artifact) -> Result<()> {
+    let parsed = match a.file {
+        "postgresql.conf" => parse::postgresql_conf(&a.content, a.file)?,
+        "redis.conf" => parse::redis_conf(&a.content, a.file)?,
+        "pgbouncer.ini" => parse::pgbouncer_ini(&a.content, a.file)?,
+        "99-dbtune.conf" | "zfs-arc.conf" => {
+            let mut os = ServiceSettings::default();
+            parse::os_conf(&a.content, a.file, &mut os)?;
+            os
+        }
+        _ => return Ok(()),
+    };
+    let want = match a.file {
+        "postgresql.conf" => names_of(&plan.postgres, false),
+        "redis.conf" => plan.redis.as_ref().map_or(vec![], |r| names_of(r, false)),
+        "pgbouncer.ini" => plan
+            .pgbouncer
+            .as_ref()
+            .map_or(vec![], |b| names_of(b, true)),
+        "99-dbtune.conf" => names_of(&plan.sysctl, false),
+        _ => vec!["zfs.zfs_arc_max".to_string()],
+    };
+    let got = parsed_names(&parsed);
+    if got != want {
+        let extra: Vec<&String> = got.iter().filter(|n| !want.contains(n)).collect();
+        anyhow::bail!(
+            "the rendered {} does not hold exactly the planned settings (unexpected: {extra:?}); \
+             a value must have broken out of its line. This is a dbtune bug: please report it",
+            a.file
+        );
+    }
+    Ok(())
+}
+
 /// Renders every file the plan calls for, in a fixed order.
 pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact>> {
+    let overridden = |tpl: &str| {
+        template_dir
+            .as_ref()
+            .is_some_and(|d| std::fs::symlink_metadata(d.join(tpl)).is_ok())
+    };
+    let overrides: Vec<&str> = TEMPLATES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| overridden(n))
+        .collect();
+    let out = render_all(plan, template_dir)?;
+    for a in &out {
+        if !overrides.contains(&a.template) {
+            verify_shape(plan, a)?;
+        }
+    }
+    Ok(out)
+}
+
+fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact>> {
     let env = environment(template_dir);
     let ctx = TemplateContext {
         version: env!("CARGO_PKG_VERSION"),
@@ -133,6 +235,7 @@ pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     let mut out = vec![Artifact {
         kind: Kind::Postgres,
         file: "postgresql.conf",
+        template: "postgresql.conf.j2",
         content: one("postgresql.conf.j2")?,
         executable: false,
     }];
@@ -140,6 +243,7 @@ pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
         out.push(Artifact {
             kind: Kind::Redis,
             file: "redis.conf",
+            template: "redis.conf.j2",
             content: one("redis.conf.j2")?,
             executable: false,
         });
@@ -148,20 +252,25 @@ pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
         out.push(Artifact {
             kind: Kind::Pgbouncer,
             file: "pgbouncer.ini",
+            template: "pgbouncer.ini.j2",
             content: one("pgbouncer.ini.j2")?,
             executable: false,
         });
     }
-    if plan.zfs.is_some() {
-        out.push(Artifact {
-            kind: Kind::Zfs,
-            file: "zfs-datasets.sh",
-            content: one("zfs-datasets.sh.j2")?,
-            executable: true,
-        });
+    if let Some(z) = &plan.zfs {
+        if z.script {
+            out.push(Artifact {
+                kind: Kind::Zfs,
+                file: "zfs-datasets.sh",
+                template: "zfs-datasets.sh.j2",
+                content: one("zfs-datasets.sh.j2")?,
+                executable: true,
+            });
+        }
         out.push(Artifact {
             kind: Kind::Zfs,
             file: "zfs-arc.conf",
+            template: "zfs-arc.conf.j2",
             content: one("zfs-arc.conf.j2")?,
             executable: false,
         });
@@ -169,6 +278,7 @@ pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     out.push(Artifact {
         kind: Kind::Os,
         file: "99-dbtune.conf",
+        template: "sysctl.conf.j2",
         content: one("sysctl.conf.j2")?,
         executable: false,
     });
@@ -208,12 +318,16 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         plan.host.pg_version,
     )
     .context("dbtune could not parse a file it rendered (a bug, or an override template)")?;
-    Ok(crate::check::check_settings(
-        &settings,
-        plan.host.ram,
-        &plan.host.ram_source,
-        &plan.reserves,
-        &plan.assumptions,
-        &plan.host.pg_version_source,
-    ))
+    let target = crate::target::CheckTarget {
+        ram: plan.host.ram,
+        ram_source: plan.host.ram_source.clone(),
+        reserves: plan.reserves.clone(),
+        assumptions: plan.assumptions.clone(),
+        pg_version: plan.host.pg_version,
+        pg_version_source: plan.host.pg_version_source.clone(),
+        pg_on_zfs: plan.host.pg_on_zfs,
+        pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
+        notes: Vec::new(),
+    };
+    Ok(crate::check::check_settings(&settings, &target, None))
 }

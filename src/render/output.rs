@@ -3,7 +3,6 @@
 //! self-describing. And `--check`: the same comparison without writing.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -45,11 +44,10 @@ pub fn sha256(data: &[u8]) -> String {
 
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     let p = dir.join(MANIFEST);
-    let text = match std::fs::read_to_string(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", p.display())),
-    };
+    if std::fs::symlink_metadata(&p).is_err() {
+        return Ok(None);
+    }
+    let text = crate::input::read_text(&p, "manifest", crate::input::MAX_DOCUMENT)?;
     serde_json::from_str(&text).map(Some).map_err(|e| {
         InputError::new(
             format!("{}:{}", p.display(), e.line()),
@@ -61,27 +59,71 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     })
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory
-/// and a rename: a reader sees the old file or the new one, never half.
-fn write_atomic(path: &Path, data: &[u8], executable: bool) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dbtune-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
-    tmp.write_all(data)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if executable { 0o755 } else { 0o644 };
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+/// Written before any file is replaced and removed after the manifest:
+/// when a run is killed in between, the next one knows which contents
+/// were dbtune's own, so it never blames a hand edit that did not happen.
+const JOURNAL: &str = ".dbtune-pending.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Journal {
+    files: BTreeMap<String, String>,
+}
+
+fn read_journal(dir: &Path) -> Journal {
+    let p = dir.join(JOURNAL);
+    crate::input::read_text(&p, "journal", crate::input::MAX_DOCUMENT)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// An exclusive (or shared) lock on the directory itself, held while the
+/// value lives: two renders into one directory take turns.
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// How long a render waits for another to finish with the directory.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub fn lock_dir(dir: &Path, exclusive: bool) -> Result<DirLock> {
+    let file = std::fs::File::open(dir)
+        .with_context(|| format!("cannot open `{}` to lock it", dir.display()))?;
+    let try_lock = |f: &std::fs::File| {
+        if exclusive {
+            f.try_lock()
+        } else {
+            f.try_lock_shared()
+        }
+    };
+    let start = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match try_lock(&file) {
+            Ok(()) => return Ok(DirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if start.elapsed() > LOCK_WAIT {
+                    return Err(InputError::plain(
+                        format!(
+                            "another dbtune has held `{}` for over {} s; nothing was written",
+                            dir.display(),
+                            LOCK_WAIT.as_secs()
+                        ),
+                        "wait for it to finish (renders into one directory take turns), or check for a stuck process",
+                    )
+                    .into());
+                }
+                if !said {
+                    eprintln!("waiting for another dbtune working in {}", dir.display());
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock `{}`", dir.display()))
+            }
+        }
     }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace `{}`", path.display()))?;
-    Ok(())
 }
 
 /// A free backup name: FILE.bak, else FILE.bak.1, FILE.bak.2...
@@ -89,7 +131,7 @@ fn backup_path(path: &Path) -> PathBuf {
     let base = format!("{}.bak", path.display());
     let mut p = PathBuf::from(&base);
     let mut n = 1;
-    while p.exists() {
+    while std::fs::symlink_metadata(&p).is_ok() {
         p = PathBuf::from(format!("{base}.{n}"));
         n += 1;
     }
@@ -101,14 +143,30 @@ pub struct WriteReport {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
     pub backed_up: Vec<(String, String)>,
+    /// Temporary files a killed run had left, now removed.
+    pub cleaned: Vec<String>,
+    /// Files that are symlinks, written through to their target.
+    pub through_links: Vec<(String, String)>,
 }
 
-/// Writes the artifacts and the manifest into `dir`.
+/// What to do with one artifact.
+struct Step<'a> {
+    artifact: &'a Artifact,
+    path: PathBuf,
+    /// Someone else's content: kept as .bak first (with --force).
+    edited: bool,
+    same: bool,
+}
+
+/// Writes the artifacts and the manifest into `dir`, holding the
+/// directory's lock throughout.
 ///
 /// A file that exists and differs from what dbtune last wrote (per the
-/// manifest), or that dbtune never wrote, is someone's: without `force`
-/// nothing is written and the list is returned as an error; with `force`
-/// each is kept as a `.bak` first.
+/// manifest, or the journal of a run that was killed), or that dbtune
+/// never wrote, is someone's: without `force` nothing is written and the
+/// list is returned as an error; with `force` each is kept as a `.bak`
+/// first. Existing files keep their mode and owner; symlinks are written
+/// through. The manifest is written last, after every file is in place.
 pub fn write_dir(
     dir: &Path,
     artifacts: &[Artifact],
@@ -128,28 +186,72 @@ pub fn write_dir(
             "check the path and its permissions, or print to stdout by leaving out --out",
         )
     })?;
+    let _lock = lock_dir(dir, true)?;
+    let mut report = WriteReport {
+        cleaned: crate::atomic::clean_temp_files(dir),
+        ..Default::default()
+    };
     let previous = read_manifest(dir)?;
+    let journal = read_journal(dir);
+    let ours = |file: &str, hash: &str| {
+        previous
+            .as_ref()
+            .and_then(|m| m.files.get(file))
+            .is_some_and(|h| h == hash)
+            || journal.files.get(file).is_some_and(|h| h == hash)
+    };
     let mut conflicts = Vec::new();
-    let mut plan = Vec::new();
+    let mut owners = Vec::new();
+    let mut steps = Vec::new();
     for a in artifacts {
         let path = dir.join(a.file);
-        match std::fs::read(&path) {
-            Ok(existing) if existing == a.content.as_bytes() => plan.push((a, path, false, true)),
-            Ok(existing) => {
-                let ours = previous
-                    .as_ref()
-                    .and_then(|m| m.files.get(a.file))
-                    .is_some_and(|h| *h == sha256(&existing));
-                if !ours {
-                    conflicts.push(a.file.to_string());
-                }
-                plan.push((a, path, !ours, false));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                plan.push((a, path, false, false))
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+        let real = crate::atomic::resolve_target(&path)?;
+        if real != path {
+            report
+                .through_links
+                .push((a.file.to_string(), real.display().to_string()));
         }
+        let existing = match std::fs::symlink_metadata(&real) {
+            Ok(_) => Some(crate::input::read_bytes(
+                &real,
+                "file",
+                crate::input::MAX_CONFIG,
+            )?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", real.display())),
+        };
+        let (edited, same) = match &existing {
+            Some(b) if b == a.content.as_bytes() => (false, true),
+            Some(b) => (!ours(a.file, &sha256(b)), false),
+            None => (false, false),
+        };
+        if edited {
+            conflicts.push(a.file.to_string());
+        }
+        if !same {
+            if let Some(k) = crate::atomic::keep_of(&real) {
+                if !crate::atomic::can_keep_owner(&k) {
+                    owners.push(format!("`{}` (uid {}, gid {})", a.file, k.uid, k.gid));
+                }
+            }
+        }
+        steps.push(Step {
+            artifact: a,
+            path,
+            edited,
+            same,
+        });
+    }
+    if !owners.is_empty() {
+        return Err(InputError::plain(
+            format!(
+                "cannot keep the owner of {} in `{}`: replacing would hand them to this user; nothing was written",
+                owners.join(", "),
+                dir.display()
+            ),
+            "run dbtune as their owner or as root",
+        )
+        .into());
     }
     if !conflicts.is_empty() && !force {
         return Err(InputError::plain(
@@ -164,20 +266,46 @@ pub fn write_dir(
         )
         .into());
     }
-    let mut report = WriteReport::default();
-    for (a, path, edited, same) in plan {
-        if same {
+    // The journal first: from here on, a kill leaves contents dbtune knows.
+    let pending = Journal {
+        files: steps
+            .iter()
+            .filter(|s| !s.same)
+            .map(|s| {
+                (
+                    s.artifact.file.to_string(),
+                    sha256(s.artifact.content.as_bytes()),
+                )
+            })
+            .collect(),
+    };
+    if !pending.files.is_empty() {
+        let mut merged = journal;
+        merged.files.extend(pending.files);
+        crate::atomic::replace(
+            &dir.join(JOURNAL),
+            (serde_json::to_string_pretty(&merged)? + "\n").as_bytes(),
+            0o644,
+        )?;
+    }
+    for st in &steps {
+        let a = st.artifact;
+        if st.same {
             report.unchanged.push(a.file.to_string());
         } else {
-            if edited {
-                let bak = backup_path(&path);
-                std::fs::copy(&path, &bak)
-                    .with_context(|| format!("cannot keep a backup of `{}`", path.display()))?;
+            if st.edited {
+                let bak = backup_path(&st.path);
+                std::fs::copy(&st.path, &bak)
+                    .with_context(|| format!("cannot keep a backup of `{}`", st.path.display()))?;
                 report
                     .backed_up
                     .push((a.file.to_string(), bak.display().to_string()));
             }
-            write_atomic(&path, a.content.as_bytes(), a.executable)?;
+            crate::atomic::replace(
+                &st.path,
+                a.content.as_bytes(),
+                if a.executable { 0o755 } else { 0o644 },
+            )?;
             report.written.push(a.file.to_string());
         }
         manifest
@@ -192,20 +320,27 @@ pub fn write_dir(
     }
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
-    write_atomic(&dir.join(MANIFEST), json.as_bytes(), false)?;
+    crate::atomic::replace(&dir.join(MANIFEST), json.as_bytes(), 0o644)?;
+    let _ = std::fs::remove_file(dir.join(JOURNAL));
     Ok(report)
 }
 
 /// Compares the artifacts with `dir`: a unified diff per differing or
 /// missing file; empty when everything matches.
 pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<String> {
+    let _lock = if dir.is_dir() {
+        Some(lock_dir(dir, false)?)
+    } else {
+        None
+    };
     let mut out = String::new();
     for a in artifacts {
         let path = dir.join(a.file);
-        let old = match std::fs::read(&path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+        let old = if std::fs::symlink_metadata(&path).is_ok() {
+            let b = crate::input::read_bytes(&path, "file", crate::input::MAX_CONFIG)?;
+            String::from_utf8_lossy(&b).into_owned()
+        } else {
+            String::new()
         };
         if old != a.content {
             let old_name = if path.exists() {

@@ -263,6 +263,12 @@ impl std::ops::Deref for Postgres {
     }
 }
 
+impl std::ops::DerefMut for Postgres {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 impl Postgres {
     /// Starts a new cluster with `conf` as its postgresql.conf and the
     /// given overrides appended (port, address and socket always are).
@@ -308,10 +314,6 @@ impl Postgres {
     /// The postgresql.conf the server was started with (port included).
     pub fn conf_path(&self) -> PathBuf {
         self.dir.path().join("postgresql.conf")
-    }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
     }
 }
 

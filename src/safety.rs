@@ -1,0 +1,392 @@
+//! Settings that can lose data or stop a server from starting, judged
+//! against what is known about the host. check-budget reports them in any
+//! set (someone else's files included), render refuses to write one, and
+//! apply refuses to push one.
+
+use crate::budget::{self, Assumptions, Pg};
+use crate::settings::{HostSettings, Location, ServiceSettings};
+use crate::units::ByteSize;
+use crate::validate::Finding;
+
+/// What is known about the host, beyond the files.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// PostgreSQL's data directory (and pg_wal) is on ZFS, and how that is known.
+    pub pg_on_zfs: bool,
+    pub pg_on_zfs_source: String,
+    /// Huge pages on the live host, when apply checks a running server.
+    pub live_huge_pages: Option<LiveHugePages>,
+}
+
+/// Huge pages a local PostgreSQL could map at its next start.
+#[derive(Clone, Debug)]
+pub struct LiveHugePages {
+    /// Free pages, plus those the running server holds (released when it
+    /// restarts).
+    pub available: u64,
+    pub page_size: ByteSize,
+    /// What the running server reports it needs
+    /// (`shared_memory_size_in_huge_pages`, 15+), for its current settings.
+    pub server_reports: Option<u64>,
+    pub source: String,
+}
+
+fn at(e: Option<&crate::settings::Entry>) -> Option<&Location> {
+    e.map(|e| &e.at)
+}
+
+/// Every safety finding in a set.
+pub fn findings(settings: &HostSettings, ctx: &Context, a: &Assumptions) -> Vec<Finding> {
+    let mut out = raw(settings, ctx, a);
+    for f in &mut out {
+        f.safety = true;
+    }
+    out
+}
+
+fn raw(settings: &HostSettings, ctx: &Context, a: &Assumptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let Some(pg) = &settings.postgres {
+        postgres(pg, settings, ctx, a, &mut out);
+    }
+    if let Some(r) = &settings.redis {
+        redis(r, &mut out);
+    }
+    if let Some(b) = &settings.pgbouncer {
+        pgbouncer(b, &mut out);
+    }
+    out
+}
+
+fn postgres(
+    s: &ServiceSettings,
+    hs: &HostSettings,
+    ctx: &Context,
+    a: &Assumptions,
+    out: &mut Vec<Finding>,
+) {
+    let pg = Pg::new(s, hs.pg_version);
+    if !pg.bool("fsync", true) {
+        out.push(Finding::error(
+            "postgres",
+            at(s.get("fsync")),
+            "fsync = off: a crash or power loss can corrupt the whole cluster, not just lose the last commits"
+                .into(),
+            Some(
+                "remove it; for faster commits that risk only the last moments, use synchronous_commit = off"
+                    .into(),
+            ),
+        ));
+    }
+    if !pg.bool("full_page_writes", true) && !ctx.pg_on_zfs {
+        out.push(Finding::error(
+            "postgres",
+            at(s.get("full_page_writes")),
+            format!(
+                "full_page_writes = off, but nothing shows the data directory is on ZFS ({}): \
+                 after a crash a torn page is silent corruption",
+                ctx.pg_on_zfs_source
+            ),
+            Some(
+                "remove it; only a copy-on-write filesystem (ZFS) never writes a partial page. If the data \
+                 directory and pg_wal really are on ZFS, say so with --filesystem zfs or --facts"
+                    .into(),
+            ),
+        ));
+    }
+    if pg.text("huge_pages", "try") == "on" {
+        huge_pages(s, &pg, hs, ctx, a, out);
+    }
+    if pg.text("wal_level", "replica") == "minimal" {
+        let senders = pg.int("max_wal_senders", 10);
+        let archive = pg.text("archive_mode", "off");
+        let wl = at(s.get("wal_level"));
+        if senders > 0 {
+            out.push(Finding::error(
+                "postgres",
+                wl,
+                format!(
+                    "wal_level = minimal with max_wal_senders = {senders} ({}): PostgreSQL refuses to start \
+                     (WAL streaming needs wal_level replica)",
+                    pg.src("max_wal_senders")
+                ),
+                Some("set max_wal_senders = 0, or wal_level = replica".into()),
+            ));
+        }
+        if archive != "off" {
+            out.push(Finding::error(
+                "postgres",
+                wl,
+                format!(
+                    "wal_level = minimal with archive_mode = {archive} ({}): PostgreSQL refuses to start \
+                     (archiving needs wal_level replica)",
+                    pg.src("archive_mode")
+                ),
+                Some("turn archive_mode off, or set wal_level = replica".into()),
+            ));
+        }
+        if hs.pg_version >= 17 && pg.bool("summarize_wal", false) {
+            out.push(Finding::error(
+                "postgres",
+                wl,
+                "wal_level = minimal with summarize_wal = on: PostgreSQL refuses to start".into(),
+                Some("turn summarize_wal off, or set wal_level = replica".into()),
+            ));
+        }
+    }
+}
+
+/// `huge_pages = on` makes PostgreSQL refuse to start when it cannot map
+/// its shared memory in huge pages: the pages must be reserved in the same
+/// set (vm.nr_hugepages), or free on the live host.
+fn huge_pages(
+    s: &ServiceSettings,
+    pg: &Pg,
+    hs: &HostSettings,
+    ctx: &Context,
+    a: &Assumptions,
+    out: &mut Vec<Finding>,
+) {
+    let need = budget::pg_shared_estimate(pg);
+    let where_on = at(s.get("huge_pages"));
+    if let Some(live) = &ctx.live_huge_pages {
+        let est_pages = need.div_ceil(live.page_size);
+        let pages = est_pages.max(live.server_reports.unwrap_or(0));
+        if pages > live.available {
+            out.push(Finding::error(
+                "postgres",
+                where_on,
+                format!(
+                    "huge_pages = on needs about {pages} huge pages of {} ({} of shared memory) but this host \
+                     has {} for PostgreSQL ({}): after a restart PostgreSQL would not start",
+                    live.page_size,
+                    live.page_size * pages,
+                    live.available,
+                    live.source
+                ),
+                Some(format!(
+                    "reserve them first (vm.nr_hugepages = {} or more, then check /proc/meminfo), or set huge_pages = try",
+                    pages + pages / 50 + 8
+                )),
+            ));
+        }
+        return;
+    }
+    let reserved = hs
+        .os
+        .as_ref()
+        .and_then(|os| os.get("vm.nr_hugepages"))
+        .map(|e| (e.value.trim().parse::<u64>().unwrap_or(0), e.at.clone()));
+    match reserved {
+        None | Some((0, _)) => out.push(Finding::error(
+            "postgres",
+            where_on,
+            format!(
+                "huge_pages = on, but this set reserves no huge pages (vm.nr_hugepages): PostgreSQL needs \
+                 about {need} of shared memory in them and will not start without"
+            ),
+            Some(
+                "check the sysctl file that sets vm.nr_hugepages together with postgresql.conf, \
+                 or set huge_pages = try"
+                    .into(),
+            ),
+        )),
+        Some((n, nat)) if a.hugepage_size * n < need => out.push(Finding::error(
+            "postgres",
+            where_on,
+            format!(
+                "PostgreSQL needs about {need} of shared memory but only {} of huge pages are reserved \
+                 (vm.nr_hugepages = {n} at {nat}), and huge_pages = on: it will not start",
+                a.hugepage_size * n
+            ),
+            Some("raise vm.nr_hugepages, or set huge_pages = try".into()),
+        )),
+        Some(_) => {}
+    }
+}
+
+fn loopback(addr: &str) -> bool {
+    let a = addr.trim().trim_start_matches('-');
+    a == "localhost"
+        || a == "::1"
+        || a.starts_with("127.")
+        || a.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn redis(r: &ServiceSettings, out: &mut Vec<Finding>) {
+    let protected = r
+        .get("protected-mode")
+        .is_none_or(|e| !e.value.trim().eq_ignore_ascii_case("no"));
+    if protected {
+        return;
+    }
+    let password = r
+        .get("requirepass")
+        .is_some_and(|e| !e.value.trim().trim_matches('"').is_empty())
+        || r.get("aclfile").is_some()
+        || r.all("user").iter().any(|e| {
+            let mut words = e.value.split_whitespace();
+            words.next() == Some("default")
+                && words.any(|w| w.starts_with('>') || w.starts_with('#'))
+        });
+    // Unset, Redis listens on every interface (* -::*).
+    let binds: Vec<String> = match r.get("bind") {
+        Some(e) => e.value.split_whitespace().map(str::to_string).collect(),
+        None => vec!["*".into(), "-::*".into()],
+    };
+    let exposed: Vec<&String> = binds.iter().filter(|b| !loopback(b)).collect();
+    if !password && !exposed.is_empty() {
+        out.push(Finding::warning(
+            "redis",
+            at(r.get("protected-mode")),
+            format!(
+                "protected-mode no, no password, and Redis listens on {}: anyone who reaches the port \
+                 can read, change and delete everything",
+                exposed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Some("set a password (requirepass or ACL users), bind to loopback, or leave protected-mode on".into()),
+        ));
+    }
+}
+
+fn pgbouncer(b: &ServiceSettings, out: &mut Vec<Finding>) {
+    let Some(auth) = b.get("pgbouncer.auth_type") else {
+        return;
+    };
+    if !auth.value.trim().eq_ignore_ascii_case("trust") {
+        return;
+    }
+    let listen = b
+        .get("pgbouncer.listen_addr")
+        .map(|e| e.value.trim().to_string())
+        .unwrap_or_default();
+    let exposed: Vec<&str> = listen
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && !loopback(a))
+        .collect();
+    if !exposed.is_empty() {
+        out.push(Finding::error(
+            "pgbouncer",
+            Some(&auth.at),
+            format!(
+                "auth_type = trust while PgBouncer listens on {}: anyone who reaches the port logs in \
+                 as any user without a password",
+                exposed.join(", ")
+            ),
+            Some("use auth_type = scram-sha-256, or listen on loopback only".into()),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+
+    fn pg(text: &str) -> HostSettings {
+        HostSettings {
+            postgres: Some(parse::postgresql_conf(text, "pg.conf").unwrap()),
+            pg_version: 16,
+            ..Default::default()
+        }
+    }
+
+    fn msgs(hs: &HostSettings, ctx: &Context) -> String {
+        format!("{:?}", findings(hs, ctx, &Assumptions::default()))
+    }
+
+    #[test]
+    fn full_page_writes_off_needs_zfs() {
+        let hs = pg("full_page_writes = off\n");
+        assert!(msgs(&hs, &Context::default()).contains("torn page"));
+        let zfs = Context {
+            pg_on_zfs: true,
+            pg_on_zfs_source: "--filesystem zfs".into(),
+            ..Default::default()
+        };
+        assert_eq!(msgs(&hs, &zfs), "[]");
+        assert!(msgs(&pg("fsync = of\n"), &zfs).contains("fsync = off"));
+    }
+
+    #[test]
+    fn wal_level_minimal_needs_no_senders_and_no_archiving() {
+        let m = msgs(&pg("wal_level = minimal\n"), &Context::default());
+        assert!(m.contains("max_wal_senders = 10"), "{m}");
+        let m = msgs(
+            &pg("wal_level = minimal\nmax_wal_senders = 0\narchive_mode = on\n"),
+            &Context::default(),
+        );
+        assert!(m.contains("archive_mode = on"), "{m}");
+        assert_eq!(
+            msgs(
+                &pg("wal_level = minimal\nmax_wal_senders = 0\n"),
+                &Context::default()
+            ),
+            "[]"
+        );
+    }
+
+    #[test]
+    fn huge_pages_on_needs_reserved_pages() {
+        let m = msgs(&pg("huge_pages = on\n"), &Context::default());
+        assert!(m.contains("reserves no huge pages"), "{m}");
+        let mut hs = pg("huge_pages = on\nshared_buffers = 1GB\n");
+        let mut os = ServiceSettings::default();
+        parse::os_conf("vm.nr_hugepages = 100\n", "sysctl.conf", &mut os).unwrap();
+        hs.os = Some(os);
+        assert!(msgs(&hs, &Context::default()).contains("only 200 MiB of huge pages"));
+        let mut os = ServiceSettings::default();
+        parse::os_conf("vm.nr_hugepages = 600\n", "sysctl.conf", &mut os).unwrap();
+        hs.os = Some(os);
+        assert_eq!(msgs(&hs, &Context::default()), "[]");
+        assert_eq!(msgs(&pg("huge_pages = try\n"), &Context::default()), "[]");
+    }
+
+    #[test]
+    fn open_redis_and_trusting_pgbouncer() {
+        let r = |t: &str| HostSettings {
+            redis: Some(parse::redis_conf(t, "r.conf").unwrap()),
+            ..Default::default()
+        };
+        assert!(
+            msgs(&r("protected-mode no\nbind 0.0.0.0\n"), &Context::default())
+                .contains("protected-mode no")
+        );
+        assert_eq!(
+            msgs(
+                &r("protected-mode no\nbind 127.0.0.1 -::1\n"),
+                &Context::default()
+            ),
+            "[]"
+        );
+        assert_eq!(
+            msgs(
+                &r("protected-mode no\nbind 0.0.0.0\nrequirepass s3cret\n"),
+                &Context::default()
+            ),
+            "[]"
+        );
+        let b = |t: &str| HostSettings {
+            pgbouncer: Some(parse::pgbouncer_ini(t, "b.ini").unwrap()),
+            ..Default::default()
+        };
+        assert!(msgs(
+            &b("[pgbouncer]\nauth_type = trust\nlisten_addr = *\n"),
+            &Context::default()
+        )
+        .contains("auth_type = trust"));
+        assert_eq!(
+            msgs(
+                &b("[pgbouncer]\nauth_type = trust\nlisten_addr = 127.0.0.1\n"),
+                &Context::default()
+            ),
+            "[]"
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! The host a set of configs is judged against: its RAM, the memory other
+//! processes hold there, the PostgreSQL version, and whether PostgreSQL's
+//! data is on ZFS, each with where it came from. check-budget, inspect,
+//! diff and apply resolve it here, through the same code, so they cannot
+//! disagree about the same directory and flags.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::budget::{Assumptions, HostReserve};
+use crate::catalog::PG_VERSIONS_SUPPORTED;
+use crate::error::InputError;
+use crate::facts::detect::Detector;
+use crate::facts::{is_zfs, Facts};
+use crate::render::output::Manifest;
+use crate::units::ByteSize;
+
+/// The PostgreSQL version assumed when nothing says which.
+pub const DEFAULT_PG_VERSION: u32 = 16;
+
+#[derive(Clone, Debug)]
+pub struct CheckTarget {
+    pub ram: ByteSize,
+    pub ram_source: String,
+    pub reserves: Vec<HostReserve>,
+    pub assumptions: Assumptions,
+    pub pg_version: u32,
+    pub pg_version_source: String,
+    /// PostgreSQL's data (and WAL) directory is known to be on ZFS: the
+    /// only thing that makes `full_page_writes = off` safe.
+    pub pg_on_zfs: bool,
+    pub pg_on_zfs_source: String,
+    /// Things the user should know about the resolution (stderr).
+    pub notes: Vec<String>,
+}
+
+/// What the command line says about the target host.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags<'a> {
+    pub ram: Option<ByteSize>,
+    pub facts: Option<&'a Path>,
+    pub filesystem: Option<&'a str>,
+    pub pg_version: Option<u32>,
+}
+
+/// Whether this machine may stand in for the target host when nothing
+/// else names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThisMachine {
+    /// check-budget: yes, with a note (a CI runner is rarely the host).
+    WithNote,
+    /// Live commands: only when every server runs here.
+    IfServersLocal(bool),
+}
+
+/// The OS reserve dbtune assumes when nothing says otherwise.
+pub fn default_reserves(ram: ByteSize) -> Vec<HostReserve> {
+    let reserve = ByteSize::mib(512).max(ram.scale(0.05));
+    vec![HostReserve {
+        name: "OS reserve".into(),
+        memory: reserve,
+        source: "dbtune default: max(512 MiB, 5% of RAM)".into(),
+    }]
+}
+
+/// Flags > facts file > manifest > this machine. `live_version` is the
+/// major version of a live server, which is what it is whatever a file says.
+pub fn resolve(
+    flags: &Flags,
+    manifest: Option<&Manifest>,
+    this_machine: ThisMachine,
+    live_version: Option<u32>,
+) -> Result<CheckTarget> {
+    let facts = flags.facts.map(Facts::load).transpose()?;
+    let facts_name = || {
+        flags
+            .facts
+            .map(|f| format!("facts file {}", f.display()))
+            .unwrap_or_default()
+    };
+    let mut local: Option<Facts> = None;
+    let mut detect_local = || -> Facts {
+        local
+            .get_or_insert_with(|| Detector::host().detect(None))
+            .clone()
+    };
+    let mut notes = Vec::new();
+
+    let (ram, ram_source) = match (flags.ram, &facts, manifest) {
+        (Some(r), _, _) => (r, "--ram".to_string()),
+        (None, Some(f), _) => (f.memory.effective(), facts_name()),
+        (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
+        (None, None, None) => match this_machine {
+            ThisMachine::IfServersLocal(false) => {
+                return Err(InputError::plain(
+                    "the servers are not on this machine, so its RAM says nothing about theirs",
+                    "pass --ram SIZE or --facts FILE for the servers' host",
+                )
+                .into())
+            }
+            ThisMachine::IfServersLocal(true) => {
+                let ram = detect_local().memory.effective();
+                (ram, "this machine (the servers run on it)".to_string())
+            }
+            ThisMachine::WithNote => {
+                let ram = detect_local().memory.effective();
+                notes.push(format!(
+                    "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
+                     a CI runner is rarely the target host (pass --ram or --facts)"
+                ));
+                (ram, "this machine (detected)".to_string())
+            }
+        },
+    };
+    if ram == ByteSize::ZERO {
+        return Err(InputError::plain(
+            "no RAM to check against: this machine's RAM is unreadable",
+            "pass --ram SIZE or --facts FILE",
+        )
+        .into());
+    }
+
+    let supported = |v: &u32| PG_VERSIONS_SUPPORTED.contains(v);
+    let (pg_version, pg_version_source) = if let Some(v) = live_version {
+        (
+            v.clamp(*PG_VERSIONS_SUPPORTED.start(), *PG_VERSIONS_SUPPORTED.end()),
+            "the live server".to_string(),
+        )
+    } else if let Some(v) = flags.pg_version {
+        (v, "--pg-version".to_string())
+    } else if let Some(v) = facts
+        .as_ref()
+        .and_then(|f| f.servers.postgres_major())
+        .filter(supported)
+    {
+        (v, facts_name())
+    } else if let Some(m) = manifest {
+        (m.host.pg_version, "manifest".to_string())
+    } else {
+        match detect_local().servers.postgres_major().filter(supported) {
+            Some(v) => (v, "this machine's postgres".to_string()),
+            None => (
+                DEFAULT_PG_VERSION,
+                "assumed: no --pg-version, facts or manifest".to_string(),
+            ),
+        }
+    };
+
+    let (pg_on_zfs, pg_on_zfs_source) = match (flags.filesystem, &facts, manifest) {
+        (Some(fs), _, _) => (is_zfs(fs), format!("--filesystem {fs}")),
+        (None, Some(f), _) => (
+            f.data_on_zfs(),
+            format!(
+                "{}: data directory on {}",
+                facts_name(),
+                f.storage
+                    .filesystem
+                    .as_ref()
+                    .map_or("an unknown filesystem", |s| s.value.as_str())
+            ),
+        ),
+        (None, None, Some(m)) => (
+            m.host.pg_on_zfs,
+            format!("manifest: {}", m.host.pg_on_zfs_source),
+        ),
+        (None, None, None) => (
+            false,
+            "nothing says the data directory is on ZFS (--filesystem, --facts)".to_string(),
+        ),
+    };
+
+    let (reserves, assumptions) = match manifest {
+        Some(m) => (m.reserves.clone(), m.assumptions.clone()),
+        None => (default_reserves(ram), Assumptions::default()),
+    };
+    Ok(CheckTarget {
+        ram,
+        ram_source,
+        reserves,
+        assumptions,
+        pg_version,
+        pg_version_source,
+        pg_on_zfs,
+        pg_on_zfs_source,
+        notes,
+    })
+}

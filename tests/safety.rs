@@ -1,0 +1,1287 @@
+//! Safe by construction: each test reproduces a way dbtune once could
+//! lose data, stop a server, run a profile's value as code, leak a
+//! password or hang, and pins the behaviour that replaced it.
+
+mod harness;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{dbtune, fixture};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// `detect --json` of a fixture host, saved as a facts file.
+fn facts_of(host: &str, data_dir: Option<&str>, dir: &Path) -> PathBuf {
+    let mut c = dbtune();
+    c.args([
+        "detect",
+        "--json",
+        "--root",
+        &fixture(&format!("hosts/{host}")),
+    ]);
+    if let Some(d) = data_dir {
+        c.args(["--data-dir", d]);
+    }
+    let out = c.assert().success().get_output().stdout.clone();
+    let f = dir.join(format!("{host}.json"));
+    fs::write(&f, out).unwrap();
+    f
+}
+
+const ZFS_ONLY: &[&str] = &["full_page_writes", "wal_init_zero", "wal_recycle"];
+
+fn zfs_only_settings(conf: &str) -> Vec<&str> {
+    ZFS_ONLY
+        .iter()
+        .copied()
+        .filter(|n| conf.lines().any(|l| l.starts_with(&format!("{n} ="))))
+        .collect()
+}
+
+#[test]
+fn zfs_tools_installed_with_data_on_ext4_never_turn_off_full_page_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    for host in ["zfs-tools-ext4-data", "zfs-pool-ext4-data"] {
+        let facts = facts_of(host, None, dir.path());
+        let out = dir.path().join(host);
+        let a = dbtune()
+            .args(["render", "--profile", "bulk-ingest", "--facts"])
+            .arg(&facts)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let conf = fs::read_to_string(out.join("postgresql.conf")).unwrap();
+        assert_eq!(zfs_only_settings(&conf), Vec::<&str>::new(), "{host}");
+        assert!(
+            !out.join("zfs-datasets.sh").exists(),
+            "{host}: no dataset script for data that is not on ZFS"
+        );
+        let budget = stderr_of(&a);
+        if host == "zfs-pool-ext4-data" {
+            // A pool elsewhere on the host: its ARC is capped and counted.
+            assert!(out.join("zfs-arc.conf").exists());
+            assert!(budget.contains("ARC cap"), "{budget}");
+        } else {
+            assert!(!out.join("zfs-arc.conf").exists());
+            assert!(!budget.contains("ARC"), "{budget}");
+        }
+    }
+}
+
+#[test]
+fn zfs_only_settings_need_the_wal_on_zfs_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = facts_of("zfs-data-ext4-wal", Some("/srv/pg"), dir.path());
+    let conf = stdout_of(
+        &dbtune()
+            .args([
+                "render",
+                "--profile",
+                "powerhouse",
+                "--only",
+                "postgres",
+                "--facts",
+            ])
+            .arg(&facts)
+            .assert()
+            .success(),
+    );
+    assert_eq!(zfs_only_settings(&conf), Vec::<&str>::new());
+
+    // Data on ZFS with pg_wal inside it: the settings are safe and written.
+    let facts = facts_of("no-cgroup-zfs", None, dir.path());
+    let conf = stdout_of(
+        &dbtune()
+            .args([
+                "render",
+                "--profile",
+                "powerhouse",
+                "--only",
+                "postgres",
+                "--facts",
+            ])
+            .arg(&facts)
+            .assert()
+            .success(),
+    );
+    assert_eq!(zfs_only_settings(&conf), ZFS_ONLY.to_vec());
+    assert!(conf.contains("the data directory is on ZFS"), "{conf}");
+}
+
+#[test]
+fn this_host_with_zfs_tools_renders_no_zfs_only_settings_unless_its_data_is_on_zfs() {
+    // The machine the tests run on: CI installs zfs-fuse, the data
+    // directory is not on ZFS.
+    let detected = stdout_of(&dbtune().args(["detect", "--json"]).assert().success());
+    let v: serde_json::Value = serde_json::from_str(&detected).unwrap();
+    let on_zfs = v["storage"]["filesystem"]["value"]
+        .as_str()
+        .is_some_and(|f| f.contains("zfs"));
+    for args in [
+        vec!["render", "--only", "postgres"],
+        vec![
+            "render",
+            "--only",
+            "postgres",
+            "--profile",
+            "powerhouse",
+            "--facts",
+        ],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("host.json");
+        fs::write(&f, &detected).unwrap();
+        let mut c = dbtune();
+        c.args(&args);
+        if args.contains(&"--facts") {
+            c.arg(&f);
+        }
+        let conf = stdout_of(&c.assert().success());
+        if !on_zfs {
+            assert_eq!(zfs_only_settings(&conf), Vec::<&str>::new(), "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn filesystem_flag_is_what_turns_the_zfs_only_settings_on() {
+    let conf = stdout_of(
+        &dbtune()
+            .args([
+                "render",
+                "--profile",
+                "powerhouse",
+                "--only",
+                "postgres",
+                "--filesystem",
+                "zfs",
+            ])
+            .assert()
+            .success(),
+    );
+    assert_eq!(zfs_only_settings(&conf), ZFS_ONLY.to_vec());
+    dbtune()
+        .args([
+            "render",
+            "--profile",
+            "powerhouse",
+            "--filesystem",
+            "ext4\nfsync",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("is not a filesystem type"));
+}
+
+/// check-budget of files someone else wrote: every setting that loses data
+/// or stops a server is an error, and the verdict says `unsafe`.
+#[test]
+fn check_budget_reports_settings_that_lose_data_or_stop_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(
+        d.join("postgresql.conf"),
+        "fsync = off\nfull_page_writes = off\nhuge_pages = on\nwal_level = minimal\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("redis.conf"),
+        "maxmemory 100mb\nprotected-mode no\nbind 0.0.0.0\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("pgbouncer.ini"),
+        "[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_addr = *\nauth_type = trust\n",
+    )
+    .unwrap();
+    let a = dbtune()
+        .args(["check-budget", "--ram", "8GiB", "--format", "json"])
+        .arg(d)
+        .assert()
+        .code(1);
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+    assert_eq!(v["verdict"], "unsafe");
+    let findings = v["findings"].as_array().unwrap();
+    let unsafe_at = |file: &str, line: u64, text: &str| {
+        findings.iter().any(|f| {
+            f["safety"] == true
+                && f["at"]["file"].as_str().is_some_and(|x| x.ends_with(file))
+                && f["at"]["line"] == line
+                && f["message"].as_str().unwrap().contains(text)
+        })
+    };
+    assert!(
+        unsafe_at("postgresql.conf", 1, "fsync = off"),
+        "{findings:#?}"
+    );
+    assert!(
+        unsafe_at("postgresql.conf", 2, "torn page"),
+        "{findings:#?}"
+    );
+    assert!(
+        unsafe_at("postgresql.conf", 3, "reserves no huge pages"),
+        "{findings:#?}"
+    );
+    assert!(
+        unsafe_at("postgresql.conf", 4, "max_wal_senders = 10"),
+        "{findings:#?}"
+    );
+    assert!(
+        unsafe_at("redis.conf", 2, "protected-mode no"),
+        "{findings:#?}"
+    );
+    assert!(
+        unsafe_at("pgbouncer.ini", 5, "auth_type = trust"),
+        "{findings:#?}"
+    );
+
+    // The text report says the same, and --filesystem zfs clears only the
+    // full_page_writes finding.
+    let text = stdout_of(
+        &dbtune()
+            .args(["check-budget", "--ram", "8GiB", "--filesystem", "zfs"])
+            .arg(d.join("postgresql.conf"))
+            .assert()
+            .code(1),
+    );
+    assert!(!text.contains("torn page"), "{text}");
+    assert!(text.contains("error: unsafe: fsync = off"), "{text}");
+    assert!(text.contains("unsafe: 3 setting(s)"), "{text}");
+}
+
+#[test]
+fn render_never_writes_a_setting_check_budget_calls_unsafe() {
+    // Every built-in profile, on hosts small to huge, on ext4 and on ZFS,
+    // for every PostgreSQL version: the rendered directory checks clean.
+    let dir = tempfile::tempdir().unwrap();
+    for profile in ["low-memory", "bulk-ingest", "powerhouse"] {
+        for (ram, cpus) in [("6GiB", "2"), ("64GiB", "16"), ("2TiB", "128")] {
+            for fs_ in ["ext4", "zfs"] {
+                for v in ["13", "16", "18"] {
+                    let out = dir.path().join(format!("{profile}-{ram}-{fs_}-{v}"));
+                    let ok = dbtune()
+                        .args([
+                            "render",
+                            "--profile",
+                            profile,
+                            "--ram",
+                            ram,
+                            "--cpus",
+                            cpus,
+                            "--filesystem",
+                            fs_,
+                            "--pg-version",
+                            v,
+                            "--out",
+                        ])
+                        .arg(&out)
+                        .output()
+                        .unwrap();
+                    if ok.status.code() == Some(1) {
+                        continue; // refused with the numbers: nothing written
+                    }
+                    assert!(
+                        ok.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&ok.stderr)
+                    );
+                    let a = dbtune()
+                        .args(["check-budget", "--format", "json"])
+                        .arg(&out)
+                        .assert()
+                        .success();
+                    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).unwrap();
+                    assert_eq!(v["verdict"], "fits", "{}", out.display());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn huge_hosts_get_values_inside_postgres_ranges_with_the_clamp_said() {
+    for (ram, cpus) in [("17TiB", "64"), ("64TiB", "4096")] {
+        let a = dbtune()
+            .args([
+                "render",
+                "--profile",
+                "powerhouse",
+                "--only",
+                "postgres",
+                "--ram",
+                ram,
+                "--cpus",
+                cpus,
+            ])
+            .assert()
+            .success();
+        let conf = stdout_of(&a);
+        assert!(
+            conf.contains("effective_cache_size = 17179869176kB"),
+            "{ram}: {conf}"
+        );
+        assert!(
+            conf.contains("clamped to PostgreSQL 16's maximum"),
+            "{conf}"
+        );
+    }
+    dbtune()
+        .args(["render", "--profile", "powerhouse", "--ram", "65TiB"])
+        .assert()
+        .code(2)
+        .stderr(contains("out of range"));
+}
+
+/// A profile file that tries to get something past dbtune: each is refused
+/// at load, exit 2, at its line, and nothing is written.
+#[test]
+fn hostile_profiles_are_refused_at_load_with_their_line() {
+    let base =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/powerhouse.toml"))
+            .unwrap();
+    // (text in the built-in, what replaces it, the line the error must
+    // point at, what it must say)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "compression = \"lz4\"",
+            "compression = \"lz4; touch pwned\"",
+            "touch pwned",
+            "not a value ZFS accepts",
+        ),
+        (
+            "recordsize = \"16K\"",
+            "recordsize = \"16K $(reboot)\"",
+            "$(reboot)",
+            "not a value ZFS accepts",
+        ),
+        (
+            "pool = \"tank\"",
+            "pool = \"tank'; rm -rf /; '\"",
+            "rm -rf",
+            "not a ZFS pool name",
+        ),
+        (
+            "dataset = \"postgres\"",
+            "dataset = \"pg/../../etc\"",
+            "../..",
+            "not a ZFS dataset name",
+        ),
+        (
+            "[redis]\n",
+            "[redis]\nlisten = \"127.0.0.1\\nenable-debug-command yes\"\n",
+            "enable-debug-command",
+            "not a Redis bind list",
+        ),
+        (
+            "[postgres]\n",
+            "[postgres]\nlisten = \"*' ; shared_preload_libraries = 'evil\"\n",
+            "evil",
+            "not a listen address list",
+        ),
+        (
+            "[pgbouncer]\n",
+            "[pgbouncer]\nlisten = \"127.0.0.1\\nauth_type = trust\"\n",
+            "auth_type = trust",
+            "not a listen address list",
+        ),
+        (
+            "database = \"app\"",
+            "database = \"app = host=evil\\n[x\"",
+            "host=evil",
+            "not a database name",
+        ),
+        (
+            "pool_mode = \"transaction\"",
+            "pool_mode = \"bogus\"",
+            "bogus",
+            "unknown variant `bogus`",
+        ),
+        (
+            "policy = \"allkeys-lru\"",
+            "policy = \"lru\"",
+            "\"lru\"",
+            "unknown variant `lru`",
+        ),
+        (
+            "swappiness = 1",
+            "swappiness = 500",
+            "swappiness = 500",
+            "swappiness = 500 is out of range",
+        ),
+        (
+            "maxclients = 10000",
+            "maxclients = 0",
+            "maxclients = 0",
+            "maxclients = 0 is out of range",
+        ),
+        ("[redis]\n", "[redis]\nport = 0\n", "port = 0", "not a port"),
+        (
+            "[redis]\n",
+            "[redis]\ndisable_commands = [\"FLUSHALL\\\" \\\"\"]\n",
+            "disable_commands",
+            "not a Redis command name",
+        ),
+        (
+            "max_connections = 200",
+            "max_connections = 300000",
+            "300000",
+            "out of range",
+        ),
+        (
+            "name = \"powerhouse\"",
+            "name = \"power\\nhouse\"",
+            "power\\nhouse",
+            "not a profile name",
+        ),
+        (
+            "description = ",
+            "description = \"x\\ny\"\n#",
+            "description",
+            "control character",
+        ),
+        (
+            "cpus = 16",
+            "cpus = 0",
+            "cpus = 0",
+            "cpus = 0 is out of range",
+        ),
+        (
+            "name = \"monitoring agents and exporters\"",
+            "name = \"agents\\r\\nmax_connections = 1\"",
+            "agents",
+            "control character",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (from, to, marker, says)) in cases.iter().enumerate() {
+        assert!(
+            base.contains(from),
+            "case {i}: the base profile has no `{from}`"
+        );
+        let text = base.replacen(from, to, 1);
+        let line = text
+            .lines()
+            .position(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("case {i}: no line with `{marker}`"))
+            + 1;
+        let f = dir.path().join(format!("hostile-{i}.toml"));
+        fs::write(&f, &text).unwrap();
+        let out = dir.path().join(format!("out-{i}"));
+        let a = dbtune()
+            .args(["render", "--profile-file"])
+            .arg(&f)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(2);
+        let err = stderr_of(&a);
+        assert!(err.contains(says), "case {i} ({to}): {err}");
+        assert!(
+            err.contains(&format!("{}:{line}:", f.display())),
+            "case {i} ({to}): wanted line {line}: {err}"
+        );
+        assert!(!out.exists(), "case {i}: nothing may be written");
+    }
+}
+
+#[test]
+fn hostile_facts_files_are_refused_at_load() {
+    let base = fs::read_to_string(fixture("facts/db1.toml")).unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "logical = 12",
+            "logical = 0",
+            "cpu.logical 0 is out of range",
+        ),
+        (
+            "logical = 12",
+            "logical = 100000",
+            "cpu.logical 100000 is out of range",
+        ),
+        (
+            "postgres = \"16.4\"",
+            "postgres = \"9.6\"",
+            "not a PostgreSQL version dbtune supports",
+        ),
+        (
+            "postgres = \"16.4\"",
+            "postgres = \"abc\"",
+            "not a PostgreSQL version dbtune supports",
+        ),
+        (
+            "physical = \"48GiB\"",
+            "physical = \"0GiB\"",
+            "out of range",
+        ),
+        (
+            "hostname = \"db1\"",
+            "hostname = \"db1\\nfsync = off\"",
+            "control character",
+        ),
+        (
+            "source = \"inventory: RAID 10 of spinning disks\"",
+            "source = \"x\\nfull_page_writes = off\"",
+            "control character",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (from, to, says)) in cases.iter().enumerate() {
+        assert!(base.contains(from), "case {i}");
+        let f = dir.path().join(format!("facts-{i}.toml"));
+        fs::write(&f, base.replacen(from, to, 1)).unwrap();
+        let line = base.lines().position(|l| l.contains(from)).unwrap() + 1;
+        dbtune()
+            .args(["render", "--facts"])
+            .arg(&f)
+            .assert()
+            .code(2)
+            .stderr(contains(*says).and(contains(format!("{}:{line}", f.display()))));
+    }
+}
+
+/// A FIFO that nothing writes to: reading it would block forever.
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    p
+}
+
+#[test]
+fn devices_and_fifos_are_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let quick = |c: &mut assert_cmd::Command| {
+        c.timeout(Duration::from_secs(20));
+    };
+    let mut c = dbtune();
+    quick(&mut c);
+    c.args(["check-budget", "--ram", "4GiB", "/dev/zero"])
+        .assert()
+        .code(2)
+        .stderr(contains("a character device"));
+
+    fs::write(
+        d.join("postgresql.conf"),
+        "work_mem = 4MB\ninclude '/dev/zero'\n",
+    )
+    .unwrap();
+    let mut c = dbtune();
+    quick(&mut c);
+    c.args(["check-budget", "--ram", "4GiB"])
+        .arg(d.join("postgresql.conf"))
+        .assert()
+        .code(2)
+        .stderr(contains("postgresql.conf:2").and(contains("a character device")));
+
+    let f = fifo(d, "redis.conf");
+    let mut c = dbtune();
+    quick(&mut c);
+    c.args(["check-budget", "--ram", "4GiB"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(contains("FIFO"));
+
+    let inc = d.join("inc");
+    fs::create_dir(&inc).unwrap();
+    fifo(&inc, "fifo.conf");
+    fs::write(inc.join("postgresql.conf"), "include 'fifo.conf'\n").unwrap();
+    let mut c = dbtune();
+    quick(&mut c);
+    c.args(["check-budget", "--ram", "4GiB"])
+        .arg(inc.join("postgresql.conf"))
+        .assert()
+        .code(2)
+        .stderr(contains("postgresql.conf:1").and(contains("FIFO")));
+
+    for flag in ["--facts", "--profile-file"] {
+        let f = fifo(d, &format!("x{flag}"));
+        let mut c = dbtune();
+        quick(&mut c);
+        c.args(["render", flag])
+            .arg(&f)
+            .assert()
+            .code(2)
+            .stderr(contains("FIFO"));
+    }
+    let mut c = dbtune();
+    quick(&mut c);
+    c.args(["render", "--facts", "/dev/stdin"])
+        .assert()
+        .code(2)
+        .stderr(contains("not a regular file"));
+}
+
+fn manifest_hashes(dir: &Path) -> serde_json::Value {
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("dbtune-manifest.json")).unwrap())
+            .unwrap();
+    m["files"].clone()
+}
+
+fn sha256_of(path: &Path) -> String {
+    dbtune::render::output::sha256(&fs::read(path).unwrap())
+}
+
+/// The directory says what it holds: every file the manifest lists has
+/// the hash it records.
+fn assert_consistent(dir: &Path) {
+    let files = manifest_hashes(dir);
+    for (name, hash) in files.as_object().unwrap() {
+        assert_eq!(
+            sha256_of(&dir.join(name)),
+            hash.as_str().unwrap(),
+            "{name} differs from the manifest in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_render_killed_at_any_point_never_blames_a_hand_edit_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("db");
+    let render = |ram: &str| {
+        let mut c = dbtune();
+        c.args(["render", "--profile", "low-memory", "--ram", ram, "--out"])
+            .arg(&out);
+        c
+    };
+    render("4GiB").assert().success();
+    // 5 files + journal + manifest: kill after each write and inside each.
+    for point in (1..=8).flat_map(|n| [format!("done:{n}"), format!("tmp:{n}")]) {
+        let killed = render("5GiB")
+            .env("DBTUNE_FAILPOINT", &point)
+            .output()
+            .unwrap();
+        let next = render("6GiB").output().unwrap();
+        assert!(
+            next.status.success(),
+            "after a kill at {point} ({:?}), the next render refused:\n{}",
+            killed.status,
+            String::from_utf8_lossy(&next.stderr)
+        );
+        assert_consistent(&out);
+        let leftovers: Vec<String> = fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dbtune"))
+            .collect();
+        assert!(leftovers.is_empty(), "after {point}: {leftovers:?}");
+        render("4GiB").assert().success();
+    }
+}
+
+#[test]
+fn twenty_renders_into_one_directory_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("db");
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+                .args(["render", "--profile", "low-memory", "--ram"])
+                .arg(format!("{}GiB", 4 + i % 5))
+                .arg("--out")
+                .arg(&out)
+                .env("DBTUNE_PROFILE_DIR", "/nonexistent")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_consistent(&out);
+    // Every file comes from the same render as the manifest.
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("dbtune-manifest.json")).unwrap())
+            .unwrap();
+    let ram = dbtune::units::ByteSize(m["host"]["ram"].as_u64().unwrap()).to_string();
+    for f in ["postgresql.conf", "redis.conf", "pgbouncer.ini"] {
+        let text = fs::read_to_string(out.join(f)).unwrap();
+        assert!(
+            text.contains(&format!("with {ram} of RAM")),
+            "{f} is not from the {ram} render"
+        );
+    }
+}
+
+#[test]
+fn rerendering_keeps_mode_owner_and_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("db");
+    let render = |ram: &str| {
+        let mut c = dbtune();
+        c.args(["render", "--profile", "low-memory", "--ram", ram, "--out"])
+            .arg(&out);
+        c
+    };
+    render("4GiB").assert().success();
+    // postgresql.conf lives elsewhere (/etc/postgresql/...), linked here.
+    let etc = dir.path().join("etc");
+    fs::create_dir(&etc).unwrap();
+    let real = etc.join("postgresql.conf");
+    fs::rename(out.join("postgresql.conf"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, out.join("postgresql.conf")).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(out.join("redis.conf"), fs::Permissions::from_mode(0o600)).unwrap();
+    let owned_by_postgres = unsafe { libc::geteuid() } == 0;
+    if owned_by_postgres {
+        let id = |f: &str| -> u32 {
+            let o = std::process::Command::new("id")
+                .args([f, "postgres"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        std::os::unix::fs::chown(out.join("pgbouncer.ini"), Some(id("-u")), Some(id("-g")))
+            .unwrap();
+    }
+    let before_owner = fs::metadata(out.join("pgbouncer.ini")).unwrap();
+    render("6GiB")
+        .assert()
+        .success()
+        .stderr(contains("postgresql.conf is a symlink: wrote through"));
+    assert!(fs::symlink_metadata(out.join("postgresql.conf"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = fs::read_to_string(&real).unwrap();
+    assert!(
+        text.contains("with 6 GiB of RAM"),
+        "the link's target is updated"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+    assert_eq!(
+        fs::metadata(out.join("redis.conf")).unwrap().mode() & 0o777,
+        0o600
+    );
+    let after_owner = fs::metadata(out.join("pgbouncer.ini")).unwrap();
+    assert_eq!(
+        (after_owner.uid(), after_owner.gid()),
+        (before_owner.uid(), before_owner.gid())
+    );
+    assert_consistent(&out);
+    render("6GiB").arg("--check").assert().success();
+}
+
+#[test]
+fn a_password_never_reaches_the_screen_from_any_command() {
+    const PW: &str = "Sup3rS3cretPW";
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = dir.path().join("db");
+    dbtune()
+        .args(["render", "--profile", "low-memory", "--out"])
+        .arg(&rendered)
+        .assert()
+        .success();
+    let rd = rendered.to_str().unwrap();
+    // Nothing listens on port 1: every connection fails, loudly.
+    let url = format!("postgres://u:{PW}@127.0.0.1:1/db?sslmode=disable");
+    let redis = format!("redis://:{PW}@127.0.0.1:1");
+    let runs: Vec<Vec<String>> = vec![
+        vec![
+            "apply".into(),
+            "--rollback".into(),
+            url.clone(),
+            "--yes".into(),
+        ],
+        vec!["check-budget".into(), url.clone()],
+        vec![
+            "check-budget".into(),
+            "--format".into(),
+            "json".into(),
+            url.clone(),
+        ],
+        vec![
+            "check-budget".into(),
+            "--facts".into(),
+            url.clone(),
+            rd.into(),
+        ],
+        vec!["render".into(), "--facts".into(), url.clone()],
+        vec!["render".into(), "--profile-file".into(), url.clone()],
+        vec![
+            "render".into(),
+            "--profile".into(),
+            "low-memory".into(),
+            "--out".into(),
+            format!("{url}/x"),
+        ],
+        vec!["inspect".into(), format!("u:{PW}@127.0.0.1")],
+        vec!["inspect".into(), format!(":{PW}@127.0.0.1:6379")],
+        vec!["inspect".into(), format!("postgres://u:{PW}")],
+        vec![
+            "inspect".into(),
+            url.clone(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec![
+            "inspect".into(),
+            "--json".into(),
+            url.clone(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec![
+            "inspect".into(),
+            redis.clone(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec![
+            "inspect".into(),
+            format!("postgres://u:{PW}@127.0.0.1:1/db?sslmode=verify_full"),
+        ],
+        vec![
+            "inspect".into(),
+            format!("postgres://u:{PW}@127.0.0.1:1/db?sslcert=x"),
+        ],
+        vec![
+            "inspect".into(),
+            format!("postgres://u:{PW}@127.0.0.1:notaport/db"),
+        ],
+        vec![
+            "diff".into(),
+            rd.into(),
+            url.clone(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec!["diff".into(), url.clone(), url.clone()],
+        vec![
+            "apply".into(),
+            rd.into(),
+            url.clone(),
+            "--yes".into(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec!["apply".into(), url.clone(), rd.into()],
+        vec![
+            "bench".into(),
+            "--config".into(),
+            format!("mine={url}"),
+            "--runs".into(),
+            "1".into(),
+        ],
+        vec!["render".into(), "--ram".into(), url.clone()],
+        vec!["detect".into(), "--data-dir".into(), url.clone()],
+    ];
+    for args in runs {
+        // A URL given as --out is a path: keep what it writes out of the checkout.
+        let o = dbtune()
+            .current_dir(dir.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains(PW), "{args:?} printed the password:\n{all}");
+    }
+    // From the environment too.
+    let o = dbtune()
+        .args(["inspect", "--timeout", "2"])
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", "1")
+        .env("PGPASSWORD", PW)
+        .env("REDIS_URL", &redis)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!all.contains(PW), "{all}");
+}
+
+#[test]
+fn an_sslmode_typo_is_an_error_never_plain_text() {
+    for bad in ["verify_full", "Verify-Full", "bogus"] {
+        dbtune()
+            .args([
+                "inspect",
+                &format!("postgres://u@127.0.0.1:1/db?sslmode={bad}"),
+            ])
+            .assert()
+            .code(2)
+            .stderr(contains("invalid sslmode").and(contains("verify-full")));
+    }
+    dbtune()
+        .args(["inspect"])
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", "1")
+        .env("PGSSLMODE", "verify_full")
+        .assert()
+        .code(2)
+        .stderr(contains("invalid sslmode `verify_full` in PGSSLMODE"));
+}
+
+// --- against real servers -------------------------------------------------
+
+use harness::Postgres;
+
+fn pg_url(pg: &Postgres) -> String {
+    format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    )
+}
+
+fn pg_settings(pg: &Postgres) -> std::collections::BTreeMap<String, String> {
+    pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT name, setting FROM pg_settings",
+    )
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A directory holding just these files.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn apply_refuses_full_page_writes_off_on_a_cluster_not_on_zfs() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let dir = dir_with(&[(
+        "postgresql.conf",
+        "full_page_writes = off\nwork_mem = 8MB\n",
+    )]);
+    let before = pg_settings(&pg);
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB"])
+        .assert()
+        .code(1)
+        .stderr(contains("torn page").and(contains("nothing was changed")))
+        .stderr(contains("detected: the server's data_directory"));
+    assert_eq!(pg_settings(&pg), before);
+    // A facts file or flag claiming ZFS does not beat what detection sees.
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--ram", "8GiB"])
+        .assert()
+        .code(1);
+}
+
+fn free_huge_pages() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn apply_refuses_huge_pages_on_when_this_host_has_too_few() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    // More shared memory than this machine has huge pages for, reserved
+    // (on paper) in the directory's own sysctl file.
+    let sb = free_huge_pages() * 2 + 512;
+    let dir = dir_with(&[
+        (
+            "postgresql.conf",
+            &format!("huge_pages = on\nshared_buffers = {sb}MB\n"),
+        ),
+        ("99-dbtune.conf", "vm.nr_hugepages = 1000000\n"),
+    ]);
+    let before = pg_settings(&pg);
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "4TiB"])
+        .assert()
+        .code(1)
+        .stderr(contains("huge_pages = on needs about").and(contains("would not start")))
+        .stderr(contains("/proc/meminfo").or(contains("/sys/kernel/mm/hugepages")));
+    assert_eq!(pg_settings(&pg), before);
+}
+
+fn only_snapshot(dir: &Path) -> PathBuf {
+    let mut snaps: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    snaps.pop().unwrap()
+}
+
+#[test]
+fn rollback_with_the_server_down_restores_postgresql_auto_conf() {
+    let Some(mut pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let before = pg_settings(&pg);
+    let dir = dir_with(&[(
+        "postgresql.conf",
+        "shared_buffers = 256MB\nwork_mem = 8MB\nmax_connections = 50\n",
+    )]);
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success()
+        .stdout(contains("--data-dir PGDATA"));
+    let snap = only_snapshot(snaps.path());
+    let data = pg.data_dir();
+
+    // While it runs, the offline rollback refuses.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("PostgreSQL is running"));
+
+    // The server goes down and cannot come back: say a restart-only value
+    // went wrong (7 TB of shared memory on this machine).
+    pg.stop();
+    let auto = data.join("postgresql.auto.conf");
+    let text = fs::read_to_string(&auto).unwrap();
+    fs::write(&auto, text.replace("'256MB'", "'7TB'")).unwrap();
+    assert!(pg.start_again().is_err(), "the server should not start");
+    // Online rollback has nothing to talk to.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &pg_url(&pg), "--timeout", "3"])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect"));
+    // Offline: a dry run first, then for real.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(contains("dry run"));
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .success()
+        .stdout(contains("restored the values"));
+    pg.start_again()
+        .expect("the server starts after the offline rollback");
+    assert_eq!(pg_settings(&pg), before);
+}
+
+#[test]
+fn a_snapshot_is_checked_against_its_server_and_what_apply_changed() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let Some(other) = Postgres::start("", &[]) else {
+        return;
+    };
+    let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\njit = off\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success();
+    let snap = only_snapshot(snaps.path());
+    let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&snap).unwrap()).unwrap();
+    assert!(doc["postgres"]["system_identifier"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+
+    // Another cluster, online and offline: refused, nothing changed.
+    let other_before = pg_settings(&other);
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &pg_url(&other)])
+        .assert()
+        .code(2)
+        .stderr(contains("the snapshot was taken from cluster"));
+    assert_eq!(pg_settings(&other), other_before);
+
+    // Edited to set what apply never changes: refused before connecting.
+    let edits: [(&str, serde_json::Value); 2] = [
+        (
+            "port",
+            serde_json::json!({"name": "port", "previous_setting": "1", "previous_auto_conf": "1"}),
+        ),
+        (
+            "listen_addresses",
+            serde_json::json!({"name": "listen_addresses", "previous_setting": "*", "previous_auto_conf": "*"}),
+        ),
+    ];
+    for (name, change) in edits {
+        let mut d = doc.clone();
+        d["postgres"]["changes"]
+            .as_array_mut()
+            .unwrap()
+            .push(change);
+        let f = snaps.path().join(format!("edited-{name}.json"));
+        fs::write(&f, d.to_string()).unwrap();
+        dbtune()
+            .args(["apply", "--rollback"])
+            .arg(&f)
+            .args(["--yes", &pg_url(&pg)])
+            .assert()
+            .code(2)
+            .stderr(contains(format!(
+                "sets `{name}`, which apply never changes"
+            )));
+    }
+    let mut d = doc.clone();
+    d["redis"] = serde_json::json!({
+        "target": "redis://127.0.0.1:1", "rewrite": true,
+        "changes": [{"name": "dir", "previous": "/tmp/evil"}]
+    });
+    let f = snaps.path().join("edited-redis.json");
+    fs::write(&f, d.to_string()).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&f)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("sets Redis `dir`"));
+
+    // The real snapshot, on its own server, works.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &pg_url(&pg)])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_failure_partway_through_apply_lists_what_was_applied() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    // jit sorts first and is applied; TimeZone's value passes dbtune (a
+    // string) but the server refuses it.
+    let dir = dir_with(&[("postgresql.conf", "jit = off\ntimezone = 'Nowhere/Bogus'\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .code(2)
+        .stderr(contains("applied before the failure (").and(contains("postgres jit = off")))
+        .stderr(contains("not reloaded"))
+        .stderr(contains("undo with: dbtune apply --rollback"));
+    // Written, not reloaded: exactly what the message says.
+    let pending = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT setting FROM pg_file_settings WHERE name = 'jit' AND sourcefile LIKE '%auto.conf'",
+    );
+    assert_eq!(pending.trim(), "off");
+    assert_eq!(pg_settings(&pg)["jit"], "on");
+}
+
+#[test]
+fn apply_and_check_budget_give_the_same_verdict_for_the_same_directory() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    dbtune()
+        .args([
+            "render",
+            "--profile",
+            "low-memory",
+            "--pg-version",
+            &harness::pg_major().to_string(),
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    // 3 GiB: fits only if the profile's 1.75 GiB of applications are forgotten.
+    for (ram, code) in [("3GiB", 1), ("4GiB", 0)] {
+        dbtune()
+            .args(["check-budget", "--ram", ram])
+            .arg(dir.path())
+            .assert()
+            .code(code);
+        let a = dbtune()
+            .arg("apply")
+            .arg(dir.path())
+            .arg(pg_url(&pg))
+            .args(["--ram", ram])
+            .assert()
+            .code(code);
+        if code == 1 {
+            let err = stderr_of(&a);
+            assert!(
+                err.contains("would not fit") && err.contains("nothing was changed"),
+                "{err}"
+            );
+            assert!(
+                err.contains("[[reserve]]"),
+                "the reservations are counted: {err}"
+            );
+        }
+    }
+}
