@@ -193,12 +193,14 @@ fn storage() -> impl Strategy<Value = StorageKind> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
-    /// For any host, a built-in profile renders files whose parsed budget
-    /// fits, or refuses with the numbers; never a set that does not fit.
+    /// For any host up to 64 TiB and 4096 CPUs, a built-in profile renders
+    /// files whose parsed budget fits and that hold no finding (no safety
+    /// finding either: nothing that loses data or stops a server), or
+    /// refuses with the numbers.
     #[test]
     fn rendered_sets_fit_or_are_refused(
-        ram_mib in 1024u64..=512 * 1024,
-        cpus in 1u32..=128,
+        ram_mib in prop_oneof![1024u64..=512 * 1024, 1024u64..=64 * 1024 * 1024],
+        cpus in prop_oneof![1u32..=128, 1u32..=4096],
         storage in storage(),
         version in 13u32..=18,
         zfs in any::<bool>(),
@@ -211,6 +213,8 @@ proptest! {
             storage,
             pg_version: version,
             zfs,
+            pg_on_zfs: zfs,
+            zfs_datasets: zfs,
             ..nominal(&p)
         };
         match plan::build(&p, &h) {
@@ -235,7 +239,8 @@ proptest! {
 #[test]
 fn a_grid_of_hosts_fits_or_is_refused() {
     let rams_mib: Vec<u64> = [
-        1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512,
+        1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512, 2048, 17 * 1024,
+        64 * 1024,
     ]
     .iter()
     .flat_map(|g| [g * 1024, g * 1024 + 333])
@@ -245,15 +250,21 @@ fn a_grid_of_hosts_fits_or_is_refused() {
     for (name, _) in BUILTIN {
         let p = profile(name);
         for &ram in &rams_mib {
-            for cpus in [1, 2, 3, 8, 16, 128] {
+            for cpus in [1, 2, 3, 8, 16, 128, 4096] {
                 for version in [13, 15, 17, 18] {
-                    for (storage, zfs) in [(StorageKind::Hdd, false), (StorageKind::Nvme, true)] {
+                    for (storage, zfs, pg_on_zfs) in [
+                        (StorageKind::Hdd, false, false),
+                        (StorageKind::Nvme, true, true),
+                        (StorageKind::Ssd, true, false),
+                    ] {
                         let h = Host {
                             ram: ByteSize::mib(ram),
                             cpus,
                             storage,
                             pg_version: version,
                             zfs,
+                            pg_on_zfs,
+                            zfs_datasets: pg_on_zfs,
                             ..nominal(&p)
                         };
                         match plan::build(&p, &h) {
