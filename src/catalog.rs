@@ -1,19 +1,38 @@
 //! What each server accepts: PostgreSQL's parameter catalog per major
 //! version, Redis's and PgBouncer's key lists. Kept as data generated from
-//! the real servers (scripts/gen-pg-catalog.sh, scripts/gen-key-lists.sh),
-//! plus the hand-kept version differences in data/pg-versions.toml.
+//! the real servers (scripts/gen-pg-catalog.sh, scripts/gen-key-lists.sh):
+//! one catalog per PostgreSQL major, with the release it came from; the
+//! parameters a later minor release added (scripts/gen-pg-minor-additions.sh);
+//! and the values that depend on how a server was built (data/pg-build.toml).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-const PG15: &str = include_str!("../data/pg-catalog-15.tsv");
-const PG_VERSIONS: &str = include_str!("../data/pg-versions.toml");
+const PG_CATALOGS: [(u32, &str); 6] = [
+    (13, include_str!("../data/pg-catalog-13.tsv")),
+    (14, include_str!("../data/pg-catalog-14.tsv")),
+    (15, include_str!("../data/pg-catalog-15.tsv")),
+    (16, include_str!("../data/pg-catalog-16.tsv")),
+    (17, include_str!("../data/pg-catalog-17.tsv")),
+    (18, include_str!("../data/pg-catalog-18.tsv")),
+];
+const PG_MINOR_ADDITIONS: &str = include_str!("../data/pg-minor-additions.tsv");
+const PG_BUILD: &str = include_str!("../data/pg-build.toml");
 const REDIS: &str = include_str!("../data/redis-7.0.txt");
 const PGBOUNCER: &str = include_str!("../data/pgbouncer-1.18.txt");
 
 pub const PG_VERSIONS_SUPPORTED: std::ops::RangeInclusive<u32> = 13..=18;
+
+/// Names that changed, for a "did you mean" that knows history; the
+/// catalogs say in which version each side exists.
+const PG_RENAMES: &[(&str, &str)] = &[
+    ("force_parallel_mode", "debug_parallel_query"),
+    ("ssl_ecdh_curve", "ssl_groups"),
+    ("wal_keep_segments", "wal_keep_size"),
+    ("checkpoint_segments", "max_wal_size"),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VarType {
@@ -22,6 +41,13 @@ pub enum VarType {
     Real,
     Enum,
     String,
+}
+
+/// A value only some builds accept (lz4 needs a build with lz4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildValue {
+    pub value: String,
+    pub feature: String,
 }
 
 #[derive(Clone, Debug)]
@@ -36,26 +62,15 @@ pub struct PgParam {
     pub context: String,
     /// The built-in default, as pg_settings.boot_val shows it.
     pub boot_val: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Delta {
-    param: Vec<DeltaParam>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeltaParam {
-    name: String,
-    since: Option<u32>,
-    until: Option<u32>,
-    renamed: Option<String>,
-    vartype: Option<String>,
-    unit: Option<String>,
-    min: Option<String>,
-    max: Option<String>,
-    enumvals: Option<Vec<String>>,
-    context: Option<String>,
+    /// Enum spellings PostgreSQL accepts, with the value it shows for each,
+    /// when that differs (`true` is `on`, `on` is `pglz`).
+    pub aliases: Vec<(String, String)>,
+    /// Enum values some builds add.
+    pub build_values: Vec<BuildValue>,
+    /// Present only in builds with this feature (`debian`).
+    pub build_only: Option<String>,
+    /// Added in a minor release: (a release without it, one with it).
+    pub since_minor: Option<(String, String)>,
 }
 
 fn vartype(s: &str) -> VarType {
@@ -80,18 +95,46 @@ pub enum Lookup<'a> {
 
 pub struct PgCatalog {
     pub version: u32,
+    /// The release the catalog was generated from, e.g. `18.4`.
+    pub release: String,
     params: BTreeMap<String, PgParam>,
-    later: BTreeMap<String, u32>,
-    removed: BTreeMap<String, (u32, Option<String>)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BuildData {
+    value: Vec<BuildValueRow>,
+    param: Vec<BuildParamRow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildValueRow {
+    param: String,
+    value: String,
+    feature: String,
+    since: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildParamRow {
+    name: String,
+    feature: String,
+    vartype: String,
+    context: String,
 }
 
 impl PgCatalog {
     /// The catalog of one major version (13..=18), built once.
     pub fn get(version: u32) -> &'static PgCatalog {
-        // Built on first use, per version: render needs one.
         static CATALOGS: [OnceLock<PgCatalog>; 6] = [const { OnceLock::new() }; 6];
         let v = version.clamp(*PG_VERSIONS_SUPPORTED.start(), *PG_VERSIONS_SUPPORTED.end());
         CATALOGS[(v - PG_VERSIONS_SUPPORTED.start()) as usize].get_or_init(|| build(v))
+    }
+
+    /// Every parameter of the version.
+    pub fn params(&self) -> impl Iterator<Item = &PgParam> {
+        self.params.values()
     }
 
     pub fn lookup(&self, name: &str) -> Lookup<'_> {
@@ -99,76 +142,115 @@ impl PgCatalog {
         if let Some(p) = self.params.get(&lower) {
             return Lookup::Known(p);
         }
-        if let Some(v) = self.later.get(&lower) {
-            return Lookup::NotYet(*v);
+        let has = |v: u32| PgCatalog::get(v).params.contains_key(&lower);
+        if let Some(v) = (self.version + 1..=*PG_VERSIONS_SUPPORTED.end()).find(|v| has(*v)) {
+            return Lookup::NotYet(v);
         }
-        if let Some((v, renamed)) = self.removed.get(&lower) {
-            return Lookup::Removed(*v, renamed.as_deref());
+        let renamed = PG_RENAMES
+            .iter()
+            .find(|(old, _)| *old == lower)
+            .map(|(_, new)| *new);
+        if let Some(v) = (*PG_VERSIONS_SUPPORTED.start()..self.version)
+            .rev()
+            .find(|v| has(*v))
+        {
+            return Lookup::Removed(v, renamed);
+        }
+        if let Some(new) = renamed {
+            // Gone before the oldest version dbtune knows.
+            return Lookup::Removed(PG_VERSIONS_SUPPORTED.start() - 1, Some(new));
         }
         Lookup::Unknown(did_you_mean(&lower, self.params.keys().map(String::as_str)))
     }
 }
 
+fn opt(f: &[&str], i: usize) -> Option<String> {
+    f.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string())
+}
+
 fn build(version: u32) -> PgCatalog {
+    let text = PG_CATALOGS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, t)| *t)
+        .expect("a catalog for every supported version");
+    // "# PostgreSQL 18.4 parameters from ..."
+    let release = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("?")
+        .to_string();
     let mut params = BTreeMap::new();
-    for line in PG15
+    for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let f: Vec<&str> = line.split('\t').collect();
-        let opt = |i: usize| f.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string());
         let p = PgParam {
             name: f[0].to_ascii_lowercase(),
-            vartype: vartype(f[1]),
-            unit: opt(2),
-            min: opt(3).and_then(|s| s.parse().ok()),
-            max: opt(4).and_then(|s| s.parse().ok()),
-            enumvals: opt(5).map_or(Vec::new(), |s| s.split(',').map(str::to_string).collect()),
+            vartype: vartype(f.get(1).copied().unwrap_or("string")),
+            unit: opt(&f, 2),
+            min: opt(&f, 3).and_then(|s| s.parse().ok()),
+            max: opt(&f, 4).and_then(|s| s.parse().ok()),
+            enumvals: opt(&f, 5).map_or(Vec::new(), |s| s.split(',').map(str::to_string).collect()),
             context: f.get(6).unwrap_or(&"").to_string(),
             boot_val: f.get(7).map(|s| s.to_string()),
+            aliases: opt(&f, 8).map_or(Vec::new(), |s| {
+                s.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            }),
+            build_values: Vec::new(),
+            build_only: None,
+            since_minor: None,
         };
         params.insert(p.name.clone(), p);
     }
-    let delta: Delta =
-        toml::from_str(PG_VERSIONS).expect("data/pg-versions.toml is valid (tested)");
-    let mut later = BTreeMap::new();
-    let mut removed = BTreeMap::new();
-    for d in delta.param {
-        let exists = d.since.is_none_or(|s| version >= s) && d.until.is_none_or(|u| version <= u);
-        if exists {
-            if !params.contains_key(&d.name) {
-                params.insert(
-                    d.name.clone(),
-                    PgParam {
-                        name: d.name.clone(),
-                        vartype: vartype(d.vartype.as_deref().unwrap_or("string")),
-                        unit: d.unit.clone(),
-                        min: d.min.as_deref().and_then(|s| s.parse().ok()),
-                        max: d.max.as_deref().and_then(|s| s.parse().ok()),
-                        enumvals: d.enumvals.clone().unwrap_or_default(),
-                        context: d.context.clone().unwrap_or_else(|| "user".into()),
-                        boot_val: None,
-                    },
-                );
-            }
-        } else {
-            params.remove(&d.name);
-            match (d.since, d.until) {
-                (Some(s), _) if version < s => {
-                    later.insert(d.name.clone(), s);
-                }
-                (_, Some(u)) => {
-                    removed.insert(d.name.clone(), (u, d.renamed.clone()));
-                }
-                _ => {}
+    for line in PG_MINOR_ADDITIONS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.get(1).and_then(|m| m.parse::<u32>().ok()) == Some(version) {
+            if let Some(p) = params.get_mut(f[0]) {
+                p.since_minor = Some((
+                    f.get(2).unwrap_or(&"?").to_string(),
+                    f.get(3).unwrap_or(&"?").to_string(),
+                ));
             }
         }
     }
+    let b: BuildData = toml::from_str(PG_BUILD).expect("data/pg-build.toml is valid (tested)");
+    for v in b.value.into_iter().filter(|v| version >= v.since) {
+        if let Some(p) = params.get_mut(&v.param) {
+            p.build_values.push(BuildValue {
+                value: v.value,
+                feature: v.feature,
+            });
+        }
+    }
+    for bp in b.param {
+        params.entry(bp.name.clone()).or_insert(PgParam {
+            name: bp.name,
+            vartype: vartype(&bp.vartype),
+            unit: None,
+            min: None,
+            max: None,
+            enumvals: Vec::new(),
+            context: bp.context,
+            boot_val: None,
+            aliases: Vec::new(),
+            build_values: Vec::new(),
+            build_only: Some(bp.feature),
+            since_minor: None,
+        });
+    }
     PgCatalog {
         version,
+        release,
         params,
-        later,
-        removed,
     }
 }
 
@@ -244,19 +326,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_version_builds_and_differs_where_the_release_notes_say() {
+    fn every_version_builds_from_its_own_server_catalog() {
         for v in PG_VERSIONS_SUPPORTED {
             let c = PgCatalog::get(v);
             assert_eq!(c.version, v);
+            assert!(c.release.starts_with(&format!("{v}.")), "{}", c.release);
             assert!(matches!(c.lookup("shared_buffers"), Lookup::Known(_)));
         }
         assert!(matches!(
             PgCatalog::get(17).lookup("io_method"),
             Lookup::NotYet(18)
-        ));
-        assert!(matches!(
-            PgCatalog::get(18).lookup("io_method"),
-            Lookup::Known(_)
         ));
         assert!(matches!(
             PgCatalog::get(13).lookup("huge_page_size"),
@@ -274,6 +353,38 @@ mod tests {
             PgCatalog::get(16).lookup("force_parallel_mode"),
             Lookup::Removed(15, Some("debug_parallel_query"))
         ));
+        assert!(matches!(
+            PgCatalog::get(15).lookup("wal_keep_segments"),
+            Lookup::Removed(12, Some("wal_keep_size"))
+        ));
+    }
+
+    #[test]
+    fn attributes_that_changed_between_versions_are_the_servers() {
+        let get = |v: u32, n: &str| match PgCatalog::get(v).lookup(n) {
+            Lookup::Known(p) => p.clone(),
+            _ => panic!("{n} in {v}"),
+        };
+        assert_eq!(get(13, "wal_compression").vartype, VarType::Bool);
+        assert_eq!(get(15, "wal_compression").vartype, VarType::Enum);
+        assert_eq!(get(17, "io_combine_limit").max, Some(32.0));
+        assert_eq!(get(18, "io_combine_limit").max, Some(128.0));
+        assert_eq!(get(16, "maintenance_work_mem").min, Some(1024.0));
+        assert_eq!(get(17, "maintenance_work_mem").min, Some(64.0));
+        assert_eq!(get(18, "log_connections").vartype, VarType::String);
+        assert_eq!(get(17, "autovacuum_max_workers").context, "postmaster");
+        assert_eq!(get(18, "autovacuum_max_workers").context, "sighup");
+        assert!(get(14, "allow_in_place_tablespaces").since_minor.is_some());
+        assert_eq!(
+            get(16, "extension_destdir").build_only.as_deref(),
+            Some("debian")
+        );
+        let wc = get(15, "wal_compression");
+        assert!(wc
+            .build_values
+            .iter()
+            .any(|b| b.value == "lz4" && b.feature == "lz4"));
+        assert!(wc.aliases.contains(&("on".to_string(), "pglz".to_string())));
     }
 
     #[test]

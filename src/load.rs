@@ -76,7 +76,11 @@ impl Loader {
         })?;
         let name = display(path);
         let items = match self.format {
-            Format::Postgres => parse::pg_items(&text, &name)?,
+            Format::Postgres => {
+                let parsed = parse::pg_items(&text, &name);
+                self.out.syntax_errors.extend(parsed.errors);
+                parsed.items
+            }
             Format::Redis => parse::redis_items(&text, &name)?,
             Format::PgBouncer => parse::pgbouncer_items(&text, &name, &mut self.section.clone())?,
         };

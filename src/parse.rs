@@ -6,7 +6,7 @@
 //! settings and include directives; `load` follows the includes.
 
 use crate::error::InputError;
-use crate::settings::{Location, ServiceSettings};
+use crate::settings::{Location, ServiceSettings, SyntaxError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IncludeKind {
@@ -71,109 +71,341 @@ fn bad(file: &str, line: usize, msg: impl Into<String>, hint: &str) -> InputErro
     InputError::new(format!("{file}:{line}"), msg, hint)
 }
 
-/// postgresql.conf: `name = value` or `name value`; values are bare tokens
-/// or single-quoted strings (`''` and backslash escapes); `#` starts a
-/// comment outside quotes. Names are case-insensitive.
+/// postgresql.conf, by PostgreSQL's own grammar (`parse_pg`); an include
+/// directive is an error here. Lines the grammar refuses are kept as
+/// syntax errors in the settings, for validation to report.
 pub fn postgresql_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    no_includes(pg_items(text, file)?, file)
+    let parsed = parse_pg(text, file);
+    let mut out = no_includes(parsed.items, file)?;
+    out.syntax_errors = parsed.errors;
+    Ok(out)
 }
 
-/// The items of one postgresql.conf text.
-pub fn pg_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+/// One postgresql.conf text: its settings and includes, and the lines
+/// PostgreSQL's grammar refuses.
+#[derive(Debug, Default)]
+pub struct PgParse {
+    pub items: Vec<Item>,
+    pub errors: Vec<SyntaxError>,
+}
+
+/// The items of one postgresql.conf text (see `parse_pg`).
+pub fn pg_items(text: &str, file: &str) -> PgParse {
+    parse_pg(text, file)
+}
+
+/// Tokens of PostgreSQL's config lexer (src/backend/utils/misc/guc-file.l).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tok {
+    Id,
+    QualifiedId,
+    Str,
+    UnquotedStr,
+    Integer,
+    Real,
+    Equals,
+    Eol,
+    Error,
+    Eof,
+}
+
+/// guc-file.l's lexer: flex picks the longest match, and on a tie the rule
+/// written first. LETTER includes every byte from 0x80 (UTF-8 text).
+struct Lexer<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+fn letter(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
+}
+
+fn letter_or_digit(c: u8) -> bool {
+    letter(c) || c.is_ascii_digit()
+}
+
+impl<'a> Lexer<'a> {
+    fn at(&self, i: usize) -> Option<u8> {
+        self.b.get(self.pos + i).copied()
+    }
+
+    fn run(&self, from: usize, f: impl Fn(u8) -> bool) -> usize {
+        let mut n = from;
+        while self.at(n).is_some_and(&f) {
+            n += 1;
+        }
+        n
+    }
+
+    fn id_len(&self, from: usize) -> usize {
+        if self.at(from).is_some_and(letter) {
+            self.run(from + 1, letter_or_digit)
+        } else {
+            from
+        }
+    }
+
+    fn next(&mut self) -> (Tok, &'a [u8]) {
+        // [ \t\r]+ and #.* are eaten.
+        loop {
+            match self.at(0) {
+                Some(b' ' | b'\t' | b'\r') => self.pos += 1,
+                Some(b'#') => {
+                    while self.at(0).is_some_and(|c| c != b'\n') {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let Some(c) = self.at(0) else {
+            return (Tok::Eof, &[]);
+        };
+        if c == b'\n' {
+            self.pos += 1;
+            return (Tok::Eol, &self.b[self.pos - 1..self.pos]);
+        }
+        let id = self.id_len(0);
+        let qid = if id > 0 && self.at(id) == Some(b'.') && self.at(id + 1).is_some_and(letter) {
+            self.id_len(id + 1)
+        } else {
+            0
+        };
+        let string = if c == b'\'' { self.string_len() } else { 0 };
+        let unquoted = if letter(c) {
+            self.run(1, |c| letter_or_digit(c) || b"-._:/".contains(&c))
+        } else {
+            0
+        };
+        let sign = usize::from(c == b'-' || c == b'+');
+        let integer = {
+            let digits = self.run(sign, |c| c.is_ascii_digit());
+            let dec = if digits > sign {
+                self.run(digits, |c| c.is_ascii_alphabetic())
+            } else {
+                0
+            };
+            let hex = if self.at(sign) == Some(b'0')
+                && self.at(sign + 1) == Some(b'x')
+                && self.at(sign + 2).is_some_and(|c| c.is_ascii_hexdigit())
+            {
+                let h = self.run(sign + 2, |c| c.is_ascii_hexdigit());
+                self.run(h, |c| c.is_ascii_alphabetic())
+            } else {
+                0
+            };
+            dec.max(hex)
+        };
+        let real = {
+            let int = self.run(sign, |c| c.is_ascii_digit());
+            if self.at(int) == Some(b'.') {
+                let frac = self.run(int + 1, |c| c.is_ascii_digit());
+                let mut e = frac;
+                if matches!(self.at(e), Some(b'e' | b'E')) {
+                    let mut k = e + 1;
+                    if matches!(self.at(k), Some(b'+' | b'-')) {
+                        k += 1;
+                    }
+                    if self.at(k).is_some_and(|c| c.is_ascii_digit()) {
+                        e = self.run(k, |c| c.is_ascii_digit());
+                    }
+                }
+                e
+            } else {
+                0
+            }
+        };
+        // The rules in guc-file.l's order: the first of the longest wins.
+        let candidates = [
+            (Tok::Id, id),
+            (Tok::QualifiedId, qid),
+            (Tok::Str, string),
+            (Tok::UnquotedStr, unquoted),
+            (Tok::Integer, integer),
+            (Tok::Real, real),
+            (Tok::Equals, usize::from(c == b'=')),
+        ];
+        let (mut tok, mut len) = (Tok::Error, 0);
+        for (t, l) in candidates {
+            if l > len {
+                (tok, len) = (t, l);
+            }
+        }
+        if len == 0 {
+            // `.`: any one byte (a UTF-8 sequence is letters, never here).
+            (tok, len) = (Tok::Error, 1);
+        }
+        let text = &self.b[self.pos..self.pos + len];
+        self.pos += len;
+        (tok, text)
+    }
+
+    /// `'([^'\\\n]|\\.|'')*'`: the length, or 0 when it does not close on
+    /// its line.
+    fn string_len(&self) -> usize {
+        let mut i = 1;
+        loop {
+            match self.at(i) {
+                None | Some(b'\n') => return 0,
+                Some(b'\\') => match self.at(i + 1) {
+                    None | Some(b'\n') => return 0,
+                    Some(_) => i += 2,
+                },
+                Some(b'\'') if self.at(i + 1) == Some(b'\'') => i += 2,
+                Some(b'\'') => return i + 1,
+                Some(_) => i += 1,
+            }
+        }
+    }
+}
+
+/// GUC_scanstr: a quoted value without its quotes, `''` as `'` and the
+/// backslash escapes \b \f \n \r \t, octal \ooo, and \x as x.
+fn unquote(raw: &[u8]) -> String {
+    let inner = &raw[1..raw.len() - 1];
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        match inner[i] {
+            b'\\' if i + 1 < inner.len() => {
+                i += 1;
+                match inner[i] {
+                    b'b' => out.push(0x08),
+                    b'f' => out.push(0x0c),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'0'..=b'7' => {
+                        let mut v: u32 = 0;
+                        let mut n = 0;
+                        while n < 3 && i < inner.len() && (b'0'..=b'7').contains(&inner[i]) {
+                            v = v * 8 + (inner[i] - b'0') as u32;
+                            i += 1;
+                            n += 1;
+                        }
+                        out.push(v as u8);
+                        continue;
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            b'\'' if inner.get(i + 1) == Some(&b'\'') => {
+                out.push(b'\'');
+                i += 2;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// ParseConfigFp: per line, a name (an identifier, or two joined by a
+/// dot), an optional `=`, one value (an identifier, a quoted string, a
+/// number, or an unquoted string: letters, digits and `- . _ : /`), then
+/// the end of the line. Anything else is a syntax error at that line, as
+/// PostgreSQL reports it; the server refuses to start with one.
+pub fn parse_pg(text: &str, file: &str) -> PgParse {
+    let mut lx = Lexer {
+        b: text.as_bytes(),
+        pos: 0,
+    };
+    let mut out = PgParse::default();
+    let mut line = 1;
+    loop {
+        let (mut tok, mut t) = lx.next();
+        if tok == Tok::Eof {
+            break;
+        }
+        if tok == Tok::Eol {
+            line += 1;
             continue;
         }
-        let name_end = line
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(line.len());
-        let name = &line[..name_end];
-        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(bad(
-                file,
-                n,
-                format!("expected a parameter name, found `{line}`"),
-                "lines look like `name = value`",
-            ));
-        }
-        let mut rest = line[name_end..].trim_start();
-        if let Some(r) = rest.strip_prefix('=') {
-            rest = r.trim_start();
-        }
-        let (value, after) = if let Some(q) = rest.strip_prefix('\'') {
-            let mut v = String::new();
-            let mut chars = q.char_indices();
-            let mut end = None;
-            while let Some((j, c)) = chars.next() {
-                match c {
-                    '\'' if q[j + 1..].starts_with('\'') => {
-                        v.push('\'');
-                        chars.next();
-                    }
-                    '\'' => {
-                        end = Some(j + 1);
-                        break;
-                    }
-                    '\\' => match chars.next().map(|(_, c)| c) {
-                        Some('n') => v.push('\n'),
-                        Some('t') => v.push('\t'),
-                        Some('r') => v.push('\r'),
-                        Some('b') => v.push('\u{8}'),
-                        Some('f') => v.push('\u{c}'),
-                        Some(o) => v.push(o),
-                        None => {}
-                    },
-                    c => v.push(c),
-                }
-            }
-            let Some(end) = end else {
-                return Err(bad(
-                    file,
-                    n,
-                    format!("unterminated quoted value for `{name}`"),
-                    "close the string with `'`",
-                ));
+        let start_line = line;
+        let fail = |tok: Tok, t: &[u8], out: &mut PgParse| {
+            let near = if matches!(tok, Tok::Eol | Tok::Eof) {
+                "near end of line".to_string()
+            } else {
+                format!("near `{}`", String::from_utf8_lossy(t))
             };
-            (v, &q[end..])
-        } else {
-            let end = rest
-                .find(|c: char| c.is_whitespace() || c == '#')
-                .unwrap_or(rest.len());
-            (rest[..end].to_string(), &rest[end..])
+            out.errors.push(SyntaxError {
+                at: loc(file, start_line),
+                message: format!(
+                    "syntax error {near}: PostgreSQL refuses this line (and does not start)"
+                ),
+                hint: Some(
+                    "lines are `name = value`; quote values that are not a plain word or number \
+                     ('1.5GB', '/var/log/pg', 'a.conf')"
+                        .into(),
+                ),
+            });
         };
-        let after = after.trim_start();
-        if !(after.is_empty() || after.starts_with('#')) {
-            return Err(bad(
-                file,
-                n,
-                format!("unexpected `{after}` after the value of `{name}`"),
-                "quote values that contain spaces: name = 'a b'",
-            ));
+        let ok = 'line: {
+            if !matches!(tok, Tok::Id | Tok::QualifiedId) {
+                break 'line false;
+            }
+            let name = String::from_utf8_lossy(t).to_ascii_lowercase();
+            (tok, t) = lx.next();
+            if tok == Tok::Equals {
+                (tok, t) = lx.next();
+            }
+            if !matches!(
+                tok,
+                Tok::Id | Tok::Str | Tok::Integer | Tok::Real | Tok::UnquotedStr
+            ) {
+                break 'line false;
+            }
+            let value = if tok == Tok::Str {
+                unquote(t)
+            } else {
+                String::from_utf8_lossy(t).into_owned()
+            };
+            let (end, et) = lx.next();
+            if !matches!(end, Tok::Eol | Tok::Eof) {
+                (tok, t) = (end, et);
+                break 'line false;
+            }
+            let kind = match name.as_str() {
+                "include" => Some(IncludeKind::File),
+                "include_if_exists" => Some(IncludeKind::IfExists),
+                "include_dir" => Some(IncludeKind::Dir),
+                _ => None,
+            };
+            out.items.push(match kind {
+                Some(kind) => Item::Include {
+                    kind,
+                    target: value,
+                    line: start_line,
+                },
+                None => Item::Set {
+                    name,
+                    value,
+                    line: start_line,
+                },
+            });
+            if end == Tok::Eol {
+                line += 1;
+            } else {
+                return out;
+            }
+            true
+        };
+        if !ok {
+            fail(tok, t, &mut out);
+            // Resynchronise at the end of the line.
+            while !matches!(tok, Tok::Eol | Tok::Eof) {
+                (tok, _) = lx.next();
+            }
+            if tok == Tok::Eof {
+                break;
+            }
+            line += 1;
         }
-        let name = name.to_ascii_lowercase();
-        let kind = match name.as_str() {
-            "include" => Some(IncludeKind::File),
-            "include_if_exists" => Some(IncludeKind::IfExists),
-            "include_dir" => Some(IncludeKind::Dir),
-            _ => None,
-        };
-        out.push(match kind {
-            Some(kind) => Item::Include {
-                kind,
-                target: value,
-                line: n,
-            },
-            None => Item::Set {
-                name,
-                value,
-                line: n,
-            },
-        });
     }
-    Ok(out)
+    out
 }
 
 /// Splits a Redis config line into arguments the way Redis does:
@@ -435,10 +667,76 @@ mod tests {
 
     #[test]
     fn postgresql_conf_errors_point_at_the_line() {
-        let e = postgresql_conf("a = 1\nb = 'open\n", "f").unwrap_err();
-        assert_eq!(e.location.as_deref(), Some("f:2"));
-        let e = postgresql_conf("a = 1 2\n", "f").unwrap_err();
-        assert!(e.message.contains("unexpected"));
+        let s = postgresql_conf("a = 1\nb = 'open\nc = 3\n", "f").unwrap();
+        assert_eq!(s.syntax_errors.len(), 1);
+        assert_eq!(s.syntax_errors[0].at.line, 2);
+        assert_eq!(s.get("c").unwrap().at.line, 3, "the next line is read");
+        let s = postgresql_conf("a = 1 2\n", "f").unwrap();
+        assert!(s.syntax_errors[0].message.contains("near `2`"));
+    }
+
+    /// What PostgreSQL 15's own lexer accepts and refuses, checked with
+    /// `postgres -C` against a config file holding each line.
+    #[test]
+    fn the_lexer_accepts_and_refuses_what_postgres_does() {
+        let refused = [
+            "shared_buffers = 1.5GB",
+            "work_mem = 0.5MB",
+            "include a.conf",
+            "log_directory = /var/log/pg",
+            "my..custom = 1",
+            "work_mem = 1e3",
+            "max_connections = 0X10",
+            "shared_buffers = 128 MB",
+            "search_path = $user",
+            "a.b.c = 1",
+            "work_mem = 4MB;",
+            "work_mem =",
+            "= 4MB",
+            "work_mem = 'open",
+        ];
+        for line in refused {
+            let p = parse_pg(line, "f");
+            assert_eq!(p.errors.len(), 1, "{line}: {:?}", p.items);
+        }
+        let accepted = [
+            ("shared_buffers = '1.5GB'", "shared_buffers", "1.5GB"),
+            ("max_connections = 1.5", "max_connections", "1.5"),
+            (
+                "unix_socket_permissions = 0777",
+                "unix_socket_permissions",
+                "0777",
+            ),
+            ("work_mem = -4MB", "work_mem", "-4MB"),
+            ("work_mem = +4MB", "work_mem", "+4MB"),
+            ("max_connections = 1.", "max_connections", "1."),
+            ("max_connections = .5e1", "max_connections", ".5e1"),
+            ("x.y = a/b", "x.y", "a/b"),
+            ("max_connections 0x64", "max_connections", "0x64"),
+            (
+                "timezone = Europe/Paris # comment",
+                "timezone",
+                "Europe/Paris",
+            ),
+            (
+                "log_line_prefix = '%m \\'x\\' it''s'",
+                "log_line_prefix",
+                "%m 'x' it's",
+            ),
+            ("Work_Mem = 4MB", "work_mem", "4MB"),
+        ];
+        for (line, name, value) in accepted {
+            let p = parse_pg(line, "f");
+            assert!(p.errors.is_empty(), "{line}: {:?}", p.errors);
+            match &p.items[..] {
+                [Item::Set {
+                    name: n, value: v, ..
+                }] => {
+                    assert_eq!((n.as_str(), v.as_str()), (name, value), "{line}")
+                }
+                other => panic!("{line}: {other:?}"),
+            }
+        }
     }
 
     #[test]

