@@ -71,6 +71,9 @@ pub struct PgParam {
     pub build_only: Option<String>,
     /// Added in a minor release: (a release without it, one with it).
     pub since_minor: Option<(String, String)>,
+    /// A check hook raises values below this (other than -1) to it,
+    /// silently: the server accepts them and runs with the floor.
+    pub hook_floor: Option<f64>,
 }
 
 fn vartype(s: &str) -> VarType {
@@ -205,6 +208,7 @@ fn build(version: u32) -> PgCatalog {
             build_values: Vec::new(),
             build_only: None,
             since_minor: None,
+            hook_floor: None,
         };
         params.insert(p.name.clone(), p);
     }
@@ -245,7 +249,18 @@ fn build(version: u32) -> PgCatalog {
             build_values: Vec::new(),
             build_only: Some(bp.feature),
             since_minor: None,
+            hook_floor: None,
         });
+    }
+    // Check hooks that raise small values instead of refusing them
+    // (check_wal_buffers, check_autovacuum_work_mem); tests/pg_versions.rs
+    // asks every server.
+    if let Some(p) = params.get_mut("wal_buffers") {
+        p.hook_floor = Some(4.0);
+    }
+    let mwm_min = params.get("maintenance_work_mem").and_then(|p| p.min);
+    if let Some(p) = params.get_mut("autovacuum_work_mem") {
+        p.hook_floor = mwm_min;
     }
     PgCatalog {
         version,

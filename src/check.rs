@@ -68,7 +68,11 @@ pub fn check_settings(
 ) -> Report {
     let mut findings = Vec::new();
     if let Some(pg) = &settings.postgres {
-        findings.extend(validate::postgres(pg, settings.pg_version));
+        findings.extend(validate::postgres(
+            pg,
+            settings.pg_version,
+            settings.pg_build.as_deref(),
+        ));
     }
     if let Some(r) = &settings.redis {
         findings.extend(validate::redis(r));
@@ -247,9 +251,14 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
 }
 
 /// Loads what was found, following includes.
-pub fn load_found(found: &Found, pg_version: u32) -> Result<HostSettings, InputError> {
+pub fn load_found(
+    found: &Found,
+    pg_version: u32,
+    pg_build: Option<Vec<String>>,
+) -> Result<HostSettings, InputError> {
     let mut hs = HostSettings {
         pg_version,
+        pg_build,
         ..Default::default()
     };
     if let Some(p) = &found.postgres {

@@ -52,7 +52,7 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     for n in &host.notes {
         eprintln!("{n}");
     }
-    let settings = check::load_found(&found, host.pg_version)?;
+    let settings = check::load_found(&found, host.pg_version, host.pg_build.clone())?;
     let report = check::check_settings(&settings, &host, None);
     let out = match args.format {
         Format::Text => {
@@ -367,6 +367,16 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         zfs_datasets: zfs.datasets,
         pg_version,
         pg_version_source,
+        pg_build: facts
+            .as_ref()
+            .and_then(|f| f.servers.postgres_build.as_ref())
+            .map(|b| b.value.clone()),
+        pg_build_source: facts
+            .as_ref()
+            .and_then(|f| f.servers.postgres_build.as_ref())
+            .map_or("unknown: no facts from the host".to_string(), |b| {
+                facts_src(&b.source)
+            }),
     };
     Ok((profile, origin, host))
 }
@@ -647,6 +657,12 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             zfs_datasets: false,
             pg_version,
             pg_version_source: "installed".into(),
+            pg_build: facts
+                .servers
+                .postgres_build
+                .as_ref()
+                .map(|b| b.value.clone()),
+            pg_build_source: "this machine".into(),
         };
         let plan = plan::build(&p, &host)?;
         let files = render::render(&plan, None)?;

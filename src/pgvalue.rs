@@ -483,6 +483,10 @@ pub fn read(p: &PgParam, value: &str) -> Result<PgValue, ValueError> {
                     None,
                 ));
             }
+            let x = match p.hook_floor {
+                Some(floor) if x != -1.0 && x < floor => floor,
+                _ => x,
+            };
             Ok(if p.vartype == VarType::Integer {
                 PgValue::Int(x as i64)
             } else {
@@ -561,6 +565,7 @@ mod tests {
             build_values: vec![],
             build_only: None,
             since_minor: None,
+            hook_floor: None,
         }
     }
 

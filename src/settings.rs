@@ -80,6 +80,8 @@ pub struct HostSettings {
     pub postgres: Option<ServiceSettings>,
     /// The PostgreSQL major version the settings are for.
     pub pg_version: u32,
+    /// What the target PostgreSQL build supports (`lz4`...), when known.
+    pub pg_build: Option<Vec<String>>,
     pub redis: Option<ServiceSettings>,
     /// Keys are `section.key`; [databases] entries are `databases.NAME`.
     pub pgbouncer: Option<ServiceSettings>,

@@ -31,6 +31,8 @@ pub struct CheckTarget {
     /// only thing that makes `full_page_writes = off` safe.
     pub pg_on_zfs: bool,
     pub pg_on_zfs_source: String,
+    /// What the PostgreSQL build supports, when a facts file says.
+    pub pg_build: Option<Vec<String>>,
     /// Things the user should know about the resolution (stderr).
     pub notes: Vec<String>,
 }
@@ -183,6 +185,10 @@ pub fn resolve(
         pg_version_source,
         pg_on_zfs,
         pg_on_zfs_source,
+        pg_build: facts
+            .as_ref()
+            .and_then(|f| f.servers.postgres_build.as_ref())
+            .map(|b| b.value.clone()),
         notes,
     })
 }

@@ -200,31 +200,6 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-/// PostgreSQL's memory units (case-sensitive, powers of 1024).
-pub fn pg_memory_unit(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "B" => 1,
-        "kB" => KIB,
-        "MB" => MIB,
-        "GB" => GIB,
-        "TB" => TIB,
-        _ => return None,
-    })
-}
-
-/// PostgreSQL's time units, in milliseconds.
-pub fn pg_time_unit_ms(unit: &str) -> Option<f64> {
-    Some(match unit {
-        "us" => 0.001,
-        "ms" => 1.0,
-        "s" => 1000.0,
-        "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        _ => return None,
-    })
-}
-
 /// Redis memory units: `k`/`m`/`g` are powers of 1000, `kb`/`mb`/`gb` powers
 /// of 1024, any case; a bare number is bytes.
 pub fn parse_redis_memory(s: &str) -> Option<ByteSize> {

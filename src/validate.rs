@@ -105,7 +105,7 @@ fn duplicates(s: &ServiceSettings, service: &'static str, skip: &[&str], out: &m
     }
 }
 
-pub fn postgres(s: &ServiceSettings, version: u32) -> Vec<Finding> {
+pub fn postgres(s: &ServiceSettings, version: u32, build: Option<&[String]>) -> Vec<Finding> {
     let cat = PgCatalog::get(version);
     let mut out = Vec::new();
     // Lines PostgreSQL's own lexer refuses: the server would not start.
@@ -135,13 +135,42 @@ pub fn postgres(s: &ServiceSettings, version: u32) -> Vec<Finding> {
                     ));
                     continue;
                 }
+                let lacks = |feature: &str| build.is_some_and(|b| !b.iter().any(|f| f == feature));
                 if let Some(feature) = &p.build_only {
-                    out.push(Finding::warning(
-                        "postgres",
-                        Some(&e.at),
-                        format!("`{name}` exists only in builds with the {feature} patch (Debian, Ubuntu, PGDG packages)"),
-                        Some("other builds refuse it and do not start: keep it only for such a server".into()),
-                    ));
+                    if lacks(feature) {
+                        out.push(Finding::error(
+                            "postgres",
+                            Some(&e.at),
+                            format!("`{name}` exists only in builds with the {feature} patch, and this server's build lacks it: it would not start"),
+                            Some("remove the line".into()),
+                        ));
+                        continue;
+                    }
+                    if build.is_none() {
+                        out.push(Finding::warning(
+                            "postgres",
+                            Some(&e.at),
+                            format!("`{name}` exists only in builds with the {feature} patch (Debian, Ubuntu, PGDG packages)"),
+                            Some("other builds refuse it and do not start: keep it only for such a server".into()),
+                        ));
+                    }
+                }
+                for e in entries {
+                    let needs = p
+                        .build_values
+                        .iter()
+                        .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
+                    if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
+                        out.push(Finding::error(
+                            "postgres",
+                            Some(&e.at),
+                            format!(
+                                "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
+                                e.value, b.feature
+                            ),
+                            Some(format!("valid here: {}", p.enumvals.join(", "))),
+                        ));
+                    }
                 }
                 if let Some((without, with)) = &p.since_minor {
                     out.push(Finding::warning(
@@ -379,7 +408,7 @@ mod tests {
     use crate::parse;
 
     fn pg(text: &str, v: u32) -> Vec<Finding> {
-        postgres(&parse::postgresql_conf(text, "pg.conf").unwrap(), v)
+        postgres(&parse::postgresql_conf(text, "pg.conf").unwrap(), v, None)
     }
 
     #[test]

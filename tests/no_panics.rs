@@ -49,7 +49,7 @@ fn all_of(text: &str) {
     let bouncer = parse::pgbouncer_ini(text, "f").ok();
     for v in 13..=18 {
         if let Some(p) = &pg {
-            let _ = validate::postgres(p, v);
+            let _ = validate::postgres(p, v, None);
         }
     }
     if let Some(r) = &redis {
@@ -61,6 +61,7 @@ fn all_of(text: &str) {
     let hs = HostSettings {
         postgres: pg,
         pg_version: 15,
+        pg_build: None,
         redis,
         pgbouncer: bouncer,
         os: Some(os),
@@ -115,6 +116,7 @@ proptest! {
         let hs = HostSettings {
             postgres: parse::postgresql_conf(&pg, "pg").ok(),
             pg_version: 16,
+            pg_build: None,
             redis: parse::redis_conf(&redis, "r").ok(),
             pgbouncer: parse::pgbouncer_ini(&bouncer, "b").ok(),
             os: Some(oss),

@@ -36,6 +36,8 @@ fn nominal(p: &Profile) -> Host {
         zfs_datasets: p.host.filesystem == "zfs",
         pg_version: p.host.pg_version,
         pg_version_source: "nominal".into(),
+        pg_build: None,
+        pg_build_source: "nominal".into(),
     }
 }
 
@@ -156,11 +158,44 @@ fn postgres_parameters_follow_the_version() {
             "autovacuum_worker_slots on {v}"
         );
         assert_eq!(has("summarize_wal"), v >= 17, "summarize_wal on {v}");
+        // lz4 only for a build known to have it: the servers tested here
+        // (npm's builds) refuse it and would not start.
         assert!(conf.contains(if v >= 15 {
-            "wal_compression = lz4"
+            "wal_compression = pglz"
         } else {
             "wal_compression = on"
         }));
+        let with_lz4 = Host {
+            pg_version: v,
+            pg_build: Some(vec!["lz4".into()]),
+            ..nominal(&p)
+        };
+        let conf_lz4 = files(&p, &with_lz4)
+            .into_iter()
+            .find(|a| a.file == "postgresql.conf")
+            .unwrap()
+            .content;
+        assert_eq!(
+            conf_lz4.contains("wal_compression = lz4"),
+            v >= 15,
+            "lz4 on {v}"
+        );
+        assert_eq!(has("io_combine_limit"), v >= 17, "io_combine_limit on {v}");
+        assert_eq!(
+            has("io_max_combine_limit"),
+            v >= 18,
+            "io_max_combine_limit on {v}"
+        );
+        assert_eq!(
+            has("vacuum_buffer_usage_limit"),
+            v >= 16,
+            "vacuum_buffer_usage_limit on {v}"
+        );
+        assert_eq!(
+            has("autovacuum_vacuum_max_threshold"),
+            v >= 18,
+            "autovacuum_vacuum_max_threshold on {v}"
+        );
         assert!(conf.contains(if v >= 15 {
             "hash_mem_multiplier = 2.0"
         } else {

@@ -11,7 +11,7 @@ use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
 use dbtune::render::{self, Artifact};
-use dbtune::units::{parse_redis_memory, pg_memory_unit, pg_time_unit_ms, ByteSize};
+use dbtune::units::{parse_redis_memory, ByteSize};
 use harness::{need, run, run_ok, PgBouncer, Postgres, Redis, ZfsPool};
 
 fn builtin(name: &str) -> Profile {
@@ -46,6 +46,8 @@ fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) 
         zfs_datasets: zfs,
         pg_version: harness::pg_major(),
         pg_version_source: "installed".into(),
+        pg_build: None,
+        pg_build_source: "test".into(),
     };
     let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
     let files = render::render(&plan, None).unwrap();
@@ -62,40 +64,6 @@ fn file<'a>(files: &'a [Artifact], name: &str) -> &'a str {
         .content
 }
 
-/// PostgreSQL's boolean spellings, as SHOW prints them.
-fn pg_bool(v: &str) -> Option<&'static str> {
-    match v.to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "1" => Some("on"),
-        "off" | "false" | "no" | "0" => Some("off"),
-        _ => None,
-    }
-}
-
-/// A value in the parameter's base quantity: bytes for memory, ms for time.
-fn pg_number(value: &str, param_unit: &str) -> Option<f64> {
-    let v = value.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let factor = |u: &str| -> Option<f64> {
-        match u {
-            "8kB" => Some(8192.0),
-            "" => Some(1.0),
-            u => pg_memory_unit(u)
-                .map(|b| b as f64)
-                .or_else(|| pg_time_unit_ms(u)),
-        }
-    };
-    let unit = unit.trim();
-    if unit.is_empty() {
-        Some(n * factor(param_unit)?)
-    } else {
-        Some(n * factor(unit)?)
-    }
-}
-
 /// Starts PostgreSQL with the rendered postgresql.conf and checks every
 /// setting reads back as written; then PgBouncer and pgbench when rendered.
 fn postgres_and_pgbouncer(files: &[Artifact], label: &str) {
@@ -110,51 +78,8 @@ fn postgres_and_pgbouncer(files: &[Artifact], label: &str) {
         return;
     };
 
-    let errors = pg.psql(
-        "postgres",
-        "postgres",
-        "SELECT sourceline, name, error FROM pg_file_settings WHERE error IS NOT NULL",
-    );
-    assert_eq!(errors, "", "{label}: pg_file_settings reports errors");
-
-    let rendered = dbtune::parse::postgresql_conf(conf, "postgresql.conf").unwrap();
-    let live = pg.psql(
-        "postgres",
-        "postgres",
-        "SELECT name, setting, coalesce(unit, ''), vartype FROM pg_settings",
-    );
-    let mut compared = 0;
-    for (name, entries) in &rendered.entries {
-        let want = &entries.last().unwrap().value;
-        if overrides.iter().any(|(k, _)| k == name) || name == "port" {
-            continue;
-        }
-        let row = live
-            .lines()
-            .find(|l| l.split('|').next() == Some(name.as_str()))
-            .unwrap_or_else(|| panic!("{label}: {name} is not in pg_settings"));
-        let f: Vec<&str> = row.split('|').collect();
-        let (setting, unit, vartype) = (f[1], f[2], f[3]);
-        match vartype {
-            "integer" | "real" => {
-                let w = pg_number(want, unit)
-                    .unwrap_or_else(|| panic!("{label}: cannot read {name} = {want}"));
-                let g = pg_number(setting, unit).unwrap();
-                assert!(
-                    (w - g).abs() <= w.abs() * 1e-9 + 1e-9,
-                    "{label}: {name} = {want} in the file, {setting} {unit} live"
-                );
-            }
-            "bool" => assert_eq!(pg_bool(want), Some(setting), "{label}: {name}"),
-            "enum" => assert_eq!(
-                want.to_ascii_lowercase(),
-                setting.to_ascii_lowercase(),
-                "{label}: {name}"
-            ),
-            _ => assert_eq!(want, setting, "{label}: {name}"),
-        }
-        compared += 1;
-    }
+    let skip: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
+    let compared = harness::assert_reads_back(&pg, conf, &skip, label);
     assert!(compared >= 30, "{label}: only {compared} settings compared");
 
     let Some(ini) = files.iter().find(|a| a.file == "pgbouncer.ini") else {

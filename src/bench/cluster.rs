@@ -42,7 +42,11 @@ fn postgres_ids() -> Result<Option<(u32, u32)>> {
 pub struct Cluster {
     pub port: u16,
     pub dir: TempDir,
+    /// The server's programs (postgres, initdb).
     pub bin: PathBuf,
+    /// Client programs (psql, pg_isready, pgbench): the installed ones,
+    /// which talk to any server version; a server-only build (npm's) has none.
+    pub client_bin: PathBuf,
     ids: Option<(u32, u32)>,
     child: Option<Child>,
 }
@@ -65,7 +69,21 @@ impl Cluster {
     /// As `start`, with `host_auth` (e.g. `scram-sha-256`) for TCP
     /// connections; the Unix socket stays trusted.
     pub fn start_with(conf: &str, extra: &[(&str, &str)], host_auth: &str) -> Result<Cluster> {
-        let bin = pg_bin_dir()?;
+        Cluster::start_in(&pg_bin_dir()?, conf, extra, host_auth)
+    }
+
+    /// As `start_with`, with the server programs in `bin` (another
+    /// PostgreSQL version than the installed one).
+    pub fn start_in(
+        bin: &Path,
+        conf: &str,
+        extra: &[(&str, &str)],
+        host_auth: &str,
+    ) -> Result<Cluster> {
+        let bin = bin.to_path_buf();
+        let client_bin = crate::facts::detect::postgres_bin_dir()
+            .filter(|d| d.join("psql").is_file())
+            .unwrap_or_else(|| bin.clone());
         let ids = postgres_ids()?;
         let dir = tempfile::Builder::new().prefix("dbtune-bench-").tempdir()?;
         if let Some((uid, gid)) = ids {
@@ -108,6 +126,7 @@ impl Cluster {
             port,
             dir,
             bin,
+            client_bin,
             ids,
             child: None,
         };
@@ -141,7 +160,7 @@ impl Cluster {
         self.child = Some(child);
         let start = Instant::now();
         loop {
-            let ready = Command::new(self.bin.join("pg_isready"))
+            let ready = Command::new(self.client_bin.join("pg_isready"))
                 .arg("-h")
                 .arg(self.dir.path())
                 .args(["-p", &self.port.to_string(), "-q"])
@@ -186,7 +205,7 @@ impl Cluster {
 
     /// A client program (psql, pgbench) pointed at this cluster.
     pub fn client(&self, program: &str) -> Command {
-        let mut c = Command::new(self.bin.join(program));
+        let mut c = Command::new(self.client_bin.join(program));
         c.env("PGHOST", self.dir.path())
             .env("PGPORT", self.port.to_string())
             .env("PGUSER", "postgres")

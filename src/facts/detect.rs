@@ -489,6 +489,13 @@ impl Detector {
             let v = out.split_whitespace().nth(2)?.to_string();
             Some(Sourced::new(v, format!("`{} --version`", bin.display())))
         });
+        let postgres_build = postgres_binary().and_then(|bin| {
+            let features = build_features(&bin)?;
+            Some(Sourced::new(
+                features,
+                format!("libraries and patches linked into {}", bin.display()),
+            ))
+        });
         let redis = run(&["redis-server", "--version"]).and_then(|out| {
             // "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 ..."
             let v = out.split_whitespace().find_map(|w| w.strip_prefix("v="))?;
@@ -501,6 +508,7 @@ impl Detector {
         });
         Servers {
             postgres,
+            postgres_build,
             redis,
             pgbouncer,
         }
@@ -533,6 +541,26 @@ pub fn postgres_bin_dir() -> Option<PathBuf> {
 
 fn postgres_binary() -> Option<PathBuf> {
     postgres_bin_dir().map(|d| d.join("postgres"))
+}
+
+/// What a postgres binary was built with, from the names in it: the
+/// libraries it links (liblz4.so, libzstd.so, liburing.so, in its dynamic
+/// section) and Debian's extension_destdir patch.
+fn build_features(bin: &Path) -> Option<Vec<String>> {
+    let bytes = crate::input::read_bytes(bin, "postgres binary", 512 * 1024 * 1024).ok()?;
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    Some(
+        [
+            ("lz4", &b"liblz4.so"[..]),
+            ("zstd", b"libzstd.so"),
+            ("liburing", b"liburing.so"),
+            ("debian", b"extension_destdir"),
+        ]
+        .iter()
+        .filter(|(_, needle)| has(needle))
+        .map(|(f, _)| f.to_string())
+        .collect(),
+    )
 }
 
 fn which(name: &str) -> Option<PathBuf> {

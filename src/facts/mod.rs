@@ -150,6 +150,10 @@ pub struct Zfs {
 pub struct Servers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<Sourced<String>>,
+    /// What the PostgreSQL build supports where values depend on it
+    /// (`lz4`, `zstd`, `liburing`, `debian`); None when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_build: Option<Sourced<Vec<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<Sourced<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +199,9 @@ pub struct Suggestion {
 pub fn is_zfs(fstype: &str) -> bool {
     fstype == "zfs" || fstype == "fuse.zfs-fuse" || fstype == "fuse.zfs"
 }
+
+/// Build features that change which values PostgreSQL accepts.
+pub const PG_BUILD_FEATURES: &[&str] = &["lz4", "zstd", "liburing", "debian"];
 
 /// The largest host dbtune renders for.
 pub const MAX_RAM: ByteSize = ByteSize(64 * crate::units::TIB);
@@ -345,6 +352,22 @@ impl Facts {
                         "write it as numbers and dots, like \"7.0.15\"",
                     ));
                 }
+            }
+        }
+        if let Some(b) = &self.servers.postgres_build {
+            if let Some(bad) = b
+                .value
+                .iter()
+                .find(|f| !PG_BUILD_FEATURES.contains(&f.as_str()))
+            {
+                return Err(BadFact::new(
+                    "postgres_build",
+                    format!(
+                        "`{}` is not a build feature dbtune knows",
+                        bad.escape_debug()
+                    ),
+                    format!("features: {}", PG_BUILD_FEATURES.join(", ")),
+                ));
             }
         }
         for pool in self.zfs_pools() {

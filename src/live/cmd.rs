@@ -247,6 +247,7 @@ fn live_settings(live: &Live) -> HostSettings {
                 )
             }),
         postgres: live.pg.as_ref().map(|(_, s)| s.service_settings()),
+        pg_build: live.pg.as_ref().map(|(_, s)| s.build_features()),
         redis: live.redis.as_ref().map(|(_, s)| s.service_settings()),
         ..Default::default()
     }
@@ -453,9 +454,13 @@ fn drifts(live: &Live, files: &HostSettings) -> Vec<Drift> {
     out
 }
 
-fn load_dir(dir: &Path, pg_version: u32) -> Result<(HostSettings, check::Found)> {
+fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, check::Found)> {
     let found = check::discover(&[dir.to_path_buf()])?;
-    let settings = check::load_found(&found, pg_version)?;
+    let settings = check::load_found(
+        &found,
+        live_settings(live).pg_version,
+        live.pg.as_ref().map(|(_, s)| s.build_features()),
+    )?;
     Ok((settings, found))
 }
 
@@ -464,8 +469,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     let (pg_t, redis_t) = targets(&args.targets)?;
     let rt = runtime()?;
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let version = live_settings(&live).pg_version;
-    let (files, _) = load_dir(&args.dir, version)?;
+    let (files, _) = load_dir(&args.dir, &live)?;
     if files.postgres.is_some() && live.pg.is_none() {
         eprintln!("note: no PostgreSQL server given: postgresql.conf is not compared");
     }
@@ -851,8 +855,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let version = live_settings(&live).pg_version;
-    let (files, found) = load_dir(&dir, version)?;
+    let (files, found) = load_dir(&dir, &live)?;
     let flags = target::Flags {
         ram: args.ram,
         facts: args.facts.as_deref(),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::InputError;
 use crate::pgvalue::PgValue;
 use crate::settings::{Location, ServiceSettings};
-use crate::units::{parse_redis_memory, pg_memory_unit, ByteSize};
+use crate::units::{parse_redis_memory, ByteSize};
 
 pub use conn::Target;
 
@@ -78,6 +78,10 @@ impl PgSetting {
             build_values: Vec::new(),
             build_only: None,
             since_minor: None,
+            hook_floor: match PgCatalog::get(major).lookup(&self.name) {
+                Lookup::Known(p) => p.hook_floor,
+                _ => None,
+            },
         }
     }
 
@@ -98,7 +102,7 @@ impl PgSetting {
 fn unit_bytes(unit: &str) -> Option<f64> {
     match unit {
         "8kB" => Some(8192.0),
-        u => pg_memory_unit(u).map(|b| b as f64),
+        u => crate::pgvalue::memory_unit_bytes(u),
     }
 }
 
@@ -126,6 +130,30 @@ impl PgState {
         self.settings
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    /// What this server's build supports, from the values it lists
+    /// (lz4 in wal_compression or default_toast_compression, io_uring in
+    /// io_method) and the parameters it has (Debian's extension_destdir).
+    pub fn build_features(&self) -> Vec<String> {
+        let lists = |name: &str, v: &str| {
+            self.get(name)
+                .is_some_and(|s| s.enumvals.iter().any(|e| e == v))
+        };
+        let mut out = Vec::new();
+        if lists("wal_compression", "lz4") || lists("default_toast_compression", "lz4") {
+            out.push("lz4".to_string());
+        }
+        if lists("wal_compression", "zstd") {
+            out.push("zstd".to_string());
+        }
+        if lists("io_method", "io_uring") {
+            out.push("liburing".to_string());
+        }
+        if self.get("extension_destdir").is_some() {
+            out.push("debian".to_string());
+        }
+        out
     }
 
     /// Settings as the budget reads them, each located in its file when

@@ -528,6 +528,8 @@ mod tests {
             zfs_datasets: false,
             pg_version: version,
             pg_version_source: "test".into(),
+            pg_build: None,
+            pg_build_source: "test".into(),
         }
     }
 

@@ -42,6 +42,21 @@ pub struct Host {
     pub zfs_datasets: bool,
     pub pg_version: u32,
     pub pg_version_source: String,
+    /// What the target PostgreSQL build supports (`lz4`...), when known:
+    /// a value its build lacks stops the server from starting.
+    #[serde(default)]
+    pub pg_build: Option<Vec<String>>,
+    #[serde(default)]
+    pub pg_build_source: String,
+}
+
+impl Host {
+    /// Whether the target build is known to have a feature.
+    pub fn pg_build_has(&self, feature: &str) -> bool {
+        self.pg_build
+            .as_ref()
+            .is_some_and(|b| b.iter().any(|f| f == feature))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

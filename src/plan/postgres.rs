@@ -8,29 +8,21 @@ use crate::profile::{Profile, Workload};
 use super::memory::Allocation;
 use super::{Host, Sections};
 
-/// The first PostgreSQL major version that has a parameter dbtune writes;
-/// a parameter absent here exists in every version dbtune supports (13+).
-pub fn since(name: &str) -> u32 {
-    match name {
-        "reserved_connections" | "vacuum_buffer_usage_limit" => 16,
-        "io_combine_limit" | "summarize_wal" => 17,
-        "io_method" | "io_workers" | "autovacuum_worker_slots" => 18,
-        _ => 13,
-    }
-}
-
 pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections {
     let mut s = Sections::default();
     connections(&mut s, profile, alloc);
     memory(&mut s, profile, host, alloc);
     wal(&mut s, profile, host, alloc);
     parallelism(&mut s, host, alloc);
-    io(&mut s, host, alloc);
+    io(&mut s, profile, host, alloc);
     autovacuum(&mut s, profile, alloc);
     logging(&mut s, profile, alloc);
-    // A version-dependent parameter must never reach an older server.
+    // A parameter the target version lacks must never reach it: the
+    // version's catalog (from the real server) decides.
+    let cat = crate::catalog::PgCatalog::get(host.pg_version);
     for sec in &mut s.0 {
-        sec.settings.retain(|x| since(&x.name) <= host.pg_version);
+        sec.settings
+            .retain(|x| matches!(cat.lookup(&x.name), crate::catalog::Lookup::Known(_)));
     }
     s.0.retain(|sec| !sec.settings.is_empty());
     clamp_to_ranges(&mut s, host.pg_version);
@@ -144,6 +136,13 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
             None => "no huge pages are reserved for this host; `try` would hide a misconfiguration".into(),
         },
     );
+    if pg.huge_pages.is_some() {
+        sec.set(
+            "huge_page_size",
+            0,
+            "the kernel's default huge page size: the one vm.nr_hugepages reserves (2 MiB on x86-64)",
+        );
+    }
     if let Some(w) = pg.wal_buffers {
         sec.set(
             "wal_buffers",
@@ -220,11 +219,25 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     }
     sec.set(
         "wal_compression",
-        if host.pg_version >= 15 { "lz4" } else { "on" },
-        if host.pg_version >= 15 {
-            "less WAL for full-page images at little CPU cost"
-        } else {
-            "less WAL for full-page images (pglz; lz4 arrived in 15)"
+        match host.pg_version {
+            ..=14 => "on",
+            _ if host.pg_build_has("lz4") => "lz4",
+            _ => "pglz",
+        },
+        match host.pg_version {
+            ..=14 => "less WAL for full-page images (pglz: 13 and 14 know no other)".to_string(),
+            _ if host.pg_build_has("lz4") => format!(
+                "less WAL for full-page images at little CPU cost; this build has lz4 ({})",
+                host.pg_build_source
+            ),
+            _ => format!(
+                "less WAL for full-page images; pglz, because lz4 (faster) works only on builds with it \
+                 and this one is {} (render with facts from the host to use lz4)",
+                match &host.pg_build {
+                    Some(_) => "without it",
+                    None => "not known",
+                }
+            ),
         },
     );
     let (min_wal, max_wal, timeout, why) = match profile.workload {
@@ -322,7 +335,7 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
         );
 }
 
-fn io(s: &mut Sections, host: &Host, alloc: &Allocation) {
+fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     let (rpc, eic, why) = match host.storage {
         StorageKind::Nvme => (
             "1.1",
@@ -354,6 +367,24 @@ fn io(s: &mut Sections, host: &Host, alloc: &Allocation) {
         "maintenance_io_concurrency",
         eic,
         "the same, for VACUUM and index builds",
+    );
+    // Larger reads for sequential scans and bulk work on fast storage;
+    // 256 kB is the most 17 accepts. 18 caps it by io_max_combine_limit.
+    let bulk = profile.workload != Workload::Web && host.storage != StorageKind::Hdd;
+    let combine = if bulk { "256kB" } else { "128kB" };
+    sec.set(
+        "io_max_combine_limit",
+        combine,
+        "the cap io_combine_limit cannot exceed (18+), set at start",
+    );
+    sec.set(
+        "io_combine_limit",
+        combine,
+        if bulk {
+            "read up to 256 kB at once in sequential scans and bulk work: fast storage serves large reads well"
+        } else {
+            "the default 128 kB: short web queries read little sequentially"
+        },
     );
     if host.pg_version >= 18 {
         sec.set(
@@ -409,6 +440,24 @@ fn autovacuum(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
         2000,
         "fast storage can take ten times the default vacuum I/O rate",
     );
+    if profile.workload != Workload::Web {
+        sec.set(
+            "autovacuum_vacuum_max_threshold",
+            10_000_000,
+            "at most 10 million dead rows before vacuum, whatever a big table's scale factor says (18+)",
+        );
+        let ring = if alloc.pg.shared_buffers >= crate::units::ByteSize::gib(1) {
+            "16MB"
+        } else {
+            "2MB"
+        };
+        sec.set(
+            "vacuum_buffer_usage_limit",
+            ring,
+            "VACUUM's ring of shared buffers (16+): a larger ring vacuums big tables faster, with fewer \
+             WAL flushes; it is taken from shared_buffers, so it costs no extra memory",
+        );
+    }
 }
 
 fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {

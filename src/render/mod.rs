@@ -289,9 +289,11 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
 pub fn parse_artifacts<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a str)>,
     pg_version: u32,
+    pg_build: Option<Vec<String>>,
 ) -> Result<HostSettings, InputError> {
     let mut hs = HostSettings {
         pg_version,
+        pg_build,
         ..Default::default()
     };
     let mut os = ServiceSettings::default();
@@ -316,6 +318,7 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
     let settings = parse_artifacts(
         artifacts.iter().map(|a| (a.file, a.content.as_str())),
         plan.host.pg_version,
+        plan.host.pg_build.clone(),
     )
     .context("dbtune could not parse a file it rendered (a bug, or an override template)")?;
     let target = crate::target::CheckTarget {
@@ -327,6 +330,7 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         pg_version_source: plan.host.pg_version_source.clone(),
         pg_on_zfs: plan.host.pg_on_zfs,
         pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
+        pg_build: plan.host.pg_build.clone(),
         notes: Vec::new(),
     };
     Ok(crate::check::check_settings(&settings, &target, None))

@@ -80,6 +80,41 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
     dbtune::facts::detect::postgres_bin_dir()
 }
 
+/// Where scripts/fetch-postgres.sh caches servers: $DBTUNE_CACHE, else
+/// /var/cache/dbtune as root, else ~/.cache/dbtune.
+pub fn server_cache() -> PathBuf {
+    if let Some(d) = std::env::var_os("DBTUNE_CACHE") {
+        return PathBuf::from(d);
+    }
+    if is_root() {
+        return PathBuf::from("/var/cache/dbtune");
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        });
+    base.join("dbtune")
+}
+
+/// The bin directory of a PostgreSQL major fetched by
+/// scripts/fetch-postgres.sh, or None after saying why (a panic in CI).
+pub fn pg_server(major: u32) -> Option<PathBuf> {
+    let bin = server_cache().join(format!("postgres/{major}/bin"));
+    if bin.join("postgres").is_file() {
+        return Some(bin);
+    }
+    let msg = format!(
+        "PostgreSQL {major} is not in {} (bash scripts/fetch-postgres.sh fetches it; .ci/run does)",
+        server_cache().display()
+    );
+    if ci() {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+    None
+}
+
 pub fn pg_major() -> u32 {
     let bin = need("postgres").expect("postgres");
     let out = Command::new(bin).arg("--version").output().unwrap();
@@ -283,6 +318,16 @@ impl Postgres {
         match dbtune::bench::cluster::Cluster::start_with(conf, overrides, host_auth) {
             Ok(c) => Some(Postgres(c)),
             Err(e) => panic!("cannot start PostgreSQL: {e:#}"),
+        }
+    }
+
+    /// A cluster of PostgreSQL `major` from the fetched servers.
+    pub fn start_major(major: u32, conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
+        let bin = pg_server(major)?;
+        need("psql")?;
+        match dbtune::bench::cluster::Cluster::start_in(&bin, conf, overrides, "trust") {
+            Ok(c) => Some(Postgres(c)),
+            Err(e) => panic!("cannot start PostgreSQL {major}: {e:#}"),
         }
     }
 
@@ -550,4 +595,75 @@ impl Drop for ZfsPool {
             .output();
         drop(self.daemon.take());
     }
+}
+
+/// The server's own reading of a rendered postgresql.conf: no line in
+/// pg_file_settings has an error, and every setting (but `skip`) runs
+/// with the value the file says, compared by dbtune's one value reader
+/// against the server's row. Returns how many were compared.
+pub fn assert_reads_back(pg: &Postgres, conf: &str, skip: &[&str], label: &str) -> usize {
+    let errors = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT sourceline, name, error FROM pg_file_settings WHERE error IS NOT NULL",
+    );
+    assert_eq!(errors, "", "{label}: pg_file_settings reports errors");
+    let major: u32 = pg
+        .psql("postgres", "postgres", "SHOW server_version_num")
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+        / 10000;
+    let rendered = dbtune::parse::postgresql_conf(conf, "postgresql.conf").unwrap();
+    assert!(
+        rendered.syntax_errors.is_empty(),
+        "{label}: {:?}",
+        rendered.syntax_errors
+    );
+    let live = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT name, setting, coalesce(unit, ''), vartype, context, \
+         array_to_string(coalesce(enumvals, '{}'), ',') FROM pg_settings",
+    );
+    let mut compared = 0;
+    for (name, entries) in &rendered.entries {
+        let want = &entries.last().unwrap().value;
+        if skip.contains(&name.as_str()) || name == "port" {
+            continue;
+        }
+        let row = live
+            .lines()
+            .find(|l| {
+                l.split('|')
+                    .next()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .unwrap_or_else(|| panic!("{label}: {name} is not in pg_settings"));
+        let f: Vec<&str> = row.split('|').collect();
+        let setting = dbtune::live::PgSetting {
+            name: f[0].to_string(),
+            setting: f[1].to_string(),
+            unit: Some(f[2].to_string()).filter(|u| !u.is_empty()),
+            vartype: f[3].to_string(),
+            source: "test".into(),
+            sourcefile: None,
+            sourceline: None,
+            pending_restart: false,
+            context: f[4].to_string(),
+            enumvals: f[5]
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect(),
+        };
+        assert!(
+            dbtune::live::pg_same(want, &setting, major),
+            "{label}: {name} = {want} in the file, {} {} live",
+            f[1],
+            f[2]
+        );
+        compared += 1;
+    }
+    compared
 }
