@@ -29,7 +29,7 @@ for bin in "${dirs[@]}"; do
     [ "$(id -u)" = 0 ] && chown postgres "$tmp"
     as_pg "$bin/initdb" -D "$tmp/data" --no-sync >/dev/null
     # Single-user mode reads one statement per line.
-    echo "COPY (SELECT name, vartype, coalesce(unit,''), coalesce(min_val,''), coalesce(max_val,''), coalesce(array_to_string(enumvals, ','),''), context, coalesce(replace(replace(boot_val, E'\\t', ' '), E'\\n', ' '),'') FROM pg_settings ORDER BY name) TO '$tmp/settings.tsv'" |
+    printf "%s\n" "COPY (SELECT name, vartype, coalesce(unit,''), coalesce(min_val,''), coalesce(max_val,''), coalesce(array_to_string(enumvals, ','),''), context, coalesce(replace(replace(boot_val, E'\\t', ' '), E'\\n', ' '),'') FROM pg_settings ORDER BY name) TO '$tmp/settings.tsv'" |
         as_pg "$bin/postgres" --single -D "$tmp/data" postgres >/dev/null 2>&1
     out="data/pg-catalog-$major.tsv"
     {

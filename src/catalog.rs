@@ -5,7 +5,7 @@
 //! parameters a later minor release added (scripts/gen-pg-minor-additions.sh);
 //! and the values that depend on how a server was built (data/pg-build.toml).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -20,8 +20,23 @@ const PG_CATALOGS: [(u32, &str); 6] = [
 ];
 const PG_MINOR_ADDITIONS: &str = include_str!("../data/pg-minor-additions.tsv");
 const PG_BUILD: &str = include_str!("../data/pg-build.toml");
-const REDIS: &str = include_str!("../data/redis-7.0.txt");
-const PGBOUNCER: &str = include_str!("../data/pgbouncer-1.18.txt");
+/// Redis configs per release, from src/config.c (scripts/gen-redis-keys.py).
+const REDIS: [(&str, &str); 4] = [
+    ("7.0", include_str!("../data/redis-7.0.tsv")),
+    ("7.2", include_str!("../data/redis-7.2.tsv")),
+    ("7.4", include_str!("../data/redis-7.4.tsv")),
+    ("8.0", include_str!("../data/redis-8.0.tsv")),
+];
+/// PgBouncer settings per release, from src/main.c (scripts/gen-pgbouncer-keys.py).
+const PGBOUNCER: [(&str, &str); 7] = [
+    ("1.18", include_str!("../data/pgbouncer-1.18.tsv")),
+    ("1.19", include_str!("../data/pgbouncer-1.19.tsv")),
+    ("1.20", include_str!("../data/pgbouncer-1.20.tsv")),
+    ("1.21", include_str!("../data/pgbouncer-1.21.tsv")),
+    ("1.22", include_str!("../data/pgbouncer-1.22.tsv")),
+    ("1.23", include_str!("../data/pgbouncer-1.23.tsv")),
+    ("1.24", include_str!("../data/pgbouncer-1.24.tsv")),
+];
 
 pub const PG_VERSIONS_SUPPORTED: std::ops::RangeInclusive<u32> = 13..=18;
 
@@ -278,62 +293,336 @@ pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, k)| k.to_string())
 }
 
-/// A list of known key names: Redis's directives, PgBouncer's settings.
-pub struct KeyList {
-    names: BTreeSet<String>,
+/// A `major.minor` release of Redis or PgBouncer, and how it was chosen.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceVersion {
+    pub version: String,
+    pub source: String,
 }
 
-impl KeyList {
-    fn parse(text: &str, extra: &[&str]) -> KeyList {
-        let mut names: BTreeSet<String> = text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        names.extend(extra.iter().map(|e| e.to_string()));
-        KeyList { names }
+/// The newest known release at or below `wanted` ("7.0.15" -> "7.0",
+/// "7.3" -> "7.2", "9.1" -> "8.0"); the oldest when `wanted` is older
+/// than every one, with a note.
+fn pick_version(known: &[&str], wanted: &str) -> (String, Option<String>) {
+    if wanted.is_empty() {
+        return (known[known.len() - 1].to_string(), None);
     }
-
-    pub fn knows(&self, name: &str) -> bool {
-        self.names.contains(name)
-    }
-
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        did_you_mean(name, self.names.iter().map(String::as_str))
+    let key = |v: &str| -> (u32, u32) {
+        let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    };
+    let w = key(wanted);
+    match known.iter().rev().find(|k| key(k) <= w) {
+        Some(k) if key(k) == w => (k.to_string(), None),
+        Some(k) => (
+            k.to_string(),
+            Some(format!(
+                "{wanted} is newer than dbtune knows: checked as {k}"
+            )),
+        ),
+        None => (
+            known[0].to_string(),
+            Some(format!(
+                "{wanted} is older than dbtune knows: checked as {}",
+                known[0]
+            )),
+        ),
     }
 }
 
-/// Old names Redis still reads, and the name they mean now.
+pub const REDIS_VERSIONS: [&str; 4] = ["7.0", "7.2", "7.4", "8.0"];
+
+/// The current name of an old Redis directive (`slaveof` is `replicaof`),
+/// by the newest release's aliases: files are read under current names.
 pub fn redis_new_name(name: &str) -> Option<String> {
-    let renamed = name
-        .replace("ziplist", "listpack")
-        .replace("slaveof", "replicaof")
-        .replace("slave", "replica");
-    (renamed != name).then_some(renamed)
+    RedisCatalog::get(REDIS_VERSIONS[REDIS_VERSIONS.len() - 1])
+        .current_name(name)
+        .map(str::to_string)
+}
+pub const PGBOUNCER_VERSIONS: [&str; 7] = ["1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24"];
+
+/// Resolves a Redis version given as any `x.y[.z]` to a known one.
+pub fn redis_version(wanted: &str) -> (String, Option<String>) {
+    pick_version(&REDIS_VERSIONS, wanted)
 }
 
-/// Redis directives: every CONFIG parameter of the version the list was
-/// generated from, plus directives that only exist in the file.
-pub fn redis_keys() -> &'static KeyList {
-    static CAT: OnceLock<KeyList> = OnceLock::new();
-    CAT.get_or_init(|| {
-        KeyList::parse(
-            REDIS,
-            &[
-                "include",
-                "rename-command",
-                "loadmodule",
-                "user",
-                "sentinel",
-            ],
-        )
+/// Resolves a PgBouncer version given as any `x.y[.z]` to a known one.
+pub fn pgbouncer_version(wanted: &str) -> (String, Option<String>) {
+    pick_version(&PGBOUNCER_VERSIONS, wanted)
+}
+
+/// What one Redis config takes, as Redis declares it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RedisType {
+    Bool,
+    String,
+    Enum(Vec<String>),
+    /// Several enum values in one argument list (`oom-score-adj`...).
+    EnumMulti(Vec<String>),
+    Integer,
+    /// A size with Redis's units; `percent`: or `N%`.
+    Memory {
+        percent: bool,
+    },
+    /// Its own parser (save, bind, client-output-buffer-limit...).
+    Special,
+    /// Still read from a file, and ignored.
+    Deprecated,
+    /// Handled by the file parser itself (include, rename-command...).
+    Directive,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisKey {
+    pub name: String,
+    pub typ: RedisType,
+    pub immutable: bool,
+    /// Not listed by CONFIG GET *, still read from files.
+    pub hidden: bool,
+    /// The old name Redis still reads.
+    pub alias: Option<String>,
+    /// The range Redis declares for a number (C limits as numbers).
+    pub bounds: Option<(i128, i128)>,
+}
+
+/// A bound as config.c writes it: a number or one of C's limits.
+fn c_limit(s: &str) -> Option<i128> {
+    Some(match s.trim() {
+        "INT_MAX" => i32::MAX as i128,
+        "INT_MIN" => i32::MIN as i128,
+        "UINT_MAX" => u32::MAX as i128,
+        "LONG_MAX" | "LLONG_MAX" | "SSIZE_MAX" | "LONG_LONG_MAX" => i64::MAX as i128,
+        "LONG_MIN" | "LLONG_MIN" => i64::MIN as i128,
+        "ULONG_MAX" | "ULLONG_MAX" | "SIZE_MAX" => u64::MAX as i128,
+        n => n.parse().ok()?,
     })
 }
 
-/// PgBouncer's [pgbouncer] settings.
-pub fn pgbouncer_keys() -> &'static KeyList {
-    static CAT: OnceLock<KeyList> = OnceLock::new();
-    CAT.get_or_init(|| KeyList::parse(PGBOUNCER, &[]))
+pub struct RedisCatalog {
+    pub version: String,
+    pub release: String,
+    keys: BTreeMap<String, RedisKey>,
+    /// Old names Redis still reads (`slaveof`, `hash-max-ziplist-entries`).
+    aliases: BTreeMap<String, String>,
+}
+
+impl RedisCatalog {
+    pub fn get(version: &str) -> &'static RedisCatalog {
+        static CATS: [OnceLock<RedisCatalog>; 4] = [const { OnceLock::new() }; 4];
+        let (v, _) = redis_version(version);
+        let i = REDIS_VERSIONS.iter().position(|k| *k == v).unwrap_or(0);
+        CATS[i].get_or_init(|| {
+            let text = REDIS[i].1;
+            let release = text
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(2))
+                .unwrap_or("?")
+                .to_string();
+            let mut keys = BTreeMap::new();
+            let mut aliases = BTreeMap::new();
+            for line in text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+            {
+                let f: Vec<&str> = line.split('\t').collect();
+                let list = || {
+                    f.get(3)
+                        .map(|s| {
+                            s.split(',')
+                                .filter(|x| !x.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let typ = match f.get(1).copied().unwrap_or("") {
+                    "bool" => RedisType::Bool,
+                    "enum" => RedisType::Enum(list()),
+                    "enum-multi" => RedisType::EnumMulti(list()),
+                    "integer" | "integer-or-percent" => RedisType::Integer,
+                    "memory" => RedisType::Memory { percent: false },
+                    "memory-or-percent" => RedisType::Memory { percent: true },
+                    "special" => RedisType::Special,
+                    "deprecated" => RedisType::Deprecated,
+                    "directive" => RedisType::Directive,
+                    _ => RedisType::String,
+                };
+                let name = f[0].to_string();
+                if let Some(alias) = f.get(2).filter(|a| !a.is_empty()) {
+                    aliases.insert(alias.to_string(), name.clone());
+                }
+                let context = f.get(4).copied().unwrap_or("");
+                let bounds = f.get(3).and_then(|a| {
+                    let (lo, hi) = a.split_once("..")?;
+                    Some((c_limit(lo)?, c_limit(hi)?))
+                });
+                keys.insert(
+                    name.clone(),
+                    RedisKey {
+                        name,
+                        typ,
+                        immutable: context.contains("immutable"),
+                        hidden: context.contains("hidden"),
+                        alias: f.get(2).filter(|a| !a.is_empty()).map(|a| a.to_string()),
+                        bounds,
+                    },
+                );
+            }
+            RedisCatalog {
+                version: v.clone(),
+                release,
+                keys,
+                aliases,
+            }
+        })
+    }
+
+    /// Every config of the release.
+    pub fn keys(&self) -> impl Iterator<Item = &RedisKey> {
+        self.keys.values()
+    }
+
+    /// A config by name or old name (any case, as Redis reads it).
+    pub fn key(&self, name: &str) -> Option<&RedisKey> {
+        let lower = name.to_ascii_lowercase();
+        self.keys
+            .get(&lower)
+            .or_else(|| self.aliases.get(&lower).and_then(|n| self.keys.get(n)))
+    }
+
+    /// The current name of an old one.
+    pub fn current_name(&self, name: &str) -> Option<&str> {
+        self.aliases
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.keys.keys().map(String::as_str))
+    }
+}
+
+/// What one PgBouncer setting takes, as PgBouncer declares it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BouncerType {
+    /// strtol with base 0, the whole value.
+    Int,
+    /// strtoul with base 0, the whole value.
+    Uint,
+    /// Seconds as a decimal number (strtod), not negative, no unit.
+    Time,
+    /// One of these, any case.
+    Lookup(Vec<String>),
+    String,
+}
+
+#[derive(Clone, Debug)]
+pub struct BouncerKey {
+    pub name: String,
+    pub typ: BouncerType,
+    /// Applied only at start (CF_NO_RELOAD).
+    pub restart: bool,
+}
+
+pub struct BouncerCatalog {
+    pub version: String,
+    pub release: String,
+    /// Section names PgBouncer knows, exactly as written (case matters).
+    pub sections: Vec<String>,
+    keys: BTreeMap<String, BouncerKey>,
+}
+
+impl BouncerCatalog {
+    pub fn get(version: &str) -> &'static BouncerCatalog {
+        static CATS: [OnceLock<BouncerCatalog>; 7] = [const { OnceLock::new() }; 7];
+        let (v, _) = pgbouncer_version(version);
+        let i = PGBOUNCER_VERSIONS.iter().position(|k| *k == v).unwrap_or(0);
+        CATS[i].get_or_init(|| {
+            let text = PGBOUNCER[i].1;
+            let mut lines = text.lines();
+            let release = lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(2))
+                .unwrap_or("?")
+                .to_string();
+            let sections = text
+                .lines()
+                .find_map(|l| l.strip_prefix("# sections: "))
+                .map(|s| s.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            let mut keys = BTreeMap::new();
+            for line in text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+            {
+                let f: Vec<&str> = line.split('\t').collect();
+                let typ = match f.get(1).copied().unwrap_or("") {
+                    "int" => BouncerType::Int,
+                    "uint" => BouncerType::Uint,
+                    "time" => BouncerType::Time,
+                    "lookup" => BouncerType::Lookup(
+                        f.get(2)
+                            .map(|s| s.split(',').map(str::to_string).collect())
+                            .unwrap_or_default(),
+                    ),
+                    _ => BouncerType::String,
+                };
+                keys.insert(
+                    f[0].to_string(),
+                    BouncerKey {
+                        name: f[0].to_string(),
+                        typ,
+                        restart: f.get(3) == Some(&"restart"),
+                    },
+                );
+            }
+            BouncerCatalog {
+                version: v.clone(),
+                release,
+                sections,
+                keys,
+            }
+        })
+    }
+
+    /// Every [pgbouncer] setting of the release.
+    pub fn keys(&self) -> impl Iterator<Item = &BouncerKey> {
+        self.keys.values()
+    }
+
+    /// A [pgbouncer] setting: PgBouncer matches names exactly (strcmp).
+    pub fn key(&self, name: &str) -> Option<&BouncerKey> {
+        self.keys.get(name)
+    }
+
+    /// The release that first has `name`, when a later one does.
+    pub fn added_in(&self, name: &str) -> Option<&'static str> {
+        let me = PGBOUNCER_VERSIONS.iter().position(|v| *v == self.version)?;
+        PGBOUNCER_VERSIONS[me + 1..]
+            .iter()
+            .find(|v| BouncerCatalog::get(v).keys.contains_key(name))
+            .copied()
+    }
+
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        if self.keys.contains_key(&lower) {
+            return Some(lower);
+        }
+        did_you_mean(&lower, self.keys.keys().map(String::as_str))
+    }
+}
+
+impl RedisCatalog {
+    /// The release that first has `name`, when a later one does.
+    pub fn added_in(&self, name: &str) -> Option<&'static str> {
+        let me = REDIS_VERSIONS.iter().position(|v| *v == self.version)?;
+        REDIS_VERSIONS[me + 1..]
+            .iter()
+            .find(|v| RedisCatalog::get(v).key(name).is_some())
+            .copied()
+    }
 }
 
 #[cfg(test)]
@@ -413,19 +702,46 @@ mod tests {
             Lookup::Unknown(None)
         ));
         assert_eq!(
-            redis_keys().suggest("maxmemroy").as_deref(),
+            RedisCatalog::get("7.0").suggest("maxmemroy").as_deref(),
             Some("maxmemory")
         );
     }
 
     #[test]
     fn redis_old_names_map_to_new_ones() {
+        let c = RedisCatalog::get("7.0");
         assert_eq!(
-            redis_new_name("hash-max-ziplist-entries").as_deref(),
+            c.current_name("hash-max-ziplist-entries"),
             Some("hash-max-listpack-entries")
         );
-        assert_eq!(redis_new_name("slaveof").as_deref(), Some("replicaof"));
-        assert_eq!(redis_new_name("maxmemory"), None);
-        assert!(redis_keys().knows("maxmemory-clients"));
+        assert_eq!(c.current_name("slaveof"), Some("replicaof"));
+        assert!(c.key("maxmemory-clients").is_some());
+        assert!(c.key("locale-collate").is_none());
+        assert_eq!(c.added_in("locale-collate"), Some("7.2"));
+        assert!(RedisCatalog::get("7.2.4").key("locale-collate").is_some());
+        assert_eq!(redis_version("7.0.15").0, "7.0");
+        assert_eq!(redis_version("9.1").0, "8.0");
+    }
+
+    #[test]
+    fn pgbouncer_keys_follow_the_release() {
+        let c = BouncerCatalog::get("1.18.0");
+        assert!(c.key("max_prepared_statements").is_none());
+        assert_eq!(c.added_in("max_prepared_statements"), Some("1.21"));
+        assert!(BouncerCatalog::get("1.24")
+            .key("max_user_client_connections")
+            .is_some());
+        assert!(
+            c.key("MAX_CLIENT_CONN").is_none(),
+            "PgBouncer matches names exactly"
+        );
+        assert_eq!(
+            c.suggest("MAX_CLIENT_CONN").as_deref(),
+            Some("max_client_conn")
+        );
+        assert_eq!(c.sections, ["pgbouncer", "databases", "users"]);
+        assert!(BouncerCatalog::get("1.19")
+            .sections
+            .contains(&"peers".to_string()));
     }
 }

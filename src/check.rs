@@ -22,6 +22,10 @@ use crate::validate::{self, Finding, Severity};
 pub struct Report {
     pub pg_version: u32,
     pub pg_version_source: String,
+    /// The Redis and PgBouncer releases checked against, when their files
+    /// were checked.
+    pub redis_version: Option<crate::catalog::ServiceVersion>,
+    pub pgbouncer_version: Option<crate::catalog::ServiceVersion>,
     pub files: Vec<String>,
     pub findings: Vec<Finding>,
     pub budget: Budget,
@@ -75,10 +79,10 @@ pub fn check_settings(
         ));
     }
     if let Some(r) = &settings.redis {
-        findings.extend(validate::redis(r));
+        findings.extend(validate::redis(r, &settings.redis_version));
     }
     if let Some(b) = &settings.pgbouncer {
-        findings.extend(validate::pgbouncer(b));
+        findings.extend(validate::pgbouncer(b, &settings.pgbouncer_version));
     }
     let ctx = safety::Context {
         pg_on_zfs: target.pg_on_zfs,
@@ -113,6 +117,8 @@ pub fn check_settings(
     Report {
         pg_version: settings.pg_version,
         pg_version_source: target.pg_version_source.clone(),
+        redis_version: None,
+        pgbouncer_version: None,
         files,
         findings,
         budget,
@@ -343,10 +349,16 @@ pub fn text(r: &Report, color: bool) -> String {
     } else {
         p.wrap("1;32", &format!("fits: worst case {worst} of {ram}"))
     };
+    let mut versions = format!("PostgreSQL {} ({})", r.pg_version, r.pg_version_source);
+    if let Some(v) = &r.redis_version {
+        versions.push_str(&format!(", Redis {} ({})", v.version, v.source));
+    }
+    if let Some(v) = &r.pgbouncer_version {
+        versions.push_str(&format!(", PgBouncer {} ({})", v.version, v.source));
+    }
     let _ = writeln!(
         s,
-        "\n{verdict}; {errors} error(s), {warnings} warning(s); PostgreSQL {} ({})",
-        r.pg_version, r.pg_version_source
+        "\n{verdict}; {errors} error(s), {warnings} warning(s); {versions}"
     );
     s
 }
@@ -360,6 +372,10 @@ struct JsonReport<'a> {
     ram_source: &'a str,
     pg_version: u32,
     pg_version_source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis_version: Option<&'a crate::catalog::ServiceVersion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pgbouncer_version: Option<&'a crate::catalog::ServiceVersion>,
     worst: ByteSize,
     typical: ByteSize,
     headroom: i128,
@@ -376,6 +392,8 @@ pub fn json(r: &Report) -> String {
         ram_source: &r.budget.ram_source,
         pg_version: r.pg_version,
         pg_version_source: &r.pg_version_source,
+        redis_version: r.redis_version.as_ref(),
+        pgbouncer_version: r.pgbouncer_version.as_ref(),
         worst: r.budget.worst,
         typical: r.budget.typical,
         headroom: r.budget.headroom(),

@@ -201,6 +201,14 @@ pub struct CheckArgs {
     /// is an error unless this says zfs.
     #[arg(long, value_name = "FS", value_parser = parse_fs)]
     pub filesystem: Option<String>,
+    /// Redis release the files are for: 7.0, 7.2, 7.4, 8.0 [default: facts,
+    /// this machine's, else the newest].
+    #[arg(long, value_name = "X.Y", value_parser = parse_release)]
+    pub redis_version: Option<String>,
+    /// PgBouncer release the files are for: 1.18 to 1.24 [default: facts,
+    /// this machine's, else the newest].
+    #[arg(long, value_name = "X.Y", value_parser = parse_release)]
+    pub pgbouncer_version: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -215,6 +223,22 @@ fn parse_size(s: &str) -> Result<ByteSize, String> {
         ));
     }
     Ok(size)
+}
+
+/// A release as numbers and dots: `7.2`, `1.24.1`.
+fn parse_release(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 16
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{}` is not a release: write it like 7.2 or 1.24",
+            s.escape_debug()
+        ))
+    }
 }
 
 /// A filesystem type as mountinfo names it.

@@ -9,6 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::check;
+
+/// A message for stderr, with every password this process was given
+/// masked (a URL typed where a path goes, say).
+macro_rules! note {
+    ($($arg:tt)*) => {
+        eprintln!("{}", crate::redact::scrub(&format!($($arg)*)))
+    };
+}
 use crate::cli::{CheckArgs, Cli, Command, Format, RenderArgs};
 use crate::error::{InputError, Refusal, EXIT_NO};
 use crate::facts::detect::Detector;
@@ -42,6 +50,8 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         facts: args.facts.as_deref(),
         filesystem: args.filesystem.as_deref(),
         pg_version: args.pg_version,
+        redis_version: args.redis_version.as_deref(),
+        pgbouncer_version: args.pgbouncer_version.as_deref(),
     };
     let host = target::resolve(
         &flags,
@@ -50,10 +60,18 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         None,
     )?;
     for n in &host.notes {
-        eprintln!("{n}");
+        note!("{n}");
     }
-    let settings = check::load_found(&found, host.pg_version, host.pg_build.clone())?;
-    let report = check::check_settings(&settings, &host, None);
+    let mut settings = check::load_found(&found, host.pg_version, host.pg_build.clone())?;
+    settings.redis_version = host.redis_version.version.clone();
+    settings.pgbouncer_version = host.pgbouncer_version.version.clone();
+    let mut report = check::check_settings(&settings, &host, None);
+    if settings.redis.is_some() {
+        report.redis_version = Some(host.redis_version.clone());
+    }
+    if settings.pgbouncer.is_some() {
+        report.pgbouncer_version = Some(host.pgbouncer_version.clone());
+    }
     let out = match args.format {
         Format::Text => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -260,7 +278,7 @@ fn profiles(json: bool) -> Result<ExitCode> {
             )?;
         }
         if let Some(d) = &cat.user_dir {
-            eprintln!("user profiles are read from {}", d.display());
+            note!("user profiles are read from {}", d.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -289,7 +307,7 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
                 .or(facts.as_ref().map(|f| f.memory.effective()))
                 .expect("facts are detected when no profile is named");
             let (name, reason) = profile::pick(ram);
-            eprintln!("profile: {reason}");
+            note!("profile: {reason}");
             Catalog::load()?.get(name)?
         }
     };
@@ -511,7 +529,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    eprintln!("{summary}\n{}", budget.table());
+    note!("{summary}\n{}", budget.table());
 
     let selected: Vec<_> = if args.only.is_empty() {
         artifacts
@@ -531,11 +549,11 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         (Some(dir), true) => {
             let diff = output::check_dir(dir, &selected)?;
             if diff.is_empty() {
-                eprintln!("{}: up to date", dir.display());
+                note!("{}: up to date", dir.display());
                 Ok(ExitCode::SUCCESS)
             } else {
                 print!("{diff}");
-                eprintln!(
+                note!(
                     "{}: differs from what dbtune renders now\nhint: run the same command without --check to update it",
                     dir.display()
                 );
@@ -554,22 +572,22 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             };
             let report = output::write_dir(dir, &selected, manifest, args.force)?;
             if !report.cleaned.is_empty() {
-                eprintln!(
+                note!(
                     "removed temporary files an interrupted run left: {}",
                     report.cleaned.join(", ")
                 );
             }
             for (f, target) in &report.through_links {
-                eprintln!("{f} is a symlink: wrote through to {target}");
+                note!("{f} is a symlink: wrote through to {target}");
             }
             for (f, bak) in &report.backed_up {
-                eprintln!("kept your {f} as {bak}");
+                note!("kept your {f} as {bak}");
             }
             if !report.written.is_empty() {
-                eprintln!("wrote {} in {}", report.written.join(", "), dir.display());
+                note!("wrote {} in {}", report.written.join(", "), dir.display());
             }
             if !report.unchanged.is_empty() {
-                eprintln!("unchanged: {}", report.unchanged.join(", "));
+                note!("unchanged: {}", report.unchanged.join(", "));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -716,12 +734,12 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         runs: args.runs,
         workloads,
     };
-    eprintln!(
+    note!(
         "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
         configs.len(),
         opts.runs
     );
-    let series = bench::run(&configs, &opts, |m| eprintln!("{m}"))?;
+    let series = bench::run(&configs, &opts, |m| note!("{m}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&series)?);
     } else {

@@ -82,7 +82,11 @@ impl Loader {
                 parsed.items
             }
             Format::Redis => parse::redis_items(&text, &name)?,
-            Format::PgBouncer => parse::pgbouncer_items(&text, &name, &mut self.section.clone())?,
+            Format::PgBouncer => {
+                let parsed = parse::pgbouncer_items(&text, &name, &mut self.section.clone());
+                self.out.syntax_errors.extend(parsed.errors);
+                parsed.items
+            }
         };
         self.out.files.push(name.clone());
         self.stack.push(canon);
@@ -103,7 +107,16 @@ impl Loader {
                 ),
                 // An included pgbouncer.ini continues the section it was
                 // included from, and its last section carries on after it.
-                Item::Section { name: sec, .. } => self.section = Some(sec),
+                Item::Section { name: sec, line } => {
+                    self.out.sections.push((
+                        sec.clone(),
+                        Location {
+                            file: name.clone(),
+                            line,
+                        },
+                    ));
+                    self.section = Some(sec)
+                }
                 Item::Include { kind, target, line } => {
                     let at = Location {
                         file: name.clone(),

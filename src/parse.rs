@@ -54,7 +54,7 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, InputErr
                     "check files on disk with `dbtune check-budget`, which follows includes",
                 ))
             }
-            Item::Section { .. } => {}
+            Item::Section { name, line } => out.sections.push((name, loc(file, line))),
         }
     }
     Ok(out)
@@ -535,80 +535,82 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
 }
 
 /// pgbouncer.ini: `[section]` headers, `key = value`, `;` or `#` comments at
-/// the start of a line. Keys are stored as `section.key`.
+/// the start of a line. Keys are stored as `section.key`, both exactly as
+/// written: PgBouncer matches them case-sensitively.
 pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    no_includes(pgbouncer_items(text, file, &mut None)?, file)
+    let parsed = pgbouncer_items(text, file, &mut None);
+    let mut out = no_includes(parsed.items, file)?;
+    out.syntax_errors = parsed.errors;
+    Ok(out)
 }
 
-/// The items of one pgbouncer.ini text. `section` carries the current
+/// The items of one pgbouncer.ini text, by libusual's ini grammar (the
+/// parser PgBouncer uses): a key is letters, digits and `_ . - *`; then `=`; the value is the rest of the line, trailing space
+/// trimmed (a `#` after it is part of it). `section` carries the current
 /// section into and out of `%include`d files, as PgBouncer does.
-pub fn pgbouncer_items(
-    text: &str,
-    file: &str,
-    section: &mut Option<String>,
-) -> Result<Vec<Item>, InputError> {
-    let mut out = Vec::new();
+pub fn pgbouncer_items(text: &str, file: &str, section: &mut Option<String>) -> PgParse {
+    let mut out = PgParse::default();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
-            continue;
-        }
-        if let Some(s) = line.strip_prefix('[') {
-            let Some(name) = s.strip_suffix(']') else {
-                return Err(bad(
-                    file,
-                    n,
-                    "unclosed section header",
-                    "write it as [section]",
-                ));
+        let mut line = raw.trim_start();
+        let syntax = |msg: String, out: &mut PgParse| {
+            out.errors.push(SyntaxError {
+                at: loc(file, n),
+                message: format!("{msg}: PgBouncer refuses this line (and does not start)"),
+                hint: Some(
+                    "lines are [section], key = value, or a comment starting with ; or #".into(),
+                ),
+            });
+        };
+        // A section header may be followed by a comment or a setting.
+        if let Some(rest) = line.strip_prefix('[') {
+            let Some(close) = rest.find(']') else {
+                syntax("unclosed section header".into(), &mut out);
+                continue;
             };
-            let name = name.trim().to_ascii_lowercase();
-            out.push(Item::Section {
+            let name = rest[..close].to_string();
+            out.items.push(Item::Section {
                 name: name.clone(),
                 line: n,
             });
             *section = Some(name);
+            line = rest[close + 1..].trim_start();
+        }
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
             continue;
         }
-        if let Some(target) = line.strip_prefix("%include") {
-            out.push(Item::Include {
+        if let Some(target) = line
+            .strip_prefix("%include")
+            .filter(|t| t.starts_with([' ', '\t']))
+        {
+            out.items.push(Item::Include {
                 kind: IncludeKind::File,
                 target: target.trim().to_string(),
                 line: n,
             });
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else {
-            return Err(bad(
-                file,
-                n,
-                format!("expected `key = value`, found `{line}`"),
-                "every line in a section is key = value",
-            ));
+        // The libusual in PgBouncer 1.18-1.24 has no quoted keys: a key is
+        // the run of these characters (possibly empty), then `=`.
+        let end = line
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_.-*".contains(c)))
+            .unwrap_or(line.len());
+        let (key, rest) = line.split_at(end);
+        let Some(value) = rest.trim_start_matches([' ', '\t']).strip_prefix('=') else {
+            syntax(format!("expected `=` after `{key}`"), &mut out);
+            continue;
         };
         let Some(sec) = section.as_ref() else {
-            return Err(bad(
-                file,
-                n,
-                "setting outside any section",
-                "put settings under [pgbouncer] or [databases]",
-            ));
+            syntax("setting outside any section".into(), &mut out);
+            continue;
         };
-        let key = k.trim();
-        // Database names keep their case; pgbouncer's own keys do not matter.
-        let key = if sec == "databases" || sec == "users" {
-            key.to_string()
-        } else {
-            key.to_ascii_lowercase()
-        };
-        out.push(Item::Set {
+        out.items.push(Item::Set {
             name: format!("{sec}.{key}"),
-            value: v.trim().to_string(),
+            value: value.trim_start_matches([' ', '\t']).trim_end().to_string(),
             line: n,
         });
     }
-    Ok(out)
+    out
 }
 
 /// A sysctl.d file (`key = value`) or a modprobe options file
@@ -767,7 +769,15 @@ mod tests {
             s.get("databases.app").unwrap().value,
             "host=127.0.0.1 pool_size=20"
         );
-        assert_eq!(s.get("pgbouncer.max_client_conn").unwrap().at.line, 5);
-        assert!(pgbouncer_ini("x = 1\n", "b").is_err());
+        // Kept as written: PgBouncer matches names case-sensitively, so
+        // validation can say that Max_Client_Conn is not max_client_conn.
+        assert_eq!(s.get("pgbouncer.Max_Client_Conn").unwrap().at.line, 5);
+        assert_eq!(
+            pgbouncer_ini("x = 1\n", "b").unwrap().syntax_errors.len(),
+            1
+        );
+        let s = pgbouncer_ini("[pgbouncer] ; c\nmax client = 1\n'a b' = 2\n", "b").unwrap();
+        assert_eq!(s.syntax_errors.len(), 2, "{:?}", s.syntax_errors);
+        assert_eq!(s.syntax_errors[0].at.line, 2);
     }
 }

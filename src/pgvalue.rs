@@ -68,6 +68,16 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// strtol(s, &end, 0) for other parsers of C heritage (PgBouncer's).
+pub fn c_strtol(s: &[u8]) -> (Option<i64>, usize) {
+    strtol(s)
+}
+
+/// strtod(s, &end) for other parsers of C heritage (PgBouncer's).
+pub fn c_strtod(s: &[u8]) -> (Option<f64>, usize) {
+    strtod(s)
+}
+
 /// glibc's strtol(s, &end, 0) for a 64-bit long: the value (None on
 /// overflow, i.e. ERANGE) and the bytes consumed (0 when nothing parsed).
 fn strtol(s: &[u8]) -> (Option<i64>, usize) {

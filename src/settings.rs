@@ -43,6 +43,8 @@ pub struct ServiceSettings {
     /// Lines the server's own grammar refuses (PostgreSQL reports them all
     /// and does not start): validation reports each.
     pub syntax_errors: Vec<SyntaxError>,
+    /// Section headers read (pgbouncer.ini), with where.
+    pub sections: Vec<(String, Location)>,
 }
 
 /// A line the server's config grammar refuses.
@@ -82,6 +84,10 @@ pub struct HostSettings {
     pub pg_version: u32,
     /// What the target PostgreSQL build supports (`lz4`...), when known.
     pub pg_build: Option<Vec<String>>,
+    /// The Redis and PgBouncer releases the files are for (`7.0`,
+    /// `1.18`...); empty means the newest dbtune knows.
+    pub redis_version: String,
+    pub pgbouncer_version: String,
     pub redis: Option<ServiceSettings>,
     /// Keys are `section.key`; [databases] entries are `databases.NAME`.
     pub pgbouncer: Option<ServiceSettings>,

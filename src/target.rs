@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::budget::{Assumptions, HostReserve};
-use crate::catalog::PG_VERSIONS_SUPPORTED;
+use crate::catalog::{self, ServiceVersion, PG_VERSIONS_SUPPORTED};
 use crate::error::InputError;
 use crate::facts::detect::Detector;
 use crate::facts::{is_zfs, Facts};
@@ -33,6 +33,9 @@ pub struct CheckTarget {
     pub pg_on_zfs_source: String,
     /// What the PostgreSQL build supports, when a facts file says.
     pub pg_build: Option<Vec<String>>,
+    /// The Redis and PgBouncer releases to check against.
+    pub redis_version: ServiceVersion,
+    pub pgbouncer_version: ServiceVersion,
     /// Things the user should know about the resolution (stderr).
     pub notes: Vec<String>,
 }
@@ -44,6 +47,8 @@ pub struct Flags<'a> {
     pub facts: Option<&'a Path>,
     pub filesystem: Option<&'a str>,
     pub pg_version: Option<u32>,
+    pub redis_version: Option<&'a str>,
+    pub pgbouncer_version: Option<&'a str>,
 }
 
 /// Whether this machine may stand in for the target host when nothing
@@ -172,6 +177,66 @@ pub fn resolve(
         ),
     };
 
+    // Redis and PgBouncer: the flag, the facts file, the servers here
+    // (when this machine stands in), else the newest dbtune knows.
+    let service = |flag: Option<&str>,
+                   fact: Option<&String>,
+                   local: Option<String>,
+                   resolve: fn(&str) -> (String, Option<String>),
+                   newest: &str|
+     -> ServiceVersion {
+        let (given, source) = match (flag, fact, local) {
+            (Some(v), _, _) => (v.to_string(), "--flag".to_string()),
+            (None, Some(v), _) => (v.clone(), facts_name()),
+            (None, None, Some(v)) => (v, "this machine's".to_string()),
+            (None, None, None) => {
+                return ServiceVersion {
+                    version: newest.to_string(),
+                    source: "assumed: the newest dbtune knows".into(),
+                }
+            }
+        };
+        let (version, note) = resolve(&given);
+        ServiceVersion {
+            version,
+            source: match note {
+                Some(n) => format!("{source}: {n}"),
+                None => source,
+            },
+        }
+    };
+    let looks_here = flags.facts.is_none() && manifest.is_none();
+    let redis_version = service(
+        flags.redis_version,
+        facts
+            .as_ref()
+            .and_then(|f| f.servers.redis.as_ref())
+            .map(|s| &s.value),
+        looks_here
+            .then(|| detect_local().servers.redis.map(|s| s.value))
+            .flatten(),
+        catalog::redis_version,
+        catalog::REDIS_VERSIONS[catalog::REDIS_VERSIONS.len() - 1],
+    );
+    let pgbouncer_version = service(
+        flags.pgbouncer_version,
+        facts
+            .as_ref()
+            .and_then(|f| f.servers.pgbouncer.as_ref())
+            .map(|s| &s.value),
+        looks_here
+            .then(|| detect_local().servers.pgbouncer.map(|s| s.value))
+            .flatten(),
+        catalog::pgbouncer_version,
+        catalog::PGBOUNCER_VERSIONS[catalog::PGBOUNCER_VERSIONS.len() - 1],
+    );
+    let fix = |mut v: ServiceVersion, flag: &str| {
+        v.source = v.source.replace("--flag", flag);
+        v
+    };
+    let redis_version = fix(redis_version, "--redis-version");
+    let pgbouncer_version = fix(pgbouncer_version, "--pgbouncer-version");
+
     let (reserves, assumptions) = match manifest {
         Some(m) => (m.reserves.clone(), m.assumptions.clone()),
         None => (default_reserves(ram), Assumptions::default()),
@@ -189,6 +254,8 @@ pub fn resolve(
             .as_ref()
             .and_then(|f| f.servers.postgres_build.as_ref())
             .map(|b| b.value.clone()),
+        redis_version,
+        pgbouncer_version,
         notes,
     })
 }

@@ -202,11 +202,13 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Redis memory units: `k`/`m`/`g` are powers of 1000, `kb`/`mb`/`gb` powers
 /// of 1024, any case; a bare number is bytes.
+/// As Redis's memtoull reads them: no sign, no spaces, and no digits at all
+/// reads as 0 (strtoull of an empty string), as Redis does.
 pub fn parse_redis_memory(s: &str) -> Option<ByteSize> {
-    let t = s.trim().to_ascii_lowercase();
+    let t = s.to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
+    let n: u64 = if num.is_empty() { 0 } else { num.parse().ok()? };
     let mult = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -269,6 +271,12 @@ mod tests {
         assert_eq!(parse_redis_memory("3Gb"), Some(ByteSize::gib(3)));
         assert_eq!(parse_redis_memory("12345"), Some(ByteSize(12345)));
         assert_eq!(parse_redis_memory("12x"), None);
+        assert_eq!(parse_redis_memory(" 12"), None, "Redis reads no spaces");
+        assert_eq!(
+            parse_redis_memory("mb"),
+            Some(ByteSize(0)),
+            "memtoull of no digits is 0"
+        );
         assert_eq!(ByteSize::mib(146).redis(), "146mb");
     }
 

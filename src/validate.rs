@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::catalog::{pgbouncer_keys, redis_keys, KeyList, Lookup, PgCatalog};
+use crate::catalog::{BouncerCatalog, BouncerType, Lookup, PgCatalog, RedisCatalog, RedisType};
 use crate::settings::{Location, ServiceSettings};
 use crate::units::parse_redis_memory;
 
@@ -218,26 +218,6 @@ pub fn postgres(s: &ServiceSettings, version: u32, build: Option<&[String]>) -> 
     out
 }
 
-/// An unknown key, with the closest known one when it looks like a typo.
-fn unknown_key(
-    cat: &KeyList,
-    service: &'static str,
-    what: &str,
-    name: &str,
-    at: &Location,
-    otherwise: &str,
-) -> Finding {
-    Finding::error(
-        service,
-        Some(at),
-        format!("unknown {what} `{name}`"),
-        Some(match cat.suggest(name) {
-            Some(sug) => format!("did you mean `{sug}`?"),
-            None => otherwise.to_string(),
-        }),
-    )
-}
-
 const REDIS_REPEATABLE: &[&str] = &[
     "save",
     "rename-command",
@@ -248,65 +228,103 @@ const REDIS_REPEATABLE: &[&str] = &[
     "bind",
 ];
 
-const REDIS_MEMORY: &[&str] = &[
-    "maxmemory",
-    "repl-backlog-size",
-    "client-query-buffer-limit",
-    "proto-max-bulk-len",
-    "auto-aof-rewrite-min-size",
-    "active-defrag-ignore-bytes",
-];
-
-const REDIS_POLICIES: &[&str] = &[
-    "volatile-lru",
-    "allkeys-lru",
-    "volatile-lfu",
-    "allkeys-lfu",
-    "volatile-random",
-    "allkeys-random",
-    "volatile-ttl",
-    "noeviction",
-];
-
-pub fn redis(s: &ServiceSettings) -> Vec<Finding> {
-    let cat = redis_keys();
+/// Redis directives against the catalog of the target release: names
+/// (any case, old names too), and values by the type Redis declares.
+pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
+    let cat = RedisCatalog::get(version);
+    let v_name = format!("Redis {}", cat.version);
     let mut out = Vec::new();
+    for e in &s.syntax_errors {
+        out.push(Finding::error(
+            "redis",
+            Some(&e.at),
+            e.message.clone(),
+            e.hint.clone(),
+        ));
+    }
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
-        if !cat.knows(name) {
-            out.push(unknown_key(
-                cat,
+        let Some(key) = cat.key(name) else {
+            out.push(Finding::error(
                 "redis",
-                "directive",
-                name,
-                &e.at,
-                "not a Redis 7.0 directive",
+                Some(&e.at),
+                match cat.added_in(name) {
+                    Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
+                    None => format!("unknown directive `{name}` for {v_name}"),
+                },
+                Some(match (cat.added_in(name), cat.suggest(name)) {
+                    (Some(v), _) => format!("check against --redis-version {v}, or remove it"),
+                    (None, Some(sug)) => format!("did you mean `{sug}`?"),
+                    (None, None) => format!("not a {v_name} directive"),
+                }),
+            ));
+            continue;
+        };
+        if key.typ == RedisType::Deprecated {
+            out.push(Finding::warning(
+                "redis",
+                Some(&e.at),
+                format!("`{name}` is deprecated: {v_name} reads and ignores it"),
+                Some("remove the line".into()),
             ));
             continue;
         }
         for e in entries {
-            let v = e.value.trim();
-            let bad_size = REDIS_MEMORY.contains(&name.as_str()) && parse_redis_memory(v).is_none();
-            let bad_clients = name == "maxmemory-clients"
-                && !(v.ends_with('%') && v.trim_end_matches('%').parse::<u32>().is_ok())
-                && parse_redis_memory(v).is_none();
-            if bad_size || bad_clients {
-                out.push(Finding::error(
-                    "redis",
-                    Some(&e.at),
-                    format!("`{name} {v}`: not a size"),
-                    Some("Redis sizes: 1k = 1000, 1kb = 1024, m/mb, g/gb, any case; a bare number is bytes".into()),
-                ));
-            }
-            if name == "maxmemory-policy"
-                && !REDIS_POLICIES.contains(&v.to_ascii_lowercase().as_str())
-            {
-                out.push(Finding::error(
-                    "redis",
-                    Some(&e.at),
-                    format!("`{v}` is not an eviction policy"),
-                    Some(format!("valid policies: {}", REDIS_POLICIES.join(", "))),
-                ));
+            // Redis reads each argument exactly: no trimming.
+            let v = e.value.as_str();
+            let bad =
+                |what: String, hint: String| Finding::error("redis", Some(&e.at), what, Some(hint));
+            match &key.typ {
+                RedisType::Bool if !(v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("no")) => {
+                    out.push(bad(format!("`{name} {v}`: {v_name} wants yes or no"), "write yes or no".into()))
+                }
+                RedisType::Enum(values)
+                    if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) =>
+                {
+                    out.push(bad(
+                        if name == "maxmemory-policy" {
+                            format!("`{v}` is not an eviction policy")
+                        } else {
+                            format!("`{v}` is not a valid value for `{name}`")
+                        },
+                        format!("valid values: {}", values.join(", ")),
+                    ))
+                }
+                RedisType::EnumMulti(values)
+                    if v.split_whitespace()
+                        .any(|w| !values.iter().any(|x| x.eq_ignore_ascii_case(w))) =>
+                {
+                    out.push(bad(
+                        format!("`{v}` is not a valid value for `{name}`"),
+                        format!("valid values: {}", values.join(", ")),
+                    ))
+                }
+                RedisType::Memory { percent } => {
+                    // N% is stored as -N: the lower bound limits the percentage.
+                    let pct = percent
+                        .then(|| v.strip_suffix('%').and_then(redis_int))
+                        .flatten()
+                        .map(|n| -n);
+                    let value = pct.or_else(|| parse_redis_memory(v).map(|b| b.bytes() as i128));
+                    match value {
+                        None => out.push(bad(
+                            format!("`{name} {v}`: not a size"),
+                            format!(
+                                "Redis sizes: 1k = 1000, 1kb = 1024, m/mb, g/gb, any case; a bare number is bytes{}",
+                                if *percent { "; or N% of maxmemory" } else { "" }
+                            ),
+                        )),
+                        Some(n) => out.extend(redis_range(name, v, n, key.bounds, &e.at)),
+                    }
+                }
+                RedisType::Integer => match redis_int(v) {
+                    None => out.push(bad(
+                        format!("`{name}` needs a whole number, not `{v}`"),
+                        "Redis reads digits with an optional minus sign: no +, no leading 0, no spaces".into(),
+                    )),
+                    Some(n) => out.extend(redis_range(name, v, n, key.bounds, &e.at)),
+                },
+                _ => {}
             }
         }
     }
@@ -314,88 +332,183 @@ pub fn redis(s: &ServiceSettings) -> Vec<Finding> {
     out
 }
 
-const PGBOUNCER_NUMERIC: &[&str] = &[
-    "max_client_conn",
-    "default_pool_size",
-    "min_pool_size",
-    "reserve_pool_size",
-    "max_db_connections",
-    "max_user_connections",
-    "pkt_buf",
-    "listen_port",
-];
+/// Redis's string2ll: an optional minus, then 1-9 and digits, or a lone
+/// 0; nothing else (no +, no leading zeros, no spaces).
+fn redis_int(v: &str) -> Option<i128> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    let ok = v == "0"
+        || (digits.starts_with(|c: char| ('1'..='9').contains(&c))
+            && digits.chars().all(|c| c.is_ascii_digit()));
+    let n: i128 = v.parse().ok().filter(|_| ok)?;
+    (i64::MIN as i128..=i64::MAX as i128)
+        .contains(&n)
+        .then_some(n)
+}
 
-pub fn pgbouncer(s: &ServiceSettings) -> Vec<Finding> {
-    let cat = pgbouncer_keys();
+/// A number outside the range Redis declares for a config.
+fn redis_range(
+    name: &str,
+    v: &str,
+    n: i128,
+    bounds: Option<(i128, i128)>,
+    at: &Location,
+) -> Option<Finding> {
+    let (lo, hi) = bounds?;
+    (n < lo || n > hi).then(|| {
+        Finding::error(
+            "redis",
+            Some(at),
+            format!("`{name} {v}` is out of range: Redis refuses it"),
+            Some(format!("{lo} to {hi}")),
+        )
+    })
+}
+
+/// libusual's strtol(value, &end, 0) over the whole value.
+fn c_int(v: &str) -> bool {
+    let (n, end) = crate::pgvalue::c_strtol(v.as_bytes());
+    n.is_some() && end == v.len() && end > 0
+}
+
+/// PgBouncer settings against the catalog of the target release, as
+/// PgBouncer reads them: sections and names exactly as written, numbers by
+/// strtol/strtoul with base 0 over the whole value, times as decimal
+/// seconds (no unit), lookups in any case.
+pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
+    let cat = BouncerCatalog::get(version);
+    let v_name = format!("PgBouncer {}", cat.version);
     let mut out = Vec::new();
+    for e in &s.syntax_errors {
+        out.push(Finding::error(
+            "pgbouncer",
+            Some(&e.at),
+            e.message.clone(),
+            e.hint.clone(),
+        ));
+    }
+    let mut bad_sections: Vec<&str> = Vec::new();
+    // A section header alone is enough for PgBouncer to refuse it.
+    for (section, at) in &s.sections {
+        if !cat.sections.iter().any(|x| x == section) && !bad_sections.contains(&section.as_str()) {
+            bad_sections.push(section);
+            out.push(Finding::error(
+                "pgbouncer",
+                Some(at),
+                format!("unknown section [{section}]: {v_name} refuses to start"),
+                Some(format!(
+                    "sections are {} (exactly so: names are case-sensitive)",
+                    cat.sections
+                        .iter()
+                        .map(|x| format!("[{x}]"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+        }
+    }
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         let Some((section, name)) = key.split_once('.') else {
             continue;
         };
-        match section {
-            "pgbouncer" => {
-                if !cat.knows(name) {
-                    out.push(unknown_key(
-                        cat,
-                        "pgbouncer",
-                        "setting",
-                        name,
-                        &e.at,
-                        "not a PgBouncer 1.18 setting",
-                    ));
-                    continue;
-                }
-                let v = e.value.trim();
-                if let Some(pos) = v
-                    .find(" #")
-                    .or_else(|| v.find(" ;"))
-                    .or_else(|| v.find("\t#"))
-                {
-                    out.push(Finding::error(
-                        "pgbouncer",
-                        Some(&e.at),
-                        format!("`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"),
-                        Some(format!(
-                            "move the comment to its own line; the value is `{}`",
-                            v[..pos].trim()
-                        )),
-                    ));
-                    continue;
-                }
-                if PGBOUNCER_NUMERIC.contains(&name) && v.parse::<u64>().is_err() {
-                    out.push(Finding::error(
-                        "pgbouncer",
-                        Some(&e.at),
-                        format!("`{name}` needs a whole number, not `{v}`"),
-                        None,
-                    ));
-                }
-                if name == "pool_mode" && !["session", "transaction", "statement"].contains(&v) {
-                    out.push(Finding::error(
-                        "pgbouncer",
-                        Some(&e.at),
-                        format!("`{v}` is not a pool mode"),
-                        Some("session, transaction or statement".into()),
-                    ));
-                }
-                if name == "auth_type" && (v == "md5" || v == "plain" || v == "trust" || v == "any")
-                {
-                    out.push(Finding::warning(
-                        "pgbouncer",
-                        Some(&e.at),
-                        format!("auth_type = {v} is weak"),
-                        Some("use scram-sha-256".into()),
+        if !cat.sections.iter().any(|x| x == section) {
+            if !bad_sections.contains(&section) {
+                bad_sections.push(section);
+                out.push(Finding::error(
+                    "pgbouncer",
+                    Some(&e.at),
+                    format!("unknown section [{section}]: {v_name} refuses to start"),
+                    Some(format!(
+                        "sections are {} (exactly so: names are case-sensitive)",
+                        cat.sections
+                            .iter()
+                            .map(|x| format!("[{x}]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ));
+            }
+            continue;
+        }
+        if section != "pgbouncer" {
+            continue;
+        }
+        let Some(k) = cat.key(name) else {
+            out.push(Finding::error(
+                "pgbouncer",
+                Some(&e.at),
+                match cat.added_in(name) {
+                    Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
+                    None => format!("unknown setting `{name}`: {v_name} refuses to start"),
+                },
+                Some(match (cat.added_in(name), cat.suggest(name)) {
+                    (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
+                    (None, Some(sug)) => format!("did you mean `{sug}`? names are case-sensitive"),
+                    (None, None) => format!("not a {v_name} setting"),
+                }),
+            ));
+            continue;
+        };
+        let v = e.value.as_str();
+        if let Some(pos) = v
+            .find(" #")
+            .or_else(|| v.find(" ;"))
+            .or_else(|| v.find("\t#"))
+        {
+            out.push(Finding::error(
+                "pgbouncer",
+                Some(&e.at),
+                format!(
+                    "`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"
+                ),
+                Some(format!(
+                    "move the comment to its own line; the value is `{}`",
+                    v[..pos].trim()
+                )),
+            ));
+            continue;
+        }
+        let bad = |what: String, hint: &str| {
+            Finding::error("pgbouncer", Some(&e.at), what, Some(hint.to_string()))
+        };
+        match &k.typ {
+            BouncerType::Int | BouncerType::Uint if !c_int(v) => out.push(bad(
+                format!("`{name}` needs a whole number, not `{v}`: {v_name} refuses to start"),
+                "digits only (0x for hex, a leading 0 for octal)",
+            )),
+            BouncerType::Time => {
+                let (x, end) = crate::pgvalue::c_strtod(v.as_bytes());
+                if !(end == v.len() && end > 0 && x.is_some_and(|x| x >= 0.0)) {
+                    out.push(bad(
+                        format!("`{name}` needs seconds as a number, not `{v}`: {v_name} refuses to start"),
+                        "write seconds without a unit: 600, or 0.5",
                     ));
                 }
             }
-            "databases" | "users" | "peers" => {}
-            other => out.push(Finding::warning(
+            BouncerType::Lookup(values) if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) => out
+                .push(bad(
+                    if name == "pool_mode" {
+                        format!("`{v}` is not a pool mode: {v_name} refuses to start")
+                    } else {
+                        format!(
+                            "`{v}` is not a valid value for `{name}`: {v_name} refuses to start"
+                        )
+                    },
+                    &format!("valid values: {}", values.join(", ")),
+                )),
+            _ => {}
+        }
+        if name == "auth_type"
+            && ["md5", "plain", "trust", "any"]
+                .iter()
+                .any(|w| w.eq_ignore_ascii_case(v))
+        {
+            out.push(Finding::warning(
                 "pgbouncer",
                 Some(&e.at),
-                format!("unknown section [{other}]: PgBouncer ignores it"),
-                Some("sections are [databases], [users], [peers] and [pgbouncer]".into()),
-            )),
+                format!("auth_type = {v} is weak"),
+                Some("use scram-sha-256".into()),
+            ));
         }
     }
     duplicates(s, "pgbouncer", &[], &mut out);
@@ -495,12 +608,29 @@ mod tests {
             "r.conf",
         )
         .unwrap();
-        let f = redis(&s);
+        let f = redis(&s, "7.0");
         let all = format!("{f:?}");
         assert!(all.contains("did you mean `maxmemory`"), "{all}");
         assert!(all.contains("not an eviction policy"), "{all}");
         assert!(all.contains("repl-backlog-size 1x"), "{all}");
         assert_eq!(f.len(), 3, "{all}");
+    }
+
+    #[test]
+    fn redis_directives_follow_the_release() {
+        let s = parse::redis_conf(
+            "locale-collate \"\"\nset-max-listpack-entries 128\nappendonly maybe\n",
+            "r.conf",
+        )
+        .unwrap();
+        let f = format!("{:?}", redis(&s, "7.0"));
+        assert!(
+            f.contains("`locale-collate` does not exist in Redis 7.0: it was added in 7.2"),
+            "{f}"
+        );
+        assert!(f.contains("yes or no"), "{f}");
+        let f = redis(&s, "7.2");
+        assert_eq!(f.len(), 1, "{f:?}");
     }
 
     #[test]
@@ -510,11 +640,31 @@ mod tests {
             "b.ini",
         )
         .unwrap();
-        let f = pgbouncer(&s);
+        let f = pgbouncer(&s, "1.18");
         let all = format!("{f:?}");
         assert!(all.contains("did you mean `max_client_conn`"), "{all}");
         assert!(all.contains("not a pool mode"), "{all}");
         assert!(all.contains("auth_type = md5 is weak"), "{all}");
         assert!(all.contains("unknown section [bogus]"), "{all}");
+    }
+
+    /// As PgBouncer 1.18 reads them (tests/services_oracle.rs starts it).
+    #[test]
+    fn pgbouncer_reads_names_exactly_and_times_without_units() {
+        let s = parse::pgbouncer_ini(
+            "[pgbouncer]\nMAX_CLIENT_CONN = 10\nauth_type = foo\nserver_idle_timeout = 10s\npool_mode = SESSION\nmax_prepared_statements = 100\n",
+            "b.ini",
+        )
+        .unwrap();
+        let f = format!("{:?}", pgbouncer(&s, "1.18"));
+        assert!(f.contains("unknown setting `MAX_CLIENT_CONN`"), "{f}");
+        assert!(
+            f.contains("`foo` is not a valid value for `auth_type`"),
+            "{f}"
+        );
+        assert!(f.contains("needs seconds as a number, not `10s`"), "{f}");
+        assert!(!f.contains("SESSION"), "{f}");
+        assert!(f.contains("added in 1.21"), "{f}");
+        assert!(!format!("{:?}", pgbouncer(&s, "1.24")).contains("added in"));
     }
 }

@@ -52,11 +52,15 @@ fn all_of(text: &str) {
             let _ = validate::postgres(p, v, None);
         }
     }
-    if let Some(r) = &redis {
-        let _ = validate::redis(r);
+    for v in dbtune::catalog::REDIS_VERSIONS {
+        if let Some(r) = &redis {
+            let _ = validate::redis(r, v);
+        }
     }
-    if let Some(b) = &bouncer {
-        let _ = validate::pgbouncer(b);
+    for v in dbtune::catalog::PGBOUNCER_VERSIONS {
+        if let Some(b) = &bouncer {
+            let _ = validate::pgbouncer(b, v);
+        }
     }
     let hs = HostSettings {
         postgres: pg,
@@ -65,6 +69,8 @@ fn all_of(text: &str) {
         redis,
         pgbouncer: bouncer,
         os: Some(os),
+        redis_version: String::new(),
+        pgbouncer_version: String::new(),
     };
     let _ = budget::compute(&hs, ByteSize::gib(4), "test", &[], &Assumptions::default());
 }
@@ -120,6 +126,7 @@ proptest! {
             redis: parse::redis_conf(&redis, "r").ok(),
             pgbouncer: parse::pgbouncer_ini(&bouncer, "b").ok(),
             os: Some(oss),
+            ..Default::default()
         };
         let b = budget::compute(&hs, ByteSize::gib(4), "test", &[], &Assumptions::default());
         let _ = b.table();

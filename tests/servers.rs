@@ -67,6 +67,12 @@ fn file<'a>(files: &'a [Artifact], name: &str) -> &'a str {
 /// Starts PostgreSQL with the rendered postgresql.conf and checks every
 /// setting reads back as written; then PgBouncer and pgbench when rendered.
 fn postgres_and_pgbouncer(files: &[Artifact], label: &str) {
+    postgres_and_pgbouncer_on(files, label, None)
+}
+
+/// As `postgres_and_pgbouncer`, with PgBouncer from Debian (None) or a
+/// release built from Debian 13's sources.
+fn postgres_and_pgbouncer_on(files: &[Artifact], label: &str, bouncer_version: Option<&str>) {
     let conf = file(files, "postgresql.conf");
     // This machine reserves no huge pages: the one setting overridden.
     let overrides: Vec<(&str, &str)> = if conf.contains("\nhuge_pages = on") {
@@ -96,7 +102,11 @@ fn postgres_and_pgbouncer(files: &[Artifact], label: &str) {
         "CREATE ROLE app LOGIN PASSWORD 'secret'",
     );
     pg.psql("postgres", "postgres", "CREATE DATABASE app OWNER app");
-    let Some(bouncer) = PgBouncer::start(&ini.content, pg.port, &[("app", "secret")]) else {
+    let started = match bouncer_version {
+        None => PgBouncer::start(&ini.content, pg.port, &[("app", "secret")]),
+        Some(v) => PgBouncer::start_version(v, &ini.content, pg.port, &[("app", "secret")]),
+    };
+    let Some(bouncer) = started else {
         return;
     };
     let mut init = pg.tool("pgbench");
@@ -176,9 +186,18 @@ fn fill_commands(bytes: u64) -> Vec<u8> {
     out
 }
 
+/// Redis from Debian (None) or a release built from Debian 13's sources.
 fn redis_case(files: &[Artifact], label: &str) {
+    redis_case_on(files, label, None)
+}
+
+fn redis_case_on(files: &[Artifact], label: &str, version: Option<&str>) {
     let conf = file(files, "redis.conf");
-    let Some(r) = Redis::start(conf, &[]) else {
+    let started = match version {
+        None => Redis::start(conf, &[]),
+        Some(v) => Redis::start_version(v, conf, &[]),
+    };
+    let Some(r) = started else {
         return;
     };
     let rendered = dbtune::parse::redis_conf(conf, "redis.conf").unwrap();
@@ -328,6 +347,33 @@ fn bulk_ingest_128gib_on_real_redis() {
         false,
     );
     redis_case(&files, "bulk-ingest 128 GiB");
+}
+
+/// The newest Redis and PgBouncer Debian ships (13, trixie), built from
+/// its sources by scripts/fetch-redis-pgbouncer.sh, run what dbtune renders.
+#[test]
+fn every_profile_on_redis_8() {
+    for name in ["low-memory", "bulk-ingest", "powerhouse"] {
+        redis_case_on(
+            &render_for(&builtin(name), None, None, false),
+            &format!("{name} on Redis 8.0"),
+            Some("8.0"),
+        );
+    }
+}
+
+#[test]
+fn bulk_ingest_through_pgbouncer_1_24() {
+    postgres_and_pgbouncer_on(
+        &render_for(
+            &builtin("bulk-ingest"),
+            Some(ByteSize::gib(8)),
+            Some(2),
+            false,
+        ),
+        "bulk-ingest through PgBouncer 1.24",
+        Some("1.24"),
+    );
 }
 
 #[test]

@@ -1,5 +1,12 @@
 //! inspect, diff and apply: the commands that talk to live servers.
 
+/// A message for stderr, passwords masked.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        eprintln!("{}", crate::redact::scrub(&format!($($arg)*)))
+    };
+}
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -288,6 +295,8 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         facts: args.facts.as_deref(),
         filesystem: args.filesystem.as_deref(),
         pg_version: None,
+        redis_version: None,
+        pgbouncer_version: None,
     };
     let host = servers_host(&flags, None, &live, all_local)?;
     let settings = live_settings(&live);
@@ -471,10 +480,10 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     let (files, _) = load_dir(&args.dir, &live)?;
     if files.postgres.is_some() && live.pg.is_none() {
-        eprintln!("note: no PostgreSQL server given: postgresql.conf is not compared");
+        note!("note: no PostgreSQL server given: postgresql.conf is not compared");
     }
     if files.redis.is_some() && live.redis.is_none() {
-        eprintln!("note: no Redis server given: redis.conf is not compared");
+        note!("note: no Redis server given: redis.conf is not compared");
     }
     let d = drifts(&live, &files);
     let differ: Vec<&Drift> = d.iter().filter(|x| !x.same).collect();
@@ -861,10 +870,12 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         facts: args.facts.as_deref(),
         filesystem: args.filesystem.as_deref(),
         pg_version: None,
+        redis_version: None,
+        pgbouncer_version: None,
     };
     let host = servers_host(&flags, found.manifest.as_ref(), &live, all_local)?;
     for n in &host.notes {
-        eprintln!("{n}");
+        note!("{n}");
     }
 
     // The directory first, exactly as check-budget judges it.
@@ -937,7 +948,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     }
     drop(out);
     let snap_path = take_snapshot(&rt, &live, &pg_t, &redis_t, &set, &args.snapshot_dir, t)?;
-    eprintln!("snapshot of the previous values: {}", snap_path.display());
+    note!("snapshot of the previous values: {}", snap_path.display());
     execute(&rt, &mut live, &set, &snap_path, t)
 }
 
@@ -1048,7 +1059,7 @@ fn execute(
             if let Err(e) = rt.block_on(pg_alter(c, &ch.name, Some(&ch.to), t)) {
                 return Err(fail(&applied, format!("{e:#}")));
             }
-            eprintln!("applied: postgres {} = {}", ch.name, ch.to);
+            note!("applied: postgres {} = {}", ch.name, ch.to);
             applied.push(format!("postgres {} = {}", ch.name, ch.to));
         }
         if !set.pg.is_empty() {
@@ -1062,7 +1073,7 @@ fn execute(
         for ch in &set.redis {
             match rt.block_on(redis_config_set(c, &ch.name, &ch.to, t)) {
                 Ok(()) => {
-                    eprintln!("applied: redis {} {}", ch.name, ch.to);
+                    note!("applied: redis {} {}", ch.name, ch.to);
                     applied.push(format!("redis {} {}", ch.name, ch.to));
                 }
                 Err(e) if e.contains("immutable") => redis_restart.push(ch.name.clone()),
@@ -1335,7 +1346,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
         for ch in &p.changes {
             if let (Some(applied), Some(now)) = (&ch.applied, s.get(&ch.name)) {
                 if !now.pending_restart && !pg_same(applied, now, s.major) {
-                    eprintln!(
+                    note!(
                         "note: postgres {} was changed since apply set it to {applied} (now {}); restoring it anyway",
                         ch.name,
                         now.display()

@@ -331,6 +331,14 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         pg_on_zfs: plan.host.pg_on_zfs,
         pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
         pg_build: plan.host.pg_build.clone(),
+        redis_version: crate::catalog::ServiceVersion {
+            version: String::new(),
+            source: "the newest dbtune knows".into(),
+        },
+        pgbouncer_version: crate::catalog::ServiceVersion {
+            version: String::new(),
+            source: "the newest dbtune knows".into(),
+        },
         notes: Vec::new(),
     };
     Ok(crate::check::check_settings(&settings, &target, None))

@@ -80,6 +80,25 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
     dbtune::facts::detect::postgres_bin_dir()
 }
 
+/// The bin directory of a server scripts/fetch-redis-pgbouncer.sh built
+/// (`redis` or `pgbouncer`, `major.minor`), or None after saying why (a
+/// panic in CI).
+pub fn built(what: &str, version: &str) -> Option<PathBuf> {
+    let bin = server_cache().join(format!("{what}/{version}/bin"));
+    if bin.is_dir() {
+        return Some(bin);
+    }
+    let msg = format!(
+        "{what} {version} is not built in {} (bash scripts/fetch-redis-pgbouncer.sh builds it; .ci/run does)",
+        server_cache().display()
+    );
+    if ci() {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+    None
+}
+
 /// Where scripts/fetch-postgres.sh caches servers: $DBTUNE_CACHE, else
 /// /var/cache/dbtune as root, else ~/.cache/dbtune.
 pub fn server_cache() -> PathBuf {
@@ -376,6 +395,22 @@ impl Redis {
     pub fn start(conf: &str, extra: &[&str]) -> Option<Redis> {
         let server = need("redis-server")?;
         let cli = need("redis-cli")?;
+        Redis::start_with(&server, &cli, conf, extra)
+    }
+
+    /// Redis `major.minor` built by scripts/fetch-redis-pgbouncer.sh.
+    pub fn start_version(version: &str, conf: &str, extra: &[&str]) -> Option<Redis> {
+        let bin = built("redis", version)?;
+        Redis::start_with(
+            &bin.join("redis-server"),
+            &bin.join("redis-cli"),
+            conf,
+            extra,
+        )
+    }
+
+    pub fn start_with(server: &Path, cli: &Path, conf: &str, extra: &[&str]) -> Option<Redis> {
+        let (server, cli) = (server.to_path_buf(), cli.to_path_buf());
         let dir = tempfile::Builder::new()
             .prefix("dbtune-redis-")
             .tempdir()
@@ -474,6 +509,26 @@ impl PgBouncer {
     /// the database's port are pointed at the test's own.
     pub fn start(ini: &str, pg_port: u16, users: &[(&str, &str)]) -> Option<PgBouncer> {
         let bin = need("pgbouncer")?;
+        PgBouncer::start_with(&bin, ini, pg_port, users)
+    }
+
+    /// PgBouncer `major.minor` built by scripts/fetch-redis-pgbouncer.sh.
+    pub fn start_version(
+        version: &str,
+        ini: &str,
+        pg_port: u16,
+        users: &[(&str, &str)],
+    ) -> Option<PgBouncer> {
+        let bin = built("pgbouncer", version)?.join("pgbouncer");
+        PgBouncer::start_with(&bin, ini, pg_port, users)
+    }
+
+    pub fn start_with(
+        bin: &Path,
+        ini: &str,
+        pg_port: u16,
+        users: &[(&str, &str)],
+    ) -> Option<PgBouncer> {
         let dir = server_dir();
         let port = free_port();
         let userlist = dir.path().join("userlist.txt");
@@ -500,7 +555,7 @@ impl PgBouncer {
         text.push_str(&format!("unix_socket_dir = {}\n", dir.path().display()));
         let ini_path = dir.path().join("pgbouncer.ini");
         write(&ini_path, &text);
-        let mut c = as_postgres(&bin);
+        let mut c = as_postgres(bin);
         c.arg(&ini_path);
         let mut proc = Proc::spawn(
             "pgbouncer",

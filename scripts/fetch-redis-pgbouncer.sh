@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds the newest Redis and PgBouncer Debian ships (trixie, Debian 13) from
+# their upstream tarballs in the Debian archive, into the cache that
+# scripts/fetch-postgres.sh uses, and prints where each is:
+#   <cache>/redis/<major.minor>/bin/redis-server
+#   <cache>/pgbouncer/<major.minor>/bin/pgbouncer
+# A version already built is not built again. Needs gcc, make, pkg-config,
+# libevent-dev and libssl-dev (.ci/run installs them).
+set -euo pipefail
+
+if [ -n "${DBTUNE_CACHE:-}" ]; then
+    cache="$DBTUNE_CACHE"
+elif [ "$(id -u)" = 0 ]; then
+    cache=/var/cache/dbtune
+else
+    cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbtune"
+fi
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+mkdir -p "$cache/downloads" "$cache/redis" "$cache/pgbouncer"
+chmod 755 "$cache" "$cache/redis" "$cache/pgbouncer"
+
+# Which versions trixie has now: its source index names each orig tarball.
+sources="$cache/downloads/trixie-Sources"
+if [ ! -s "$sources" ] || [ -n "$(find "$sources" -mmin +1440)" ]; then
+    curl -fsS "$mirror/dists/trixie/main/source/Sources.xz" | xz -d > "$sources.tmp"
+    mv "$sources.tmp" "$sources"
+fi
+orig_of() {
+    awk -v pkg="$1" '
+        $0 == "Package: " pkg { p = 1 }
+        p && /^Directory:/ { dir = $2 }
+        p && / [^ ]+\.orig\.tar\.[a-z]+$/ && !done { file = $3; done = 1 }
+        p && /^$/ { if (file) { print dir "/" file; exit } p = 0 }
+    ' "$sources"
+}
+
+fetch() {
+    local path="$1" out
+    out="$cache/downloads/$(basename "$1")"
+    if [ ! -s "$out" ]; then
+        curl -fsS -o "$out.tmp" "$mirror/$path"
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+}
+
+# Redis
+path="$(orig_of redis)"
+ver="$(basename "$path" | sed -E 's/redis_([0-9.]+)\.orig.*/\1/')"
+mm="$(echo "$ver" | cut -d. -f1,2)"
+dest="$cache/redis/$mm"
+if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
+    tgz="$(fetch "$path")"
+    work="$(mktemp -d)"
+    tar -xzf "$tgz" -C "$work"
+    src="$(find "$work" -maxdepth 1 -mindepth 1 -type d | head -1)"
+    make -C "$src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >"$work/build.log" 2>&1 ||
+        make -C "$src/src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >>"$work/build.log" 2>&1 ||
+        { tail -30 "$work/build.log" >&2; exit 1; }
+    rm -rf "$dest"
+    mkdir -p "$dest/bin"
+    cp "$src/src/redis-server" "$src/src/redis-cli" "$dest/bin/"
+    cp "$src/src/config.c" "$dest/config.c"
+    echo "$ver" > "$dest/VERSION"
+    chmod -R a+rX "$dest"
+    rm -rf "$work"
+fi
+echo "$dest (Redis $(cat "$dest/VERSION"))"
+
+# PgBouncer
+path="$(orig_of pgbouncer)"
+ver="$(basename "$path" | sed -E 's/pgbouncer_([0-9.]+)\.orig.*/\1/')"
+mm="$(echo "$ver" | cut -d. -f1,2)"
+dest="$cache/pgbouncer/$mm"
+if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
+    tgz="$(fetch "$path")"
+    work="$(mktemp -d)"
+    tar -xzf "$tgz" -C "$work"
+    src="$(find "$work" -maxdepth 1 -mindepth 1 -type d | head -1)"
+    (cd "$src" && ./configure --prefix="$work/inst" --without-cares --with-openssl >"$work/build.log" 2>&1 &&
+        make -j"$(nproc)" >>"$work/build.log" 2>&1 && make install >>"$work/build.log" 2>&1) ||
+        { tail -30 "$work/build.log" >&2; exit 1; }
+    rm -rf "$dest"
+    mkdir -p "$dest/bin"
+    cp "$work/inst/bin/pgbouncer" "$dest/bin/"
+    cp "$src/src/main.c" "$dest/main.c"
+    echo "$ver" > "$dest/VERSION"
+    chmod -R a+rX "$dest"
+    rm -rf "$work"
+fi
+echo "$dest (PgBouncer $(cat "$dest/VERSION"))"

@@ -1,0 +1,268 @@
+//! Redis and PgBouncer as the oracle: the key lists dbtune keeps per release
+//! are the servers' own, and what dbtune's validation refuses is what the
+//! servers refuse. Redis 7.0 and PgBouncer 1.18 come from Debian 12; Redis
+//! 8.0 and PgBouncer 1.24 are built from Debian 13's sources by
+//! scripts/fetch-redis-pgbouncer.sh.
+
+mod harness;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use dbtune::catalog::{BouncerCatalog, RedisCatalog, RedisType};
+use dbtune::{parse, validate};
+use harness::Redis;
+
+/// (release, redis-server, redis-cli) of every Redis here.
+fn redises() -> Vec<(&'static str, PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    if let (Some(s), Some(c)) = (harness::need("redis-server"), harness::need("redis-cli")) {
+        out.push(("7.0", s, c));
+    }
+    if let Some(bin) = harness::built("redis", "8.0") {
+        out.push(("8.0", bin.join("redis-server"), bin.join("redis-cli")));
+    }
+    out
+}
+
+/// (release, pgbouncer) of every PgBouncer here.
+fn bouncers() -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    if let Some(b) = harness::need("pgbouncer") {
+        out.push(("1.18", b));
+    }
+    if let Some(bin) = harness::built("pgbouncer", "1.24") {
+        out.push(("1.24", bin.join("pgbouncer")));
+    }
+    out
+}
+
+#[test]
+fn redis_key_lists_are_the_servers_own() {
+    for (version, server, cli) in redises() {
+        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]).unwrap();
+        let answer = r.cmd(&["CONFIG", "GET", "*"]);
+        let theirs: BTreeSet<String> = answer.lines().step_by(2).map(str::to_string).collect();
+        // CONFIG GET * lists old names too, and not hidden configs.
+        let ours: BTreeSet<String> = RedisCatalog::get(version)
+            .keys()
+            .filter(|k| !matches!(k.typ, RedisType::Directive | RedisType::Deprecated))
+            .filter(|k| !k.hidden)
+            .flat_map(|k| std::iter::once(k.name.clone()).chain(k.alias.clone()))
+            .collect();
+        let missing: Vec<_> = theirs.difference(&ours).collect();
+        let extra: Vec<_> = ours.difference(&theirs).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "Redis {version}: the server has {missing:?} that dbtune lacks, dbtune has {extra:?} the server lacks"
+        );
+    }
+}
+
+/// Values for the configs CONFIG SET can change safely here, by type.
+const REDIS_CASES: &[(&str, &[&str])] = &[
+    (
+        "activerehashing",
+        &["yes", "no", "YES", "No", "true", "1", "", "y"],
+    ),
+    (
+        "maxmemory-policy",
+        &[
+            "allkeys-lru",
+            "ALLKEYS-LRU",
+            "lru",
+            "noeviction",
+            "volatile-ttl",
+            "",
+        ],
+    ),
+    (
+        "maxmemory",
+        &[
+            "0", "100mb", "100MB", "1gb", "1g", "1G", "100k", "100kb", "100b", "100", "1.5gb",
+            "-1", "1tb", "10 mb", "abc", "100mbb", "+5mb", "0x10", "", "mb", "007",
+        ],
+    ),
+    (
+        "maxmemory-clients",
+        &[
+            "0", "10%", "50%", "100%", "101%", "10mb", "-5", "10.5%", "x%", "%",
+        ],
+    ),
+    (
+        "hz",
+        &[
+            "10", "1", "500", "0", "-1", "+10", "010", "1e2", "10.0", "ten", "", " 10",
+        ],
+    ),
+    ("active-defrag-cycle-min", &["1", "99", "100", "0", "50"]),
+    ("repl-backlog-size", &["1mb", "16384", "0", "1gb", "1zb"]),
+];
+
+#[test]
+fn redis_refuses_what_dbtune_refuses() {
+    for (version, server, cli) in redises() {
+        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]).unwrap();
+        let mut disagreements = Vec::new();
+        for (name, values) in REDIS_CASES {
+            for v in *values {
+                let theirs = r.cmd(&["CONFIG", "SET", name, v]).trim() == "OK";
+                let line = format!("{name} \"{v}\"\n");
+                let s = parse::redis_conf(&line, "redis.conf").unwrap();
+                let ours = validate::redis(&s, version)
+                    .iter()
+                    .all(|f| f.severity != validate::Severity::Error);
+                if theirs != ours {
+                    disagreements.push(format!(
+                        "{name} {v:?}: Redis {}, dbtune {}",
+                        if theirs { "accepts" } else { "refuses" },
+                        if ours { "accepts" } else { "refuses" }
+                    ));
+                }
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "Redis {version}:\n{}",
+            disagreements.join("\n")
+        );
+    }
+}
+
+/// Whether PgBouncer starts with `extra` after a minimal working config.
+fn pgbouncer_starts(bin: &std::path::Path, extra: &str) -> bool {
+    let dir = harness::server_dir();
+    let port = harness::free_port();
+    harness::write(&dir.path().join("users.txt"), "\"app\" \"x\"\n");
+    let ini = format!(
+        "[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+         unix_socket_dir = {d}\nauth_type = scram-sha-256\nauth_file = {d}/users.txt\nlogfile = {d}/log\n{extra}\n",
+        d = dir.path().display()
+    );
+    let path = dir.path().join("pgbouncer.ini");
+    harness::write(&path, &ini);
+    let mut c = harness::as_postgres(bin);
+    c.arg(&path).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let start = Instant::now();
+    let log = dir.path().join("log");
+    let up = loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break false;
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("process up") || text.contains("listening on") {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    up
+}
+
+const BOUNCER_CASES: &[&str] = &[
+    "max_client_conn = 10",
+    "MAX_CLIENT_CONN = 10",
+    "Max_Client_Conn = 10",
+    "max_client_conn = 0x10",
+    "max_client_conn = 010",
+    "max_client_conn = ten",
+    "max_client_conn = 10.5",
+    "max_client_conn = 10 # many",
+    "max_client_conn=10",
+    "'max_client_conn' = 10",
+    "max client conn = 10",
+    "max_client_conn 10",
+    "auth_type = foo",
+    "auth_type = SCRAM-SHA-256",
+    "auth_type = md5",
+    "server_idle_timeout = 600",
+    "server_idle_timeout = 0.5",
+    "server_idle_timeout = 10s",
+    "server_idle_timeout = -1",
+    "pool_mode = SESSION",
+    "pool_mode = sessions",
+    "max_prepared_statements = 100",
+    "auth_dbname = postgres",
+    "track_extra_parameters = IntervalStyle",
+    "max_user_client_connections = 10",
+    "client_tls_sslmode = disable",
+    "client_tls_sslmode = verify_full",
+    "nonexistent_setting = 1",
+    "[bogus]\nx = 1",
+    "[PgBouncer]\nmax_client_conn = 10",
+    "[users]\napp = pool_mode=session",
+    "[peers]",
+];
+
+#[test]
+fn pgbouncer_refuses_what_dbtune_refuses() {
+    for (version, bin) in bouncers() {
+        let mut disagreements = Vec::new();
+        for case in BOUNCER_CASES {
+            let theirs = pgbouncer_starts(&bin, case);
+            let text = format!("[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\n{case}\n");
+            let s = parse::pgbouncer_ini(&text, "pgbouncer.ini").unwrap();
+            let ours = validate::pgbouncer(&s, version)
+                .iter()
+                .all(|f| f.severity != validate::Severity::Error);
+            if theirs != ours {
+                disagreements.push(format!(
+                    "{case:?}: PgBouncer {}, dbtune {}",
+                    if theirs { "starts" } else { "refuses" },
+                    if ours { "accepts" } else { "refuses" }
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "PgBouncer {version}:\n{}",
+            disagreements.join("\n")
+        );
+    }
+}
+
+#[test]
+fn pgbouncer_key_lists_name_what_the_servers_show() {
+    for (version, bin) in bouncers() {
+        // Every setting of the release is accepted by the server.
+        let cat = BouncerCatalog::get(version);
+        let ini: String = cat
+            .keys()
+            .filter(|k| {
+                // Settings whose default would need something here.
+                !["auth_file", "logfile", "pidfile", "listen_addr", "listen_port", "unix_socket_dir",
+                  "user", "conffile", "service_name", "job_name", "resolv_conf", "auth_hba_file",
+                  "auth_ident_file", "auth_type", "syslog", "so_reuseport", "admin_users",
+                  "stats_users", "auth_user", "auth_dbname", "auth_query", "client_tls_sslmode",
+                  "server_tls_sslmode", "peer_id", "unix_socket_group"]
+                    .contains(&k.name.as_str())
+                    // TLS strings need real files and cipher names.
+                    || k.name.contains("_tls_")
+                    || ["unused"]
+                    .contains(&k.name.as_str())
+            })
+            .map(|k| format!("{} = {}\n", k.name, sample(&k.typ)))
+            .collect();
+        assert!(
+            pgbouncer_starts(&bin, &ini),
+            "PgBouncer {version} refused the settings dbtune lists:\n{ini}"
+        );
+    }
+}
+
+fn sample(t: &dbtune::catalog::BouncerType) -> String {
+    use dbtune::catalog::BouncerType;
+    match t {
+        BouncerType::Int | BouncerType::Uint => "1".into(),
+        BouncerType::Time => "30".into(),
+        BouncerType::Lookup(v) => v[0].clone(),
+        BouncerType::String => "x".into(),
+    }
+}
