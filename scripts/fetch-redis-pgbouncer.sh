@@ -65,6 +65,11 @@ if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
     chmod -R a+rX "$dest"
     rm -rf "$work"
 fi
+# The sample config, for tests of what dbtune says about upstream's own file.
+if [ ! -s "$dest/redis.conf" ]; then
+    tar -xzf "$(fetch "$path")" -O --wildcards '*/redis.conf' > "$dest/redis.conf"
+    chmod a+r "$dest/redis.conf"
+fi
 echo "$dest (Redis $(cat "$dest/VERSION"))"
 
 # PgBouncer
@@ -87,5 +92,9 @@ if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
     echo "$ver" > "$dest/VERSION"
     chmod -R a+rX "$dest"
     rm -rf "$work"
+fi
+if [ ! -s "$dest/pgbouncer.ini" ]; then
+    tar -xzf "$(fetch "$path")" -O --wildcards '*/etc/pgbouncer.ini' > "$dest/pgbouncer.ini"
+    chmod a+r "$dest/pgbouncer.ini"
 fi
 echo "$dest (PgBouncer $(cat "$dest/VERSION"))"

@@ -26,6 +26,8 @@ pub struct Report {
     /// were checked.
     pub redis_version: Option<crate::catalog::ServiceVersion>,
     pub pgbouncer_version: Option<crate::catalog::ServiceVersion>,
+    /// Whether a postgresql.conf was among the files.
+    pub postgres_checked: bool,
     pub files: Vec<String>,
     pub findings: Vec<Finding>,
     pub budget: Budget,
@@ -76,6 +78,7 @@ pub fn check_settings(
             pg,
             settings.pg_version,
             settings.pg_build.as_deref(),
+            settings.pg_release.as_deref(),
         ));
     }
     if let Some(r) = &settings.redis {
@@ -119,6 +122,7 @@ pub fn check_settings(
         pg_version_source: target.pg_version_source.clone(),
         redis_version: None,
         pgbouncer_version: None,
+        postgres_checked: settings.postgres.is_some(),
         files,
         findings,
         budget,
@@ -349,13 +353,20 @@ pub fn text(r: &Report, color: bool) -> String {
     } else {
         p.wrap("1;32", &format!("fits: worst case {worst} of {ram}"))
     };
-    let mut versions = format!("PostgreSQL {} ({})", r.pg_version, r.pg_version_source);
+    let mut versions: Vec<String> = Vec::new();
+    if r.postgres_checked {
+        versions.push(format!(
+            "PostgreSQL {} ({})",
+            r.pg_version, r.pg_version_source
+        ));
+    }
     if let Some(v) = &r.redis_version {
-        versions.push_str(&format!(", Redis {} ({})", v.version, v.source));
+        versions.push(format!("Redis {} ({})", v.version, v.source));
     }
     if let Some(v) = &r.pgbouncer_version {
-        versions.push_str(&format!(", PgBouncer {} ({})", v.version, v.source));
+        versions.push(format!("PgBouncer {} ({})", v.version, v.source));
     }
+    let versions = versions.join(", ");
     let _ = writeln!(
         s,
         "\n{verdict}; {errors} error(s), {warnings} warning(s); {versions}"

@@ -64,6 +64,7 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     }
     let mut settings = check::load_found(&found, host.pg_version, host.pg_build.clone())?;
     settings.redis_version = host.redis_version.version.clone();
+    settings.pg_release = host.pg_release.clone();
     settings.pgbouncer_version = host.pgbouncer_version.version.clone();
     let mut report = check::check_settings(&settings, &host, None);
     if settings.redis.is_some() {

@@ -522,7 +522,8 @@ fn enum_value(p: &PgParam, value: &str) -> Option<String> {
         .iter()
         .map(String::as_str)
         .chain(p.build_values.iter().map(|b| b.value.as_str()))
-        .find(|e| !e.is_empty() && e.eq_ignore_ascii_case(value))
+        // An empty value is listed for some (ssl_max_protocol_version).
+        .find(|e| e.eq_ignore_ascii_case(value))
         .map(str::to_ascii_lowercase)
 }
 

@@ -84,6 +84,8 @@ pub struct HostSettings {
     pub pg_version: u32,
     /// What the target PostgreSQL build supports (`lz4`...), when known.
     pub pg_build: Option<Vec<String>>,
+    /// The exact PostgreSQL release (`16.4`), when known.
+    pub pg_release: Option<String>,
     /// The Redis and PgBouncer releases the files are for (`7.0`,
     /// `1.18`...); empty means the newest dbtune knows.
     pub redis_version: String,

@@ -33,6 +33,8 @@ pub struct CheckTarget {
     pub pg_on_zfs_source: String,
     /// What the PostgreSQL build supports, when a facts file says.
     pub pg_build: Option<Vec<String>>,
+    /// The exact PostgreSQL release, when a facts file says (`16.4`).
+    pub pg_release: Option<String>,
     /// The Redis and PgBouncer releases to check against.
     pub redis_version: ServiceVersion,
     pub pgbouncer_version: ServiceVersion,
@@ -237,6 +239,29 @@ pub fn resolve(
     let redis_version = fix(redis_version, "--redis-version");
     let pgbouncer_version = fix(pgbouncer_version, "--pgbouncer-version");
 
+    // The PostgreSQL build and exact release: the facts file's, else this
+    // machine's when nothing else names the host and the version is its own.
+    let local_pg = (looks_here && pg_version_source == "this machine's postgres")
+        .then(|| detect_local().servers)
+        .map(|s| {
+            (
+                s.postgres_build.map(|b| b.value),
+                s.postgres.map(|p| p.value),
+            )
+        });
+    let pg_build = match (&facts, &local_pg) {
+        (Some(f), _) => f.servers.postgres_build.as_ref().map(|b| b.value.clone()),
+        (None, Some((b, _))) => b.clone(),
+        _ => None,
+    };
+    let pg_release = match (&facts, &local_pg) {
+        (Some(f), _) if flags.pg_version.is_none() => {
+            f.servers.postgres.as_ref().map(|p| p.value.clone())
+        }
+        (None, Some((_, r))) => r.clone(),
+        _ => None,
+    };
+
     let (reserves, assumptions) = match manifest {
         Some(m) => (m.reserves.clone(), m.assumptions.clone()),
         None => (default_reserves(ram), Assumptions::default()),
@@ -250,10 +275,8 @@ pub fn resolve(
         pg_version_source,
         pg_on_zfs,
         pg_on_zfs_source,
-        pg_build: facts
-            .as_ref()
-            .and_then(|f| f.servers.postgres_build.as_ref())
-            .map(|b| b.value.clone()),
+        pg_build,
+        pg_release,
         redis_version,
         pgbouncer_version,
         notes,

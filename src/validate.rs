@@ -105,7 +105,14 @@ fn duplicates(s: &ServiceSettings, service: &'static str, skip: &[&str], out: &m
     }
 }
 
-pub fn postgres(s: &ServiceSettings, version: u32, build: Option<&[String]>) -> Vec<Finding> {
+/// `release` is the exact server version (`16.4`) when known: it decides
+/// parameters a minor release added.
+pub fn postgres(
+    s: &ServiceSettings,
+    version: u32,
+    build: Option<&[String]>,
+    release: Option<&str>,
+) -> Vec<Finding> {
     let cat = PgCatalog::get(version);
     let mut out = Vec::new();
     // Lines PostgreSQL's own lexer refuses: the server would not start.
@@ -172,15 +179,30 @@ pub fn postgres(s: &ServiceSettings, version: u32, build: Option<&[String]>) -> 
                         ));
                     }
                 }
-                if let Some((without, with)) = &p.since_minor {
-                    out.push(Finding::warning(
-                        "postgres",
-                        Some(&e.at),
-                        format!(
-                            "`{name}` was added in a minor release of PostgreSQL {version}: {without} lacks it, {with} has it"
-                        ),
-                        Some("check the server's exact version (SELECT version()); older minors refuse it".into()),
-                    ));
+                // Added in a minor release: judged only when the exact
+                // release is known (a facts file, a live server).
+                if let (Some((without, with)), Some(rel)) = (&p.since_minor, release) {
+                    let minor = |v: &str| {
+                        v.split('.')
+                            .nth(1)
+                            .and_then(|m| m.split(|c: char| !c.is_ascii_digit()).next())
+                            .and_then(|m| m.parse::<u32>().ok())
+                    };
+                    match (minor(rel), minor(without), minor(with)) {
+                        (Some(r), Some(lo), _) if r <= lo => out.push(Finding::error(
+                            "postgres",
+                            Some(&e.at),
+                            format!("`{name}` does not exist in PostgreSQL {rel}: {without} lacks it, {with} has it"),
+                            Some("remove it, or update the server to a newer minor release".into()),
+                        )),
+                        (Some(r), _, Some(hi)) if r < hi => out.push(Finding::warning(
+                            "postgres",
+                            Some(&e.at),
+                            format!("`{name}` was added in a minor release of PostgreSQL {version} between {without} and {with}; the server is {rel}"),
+                            Some("check that it has it (SHOW it in psql); older minors refuse it".into()),
+                        )),
+                        _ => {}
+                    }
                 }
                 for e in entries {
                     if let Err(err) = crate::pgvalue::read(p, &e.value) {
@@ -521,7 +543,12 @@ mod tests {
     use crate::parse;
 
     fn pg(text: &str, v: u32) -> Vec<Finding> {
-        postgres(&parse::postgresql_conf(text, "pg.conf").unwrap(), v, None)
+        postgres(
+            &parse::postgresql_conf(text, "pg.conf").unwrap(),
+            v,
+            None,
+            None,
+        )
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn all_of(text: &str) {
     let bouncer = parse::pgbouncer_ini(text, "f").ok();
     for v in 13..=18 {
         if let Some(p) = &pg {
-            let _ = validate::postgres(p, v, None);
+            let _ = validate::postgres(p, v, None, Some("13.1"));
         }
     }
     for v in dbtune::catalog::REDIS_VERSIONS {
@@ -65,12 +65,10 @@ fn all_of(text: &str) {
     let hs = HostSettings {
         postgres: pg,
         pg_version: 15,
-        pg_build: None,
         redis,
         pgbouncer: bouncer,
         os: Some(os),
-        redis_version: String::new(),
-        pgbouncer_version: String::new(),
+        ..Default::default()
     };
     let _ = budget::compute(&hs, ByteSize::gib(4), "test", &[], &Assumptions::default());
 }

@@ -481,3 +481,58 @@ fn the_catalogs_are_the_fetched_servers_own() {
         );
     }
 }
+
+/// PostgreSQL's own sample file of each release, every setting uncommented
+/// (its include lines name no file): not a single finding.
+#[test]
+fn upstream_samples_uncommented_give_no_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    for major in 13..=18 {
+        let Some(bin) = harness::pg_server(major) else {
+            return;
+        };
+        let sample = bin.join("../share/postgresql/postgresql.conf.sample");
+        let text = std::fs::read_to_string(&sample).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with(|c: char| c.is_ascii_lowercase())
+                        && rest.contains(" = ") =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .filter(|l| !l.starts_with("include"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let f = dir.path().join(format!("postgresql-{major}.conf"));
+        std::fs::write(&f, uncommented).unwrap();
+        let out = harness::dbtune()
+            .args([
+                "check-budget",
+                "--ram",
+                "64GiB",
+                "--pg-version",
+                &major.to_string(),
+                "--format",
+                "json",
+            ])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["verdict"], "fits",
+            "PostgreSQL {major}: {:#}",
+            v["findings"]
+        );
+        assert_eq!(
+            v["findings"].as_array().unwrap().len(),
+            0,
+            "PostgreSQL {major}: {:#}",
+            v["findings"]
+        );
+    }
+}

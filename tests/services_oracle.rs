@@ -266,3 +266,40 @@ fn sample(t: &dbtune::catalog::BouncerType) -> String {
         BouncerType::String => "x".into(),
     }
 }
+
+/// The sample files each release ships: nothing but true findings (the
+/// samples leave maxmemory unbounded and use md5).
+#[test]
+fn upstream_samples_give_only_true_findings() {
+    let mut samples = vec![];
+    if let Some(bin) = harness::built("redis", "8.0") {
+        samples.push(("--redis-version", "8.0", bin.join("../redis.conf")));
+    }
+    if let Some(bin) = harness::built("pgbouncer", "1.24") {
+        samples.push(("--pgbouncer-version", "1.24", bin.join("../pgbouncer.ini")));
+    }
+    for (flag, version, file) in samples {
+        let out = harness::dbtune()
+            .args([
+                "check-budget",
+                "--ram",
+                "8GiB",
+                "--format",
+                "json",
+                flag,
+                version,
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for f in v["findings"].as_array().unwrap() {
+            let m = f["message"].as_str().unwrap();
+            assert!(
+                m.contains("maxmemory is 0 or unset") || m.contains("auth_type = md5 is weak"),
+                "{}: {m}",
+                file.display()
+            );
+        }
+    }
+}

@@ -255,6 +255,7 @@ fn live_settings(live: &Live) -> HostSettings {
             }),
         postgres: live.pg.as_ref().map(|(_, s)| s.service_settings()),
         pg_build: live.pg.as_ref().map(|(_, s)| s.build_features()),
+        pg_release: live.pg.as_ref().map(|(_, s)| s.version.clone()),
         redis: live.redis.as_ref().map(|(_, s)| s.service_settings()),
         ..Default::default()
     }
@@ -465,11 +466,12 @@ fn drifts(live: &Live, files: &HostSettings) -> Vec<Drift> {
 
 fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, check::Found)> {
     let found = check::discover(&[dir.to_path_buf()])?;
-    let settings = check::load_found(
+    let mut settings = check::load_found(
         &found,
         live_settings(live).pg_version,
         live.pg.as_ref().map(|(_, s)| s.build_features()),
     )?;
+    settings.pg_release = live.pg.as_ref().map(|(_, s)| s.version.clone());
     Ok((settings, found))
 }
 

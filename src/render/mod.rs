@@ -331,6 +331,7 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         pg_on_zfs: plan.host.pg_on_zfs,
         pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
         pg_build: plan.host.pg_build.clone(),
+        pg_release: None,
         redis_version: crate::catalog::ServiceVersion {
             version: String::new(),
             source: "the newest dbtune knows".into(),
