@@ -265,6 +265,7 @@ pub fn load_found(
     found: &Found,
     pg_version: u32,
     pg_build: Option<Vec<String>>,
+    root: Option<&Path>,
 ) -> Result<HostSettings, InputError> {
     let mut hs = HostSettings {
         pg_version,
@@ -272,13 +273,13 @@ pub fn load_found(
         ..Default::default()
     };
     if let Some(p) = &found.postgres {
-        hs.postgres = Some(load::postgres(p)?);
+        hs.postgres = Some(load::postgres(p, root)?);
     }
     if let Some(p) = &found.redis {
-        hs.redis = Some(load::redis(p)?);
+        hs.redis = Some(load::redis(p, root)?);
     }
     if let Some(p) = &found.pgbouncer {
-        hs.pgbouncer = Some(load::pgbouncer(p)?);
+        hs.pgbouncer = Some(load::pgbouncer(p, root)?);
     }
     if !found.os.is_empty() {
         let mut os = ServiceSettings::default();
@@ -328,31 +329,18 @@ pub fn text(r: &Report, color: bool) -> String {
     let ram = r.budget.ram;
     let errors = r.errors();
     let warnings = r.findings.len() - errors;
+    // One verdict, then the counts once.
     let unsafe_ = r.unsafe_errors();
     let verdict = if unsafe_ > 0 {
-        p.wrap(
-            "1;31",
-            &format!(
-                "unsafe: {unsafe_} setting(s) can lose data or stop a server; the worst case {worst} {} {ram}",
-                if r.budget.total_fits() { "would fit" } else { "would not fit" }
-            ),
-        )
+        p.wrap("1;31", "unsafe")
     } else if !r.budget.total_fits() {
-        p.wrap(
-            "1;31",
-            &format!(
-                "does not fit: worst case {worst} is {} more than {ram}",
-                worst - ram
-            ),
-        )
+        p.wrap("1;31", "does not fit")
     } else if errors > 0 {
-        p.wrap(
-            "1;31",
-            &format!("invalid: {errors} error(s); the worst case {worst} would fit {ram}"),
-        )
+        p.wrap("1;31", "invalid")
     } else {
-        p.wrap("1;32", &format!("fits: worst case {worst} of {ram}"))
+        p.wrap("1;32", "fits")
     };
+    let budget_line = format!("worst case {worst} of {ram} ({})", r.budget.headroom_text());
     let mut versions: Vec<String> = Vec::new();
     if r.postgres_checked {
         versions.push(format!(
@@ -367,9 +355,14 @@ pub fn text(r: &Report, color: bool) -> String {
         versions.push(format!("PgBouncer {} ({})", v.version, v.source));
     }
     let versions = versions.join(", ");
+    let unsafe_note = if unsafe_ > 0 {
+        format!(" ({unsafe_} can lose data or stop a server)")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "\n{verdict}; {errors} error(s), {warnings} warning(s); {versions}"
+        "\n{verdict}: {budget_line}; {errors} error(s){unsafe_note}, {warnings} warning(s); {versions}"
     );
     s
 }

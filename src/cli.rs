@@ -201,6 +201,20 @@ pub struct CheckArgs {
     /// is an error unless this says zfs.
     #[arg(long, value_name = "FS", value_parser = parse_fs)]
     pub filesystem: Option<String>,
+    /// Count the host's other processes as this profile does (its OS
+    /// reserve and [[reserve]] entries, e.g. API and Celery workers), and
+    /// use its budget assumptions [default: the manifest's, else only an OS
+    /// reserve].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Memory another process on the host holds, as NAME=SIZE
+    /// (repeatable): `--reserve api=1GiB --reserve celery=768MiB`.
+    #[arg(long, value_name = "NAME=SIZE", value_parser = parse_reserve)]
+    pub reserve: Vec<(String, ByteSize)>,
+    /// Read absolute include paths under this directory (a checkout of
+    /// the host's /etc: DIR/etc/postgresql/... for /etc/postgresql/...).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Redis release the files are for: 7.0, 7.2, 7.4, 8.0 [default: facts,
     /// this machine's, else the newest].
     #[arg(long, value_name = "X.Y", value_parser = parse_release)]
@@ -223,6 +237,21 @@ fn parse_size(s: &str) -> Result<ByteSize, String> {
         ));
     }
     Ok(size)
+}
+
+/// `NAME=SIZE` for --reserve.
+fn parse_reserve(s: &str) -> Result<(String, ByteSize), String> {
+    let (name, size) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=SIZE: write it like api=1GiB"))?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "`{}` is not a name for a reservation",
+            name.escape_debug()
+        ));
+    }
+    Ok((name.to_string(), parse_size(size)?))
 }
 
 /// A release as numbers and dots: `7.2`, `1.24.1`.
@@ -289,6 +318,11 @@ pub struct RenderArgs {
     /// Directory to write the files into [default: print to stdout].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The services this host runs (comma-separated; postgres always):
+    /// the budget, max_connections and every reason follow them
+    /// [default: the profile's; with --only, the services it names].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub services: Vec<crate::service::Service>,
     /// Only these files (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub only: Vec<Kind>,

@@ -24,6 +24,7 @@ use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
 use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
 use crate::render::{self, output, Kind};
+use crate::service::Service;
 use crate::target;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -44,7 +45,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn check_budget(args: CheckArgs) -> Result<ExitCode> {
+    let format = args.format;
+    match check_budget_report(&args) {
+        Ok(code) => Ok(code),
+        // With --format json every exit prints JSON, a failure to run too.
+        Err(e) if format == Format::Json => {
+            let input = e.downcast_ref::<InputError>();
+            let doc = serde_json::json!({
+                "schema": 1,
+                "verdict": "error",
+                "error": {
+                    "message": input.map_or_else(|| format!("{e:#}"), |i| i.message.clone()),
+                    "at": input.and_then(|i| i.location.clone()),
+                    "hint": input.and_then(|i| i.hint.clone()),
+                },
+            });
+            let text = serde_json::to_string_pretty(&doc)? + "\n";
+            std::io::stdout()
+                .lock()
+                .write_all(crate::redact::scrub(&text).as_bytes())?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     let found = check::discover(&args.paths)?;
+    let profile = match &args.profile {
+        Some(name) => Some(Catalog::load()?.get(name)?.0),
+        None => None,
+    };
     let flags = target::Flags {
         ram: args.ram,
         facts: args.facts.as_deref(),
@@ -52,6 +83,8 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         pg_version: args.pg_version,
         redis_version: args.redis_version.as_deref(),
         pgbouncer_version: args.pgbouncer_version.as_deref(),
+        profile: profile.as_ref(),
+        reserves: &args.reserve,
     };
     let host = target::resolve(
         &flags,
@@ -62,7 +95,12 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
     for n in &host.notes {
         note!("{n}");
     }
-    let mut settings = check::load_found(&found, host.pg_version, host.pg_build.clone())?;
+    let mut settings = check::load_found(
+        &found,
+        host.pg_version,
+        host.pg_build.clone(),
+        args.root.as_deref(),
+    )?;
     settings.redis_version = host.redis_version.version.clone();
     settings.pg_release = host.pg_release.clone();
     settings.pgbouncer_version = host.pgbouncer_version.version.clone();
@@ -100,11 +138,8 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
         None => Detector::host(),
     };
     let mut facts = detector.detect(data_dir.as_deref());
-    let (name, reason) = profile::pick(facts.memory.effective());
-    facts.suggested_profile = Some(Suggestion {
-        name: name.to_string(),
-        reason,
-    });
+    let (name, reason) = pick_for(&facts)?;
+    facts.suggested_profile = Some(Suggestion { name, reason });
     let text = if json {
         serde_json::to_string_pretty(&facts)? + "\n"
     } else {
@@ -115,6 +150,27 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
         .lock()
         .write_all(crate::redact::scrub(&text).as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The profile closest to a host among every profile dbtune sees
+/// (built-in and the user's).
+fn pick_among(
+    cat: &Catalog,
+    ram: crate::units::ByteSize,
+    cpus: u32,
+    storage: crate::facts::StorageKind,
+) -> (String, String) {
+    profile::pick_from(cat.entries.iter().map(|(p, _)| p), ram, cpus, storage)
+        .unwrap_or_else(|| profile::pick(ram, cpus, storage))
+}
+
+fn pick_for(f: &Facts) -> Result<(String, String)> {
+    Ok(pick_among(
+        &Catalog::load()?,
+        f.memory.effective(),
+        f.cpu.effective(),
+        f.storage.kind.value,
+    ))
 }
 
 /// The human form of `detect`.
@@ -303,15 +359,20 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         (Some(f), _) => (profile::load_file(f)?, Origin::File(f.clone())),
         (None, Some(name)) => Catalog::load()?.get(name)?,
         (None, None) => {
-            let ram = args
-                .ram
-                .or(facts.as_ref().map(|f| f.memory.effective()))
+            let f = facts
+                .as_ref()
                 .expect("facts are detected when no profile is named");
-            let (name, reason) = profile::pick(ram);
+            let (name, reason) = pick_among(
+                &Catalog::load()?,
+                args.ram.unwrap_or(f.memory.effective()),
+                args.cpus.unwrap_or(f.cpu.effective()),
+                args.storage.unwrap_or(f.storage.kind.value),
+            );
             note!("profile: {reason}");
-            Catalog::load()?.get(name)?
+            Catalog::load()?.get(&name)?
         }
     };
+    let profile = choose_services(profile, &args.services, &args.only);
     let nominal = format!("nominal host of profile {}", profile.name);
     let (ram, ram_source) = match (args.ram, &facts) {
         (Some(r), _) => (r, "--ram".to_string()),
@@ -398,6 +459,52 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
             }),
     };
     Ok((profile, origin, host))
+}
+
+/// The services the host runs: `--services`, else those `--only` names
+/// (printing a subset of files for a host that runs more is what
+/// `--services` is for), else the profile's. Said on stderr when it
+/// differs from the profile.
+fn choose_services(profile: Profile, services: &[Service], only: &[Kind]) -> Profile {
+    let from_only: Vec<Service> = only
+        .iter()
+        .filter_map(|k| match k {
+            Kind::Postgres => Some(Service::Postgres),
+            Kind::Pgbouncer => Some(Service::Pgbouncer),
+            Kind::Redis => Some(Service::Redis),
+            // ZFS is the facts' (or --services') call, not a file list's.
+            Kind::Zfs | Kind::Os | Kind::Limits => None,
+        })
+        .collect();
+    let (mut wanted, why) = if !services.is_empty() {
+        (services.to_vec(), "--services")
+    } else if !from_only.is_empty() {
+        (from_only, "--only")
+    } else {
+        return profile;
+    };
+    if !wanted.contains(&Service::Postgres) {
+        wanted.insert(0, Service::Postgres);
+    }
+    // --only leaves ZFS as the facts decide.
+    let zfs_as_is = why == "--only";
+    let before = profile.services();
+    let zfs_mode = profile.zfs.enabled;
+    let mut p = profile.with_services(&wanted);
+    if zfs_as_is {
+        p.zfs.enabled = zfs_mode;
+    }
+    wanted.sort();
+    wanted.dedup();
+    if p.services() != before {
+        note!(
+            "services: {} ({why}; profile {} runs {})",
+            crate::service::list(&p.services()),
+            p.name,
+            crate::service::list(&before)
+        );
+    }
+    p
 }
 
 /// What ZFS means for a host: whether PostgreSQL's data is on it (the only
@@ -512,12 +619,20 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             .into());
         }
     }
-    let artifacts = render::render(&plan, template_dir)?;
+    let mut artifacts = render::render(&plan, template_dir.clone())?;
     let report = render::check(&plan, &artifacts)?;
+    // The limits that make the budget real come from the files' own budget.
+    artifacts.extend(render::render_limits(&plan, &report.budget, template_dir)?);
     let budget = &report.budget;
     let summary = format!(
-        "budget for profile {} on {} ({}), PostgreSQL {}: worst case {} of {}",
-        profile.name, host.ram, host.ram_source, host.pg_version, budget.worst, budget.ram
+        "budget for profile {} on {} ({}), PostgreSQL {}: worst case {} of {} ({})",
+        profile.name,
+        host.ram,
+        host.ram_source,
+        host.pg_version,
+        budget.worst,
+        budget.ram,
+        budget.headroom_text()
     );
     if !report.ok() || !report.findings.is_empty() {
         // The plan sizes everything to fit and writes only valid settings;
@@ -531,6 +646,9 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
         .into());
     }
     note!("{summary}\n{}", budget.table());
+    for n in &plan.notes {
+        note!("note: {n}");
+    }
 
     let selected: Vec<_> = if args.only.is_empty() {
         artifacts
@@ -548,14 +666,25 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
 
     match (&args.out, args.check) {
         (Some(dir), true) => {
-            let diff = output::check_dir(dir, &selected)?;
-            if diff.is_empty() {
+            let found = output::check_dir(dir, &selected)?;
+            if found.diff.is_empty() {
                 note!("{}: up to date", dir.display());
                 Ok(ExitCode::SUCCESS)
             } else {
-                print!("{diff}");
+                print!("{}", found.diff);
+                let hint = if found.edited.is_empty() {
+                    "run the same command without --check to update it".to_string()
+                } else {
+                    format!(
+                        "{} changed by hand (or not written by dbtune): the same command without --check \
+                         refuses to replace {}; add --force to replace {} (each kept as FILE.bak)",
+                        found.edited.join(", "),
+                        if found.edited.len() == 1 { "it" } else { "them" },
+                        if found.edited.len() == 1 { "it" } else { "them" },
+                    )
+                };
                 note!(
-                    "{}: differs from what dbtune renders now\nhint: run the same command without --check to update it",
+                    "{}: differs from what dbtune renders now\nhint: {hint}",
                     dir.display()
                 );
                 Ok(ExitCode::from(EXIT_NO))
@@ -612,17 +741,17 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
 
 fn not_rendered(k: Kind, host: &Host) -> InputError {
     let why = match k {
-        Kind::Redis => "the profile disables Redis".to_string(),
-        Kind::Pgbouncer => "the profile disables PgBouncer".to_string(),
+        Kind::Redis => "Redis is not among the host's services".to_string(),
+        Kind::Pgbouncer => "PgBouncer is not among the host's services".to_string(),
         Kind::Zfs => format!("ZFS is not used on this host ({})", host.zfs_source),
-        Kind::Postgres | Kind::Os => "it is always rendered".to_string(),
+        Kind::Postgres | Kind::Os | Kind::Limits => "it is always rendered".to_string(),
     };
     InputError::plain(
         format!(
             "--only {}: nothing to render, {why}",
             format!("{k:?}").to_lowercase()
         ),
-        "enable it in a profile of your own (--profile-file), or leave it out of --only",
+        "add it with --services, or leave it out of --only",
     )
 }
 
@@ -655,7 +784,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         },
     ];
     let names = if args.profile.is_empty() {
-        vec![profile::pick(ram).0.to_string()]
+        vec![profile::pick(ram, cpus, storage).0]
     } else {
         args.profile.clone()
     };

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod redact;
 pub mod render;
 pub mod safety;
+pub mod service;
 pub mod settings;
 pub mod target;
 pub mod units;

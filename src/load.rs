@@ -30,6 +30,9 @@ struct Loader {
     out: ServiceSettings,
     stack: Vec<PathBuf>,
     section: Option<String>,
+    /// Absolute include paths are read under this directory (a CI checkout
+    /// of /etc), when given.
+    root: Option<PathBuf>,
 }
 
 fn display(p: &Path) -> String {
@@ -37,12 +40,13 @@ fn display(p: &Path) -> String {
 }
 
 impl Loader {
-    fn new(format: Format) -> Self {
+    fn new(format: Format, root: Option<&Path>) -> Self {
         Loader {
             format,
             out: ServiceSettings::default(),
             stack: Vec::new(),
             section: None,
+            root: root.map(Path::to_path_buf),
         }
     }
 
@@ -90,7 +94,13 @@ impl Loader {
         };
         self.out.files.push(name.clone());
         self.stack.push(canon);
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // PostgreSQL reads a relative include from the including file's
+        // directory; Redis and PgBouncer open it as given, from their
+        // working directory (here: dbtune's).
+        let base = match self.format {
+            Format::Postgres => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            Format::Redis | Format::PgBouncer => PathBuf::from("."),
+        };
         for it in items {
             match it {
                 Item::Set {
@@ -137,15 +147,32 @@ impl Loader {
         target: &str,
         at: &Location,
     ) -> Result<(), InputError> {
-        let path = base.join(target);
+        let target_path = Path::new(target);
+        let path = match &self.root {
+            Some(root) if target_path.is_absolute() => {
+                root.join(target_path.strip_prefix("/").unwrap_or(target_path))
+            }
+            _ => base.join(target),
+        };
         match kind {
             IncludeKind::File => {
                 if !path.exists() {
                     return Err(InputError::new(
                         at.to_string(),
                         format!("included file `{}` does not exist", display(&path)),
-                        "fix the path (relative paths are relative to the including file), \
-                         or use include_if_exists in postgresql.conf",
+                        match (&self.root, self.format) {
+                            (None, _) if target_path.is_absolute() => {
+                                "an absolute path names the server's host: check a copy of it with --root DIR \
+                                 (DIR/etc/... for /etc/...)"
+                            }
+                            (_, Format::Postgres) => {
+                                "fix the path (relative to the including file), or use include_if_exists"
+                            }
+                            _ => {
+                                "Redis and PgBouncer read a relative include from their working directory: \
+                                 run dbtune from there, or write the path in full"
+                            }
+                        },
                     ));
                 }
                 self.file(&path, Some(at))
@@ -229,8 +256,8 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 /// postgresql.conf and everything it includes, then `postgresql.auto.conf`
 /// beside it when present (PostgreSQL reads it last, so it wins).
-pub fn postgres(path: &Path) -> Result<ServiceSettings, InputError> {
-    let mut l = Loader::new(Format::Postgres);
+pub fn postgres(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::Postgres, root);
     l.file(path, None)?;
     let auto = path.with_file_name("postgresql.auto.conf");
     if auto.is_file()
@@ -243,14 +270,14 @@ pub fn postgres(path: &Path) -> Result<ServiceSettings, InputError> {
     Ok(l.out)
 }
 
-pub fn redis(path: &Path) -> Result<ServiceSettings, InputError> {
-    let mut l = Loader::new(Format::Redis);
+pub fn redis(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::Redis, root);
     l.file(path, None)?;
     Ok(l.out)
 }
 
-pub fn pgbouncer(path: &Path) -> Result<ServiceSettings, InputError> {
-    let mut l = Loader::new(Format::PgBouncer);
+pub fn pgbouncer(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+    let mut l = Loader::new(Format::PgBouncer, root);
     l.file(path, None)?;
     Ok(l.out)
 }

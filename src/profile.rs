@@ -129,6 +129,9 @@ pub struct PostgresPolicy {
     pub sorts_per_query: u32,
     /// Manual VACUUM / CREATE INDEX sessions that may run at once.
     pub manual_maintenance: u32,
+    /// Query statistics: pg_stat_statements loaded, its shared memory
+    /// budgeted.
+    pub query_stats: bool,
 }
 
 impl Default for PostgresPolicy {
@@ -150,6 +153,7 @@ impl Default for PostgresPolicy {
             temp_tables: false,
             sorts_per_query: 2,
             manual_maintenance: 1,
+            query_stats: false,
         }
     }
 }
@@ -234,6 +238,9 @@ pub struct RedisPolicy {
     pub persistence: Persistence,
     pub maxclients: u32,
     pub disable_commands: Vec<String>,
+    /// Where RDB and AOF files go: Redis refuses to start where it does
+    /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
+    pub dir: String,
 }
 
 impl Default for RedisPolicy {
@@ -248,6 +255,7 @@ impl Default for RedisPolicy {
             persistence: Persistence::Rdb,
             maxclients: 1000,
             disable_commands: vec!["FLUSHDB".into(), "FLUSHALL".into(), "DEBUG".into()],
+            dir: "/var/lib/redis".into(),
         }
     }
 }
@@ -268,6 +276,8 @@ pub struct PgBouncerPolicy {
     /// PostgreSQL slots kept for clients that bypass PgBouncer
     /// (migrations, psql, monitoring).
     pub direct_connections: u32,
+    /// The user list with SCRAM verifiers (never in pgbouncer.ini).
+    pub auth_file: String,
 }
 
 impl Default for PgBouncerPolicy {
@@ -283,6 +293,7 @@ impl Default for PgBouncerPolicy {
             min_pool_size: 0,
             reserve_pool_size: 5,
             direct_connections: 10,
+            auth_file: "/etc/pgbouncer/userlist.txt".into(),
         }
     }
 }
@@ -389,6 +400,40 @@ pub struct Profile {
     pub pgbouncer: PgBouncerPolicy,
     #[serde(default)]
     pub zfs: ZfsPolicy,
+}
+
+impl Profile {
+    /// The services the profile runs: PostgreSQL, and each optional one it
+    /// enables (ZFS when not switched off).
+    pub fn services(&self) -> Vec<crate::service::Service> {
+        use crate::service::Service;
+        let mut out = vec![Service::Postgres];
+        if self.pgbouncer.enabled {
+            out.push(Service::Pgbouncer);
+        }
+        if self.redis.enabled {
+            out.push(Service::Redis);
+        }
+        // "auto" is the facts' call: listed only when switched on.
+        if self.zfs.enabled == ZfsMode::On {
+            out.push(Service::Zfs);
+        }
+        out
+    }
+
+    /// Runs exactly `services` (PostgreSQL always): the choice a host makes
+    /// over the profile's (`--services`). ZFS listed means ZFS is in use.
+    pub fn with_services(mut self, services: &[crate::service::Service]) -> Profile {
+        use crate::service::Service;
+        self.pgbouncer.enabled = services.contains(&Service::Pgbouncer);
+        self.redis.enabled = services.contains(&Service::Redis);
+        self.zfs.enabled = if services.contains(&Service::Zfs) {
+            ZfsMode::On
+        } else {
+            ZfsMode::Off
+        };
+        self
+    }
 }
 
 /// Where a profile was read from.
@@ -610,6 +655,15 @@ fn is_hostname(s: &str) -> bool {
 
 fn is_address(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok() || is_hostname(s)
+}
+
+/// An absolute path of plain characters: written into config files as is.
+fn path_ok(s: &str) -> bool {
+    s.starts_with('/')
+        && s.len() <= 4096
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.-+@".contains(c))
+        && !s.split('/').any(|c| c == "..")
 }
 
 /// `listen_addresses` / `listen_addr`: `*`, or addresses and host names
@@ -903,6 +957,12 @@ impl RedisPolicy {
             ));
         }
         port_ok(s, self.port)?;
+        if !path_ok(&self.dir) {
+            return Err(BadValue::at(Some(s), "dir").says(
+                format!("`{}` is not a directory path dbtune writes", self.dir.escape_debug()),
+                "an absolute path of letters, digits and / _ . - + @, e.g. \"/var/lib/redis\" or \"/data\"",
+            ));
+        }
         range_size(
             s,
             "maxmemory_max",
@@ -948,6 +1008,15 @@ impl PgBouncerPolicy {
             ));
         }
         port_ok(s, self.port)?;
+        if !path_ok(&self.auth_file) {
+            return Err(BadValue::at(Some(s), "auth_file").says(
+                format!(
+                    "`{}` is not a file path dbtune writes",
+                    self.auth_file.escape_debug()
+                ),
+                "an absolute path of letters, digits and / _ . - + @",
+            ));
+        }
         let db_ok = self.database.len() <= 63
             && self
                 .database
@@ -1144,25 +1213,81 @@ pub fn load_file(path: &Path) -> Result<Profile> {
     Ok(Profile::parse(&text, path)?)
 }
 
-/// The built-in profile for a host's effective RAM, and why.
-pub fn pick(ram: ByteSize) -> (&'static str, String) {
-    let gib = ram.bytes() as f64 / crate::units::GIB as f64;
-    if gib < 12.0 {
-        (
-            "low-memory",
-            format!("effective RAM {ram} is under 12 GiB: low-memory (written for 4 GiB)"),
+/// How far a host is from a profile's nominal host: RAM counts most (it
+/// sizes everything), then CPUs, then storage. Each term is a factor-of-2
+/// distance.
+fn distance(p: &NominalHost, ram: ByteSize, cpus: u32, storage: StorageKind) -> (f64, Vec<String>) {
+    let log2 = |a: f64, b: f64| (a.max(1.0) / b.max(1.0)).log2().abs();
+    let ram_d = log2(ram.bytes() as f64, p.ram.bytes() as f64);
+    let cpu_d = log2(cpus as f64, p.cpus as f64);
+    let storage_d = match (storage, p.storage) {
+        (a, b) if a == b => 0.0,
+        (StorageKind::Hdd, _) | (_, StorageKind::Hdd) => 1.0,
+        _ => 0.5,
+    };
+    let mut misses = Vec::new();
+    if ram_d >= 1.0 {
+        misses.push(format!("RAM {ram} here, {} nominal", p.ram));
+    }
+    if cpu_d >= 1.0 {
+        misses.push(format!("{cpus} CPUs here, {} nominal", p.cpus));
+    }
+    if storage_d > 0.0 {
+        misses.push(format!("{storage} here, {} nominal", p.storage));
+    }
+    (1.5 * ram_d + cpu_d + storage_d, misses)
+}
+
+/// The profile whose nominal host is closest to this one, and why; says
+/// which traits differ when none fits well.
+pub fn pick_from<'a>(
+    profiles: impl IntoIterator<Item = &'a Profile>,
+    ram: ByteSize,
+    cpus: u32,
+    storage: StorageKind,
+) -> Option<(String, String)> {
+    let mut scored: Vec<(f64, &Profile, Vec<String>)> = profiles
+        .into_iter()
+        .map(|p| {
+            let (d, misses) = distance(&p.host, ram, cpus, storage);
+            (d, p, misses)
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (d, p, misses) = scored.into_iter().next()?;
+    let host = format!("{ram}, {cpus} CPUs, {storage}");
+    let nominal = format!("{}, {} CPUs, {}", p.host.ram, p.host.cpus, p.host.storage);
+    let reason = if misses.is_empty() {
+        format!(
+            "this host ({host}) is closest to {} (written for {nominal})",
+            p.name
         )
-    } else if gib < 48.0 {
-        (
-            "bulk-ingest",
-            format!("effective RAM {ram} is 12-48 GiB: bulk-ingest (written for 32 GiB)"),
+    } else if d < 2.5 {
+        format!(
+            "this host ({host}) is closest to {} (written for {nominal}); it differs in {}",
+            p.name,
+            misses.join(", ")
         )
     } else {
-        (
-            "powerhouse",
-            format!("effective RAM {ram} is 48 GiB or more: powerhouse (written for 64 GiB)"),
+        format!(
+            "no profile fits this host ({host}) well: the closest is {} (written for {nominal}), which \
+             differs in {}; write a profile for this host (docs/profiles.md)",
+            p.name,
+            misses.join(", ")
         )
-    }
+    };
+    Some((p.name.clone(), reason))
+}
+
+/// The built-in profile for a host, and why.
+pub fn pick(ram: ByteSize, cpus: u32, storage: StorageKind) -> (String, String) {
+    let builtins: Vec<Profile> = BUILTIN
+        .iter()
+        .map(|(name, text)| {
+            Profile::parse(text, Path::new(name)).expect("built-in profiles are valid (tested)")
+        })
+        .collect();
+    pick_from(&builtins, ram, cpus, storage).expect("there are built-in profiles")
 }
 
 #[cfg(test)]
@@ -1210,12 +1335,21 @@ mod tests {
     }
 
     #[test]
-    fn pick_follows_effective_ram() {
-        assert_eq!(pick(ByteSize::gib(1)).0, "low-memory");
-        assert_eq!(pick(ByteSize::gib(4)).0, "low-memory");
-        assert_eq!(pick(ByteSize::gib(24)).0, "bulk-ingest");
-        assert_eq!(pick(ByteSize::gib(32)).0, "bulk-ingest");
-        assert_eq!(pick(ByteSize::gib(64)).0, "powerhouse");
-        assert_eq!(pick(ByteSize::gib(512)).0, "powerhouse");
+    fn pick_weighs_ram_cpus_and_storage() {
+        let pick_ = |gib: u64, cpus: u32, s: StorageKind| pick(ByteSize::gib(gib), cpus, s);
+        assert_eq!(pick_(1, 1, StorageKind::Ssd).0, "low-memory");
+        assert_eq!(pick_(4, 2, StorageKind::Ssd).0, "low-memory");
+        assert_eq!(pick_(32, 8, StorageKind::Nvme).0, "bulk-ingest");
+        assert_eq!(pick_(64, 16, StorageKind::Nvme).0, "powerhouse");
+        assert_eq!(pick_(512, 64, StorageKind::Nvme).0, "powerhouse");
+        // The 2-CPU VM with 23.5 GiB: RAM says bulk-ingest, and the reason
+        // says what does not match.
+        let (name, why) = pick(ByteSize::mib(24064), 2, StorageKind::Ssd);
+        assert_eq!(name, "bulk-ingest");
+        assert!(why.contains("2 CPUs here, 8 nominal"), "{why}");
+        assert!(why.contains("ssd here, nvme nominal"), "{why}");
+        // Far from every profile: said so.
+        let (_, why) = pick(ByteSize::gib(512), 2, StorageKind::Hdd);
+        assert!(why.contains("no profile fits this host"), "{why}");
     }
 }

@@ -51,6 +51,10 @@ pub struct Flags<'a> {
     pub pg_version: Option<u32>,
     pub redis_version: Option<&'a str>,
     pub pgbouncer_version: Option<&'a str>,
+    /// A profile whose reservations and assumptions to count.
+    pub profile: Option<&'a crate::profile::Profile>,
+    /// More memory held on the host (`--reserve NAME=SIZE`).
+    pub reserves: &'a [(String, ByteSize)],
 }
 
 /// Whether this machine may stand in for the target host when nothing
@@ -262,10 +266,21 @@ pub fn resolve(
         _ => None,
     };
 
-    let (reserves, assumptions) = match manifest {
-        Some(m) => (m.reserves.clone(), m.assumptions.clone()),
-        None => (default_reserves(ram), Assumptions::default()),
+    let (mut reserves, assumptions) = match (flags.profile, manifest) {
+        (Some(p), _) => (
+            crate::plan::memory::host_reserves(p, ram),
+            crate::plan::assumptions_of(p),
+        ),
+        (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
+        (None, None) => (default_reserves(ram), Assumptions::default()),
     };
+    for (name, memory) in flags.reserves {
+        reserves.push(HostReserve {
+            name: name.clone(),
+            memory: *memory,
+            source: "--reserve".into(),
+        });
+    }
     Ok(CheckTarget {
         ram,
         ram_source,

@@ -168,16 +168,29 @@ fn includes_are_followed_and_later_settings_win() {
     );
 }
 
+/// check-budget run from `dir`, as the servers read relative includes.
+fn json_in(dir: &str, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = dbtune()
+        .current_dir(dir)
+        .arg("check-budget")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
 #[test]
 fn redis_include_globs_and_pgbouncer_includes() {
-    let (code, v) = json(&[
-        "--ram",
-        "8GiB",
-        &fx("includes/redis/redis.conf"),
-        &fx("includes/bouncer/pgbouncer.ini"),
-    ]);
+    // Redis and PgBouncer open a relative include from their working
+    // directory (asked of redis-server and pgbouncer): run from there.
+    let (code, v) = json_in(&fx("includes/redis"), &["--ram", "8GiB", "redis.conf"]);
     let m = messages(&v);
     assert_eq!(code, 0, "{m}");
+    let (code, vb) = json_in(&fx("includes/bouncer"), &["--ram", "8GiB", "pgbouncer.ini"]);
+    assert_eq!(code, 0, "{}", messages(&vb));
     let data = v["terms"]
         .as_array()
         .unwrap()
@@ -195,7 +208,7 @@ fn redis_include_globs_and_pgbouncer_includes() {
         data["source"].as_str().unwrap().contains("extra-1.conf:1"),
         "{data}"
     );
-    let conns = v["terms"]
+    let conns = vb["terms"]
         .as_array()
         .unwrap()
         .iter()
@@ -208,6 +221,28 @@ fn redis_include_globs_and_pgbouncer_includes() {
     assert!(
         conns["source"].as_str().unwrap().contains("30 server"),
         "{conns}"
+    );
+}
+
+#[test]
+fn relative_redis_and_pgbouncer_includes_are_read_from_the_working_directory() {
+    // From elsewhere, the include is not there: as redis-server would say.
+    let (code, v) = json(&["--ram", "8GiB", &fx("includes/bouncer/pgbouncer.ini")]);
+    assert_eq!(code, 2);
+    assert_eq!(v["verdict"], "error");
+    assert!(
+        v["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("working directory"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["at"]
+            .as_str()
+            .unwrap()
+            .ends_with("pgbouncer.ini:2"),
+        "{v}"
     );
 }
 

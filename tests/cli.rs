@@ -94,7 +94,10 @@ fn facts_toml_written_by_hand_is_accepted() {
         ])
         .assert()
         .success()
-        .stderr(contains("profile: effective RAM 48 GiB"))
+        .stderr(contains(
+            "profile: this host (48 GiB, 12 CPUs, hdd) is closest to powerhouse",
+        ))
+        .stderr(contains("it differs in hdd here, nvme nominal"))
         .stderr(contains("powerhouse").and(contains("PostgreSQL 16")))
         .stdout(contains("effective_io_concurrency = 2"));
 }

@@ -258,7 +258,11 @@ fn check_budget_reports_settings_that_lose_data_or_stop_a_server() {
     );
     assert!(!text.contains("torn page"), "{text}");
     assert!(text.contains("error: unsafe: fsync = off"), "{text}");
-    assert!(text.contains("unsafe: 3 setting(s)"), "{text}");
+    assert!(text.contains("\nunsafe: worst case"), "{text}");
+    assert!(
+        text.contains("3 error(s) (3 can lose data or stop a server)"),
+        "{text}"
+    );
 }
 
 #[test]

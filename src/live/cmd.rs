@@ -298,6 +298,8 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         pg_version: None,
         redis_version: None,
         pgbouncer_version: None,
+        profile: None,
+        reserves: &[],
     };
     let host = servers_host(&flags, None, &live, all_local)?;
     let settings = live_settings(&live);
@@ -470,6 +472,7 @@ fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, check::Found)> {
         &found,
         live_settings(live).pg_version,
         live.pg.as_ref().map(|(_, s)| s.build_features()),
+        None,
     )?;
     settings.pg_release = live.pg.as_ref().map(|(_, s)| s.version.clone());
     Ok((settings, found))
@@ -874,6 +877,8 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         pg_version: None,
         redis_version: None,
         pgbouncer_version: None,
+        profile: None,
+        reserves: &[],
     };
     let host = servers_host(&flags, found.manifest.as_ref(), &live, all_local)?;
     for n in &host.notes {

@@ -7,6 +7,9 @@ use crate::error::Refusal;
 use crate::profile::{Profile, Workload};
 use crate::units::{ByteSize, KIB};
 
+/// pg_stat_statements.max as render writes it (the extension's default).
+pub const PGSS_MAX: u64 = 5000;
+
 use super::Host;
 
 #[derive(Clone, Debug)]
@@ -73,6 +76,8 @@ pub struct Allocation {
     pub redis: Option<RedisAlloc>,
     pub pgbouncer: Option<BouncerAlloc>,
     pub pg: PgAlloc,
+    /// Where a cap bound: what the profile asked and what fits, for stderr.
+    pub notes: Vec<String>,
 }
 
 /// Redis worst case for a maxmemory, as the budget counts it.
@@ -162,6 +167,8 @@ struct PgShape {
     maintenance_work_mem: ByteSize,
     autovacuum_work_mem: ByteSize,
     huge_pages: bool,
+    /// pg_stat_statements is loaded (its entries take shared memory).
+    query_stats: bool,
 }
 
 impl PgShape {
@@ -181,7 +188,12 @@ impl PgShape {
     }
 
     fn shared_estimate(&self) -> ByteSize {
-        pg_shared_memory(self.shared_buffers, self.wal(), self.slots(), 64)
+        let pgss = if self.query_stats {
+            ByteSize(PGSS_MAX * crate::budget::PGSS_BYTES_PER_ENTRY)
+        } else {
+            ByteSize::ZERO
+        };
+        pg_shared_memory(self.shared_buffers, self.wal(), self.slots(), 64) + pgss
     }
 
     /// Huge pages to reserve: the estimate rounded up to 2 MiB pages, plus
@@ -238,8 +250,10 @@ fn fit_work_mem(room: ByteSize, sorters: u64, per_query: f64) -> ByteSize {
     }
 }
 
-pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Refusal> {
-    let ram = host.ram;
+/// Memory the profile keeps for the OS and for the host's other
+/// processes (its [[reserve]] entries), on a host with `ram`: budget terms
+/// no config file shows. check-budget --profile uses the same.
+pub fn host_reserves(profile: &Profile, ram: ByteSize) -> Vec<HostReserve> {
     let os_reserve = profile
         .os
         .reserve_min
@@ -261,6 +275,13 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
             source: format!("profile {} [[reserve]]", profile.name),
         });
     }
+    reserves
+}
+
+pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Refusal> {
+    let ram = host.ram;
+    let reserves = host_reserves(profile, ram);
+    let os_reserve = reserves[0].memory;
     let fixed: ByteSize = reserves.iter().map(|r| r.memory).sum();
     let list = || {
         reserves
@@ -371,6 +392,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         maintenance_work_mem,
         autovacuum_work_mem,
         huge_pages: p.huge_pages,
+        query_stats: p.query_stats,
     };
     let connections_for = |bouncer: &Option<BouncerAlloc>| match bouncer {
         Some(bb) => bb.servers() + b.direct_connections + superuser_reserved,
@@ -494,6 +516,38 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         effective_cache_size,
     };
     debug_assert!(pg.worst <= pg_share, "{} > {}", pg.worst, pg_share);
+    let mut notes = Vec::new();
+    if let Some(bb) = bouncer.as_ref().filter(|bb| bb.pool_size < b.pool_size) {
+        notes.push(format!(
+            "PgBouncer pool_size: the profile asks {}, {} fit{} so work_mem stays at least {} within PostgreSQL's {pg_share}",
+            b.pool_size,
+            bb.pool_size,
+            if bb.reserve_pool < b.reserve_pool_size {
+                format!(" (reserve_pool {} of {})", bb.reserve_pool, b.reserve_pool_size)
+            } else {
+                String::new()
+            },
+            p.work_mem_min
+        ));
+    }
+    if bouncer.is_none() && pg.max_connections < p.max_connections {
+        notes.push(format!(
+            "max_connections: the profile asks {}, {} fit so work_mem stays at least {} within PostgreSQL's {pg_share}",
+            p.max_connections, pg.max_connections, p.work_mem_min
+        ));
+    }
+    if pg.maintenance_work_mem < p.maintenance_work_mem {
+        notes.push(format!(
+            "maintenance_work_mem: the profile asks {}, {} fit (a 16th of PostgreSQL's {pg_share})",
+            p.maintenance_work_mem, pg.maintenance_work_mem
+        ));
+    }
+    if pg.autovacuum_work_mem < p.autovacuum_work_mem {
+        notes.push(format!(
+            "autovacuum_work_mem: the profile asks {}, {} fit ({} workers share an 8th of PostgreSQL's {pg_share})",
+            p.autovacuum_work_mem, pg.autovacuum_work_mem, pg.autovacuum_workers
+        ));
+    }
     Ok(Allocation {
         ram,
         os_reserve,
@@ -503,6 +557,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         redis,
         pgbouncer: bouncer,
         pg,
+        notes,
     })
 }
 

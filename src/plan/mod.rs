@@ -133,17 +133,25 @@ pub struct Plan {
     /// reservations): budget terms the files cannot show.
     pub reserves: Vec<HostReserve>,
     pub assumptions: Assumptions,
+    /// Where a cap bound (connections, pools, memory shares shrunk to
+    /// fit): what the profile asked and what was given.
+    pub notes: Vec<String>,
+}
+
+/// The budget assumptions a profile states (sorts per query...).
+pub fn assumptions_of(profile: &Profile) -> Assumptions {
+    Assumptions {
+        sorts_per_query: profile.postgres.sorts_per_query,
+        manual_maintenance: profile.postgres.manual_maintenance,
+        temp_tables: profile.postgres.temp_tables,
+        ..Assumptions::default()
+    }
 }
 
 /// Builds the plan, or refuses with the numbers when the profile's fixed
 /// needs cannot fit the host.
 pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Refusal> {
-    let assumptions = Assumptions {
-        sorts_per_query: profile.postgres.sorts_per_query,
-        manual_maintenance: profile.postgres.manual_maintenance,
-        temp_tables: profile.postgres.temp_tables,
-        ..Assumptions::default()
-    };
+    let assumptions = assumptions_of(profile);
     let alloc = memory::allocate(profile, host, &assumptions)?;
     let postgres = postgres::settings(profile, host, &alloc);
     let redis = alloc.redis.as_ref().map(|r| services::redis(profile, r));
@@ -166,5 +174,6 @@ pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Refus
         sysctl,
         reserves: alloc.reserves.clone(),
         assumptions,
+        notes: alloc.notes.clone(),
     })
 }

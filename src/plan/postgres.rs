@@ -15,14 +15,17 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
     wal(&mut s, profile, host, alloc);
     parallelism(&mut s, host, alloc);
     io(&mut s, profile, host, alloc);
-    autovacuum(&mut s, profile, alloc);
+    autovacuum(&mut s, profile, host, alloc);
     logging(&mut s, profile, alloc);
     // A parameter the target version lacks must never reach it: the
     // version's catalog (from the real server) decides.
     let cat = crate::catalog::PgCatalog::get(host.pg_version);
     for sec in &mut s.0 {
-        sec.settings
-            .retain(|x| matches!(cat.lookup(&x.name), crate::catalog::Lookup::Known(_)));
+        sec.settings.retain(|x| {
+            // Extension placeholders (pg_stat_statements.max) are
+            // accepted by every version.
+            x.name.contains('.') || matches!(cat.lookup(&x.name), crate::catalog::Lookup::Known(_))
+        });
     }
     s.0.retain(|sec| !sec.settings.is_empty());
     clamp_to_ranges(&mut s, host.pg_version);
@@ -400,7 +403,7 @@ fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     }
 }
 
-fn autovacuum(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
+fn autovacuum(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     let workers = alloc.pg.autovacuum_workers;
     let sec = s.section("Autovacuum");
     sec.set(
@@ -435,11 +438,18 @@ fn autovacuum(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
             "tables that only grow still need vacuum to set visibility bits and freeze",
         );
     }
-    sec.set(
-        "autovacuum_vacuum_cost_limit",
-        2000,
-        "fast storage can take ten times the default vacuum I/O rate",
-    );
+    // Only fast storage takes the faster rate; a spinning disk keeps the
+    // default (200), or vacuum starves the queries' I/O.
+    if host.storage != StorageKind::Hdd {
+        sec.set(
+            "autovacuum_vacuum_cost_limit",
+            2000,
+            format!(
+                "{} storage can take ten times the default vacuum I/O rate",
+                host.storage
+            ),
+        );
+    }
     if profile.workload != Workload::Web {
         sec.set(
             "autovacuum_vacuum_max_threshold",
@@ -461,6 +471,28 @@ fn autovacuum(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
 }
 
 fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
+    if profile.postgres.query_stats {
+        s.section("Query statistics")
+            .set(
+                "shared_preload_libraries",
+                quoted("pg_stat_statements"),
+                format!(
+                    "the profile wants query statistics; pg_stat_statements keeps {} entries in shared memory \
+                     (counted in the budget); CREATE EXTENSION pg_stat_statements to read them",
+                    super::memory::PGSS_MAX
+                ),
+            )
+            .set(
+                "pg_stat_statements.max",
+                super::memory::PGSS_MAX,
+                "the extension's default: about 2.5 MiB of shared memory",
+            )
+            .set(
+                "pg_stat_statements.track",
+                "top",
+                "statements sent by clients, not those inside functions",
+            );
+    }
     let sec = s.section("Logging");
     sec.set(
         "log_min_duration_statement",

@@ -107,8 +107,12 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
     }
     per.set(
         "dir",
-        "/var/lib/redis",
-        "Debian's data directory: RDB and AOF files go here",
+        &pol.dir,
+        if pol.dir == "/var/lib/redis" {
+            "Debian's data directory (the profile's [redis] dir): RDB and AOF files go here"
+        } else {
+            "the profile's [redis] dir: RDB and AOF files go here; Redis refuses to start where it does not exist"
+        },
     );
     let sec = s.section("Security");
     for cmd in &pol.disable_commands {
@@ -150,8 +154,8 @@ pub fn pgbouncer(profile: &Profile, b: &BouncerAlloc, alloc: &Allocation) -> Sec
         .set("auth_type", "scram-sha-256", "not md5")
         .set(
             "auth_file",
-            "/etc/pgbouncer/userlist.txt",
-            "secrets stay out of this file: the user list holds the SCRAM verifiers",
+            &pol.auth_file,
+            "secrets stay out of this file: the user list (the profile's [pgbouncer] auth_file) holds the SCRAM verifiers",
         )
         .set("pool_mode", pol.pool_mode, "the profile's pooling mode")
         .set(
@@ -258,12 +262,41 @@ pub fn sysctl(profile: &Profile, alloc: &Allocation) -> Sections {
         profile.os.swappiness,
         "prefer dropping page cache to swapping database memory out",
     );
+    // Chosen by what runs here.
     if profile.redis.enabled && profile.redis.persistence.forks() {
         sec.set(
             "vm.overcommit_memory",
             1,
             "Redis forks to save; with the kernel's heuristic the fork can fail on a large dataset \
              (the copy-on-write it may need is in the budget)",
+        );
+    } else if profile.reserve.is_empty() {
+        sec.set(
+            "vm.overcommit_memory",
+            2,
+            "a host that runs only the databases: strict accounting makes an allocation past the budget \
+             fail in that query instead of waking the OOM killer (PostgreSQL's documentation advises it)",
+        );
+        sec.set(
+            "vm.overcommit_ratio",
+            100,
+            "with strict accounting the commit limit is this share of the RAM outside huge pages: all of it, \
+             which the budget already divides",
+        );
+    } else {
+        sec.set(
+            "vm.overcommit_memory",
+            0,
+            format!(
+                "the kernel's heuristic (the default): other processes run here ({}), and strict accounting \
+                 could refuse memory they reserve but never use",
+                profile
+                    .reserve
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         );
     }
     if let Some(n) = alloc.pg.huge_pages {

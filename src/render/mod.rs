@@ -25,6 +25,9 @@ pub enum Kind {
     Pgbouncer,
     Zfs,
     Os,
+    /// systemd drop-ins and a compose override with each service's memory
+    /// limit from the budget.
+    Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +64,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "zfs-arc.conf.j2",
         include_str!("../../templates/zfs-arc.conf.j2"),
+    ),
+    (
+        "systemd.conf.j2",
+        include_str!("../../templates/systemd.conf.j2"),
+    ),
+    (
+        "docker-compose.override.yml.j2",
+        include_str!("../../templates/docker-compose.override.yml.j2"),
     ),
 ];
 
@@ -280,6 +291,140 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
         file: "99-dbtune.conf",
         template: "sysctl.conf.j2",
         content: one("sysctl.conf.j2")?,
+        executable: false,
+    });
+    Ok(out)
+}
+
+/// One service's limits: its worst case in the budget, as a hard memory
+/// limit, and the file descriptors it may open.
+#[derive(Clone, Debug, Serialize)]
+pub struct Limit {
+    pub service: &'static str,
+    pub unit: &'static str,
+    pub compose_name: &'static str,
+    pub file: &'static str,
+    pub memory_max: u64,
+    pub memory_high: u64,
+    pub memory_reason: String,
+    pub nofile: u64,
+    pub nofile_reason: String,
+}
+
+/// The limits that make the budget real, from the budget of the rendered
+/// files: per service, MemoryMax is its worst case (rounded up to a MiB),
+/// so the limits add up to the budget's services.
+pub fn limits_of(plan: &Plan, budget: &crate::budget::Budget) -> Vec<Limit> {
+    let mib = |b: ByteSize| b.div_ceil(ByteSize::mib(1)) * 1024 * 1024;
+    let setting = |sections: &crate::plan::Sections, name: &str| -> Option<u64> {
+        sections
+            .0
+            .iter()
+            .flat_map(|s| &s.settings)
+            .find(|x| x.name == name)
+            .and_then(|x| x.value.parse().ok())
+    };
+    let mut out = Vec::new();
+    let mut add = |service: &'static str,
+                   unit: &'static str,
+                   file: &'static str,
+                   nofile: u64,
+                   nofile_reason: String| {
+        let worst = budget.service_worst(service);
+        let max = mib(worst);
+        out.push(Limit {
+            service,
+            unit,
+            compose_name: service,
+            file,
+            memory_max: max,
+            memory_high: max / 10 * 9 / (1024 * 1024) * (1024 * 1024),
+            memory_reason: format!(
+                "{service}'s worst case in the budget ({worst}): its terms added up, term by term as \
+                 render printed them"
+            ),
+            nofile,
+            nofile_reason,
+        });
+    };
+    add(
+        "postgres",
+        "postgresql@.service",
+        "postgresql.service.conf",
+        4096,
+        "each PostgreSQL process opens up to max_files_per_process (1000) files, plus sockets and pipes".into(),
+    );
+    if let Some(b) = &plan.pgbouncer {
+        let clients = setting(b, "max_client_conn").unwrap_or(100);
+        let servers = setting(b, "max_db_connections").unwrap_or(0);
+        let n = (clients + servers + 100).max(1024);
+        add(
+            "pgbouncer",
+            "pgbouncer.service",
+            "pgbouncer.service.conf",
+            n,
+            format!("one per client ({clients}) and per server connection ({servers}), plus 100 for PgBouncer itself"),
+        );
+    }
+    if let Some(r) = &plan.redis {
+        let clients = setting(r, "maxclients").unwrap_or(10000);
+        let n = (clients + 128).max(1024);
+        add(
+            "redis",
+            "redis-server.service",
+            "redis-server.service.conf",
+            n,
+            format!(
+                "one per client (maxclients {clients}), plus the 32 Redis keeps and some for files"
+            ),
+        );
+    }
+    out
+}
+
+/// The limit files: a systemd drop-in per service and a compose override.
+pub fn render_limits(
+    plan: &Plan,
+    budget: &crate::budget::Budget,
+    template_dir: Option<PathBuf>,
+) -> Result<Vec<Artifact>> {
+    let env = environment(template_dir);
+    let limits = limits_of(plan, budget);
+    let one = |tpl: &str, ctx: minijinja::Value| -> Result<String> {
+        env.get_template(tpl)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| {
+                anyhow::Error::new(InputError::plain(
+                    format!("template `{tpl}` failed: {e:#}"),
+                    "an override template may use a name the context does not have",
+                ))
+            })
+    };
+    let base = |extra: minijinja::Value| {
+        minijinja::context! {
+            version => env!("CARGO_PKG_VERSION"),
+            profile => &plan.profile,
+            ..extra
+        }
+    };
+    let mut out = Vec::new();
+    for l in &limits {
+        out.push(Artifact {
+            kind: Kind::Limits,
+            file: l.file,
+            template: "systemd.conf.j2",
+            content: one("systemd.conf.j2", base(minijinja::context! { limit => l }))?,
+            executable: false,
+        });
+    }
+    out.push(Artifact {
+        kind: Kind::Limits,
+        file: "docker-compose.override.yml",
+        template: "docker-compose.override.yml.j2",
+        content: one(
+            "docker-compose.override.yml.j2",
+            base(minijinja::context! { limits => &limits }),
+        )?,
         executable: false,
     });
     Ok(out)

@@ -325,38 +325,66 @@ pub fn write_dir(
     Ok(report)
 }
 
-/// Compares the artifacts with `dir`: a unified diff per differing or
-/// missing file; empty when everything matches.
-pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<String> {
+/// What `--check` found: a unified diff per differing or missing file, and
+/// which of those were changed by hand (not what dbtune last wrote).
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub diff: String,
+    pub edited: Vec<String>,
+}
+
+/// Compares the artifacts with `dir`; an empty diff when everything matches.
+pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<CheckReport> {
     let _lock = if dir.is_dir() {
         Some(lock_dir(dir, false)?)
     } else {
         None
     };
-    let mut out = String::new();
+    let manifest = if dir.is_dir() {
+        read_manifest(dir)?
+    } else {
+        None
+    };
+    let mut out = CheckReport::default();
     for a in artifacts {
         let path = dir.join(a.file);
         let old = if std::fs::symlink_metadata(&path).is_ok() {
-            let b = crate::input::read_bytes(&path, "file", crate::input::MAX_CONFIG)?;
-            String::from_utf8_lossy(&b).into_owned()
+            Some(crate::input::read_bytes(
+                &path,
+                "file",
+                crate::input::MAX_CONFIG,
+            )?)
         } else {
-            String::new()
+            None
         };
-        if old != a.content {
-            let old_name = if path.exists() {
-                format!("a/{}", a.file)
-            } else {
-                "/dev/null".to_string()
-            };
-            let diff = similar::TextDiff::from_lines(&old, &a.content);
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&old_name, &format!("b/{}", a.file))
-                    .to_string(),
-            );
+        if old.as_deref() == Some(a.content.as_bytes()) {
+            continue;
         }
+        if let Some(bytes) = &old {
+            let ours = manifest
+                .as_ref()
+                .and_then(|m| m.files.get(a.file))
+                .is_some_and(|h| *h == sha256(bytes));
+            if !ours {
+                out.edited.push(a.file.to_string());
+            }
+        }
+        let old_text = old
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let old_name = if path.exists() {
+            format!("a/{}", a.file)
+        } else {
+            "/dev/null".to_string()
+        };
+        let diff = similar::TextDiff::from_lines(&old_text, &a.content);
+        out.diff.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&old_name, &format!("b/{}", a.file))
+                .to_string(),
+        );
     }
     Ok(out)
 }
