@@ -51,23 +51,28 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         // With --format json every exit prints JSON, a failure to run too.
         Err(e) if format == Format::Json => {
             let input = e.downcast_ref::<InputError>();
-            let doc = serde_json::json!({
-                "schema": 1,
-                "verdict": "error",
-                "error": {
-                    "message": input.map_or_else(|| format!("{e:#}"), |i| i.message.clone()),
-                    "at": input.and_then(|i| i.location.clone()),
-                    "hint": input.and_then(|i| i.hint.clone()),
-                },
-            });
-            let text = serde_json::to_string_pretty(&doc)? + "\n";
-            std::io::stdout()
-                .lock()
-                .write_all(crate::redact::scrub(&text).as_bytes())?;
+            let text = json_error(
+                &input.map_or_else(|| format!("{e:#}"), |i| i.message.clone()),
+                input.and_then(|i| i.location.as_deref()),
+                input.and_then(|i| i.hint.as_deref()),
+            );
+            std::io::stdout().lock().write_all(text.as_bytes())?;
             Err(e)
         }
         Err(e) => Err(e),
     }
+}
+
+/// check-budget's answer when it cannot run (exit 2) in `--format json`:
+/// what went wrong, where, and the hint, scrubbed of secrets.
+pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String {
+    let doc = serde_json::json!({
+        "schema": 1,
+        "verdict": "error",
+        "error": { "message": message, "at": at, "hint": hint },
+    });
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    crate::redact::scrub(&text)
 }
 
 fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {

@@ -87,7 +87,7 @@ impl Loader {
             }
             Format::Redis => parse::redis_items(&text, &name)?,
             Format::PgBouncer => {
-                let parsed = parse::pgbouncer_items(&text, &name, &mut self.section.clone());
+                let parsed = parse::pgbouncer_items(&text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
@@ -115,6 +115,19 @@ impl Loader {
                         line,
                     },
                 ),
+                Item::Key { key, value, line } => {
+                    match parse::in_section(self.section.as_deref(), &key, &name, line) {
+                        Ok(full) => self.out.push(
+                            &full,
+                            value,
+                            Location {
+                                file: name.clone(),
+                                line,
+                            },
+                        ),
+                        Err(e) => self.out.syntax_errors.push(e),
+                    }
+                }
                 // An included pgbouncer.ini continues the section it was
                 // included from, and its last section carries on after it.
                 Item::Section { name: sec, line } => {

@@ -34,6 +34,34 @@ pub enum Item {
     },
     /// A pgbouncer.ini section header.
     Section { name: String, line: usize },
+    /// A pgbouncer.ini `key = value`: it belongs to the section open where
+    /// it is read, which an `%include` before it may have changed, so the
+    /// reader of the items names it (`in_section`).
+    Key {
+        key: String,
+        value: String,
+        line: usize,
+    },
+}
+
+/// A pgbouncer.ini key's name in the section open at its line:
+/// `section.key`, or PgBouncer's refusal of a setting outside any section.
+pub fn in_section(
+    section: Option<&str>,
+    key: &str,
+    file: &str,
+    line: usize,
+) -> Result<String, SyntaxError> {
+    match section {
+        Some(sec) => Ok(format!("{sec}.{key}")),
+        None => Err(SyntaxError {
+            at: loc(file, line),
+            message:
+                "setting outside any section: PgBouncer refuses this line (and does not start)"
+                    .into(),
+            hint: Some("put it under [databases], [users] or [pgbouncer]".into()),
+        }),
+    }
 }
 
 /// Settings of one file without includes (render's own output); an include
@@ -43,9 +71,16 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, InputErr
         files: vec![file.to_string()],
         ..Default::default()
     };
+    let mut section: Option<String> = None;
     for it in items {
         match it {
             Item::Set { name, value, line } => out.push(&name, value, loc(file, line)),
+            Item::Key { key, value, line } => {
+                match in_section(section.as_deref(), &key, file, line) {
+                    Ok(name) => out.push(&name, value, loc(file, line)),
+                    Err(e) => out.syntax_errors.push(e),
+                }
+            }
             Item::Include { line, .. } => {
                 return Err(bad(
                     file,
@@ -54,7 +89,10 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, InputErr
                     "check files on disk with `dbtune check-budget`, which follows includes",
                 ))
             }
-            Item::Section { name, line } => out.sections.push((name, loc(file, line))),
+            Item::Section { name, line } => {
+                section = Some(name.clone());
+                out.sections.push((name, loc(file, line)))
+            }
         }
     }
     Ok(out)
@@ -538,17 +576,20 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
 /// the start of a line. Keys are stored as `section.key`, both exactly as
 /// written: PgBouncer matches them case-sensitively.
 pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
-    let parsed = pgbouncer_items(text, file, &mut None);
+    let parsed = pgbouncer_items(text, file);
     let mut out = no_includes(parsed.items, file)?;
-    out.syntax_errors = parsed.errors;
+    out.syntax_errors.extend(parsed.errors);
+    out.syntax_errors.sort_by_key(|e| e.at.line);
     Ok(out)
 }
 
 /// The items of one pgbouncer.ini text, by libusual's ini grammar (the
 /// parser PgBouncer uses): a key is letters, digits and `_ . - *`; then `=`; the value is the rest of the line, trailing space
-/// trimmed (a `#` after it is part of it). `section` carries the current
-/// section into and out of `%include`d files, as PgBouncer does.
-pub fn pgbouncer_items(text: &str, file: &str, section: &mut Option<String>) -> PgParse {
+/// trimmed (a `#` after it is part of it). Keys are left to the reader to
+/// place in a section (`Item::Key`): an `%include`d file continues the
+/// section it was included from, and the last section it opens carries on
+/// after it, as in PgBouncer.
+pub fn pgbouncer_items(text: &str, file: &str) -> PgParse {
     let mut out = PgParse::default();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -568,12 +609,10 @@ pub fn pgbouncer_items(text: &str, file: &str, section: &mut Option<String>) -> 
                 syntax("unclosed section header".into(), &mut out);
                 continue;
             };
-            let name = rest[..close].to_string();
             out.items.push(Item::Section {
-                name: name.clone(),
+                name: rest[..close].to_string(),
                 line: n,
             });
-            *section = Some(name);
             line = rest[close + 1..].trim_start();
         }
         if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
@@ -600,12 +639,8 @@ pub fn pgbouncer_items(text: &str, file: &str, section: &mut Option<String>) -> 
             syntax(format!("expected `=` after `{key}`"), &mut out);
             continue;
         };
-        let Some(sec) = section.as_ref() else {
-            syntax("setting outside any section".into(), &mut out);
-            continue;
-        };
-        out.items.push(Item::Set {
-            name: format!("{sec}.{key}"),
+        out.items.push(Item::Key {
+            key: key.to_string(),
             value: value.trim_start_matches([' ', '\t']).trim_end().to_string(),
             line: n,
         });

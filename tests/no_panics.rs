@@ -41,7 +41,7 @@ fn configish() -> impl Strategy<Value = String> {
 fn all_of(text: &str) {
     let _ = parse::pg_items(text, "f");
     let _ = parse::redis_items(text, "f");
-    let _ = parse::pgbouncer_items(text, "f", &mut None);
+    let _ = parse::pgbouncer_items(text, "f");
     let mut os = ServiceSettings::default();
     let _ = parse::os_conf(text, "f", &mut os);
     let pg = parse::postgresql_conf(text, "f").ok();
