@@ -6,31 +6,33 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration;
 use crate::catalog::{Lookup, PgCatalog, PgParam};
 use crate::pgvalue::{self, PgValue};
 use crate::settings::{Entry, HostSettings, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize, KIB, MIB};
 use crate::validate::Finding;
 
-/// The numbers the model assumes; each is named in the report when used.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The numbers the model assumes about the workload; each is named in the
+/// report when used. What the servers themselves cost is measured
+/// (`calibration`), not assumed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Assumptions {
     /// Sort/hash nodes one query runs at once, each up to work_mem.
     pub sorts_per_query: u32,
-    /// Private memory of an idle backend or worker.
-    pub backend_typical: ByteSize,
-    pub backend_worst: ByteSize,
+    /// Private memory of a backend, when the workload's is known to differ
+    /// from the one measured (`backend` in data/pg-memory.tsv): a schema of
+    /// thousands of tables, many cached plans.
+    pub backend_memory: Option<ByteSize>,
     /// Share of connections running a sort or hash at a typical moment.
     pub busy_fraction_typical: f64,
     /// Manual VACUUM / CREATE INDEX sessions at once.
     pub manual_maintenance: u32,
     pub temp_tables: bool,
-    /// jemalloc fragmentation of Redis data.
+    /// jemalloc fragmentation of Redis data at a typical moment (the worst
+    /// is measured).
     pub redis_frag_typical: f64,
-    pub redis_frag_worst: f64,
-    /// Redis's own code, stacks and shared objects.
-    pub redis_base: ByteSize,
     pub hugepage_size: ByteSize,
 }
 
@@ -38,17 +40,75 @@ impl Default for Assumptions {
     fn default() -> Self {
         Assumptions {
             sorts_per_query: 2,
-            backend_typical: ByteSize::mib(5),
-            backend_worst: ByteSize::mib(10),
+            backend_memory: None,
             busy_fraction_typical: 0.25,
             manual_maintenance: 1,
             temp_tables: false,
             redis_frag_typical: 1.2,
-            redis_frag_worst: 1.5,
-            redis_base: ByteSize::mib(10),
             hugepage_size: ByteSize::mib(2),
         }
     }
+}
+
+impl Assumptions {
+    /// The assumptions in one line, for reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} sort/hash nodes per query, {:.0}% of connections busy at a typical moment, \
+             {} manual maintenance session(s), temp tables {}, backend memory {}",
+            self.sorts_per_query,
+            self.busy_fraction_typical * 100.0,
+            self.manual_maintenance,
+            if self.temp_tables {
+                "counted"
+            } else {
+                "not counted"
+            },
+            match self.backend_memory {
+                Some(b) => format!("{b} (set)"),
+                None => format!("as measured ({})", calibration::PG_SOURCE),
+            }
+        )
+    }
+}
+
+/// Private memory of one PostgreSQL process in the worst case: what the
+/// backend holds (measured, or the assumption's) plus its page tables for
+/// the shared memory it maps (8 bytes per 4 kB page, or per huge page).
+pub fn pg_process_worst(major: u32, a: &Assumptions, shared: ByteSize, huge: bool) -> ByteSize {
+    let base = a
+        .backend_memory
+        .unwrap_or(ByteSize(calibration::pg(major).backend));
+    base + page_tables(shared, huge)
+}
+
+/// Page-table memory of a process that touches all of `shared`.
+pub fn page_tables(shared: ByteSize, huge: bool) -> ByteSize {
+    let page = if huge { 2 * MIB } else { 4 * KIB };
+    ByteSize(shared.bytes().div_ceil(page) * 8)
+}
+
+/// Whether a JIT-compiled query can take memory: `jit` on and a build
+/// that is not known to lack LLVM.
+pub fn jit_possible(jit_on: bool, build: Option<&[String]>) -> bool {
+    jit_on && !build.is_some_and(|b| b.iter().any(|f| f == "no-llvmjit"))
+}
+
+/// Redis's worst case, term by term: data x fragmentation, client
+/// buffers and backlog, a fork's copy, the process (measured factors).
+pub fn redis_worst(
+    maxmemory: ByteSize,
+    buffers: ByteSize,
+    forks: bool,
+    c: &calibration::RedisMemory,
+) -> (ByteSize, ByteSize, ByteSize, ByteSize) {
+    let data = maxmemory.scale(c.fragmentation);
+    let fork = if forks {
+        maxmemory.scale(c.fork_factor())
+    } else {
+        ByteSize::ZERO
+    };
+    (data, buffers, fork, ByteSize(c.process))
 }
 
 /// Memory claimed outside the config files: the OS and other processes.
@@ -211,6 +271,7 @@ pub fn compute(
         postgres_terms(
             pg,
             settings.pg_version,
+            settings.pg_build.as_deref(),
             hugepages.as_ref().map(|h| h.0),
             a,
             &mut terms,
@@ -235,7 +296,14 @@ pub fn compute(
         }
     }
     if let Some(r) = &settings.redis {
-        redis_terms(r, a, &mut terms, &mut problems);
+        let version = Some(settings.redis_version.as_str()).filter(|v| !v.is_empty());
+        redis_terms(
+            r,
+            &calibration::redis(version),
+            a,
+            &mut terms,
+            &mut problems,
+        );
     }
     if let Some(b) = &settings.pgbouncer {
         pgbouncer_terms(b, &mut terms);
@@ -414,13 +482,15 @@ impl SharedMemory {
         let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
         let prepared = pg.int("max_prepared_transactions", 0).max(0) as u64;
         let max_locks = pg.int("max_locks_per_transaction", 64).max(10) as u64;
+        let query_size = pg.int("track_activity_query_size", 1024).max(100) as u64;
         let slots = max_conn + av_workers + bg_workers + wal_senders + prepared + 1;
         let ext = extension_shared_memory(pg);
         SharedMemory {
             shared_buffers: sb,
             wal_buffers: wal,
             slots,
-            total: pg_shared_memory(sb, wal, slots, max_locks) + ext.known,
+            total: pg_shared_memory(pg.version(), sb, wal, slots, max_locks, query_size)
+                + ext.known,
             extensions: ext,
         }
     }
@@ -470,19 +540,26 @@ pub fn pg_shared_estimate(pg: &Pg) -> ByteSize {
     SharedMemory::of(pg).total
 }
 
-/// Estimated shared memory: shared_buffers + wal_buffers + the lock table
-/// and per-slot structures + fixed overhead. The last two were calibrated
-/// against `postgres -C shared_memory_size` on PostgreSQL 15 (128 MB -> 143
-/// MB, 1 GB -> 1074 MB, 8 GB -> 8399 MB at 100 connections; +41 MB for 900
-/// more connections).
+/// Estimated shared memory: shared_buffers and what sizes with it,
+/// wal_buffers, the per-slot structures (lock tables by
+/// max_locks_per_transaction, the activity buffer by
+/// track_activity_query_size) and the rest, with the constants measured on
+/// the major's server (data/pg-memory.tsv) and a margin for the fit.
 pub fn pg_shared_memory(
+    major: u32,
     shared_buffers: ByteSize,
     wal_buffers: ByteSize,
     slots: u64,
     max_locks: u64,
+    query_size: u64,
 ) -> ByteSize {
-    let per_slot = ByteSize::kib(16) + ByteSize(512 * max_locks);
-    shared_buffers + wal_buffers + shared_buffers.scale(0.022) + ByteSize::mib(6) + per_slot * slots
+    let c = calibration::pg(major);
+    let per_slot = c.slot as f64 + c.lock * max_locks as f64 + c.query * query_size as f64;
+    let bytes = shared_buffers.bytes() as f64 * (1.0 + c.buffer_overhead)
+        + wal_buffers.bytes() as f64
+        + c.fixed as f64
+        + per_slot * slots as f64;
+    ByteSize((bytes * (1.0 + calibration::SHARED_MARGIN)).ceil() as u64)
 }
 
 /// wal_buffers = -1 means 1/32 of shared_buffers, at least 64 kB, at most
@@ -516,6 +593,7 @@ fn work_mem_rule(s: &ServiceSettings, version: u32, ram: ByteSize, problems: &mu
 fn postgres_terms(
     s: &ServiceSettings,
     version: u32,
+    build: Option<&[String]>,
     hugepages: Option<ByteSize>,
     a: &Assumptions,
     terms: &mut Vec<Term>,
@@ -549,6 +627,7 @@ fn postgres_terms(
     );
     // Not enough huge pages for `huge_pages = on` is a safety finding
     // (the server would not start); here only where the memory is counted.
+    let in_huge_pages = matches!(hugepages, Some(h) if huge == "on" && h >= shared);
     match hugepages {
         Some(h) if huge == "on" && h >= shared => terms.push(term(
             "shared memory (in huge pages)",
@@ -577,17 +656,34 @@ fn postgres_terms(
         0
     };
     let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
+    let c = calibration::pg(version);
+    let per_proc = pg_process_worst(version, a, shared, in_huge_pages);
+    let base = per_proc - page_tables(shared, in_huge_pages);
     terms.push(term(
         "backend processes",
-        a.backend_worst * procs,
-        a.backend_typical * procs,
+        per_proc * procs,
+        base * procs,
         format!(
             "{procs} processes ({max_conn} connections at {}, {av_running} autovacuum, \
-             {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {} worst / {} typical (assumed)",
+             {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {base} ({}) \
+             + {} page tables for {shared} of shared memory{}; typical: without the page tables",
             pg.src("max_connections"),
-            if io_workers > 0 { format!(", {io_workers} I/O workers") } else { String::new() },
-            a.backend_worst,
-            a.backend_typical
+            if io_workers > 0 {
+                format!(", {io_workers} I/O workers")
+            } else {
+                String::new()
+            },
+            if a.backend_memory.is_some() {
+                "assumed".to_string()
+            } else {
+                format!(
+                    "measured on PostgreSQL {}, {}",
+                    c.version,
+                    calibration::PG_SOURCE
+                )
+            },
+            page_tables(shared, in_huge_pages),
+            if in_huge_pages { " in huge pages" } else { "" },
         ),
     ));
 
@@ -595,7 +691,7 @@ fn postgres_terms(
     let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
     let parallel = pg.int("max_parallel_workers", 8).max(0) as u64;
     let sorters = max_conn + parallel;
-    let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm);
+    let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm * c.hash);
     let busy_typical = ((max_conn as f64 * a.busy_fraction_typical).ceil() as u64).max(1);
     terms.push(term(
         "work_mem",
@@ -603,12 +699,28 @@ fn postgres_terms(
         work_mem * busy_typical,
         format!(
             "({max_conn} connections + {parallel} parallel workers) x {} nodes x work_mem {work_mem} ({}) \
-             x hash_mem_multiplier {hmm} ({}); typical: {busy_typical} busy x 1 node",
+             x hash_mem_multiplier {hmm} ({}) x {:.2} (a hash node's memory over its hash_mem, measured); \
+             typical: {busy_typical} busy x 1 node",
             a.sorts_per_query,
             pg.src("work_mem"),
             pg.src("hash_mem_multiplier"),
+            c.hash,
         ),
     ));
+    if jit_possible(pg.bool("jit", true), build) {
+        let jit = ByteSize(calibration::pg_jit());
+        terms.push(term(
+            "JIT",
+            jit * sorters,
+            jit * busy_typical,
+            format!(
+                "jit on ({}): a JIT-compiled query holds {jit} more (measured, {}) x ({max_conn} connections \
+                 + {parallel} parallel workers); typical: {busy_typical} busy",
+                pg.src("jit"),
+                calibration::PG_SOURCE
+            ),
+        ));
+    }
 
     let mwm = ByteSize(pg.mem("maintenance_work_mem", 64 * MIB as i64).max(0) as u64);
     let avwm_setting = pg.mem("autovacuum_work_mem", -1);
@@ -739,6 +851,7 @@ pub fn pgbouncer_server_conns(b: &ServiceSettings) -> (u64, String) {
 
 fn redis_terms(
     r: &ServiceSettings,
+    c: &calibration::RedisMemory,
     a: &Assumptions,
     terms: &mut Vec<Term>,
     problems: &mut Vec<Finding>,
@@ -771,13 +884,18 @@ fn redis_terms(
         ));
         return;
     };
+    let measured = format!(
+        "measured on Redis {}, {}",
+        c.release,
+        calibration::REDIS_SOURCE
+    );
     terms.push(term(
         "data x fragmentation",
-        mm.scale(a.redis_frag_worst),
+        mm.scale(c.fragmentation),
         mm.scale(a.redis_frag_typical),
         format!(
-            "maxmemory {mm} ({mm_src}) x {} worst / {} typical (assumed)",
-            a.redis_frag_worst, a.redis_frag_typical
+            "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {} typical (assumed)",
+            c.fragmentation, a.redis_frag_typical
         ),
     ));
     let maxclients: u64 = r
@@ -794,10 +912,23 @@ fn redis_terms(
             parse_redis_memory(&e.value).unwrap_or_default(),
             e.at.to_string(),
         ),
-        _ => (
-            ByteSize::kib(64) * maxclients,
-            format!("maxmemory-clients unset: assumed {maxclients} clients x 64 KiB"),
-        ),
+        _ => {
+            problems.push(Finding::warning(
+                "redis",
+                r.get("maxmemory-clients").map(|e| &e.at),
+                "maxmemory-clients is unset: client buffers are outside maxmemory, and a client \
+                 reading large replies can grow without bound"
+                    .to_string(),
+                Some("set maxmemory-clients (e.g. 10% of maxmemory) so Redis disconnects the largest clients first".into()),
+            ));
+            (
+                ByteSize(c.client) * maxclients,
+                format!(
+                    "maxmemory-clients unset: {maxclients} idle clients x {} (measured), growth unbounded",
+                    ByteSize(c.client)
+                ),
+            )
+        }
     };
     let backlog = r
         .get("repl-backlog-size")
@@ -832,19 +963,22 @@ fn redis_terms(
             .map(|e| e.at.to_string())
             .or_else(|| r.get("appendonly").map(|e| e.at.to_string()))
             .unwrap_or_else(|| "default save rules".into());
-        let data = mm.scale(a.redis_frag_worst);
         terms.push(term(
             "fork copy-on-write",
-            data + buffers,
+            mm.scale(c.fork_factor()),
             mm.scale(0.1),
-            format!("{what} ({at}): every page may be copied once; typical 10%"),
+            format!(
+                "{what} ({at}): the child may copy every resident page, maxmemory x {:.2} \
+                 ({measured}); typical 10%",
+                c.fork_factor()
+            ),
         ));
     }
     terms.push(term(
         "process",
-        a.redis_base,
-        a.redis_base,
-        "code, stacks, shared objects (assumed)".into(),
+        ByteSize(c.process),
+        ByteSize(c.process),
+        format!("an empty server ({measured})"),
     ));
 }
 
@@ -935,10 +1069,11 @@ mod tests {
         // postgres -C shared_memory_size, PostgreSQL 15, max_connections 100:
         // slots = 100 + 3 autovacuum + 8 workers + 10 WAL senders + 1.
         for (sb, wal, reported_mb) in [(128, 4, 143.0), (1024, 16, 1074.0), (8192, 16, 8399.0)] {
-            let est = pg_shared_memory(ByteSize::mib(sb), ByteSize::mib(wal), 122, 64);
+            let est = pg_shared_memory(15, ByteSize::mib(sb), ByteSize::mib(wal), 122, 64, 1024);
             let ratio = est.as_mib_f64() / reported_mb;
+            // Never under; the MB the server reports are rounded up.
             assert!(
-                (0.97..1.06).contains(&ratio),
+                (0.995..1.03).contains(&ratio),
                 "{sb} MB: {est} vs {reported_mb} MB"
             );
         }
@@ -951,8 +1086,9 @@ mod tests {
         let b = compute(&s, ByteSize::gib(1), "--ram", &[], &Assumptions::default());
         assert!(!b.fits());
         let wm = b.terms.iter().find(|t| t.name == "work_mem").unwrap();
-        // (300 + 8) x 2 x 4 MB x 2.0
-        assert_eq!(wm.worst, ByteSize::mib(4) * (308 * 4));
+        // (300 + 8) x 2 x 4 MB x 2.0 x the hash factor measured on 15
+        let hash = calibration::pg(15).hash;
+        assert_eq!(wm.worst, ByteSize::mib(4).scale(4.0 * hash) * 308);
         assert!(wm.source.contains("pg.conf:3"), "{}", wm.source);
     }
 
@@ -963,9 +1099,9 @@ mod tests {
             let b = compute(s, ByteSize::gib(4), "x", &[], &Assumptions::default());
             b.terms.iter().find(|t| t.name == "work_mem").unwrap().worst
         };
-        assert_eq!(at(&s), ByteSize::mib(40));
+        assert_eq!(at(&s), ByteSize::mib(40).scale(calibration::pg(15).hash));
         s.pg_version = 14;
-        assert_eq!(at(&s), ByteSize::mib(20));
+        assert_eq!(at(&s), ByteSize::mib(20).scale(calibration::pg(14).hash));
     }
 
     #[test]
@@ -1005,8 +1141,18 @@ mod tests {
             ..Default::default()
         };
         let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
-        // 150 data + 11 buffers + (150 + 11) copy-on-write + 10 process
-        assert_eq!(b.service_worst("redis"), ByteSize::mib(150 + 11 + 161 + 10));
+        // data x fragmentation + 11 buffers + a fork's copy (bounded by the
+        // fragmented data set) + the process, with the largest factors
+        // measured (no release named)
+        let c = calibration::redis(None);
+        let mm = ByteSize::mib(100);
+        assert_eq!(
+            b.service_worst("redis"),
+            mm.scale(c.fragmentation)
+                + ByteSize::mib(11)
+                + mm.scale(c.fork_factor())
+                + ByteSize(c.process)
+        );
     }
 
     #[test]

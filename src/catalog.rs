@@ -298,6 +298,16 @@ pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Opt
 pub struct ServiceVersion {
     pub version: String,
     pub source: String,
+    /// Nothing named the release: `version` is the newest dbtune knows.
+    #[serde(skip)]
+    pub assumed: bool,
+}
+
+impl ServiceVersion {
+    /// The release when something named it.
+    pub fn known(&self) -> Option<&str> {
+        (!self.assumed).then_some(self.version.as_str())
+    }
 }
 
 /// The newest known release at or below `wanted` ("7.0.15" -> "7.0",

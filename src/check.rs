@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::budget::{self, Budget};
+pub use crate::cli::Level;
 use crate::error::InputError;
 use crate::load;
 use crate::render::output::{self, Manifest};
@@ -31,6 +32,10 @@ pub struct Report {
     pub files: Vec<String>,
     pub findings: Vec<Finding>,
     pub budget: Budget,
+    /// The total that must fit (`--level`).
+    pub level: Level,
+    /// What the budget assumed about the workload.
+    pub assumptions: budget::Assumptions,
 }
 
 impl Report {
@@ -50,13 +55,39 @@ impl Report {
     }
 
     pub fn ok(&self) -> bool {
-        self.errors() == 0 && self.budget.total_fits()
+        self.errors() == 0 && self.budget_fits()
+    }
+
+    /// Whether the total `--level` names fits in RAM.
+    pub fn budget_fits(&self) -> bool {
+        match self.level {
+            Level::Worst => self.budget.total_fits(),
+            Level::Typical => self.budget.typical <= self.budget.ram,
+        }
+    }
+
+    /// Judged at `level`: at the typical level a worst case over RAM is a
+    /// warning.
+    pub fn at_level(mut self, level: Level) -> Report {
+        self.level = level;
+        if level == Level::Typical && !self.budget.total_fits() {
+            self.findings.push(Finding::warning(
+                "budget",
+                None,
+                format!(
+                    "the worst case ({} of {}) does not fit: only the typical moment ({}) is checked",
+                    self.budget.worst, self.budget.ram, self.budget.typical
+                ),
+                Some("at the worst case (every connection sorting at once) the OOM killer picks a process".into()),
+            ));
+        }
+        self
     }
 
     pub fn verdict(&self) -> &'static str {
         if self.unsafe_errors() > 0 {
             "unsafe"
-        } else if !self.budget.total_fits() {
+        } else if !self.budget_fits() {
             "does-not-fit"
         } else if self.errors() > 0 {
             "invalid"
@@ -126,6 +157,8 @@ pub fn check_settings(
         files,
         findings,
         budget,
+        level: Level::Worst,
+        assumptions: target.assumptions.clone(),
     }
 }
 
@@ -333,14 +366,21 @@ pub fn text(r: &Report, color: bool) -> String {
     let unsafe_ = r.unsafe_errors();
     let verdict = if unsafe_ > 0 {
         p.wrap("1;31", "unsafe")
-    } else if !r.budget.total_fits() {
+    } else if !r.budget_fits() {
         p.wrap("1;31", "does not fit")
     } else if errors > 0 {
         p.wrap("1;31", "invalid")
     } else {
         p.wrap("1;32", "fits")
     };
-    let budget_line = format!("worst case {worst} of {ram} ({})", r.budget.headroom_text());
+    let budget_line = match r.level {
+        Level::Worst => format!("worst case {worst} of {ram} ({})", r.budget.headroom_text()),
+        Level::Typical => format!(
+            "typical {} of {ram} (--level typical; worst case {worst})",
+            r.budget.typical
+        ),
+    };
+    let _ = writeln!(s, "assumptions: {}", r.assumptions.describe());
     let mut versions: Vec<String> = Vec::new();
     if r.postgres_checked {
         versions.push(format!(
@@ -380,6 +420,8 @@ struct JsonReport<'a> {
     redis_version: Option<&'a crate::catalog::ServiceVersion>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pgbouncer_version: Option<&'a crate::catalog::ServiceVersion>,
+    level: Level,
+    assumptions: &'a budget::Assumptions,
     worst: ByteSize,
     typical: ByteSize,
     headroom: i128,
@@ -398,6 +440,8 @@ pub fn json(r: &Report) -> String {
         pg_version_source: &r.pg_version_source,
         redis_version: r.redis_version.as_ref(),
         pgbouncer_version: r.pgbouncer_version.as_ref(),
+        level: r.level,
+        assumptions: &r.assumptions,
         worst: r.budget.worst,
         typical: r.budget.typical,
         headroom: r.budget.headroom(),
@@ -444,7 +488,7 @@ pub fn github(r: &Report) -> String {
             gh_escape(&msg, false)
         );
     }
-    if !r.budget.total_fits() {
+    if !r.budget_fits() {
         let _ = writeln!(
             s,
             "::error title=dbtune memory budget::{}",

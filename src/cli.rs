@@ -223,9 +223,49 @@ pub struct CheckArgs {
     /// this machine's, else the newest].
     #[arg(long, value_name = "X.Y", value_parser = parse_release)]
     pub pgbouncer_version: Option<String>,
+    /// Sort/hash nodes one query runs at once, each up to work_mem x
+    /// hash_mem_multiplier [default: the profile's or manifest's, else 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sorts_per_query: Option<u32>,
+    /// Share of connections running a sort or hash at a typical moment,
+    /// 0-1 [default: the profile's or manifest's, else 0.25].
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub busy_share: Option<f64>,
+    /// Manual VACUUM / CREATE INDEX sessions at once, each up to
+    /// maintenance_work_mem [default: the profile's or manifest's, else 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub manual_maintenance: Option<u32>,
+    /// Private memory of a PostgreSQL backend, when yours differ from the
+    /// one measured (data/pg-memory.tsv): e.g. 8MiB for a schema of
+    /// thousands of tables.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub backend_memory: Option<ByteSize>,
+    /// The total that must fit: `worst` (default) or `typical`, where a
+    /// worst case over RAM is a warning.
+    #[arg(long, value_enum, default_value_t = Level::Worst)]
+    pub level: Level,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Which total of the budget must fit in RAM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Every connection sorting, every worker busy, every fork copying.
+    #[default]
+    Worst,
+    /// A typical moment (a share of connections busy): a worst case over
+    /// RAM is then a warning, not a failure.
+    Typical,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1 (e.g. 0.25)")),
+    }
 }
 
 fn parse_size(s: &str) -> Result<ByteSize, String> {

@@ -100,16 +100,32 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     for n in &host.notes {
         note!("{n}");
     }
+    let mut host = host;
+    let a = &mut host.assumptions;
+    if let Some(n) = args.sorts_per_query {
+        a.sorts_per_query = n;
+    }
+    if let Some(b) = args.busy_share {
+        a.busy_fraction_typical = b;
+    }
+    if let Some(n) = args.manual_maintenance {
+        a.manual_maintenance = n;
+    }
+    if let Some(m) = args.backend_memory {
+        a.backend_memory = Some(m);
+    }
     let mut settings = check::load_found(
         &found,
         host.pg_version,
         host.pg_build.clone(),
         args.root.as_deref(),
     )?;
-    settings.redis_version = host.redis_version.version.clone();
+    // An assumed release is validated as the newest, and budgeted with the
+    // largest factors measured (as render does).
+    settings.redis_version = host.redis_version.known().unwrap_or("").to_string();
     settings.pg_release = host.pg_release.clone();
     settings.pgbouncer_version = host.pgbouncer_version.version.clone();
-    let mut report = check::check_settings(&settings, &host, None);
+    let mut report = check::check_settings(&settings, &host, None).at_level(args.level);
     if settings.redis.is_some() {
         report.redis_version = Some(host.redis_version.clone());
     }

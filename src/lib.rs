@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod bench;
 pub mod budget;
+pub mod calibration;
 pub mod catalog;
 pub mod check;
 pub mod cli;

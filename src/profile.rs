@@ -132,6 +132,12 @@ pub struct PostgresPolicy {
     /// Query statistics: pg_stat_statements loaded, its shared memory
     /// budgeted.
     pub query_stats: bool,
+    /// Share of connections running a sort or hash at a typical moment
+    /// (the budget's typical column).
+    pub busy_share: Fraction,
+    /// Private memory of a backend when the workload's differs from the one
+    /// measured (data/pg-memory.tsv); unset: as measured.
+    pub backend_memory: Option<ByteSize>,
 }
 
 impl Default for PostgresPolicy {
@@ -154,6 +160,8 @@ impl Default for PostgresPolicy {
             sorts_per_query: 2,
             manual_maintenance: 1,
             query_stats: false,
+            busy_share: Fraction(0.25),
+            backend_memory: None,
         }
     }
 }
@@ -943,7 +951,18 @@ impl PostgresPolicy {
             0,
             1024,
             "manual VACUUM / CREATE INDEX sessions at once",
-        )
+        )?;
+        if let Some(b) = self.backend_memory {
+            range_size(
+                s,
+                "backend_memory",
+                b,
+                ByteSize::kib(512),
+                ByteSize::gib(1),
+                "a backend's private memory",
+            )?;
+        }
+        Ok(())
     }
 }
 

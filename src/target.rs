@@ -199,12 +199,14 @@ pub fn resolve(
                 return ServiceVersion {
                     version: newest.to_string(),
                     source: "assumed: the newest dbtune knows".into(),
+                    assumed: true,
                 }
             }
         };
         let (version, note) = resolve(&given);
         ServiceVersion {
             version,
+            assumed: false,
             source: match note {
                 Some(n) => format!("{source}: {n}"),
                 None => source,

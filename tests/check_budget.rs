@@ -31,19 +31,61 @@ fn messages(v: &serde_json::Value) -> String {
 }
 
 #[test]
-fn debian_stock_postgres_fits_4gib_but_not_2gib() {
+fn debian_stock_postgres_fits_8gib_and_4gib_only_at_the_typical_level() {
+    // 100 connections, each able to run two hash nodes of 8 MB and a
+    // JIT-compiled plan at once: 4.5 GiB in the worst case.
     let conf = fx("debian/postgresql.conf");
-    let (code, v) = json(&["--ram", "4GiB", "--pg-version", "15", &conf]);
+    let (code, v) = json(&["--ram", "8GiB", "--pg-version", "15", &conf]);
     assert_eq!(code, 0, "{}", messages(&v));
     assert_eq!(v["verdict"], "fits");
-    let (code, v) = json(&["--ram", "2GiB", "--pg-version", "15", &conf]);
+    assert_eq!(v["level"], "worst");
+    let (code, v) = json(&["--ram", "4GiB", "--pg-version", "15", &conf]);
     assert_eq!(code, 1);
     assert_eq!(v["verdict"], "does-not-fit");
+    // At the typical level the worst case is a warning, and the report
+    // says what it assumed.
+    let (code, v) = json(&[
+        "--ram",
+        "4GiB",
+        "--pg-version",
+        "15",
+        "--level",
+        "typical",
+        &conf,
+    ]);
+    assert_eq!(code, 0, "{}", messages(&v));
+    assert_eq!(v["verdict"], "fits");
+    assert!(messages(&v).contains("the worst case"), "{}", messages(&v));
+    assert_eq!(v["assumptions"]["sorts_per_query"], 2);
+    // Assumptions from flags change the terms they name.
+    let (_, three) = json(&[
+        "--ram",
+        "8GiB",
+        "--pg-version",
+        "15",
+        "--sorts-per-query",
+        "3",
+        &conf,
+    ]);
+    let work_mem = |v: &serde_json::Value| {
+        v["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "work_mem")
+            .unwrap()["worst"]
+            .as_f64()
+            .unwrap()
+    };
+    let (_, two) = json(&["--ram", "8GiB", "--pg-version", "15", &conf]);
+    let ratio = work_mem(&three) / work_mem(&two);
+    assert!((ratio - 1.5).abs() < 0.001, "{ratio}");
+    assert_eq!(three["assumptions"]["sorts_per_query"], 3);
 }
 
 #[test]
 fn debian_stock_redis_is_unbounded_and_pgbouncer_uses_md5() {
-    let (code, v) = json(&["--ram", "4GiB", "--pg-version", "15", &fx("debian")]);
+    let (code, v) = json(&["--ram", "8GiB", "--pg-version", "15", &fx("debian")]);
     assert_eq!(code, 1);
     let m = messages(&v);
     assert!(m.contains("maxmemory is 0 or unset"), "{m}");

@@ -83,13 +83,14 @@ fn without_pgbouncer_max_connections_is_sized_for_direct_clients() {
     assert!(conns(&full) < 100, "{}", conns(&full));
     assert!(!direct.path().join("conf/pgbouncer.ini").exists());
 
-    // On the staging host's 4 GiB, 100 do not fit beside the app: render
-    // says so, with the number asked for and the number given.
+    // On 3 GiB, 100 do not fit beside the app: render says so, with the
+    // number asked for and the number given.
+
     let (small, err) = render(&[
         "--profile",
         "low-memory",
         "--ram",
-        "4GiB",
+        "3GiB",
         "--cpus",
         "2",
         "--only",
@@ -107,7 +108,7 @@ fn without_pgbouncer_max_connections_is_sized_for_direct_clients() {
 
 #[test]
 fn a_pool_shrunk_to_fit_is_said_on_stderr() {
-    let (dir, err) = render(&["--profile", "low-memory", "--ram", "3GiB", "--cpus", "2"]);
+    let (dir, err) = render(&["--profile", "low-memory", "--ram", "2816MiB", "--cpus", "2"]);
     let pool = value(&dir.path().join("conf/pgbouncer.ini"), "default_pool_size").unwrap();
     assert!(
         err.contains(&format!(

@@ -197,14 +197,17 @@ fn apply_then_rollback_restores_the_exact_previous_values() {
         .assert()
         .success()
         .stdout(contains("shared_buffers = ").and(contains("takes effect after a restart")))
-        .stdout(contains("work_mem = ").and(contains(": in effect")))
+        .stdout(contains("effective_cache_size = ").and(contains(": in effect")))
         .get_output()
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
     let after = pg_settings(&pg);
     assert_eq!(after["jit"], "off", "{out}");
-    assert_ne!(after["work_mem"], pg_before["work_mem"]);
+    assert_ne!(
+        after["effective_cache_size"],
+        pg_before["effective_cache_size"]
+    );
     assert_eq!(redis_config(&r)["maxmemory-policy"], "allkeys-lru");
     let pending = pg.psql(
         "postgres",

@@ -549,18 +549,24 @@ fn postgres_binary() -> Option<PathBuf> {
 fn build_features(bin: &Path) -> Option<Vec<String>> {
     let bytes = crate::input::read_bytes(bin, "postgres binary", 512 * 1024 * 1024).ok()?;
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    Some(
-        [
-            ("lz4", &b"liblz4.so"[..]),
-            ("zstd", b"libzstd.so"),
-            ("liburing", b"liburing.so"),
-            ("debian", b"extension_destdir"),
-        ]
-        .iter()
-        .filter(|(_, needle)| has(needle))
-        .map(|(f, _)| f.to_string())
-        .collect(),
-    )
+    let mut features: Vec<String> = [
+        ("lz4", &b"liblz4.so"[..]),
+        ("zstd", b"libzstd.so"),
+        ("liburing", b"liburing.so"),
+        ("debian", b"extension_destdir"),
+    ]
+    .iter()
+    .filter(|(_, needle)| has(needle))
+    .map(|(f, _)| f.to_string())
+    .collect();
+    // JIT is a loadable module beside the server (pkglibdir): said either
+    // way, so a facts file from before this was asked means "not known".
+    let lib = bin.parent().and_then(Path::parent);
+    let llvm = lib.is_some_and(|l| {
+        l.join("lib/llvmjit.so").is_file() || l.join("lib/postgresql/llvmjit.so").is_file()
+    });
+    features.push(if llvm { "llvmjit" } else { "no-llvmjit" }.to_string());
+    Some(features)
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -151,7 +151,8 @@ pub struct Servers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<Sourced<String>>,
     /// What the PostgreSQL build supports where values depend on it
-    /// (`lz4`, `zstd`, `liburing`, `debian`); None when unknown.
+    /// (`lz4`, `zstd`, `liburing`, `debian`) and whether JIT can load
+    /// (`llvmjit` or `no-llvmjit`); None when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres_build: Option<Sourced<Vec<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,8 +201,10 @@ pub fn is_zfs(fstype: &str) -> bool {
     fstype == "zfs" || fstype == "fuse.zfs-fuse" || fstype == "fuse.zfs"
 }
 
-/// Build features that change which values PostgreSQL accepts.
-pub const PG_BUILD_FEATURES: &[&str] = &["lz4", "zstd", "liburing", "debian"];
+/// Build features that change which values PostgreSQL accepts, and
+/// whether its JIT provider is installed (what the budget counts).
+pub const PG_BUILD_FEATURES: &[&str] =
+    &["lz4", "zstd", "liburing", "debian", "llvmjit", "no-llvmjit"];
 
 /// The largest host dbtune renders for.
 pub const MAX_RAM: ByteSize = ByteSize(64 * crate::units::TIB);

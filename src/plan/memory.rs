@@ -2,7 +2,11 @@
 //! ZFS ARC, Redis, PgBouncer and PostgreSQL, using the budget's worst-case
 //! formulas, so the result fits by construction.
 
-use crate::budget::{effective_wal_buffers, pg_shared_memory, Assumptions, HostReserve};
+use crate::budget::{
+    effective_wal_buffers, jit_possible, pg_process_worst, pg_shared_memory, redis_worst,
+    Assumptions, HostReserve,
+};
+use crate::calibration;
 use crate::error::Refusal;
 use crate::profile::{Profile, Workload};
 use crate::units::{ByteSize, KIB};
@@ -20,6 +24,10 @@ pub struct RedisAlloc {
     pub backlog: ByteSize,
     pub worst: ByteSize,
     pub capped: bool,
+    /// The measured factors maxmemory was divided by: fragmentation, and
+    /// a fork's copy when the persistence forks.
+    pub fragmentation: f64,
+    pub fork: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,40 +88,34 @@ pub struct Allocation {
     pub notes: Vec<String>,
 }
 
-/// Redis worst case for a maxmemory, as the budget counts it.
-fn redis_worst(
+/// Redis's worst case for a maxmemory, as the budget counts it.
+fn redis_total(
     mm: ByteSize,
-    clients: ByteSize,
-    backlog: ByteSize,
+    buffers: ByteSize,
     forks: bool,
-    a: &Assumptions,
+    c: &calibration::RedisMemory,
 ) -> ByteSize {
-    let once = mm.scale(a.redis_frag_worst) + clients + backlog;
-    let fork = if forks { once } else { ByteSize::ZERO };
-    once + fork + a.redis_base
+    let (data, buffers, fork, process) = redis_worst(mm, buffers, forks, c);
+    data + buffers + fork + process
 }
 
-fn size_redis(
-    profile: &Profile,
-    host: &Host,
-    share: ByteSize,
-    a: &Assumptions,
-) -> Result<RedisAlloc, Refusal> {
+fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAlloc, Refusal> {
     let r = &profile.redis;
+    // The release is not known when rendering: the largest factors measured.
+    let c = calibration::redis(None);
     let backlog = ByteSize::mib(1);
-    let mult = if r.persistence.forks() { 2.0 } else { 1.0 };
-    let per_copy = share
-        .saturating_sub(a.redis_base)
-        .scale(1.0 / mult)
+    let forks = r.persistence.forks();
+    // Per byte of maxmemory: its fragmentation, and a fork's copy.
+    let per_byte = c.fragmentation + if forks { c.fork_factor() } else { 0.0 };
+    let room = share
+        .saturating_sub(ByteSize(c.process))
         .saturating_sub(backlog);
     // maxmemory-clients is a tenth of maxmemory, at least 8 MiB.
-    let mut mm = per_copy.scale(1.0 / (a.redis_frag_worst + 0.1));
+    let mut mm = room.scale(1.0 / (per_byte + 0.1));
     let mut clients = mm.scale(0.1);
     if clients < ByteSize::mib(8) {
         clients = ByteSize::mib(8);
-        mm = per_copy
-            .saturating_sub(clients)
-            .scale(1.0 / a.redis_frag_worst);
+        mm = room.saturating_sub(clients).scale(1.0 / per_byte);
     }
     let capped = mm > r.maxmemory_max;
     if capped {
@@ -143,8 +145,10 @@ fn size_redis(
         maxmemory: mm,
         clients,
         backlog,
-        worst: redis_worst(mm, clients, backlog, r.persistence.forks(), a),
+        worst: redis_total(mm, clients + backlog, forks, &c),
         capped,
+        fragmentation: c.fragmentation,
+        fork: forks.then(|| c.fork_factor()),
     })
 }
 
@@ -169,6 +173,8 @@ struct PgShape {
     huge_pages: bool,
     /// pg_stat_statements is loaded (its entries take shared memory).
     query_stats: bool,
+    /// A JIT-compiled query can take memory (jit on, a build with LLVM).
+    jit: bool,
 }
 
 impl PgShape {
@@ -193,7 +199,14 @@ impl PgShape {
         } else {
             ByteSize::ZERO
         };
-        pg_shared_memory(self.shared_buffers, self.wal(), self.slots(), 64) + pgss
+        pg_shared_memory(
+            self.version,
+            self.shared_buffers,
+            self.wal(),
+            self.slots(),
+            64,
+            1024,
+        ) + pgss
     }
 
     /// Huge pages to reserve: the estimate rounded up to 2 MiB pages, plus
@@ -217,6 +230,13 @@ impl PgShape {
             + self.wal_senders
             + self.io_workers
             + 6) as u64;
+        let in_huge = self.huge_pages(a).is_some();
+        let per_proc = pg_process_worst(self.version, a, self.shared_estimate(), in_huge);
+        let jit = if self.jit {
+            ByteSize(calibration::pg_jit()) * self.sorters()
+        } else {
+            ByteSize::ZERO
+        };
         let av = if self.version < 17 {
             self.autovacuum_work_mem.min(ByteSize::gib(1))
         } else {
@@ -228,7 +248,8 @@ impl PgShape {
             ByteSize::ZERO
         };
         shared
-            + a.backend_worst * procs
+            + per_proc * procs
+            + jit
             + av * self.autovacuum_workers as u64
             + self.maintenance_work_mem * a.manual_maintenance as u64
             + temp
@@ -315,7 +336,6 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
             profile,
             host,
             available.scale(profile.redis.share.0),
-            a,
         )?)
     } else {
         None
@@ -367,7 +387,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         _ => None,
     };
     let hmm = if version >= 15 { 2.0 } else { 1.0 };
-    let per_query = a.sorts_per_query as f64 * hmm;
+    let per_query = a.sorts_per_query as f64 * hmm * calibration::pg(version).hash;
     let maintenance_work_mem = p
         .maintenance_work_mem
         .min(pg_share.scale(1.0 / 16.0))
@@ -393,6 +413,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         autovacuum_work_mem,
         huge_pages: p.huge_pages,
         query_stats: p.query_stats,
+        jit: jit_possible(super::postgres::jit_on(profile), host.pg_build.as_deref()),
     };
     let connections_for = |bouncer: &Option<BouncerAlloc>| match bouncer {
         Some(bb) => bb.servers() + b.direct_connections + superuser_reserved,
@@ -482,7 +503,10 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         Some(arc) if host.pg_on_zfs => shared_buffers + arc,
         // The page cache caches the data; an ARC for other pools is not it.
         _ => {
-            let typical_private = a.backend_typical * procs + work_mem * busy;
+            let backend = a
+                .backend_memory
+                .unwrap_or(ByteSize(calibration::pg(version).backend));
+            let typical_private = backend * procs + work_mem * busy;
             (available
                 - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst)
                 - arc.unwrap_or_default()

@@ -144,6 +144,8 @@ pub fn assumptions_of(profile: &Profile) -> Assumptions {
         sorts_per_query: profile.postgres.sorts_per_query,
         manual_maintenance: profile.postgres.manual_maintenance,
         temp_tables: profile.postgres.temp_tables,
+        busy_fraction_typical: profile.postgres.busy_share.0,
+        backend_memory: profile.postgres.backend_memory,
         ..Assumptions::default()
     }
 }

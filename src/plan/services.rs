@@ -27,7 +27,6 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
         .set("port", pol.port, "the profile's port")
         .set("timeout", 300, "close clients idle for 5 minutes")
         .set("tcp-keepalive", 300, "notice dead peers");
-    let forks = pol.persistence.forks();
     let mem = s.section("Memory");
     mem.set(
         "maxmemory",
@@ -38,13 +37,16 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
                 r.share
             )
         } else {
+            // Each byte of maxmemory costs its fragmentation, plus a fork's
+            // copy when the persistence forks (factors measured, see
+            // docs/budget-model.md).
             format!(
-                "Redis's {} share / fragmentation 1.5{}, less client buffers",
+                "Redis's {} share less its process, backlog and client buffers, / (fragmentation {:.2}{})",
                 r.share,
-                if forks {
-                    " / 2 for fork copy-on-write"
-                } else {
-                    ""
+                r.fragmentation,
+                match r.fork {
+                    Some(f) => format!(" + {f:.2} for a fork's copy-on-write"),
+                    None => String::new(),
                 }
             )
         },

@@ -480,10 +480,12 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         redis_version: crate::catalog::ServiceVersion {
             version: String::new(),
             source: "the newest dbtune knows".into(),
+            assumed: true,
         },
         pgbouncer_version: crate::catalog::ServiceVersion {
             version: String::new(),
             source: "the newest dbtune knows".into(),
+            assumed: true,
         },
         notes: Vec::new(),
     };

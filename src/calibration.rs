@@ -1,0 +1,198 @@
+//! The memory model's constants as measured on the real servers by
+//! scripts/calibrate-memory.py (data/pg-memory.tsv, data/redis-memory.tsv):
+//! per PostgreSQL major and Redis release. docs/budget-model.md says how
+//! each was measured.
+
+use std::sync::OnceLock;
+
+/// Where the constants come from, for reasons and reports.
+pub const PG_SOURCE: &str = "data/pg-memory.tsv";
+pub const REDIS_SOURCE: &str = "data/redis-memory.tsv";
+
+/// PostgreSQL's memory, measured for one major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgMemory {
+    pub major: u32,
+    /// The release measured.
+    pub version: String,
+    /// Shared memory per byte of shared_buffers beyond the buffers
+    /// (descriptors, the buffer mapping table, checkpoint sort space).
+    pub buffer_overhead: f64,
+    /// Shared memory no setting sizes.
+    pub fixed: u64,
+    /// Shared memory per backend slot (PGPROC, snapshots, stats...).
+    pub slot: u64,
+    /// Per slot and per `max_locks_per_transaction` (the lock tables).
+    pub lock: f64,
+    /// Per slot, times `track_activity_query_size`.
+    pub query: f64,
+    /// Private memory of a backend that has run app statements over a
+    /// schema of 20 tables, idle.
+    pub backend: u64,
+    /// Private memory a hash node takes per byte of its hash_mem.
+    pub hash: f64,
+    /// Extra private memory of a JIT-compiled query (where measured).
+    pub jit: Option<u64>,
+    /// The fit's error at a point it did not use (negative: under).
+    pub check_error: f64,
+}
+
+/// Redis's memory, measured for one release.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedisMemory {
+    /// `major.minor`.
+    pub version: String,
+    pub release: String,
+    /// Resident memory over maxmemory at the worst churn measured.
+    pub fragmentation: f64,
+    /// Memory a fork's copy-on-write takes, over the memory in use, when
+    /// every key is rewritten during the save.
+    pub fork_copy: f64,
+    /// An empty server.
+    pub process: u64,
+    /// An idle client connection.
+    pub client: u64,
+}
+
+/// Margin on the shared-memory fit: the worst check error measured was
+/// 0.7% under the server's own figure.
+pub const SHARED_MARGIN: f64 = 0.01;
+
+fn rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+}
+
+fn pg_all() -> &'static [PgMemory] {
+    static ALL: OnceLock<Vec<PgMemory>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rows(include_str!("../data/pg-memory.tsv"))
+            .map(|f| {
+                let num = |i: usize| -> f64 {
+                    f[i].parse()
+                        .unwrap_or_else(|_| panic!("{PG_SOURCE}: bad number `{}`", f[i]))
+                };
+                PgMemory {
+                    major: num(0) as u32,
+                    version: f[1].to_string(),
+                    buffer_overhead: num(2),
+                    fixed: num(3) as u64,
+                    slot: num(4) as u64,
+                    lock: num(5),
+                    query: num(6),
+                    backend: num(7) as u64,
+                    hash: num(8),
+                    jit: f[9].parse::<f64>().ok().map(|v| v as u64),
+                    check_error: num(10),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The constants of PostgreSQL `major`: its own, else the nearest major
+/// measured (the newer one on a tie).
+pub fn pg(major: u32) -> &'static PgMemory {
+    pg_all()
+        .iter()
+        .min_by_key(|m| (m.major.abs_diff(major), std::cmp::Reverse(m.major)))
+        .expect("data/pg-memory.tsv has rows")
+}
+
+/// A JIT-compiled query's extra memory: the largest measured on any build
+/// with LLVM (JIT's memory depends on LLVM more than on the major).
+pub fn pg_jit() -> u64 {
+    pg_all().iter().filter_map(|m| m.jit).max().unwrap_or(0)
+}
+
+fn redis_all() -> &'static [RedisMemory] {
+    static ALL: OnceLock<Vec<RedisMemory>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rows(include_str!("../data/redis-memory.tsv"))
+            .map(|f| {
+                let num = |i: usize| -> f64 {
+                    f[i].parse()
+                        .unwrap_or_else(|_| panic!("{REDIS_SOURCE}: bad number `{}`", f[i]))
+                };
+                RedisMemory {
+                    version: f[0].to_string(),
+                    release: f[1].to_string(),
+                    fragmentation: num(2),
+                    fork_copy: num(3),
+                    process: num(4) as u64,
+                    client: num(5) as u64,
+                }
+            })
+            .collect()
+    })
+}
+
+impl RedisMemory {
+    /// A fork's copy, per byte of maxmemory: every resident page may be
+    /// copied (the data at its worst fragmentation), and never less than
+    /// the copy measured when every key was rewritten during a save.
+    pub fn fork_factor(&self) -> f64 {
+        self.fragmentation.max(self.fork_copy)
+    }
+}
+
+fn version_key(v: &str) -> (u32, u32) {
+    let mut it = v.split('.').map(|p| p.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// The constants of Redis `version` (`7.2`, `8.0.2`...): the newest
+/// release measured at or below it, else the oldest; the largest factors
+/// of all when the version is not known.
+pub fn redis(version: Option<&str>) -> RedisMemory {
+    let all = redis_all();
+    let Some(v) = version else {
+        let releases: Vec<&str> = all.iter().map(|r| r.release.as_str()).collect();
+        return RedisMemory {
+            version: "any".into(),
+            release: format!("{}, the largest of each", releases.join(" and ")),
+            fragmentation: all.iter().map(|r| r.fragmentation).fold(0.0, f64::max),
+            fork_copy: all.iter().map(|r| r.fork_copy).fold(0.0, f64::max),
+            process: all.iter().map(|r| r.process).max().unwrap_or(0),
+            client: all.iter().map(|r| r.client).max().unwrap_or(0),
+        };
+    };
+    let key = version_key(v);
+    all.iter()
+        .filter(|r| version_key(&r.version) <= key)
+        .max_by_key(|r| version_key(&r.version))
+        .or_else(|| all.iter().min_by_key(|r| version_key(&r.version)))
+        .cloned()
+        .expect("data/redis-memory.tsv has rows")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tested_major_is_measured() {
+        for major in crate::catalog::PG_VERSIONS_SUPPORTED {
+            assert_eq!(pg(major).major, major);
+            let m = pg(major);
+            assert!(m.buffer_overhead > 0.0 && m.buffer_overhead < 0.1, "{m:?}");
+            assert!(m.backend > 1 << 20 && m.backend < 16 << 20, "{m:?}");
+            assert!(m.hash >= 1.0 && m.hash < 2.0, "{m:?}");
+            assert!(m.check_error.abs() <= SHARED_MARGIN, "{m:?}");
+        }
+        assert_eq!(pg(12).major, 13);
+        assert_eq!(pg(40).major, 18);
+        assert!(pg_jit() > 1 << 20);
+    }
+
+    #[test]
+    fn redis_releases_resolve_to_the_one_measured_at_or_below() {
+        assert_eq!(redis(Some("7.0.15")).version, "7.0");
+        assert_eq!(redis(Some("7.4")).version, "7.0");
+        assert_eq!(redis(Some("8.2")).version, "8.0");
+        assert_eq!(redis(Some("6.2")).version, "7.0");
+        let any = redis(None);
+        assert!(any.fragmentation >= redis(Some("8.0")).fragmentation);
+    }
+}
