@@ -68,18 +68,27 @@ pub struct BenchArgs {
     /// Concurrent COPY streams.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub streams: u32,
-    /// pgbench scale factor (100 000 accounts each).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub scale: u32,
+    /// pgbench scale factor (100 000 accounts, ~15 MB each) [default: data
+    /// 8x PostgreSQL's default shared_buffers, within an eighth of the RAM].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scale: Option<u32>,
     /// pgbench clients.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
     /// Seconds per pgbench run.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub seconds: u32,
+    /// Seconds of the write run (long enough for checkpoints).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub write_seconds: u32,
     /// Timed runs per config (after one warm-up).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
+    /// Also measure each profile in its initial-load mode: `[postgres]
+    /// replication = false` (wal_level = minimal, no WAL senders), so COPY
+    /// into a table created in the same transaction writes no WAL.
+    #[arg(long)]
+    pub initial_load: bool,
     /// Only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<crate::bench::Workload>,

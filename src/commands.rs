@@ -810,8 +810,18 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         args.profile.clone()
     };
     let catalog = Catalog::load()?;
+    let mut variants = Vec::new();
     for name in names {
         let (p, _) = catalog.get(&name)?;
+        if args.initial_load && p.postgres.replication {
+            let mut load = p.clone();
+            load.postgres.replication = false;
+            variants.push((format!("dbtune {name} initial-load"), load));
+        }
+        variants.push((format!("dbtune {name}"), p));
+    }
+    variants.sort_by_key(|(n, _)| n.ends_with("initial-load"));
+    for (label, p) in variants {
         let host = Host {
             ram,
             ram_source: "this machine".into(),
@@ -847,7 +857,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             vec![]
         };
         configs.push(Config {
-            name: format!("dbtune {name}"),
+            name: label,
             conf,
             extra,
         });
@@ -868,10 +878,13 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     }
     let workloads = if args.only.is_empty() {
         vec![
+            Workload::Floor,
             Workload::CopyIndex,
             Workload::ConcurrentCopy,
             Workload::Tpcb,
             Workload::SelectOnly,
+            Workload::Write,
+            Workload::Analytic,
         ]
     } else {
         args.only.clone()
@@ -879,9 +892,10 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     let opts = Options {
         rows: args.rows,
         streams: args.streams,
-        scale: args.scale,
+        scale: args.scale.unwrap_or_else(|| bench::scale_for(ram)),
         clients: args.clients,
         seconds: args.seconds,
+        write_seconds: args.write_seconds,
         runs: args.runs,
         workloads,
     };

@@ -31,6 +31,8 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
             "1",
             "--runs",
             "2",
+            "--write-seconds",
+            "2",
         ])
         .timeout(std::time::Duration::from_secs(300))
         .assert()
@@ -40,6 +42,14 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
             contains("2 concurrent COPY streams")
                 .and(contains("pgbench TPC-B"))
                 .and(contains("select-only")),
+        )
+        .stdout(
+            contains("COPY floor: UNLOGGED, no index")
+                .and(contains("pgbench TPC-B for 2 s"))
+                .and(contains(
+                    "checkpoints during the write run (count, fewer is better)",
+                ))
+                .and(contains("hash aggregate of 500 000 groups")),
         )
         .stdout(
             contains("defaults")

@@ -32,6 +32,32 @@ pub enum Workload {
     Tpcb,
     /// pgbench -S: select-only.
     SelectOnly,
+    /// pgbench TPC-B for `--write-seconds`, long enough to checkpoint:
+    /// tps, and the checkpoints it caused.
+    Write,
+    /// A hash aggregate over pgbench_accounts whose table (~30 MB) spills
+    /// to disk under the defaults' work_mem.
+    Analytic,
+    /// The no-WAL floor: COPY into an UNLOGGED table without indexes, for
+    /// the COPY workloads to be compared with.
+    Floor,
+}
+
+impl Workload {
+    fn needs_pgbench_tables(self) -> bool {
+        matches!(
+            self,
+            Workload::Tpcb | Workload::SelectOnly | Workload::Write | Workload::Analytic
+        )
+    }
+}
+
+/// A pgbench scale whose data exceeds PostgreSQL's default shared_buffers
+/// (128 MB) eight times but stays within an eighth of the RAM: about 15 MB
+/// a scale unit.
+pub fn scale_for(ram: crate::units::ByteSize) -> u32 {
+    let data = (ram.bytes() / 8).min(1 << 30);
+    ((data / (15 << 20)) as u32).clamp(10, 1000)
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +67,8 @@ pub struct Options {
     pub scale: u32,
     pub clients: u32,
     pub seconds: u32,
+    /// Seconds of the write run (checkpoints need minutes).
+    pub write_seconds: u32,
     pub runs: u32,
     pub workloads: Vec<Workload>,
 }
@@ -143,6 +171,64 @@ fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
     Ok((copy, index))
 }
 
+/// The floor a load can reach: COPY into an UNLOGGED table created in the
+/// same transaction, no index, no WAL.
+fn copy_floor(c: &Cluster, data: &[u8]) -> Result<f64> {
+    c.psql("DROP TABLE IF EXISTS bench_floor")?;
+    c.psql("CHECKPOINT")?;
+    let t = timed_psql(
+        c,
+        &[
+            "-1",
+            "-c",
+            "CREATE UNLOGGED TABLE bench_floor (id bigint, payload text, n int) WITH (autovacuum_enabled = false)",
+            "-c",
+            "COPY bench_floor FROM STDIN",
+        ],
+        Some(data),
+    )?;
+    c.psql("DROP TABLE bench_floor")?;
+    Ok(t)
+}
+
+/// An analytic query: 500 000 groups of pgbench_accounts aggregated by
+/// hash (about 30 MB of hash table: it spills to disk under 4 MB of
+/// work_mem and fits under tuned settings). Serial, so configs compare
+/// memory, not parallel workers.
+fn analytic(c: &Cluster) -> Result<f64> {
+    timed_psql(
+        c,
+        &[
+            "-c",
+            "SET max_parallel_workers_per_gather = 0",
+            "-c",
+            "SELECT count(*) FROM (SELECT aid % 500000 AS g, sum(abalance), count(*) \
+             FROM pgbench_accounts GROUP BY 1) s",
+        ],
+        None,
+    )
+}
+
+/// (tps, checkpoints) of a TPC-B run of `write_seconds`.
+fn write_run(c: &Cluster, o: &Options) -> Result<(f64, f64)> {
+    let checkpoints = |c: &Cluster| -> Result<f64> {
+        // 17 moved the counters to pg_stat_checkpointer.
+        let v = c
+            .psql("SELECT num_timed + num_requested FROM pg_stat_checkpointer")
+            .or_else(|_| {
+                c.psql("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+            })?;
+        v.trim().parse::<f64>().context("checkpoint count")
+    };
+    let before = checkpoints(c)?;
+    let long = Options {
+        seconds: o.write_seconds,
+        ..o.clone()
+    };
+    let tps = pgbench(c, &long, false)?;
+    Ok((tps, checkpoints(c)? - before))
+}
+
 fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
     c.psql("DROP TABLE IF EXISTS bench_streams")?;
     c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int) WITH (autovacuum_enabled = false)")?;
@@ -217,10 +303,7 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
             .collect();
         let c =
             Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
-        if o.workloads
-            .iter()
-            .any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly))
-        {
+        if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
             progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
             let out = c
                 .client("pgbench")
@@ -276,10 +359,7 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         progress(&format!("{}: warm-up", cfg.name));
         let warm = rows(0, (o.rows / 10).max(1000));
         let _ = copy_index(c, &warm);
-        if o.workloads
-            .iter()
-            .any(|w| matches!(w, Workload::Tpcb | Workload::SelectOnly))
-        {
+        if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
             let short = Options {
                 seconds: 5.min(o.seconds),
                 ..o.clone()
@@ -322,6 +402,36 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
                     Workload::SelectOnly => {
                         record(&cfg.name, "pgbench select-only", "tps", pgbench(c, o, true))
                     }
+                    Workload::Write => {
+                        let name = format!(
+                            "pgbench TPC-B for {} s (writes, checkpoints)",
+                            o.write_seconds
+                        );
+                        match write_run(c, o) {
+                            Ok((tps, cps)) => {
+                                record(&cfg.name, &name, "tps", Ok(tps));
+                                record(
+                                    &cfg.name,
+                                    "checkpoints during the write run",
+                                    "count",
+                                    Ok(cps),
+                                );
+                            }
+                            Err(e) => record(&cfg.name, &name, "tps", Err(e)),
+                        }
+                    }
+                    Workload::Analytic => record(
+                        &cfg.name,
+                        "hash aggregate of 500 000 groups (analytic)",
+                        "s",
+                        analytic(c),
+                    ),
+                    Workload::Floor => record(
+                        &cfg.name,
+                        "COPY floor: UNLOGGED, no index",
+                        "s",
+                        copy_floor(c, &copy_data),
+                    ),
                 }
             }
         }
@@ -357,10 +467,10 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
         let unit = rows[0].unit;
         out.push_str(&format!(
             "\n{m} ({}):\n  {:<w$} {:>10} {:>10} {:>10} {:>7}  runs\n",
-            if unit == "s" {
-                "seconds, lower is better"
-            } else {
-                "transactions/s, higher is better"
+            match unit {
+                "s" => "seconds, lower is better",
+                "count" => "count, fewer is better",
+                _ => "transactions/s, higher is better",
             },
             "config",
             "median",
@@ -377,7 +487,11 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
                 ));
                 continue;
             };
-            let speed = if unit == "s" { base / med } else { med / base };
+            let speed = match unit {
+                "tps" => med / base,
+                _ if med == 0.0 => f64::INFINITY,
+                _ => base / med,
+            };
             out.push_str(&format!(
                 "  {:<w$} {med:>10.2} {min:>10.2} {max:>10.2} {speed:>6.2}x  {}{}\n",
                 s.config,
