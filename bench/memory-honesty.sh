@@ -103,8 +103,10 @@ cleanup() {
     for cg in "${cgroups[@]}"; do
         while read -r p; do kill -KILL "$p" 2>/dev/null || true; done < "$cg/cgroup.procs" 2>/dev/null || true
     done
-    sleep 0.3
-    for cg in "${cgroups[@]}"; do rmdir "$cg" 2>/dev/null || true; done
+    # A cgroup can be removed once its last process has exited: up to 5 s.
+    for cg in "${cgroups[@]}"; do
+        for _ in $(seq 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+    done
     if [ -n "$hugepages_before" ]; then echo "$hugepages_before" > /proc/sys/vm/nr_hugepages; fi
     if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
