@@ -10,15 +10,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 
 fn json(args: &[&str]) -> (i32, serde_json::Value) {
-    let out = dbtune()
-        .arg("check-budget")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
+    harness::check_budget_json(None, args)
 }
 
 fn messages(v: &serde_json::Value) -> String {
@@ -212,16 +204,7 @@ fn includes_are_followed_and_later_settings_win() {
 
 /// check-budget run from `dir`, as the servers read relative includes.
 fn json_in(dir: &str, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = dbtune()
-        .current_dir(dir)
-        .arg("check-budget")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
+    harness::check_budget_json(Some(dir), args)
 }
 
 #[test]

@@ -38,20 +38,7 @@ fn value(file: &Path, key: &str) -> Option<String> {
 }
 
 fn check_json(args: &[&str]) -> (i32, serde_json::Value) {
-    let out = dbtune()
-        .arg("check-budget")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), v)
+    harness::check_budget_json(None, args)
 }
 
 /// Worst case per service, from check-budget's JSON terms.

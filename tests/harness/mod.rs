@@ -722,3 +722,27 @@ pub fn assert_reads_back(pg: &Postgres, conf: &str, skip: &[&str], label: &str) 
     }
     compared
 }
+
+/// `dbtune check-budget ARGS --format json`, run in `cwd` when given (the
+/// servers open relative includes from their working directory): its exit
+/// code and the JSON it printed (every exit prints one).
+pub fn check_budget_json(cwd: Option<&str>, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut c = dbtune();
+    if let Some(dir) = cwd {
+        c.current_dir(dir);
+    }
+    let out = c
+        .arg("check-budget")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), v)
+}
