@@ -493,7 +493,7 @@ impl Detector {
             let features = build_features(&bin)?;
             Some(Sourced::new(
                 features,
-                format!("libraries and patches linked into {}", bin.display()),
+                format!("libraries and patches linked into {}, and whether its JIT module (llvmjit.so) is installed", bin.display()),
             ))
         });
         let redis = run(&["redis-server", "--version"]).and_then(|out| {
