@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn every_tested_major_is_measured() {
-        for major in crate::catalog::PG_VERSIONS_SUPPORTED {
+        for major in crate::read::catalog::PG_VERSIONS_SUPPORTED {
             assert_eq!(pg(major).major, major);
             let m = pg(major);
             assert!(m.buffer_overhead > 0.0 && m.buffer_overhead < 0.1, "{m:?}");

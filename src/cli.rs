@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::facts::StorageKind;
-use crate::render::Kind;
+use crate::service::FileKind;
 use crate::units::ByteSize;
 
 #[derive(Debug, Parser)]
@@ -374,7 +374,7 @@ pub struct RenderArgs {
     pub services: Vec<crate::service::Service>,
     /// Only these files (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
-    pub only: Vec<Kind>,
+    pub only: Vec<FileKind>,
     /// Compare with the files in --out instead of writing: exit 1 with a diff if they differ.
     #[arg(long, requires = "out")]
     pub check: bool,

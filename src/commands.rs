@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::check;
+use crate::read::{discover, report};
 
 /// A message for stderr, with every password this process was given
 /// masked (a URL typed where a path goes, say).
@@ -23,7 +23,8 @@ use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
 use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
-use crate::render::{self, output, Kind};
+use crate::render::{self, output};
+use crate::service::FileKind;
 use crate::service::Service;
 use crate::target;
 
@@ -76,7 +77,7 @@ pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String
 }
 
 fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
-    let found = check::discover(&args.paths)?;
+    let found = discover::discover(&args.paths)?;
     let profile = match &args.profile {
         Some(name) => Some(Catalog::load()?.get(name)?.0),
         None => None,
@@ -114,7 +115,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     if let Some(m) = args.backend_memory {
         a.backend_memory = Some(m);
     }
-    let mut settings = check::load_found(
+    let mut settings = discover::load_found(
         &found,
         host.pg_version,
         host.pg_build.clone(),
@@ -125,7 +126,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     settings.redis_version = host.redis_version.known().unwrap_or("").to_string();
     settings.pg_release = host.pg_release.clone();
     settings.pgbouncer_version = host.pgbouncer_version.version.clone();
-    let mut report = check::check_settings(&settings, &host, None).at_level(args.level);
+    let mut report = report::check_settings(&settings, &host, None).at_level(args.level);
     if settings.redis.is_some() {
         report.redis_version = Some(host.redis_version.clone());
     }
@@ -135,10 +136,10 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     let out = match args.format {
         Format::Text => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            check::text(&report, color)
+            report::text(&report, color)
         }
-        Format::Json => check::json(&report),
-        Format::Github => check::github(&report),
+        Format::Json => report::json(&report),
+        Format::Github => report::github(&report),
     };
     std::io::stdout()
         .lock()
@@ -486,16 +487,11 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
 /// (printing a subset of files for a host that runs more is what
 /// `--services` is for), else the profile's. Said on stderr when it
 /// differs from the profile.
-fn choose_services(profile: Profile, services: &[Service], only: &[Kind]) -> Profile {
+fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) -> Profile {
     let from_only: Vec<Service> = only
         .iter()
-        .filter_map(|k| match k {
-            Kind::Postgres => Some(Service::Postgres),
-            Kind::Pgbouncer => Some(Service::Pgbouncer),
-            Kind::Redis => Some(Service::Redis),
-            // ZFS is the facts' (or --services') call, not a file list's.
-            Kind::Zfs | Kind::Os | Kind::Limits => None,
-        })
+        // ZFS is the facts' (or --services') call, not a file list's.
+        .filter_map(|k| k.service())
         .collect();
     let (mut wanted, why) = if !services.is_empty() {
         (services.to_vec(), "--services")
@@ -662,7 +658,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             "the rendered files do not pass their own check: {summary}\n{}\
              hint: if you use override templates, check they print the plan's values; \
              otherwise please report this with the command line",
-            check::text(&report, false)
+            report::text(&report, false)
         ))
         .into());
     }
@@ -760,12 +756,12 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     }
 }
 
-fn not_rendered(k: Kind, host: &Host) -> InputError {
+fn not_rendered(k: FileKind, host: &Host) -> InputError {
     let why = match k {
-        Kind::Redis => "Redis is not among the host's services".to_string(),
-        Kind::Pgbouncer => "PgBouncer is not among the host's services".to_string(),
-        Kind::Zfs => format!("ZFS is not used on this host ({})", host.zfs_source),
-        Kind::Postgres | Kind::Os | Kind::Limits => "it is always rendered".to_string(),
+        FileKind::Redis => "Redis is not among the host's services".to_string(),
+        FileKind::Pgbouncer => "PgBouncer is not among the host's services".to_string(),
+        FileKind::Zfs => format!("ZFS is not used on this host ({})", host.zfs_source),
+        FileKind::Postgres | FileKind::Os | FileKind::Limits => "it is always rendered".to_string(),
     };
     InputError::plain(
         format!(
@@ -847,7 +843,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         let files = render::render(&plan, None)?;
         let conf = files
             .into_iter()
-            .find(|a| a.kind == Kind::Postgres)
+            .find(|a| a.kind == FileKind::Postgres)
             .expect("postgresql.conf is always rendered")
             .content;
         // No huge pages are reserved on this machine for the scratch cluster.
@@ -869,7 +865,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
                 "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
             )
         })?;
-        let conf = crate::load::read_text(std::path::Path::new(path))?;
+        let conf = crate::read::include::read_text(std::path::Path::new(path))?;
         configs.push(Config {
             name: name.into(),
             conf,

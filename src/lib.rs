@@ -1,33 +1,40 @@
 //! dbtune: tune PostgreSQL, Redis, PgBouncer and ZFS for a host, and prove
 //! the whole set fits in its memory.
 //!
-//! The pipeline, one module per stage:
-//! `facts` (detect / facts file) -> `profile` (policy) -> `plan` (pure
-//! settings with reasons) -> `render` (templates, files) -> `parse` ->
-//! `settings` -> `budget` (worst and typical case, term by term).
+//! The pipeline, one module per stage, in the order data flows:
+//!
+//! - write side: [`facts`] (detect, or a facts file) and [`target`] (flags +
+//!   facts + manifest -> the host to tune for) -> [`profile`] (policy) ->
+//!   [`plan`] (pure settings, each with its reason) -> [`render`] (templates
+//!   -> files, atomically);
+//! - read side: [`read`] (grammar -> includes -> settings -> catalogs ->
+//!   findings -> budget -> report), used by check-budget, by render on its
+//!   own output, and by [`live`] (inspect, diff, apply against a server);
+//! - [`bench`] measures a plan on scratch clusters.
+//!
+//! [`commands`] wires each subcommand's flags to these stages; [`cli`] is the
+//! flags, [`error`] the one error type and its exit codes.
 
-pub mod atomic;
+// The pipeline.
 pub mod bench;
-pub mod budget;
-pub mod calibration;
-pub mod catalog;
-pub mod check;
+pub mod facts;
+pub mod live;
+pub mod plan;
+pub mod profile;
+pub mod read;
+pub mod render;
+pub mod target;
+
+// The command line.
 pub mod cli;
 pub mod commands;
 pub mod error;
-pub mod facts;
+
+// Shared vocabulary: services and file kinds, units, measured constants,
+// and the I/O helpers every stage uses.
+pub mod atomic;
+pub mod calibration;
 pub mod input;
-pub mod live;
-pub mod load;
-pub mod parse;
-pub mod pgvalue;
-pub mod plan;
-pub mod profile;
 pub mod redact;
-pub mod render;
-pub mod safety;
 pub mod service;
-pub mod settings;
-pub mod target;
 pub mod units;
-pub mod validate;

@@ -816,7 +816,7 @@ impl NominalHost {
             crate::facts::MAX_CPUS,
             "logical CPUs",
         )?;
-        if !crate::catalog::PG_VERSIONS_SUPPORTED.contains(&self.pg_version) {
+        if !crate::read::catalog::PG_VERSIONS_SUPPORTED.contains(&self.pg_version) {
             return Err(BadValue::at(Some("host"), "pg_version").says(
                 format!("pg_version {} is not supported", self.pg_version),
                 "dbtune renders for PostgreSQL 13 to 18",

@@ -50,6 +50,34 @@ impl fmt::Display for Service {
     }
 }
 
+/// What a config file configures: the artifacts render writes (`--only`) and
+/// the files check-budget classifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Postgres,
+    Redis,
+    Pgbouncer,
+    Zfs,
+    /// sysctl settings and module options (99-dbtune.conf).
+    Os,
+    /// systemd drop-ins and a compose override with each service's memory
+    /// limit from the budget.
+    Limits,
+}
+
+impl FileKind {
+    /// The service whose settings the file holds, if it is one.
+    pub fn service(self) -> Option<Service> {
+        match self {
+            FileKind::Postgres => Some(Service::Postgres),
+            FileKind::Pgbouncer => Some(Service::Pgbouncer),
+            FileKind::Redis => Some(Service::Redis),
+            FileKind::Zfs | FileKind::Os | FileKind::Limits => None,
+        }
+    }
+}
+
 /// `postgres, pgbouncer, redis`.
 pub fn list(services: &[Service]) -> String {
     services

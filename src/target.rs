@@ -8,11 +8,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::budget::{Assumptions, HostReserve};
-use crate::catalog::{self, ServiceVersion, PG_VERSIONS_SUPPORTED};
 use crate::error::InputError;
 use crate::facts::detect::Detector;
 use crate::facts::{is_zfs, Facts};
+use crate::read::budget::{Assumptions, HostReserve};
+use crate::read::catalog::{self, ServiceVersion, PG_VERSIONS_SUPPORTED};
 use crate::render::output::Manifest;
 use crate::units::ByteSize;
 

@@ -359,7 +359,7 @@ fn pgbouncer_include_sections_follow_pgbouncer() {
     assert_eq!(theirs("max_client_conn"), "77");
     assert_eq!(theirs("default_pool_size"), "9");
 
-    let ours = dbtune::load::pgbouncer(&dir.path().join("pgbouncer.ini"), None).unwrap();
+    let ours = dbtune::read::include::pgbouncer(&dir.path().join("pgbouncer.ini"), None).unwrap();
     let get = |k: &str| ours.get(k).map(|e| e.value.clone());
     assert_eq!(get("pgbouncer.max_client_conn").as_deref(), Some("77"));
     assert_eq!(get("pgbouncer.default_pool_size").as_deref(), Some("9"));

@@ -1,10 +1,10 @@
 //! No parser, validator or budget panics, whatever the input.
 
-use dbtune::budget::{self, Assumptions};
-use dbtune::parse;
-use dbtune::settings::{HostSettings, ServiceSettings};
+use dbtune::read::budget::{self, Assumptions};
+use dbtune::read::findings;
+use dbtune::read::grammar;
+use dbtune::read::settings::{HostSettings, ServiceSettings};
 use dbtune::units::ByteSize;
-use dbtune::validate;
 use proptest::prelude::*;
 
 /// Text that looks enough like config to reach deep into the parsers.
@@ -39,27 +39,27 @@ fn configish() -> impl Strategy<Value = String> {
 }
 
 fn all_of(text: &str) {
-    let _ = parse::pg_items(text, "f");
-    let _ = parse::redis_items(text, "f");
-    let _ = parse::pgbouncer_items(text, "f");
+    let _ = grammar::pg_items(text, "f");
+    let _ = grammar::redis_items(text, "f");
+    let _ = grammar::pgbouncer_items(text, "f");
     let mut os = ServiceSettings::default();
-    let _ = parse::os_conf(text, "f", &mut os);
-    let pg = parse::postgresql_conf(text, "f").ok();
-    let redis = parse::redis_conf(text, "f").ok();
-    let bouncer = parse::pgbouncer_ini(text, "f").ok();
+    let _ = grammar::os_conf(text, "f", &mut os);
+    let pg = grammar::postgresql_conf(text, "f").ok();
+    let redis = grammar::redis_conf(text, "f").ok();
+    let bouncer = grammar::pgbouncer_ini(text, "f").ok();
     for v in 13..=18 {
         if let Some(p) = &pg {
-            let _ = validate::postgres(p, v, None, Some("13.1"));
+            let _ = findings::postgres(p, v, None, Some("13.1"));
         }
     }
-    for v in dbtune::catalog::REDIS_VERSIONS {
+    for v in dbtune::read::catalog::REDIS_VERSIONS {
         if let Some(r) = &redis {
-            let _ = validate::redis(r, v);
+            let _ = findings::redis(r, v);
         }
     }
-    for v in dbtune::catalog::PGBOUNCER_VERSIONS {
+    for v in dbtune::read::catalog::PGBOUNCER_VERSIONS {
         if let Some(b) = &bouncer {
-            let _ = validate::pgbouncer(b, v);
+            let _ = findings::pgbouncer(b, v);
         }
     }
     let hs = HostSettings {
@@ -116,13 +116,13 @@ proptest! {
         let os = format!("vm.nr_hugepages = {}\n", values[0]);
         all_of(&pg);
         let mut oss = ServiceSettings::default();
-        parse::os_conf(&os, "os", &mut oss).unwrap();
+        grammar::os_conf(&os, "os", &mut oss).unwrap();
         let hs = HostSettings {
-            postgres: parse::postgresql_conf(&pg, "pg").ok(),
+            postgres: grammar::postgresql_conf(&pg, "pg").ok(),
             pg_version: 16,
             pg_build: None,
-            redis: parse::redis_conf(&redis, "r").ok(),
-            pgbouncer: parse::pgbouncer_ini(&bouncer, "b").ok(),
+            redis: grammar::redis_conf(&redis, "r").ok(),
+            pgbouncer: grammar::pgbouncer_ini(&bouncer, "b").ok(),
             os: Some(oss),
             ..Default::default()
         };

@@ -9,10 +9,10 @@ mod harness;
 use std::path::Path;
 use std::process::Command;
 
-use dbtune::catalog::{Lookup, PgCatalog, VarType};
-use dbtune::pgvalue::{self, PgValue};
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
+use dbtune::read::catalog::{Lookup, PgCatalog, VarType};
+use dbtune::read::pgvalue::{self, PgValue};
 use dbtune::render;
 use dbtune::units::ByteSize;
 use harness::Postgres;
@@ -45,7 +45,11 @@ fn conf_for(p: &Profile, ram: ByteSize, cpus: u32, major: u32) -> String {
     let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
     let files = render::render(&plan, None).unwrap();
     let report = render::check(&plan, &files).unwrap();
-    assert!(report.ok(), "{}", dbtune::check::text(&report, false));
+    assert!(
+        report.ok(),
+        "{}",
+        dbtune::read::report::text(&report, false)
+    );
     files
         .into_iter()
         .find(|a| a.file == "postgresql.conf")
@@ -397,7 +401,7 @@ fn lines_agree(major: u32) {
     let mut disagreements = Vec::new();
     for (name, line) in lines {
         let theirs = oracle.line(name, line);
-        let parsed = dbtune::parse::postgresql_conf(line, "postgresql.conf").unwrap();
+        let parsed = dbtune::read::grammar::postgresql_conf(line, "postgresql.conf").unwrap();
         let ours: Option<String> = if parsed.syntax_errors.is_empty() {
             parsed.get(name).map(|e| e.value.clone())
         } else {
@@ -503,7 +507,7 @@ fn shared_memory_agrees(major: u32) {
         // autovacuum_worker_slots (16), before it autovacuum_max_workers.
         let av = if major >= 18 { 16 } else { 3 };
         let slots = conns + av + 8 + 10 + prepared + 1;
-        let est = dbtune::budget::pg_shared_memory(
+        let est = dbtune::read::budget::pg_shared_memory(
             major,
             ByteSize::mib(sb),
             ByteSize::mib(wal),

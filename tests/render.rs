@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use dbtune::check;
 use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
+use dbtune::read::report;
 use dbtune::render;
 use dbtune::units::ByteSize;
 use proptest::prelude::*;
@@ -69,7 +69,7 @@ fn snapshots_of_zfs_files_for_powerhouse_on_zfs() {
     };
     for a in files(&p, &h)
         .into_iter()
-        .filter(|a| a.kind == render::Kind::Zfs)
+        .filter(|a| a.kind == dbtune::service::FileKind::Zfs)
     {
         insta::assert_snapshot!(format!("powerhouse-zfs__{}", a.file), a.content);
     }
@@ -94,12 +94,12 @@ fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
         assert!(
             r.ok() && r.findings.is_empty(),
             "{name}:\n{}",
-            check::text(&r, false)
+            report::text(&r, false)
         );
         assert!(
             r.budget.worst > h.ram.scale(0.9),
             "{name} leaves more than 10% unused:\n{}",
-            check::text(&r, false)
+            report::text(&r, false)
         );
     }
 }
@@ -120,7 +120,7 @@ fn every_profile_passes_its_own_check_on_every_postgres_version() {
                 assert!(
                     r.ok() && r.findings.is_empty(),
                     "{name} PG {v} zfs {zfs}:\n{}",
-                    check::text(&r, false)
+                    report::text(&r, false)
                 );
             }
         }
@@ -258,7 +258,7 @@ proptest! {
                 let r = render::check(&plan, &artifacts).unwrap();
                 prop_assert!(
                     r.ok() && r.findings.is_empty(),
-                    "{} on {}:\n{}", p.name, h.ram, check::text(&r, false)
+                    "{} on {}:\n{}", p.name, h.ram, report::text(&r, false)
                 );
             }
             Err(e) => {
@@ -327,7 +327,7 @@ fn a_grid_of_hosts_fits_or_is_refused() {
                                 assert!(
                                     r.ok() && r.findings.is_empty(),
                                     "{name} {ram} MiB {cpus} CPUs PG {version}:\n{}",
-                                    check::text(&r, false)
+                                    report::text(&r, false)
                                 );
                                 rendered += 1;
                             }

@@ -52,7 +52,11 @@ fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) 
     let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
     let files = render::render(&plan, None).unwrap();
     let report = render::check(&plan, &files).unwrap();
-    assert!(report.ok(), "{}", dbtune::check::text(&report, false));
+    assert!(
+        report.ok(),
+        "{}",
+        dbtune::read::report::text(&report, false)
+    );
     files
 }
 
@@ -200,7 +204,7 @@ fn redis_case_on(files: &[Artifact], label: &str, version: Option<&str>) {
     let Some(r) = started else {
         return;
     };
-    let rendered = dbtune::parse::redis_conf(conf, "redis.conf").unwrap();
+    let rendered = dbtune::read::grammar::redis_conf(conf, "redis.conf").unwrap();
     for (name, entries) in &rendered.entries {
         if ["port", "bind", "dir", "rename-command"].contains(&name.as_str()) {
             continue;

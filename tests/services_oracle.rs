@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dbtune::catalog::{BouncerCatalog, RedisCatalog, RedisType};
-use dbtune::{parse, validate};
+use dbtune::read::catalog::{BouncerCatalog, RedisCatalog, RedisType};
+use dbtune::read::{findings, grammar};
 use harness::Redis;
 
 /// (release, redis-server, redis-cli) of every Redis here.
@@ -110,10 +110,10 @@ fn redis_refuses_what_dbtune_refuses() {
             for v in *values {
                 let theirs = r.cmd(&["CONFIG", "SET", name, v]).trim() == "OK";
                 let line = format!("{name} \"{v}\"\n");
-                let s = parse::redis_conf(&line, "redis.conf").unwrap();
-                let ours = validate::redis(&s, version)
+                let s = grammar::redis_conf(&line, "redis.conf").unwrap();
+                let ours = findings::redis(&s, version)
                     .iter()
-                    .all(|f| f.severity != validate::Severity::Error);
+                    .all(|f| f.severity != findings::Severity::Error);
                 if theirs != ours {
                     disagreements.push(format!(
                         "{name} {v:?}: Redis {}, dbtune {}",
@@ -208,10 +208,10 @@ fn pgbouncer_refuses_what_dbtune_refuses() {
         for case in BOUNCER_CASES {
             let theirs = pgbouncer_starts(&bin, case);
             let text = format!("[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\n{case}\n");
-            let s = parse::pgbouncer_ini(&text, "pgbouncer.ini").unwrap();
-            let ours = validate::pgbouncer(&s, version)
+            let s = grammar::pgbouncer_ini(&text, "pgbouncer.ini").unwrap();
+            let ours = findings::pgbouncer(&s, version)
                 .iter()
-                .all(|f| f.severity != validate::Severity::Error);
+                .all(|f| f.severity != findings::Severity::Error);
             if theirs != ours {
                 disagreements.push(format!(
                     "{case:?}: PgBouncer {}, dbtune {}",
@@ -257,8 +257,8 @@ fn pgbouncer_key_lists_name_what_the_servers_show() {
     }
 }
 
-fn sample(t: &dbtune::catalog::BouncerType) -> String {
-    use dbtune::catalog::BouncerType;
+fn sample(t: &dbtune::read::catalog::BouncerType) -> String {
+    use dbtune::read::catalog::BouncerType;
     match t {
         BouncerType::Int | BouncerType::Uint => "1".into(),
         BouncerType::Time => "30".into(),

@@ -327,7 +327,7 @@ impl Facts {
         if let Some(v) = &self.servers.postgres {
             let major = self.servers.postgres_major();
             match major {
-                Some(m) if crate::catalog::PG_VERSIONS_SUPPORTED.contains(&m) => {}
+                Some(m) if crate::read::catalog::PG_VERSIONS_SUPPORTED.contains(&m) => {}
                 _ => {
                     return Err(BadFact::new(
                         "postgres",

@@ -22,17 +22,17 @@ use super::{
     redis_rewrite, redis_state, Drift, PgPrevious, PgSnapshot, PgState, RedisPrevious,
     RedisSnapshot, RedisState, Snapshot,
 };
-use crate::budget::{self, Budget};
-use crate::check;
 use crate::cli::{ApplyArgs, DiffArgs, InspectArgs};
 use crate::error::{InputError, Refusal, EXIT_NO};
 use crate::facts::detect::Detector;
+use crate::read::budget::{self, Budget};
+use crate::read::findings::{Finding, Severity};
+use crate::read::safety;
+use crate::read::settings::HostSettings;
+use crate::read::{discover, report};
 use crate::redact::scrub;
-use crate::safety;
-use crate::settings::HostSettings;
 use crate::target::{self, CheckTarget, ThisMachine};
 use crate::units::ByteSize;
-use crate::validate::{Finding, Severity};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -249,8 +249,8 @@ fn live_settings(live: &Live) -> HostSettings {
             .as_ref()
             .map_or(target::DEFAULT_PG_VERSION, |(_, s)| {
                 s.major.clamp(
-                    *crate::catalog::PG_VERSIONS_SUPPORTED.start(),
-                    *crate::catalog::PG_VERSIONS_SUPPORTED.end(),
+                    *crate::read::catalog::PG_VERSIONS_SUPPORTED.start(),
+                    *crate::read::catalog::PG_VERSIONS_SUPPORTED.end(),
                 )
             }),
         postgres: live.pg.as_ref().map(|(_, s)| s.service_settings()),
@@ -466,9 +466,9 @@ fn drifts(live: &Live, files: &HostSettings) -> Vec<Drift> {
     out
 }
 
-fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, check::Found)> {
-    let found = check::discover(&[dir.to_path_buf()])?;
-    let mut settings = check::load_found(
+fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, discover::Found)> {
+    let found = discover::discover(&[dir.to_path_buf()])?;
+    let mut settings = discover::load_found(
         &found,
         live_settings(live).pg_version,
         live.pg.as_ref().map(|(_, s)| s.build_features()),
@@ -805,10 +805,10 @@ fn restart_huge_pages(
     }))
 }
 
-fn print_refusal(what: &str, report: &check::Report) -> anyhow::Error {
+fn print_refusal(what: &str, report: &report::Report) -> anyhow::Error {
     Refusal(format!(
         "{what}; nothing was changed\n{}",
-        check::text(report, false)
+        report::text(report, false)
     ))
     .into()
 }
@@ -889,7 +889,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let set = change_set(&live, &files);
     let after = after_change(&live, &files, &set);
     let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
-    let dir_report = check::check_settings(&files, &host, huge.clone());
+    let dir_report = report::check_settings(&files, &host, huge.clone());
     if !dir_report.ok() {
         let what = match dir_report.verdict() {
             "unsafe" => "the directory holds settings that can lose data or stop a server",
@@ -899,7 +899,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         return Err(print_refusal(what, &dir_report));
     }
     // Then the servers as they would run after the change.
-    let after_report = check::check_settings(&after, &host, huge);
+    let after_report = report::check_settings(&after, &host, huge);
     let blocking: Vec<&Finding> = after_report
         .findings
         .iter()

@@ -14,8 +14,8 @@ use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
-use crate::pgvalue::PgValue;
-use crate::settings::{Location, ServiceSettings};
+use crate::read::pgvalue::PgValue;
+use crate::read::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize};
 
 pub use conn::Target;
@@ -51,15 +51,15 @@ impl PgSetting {
     /// The row as a catalog entry, for the one value reader. Without
     /// min/max: the live value is in range, and a file's value is judged
     /// by validation.
-    pub fn as_param(&self, major: u32) -> crate::catalog::PgParam {
-        use crate::catalog::{Lookup, PgCatalog, VarType};
+    pub fn as_param(&self, major: u32) -> crate::read::catalog::PgParam {
+        use crate::read::catalog::{Lookup, PgCatalog, VarType};
         // The live enumvals are this build's own; the spellings PostgreSQL
         // accepts beyond them come from the version's catalog.
         let aliases = match PgCatalog::get(major).lookup(&self.name) {
             Lookup::Known(p) => p.aliases.clone(),
             _ => Vec::new(),
         };
-        crate::catalog::PgParam {
+        crate::read::catalog::PgParam {
             name: self.name.clone(),
             vartype: match self.vartype.as_str() {
                 "bool" => VarType::Bool,
@@ -102,7 +102,7 @@ impl PgSetting {
 fn unit_bytes(unit: &str) -> Option<f64> {
     match unit {
         "8kB" => Some(8192.0),
-        u => crate::pgvalue::memory_unit_bytes(u),
+        u => crate::read::pgvalue::memory_unit_bytes(u),
     }
 }
 
@@ -379,10 +379,10 @@ pub async fn redis_state(
 /// live row's type and unit.
 pub fn pg_same(file_value: &str, live: &PgSetting, major: u32) -> bool {
     let param = live.as_param(major);
-    let Ok(file) = crate::pgvalue::read(&param, file_value) else {
+    let Ok(file) = crate::read::pgvalue::read(&param, file_value) else {
         return false;
     };
-    let Ok(running) = crate::pgvalue::read(&param, &live.setting) else {
+    let Ok(running) = crate::read::pgvalue::read(&param, &live.setting) else {
         return file_value.trim() == live.setting;
     };
     match (&file, &running) {

@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use super::Snapshot;
 use crate::error::InputError;
-use crate::parse::{self, Item};
+use crate::read::grammar::{self, Item};
 
 /// pg_control begins with the cluster's 64-bit system identifier, in the
 /// machine's byte order.
@@ -103,7 +103,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         String::new()
     };
     let shown = auto.display().to_string();
-    let parsed = parse::pg_items(&text, &shown);
+    let parsed = grammar::pg_items(&text, &shown);
     if let Some(e) = parsed.errors.first() {
         return Err(InputError::new(
             e.at.to_string(),

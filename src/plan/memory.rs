@@ -2,13 +2,13 @@
 //! ZFS ARC, Redis, PgBouncer and PostgreSQL, using the budget's worst-case
 //! formulas, so the result fits by construction.
 
-use crate::budget::{
-    effective_wal_buffers, jit_possible, pg_process_worst, pg_shared_memory, redis_worst,
-    Assumptions, HostReserve,
-};
 use crate::calibration;
 use crate::error::Refusal;
 use crate::profile::{Profile, Workload};
+use crate::read::budget::{
+    effective_wal_buffers, jit_possible, pg_process_worst, pg_shared_memory, redis_worst,
+    Assumptions, HostReserve,
+};
 use crate::units::{ByteSize, KIB};
 
 /// pg_stat_statements.max as render writes it (the extension's default).
@@ -195,7 +195,7 @@ impl PgShape {
 
     fn shared_estimate(&self) -> ByteSize {
         let pgss = if self.query_stats {
-            ByteSize(PGSS_MAX * crate::budget::PGSS_BYTES_PER_ENTRY)
+            ByteSize(PGSS_MAX * crate::read::budget::PGSS_BYTES_PER_ENTRY)
         } else {
             ByteSize::ZERO
         };

@@ -11,9 +11,9 @@ pub mod services;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{Assumptions, HostReserve};
 use crate::facts::StorageKind;
 use crate::profile::{Profile, Workload};
+use crate::read::budget::{Assumptions, HostReserve};
 use crate::units::ByteSize;
 
 /// The host a plan is for, each fact with where it came from

@@ -19,12 +19,13 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
     logging(&mut s, profile, alloc);
     // A parameter the target version lacks must never reach it: the
     // version's catalog (from the real server) decides.
-    let cat = crate::catalog::PgCatalog::get(host.pg_version);
+    let cat = crate::read::catalog::PgCatalog::get(host.pg_version);
     for sec in &mut s.0 {
         sec.settings.retain(|x| {
             // Extension placeholders (pg_stat_statements.max) are
             // accepted by every version.
-            x.name.contains('.') || matches!(cat.lookup(&x.name), crate::catalog::Lookup::Known(_))
+            x.name.contains('.')
+                || matches!(cat.lookup(&x.name), crate::read::catalog::Lookup::Known(_))
         });
     }
     s.0.retain(|sec| !sec.settings.is_empty());
@@ -36,7 +37,7 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
 /// any host size (a 17 TiB host's page cache is more than
 /// effective_cache_size can say), with the clamp in the reason.
 fn clamp_to_ranges(s: &mut Sections, version: u32) {
-    use crate::catalog::{Lookup, PgCatalog, VarType};
+    use crate::read::catalog::{Lookup, PgCatalog, VarType};
     let cat = PgCatalog::get(version);
     for x in s.0.iter_mut().flat_map(|sec| sec.settings.iter_mut()) {
         let Lookup::Known(p) = cat.lookup(&x.name) else {
@@ -45,7 +46,7 @@ fn clamp_to_ranges(s: &mut Sections, version: u32) {
         if !matches!(p.vartype, VarType::Integer | VarType::Real) {
             continue;
         }
-        let Ok(v) = crate::pgvalue::number(p, &x.value) else {
+        let Ok(v) = crate::read::pgvalue::number(p, &x.value) else {
             continue;
         };
         let (bound, which) = match (p.min, p.max) {
@@ -54,7 +55,7 @@ fn clamp_to_ranges(s: &mut Sections, version: u32) {
             _ => continue,
         };
         let was = x.value.clone();
-        x.value = crate::pgvalue::format_number(p, bound);
+        x.value = crate::read::pgvalue::format_number(p, bound);
         x.reason = format!(
             "{}; {was} clamped to PostgreSQL {version}'s {which}",
             x.reason

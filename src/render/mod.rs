@@ -9,30 +9,17 @@ use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::check::Report;
 use crate::error::InputError;
-use crate::parse;
 use crate::plan::Plan;
-use crate::settings::{HostSettings, ServiceSettings};
+use crate::read::grammar;
+use crate::read::report::Report;
+use crate::read::settings::{HostSettings, ServiceSettings};
+use crate::service::FileKind;
 use crate::units::ByteSize;
-
-/// What a rendered file is, for `--only`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Postgres,
-    Redis,
-    Pgbouncer,
-    Zfs,
-    Os,
-    /// systemd drop-ins and a compose override with each service's memory
-    /// limit from the budget.
-    Limits,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
-    pub kind: Kind,
+    pub kind: FileKind,
     pub file: &'static str,
     /// The template it came from.
     pub template: &'static str,
@@ -173,12 +160,12 @@ fn parsed_names(s: &ServiceSettings) -> Vec<String> {
 /// a directive. Override templates are the user's to shape.
 fn verify_shape(plan: &Plan, a: &Artifact) -> Result<()> {
     let parsed = match a.file {
-        "postgresql.conf" => parse::postgresql_conf(&a.content, a.file)?,
-        "redis.conf" => parse::redis_conf(&a.content, a.file)?,
-        "pgbouncer.ini" => parse::pgbouncer_ini(&a.content, a.file)?,
+        "postgresql.conf" => grammar::postgresql_conf(&a.content, a.file)?,
+        "redis.conf" => grammar::redis_conf(&a.content, a.file)?,
+        "pgbouncer.ini" => grammar::pgbouncer_ini(&a.content, a.file)?,
         "99-dbtune.conf" | "zfs-arc.conf" => {
             let mut os = ServiceSettings::default();
-            parse::os_conf(&a.content, a.file, &mut os)?;
+            grammar::os_conf(&a.content, a.file, &mut os)?;
             os
         }
         _ => return Ok(()),
@@ -244,7 +231,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
             })
     };
     let mut out = vec![Artifact {
-        kind: Kind::Postgres,
+        kind: FileKind::Postgres,
         file: "postgresql.conf",
         template: "postgresql.conf.j2",
         content: one("postgresql.conf.j2")?,
@@ -252,7 +239,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     }];
     if plan.redis.is_some() {
         out.push(Artifact {
-            kind: Kind::Redis,
+            kind: FileKind::Redis,
             file: "redis.conf",
             template: "redis.conf.j2",
             content: one("redis.conf.j2")?,
@@ -261,7 +248,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     }
     if plan.pgbouncer.is_some() {
         out.push(Artifact {
-            kind: Kind::Pgbouncer,
+            kind: FileKind::Pgbouncer,
             file: "pgbouncer.ini",
             template: "pgbouncer.ini.j2",
             content: one("pgbouncer.ini.j2")?,
@@ -271,7 +258,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     if let Some(z) = &plan.zfs {
         if z.script {
             out.push(Artifact {
-                kind: Kind::Zfs,
+                kind: FileKind::Zfs,
                 file: "zfs-datasets.sh",
                 template: "zfs-datasets.sh.j2",
                 content: one("zfs-datasets.sh.j2")?,
@@ -279,7 +266,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
             });
         }
         out.push(Artifact {
-            kind: Kind::Zfs,
+            kind: FileKind::Zfs,
             file: "zfs-arc.conf",
             template: "zfs-arc.conf.j2",
             content: one("zfs-arc.conf.j2")?,
@@ -287,7 +274,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
         });
     }
     out.push(Artifact {
-        kind: Kind::Os,
+        kind: FileKind::Os,
         file: "99-dbtune.conf",
         template: "sysctl.conf.j2",
         content: one("sysctl.conf.j2")?,
@@ -314,7 +301,7 @@ pub struct Limit {
 /// The limits that make the budget real, from the budget of the rendered
 /// files: per service, MemoryMax is its worst case (rounded up to a MiB),
 /// so the limits add up to the budget's services.
-pub fn limits_of(plan: &Plan, budget: &crate::budget::Budget) -> Vec<Limit> {
+pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit> {
     let mib = |b: ByteSize| b.div_ceil(ByteSize::mib(1)) * 1024 * 1024;
     let setting = |sections: &crate::plan::Sections, name: &str| -> Option<u64> {
         sections
@@ -385,7 +372,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::budget::Budget) -> Vec<Limit> {
 /// The limit files: a systemd drop-in per service and a compose override.
 pub fn render_limits(
     plan: &Plan,
-    budget: &crate::budget::Budget,
+    budget: &crate::read::budget::Budget,
     template_dir: Option<PathBuf>,
 ) -> Result<Vec<Artifact>> {
     let env = environment(template_dir);
@@ -410,7 +397,7 @@ pub fn render_limits(
     let mut out = Vec::new();
     for l in &limits {
         out.push(Artifact {
-            kind: Kind::Limits,
+            kind: FileKind::Limits,
             file: l.file,
             template: "systemd.conf.j2",
             content: one("systemd.conf.j2", base(minijinja::context! { limit => l }))?,
@@ -418,7 +405,7 @@ pub fn render_limits(
         });
     }
     out.push(Artifact {
-        kind: Kind::Limits,
+        kind: FileKind::Limits,
         file: "docker-compose.override.yml",
         template: "docker-compose.override.yml.j2",
         content: one(
@@ -444,10 +431,10 @@ pub fn parse_artifacts<'a>(
     let mut os = ServiceSettings::default();
     for (name, text) in files {
         match name {
-            "postgresql.conf" => hs.postgres = Some(parse::postgresql_conf(text, name)?),
-            "redis.conf" => hs.redis = Some(parse::redis_conf(text, name)?),
-            "pgbouncer.ini" => hs.pgbouncer = Some(parse::pgbouncer_ini(text, name)?),
-            "99-dbtune.conf" | "zfs-arc.conf" => parse::os_conf(text, name, &mut os)?,
+            "postgresql.conf" => hs.postgres = Some(grammar::postgresql_conf(text, name)?),
+            "redis.conf" => hs.redis = Some(grammar::redis_conf(text, name)?),
+            "pgbouncer.ini" => hs.pgbouncer = Some(grammar::pgbouncer_ini(text, name)?),
+            "99-dbtune.conf" | "zfs-arc.conf" => grammar::os_conf(text, name, &mut os)?,
             _ => {}
         }
     }
@@ -477,17 +464,19 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
         pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
         pg_build: plan.host.pg_build.clone(),
         pg_release: None,
-        redis_version: crate::catalog::ServiceVersion {
+        redis_version: crate::read::catalog::ServiceVersion {
             version: String::new(),
             source: "the newest dbtune knows".into(),
             assumed: true,
         },
-        pgbouncer_version: crate::catalog::ServiceVersion {
+        pgbouncer_version: crate::read::catalog::ServiceVersion {
             version: String::new(),
             source: "the newest dbtune knows".into(),
             assumed: true,
         },
         notes: Vec::new(),
     };
-    Ok(crate::check::check_settings(&settings, &target, None))
+    Ok(crate::read::report::check_settings(
+        &settings, &target, None,
+    ))
 }

@@ -669,7 +669,7 @@ pub fn assert_reads_back(pg: &Postgres, conf: &str, skip: &[&str], label: &str) 
         .parse::<u32>()
         .unwrap()
         / 10000;
-    let rendered = dbtune::parse::postgresql_conf(conf, "postgresql.conf").unwrap();
+    let rendered = dbtune::read::grammar::postgresql_conf(conf, "postgresql.conf").unwrap();
     assert!(
         rendered.syntax_errors.is_empty(),
         "{label}: {:?}",

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration;
-use crate::catalog::{Lookup, PgCatalog, PgParam};
-use crate::pgvalue::{self, PgValue};
-use crate::settings::{Entry, HostSettings, ServiceSettings};
+use crate::read::catalog::{Lookup, PgCatalog, PgParam};
+use crate::read::findings::Finding;
+use crate::read::pgvalue::{self, PgValue};
+use crate::read::settings::{Entry, HostSettings, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize, KIB, MIB};
-use crate::validate::Finding;
 
 /// The numbers the model assumes about the workload; each is named in the
 /// report when used. What the servers themselves cost is measured
@@ -147,7 +147,7 @@ impl Budget {
             && !self
                 .problems
                 .iter()
-                .any(|p| p.severity == crate::validate::Severity::Error)
+                .any(|p| p.severity == crate::read::findings::Severity::Error)
     }
 
     /// Only the arithmetic: worst case within RAM.
@@ -1011,12 +1011,12 @@ fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse;
+    use crate::read::grammar;
     use crate::units::GIB;
 
     fn pg(text: &str) -> HostSettings {
         HostSettings {
-            postgres: Some(parse::postgresql_conf(text, "pg.conf").unwrap()),
+            postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
             pg_version: 15,
             ..Default::default()
         }
@@ -1025,7 +1025,7 @@ mod tests {
     #[test]
     fn values_are_read_as_postgres_reads_them() {
         let mem = |line: &str, name: &str| {
-            let s = parse::postgresql_conf(line, "pg.conf").unwrap();
+            let s = grammar::postgresql_conf(line, "pg.conf").unwrap();
             Pg::new(&s, 15).mem(name, -99)
         };
         assert_eq!(
@@ -1123,7 +1123,7 @@ mod tests {
     #[test]
     fn redis_unbounded_and_forking_are_seen() {
         let s = HostSettings {
-            redis: Some(parse::redis_conf("maxmemory 0\n", "r.conf").unwrap()),
+            redis: Some(grammar::redis_conf("maxmemory 0\n", "r.conf").unwrap()),
             ..Default::default()
         };
         let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
@@ -1132,7 +1132,7 @@ mod tests {
 
         let s = HostSettings {
             redis: Some(
-                parse::redis_conf(
+                grammar::redis_conf(
                     "maxmemory 100mb\nmaxmemory-clients 10mb\nsave \"\"\nappendonly yes\n",
                     "r",
                 )
@@ -1159,7 +1159,7 @@ mod tests {
     fn pools_above_max_connections_are_a_problem() {
         let mut s = pg("max_connections = 50\n");
         s.pgbouncer = Some(
-            parse::pgbouncer_ini(
+            grammar::pgbouncer_ini(
                 "[databases]\napp = host=127.0.0.1 pool_size=40\n[pgbouncer]\nreserve_pool_size = 10\n",
                 "b.ini",
             )

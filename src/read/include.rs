@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
 use crate::input;
-use crate::parse::{self, IncludeKind, Item};
-use crate::settings::{Location, ServiceSettings};
+use crate::read::grammar::{self, IncludeKind, Item};
+use crate::read::settings::{Location, ServiceSettings};
 
 /// PostgreSQL's own limit (CONF_FILE_MAX_DEPTH); Redis and PgBouncer get the same.
 const MAX_DEPTH: usize = 10;
@@ -81,13 +81,13 @@ impl Loader {
         let name = display(path);
         let items = match self.format {
             Format::Postgres => {
-                let parsed = parse::pg_items(&text, &name);
+                let parsed = grammar::pg_items(&text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
-            Format::Redis => parse::redis_items(&text, &name)?,
+            Format::Redis => grammar::redis_items(&text, &name)?,
             Format::PgBouncer => {
-                let parsed = parse::pgbouncer_items(&text, &name);
+                let parsed = grammar::pgbouncer_items(&text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
@@ -116,7 +116,7 @@ impl Loader {
                     },
                 ),
                 Item::Key { key, value, line } => {
-                    match parse::in_section(self.section.as_deref(), &key, &name, line) {
+                    match grammar::in_section(self.section.as_deref(), &key, &name, line) {
                         Ok(full) => self.out.push(
                             &full,
                             value,
@@ -298,7 +298,7 @@ pub fn pgbouncer(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, In
 /// A sysctl.d file or a modprobe options file, added to `into`.
 pub fn os(path: &Path, into: &mut ServiceSettings) -> Result<(), InputError> {
     let text = read_text(path)?;
-    parse::os_conf(&text, &display(path), into)
+    grammar::os_conf(&text, &display(path), into)
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
-//! check-budget: find the configs, load them (following includes), validate
-//! every setting, compute the budget, and report in text, JSON or GitHub
-//! annotations. `render` runs the same `check_settings` on its own output.
+//! The verdict: validate the loaded settings, compute the budget, and say
+//! it in text, JSON or GitHub annotations. check-budget and render (on its
+//! own output) both call `check_settings`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::budget::{self, Budget};
 pub use crate::cli::Level;
-use crate::error::InputError;
-use crate::load;
-use crate::render::output::{self, Manifest};
-use crate::safety;
-use crate::settings::{HostSettings, ServiceSettings};
+use crate::read::budget::{self, Budget};
+use crate::read::findings::{self, Finding, Severity};
+use crate::read::safety;
+use crate::read::settings::HostSettings;
 use crate::target::CheckTarget;
 use crate::units::ByteSize;
-use crate::validate::{self, Finding, Severity};
 
 /// The verdict on a host's settings.
 #[derive(Debug, Serialize)]
@@ -25,8 +21,8 @@ pub struct Report {
     pub pg_version_source: String,
     /// The Redis and PgBouncer releases checked against, when their files
     /// were checked.
-    pub redis_version: Option<crate::catalog::ServiceVersion>,
-    pub pgbouncer_version: Option<crate::catalog::ServiceVersion>,
+    pub redis_version: Option<crate::read::catalog::ServiceVersion>,
+    pub pgbouncer_version: Option<crate::read::catalog::ServiceVersion>,
     /// Whether a postgresql.conf was among the files.
     pub postgres_checked: bool,
     pub files: Vec<String>,
@@ -105,7 +101,7 @@ pub fn check_settings(
 ) -> Report {
     let mut findings = Vec::new();
     if let Some(pg) = &settings.postgres {
-        findings.extend(validate::postgres(
+        findings.extend(findings::postgres(
             pg,
             settings.pg_version,
             settings.pg_build.as_deref(),
@@ -113,10 +109,10 @@ pub fn check_settings(
         ));
     }
     if let Some(r) = &settings.redis {
-        findings.extend(validate::redis(r, &settings.redis_version));
+        findings.extend(findings::redis(r, &settings.redis_version));
     }
     if let Some(b) = &settings.pgbouncer {
-        findings.extend(validate::pgbouncer(b, &settings.pgbouncer_version));
+        findings.extend(findings::pgbouncer(b, &settings.pgbouncer_version));
     }
     let ctx = safety::Context {
         pg_on_zfs: target.pg_on_zfs,
@@ -160,168 +156,6 @@ pub fn check_settings(
         level: Level::Worst,
         assumptions: target.assumptions.clone(),
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Postgres,
-    Redis,
-    PgBouncer,
-    Os,
-}
-
-/// What a file is, from its name, else from its first setting.
-pub fn classify(path: &Path) -> Result<Kind, InputError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if name.contains("postgresql") || name.starts_with("postgres") {
-        return Ok(Kind::Postgres);
-    }
-    if name.contains("redis") {
-        return Ok(Kind::Redis);
-    }
-    if name.contains("pgbouncer") || name.ends_with(".ini") {
-        return Ok(Kind::PgBouncer);
-    }
-    if name.contains("sysctl") || name.starts_with("zfs") || name == "99-dbtune.conf" {
-        return Ok(Kind::Os);
-    }
-    let text = load::read_text(path)?;
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
-    match first {
-        Some(l) if l.starts_with('[') => Ok(Kind::PgBouncer),
-        Some(l) if l.starts_with("options ") => Ok(Kind::Os),
-        Some(l) if l.starts_with("vm.") || l.starts_with("kernel.") || l.starts_with("net.") => {
-            Ok(Kind::Os)
-        }
-        Some(l) if l.contains('=') => Ok(Kind::Postgres),
-        Some(_) => Ok(Kind::Redis),
-        None => Err(InputError::plain(
-            format!(
-                "`{}` has no settings, so dbtune cannot tell what it configures",
-                path.display()
-            ),
-            "name it postgresql.conf, redis.conf or pgbouncer.ini",
-        )),
-    }
-}
-
-/// Config files and the manifest found under the paths given.
-#[derive(Debug, Default)]
-pub struct Found {
-    pub postgres: Option<PathBuf>,
-    pub redis: Option<PathBuf>,
-    pub pgbouncer: Option<PathBuf>,
-    pub os: Vec<PathBuf>,
-    pub manifest: Option<Manifest>,
-}
-
-const DIR_NAMES: &[(&str, Kind)] = &[
-    ("postgresql.conf", Kind::Postgres),
-    ("redis.conf", Kind::Redis),
-    ("pgbouncer.ini", Kind::PgBouncer),
-    ("99-dbtune.conf", Kind::Os),
-    ("zfs-arc.conf", Kind::Os),
-];
-
-pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
-    let mut found = Found::default();
-    let put = |kind: Kind, p: PathBuf, found: &mut Found| -> Result<(), InputError> {
-        let slot = match kind {
-            Kind::Postgres => &mut found.postgres,
-            Kind::Redis => &mut found.redis,
-            Kind::PgBouncer => &mut found.pgbouncer,
-            Kind::Os => {
-                found.os.push(p);
-                return Ok(());
-            }
-        };
-        if let Some(prev) = slot.as_ref() {
-            return Err(InputError::plain(
-                format!(
-                    "two {} configs: `{}` and `{}`",
-                    match kind {
-                        Kind::Postgres => "PostgreSQL",
-                        Kind::Redis => "Redis",
-                        _ => "PgBouncer",
-                    },
-                    prev.display(),
-                    p.display()
-                ),
-                "check one host at a time; included files are followed, so name only the main one",
-            ));
-        }
-        *slot = Some(p);
-        Ok(())
-    };
-    for p in paths {
-        if p.is_dir() {
-            let mut any = false;
-            for (name, kind) in DIR_NAMES {
-                let f = p.join(name);
-                if f.is_file() {
-                    put(*kind, f, &mut found)?;
-                    any = true;
-                }
-            }
-            if let Some(m) = output::read_manifest(p)? {
-                found.manifest = Some(m);
-            }
-            if !any {
-                return Err(InputError::plain(
-                    format!("no config file found in `{}`", p.display()),
-                    "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
-                     zfs-arc.conf in a directory; name files directly to check others",
-                )
-                .into());
-            }
-        } else if p.exists() {
-            put(classify(p)?, p.clone(), &mut found)?;
-        } else {
-            return Err(InputError::plain(
-                format!("`{}` does not exist", p.display()),
-                "pass config files or a directory of them",
-            )
-            .into());
-        }
-    }
-    Ok(found)
-}
-
-/// Loads what was found, following includes.
-pub fn load_found(
-    found: &Found,
-    pg_version: u32,
-    pg_build: Option<Vec<String>>,
-    root: Option<&Path>,
-) -> Result<HostSettings, InputError> {
-    let mut hs = HostSettings {
-        pg_version,
-        pg_build,
-        ..Default::default()
-    };
-    if let Some(p) = &found.postgres {
-        hs.postgres = Some(load::postgres(p, root)?);
-    }
-    if let Some(p) = &found.redis {
-        hs.redis = Some(load::redis(p, root)?);
-    }
-    if let Some(p) = &found.pgbouncer {
-        hs.pgbouncer = Some(load::pgbouncer(p, root)?);
-    }
-    if !found.os.is_empty() {
-        let mut os = ServiceSettings::default();
-        for p in &found.os {
-            load::os(p, &mut os)?;
-        }
-        hs.os = Some(os);
-    }
-    Ok(hs)
 }
 
 /// ANSI colour, only when asked for.
@@ -417,9 +251,9 @@ struct JsonReport<'a> {
     pg_version: u32,
     pg_version_source: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    redis_version: Option<&'a crate::catalog::ServiceVersion>,
+    redis_version: Option<&'a crate::read::catalog::ServiceVersion>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pgbouncer_version: Option<&'a crate::catalog::ServiceVersion>,
+    pgbouncer_version: Option<&'a crate::read::catalog::ServiceVersion>,
     level: Level,
     assumptions: &'a budget::Assumptions,
     worst: ByteSize,

@@ -11,31 +11,31 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 const PG_CATALOGS: [(u32, &str); 6] = [
-    (13, include_str!("../data/pg-catalog-13.tsv")),
-    (14, include_str!("../data/pg-catalog-14.tsv")),
-    (15, include_str!("../data/pg-catalog-15.tsv")),
-    (16, include_str!("../data/pg-catalog-16.tsv")),
-    (17, include_str!("../data/pg-catalog-17.tsv")),
-    (18, include_str!("../data/pg-catalog-18.tsv")),
+    (13, include_str!("../../data/pg-catalog-13.tsv")),
+    (14, include_str!("../../data/pg-catalog-14.tsv")),
+    (15, include_str!("../../data/pg-catalog-15.tsv")),
+    (16, include_str!("../../data/pg-catalog-16.tsv")),
+    (17, include_str!("../../data/pg-catalog-17.tsv")),
+    (18, include_str!("../../data/pg-catalog-18.tsv")),
 ];
-const PG_MINOR_ADDITIONS: &str = include_str!("../data/pg-minor-additions.tsv");
-const PG_BUILD: &str = include_str!("../data/pg-build.toml");
+const PG_MINOR_ADDITIONS: &str = include_str!("../../data/pg-minor-additions.tsv");
+const PG_BUILD: &str = include_str!("../../data/pg-build.toml");
 /// Redis configs per release, from src/config.c (scripts/gen-redis-keys.py).
 const REDIS: [(&str, &str); 4] = [
-    ("7.0", include_str!("../data/redis-7.0.tsv")),
-    ("7.2", include_str!("../data/redis-7.2.tsv")),
-    ("7.4", include_str!("../data/redis-7.4.tsv")),
-    ("8.0", include_str!("../data/redis-8.0.tsv")),
+    ("7.0", include_str!("../../data/redis-7.0.tsv")),
+    ("7.2", include_str!("../../data/redis-7.2.tsv")),
+    ("7.4", include_str!("../../data/redis-7.4.tsv")),
+    ("8.0", include_str!("../../data/redis-8.0.tsv")),
 ];
 /// PgBouncer settings per release, from src/main.c (scripts/gen-pgbouncer-keys.py).
 const PGBOUNCER: [(&str, &str); 7] = [
-    ("1.18", include_str!("../data/pgbouncer-1.18.tsv")),
-    ("1.19", include_str!("../data/pgbouncer-1.19.tsv")),
-    ("1.20", include_str!("../data/pgbouncer-1.20.tsv")),
-    ("1.21", include_str!("../data/pgbouncer-1.21.tsv")),
-    ("1.22", include_str!("../data/pgbouncer-1.22.tsv")),
-    ("1.23", include_str!("../data/pgbouncer-1.23.tsv")),
-    ("1.24", include_str!("../data/pgbouncer-1.24.tsv")),
+    ("1.18", include_str!("../../data/pgbouncer-1.18.tsv")),
+    ("1.19", include_str!("../../data/pgbouncer-1.19.tsv")),
+    ("1.20", include_str!("../../data/pgbouncer-1.20.tsv")),
+    ("1.21", include_str!("../../data/pgbouncer-1.21.tsv")),
+    ("1.22", include_str!("../../data/pgbouncer-1.22.tsv")),
+    ("1.23", include_str!("../../data/pgbouncer-1.23.tsv")),
+    ("1.24", include_str!("../../data/pgbouncer-1.24.tsv")),
 ];
 
 pub const PG_VERSIONS_SUPPORTED: std::ops::RangeInclusive<u32> = 13..=18;

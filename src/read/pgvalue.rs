@@ -10,7 +10,7 @@
 //! This reads a value after the config file's lexer has done its part
 //! (quotes removed); what may appear unquoted is `parse`'s business.
 
-use crate::catalog::{PgParam, VarType};
+use crate::read::catalog::{PgParam, VarType};
 
 /// A value as PostgreSQL holds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -665,8 +665,8 @@ mod tests {
 
     #[test]
     fn enums_match_whole_names_and_the_servers_own_spellings() {
-        let cat = |v: u32, n: &str| match crate::catalog::PgCatalog::get(v).lookup(n) {
-            crate::catalog::Lookup::Known(p) => p.clone(),
+        let cat = |v: u32, n: &str| match crate::read::catalog::PgCatalog::get(v).lookup(n) {
+            crate::read::catalog::Lookup::Known(p) => p.clone(),
             _ => panic!("{n}"),
         };
         let hp = cat(16, "huge_pages");

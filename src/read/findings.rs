@@ -6,8 +6,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::catalog::{BouncerCatalog, BouncerType, Lookup, PgCatalog, RedisCatalog, RedisType};
-use crate::settings::{Location, ServiceSettings};
+use crate::read::catalog::{
+    BouncerCatalog, BouncerType, Lookup, PgCatalog, RedisCatalog, RedisType,
+};
+use crate::read::settings::{Location, ServiceSettings};
 use crate::units::parse_redis_memory;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -205,7 +207,7 @@ pub fn postgres(
                     }
                 }
                 for e in entries {
-                    if let Err(err) = crate::pgvalue::read(p, &e.value) {
+                    if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
                         out.push(Finding::error("postgres", Some(&e.at), err.message, err.hint));
                     }
                 }
@@ -388,7 +390,7 @@ fn redis_range(
 
 /// libusual's strtol(value, &end, 0) over the whole value.
 fn c_int(v: &str) -> bool {
-    let (n, end) = crate::pgvalue::c_strtol(v.as_bytes());
+    let (n, end) = crate::read::pgvalue::c_strtol(v.as_bytes());
     n.is_some() && end == v.len() && end > 0
 }
 
@@ -499,7 +501,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
                 "digits only (0x for hex, a leading 0 for octal)",
             )),
             BouncerType::Time => {
-                let (x, end) = crate::pgvalue::c_strtod(v.as_bytes());
+                let (x, end) = crate::read::pgvalue::c_strtod(v.as_bytes());
                 if !(end == v.len() && end > 0 && x.is_some_and(|x| x >= 0.0)) {
                     out.push(bad(
                         format!("`{name}` needs seconds as a number, not `{v}`: {v_name} refuses to start"),
@@ -540,11 +542,11 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse;
+    use crate::read::grammar;
 
     fn pg(text: &str, v: u32) -> Vec<Finding> {
         postgres(
-            &parse::postgresql_conf(text, "pg.conf").unwrap(),
+            &grammar::postgresql_conf(text, "pg.conf").unwrap(),
             v,
             None,
             None,
@@ -630,7 +632,7 @@ mod tests {
 
     #[test]
     fn redis_directives_and_sizes() {
-        let s = parse::redis_conf(
+        let s = grammar::redis_conf(
             "maxmemory 1gb\nmaxmemroy 2gb\nmaxmemory-policy lru\nsave 900 1\nsave 60 100\nhash-max-ziplist-entries 512\nrepl-backlog-size 1x\n",
             "r.conf",
         )
@@ -645,7 +647,7 @@ mod tests {
 
     #[test]
     fn redis_directives_follow_the_release() {
-        let s = parse::redis_conf(
+        let s = grammar::redis_conf(
             "locale-collate \"\"\nset-max-listpack-entries 128\nappendonly maybe\n",
             "r.conf",
         )
@@ -662,7 +664,7 @@ mod tests {
 
     #[test]
     fn pgbouncer_keys() {
-        let s = parse::pgbouncer_ini(
+        let s = grammar::pgbouncer_ini(
             "[pgbouncer]\nmax_client_con = 10\npool_mode = sessions\nauth_type = md5\n[bogus]\nx = 1\n",
             "b.ini",
         )
@@ -678,7 +680,7 @@ mod tests {
     /// As PgBouncer 1.18 reads them (tests/services_oracle.rs starts it).
     #[test]
     fn pgbouncer_reads_names_exactly_and_times_without_units() {
-        let s = parse::pgbouncer_ini(
+        let s = grammar::pgbouncer_ini(
             "[pgbouncer]\nMAX_CLIENT_CONN = 10\nauth_type = foo\nserver_idle_timeout = 10s\npool_mode = SESSION\nmax_prepared_statements = 100\n",
             "b.ini",
         )

@@ -6,7 +6,7 @@
 //! settings and include directives; `load` follows the includes.
 
 use crate::error::InputError;
-use crate::settings::{Location, ServiceSettings, SyntaxError};
+use crate::read::settings::{Location, ServiceSettings, SyntaxError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IncludeKind {
@@ -562,7 +562,7 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
             });
             continue;
         }
-        let name = crate::catalog::redis_new_name(&name).unwrap_or(name);
+        let name = crate::read::catalog::redis_new_name(&name).unwrap_or(name);
         out.push(Item::Set {
             name,
             value: args[1..].join(" "),

@@ -3,10 +3,10 @@
 //! set (someone else's files included), render refuses to write one, and
 //! apply refuses to push one.
 
-use crate::budget::{self, Assumptions, Pg};
-use crate::settings::{HostSettings, Location, ServiceSettings};
+use crate::read::budget::{self, Assumptions, Pg};
+use crate::read::findings::Finding;
+use crate::read::settings::{HostSettings, Location, ServiceSettings};
 use crate::units::ByteSize;
-use crate::validate::Finding;
 
 /// What is known about the host, beyond the files.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +31,7 @@ pub struct LiveHugePages {
     pub source: String,
 }
 
-fn at(e: Option<&crate::settings::Entry>) -> Option<&Location> {
+fn at(e: Option<&crate::read::settings::Entry>) -> Option<&Location> {
     e.map(|e| &e.at)
 }
 
@@ -287,11 +287,11 @@ fn pgbouncer(b: &ServiceSettings, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse;
+    use crate::read::grammar;
 
     fn pg(text: &str) -> HostSettings {
         HostSettings {
-            postgres: Some(parse::postgresql_conf(text, "pg.conf").unwrap()),
+            postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
             pg_version: 16,
             ..Default::default()
         }
@@ -338,11 +338,11 @@ mod tests {
         assert!(m.contains("reserves no huge pages"), "{m}");
         let mut hs = pg("huge_pages = on\nshared_buffers = 1GB\n");
         let mut os = ServiceSettings::default();
-        parse::os_conf("vm.nr_hugepages = 100\n", "sysctl.conf", &mut os).unwrap();
+        grammar::os_conf("vm.nr_hugepages = 100\n", "sysctl.conf", &mut os).unwrap();
         hs.os = Some(os);
         assert!(msgs(&hs, &Context::default()).contains("only 200 MiB of huge pages"));
         let mut os = ServiceSettings::default();
-        parse::os_conf("vm.nr_hugepages = 600\n", "sysctl.conf", &mut os).unwrap();
+        grammar::os_conf("vm.nr_hugepages = 600\n", "sysctl.conf", &mut os).unwrap();
         hs.os = Some(os);
         assert_eq!(msgs(&hs, &Context::default()), "[]");
         assert_eq!(msgs(&pg("huge_pages = try\n"), &Context::default()), "[]");
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn open_redis_and_trusting_pgbouncer() {
         let r = |t: &str| HostSettings {
-            redis: Some(parse::redis_conf(t, "r.conf").unwrap()),
+            redis: Some(grammar::redis_conf(t, "r.conf").unwrap()),
             ..Default::default()
         };
         assert!(
@@ -373,7 +373,7 @@ mod tests {
             "[]"
         );
         let b = |t: &str| HostSettings {
-            pgbouncer: Some(parse::pgbouncer_ini(t, "b.ini").unwrap()),
+            pgbouncer: Some(grammar::pgbouncer_ini(t, "b.ini").unwrap()),
             ..Default::default()
         };
         assert!(msgs(

@@ -1,0 +1,166 @@
+//! Which files to read: the paths given on the command line, classified by
+//! name (else by their first setting), and directories searched for the
+//! files render writes, with their manifest.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::InputError;
+use crate::read::include;
+use crate::read::settings::{HostSettings, ServiceSettings};
+use crate::render::output::{self, Manifest};
+use crate::service::FileKind;
+
+/// What a file is, from its name, else from its first setting.
+pub fn classify(path: &Path) -> Result<FileKind, InputError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.contains("postgresql") || name.starts_with("postgres") {
+        return Ok(FileKind::Postgres);
+    }
+    if name.contains("redis") {
+        return Ok(FileKind::Redis);
+    }
+    if name.contains("pgbouncer") || name.ends_with(".ini") {
+        return Ok(FileKind::Pgbouncer);
+    }
+    if name.contains("sysctl") || name.starts_with("zfs") || name == "99-dbtune.conf" {
+        return Ok(FileKind::Os);
+    }
+    let text = include::read_text(path)?;
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
+    match first {
+        Some(l) if l.starts_with('[') => Ok(FileKind::Pgbouncer),
+        Some(l) if l.starts_with("options ") => Ok(FileKind::Os),
+        Some(l) if l.starts_with("vm.") || l.starts_with("kernel.") || l.starts_with("net.") => {
+            Ok(FileKind::Os)
+        }
+        Some(l) if l.contains('=') => Ok(FileKind::Postgres),
+        Some(_) => Ok(FileKind::Redis),
+        None => Err(InputError::plain(
+            format!(
+                "`{}` has no settings, so dbtune cannot tell what it configures",
+                path.display()
+            ),
+            "name it postgresql.conf, redis.conf or pgbouncer.ini",
+        )),
+    }
+}
+
+/// Config files and the manifest found under the paths given.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub postgres: Option<PathBuf>,
+    pub redis: Option<PathBuf>,
+    pub pgbouncer: Option<PathBuf>,
+    pub os: Vec<PathBuf>,
+    pub manifest: Option<Manifest>,
+}
+
+const DIR_NAMES: &[(&str, FileKind)] = &[
+    ("postgresql.conf", FileKind::Postgres),
+    ("redis.conf", FileKind::Redis),
+    ("pgbouncer.ini", FileKind::Pgbouncer),
+    ("99-dbtune.conf", FileKind::Os),
+    ("zfs-arc.conf", FileKind::Os),
+];
+
+pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
+    let mut found = Found::default();
+    let put = |kind: FileKind, p: PathBuf, found: &mut Found| -> Result<(), InputError> {
+        let slot = match kind {
+            FileKind::Postgres => &mut found.postgres,
+            FileKind::Redis => &mut found.redis,
+            FileKind::Pgbouncer => &mut found.pgbouncer,
+            // Limits are never classified; ZFS module options are OS settings.
+            FileKind::Os | FileKind::Zfs | FileKind::Limits => {
+                found.os.push(p);
+                return Ok(());
+            }
+        };
+        if let Some(prev) = slot.as_ref() {
+            return Err(InputError::plain(
+                format!(
+                    "two {} configs: `{}` and `{}`",
+                    match kind {
+                        FileKind::Postgres => "PostgreSQL",
+                        FileKind::Redis => "Redis",
+                        _ => "PgBouncer",
+                    },
+                    prev.display(),
+                    p.display()
+                ),
+                "check one host at a time; included files are followed, so name only the main one",
+            ));
+        }
+        *slot = Some(p);
+        Ok(())
+    };
+    for p in paths {
+        if p.is_dir() {
+            let mut any = false;
+            for (name, kind) in DIR_NAMES {
+                let f = p.join(name);
+                if f.is_file() {
+                    put(*kind, f, &mut found)?;
+                    any = true;
+                }
+            }
+            if let Some(m) = output::read_manifest(p)? {
+                found.manifest = Some(m);
+            }
+            if !any {
+                return Err(InputError::plain(
+                    format!("no config file found in `{}`", p.display()),
+                    "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
+                     zfs-arc.conf in a directory; name files directly to check others",
+                )
+                .into());
+            }
+        } else if p.exists() {
+            put(classify(p)?, p.clone(), &mut found)?;
+        } else {
+            return Err(InputError::plain(
+                format!("`{}` does not exist", p.display()),
+                "pass config files or a directory of them",
+            )
+            .into());
+        }
+    }
+    Ok(found)
+}
+
+/// Loads what was found, following includes.
+pub fn load_found(
+    found: &Found,
+    pg_version: u32,
+    pg_build: Option<Vec<String>>,
+    root: Option<&Path>,
+) -> Result<HostSettings, InputError> {
+    let mut hs = HostSettings {
+        pg_version,
+        pg_build,
+        ..Default::default()
+    };
+    if let Some(p) = &found.postgres {
+        hs.postgres = Some(include::postgres(p, root)?);
+    }
+    if let Some(p) = &found.redis {
+        hs.redis = Some(include::redis(p, root)?);
+    }
+    if let Some(p) = &found.pgbouncer {
+        hs.pgbouncer = Some(include::pgbouncer(p, root)?);
+    }
+    if !found.os.is_empty() {
+        let mut os = ServiceSettings::default();
+        for p in &found.os {
+            include::os(p, &mut os)?;
+        }
+        hs.os = Some(os);
+    }
+    Ok(hs)
+}
