@@ -93,7 +93,8 @@ fn pg_all() -> &'static [PgMemory] {
 
 /// The constants of PostgreSQL `major`: its own, else the nearest major
 /// measured (the newer one on a tie).
-pub fn pg(major: u32) -> &'static PgMemory {
+pub fn pg(major: impl Into<u32>) -> &'static PgMemory {
+    let major = major.into();
     pg_all()
         .iter()
         .min_by_key(|m| (m.major.abs_diff(major), std::cmp::Reverse(m.major)))
@@ -173,7 +174,7 @@ mod tests {
 
     #[test]
     fn every_tested_major_is_measured() {
-        for major in crate::read::catalog::PG_VERSIONS_SUPPORTED {
+        for major in crate::version::PgVersion::all().map(|v| v.major()) {
             assert_eq!(pg(major).major, major);
             let m = pg(major);
             assert!(m.buffer_overhead > 0.0 && m.buffer_overhead < 0.1, "{m:?}");
@@ -181,8 +182,8 @@ mod tests {
             assert!(m.hash >= 1.0 && m.hash < 2.0, "{m:?}");
             assert!(m.check_error.abs() <= SHARED_MARGIN, "{m:?}");
         }
-        assert_eq!(pg(12).major, 13);
-        assert_eq!(pg(40).major, 18);
+        assert_eq!(pg(12u32).major, 13);
+        assert_eq!(pg(40u32).major, 18);
         assert!(pg_jit() > 1 << 20);
     }
 

@@ -1,5 +1,6 @@
 //! Command-line interface. The doc comment of each field is its help text.
 
+use crate::version::PgVersion;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -203,8 +204,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
     /// PostgreSQL major version to validate against [default: facts, manifest, this machine's, else 16].
-    #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
-    pub pg_version: Option<u32>,
+    #[arg(long, value_name = PgVersion::VALUE_NAME)]
+    pub pg_version: Option<PgVersion>,
     /// Filesystem of the PostgreSQL data directory and its WAL, e.g. zfs
     /// [default: the facts file, else the manifest]. full_page_writes = off
     /// is an error unless this says zfs.
@@ -362,8 +363,8 @@ pub struct RenderArgs {
     #[arg(long, value_name = "FS", value_parser = parse_fs)]
     pub filesystem: Option<String>,
     /// PostgreSQL major version to render for.
-    #[arg(long, value_name = "13..18", value_parser = clap::value_parser!(u32).range(13..=18))]
-    pub pg_version: Option<u32>,
+    #[arg(long, value_name = PgVersion::VALUE_NAME)]
+    pub pg_version: Option<PgVersion>,
     /// Directory to write the files into [default: print to stdout].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

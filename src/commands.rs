@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::read::{discover, report};
+use crate::version::PgVersion;
 
 /// A message for stderr, with every password this process was given
 /// masked (a URL typed where a path goes, say).
@@ -440,11 +441,14 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
     };
     let (pg_version, pg_version_source) = match (args.pg_version, &facts) {
         (Some(v), _) => (v, "--pg-version".to_string()),
-        (None, Some(f)) => match f.servers.postgres_major().filter(|v| (13..=18).contains(v)) {
+        (None, Some(f)) => match f.servers.pg_version() {
             Some(v) => (v, facts_src("postgres found")),
             None => (
                 profile.host.pg_version,
-                format!("{nominal} (no PostgreSQL 13-18 in the facts)"),
+                format!(
+                    "{nominal} (no PostgreSQL {} in the facts)",
+                    PgVersion::range_text()
+                ),
             ),
         },
         (None, None) => (profile.host.pg_version, nominal.clone()),
@@ -778,16 +782,15 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     let ram = facts.memory.effective();
     let cpus = facts.cpu.effective();
     let storage = facts.storage.kind.value;
-    let pg_version = facts
-        .servers
-        .postgres_major()
-        .filter(|v| (13..=18).contains(v))
-        .ok_or_else(|| {
-            InputError::plain(
-                "no PostgreSQL 13-18 found on this machine",
-                "apt-get install postgresql",
-            )
-        })?;
+    let pg_version = facts.servers.pg_version().ok_or_else(|| {
+        InputError::plain(
+            format!(
+                "no PostgreSQL {} found on this machine",
+                PgVersion::range_text()
+            ),
+            "apt-get install postgresql",
+        )
+    })?;
     let mut configs = vec![
         Config {
             name: "defaults".into(),

@@ -38,3 +38,4 @@ pub mod input;
 pub mod redact;
 pub mod service;
 pub mod units;
+pub mod version;

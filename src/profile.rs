@@ -2,6 +2,7 @@
 //! else runs on it, and per-service preferences. Built-ins live in
 //! `profiles/*.toml` and are embedded; users add their own files.
 
+use crate::version::PgVersion;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ pub struct NominalHost {
     pub storage: StorageKind,
     #[serde(default = "default_fs")]
     pub filesystem: String,
-    pub pg_version: u32,
+    pub pg_version: PgVersion,
 }
 
 fn default_fs() -> String {
@@ -816,12 +817,6 @@ impl NominalHost {
             crate::facts::MAX_CPUS,
             "logical CPUs",
         )?;
-        if !crate::read::catalog::PG_VERSIONS_SUPPORTED.contains(&self.pg_version) {
-            return Err(BadValue::at(Some("host"), "pg_version").says(
-                format!("pg_version {} is not supported", self.pg_version),
-                "dbtune renders for PostgreSQL 13 to 18",
-            ));
-        }
         if !self
             .filesystem
             .chars()

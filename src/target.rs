@@ -4,6 +4,7 @@
 //! diff and apply resolve it here, through the same code, so they cannot
 //! disagree about the same directory and flags.
 
+use crate::version::PgVersion;
 use std::path::Path;
 
 use anyhow::Result;
@@ -12,12 +13,9 @@ use crate::error::InputError;
 use crate::facts::detect::Detector;
 use crate::facts::{is_zfs, Facts};
 use crate::read::budget::{Assumptions, HostReserve};
-use crate::read::catalog::{self, ServiceVersion, PG_VERSIONS_SUPPORTED};
+use crate::read::catalog::{self, ServiceVersion};
 use crate::render::output::Manifest;
 use crate::units::ByteSize;
-
-/// The PostgreSQL version assumed when nothing says which.
-pub const DEFAULT_PG_VERSION: u32 = 16;
 
 #[derive(Clone, Debug)]
 pub struct CheckTarget {
@@ -25,7 +23,7 @@ pub struct CheckTarget {
     pub ram_source: String,
     pub reserves: Vec<HostReserve>,
     pub assumptions: Assumptions,
-    pub pg_version: u32,
+    pub pg_version: PgVersion,
     pub pg_version_source: String,
     /// PostgreSQL's data (and WAL) directory is known to be on ZFS: the
     /// only thing that makes `full_page_writes = off` safe.
@@ -48,7 +46,7 @@ pub struct Flags<'a> {
     pub ram: Option<ByteSize>,
     pub facts: Option<&'a Path>,
     pub filesystem: Option<&'a str>,
-    pub pg_version: Option<u32>,
+    pub pg_version: Option<PgVersion>,
     pub redis_version: Option<&'a str>,
     pub pgbouncer_version: Option<&'a str>,
     /// A profile whose reservations and assumptions to count.
@@ -134,27 +132,19 @@ pub fn resolve(
         .into());
     }
 
-    let supported = |v: &u32| PG_VERSIONS_SUPPORTED.contains(v);
     let (pg_version, pg_version_source) = if let Some(v) = live_version {
-        (
-            v.clamp(*PG_VERSIONS_SUPPORTED.start(), *PG_VERSIONS_SUPPORTED.end()),
-            "the live server".to_string(),
-        )
+        (PgVersion::nearest(v), "the live server".to_string())
     } else if let Some(v) = flags.pg_version {
         (v, "--pg-version".to_string())
-    } else if let Some(v) = facts
-        .as_ref()
-        .and_then(|f| f.servers.postgres_major())
-        .filter(supported)
-    {
+    } else if let Some(v) = facts.as_ref().and_then(|f| f.servers.pg_version()) {
         (v, facts_name())
     } else if let Some(m) = manifest {
         (m.host.pg_version, "manifest".to_string())
     } else {
-        match detect_local().servers.postgres_major().filter(supported) {
+        match detect_local().servers.pg_version() {
             Some(v) => (v, "this machine's postgres".to_string()),
             None => (
-                DEFAULT_PG_VERSION,
+                PgVersion::DEFAULT,
                 "assumed: no --pg-version, facts or manifest".to_string(),
             ),
         }

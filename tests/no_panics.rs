@@ -5,6 +5,7 @@ use dbtune::read::findings;
 use dbtune::read::grammar;
 use dbtune::read::settings::{HostSettings, ServiceSettings};
 use dbtune::units::ByteSize;
+use dbtune::version::PgVersion;
 use proptest::prelude::*;
 
 /// Text that looks enough like config to reach deep into the parsers.
@@ -47,7 +48,7 @@ fn all_of(text: &str) {
     let pg = grammar::postgresql_conf(text, "f").ok();
     let redis = grammar::redis_conf(text, "f").ok();
     let bouncer = grammar::pgbouncer_ini(text, "f").ok();
-    for v in 13..=18 {
+    for v in PgVersion::all() {
         if let Some(p) = &pg {
             let _ = findings::postgres(p, v, None, Some("13.1"));
         }
@@ -64,7 +65,7 @@ fn all_of(text: &str) {
     }
     let hs = HostSettings {
         postgres: pg,
-        pg_version: 15,
+        pg_version: PgVersion::of(15),
         redis,
         pgbouncer: bouncer,
         os: Some(os),
@@ -119,7 +120,7 @@ proptest! {
         grammar::os_conf(&os, "os", &mut oss).unwrap();
         let hs = HostSettings {
             postgres: grammar::postgresql_conf(&pg, "pg").ok(),
-            pg_version: 16,
+            pg_version: PgVersion::of(16),
             pg_build: None,
             redis: grammar::redis_conf(&redis, "r").ok(),
             pgbouncer: grammar::pgbouncer_ini(&bouncer, "b").ok(),

@@ -15,6 +15,7 @@ use dbtune::read::catalog::{Lookup, PgCatalog, VarType};
 use dbtune::read::pgvalue::{self, PgValue};
 use dbtune::render;
 use dbtune::units::ByteSize;
+use dbtune::version::PgVersion;
 use harness::Postgres;
 
 fn builtin(name: &str) -> Profile {
@@ -36,7 +37,7 @@ fn conf_for(p: &Profile, ram: ByteSize, cpus: u32, major: u32) -> String {
         pg_on_zfs: false,
         pg_on_zfs_source: "test".into(),
         zfs_datasets: false,
-        pg_version: major,
+        pg_version: PgVersion::of(major),
         pg_version_source: "test".into(),
         // npm's builds: no lz4, zstd or liburing.
         pg_build: Some(vec![]),
@@ -302,7 +303,7 @@ fn values_agree(major: u32) {
     let Some(oracle) = Oracle::new(major) else {
         return;
     };
-    let cat = PgCatalog::get(major);
+    let cat = PgCatalog::get(PgVersion::of(major));
     let mut disagreements = Vec::new();
     let mut asked = 0;
     for name in PARAMS {
@@ -410,7 +411,7 @@ fn lines_agree(major: u32) {
         // The grammar's verdict, then the value through the one reader.
         let agree = match (&ours, &theirs) {
             (None, None) => true,
-            (Some(v), Some(shown)) => match PgCatalog::get(major).lookup(name) {
+            (Some(v), Some(shown)) => match PgCatalog::get(PgVersion::of(major)).lookup(name) {
                 Lookup::Known(p) => match pgvalue::read(p, v) {
                     Ok(o) => same(&o, shown),
                     Err(_) => false,
@@ -418,7 +419,7 @@ fn lines_agree(major: u32) {
                 _ => v == shown,
             },
             // Valid grammar, value refused by the server: the reader must refuse too.
-            (Some(v), None) => match PgCatalog::get(major).lookup(name) {
+            (Some(v), None) => match PgCatalog::get(PgVersion::of(major)).lookup(name) {
                 Lookup::Known(p) => pgvalue::read(p, v).is_err(),
                 _ => false,
             },
@@ -508,7 +509,7 @@ fn shared_memory_agrees(major: u32) {
         let av = if major >= 18 { 16 } else { 3 };
         let slots = conns + av + 8 + 10 + prepared + 1;
         let est = dbtune::read::budget::pg_shared_memory(
-            major,
+            PgVersion::of(major),
             ByteSize::mib(sb),
             ByteSize::mib(wal),
             slots,
@@ -559,7 +560,7 @@ per_major! {
 /// catalog would be identical (names, types, units, ranges, contexts).
 #[test]
 fn the_catalogs_are_the_fetched_servers_own() {
-    for major in 13..=18 {
+    for major in PgVersion::all().map(PgVersion::major) {
         let Some(bin) = harness::pg_server(major) else {
             return;
         };
@@ -570,7 +571,7 @@ fn the_catalogs_are_the_fetched_servers_own() {
         let version = String::from_utf8_lossy(&out.stdout);
         let release = version.split_whitespace().nth(2).unwrap().to_string();
         assert_eq!(
-            PgCatalog::get(major).release,
+            PgCatalog::get(PgVersion::of(major)).release,
             release,
             "data/pg-catalog-{major}.tsv was generated from another release: run scripts/gen-pg-catalog.sh"
         );
@@ -582,7 +583,7 @@ fn the_catalogs_are_the_fetched_servers_own() {
 #[test]
 fn upstream_samples_uncommented_give_no_finding() {
     let dir = tempfile::tempdir().unwrap();
-    for major in 13..=18 {
+    for major in PgVersion::all().map(PgVersion::major) {
         let Some(bin) = harness::pg_server(major) else {
             return;
         };

@@ -10,6 +10,7 @@ use dbtune::profile::{Profile, BUILTIN};
 use dbtune::read::report;
 use dbtune::render;
 use dbtune::units::ByteSize;
+use dbtune::version::PgVersion;
 use proptest::prelude::*;
 
 fn profile(name: &str) -> Profile {
@@ -108,10 +109,10 @@ fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
 fn every_profile_passes_its_own_check_on_every_postgres_version() {
     for (name, _) in BUILTIN {
         let p = profile(name);
-        for v in 13..=18 {
+        for v in PgVersion::all().map(PgVersion::major) {
             for zfs in [false, true] {
                 let h = Host {
-                    pg_version: v,
+                    pg_version: PgVersion::of(v),
                     zfs,
                     ..nominal(&p)
                 };
@@ -138,9 +139,9 @@ fn pg_names(content: &str) -> Vec<String> {
 #[test]
 fn postgres_parameters_follow_the_version() {
     let p = profile("bulk-ingest");
-    for v in 13..=18 {
+    for v in PgVersion::all().map(PgVersion::major) {
         let h = Host {
-            pg_version: v,
+            pg_version: PgVersion::of(v),
             ..nominal(&p)
         };
         let conf = files(&p, &h)
@@ -166,7 +167,7 @@ fn postgres_parameters_follow_the_version() {
             "wal_compression = on"
         }));
         let with_lz4 = Host {
-            pg_version: v,
+            pg_version: PgVersion::of(v),
             pg_build: Some(vec!["lz4".into()]),
             ..nominal(&p)
         };
@@ -246,7 +247,7 @@ proptest! {
             ram: ByteSize::mib(ram_mib),
             cpus,
             storage,
-            pg_version: version,
+            pg_version: PgVersion::of(version),
             zfs,
             pg_on_zfs: zfs,
             zfs_datasets: zfs,
@@ -314,7 +315,7 @@ fn a_grid_of_hosts_fits_or_is_refused() {
                             ram: ByteSize::mib(ram),
                             cpus,
                             storage,
-                            pg_version: version,
+                            pg_version: PgVersion::of(version),
                             zfs,
                             pg_on_zfs,
                             zfs_datasets: pg_on_zfs,

@@ -44,7 +44,7 @@ fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) 
         pg_on_zfs: zfs,
         pg_on_zfs_source: "test".into(),
         zfs_datasets: zfs,
-        pg_version: harness::pg_major(),
+        pg_version: dbtune::version::PgVersion::nearest(harness::pg_major()),
         pg_version_source: "installed".into(),
         pg_build: None,
         pg_build_source: "test".into(),

@@ -7,7 +7,12 @@ use crate::units::{ByteSize, KIB, MIB};
 
 /// postgresql.conf lines PGTune would suggest for `ram`, `cpus` and
 /// `storage` with the "dw" workload and its default 40 connections.
-pub fn dw(ram: ByteSize, cpus: u32, storage: StorageKind, pg_version: u32) -> String {
+pub fn dw(
+    ram: ByteSize,
+    cpus: u32,
+    storage: StorageKind,
+    pg_version: crate::version::PgVersion,
+) -> String {
     let cpus = cpus.max(1);
     let max_connections: u64 = 40;
     let shared_buffers = ram.scale(0.25);
@@ -70,7 +75,12 @@ mod tests {
     fn matches_pgtune_for_a_known_host() {
         // PGTune's dw output for 8 GB, 8 CPUs, HDD (with 100 connections it
         // gives work_mem 2621kB; with its dw default of 40, 6553kB).
-        let s = dw(ByteSize::gib(8), 8, StorageKind::Hdd, 14);
+        let s = dw(
+            ByteSize::gib(8),
+            8,
+            StorageKind::Hdd,
+            crate::version::PgVersion::of(14),
+        );
         for line in [
             "shared_buffers = 2GB",
             "effective_cache_size = 6GB",

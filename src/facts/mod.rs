@@ -12,6 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::units::ByteSize;
+use crate::version::PgVersion;
 
 /// A value and the place it was read from (a file, a command, a flag).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -168,6 +169,11 @@ impl Servers {
         // "15.18", "16", "17beta1"; "9.6" has major 9.
         let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
         digits.parse().ok()
+    }
+
+    /// The PostgreSQL found, if dbtune supports its major.
+    pub fn pg_version(&self) -> Option<PgVersion> {
+        self.postgres_major().and_then(PgVersion::new)
     }
 }
 
@@ -326,8 +332,8 @@ impl Facts {
         }
         if let Some(v) = &self.servers.postgres {
             let major = self.servers.postgres_major();
-            match major {
-                Some(m) if crate::read::catalog::PG_VERSIONS_SUPPORTED.contains(&m) => {}
+            match major.and_then(PgVersion::new) {
+                Some(_) => {}
                 _ => {
                     return Err(BadFact::new(
                         "postgres",
@@ -335,7 +341,11 @@ impl Facts {
                             "servers.postgres `{}` is not a PostgreSQL version dbtune supports",
                             v.value.escape_debug()
                         ),
-                        "dbtune renders for PostgreSQL 13 to 18: write the version the host runs,                          like \"16.4\", or leave it out and pass --pg-version",
+                        format!(
+                            "dbtune renders for PostgreSQL {}: write the version the host runs, \
+                             like \"16.4\", or leave it out and pass --pg-version",
+                            PgVersion::range_text()
+                        ),
                     ))
                 }
             }

@@ -33,6 +33,7 @@ use crate::read::{discover, report};
 use crate::redact::scrub;
 use crate::target::{self, CheckTarget, ThisMachine};
 use crate::units::ByteSize;
+use crate::version::PgVersion;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -247,12 +248,7 @@ fn live_settings(live: &Live) -> HostSettings {
         pg_version: live
             .pg
             .as_ref()
-            .map_or(target::DEFAULT_PG_VERSION, |(_, s)| {
-                s.major.clamp(
-                    *crate::read::catalog::PG_VERSIONS_SUPPORTED.start(),
-                    *crate::read::catalog::PG_VERSIONS_SUPPORTED.end(),
-                )
-            }),
+            .map_or(PgVersion::DEFAULT, |(_, s)| PgVersion::nearest(s.major)),
         postgres: live.pg.as_ref().map(|(_, s)| s.service_settings()),
         pg_build: live.pg.as_ref().map(|(_, s)| s.build_features()),
         pg_release: live.pg.as_ref().map(|(_, s)| s.version.clone()),

@@ -17,6 +17,7 @@ use crate::error::InputError;
 use crate::read::pgvalue::PgValue;
 use crate::read::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize};
+use crate::version::PgVersion;
 
 pub use conn::Target;
 
@@ -55,7 +56,7 @@ impl PgSetting {
         use crate::read::catalog::{Lookup, PgCatalog, VarType};
         // The live enumvals are this build's own; the spellings PostgreSQL
         // accepts beyond them come from the version's catalog.
-        let aliases = match PgCatalog::get(major).lookup(&self.name) {
+        let aliases = match PgCatalog::get(PgVersion::nearest(major)).lookup(&self.name) {
             Lookup::Known(p) => p.aliases.clone(),
             _ => Vec::new(),
         };
@@ -78,7 +79,7 @@ impl PgSetting {
             build_values: Vec::new(),
             build_only: None,
             since_minor: None,
-            hook_floor: match PgCatalog::get(major).lookup(&self.name) {
+            hook_floor: match PgCatalog::get(PgVersion::nearest(major)).lookup(&self.name) {
                 Lookup::Known(p) => p.hook_floor,
                 _ => None,
             },

@@ -10,6 +10,7 @@ use crate::read::budget::{
     Assumptions, HostReserve,
 };
 use crate::units::{ByteSize, KIB};
+use crate::version::PgVersion;
 
 /// pg_stat_statements.max as render writes it (the extension's default).
 pub const PGSS_MAX: u64 = 5000;
@@ -159,7 +160,7 @@ fn bouncer_worst(max_client_conn: u32, servers: u32) -> ByteSize {
 /// Connections the budget counts as sorting at once, and everything else
 /// PostgreSQL costs for given settings: mirrors `budget::postgres_terms`.
 struct PgShape {
-    version: u32,
+    version: PgVersion,
     shared_buffers: ByteSize,
     wal_buffers: Option<ByteSize>,
     max_connections: u32,
@@ -605,7 +606,7 @@ mod tests {
             pg_on_zfs: false,
             pg_on_zfs_source: "test".into(),
             zfs_datasets: false,
-            pg_version: version,
+            pg_version: crate::version::PgVersion::of(version),
             pg_version_source: "test".into(),
             pg_build: None,
             pg_build_source: "test".into(),

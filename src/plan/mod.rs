@@ -9,6 +9,7 @@ pub mod memory;
 pub mod postgres;
 pub mod services;
 
+use crate::version::PgVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::StorageKind;
@@ -40,7 +41,7 @@ pub struct Host {
     /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
     #[serde(default)]
     pub zfs_datasets: bool,
-    pub pg_version: u32,
+    pub pg_version: PgVersion,
     pub pg_version_source: String,
     /// What the target PostgreSQL build supports (`lz4`...), when known:
     /// a value its build lacks stops the server from starting.

@@ -4,6 +4,7 @@
 
 use crate::facts::StorageKind;
 use crate::profile::{Profile, Workload};
+use crate::version::PgVersion;
 
 use super::memory::Allocation;
 use super::{Host, Sections};
@@ -36,7 +37,7 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
 /// Every number inside the parameter's real range for the version, for
 /// any host size (a 17 TiB host's page cache is more than
 /// effective_cache_size can say), with the clamp in the reason.
-fn clamp_to_ranges(s: &mut Sections, version: u32) {
+fn clamp_to_ranges(s: &mut Sections, version: PgVersion) {
     use crate::read::catalog::{Lookup, PgCatalog, VarType};
     let cat = PgCatalog::get(version);
     for x in s.0.iter_mut().flat_map(|sec| sec.settings.iter_mut()) {
@@ -223,12 +224,12 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     }
     sec.set(
         "wal_compression",
-        match host.pg_version {
+        match host.pg_version.major() {
             ..=14 => "on",
             _ if host.pg_build_has("lz4") => "lz4",
             _ => "pglz",
         },
-        match host.pg_version {
+        match host.pg_version.major() {
             ..=14 => "less WAL for full-page images (pglz: 13 and 14 know no other)".to_string(),
             _ if host.pg_build_has("lz4") => format!(
                 "less WAL for full-page images at little CPU cost; this build has lz4 ({})",

@@ -12,6 +12,7 @@ use crate::read::findings::Finding;
 use crate::read::pgvalue::{self, PgValue};
 use crate::read::settings::{Entry, HostSettings, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize, KIB, MIB};
+use crate::version::PgVersion;
 
 /// The numbers the model assumes about the workload; each is named in the
 /// report when used. What the servers themselves cost is measured
@@ -75,7 +76,12 @@ impl Assumptions {
 /// Private memory of one PostgreSQL process in the worst case: what the
 /// backend holds (measured, or the assumption's) plus its page tables for
 /// the shared memory it maps (8 bytes per 4 kB page, or per huge page).
-pub fn pg_process_worst(major: u32, a: &Assumptions, shared: ByteSize, huge: bool) -> ByteSize {
+pub fn pg_process_worst(
+    major: PgVersion,
+    a: &Assumptions,
+    shared: ByteSize,
+    huge: bool,
+) -> ByteSize {
     let base = a
         .backend_memory
         .unwrap_or(ByteSize(calibration::pg(major).backend));
@@ -361,12 +367,12 @@ fn huge_pages(os: &ServiceSettings, a: &Assumptions) -> Option<(ByteSize, Entry)
 /// else the version's default, with a source saying which.
 pub struct Pg<'a> {
     s: &'a ServiceSettings,
-    version: u32,
+    version: PgVersion,
     cat: &'static PgCatalog,
 }
 
 impl<'a> Pg<'a> {
-    pub fn new(s: &'a ServiceSettings, version: u32) -> Self {
+    pub fn new(s: &'a ServiceSettings, version: PgVersion) -> Self {
         Pg {
             s,
             version,
@@ -438,7 +444,7 @@ impl<'a> Pg<'a> {
         }
     }
 
-    pub fn version(&self) -> u32 {
+    pub fn version(&self) -> PgVersion {
         self.version
     }
 
@@ -546,7 +552,7 @@ pub fn pg_shared_estimate(pg: &Pg) -> ByteSize {
 /// track_activity_query_size) and the rest, with the constants measured on
 /// the major's server (data/pg-memory.tsv) and a margin for the fit.
 pub fn pg_shared_memory(
-    major: u32,
+    major: PgVersion,
     shared_buffers: ByteSize,
     wal_buffers: ByteSize,
     slots: u64,
@@ -573,7 +579,12 @@ pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize
 
 /// The mistake PGTune makes on small hosts: work_mem x max_connections alone
 /// is more than the RAM.
-fn work_mem_rule(s: &ServiceSettings, version: u32, ram: ByteSize, problems: &mut Vec<Finding>) {
+fn work_mem_rule(
+    s: &ServiceSettings,
+    version: PgVersion,
+    ram: ByteSize,
+    problems: &mut Vec<Finding>,
+) {
     let pg = Pg::new(s, version);
     let wm = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
     let conns = pg.int("max_connections", 100).max(0) as u64;
@@ -592,7 +603,7 @@ fn work_mem_rule(s: &ServiceSettings, version: u32, ram: ByteSize, problems: &mu
 
 fn postgres_terms(
     s: &ServiceSettings,
-    version: u32,
+    version: PgVersion,
     build: Option<&[String]>,
     hugepages: Option<ByteSize>,
     a: &Assumptions,
@@ -779,7 +790,12 @@ fn postgres_terms(
 
 /// PgBouncer's server connections are PostgreSQL backends: all pools must
 /// fit in max_connections minus the slots reserved for superusers.
-fn pool_rule(b: &ServiceSettings, pg: &ServiceSettings, version: u32, problems: &mut Vec<Finding>) {
+fn pool_rule(
+    b: &ServiceSettings,
+    pg: &ServiceSettings,
+    version: PgVersion,
+    problems: &mut Vec<Finding>,
+) {
     let pgs = Pg::new(pg, version);
     let (servers, detail) = pgbouncer_server_conns(b);
     let max_conn = pgs.int("max_connections", 100);
@@ -1017,7 +1033,7 @@ mod tests {
     fn pg(text: &str) -> HostSettings {
         HostSettings {
             postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
-            pg_version: 15,
+            pg_version: crate::version::PgVersion::of(15),
             ..Default::default()
         }
     }
@@ -1026,7 +1042,7 @@ mod tests {
     fn values_are_read_as_postgres_reads_them() {
         let mem = |line: &str, name: &str| {
             let s = grammar::postgresql_conf(line, "pg.conf").unwrap();
-            Pg::new(&s, 15).mem(name, -99)
+            Pg::new(&s, crate::version::PgVersion::of(15)).mem(name, -99)
         };
         assert_eq!(
             mem("shared_buffers = 16384", "shared_buffers"),
@@ -1069,7 +1085,14 @@ mod tests {
         // postgres -C shared_memory_size, PostgreSQL 15, max_connections 100:
         // slots = 100 + 3 autovacuum + 8 workers + 10 WAL senders + 1.
         for (sb, wal, reported_mb) in [(128, 4, 143.0), (1024, 16, 1074.0), (8192, 16, 8399.0)] {
-            let est = pg_shared_memory(15, ByteSize::mib(sb), ByteSize::mib(wal), 122, 64, 1024);
+            let est = pg_shared_memory(
+                crate::version::PgVersion::of(15),
+                ByteSize::mib(sb),
+                ByteSize::mib(wal),
+                122,
+                64,
+                1024,
+            );
             let ratio = est.as_mib_f64() / reported_mb;
             // Never under; the MB the server reports are rounded up.
             assert!(
@@ -1087,7 +1110,7 @@ mod tests {
         assert!(!b.fits());
         let wm = b.terms.iter().find(|t| t.name == "work_mem").unwrap();
         // (300 + 8) x 2 x 4 MB x 2.0 x the hash factor measured on 15
-        let hash = calibration::pg(15).hash;
+        let hash = calibration::pg(15u32).hash;
         assert_eq!(wm.worst, ByteSize::mib(4).scale(4.0 * hash) * 308);
         assert!(wm.source.contains("pg.conf:3"), "{}", wm.source);
     }
@@ -1099,9 +1122,9 @@ mod tests {
             let b = compute(s, ByteSize::gib(4), "x", &[], &Assumptions::default());
             b.terms.iter().find(|t| t.name == "work_mem").unwrap().worst
         };
-        assert_eq!(at(&s), ByteSize::mib(40).scale(calibration::pg(15).hash));
-        s.pg_version = 14;
-        assert_eq!(at(&s), ByteSize::mib(20).scale(calibration::pg(14).hash));
+        assert_eq!(at(&s), ByteSize::mib(40).scale(calibration::pg(15u32).hash));
+        s.pg_version = crate::version::PgVersion::of(14);
+        assert_eq!(at(&s), ByteSize::mib(20).scale(calibration::pg(14u32).hash));
     }
 
     #[test]
@@ -1116,7 +1139,7 @@ mod tests {
                 .worst
         };
         assert_eq!(av(&s), ByteSize::gib(2));
-        s.pg_version = 17;
+        s.pg_version = crate::version::PgVersion::of(17);
         assert_eq!(av(&s), ByteSize::gib(8));
     }
 

@@ -5,6 +5,7 @@
 //! parameters a later minor release added (scripts/gen-pg-minor-additions.sh);
 //! and the values that depend on how a server was built (data/pg-build.toml).
 
+use crate::version::PgVersion;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -37,8 +38,6 @@ const PGBOUNCER: [(&str, &str); 7] = [
     ("1.23", include_str!("../../data/pgbouncer-1.23.tsv")),
     ("1.24", include_str!("../../data/pgbouncer-1.24.tsv")),
 ];
-
-pub const PG_VERSIONS_SUPPORTED: std::ops::RangeInclusive<u32> = 13..=18;
 
 /// Names that changed, for a "did you mean" that knows history; the
 /// catalogs say in which version each side exists.
@@ -112,7 +111,7 @@ pub enum Lookup<'a> {
 }
 
 pub struct PgCatalog {
-    pub version: u32,
+    pub version: PgVersion,
     /// The release the catalog was generated from, e.g. `18.4`.
     pub release: String,
     params: BTreeMap<String, PgParam>,
@@ -143,11 +142,11 @@ struct BuildParamRow {
 }
 
 impl PgCatalog {
-    /// The catalog of one major version (13..=18), built once.
-    pub fn get(version: u32) -> &'static PgCatalog {
-        static CATALOGS: [OnceLock<PgCatalog>; 6] = [const { OnceLock::new() }; 6];
-        let v = version.clamp(*PG_VERSIONS_SUPPORTED.start(), *PG_VERSIONS_SUPPORTED.end());
-        CATALOGS[(v - PG_VERSIONS_SUPPORTED.start()) as usize].get_or_init(|| build(v))
+    /// The catalog of one supported major version, built once.
+    pub fn get(version: PgVersion) -> &'static PgCatalog {
+        static CATALOGS: [OnceLock<PgCatalog>; PG_CATALOGS.len()] =
+            [const { OnceLock::new() }; PG_CATALOGS.len()];
+        CATALOGS[version.index()].get_or_init(|| build(version))
     }
 
     /// Every parameter of the version.
@@ -160,23 +159,24 @@ impl PgCatalog {
         if let Some(p) = self.params.get(&lower) {
             return Lookup::Known(p);
         }
-        let has = |v: u32| PgCatalog::get(v).params.contains_key(&lower);
-        if let Some(v) = (self.version + 1..=*PG_VERSIONS_SUPPORTED.end()).find(|v| has(*v)) {
-            return Lookup::NotYet(v);
+        let has = |v: &PgVersion| PgCatalog::get(*v).params.contains_key(&lower);
+        if let Some(v) = PgVersion::all().filter(|v| *v > self.version).find(has) {
+            return Lookup::NotYet(v.major());
         }
         let renamed = PG_RENAMES
             .iter()
             .find(|(old, _)| *old == lower)
             .map(|(_, new)| *new);
-        if let Some(v) = (*PG_VERSIONS_SUPPORTED.start()..self.version)
+        if let Some(v) = PgVersion::all()
+            .filter(|v| *v < self.version)
             .rev()
-            .find(|v| has(*v))
+            .find(has)
         {
-            return Lookup::Removed(v, renamed);
+            return Lookup::Removed(v.major(), renamed);
         }
         if let Some(new) = renamed {
             // Gone before the oldest version dbtune knows.
-            return Lookup::Removed(PG_VERSIONS_SUPPORTED.start() - 1, Some(new));
+            return Lookup::Removed(PgVersion::OLDEST.major() - 1, Some(new));
         }
         Lookup::Unknown(did_you_mean(&lower, self.params.keys().map(String::as_str)))
     }
@@ -186,10 +186,10 @@ fn opt(f: &[&str], i: usize) -> Option<String> {
     f.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string())
 }
 
-fn build(version: u32) -> PgCatalog {
+fn build(version: PgVersion) -> PgCatalog {
     let text = PG_CATALOGS
         .iter()
-        .find(|(v, _)| *v == version)
+        .find(|(v, _)| version == *v)
         .map(|(_, t)| *t)
         .expect("a catalog for every supported version");
     // "# PostgreSQL 18.4 parameters from ..."
@@ -232,7 +232,7 @@ fn build(version: u32) -> PgCatalog {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let f: Vec<&str> = line.split('\t').collect();
-        if f.get(1).and_then(|m| m.parse::<u32>().ok()) == Some(version) {
+        if f.get(1).and_then(|m| m.parse::<u32>().ok()) == Some(version.major()) {
             if let Some(p) = params.get_mut(f[0]) {
                 p.since_minor = Some((
                     f.get(2).unwrap_or(&"?").to_string(),
@@ -641,41 +641,42 @@ mod tests {
 
     #[test]
     fn every_version_builds_from_its_own_server_catalog() {
-        for v in PG_VERSIONS_SUPPORTED {
+        for v in PgVersion::all() {
             let c = PgCatalog::get(v);
             assert_eq!(c.version, v);
             assert!(c.release.starts_with(&format!("{v}.")), "{}", c.release);
             assert!(matches!(c.lookup("shared_buffers"), Lookup::Known(_)));
         }
         assert!(matches!(
-            PgCatalog::get(17).lookup("io_method"),
+            PgCatalog::get(crate::version::PgVersion::of(17)).lookup("io_method"),
             Lookup::NotYet(18)
         ));
         assert!(matches!(
-            PgCatalog::get(13).lookup("huge_page_size"),
+            PgCatalog::get(crate::version::PgVersion::of(13)).lookup("huge_page_size"),
             Lookup::NotYet(14)
         ));
         assert!(matches!(
-            PgCatalog::get(14).lookup("stats_temp_directory"),
+            PgCatalog::get(crate::version::PgVersion::of(14)).lookup("stats_temp_directory"),
             Lookup::Known(_)
         ));
         assert!(matches!(
-            PgCatalog::get(15).lookup("stats_temp_directory"),
+            PgCatalog::get(crate::version::PgVersion::of(15)).lookup("stats_temp_directory"),
             Lookup::Removed(14, None)
         ));
         assert!(matches!(
-            PgCatalog::get(16).lookup("force_parallel_mode"),
+            PgCatalog::get(crate::version::PgVersion::of(16)).lookup("force_parallel_mode"),
             Lookup::Removed(15, Some("debug_parallel_query"))
         ));
         assert!(matches!(
-            PgCatalog::get(15).lookup("wal_keep_segments"),
+            PgCatalog::get(crate::version::PgVersion::of(15)).lookup("wal_keep_segments"),
             Lookup::Removed(12, Some("wal_keep_size"))
         ));
     }
 
     #[test]
     fn attributes_that_changed_between_versions_are_the_servers() {
-        let get = |v: u32, n: &str| match PgCatalog::get(v).lookup(n) {
+        let get = |v: u32, n: &str| match PgCatalog::get(crate::version::PgVersion::of(v)).lookup(n)
+        {
             Lookup::Known(p) => p.clone(),
             _ => panic!("{n} in {v}"),
         };
@@ -703,12 +704,12 @@ mod tests {
 
     #[test]
     fn typos_get_a_suggestion() {
-        match PgCatalog::get(15).lookup("shared_bufers") {
+        match PgCatalog::get(crate::version::PgVersion::of(15)).lookup("shared_bufers") {
             Lookup::Unknown(Some(s)) => assert_eq!(s, "shared_buffers"),
             _ => panic!("expected a suggestion"),
         }
         assert!(matches!(
-            PgCatalog::get(15).lookup("zzzz_qqq"),
+            PgCatalog::get(crate::version::PgVersion::of(15)).lookup("zzzz_qqq"),
             Lookup::Unknown(None)
         ));
         assert_eq!(

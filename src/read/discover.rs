@@ -9,6 +9,7 @@ use crate::read::include;
 use crate::read::settings::{HostSettings, ServiceSettings};
 use crate::render::output::{self, Manifest};
 use crate::service::FileKind;
+use crate::version::PgVersion;
 
 /// What a file is, from its name, else from its first setting.
 pub fn classify(path: &Path) -> Result<FileKind, InputError> {
@@ -137,7 +138,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
 /// Loads what was found, following includes.
 pub fn load_found(
     found: &Found,
-    pg_version: u32,
+    pg_version: PgVersion,
     pg_build: Option<Vec<String>>,
     root: Option<&Path>,
 ) -> Result<HostSettings, InputError> {

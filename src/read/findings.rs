@@ -11,6 +11,7 @@ use crate::read::catalog::{
 };
 use crate::read::settings::{Location, ServiceSettings};
 use crate::units::parse_redis_memory;
+use crate::version::PgVersion;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,7 +112,7 @@ fn duplicates(s: &ServiceSettings, service: &'static str, skip: &[&str], out: &m
 /// parameters a minor release added.
 pub fn postgres(
     s: &ServiceSettings,
-    version: u32,
+    version: PgVersion,
     build: Option<&[String]>,
     release: Option<&str>,
 ) -> Vec<Finding> {
@@ -547,7 +548,7 @@ mod tests {
     fn pg(text: &str, v: u32) -> Vec<Finding> {
         postgres(
             &grammar::postgresql_conf(text, "pg.conf").unwrap(),
-            v,
+            crate::version::PgVersion::of(v),
             None,
             None,
         )

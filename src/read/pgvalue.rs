@@ -665,7 +665,11 @@ mod tests {
 
     #[test]
     fn enums_match_whole_names_and_the_servers_own_spellings() {
-        let cat = |v: u32, n: &str| match crate::read::catalog::PgCatalog::get(v).lookup(n) {
+        let cat = |v: u32, n: &str| match crate::read::catalog::PgCatalog::get(
+            crate::version::PgVersion::of(v),
+        )
+        .lookup(n)
+        {
             crate::read::catalog::Lookup::Known(p) => p.clone(),
             _ => panic!("{n}"),
         };

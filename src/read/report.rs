@@ -2,6 +2,7 @@
 //! it in text, JSON or GitHub annotations. check-budget and render (on its
 //! own output) both call `check_settings`.
 
+use crate::version::PgVersion;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -17,7 +18,7 @@ use crate::units::ByteSize;
 /// The verdict on a host's settings.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub pg_version: u32,
+    pub pg_version: PgVersion,
     pub pg_version_source: String,
     /// The Redis and PgBouncer releases checked against, when their files
     /// were checked.
@@ -248,7 +249,7 @@ struct JsonReport<'a> {
     verdict: &'static str,
     ram: ByteSize,
     ram_source: &'a str,
-    pg_version: u32,
+    pg_version: PgVersion,
     pg_version_source: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     redis_version: Option<&'a crate::read::catalog::ServiceVersion>,

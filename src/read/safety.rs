@@ -292,7 +292,7 @@ mod tests {
     fn pg(text: &str) -> HostSettings {
         HostSettings {
             postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
-            pg_version: 16,
+            pg_version: crate::version::PgVersion::of(16),
             ..Default::default()
         }
     }

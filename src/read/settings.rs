@@ -3,6 +3,7 @@
 //! strings here: what a unit means depends on the format and the parameter,
 //! and that is the reader's business (see `budget`).
 
+use crate::version::PgVersion;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -81,7 +82,7 @@ impl ServiceSettings {
 pub struct HostSettings {
     pub postgres: Option<ServiceSettings>,
     /// The PostgreSQL major version the settings are for.
-    pub pg_version: u32,
+    pub pg_version: PgVersion,
     /// What the target PostgreSQL build supports (`lz4`...), when known.
     pub pg_build: Option<Vec<String>>,
     /// The exact PostgreSQL release (`16.4`), when known.

@@ -16,6 +16,7 @@ use crate::read::report::Report;
 use crate::read::settings::{HostSettings, ServiceSettings};
 use crate::service::FileKind;
 use crate::units::ByteSize;
+use crate::version::PgVersion;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
@@ -420,7 +421,7 @@ pub fn render_limits(
 /// Parses rendered (or committed) files back into settings, by file name.
 pub fn parse_artifacts<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a str)>,
-    pg_version: u32,
+    pg_version: PgVersion,
     pg_build: Option<Vec<String>>,
 ) -> Result<HostSettings, InputError> {
     let mut hs = HostSettings {
