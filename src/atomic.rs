@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::error::InputError;
+use crate::error::Error;
 
 /// Prefix of dbtune's temporary files; a run that was killed leaves them,
 /// and the next run (holding the directory's lock) removes them.
@@ -18,10 +18,10 @@ pub const TEMP_PREFIX: &str = ".dbtune-tmp-";
 
 /// Where writing to `path` really lands: `path` itself, or the file a
 /// symlink at `path` points to. A link to nowhere is refused.
-pub fn resolve_target(path: &Path) -> Result<PathBuf, InputError> {
+pub fn resolve_target(path: &Path) -> Result<PathBuf, Error> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => path.canonicalize().map_err(|e| {
-            InputError::plain(
+            Error::plain(
                 format!(
                     "`{}` is a symlink to a file that cannot be reached ({e})",
                     path.display()
@@ -29,7 +29,7 @@ pub fn resolve_target(path: &Path) -> Result<PathBuf, InputError> {
                 "fix or remove the link; dbtune writes through links but never replaces them",
             )
         }),
-        Ok(m) if !m.is_file() => Err(InputError::plain(
+        Ok(m) if !m.is_file() => Err(Error::plain(
             format!("`{}` exists and is not a regular file", path.display()),
             "move it out of the way",
         )),
@@ -113,7 +113,7 @@ fn replace_inner(path: &Path, data: &[u8], new_mode: u32, n: u32) -> Result<()> 
     match keep {
         Some(k) => {
             if let Err(e) = std::os::unix::fs::fchown(f, Some(k.uid), Some(k.gid)) {
-                return Err(anyhow::Error::new(InputError::plain(
+                return Err(anyhow::Error::new(Error::plain(
                     format!(
                         "cannot keep the owner of `{}` (uid {}, gid {}): {e}",
                         real.display(),

@@ -19,7 +19,7 @@ macro_rules! note {
     };
 }
 use crate::cli::{CheckArgs, Cli, Command, Format, RenderArgs};
-use crate::error::{InputError, Refusal, EXIT_NO};
+use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
@@ -52,11 +52,11 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
         Ok(code) => Ok(code),
         // With --format json every exit prints JSON, a failure to run too.
         Err(e) if format == Format::Json => {
-            let input = e.downcast_ref::<InputError>();
+            let ours = e.downcast_ref::<Error>();
             let text = json_error(
-                &input.map_or_else(|| format!("{e:#}"), |i| i.message.clone()),
-                input.and_then(|i| i.location.as_deref()),
-                input.and_then(|i| i.hint.as_deref()),
+                &ours.map_or_else(|| format!("{e:#}"), |i| i.message().to_string()),
+                ours.and_then(Error::location),
+                ours.and_then(Error::hint),
             );
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Err(e)
@@ -618,22 +618,19 @@ pub fn resolve_zfs(
 fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let (profile, origin, host) = resolve(&args)?;
     let picked = args.profile.is_none() && args.profile_file.is_none();
-    let plan = plan::build(&profile, &host).map_err(|Refusal(msg)| {
-        if picked {
-            Refusal(format!(
-                "{msg}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory for \
+    let plan = plan::build(&profile, &host).map_err(|e| match e {
+        Error::Refusal(msg) if picked => Error::Refusal(format!(
+            "{msg}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory for \
                  the applications they were written beside. A host that runs only the databases \
                  needs a profile of its own without [[reserve]] entries (docs/profiles.md)",
-                profile.name
-            ))
-        } else {
-            Refusal(msg)
-        }
+            profile.name
+        )),
+        other => other,
     })?;
     let template_dir = args.templates.clone().or_else(render::user_template_dir);
     if let Some(d) = &args.templates {
         if !d.is_dir() {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("--templates `{}` is not a directory", d.display()),
                 "name a directory holding files such as postgresql.conf.j2",
             )
@@ -658,7 +655,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     if !report.ok() || !report.findings.is_empty() {
         // The plan sizes everything to fit and writes only valid settings;
         // reaching this is a dbtune bug or an override template's doing.
-        return Err(Refusal(format!(
+        return Err(Error::Refusal(format!(
             "the rendered files do not pass their own check: {summary}\n{}\
              hint: if you use override templates, check they print the plan's values; \
              otherwise please report this with the command line",
@@ -760,14 +757,14 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     }
 }
 
-fn not_rendered(k: FileKind, host: &Host) -> InputError {
+fn not_rendered(k: FileKind, host: &Host) -> Error {
     let why = match k {
         FileKind::Redis => "Redis is not among the host's services".to_string(),
         FileKind::Pgbouncer => "PgBouncer is not among the host's services".to_string(),
         FileKind::Zfs => format!("ZFS is not used on this host ({})", host.zfs_source),
         FileKind::Postgres | FileKind::Os | FileKind::Limits => "it is always rendered".to_string(),
     };
-    InputError::plain(
+    Error::plain(
         format!(
             "--only {}: nothing to render, {why}",
             format!("{k:?}").to_lowercase()
@@ -783,7 +780,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     let cpus = facts.cpu.effective();
     let storage = facts.storage.kind.value;
     let pg_version = facts.servers.pg_version().ok_or_else(|| {
-        InputError::plain(
+        Error::plain(
             format!(
                 "no PostgreSQL {} found on this machine",
                 PgVersion::range_text()
@@ -863,7 +860,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     }
     for c in &args.config {
         let (name, path) = c.split_once('=').ok_or_else(|| {
-            InputError::plain(
+            Error::plain(
                 format!("--config `{c}` is not NAME=FILE"),
                 "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
             )

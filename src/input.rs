@@ -11,7 +11,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::error::InputError;
+use crate::error::Error;
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
@@ -50,7 +50,7 @@ fn kind_of(ft: std::fs::FileType) -> Option<&'static str> {
 
 /// Opens a regular file for reading without blocking, or says why not.
 /// `what` names the file in messages ("facts file", "profile"...).
-pub fn open_regular(path: &Path, what: &str) -> Result<File, InputError> {
+pub fn open_regular(path: &Path, what: &str) -> Result<File, Error> {
     let shown = path.display();
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -68,16 +68,16 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File, InputError> {
                 }
                 _ => "name a regular file dbtune can read",
             };
-            InputError::plain(format!("cannot read {what} `{shown}`: {e}"), hint)
+            Error::plain(format!("cannot read {what} `{shown}`: {e}"), hint)
         })?;
     let meta = file.metadata().map_err(|e| {
-        InputError::plain(
+        Error::plain(
             format!("cannot read {what} `{shown}`: {e}"),
             "check the path",
         )
     })?;
     if let Some(kind) = kind_of(meta.file_type()) {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!("{what} `{shown}` is {kind}, not a regular file"),
             if meta.is_dir() {
                 "name a file in it".to_string()
@@ -91,10 +91,10 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File, InputError> {
 }
 
 /// The bytes of a regular file of at most `limit` bytes.
-pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputError> {
+pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, Error> {
     let file = open_regular(path, what)?;
     let too_large = || {
-        InputError::plain(
+        Error::plain(
             format!(
                 "`{}` is too large to be a {what}: the limit is {}",
                 path.display(),
@@ -110,7 +110,7 @@ pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputE
     // The size can change between fstat and the read: read at most one
     // byte past the limit whatever happens.
     file.take(limit + 1).read_to_end(&mut buf).map_err(|e| {
-        InputError::plain(
+        Error::plain(
             format!("cannot read {what} `{}`: {e}", path.display()),
             "check its permissions",
         )
@@ -122,12 +122,12 @@ pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputE
 }
 
 /// A regular UTF-8 text file of at most `limit` bytes, without NUL bytes.
-pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, InputError> {
+pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, Error> {
     let bytes = read_bytes(path, what, limit)?;
     let shown = path.display().to_string();
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(InputError::new(
+        return Err(Error::input(
             format!("{shown}:{line}"),
             format!("this is a binary file, not a {what} (it contains a NUL byte)"),
             format!("point dbtune at the text {what}"),
@@ -136,7 +136,7 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, InputErr
     String::from_utf8(bytes).map_err(|e| {
         let ok = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..ok].iter().filter(|b| **b == b'\n').count() + 1;
-        InputError::new(
+        Error::input(
             format!("{shown}:{line}"),
             format!("the {what} is not valid UTF-8"),
             "convert it to UTF-8 (iconv -f LATIN1 -t UTF-8): dbtune reads text as UTF-8",
@@ -157,16 +157,16 @@ mod tests {
     #[test]
     fn devices_and_fifos_are_refused_without_reading() {
         let e = read_text(Path::new("/dev/zero"), "config file", MAX_CONFIG).unwrap_err();
-        assert!(e.message.contains("a character device"), "{e}");
+        assert!(e.message().contains("a character device"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let e = read_text(&fifo, "facts file", MAX_DOCUMENT).unwrap_err();
-        assert!(e.message.contains("FIFO"), "{e}");
+        assert!(e.message().contains("FIFO"), "{e}");
         let e = read_text(dir.path(), "profile", MAX_DOCUMENT).unwrap_err();
-        assert!(e.message.contains("a directory"), "{e}");
+        assert!(e.message().contains("a directory"), "{e}");
     }
 
     #[test]
@@ -175,7 +175,7 @@ mod tests {
         let f = dir.path().join("big.conf");
         std::fs::write(&f, vec![b'#'; 2048]).unwrap();
         let e = read_text(&f, "facts file", 1024).unwrap_err();
-        assert!(e.message.contains("the limit is 1 KiB"), "{e}");
+        assert!(e.message().contains("the limit is 1 KiB"), "{e}");
         assert_eq!(read_text(&f, "config file", 4096).unwrap().len(), 2048);
     }
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dbtune::error::{Refusal, EXIT_ERROR, EXIT_NO};
+use dbtune::error::{Error, EXIT_ERROR};
 use dbtune::redact::scrub;
 
 fn main() -> ExitCode {
@@ -42,14 +42,12 @@ fn main() -> ExitCode {
     };
     match dbtune::commands::run(cli) {
         Ok(code) => code,
-        Err(e) if e.is::<Refusal>() => {
-            eprintln!("{}", scrub(&format!("error: {e}")));
-            ExitCode::from(EXIT_NO)
-        }
         Err(e) => {
             // The whole cause chain: "cannot read x: permission denied".
             eprintln!("{}", scrub(&format!("error: {e:#}")));
-            ExitCode::from(EXIT_ERROR)
+            // dbtune's own errors carry their exit code; anything else
+            // (I/O, a server's error) means it could not run.
+            ExitCode::from(e.downcast_ref::<Error>().map_or(EXIT_ERROR, Error::code))
         }
     }
 }

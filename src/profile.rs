@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::facts::StorageKind;
 use crate::units::ByteSize;
 
@@ -466,13 +466,13 @@ impl Profile {
     /// Parses and checks a profile; `path` names it in errors. Every value
     /// is checked here, with its line, before anything uses it: profile
     /// values end up in config files and a shell script.
-    pub fn parse(text: &str, path: &Path) -> Result<Profile, InputError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
         let hint = "see docs/profiles.md for every field and its default";
         let p: Profile =
-            toml::from_str(text).map_err(|e| InputError::from_toml(path, text, &e, hint))?;
+            toml::from_str(text).map_err(|e| Error::from_toml(path, text, &e, hint))?;
         if let Err(bad) = p.check() {
             let line = locate(text, bad.section.as_deref(), bad.key);
-            return Err(InputError::new(
+            return Err(Error::input(
                 format!("{}:{line}", path.display()),
                 bad.message,
                 bad.hint,
@@ -1204,14 +1204,14 @@ impl Catalog {
         Ok(Catalog { entries, user_dir })
     }
 
-    pub fn get(&self, name: &str) -> Result<(Profile, Origin), InputError> {
+    pub fn get(&self, name: &str) -> Result<(Profile, Origin), Error> {
         self.entries
             .iter()
             .find(|(p, _)| p.name == name)
             .cloned()
             .ok_or_else(|| {
                 let names: Vec<&str> = self.entries.iter().map(|(p, _)| p.name.as_str()).collect();
-                InputError::plain(
+                Error::plain(
                     format!("unknown profile `{name}`"),
                     format!(
                         "known profiles: {}; or pass --profile-file PATH",
@@ -1327,25 +1327,22 @@ mod tests {
             .position(|l| l.starts_with("shared_bufers"))
             .unwrap()
             + 1;
-        assert_eq!(
-            e.location.as_deref(),
-            Some(format!("p.toml:{line}").as_str())
-        );
-        assert!(e.message.contains("shared_bufers"), "{}", e.message);
+        assert_eq!(e.location(), Some(format!("p.toml:{line}").as_str()));
+        assert!(e.message().contains("shared_bufers"), "{}", e.message());
     }
 
     #[test]
     fn bad_size_and_bad_fraction_are_reported() {
         let text = BUILTIN[0].1.replace("ram = \"4GiB\"", "ram = \"4XB\"");
         let e = Profile::parse(&text, Path::new("p.toml")).unwrap_err();
-        assert!(e.message.contains("unknown unit"), "{}", e.message);
+        assert!(e.message().contains("unknown unit"), "{}", e.message());
 
         let text = BUILTIN[0].1.replace(
             "shared_buffers_fraction = 0.25",
             "shared_buffers_fraction = 2.5",
         );
         let e = Profile::parse(&text, Path::new("p.toml")).unwrap_err();
-        assert!(e.message.contains("not a fraction"), "{}", e.message);
+        assert!(e.message().contains("not a fraction"), "{}", e.message());
     }
 
     #[test]

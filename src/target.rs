@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::facts::detect::Detector;
 use crate::facts::{is_zfs, Facts};
 use crate::read::budget::{Assumptions, HostReserve};
@@ -104,7 +104,7 @@ pub fn resolve(
         (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
         (None, None, None) => match this_machine {
             ThisMachine::IfServersLocal(false) => {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     "the servers are not on this machine, so its RAM says nothing about theirs",
                     "pass --ram SIZE or --facts FILE for the servers' host",
                 )
@@ -125,7 +125,7 @@ pub fn resolve(
         },
     };
     if ram == ByteSize::ZERO {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             "no RAM to check against: this machine's RAM is unreadable",
             "pass --ram SIZE or --facts FILE",
         )

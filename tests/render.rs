@@ -213,9 +213,13 @@ fn powerhouse_two_gib_is_refused_with_numbers_and_a_hint() {
         ..nominal(&p)
     };
     let e = plan::build(&p, &h).unwrap_err();
-    assert!(e.0.contains("does not fit a host with 2 GiB"), "{}", e.0);
-    assert!(e.0.contains("OS reserve"), "{}", e.0);
-    assert!(e.0.contains("hint:"), "{}", e.0);
+    assert!(
+        e.message().contains("does not fit a host with 2 GiB"),
+        "{}",
+        e.message()
+    );
+    assert!(e.message().contains("OS reserve"), "{}", e.message());
+    assert!(e.message().contains("hint:"), "{}", e.message());
 }
 
 fn storage() -> impl Strategy<Value = StorageKind> {
@@ -263,8 +267,8 @@ proptest! {
                 );
             }
             Err(e) => {
-                prop_assert!(e.0.contains("does not fit a host with"), "{}", e.0);
-                prop_assert!(e.0.contains("hint:"), "{}", e.0);
+                prop_assert!(e.message().contains("does not fit a host with"), "{}", e.message());
+                prop_assert!(e.message().contains("hint:"), "{}", e.message());
             }
         }
     }
@@ -334,10 +338,10 @@ fn a_grid_of_hosts_fits_or_is_refused() {
                             }
                             Err(e) => {
                                 assert!(
-                                    e.0.contains("does not fit a host with")
-                                        && e.0.contains("hint:"),
+                                    e.message().contains("does not fit a host with")
+                                        && e.message().contains("hint:"),
                                     "{}",
-                                    e.0
+                                    e.message()
                                 );
                                 refused += 1;
                             }

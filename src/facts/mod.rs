@@ -248,7 +248,7 @@ impl Facts {
             path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
         let facts: Facts = if is_json {
             serde_json::from_str(&text).map_err(|e| {
-                crate::error::InputError::new(
+                crate::error::Error::input(
                     format!("{}:{}", path.display(), e.line()),
                     format!("invalid facts file: {e}"),
                     "the file should be what `dbtune detect --json` prints; see docs/facts.md",
@@ -256,16 +256,11 @@ impl Facts {
             })?
         } else {
             toml::from_str(&text).map_err(|e| {
-                crate::error::InputError::from_toml(
-                    path,
-                    &text,
-                    &e,
-                    "see docs/facts.md for the fields",
-                )
+                crate::error::Error::from_toml(path, &text, &e, "see docs/facts.md for the fields")
             })?
         };
         if let Err(bad) = facts.check() {
-            return Err(crate::error::InputError::new(
+            return Err(crate::error::Error::input(
                 format!(
                     "{}:{}",
                     path.display(),

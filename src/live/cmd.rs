@@ -23,7 +23,7 @@ use super::{
     RedisSnapshot, RedisState, Snapshot,
 };
 use crate::cli::{ApplyArgs, DiffArgs, InspectArgs};
-use crate::error::{InputError, Refusal, EXIT_NO};
+use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::read::budget::{self, Budget};
 use crate::read::findings::{Finding, Severity};
@@ -53,7 +53,7 @@ fn targets(args: &[String]) -> Result<(Option<Target>, Option<Target>)> {
             .collect::<Result<Vec<_>>>()?
     };
     if list.is_empty() {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             "no server to talk to",
             "give postgres://... and/or redis://... URLs, or set PGHOST/PGUSER/... and REDIS_URL",
         )
@@ -66,7 +66,7 @@ fn targets(args: &[String]) -> Result<(Option<Target>, Option<Target>)> {
             Target::Redis { .. } => &mut redis,
         };
         if let Some(prev) = slot.as_ref() {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!(
                     "two servers of one kind: {} and {}",
                     Target::shown(prev),
@@ -756,7 +756,7 @@ fn restart_huge_pages(
         }));
     }
     if !all_local {
-        return Err(Refusal(format!(
+        return Err(Error::Refusal(format!(
             "huge_pages = on: after a restart PostgreSQL will not start unless the host has about {} of \
              huge pages free, and {} is not on this machine, so apply cannot look; nothing was changed\n\
              hint: on the server's host check HugePages_Free in /proc/meminfo (vm.nr_hugepages), then run \
@@ -802,7 +802,7 @@ fn restart_huge_pages(
 }
 
 fn print_refusal(what: &str, report: &report::Report) -> anyhow::Error {
-    Refusal(format!(
+    Error::Refusal(format!(
         "{what}; nothing was changed\n{}",
         report::text(report, false)
     ))
@@ -844,7 +844,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         .expect("clap requires DIR without --rollback");
     let dir = std::path::PathBuf::from(dir);
     if dir.to_string_lossy().contains("://") {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!(
                 "`{}` is a server, but apply needs the directory to apply first",
                 conn::redact(&dir.to_string_lossy())
@@ -854,7 +854,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         .into());
     }
     if args.data_dir.is_some() {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             "--data-dir is for `apply --rollback` with PostgreSQL stopped",
             "leave it out: apply changes a running server",
         )
@@ -968,7 +968,7 @@ fn take_snapshot(
 ) -> Result<std::path::PathBuf> {
     if let Some((_, s)) = &live.pg {
         if !set.pg.is_empty() && !s.superuser {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("PostgreSQL user `{}` is not a superuser: nothing was changed", s.user),
                 "apply needs a superuser: ALTER SYSTEM, and reading postgresql.auto.conf for the rollback snapshot",
             )
@@ -1043,7 +1043,7 @@ fn execute(
     let mut applied: Vec<String> = Vec::new();
     let reloaded = std::cell::Cell::new(false);
     let fail = |applied: &[String], what: String| -> anyhow::Error {
-        crate::error::LiveChangeFailed {
+        crate::error::Error::LiveChange {
             message: scrub(&what),
             applied: applied.to_vec(),
             state: if reloaded.get() || set.pg.is_empty() {
@@ -1141,14 +1141,14 @@ fn execute(
 fn read_snapshot(path: &Path) -> Result<Snapshot> {
     let text = crate::input::read_text(path, "snapshot", crate::input::MAX_CONFIG)?;
     let snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
-        InputError::new(
+        Error::input(
             format!("{}:{}", path.display(), e.line()),
             format!("not a dbtune snapshot: {e}"),
             "pass the file `dbtune apply --yes` wrote",
         )
     })?;
     let bad = |what: String| -> anyhow::Error {
-        InputError::plain(
+        Error::plain(
             format!("snapshot `{}` {what}: it was not written by apply, or was edited", path.display()),
             "nothing was changed; roll back with the snapshot apply wrote, or set the values by hand",
         )
@@ -1254,7 +1254,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             Some(u) if !u.contains("***") && !u.contains("(from") => {
                 conn::parse_target(u).map(Some)
             }
-            Some(u) => Err(InputError::plain(
+            Some(u) => Err(Error::plain(
                 format!(
                     "the snapshot was taken from {u}; give that server's URL with its password"
                 ),
@@ -1269,7 +1269,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     if let (Some(r), Some(rt)) = (&snap.redis, &redis_t) {
         let hp = host_port(rt);
         if !r.host_port.is_empty() && r.host_port != hp {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!(
                     "the snapshot's Redis changes were made on {}, not {hp}; nothing was changed",
                     r.host_port
@@ -1313,7 +1313,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
         match (&p.system_identifier, &s.system_identifier) {
             (Some(want), Some(have)) if want == have => {}
             (Some(want), Some(have)) => {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     format!(
                         "{} is cluster {have}, but the snapshot was taken from cluster {want} ({}); nothing was changed",
                         s.target, p.host_port
@@ -1323,14 +1323,14 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
                 .into())
             }
             (None, _) => {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     "the snapshot does not record which cluster it was taken from; nothing was changed",
                     "it was written by an older dbtune: restore its values by hand with ALTER SYSTEM",
                 )
                 .into())
             }
             (Some(_), None) => {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     format!("cannot read the system identifier of {}; nothing was changed", s.target),
                     "roll back as a superuser",
                 )
@@ -1338,7 +1338,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             }
         }
         if !s.superuser {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("PostgreSQL user `{}` is not a superuser", s.user),
                 "roll back as a superuser",
             )

@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, Error as TlsError, SignatureScheme};
 use tokio_postgres::config::{Host, SslMode};
 
-use crate::error::InputError;
+use crate::error::Error;
 
 /// A server to talk to, with its URL shown without the password.
 #[derive(Clone, Debug)]
@@ -89,7 +89,7 @@ pub const SSLMODES: &str = "disable, allow, prefer, require, verify-ca, verify-f
 
 /// `sslmode` as libpq reads it: exact, lowercase, hyphenated. Anything
 /// else is an error, never a silent fallback to plain text.
-pub fn tls_mode(v: &str, from: &str) -> Result<TlsMode, InputError> {
+pub fn tls_mode(v: &str, from: &str) -> Result<TlsMode, Error> {
     Ok(match v {
         "disable" | "allow" => TlsMode::Disable,
         "prefer" => TlsMode::Prefer,
@@ -97,7 +97,7 @@ pub fn tls_mode(v: &str, from: &str) -> Result<TlsMode, InputError> {
         "verify-ca" => TlsMode::VerifyCa,
         "verify-full" => TlsMode::VerifyFull,
         _ => {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("invalid sslmode `{}` in {from}", v.escape_debug()),
                 format!(
                     "sslmode is one of {SSLMODES} (lowercase, with hyphens, as libpq spells them)"
@@ -112,7 +112,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
     let shown = redact(s);
     if s.starts_with("redis://") || s.starts_with("rediss://") {
         redis::Client::open(s).map_err(|e| {
-            InputError::plain(
+            Error::plain(
                 format!(
                     "invalid Redis URL `{shown}`: {}",
                     crate::redact::scrub(&e.to_string().replace(s, &shown))
@@ -129,7 +129,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
         let (clean, params) = take_tls_params(s)?;
         let config: tokio_postgres::Config =
             clean.parse().map_err(|e: tokio_postgres::Error| {
-                InputError::plain(
+                Error::plain(
                     format!(
                         "invalid PostgreSQL URL `{shown}`: {}",
                         crate::redact::scrub(&e.to_string())
@@ -155,7 +155,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
             shown,
         });
     }
-    Err(InputError::plain(
+    Err(Error::plain(
         format!("`{shown}` is not a server URL"),
         "targets are postgres://... or redis://... (rediss:// for TLS)",
     )
@@ -163,7 +163,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
 }
 
 /// PGSSLMODE, checked like a URL's sslmode.
-fn env_sslmode() -> Result<Option<TlsMode>, InputError> {
+fn env_sslmode() -> Result<Option<TlsMode>, Error> {
     match std::env::var("PGSSLMODE") {
         Ok(v) if !v.is_empty() => tls_mode(&v, "PGSSLMODE").map(Some),
         _ => Ok(None),
@@ -180,7 +180,7 @@ struct TlsParams {
 /// Removes `sslmode` and `sslrootcert` from a URL's query (tokio-postgres
 /// knows only three sslmodes and no sslrootcert); client certificates are
 /// refused rather than silently ignored.
-fn take_tls_params(url: &str) -> Result<(String, TlsParams), InputError> {
+fn take_tls_params(url: &str) -> Result<(String, TlsParams), Error> {
     let Some((base, q)) = url.split_once('?') else {
         return Ok((url.to_string(), TlsParams::default()));
     };
@@ -191,7 +191,7 @@ fn take_tls_params(url: &str) -> Result<(String, TlsParams), InputError> {
             Some(("sslmode", v)) => params.sslmode = Some(v.to_string()),
             Some(("sslrootcert", v)) => params.sslrootcert = Some(v.to_string()),
             Some(("sslcert" | "sslkey" | "sslpassword", _)) => {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     "client certificates (sslcert, sslkey) are not supported by dbtune",
                     "authenticate with a password (PGPASSWORD or the URL) or use a local socket",
                 ))
@@ -228,7 +228,7 @@ pub fn env_targets() -> Result<Vec<Target>> {
         c.host(&host);
         if let Some(p) = var("PGPORT") {
             c.port(p.parse().map_err(|_| {
-                InputError::plain(
+                Error::plain(
                     format!("PGPORT `{p}` is not a port"),
                     "set PGPORT to a number",
                 )
@@ -359,7 +359,7 @@ fn rustls_config(mode: TlsMode, root_cert: Option<&str>) -> Result<rustls::Clien
             any = true;
         }
         if !any {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("sslrootcert `{path}` holds no certificate"),
                 "point it at the PEM file of the CA that signed the server's certificate",
             )
@@ -425,14 +425,14 @@ pub async fn connect_postgres(
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(anyhow!(InputError::plain(
+        Ok(Err(e)) => Err(anyhow!(Error::plain(
             format!(
                 "cannot connect to {shown}: {}",
                 crate::redact::scrub(&pg_error_text(&e))
             ),
             "check the host, port, user and password (PGPASSWORD or the URL), and pg_hba.conf",
         ))),
-        Err(_) => Err(anyhow!(InputError::plain(
+        Err(_) => Err(anyhow!(Error::plain(
             format!(
                 "cannot connect to {shown}: no answer within {} s",
                 timeout.as_secs()
@@ -468,14 +468,14 @@ pub async fn connect_redis(
     let fut = client.get_multiplexed_async_connection();
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(anyhow!(InputError::plain(
+        Ok(Err(e)) => Err(anyhow!(Error::plain(
             format!(
                 "cannot connect to {shown}: {}",
                 e.to_string().replace(url, shown)
             ),
             "check the host, port and password (in the URL: redis://:password@host:port)",
         ))),
-        Err(_) => Err(anyhow!(InputError::plain(
+        Err(_) => Err(anyhow!(Error::plain(
             format!(
                 "cannot connect to {shown}: no answer within {} s",
                 timeout.as_secs()

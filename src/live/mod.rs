@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::read::pgvalue::PgValue;
 use crate::read::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize};
@@ -213,7 +213,7 @@ async fn timed<T>(
 ) -> Result<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
-        Err(_) => Err(anyhow!(InputError::plain(
+        Err(_) => Err(anyhow!(Error::plain(
             format!("{what}: no answer within {} s", timeout.as_secs()),
             "the server is busy or unreachable; raise --timeout",
         ))),

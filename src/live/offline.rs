@@ -11,25 +11,24 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Snapshot;
-use crate::error::InputError;
+use crate::error::Error;
 use crate::read::grammar::{self, Item};
 
 /// pg_control begins with the cluster's 64-bit system identifier, in the
 /// machine's byte order.
-pub fn system_identifier(data_dir: &Path) -> Result<String, InputError> {
+pub fn system_identifier(data_dir: &Path) -> Result<String, Error> {
     let path = data_dir.join("global/pg_control");
-    let bytes = crate::input::read_bytes(&path, "pg_control file", 64 * 1024).map_err(|mut e| {
-        e.hint = Some(format!(
+    let bytes = crate::input::read_bytes(&path, "pg_control file", 64 * 1024).map_err(|e| {
+        e.with_hint(format!(
             "--data-dir must be the cluster's data directory (the one holding global/pg_control); `{}` is not",
             data_dir.display()
-        ));
-        e
+        ))
     })?;
     let first: [u8; 8] = bytes
         .get(..8)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
-            InputError::plain(
+            Error::plain(
                 format!("`{}` is too short to be pg_control", path.display()),
                 "point --data-dir at a PostgreSQL data directory",
             )
@@ -59,7 +58,7 @@ fn quote(v: &str) -> String {
 
 pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Result<ExitCode> {
     let Some(p) = &snap.postgres else {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!("snapshot `{}` holds no PostgreSQL changes", path.display()),
             "roll Redis back online: dbtune apply --rollback SNAPSHOT --yes redis://...",
         )
@@ -69,7 +68,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
     match &p.system_identifier {
         Some(want) if *want == have => {}
         Some(want) => {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!(
                     "`{}` is cluster {have}, but the snapshot was taken from cluster {want}; nothing was changed",
                     data_dir.display()
@@ -79,7 +78,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
             .into())
         }
         None => {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 "the snapshot does not record which cluster it was taken from; nothing was changed",
                 "it was written by an older dbtune: edit postgresql.auto.conf by hand",
             )
@@ -87,7 +86,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         }
     }
     if let Some(pid) = running_postmaster(data_dir) {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!(
                 "PostgreSQL is running on `{}` (pid {pid}); nothing was changed",
                 data_dir.display()
@@ -105,7 +104,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
     let shown = auto.display().to_string();
     let parsed = grammar::pg_items(&text, &shown);
     if let Some(e) = parsed.errors.first() {
-        return Err(InputError::new(
+        return Err(Error::input(
             e.at.to_string(),
             format!("{}; nothing was changed", e.message),
             "PostgreSQL cannot read this file either: fix the line by hand",

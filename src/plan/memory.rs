@@ -3,7 +3,7 @@
 //! formulas, so the result fits by construction.
 
 use crate::calibration;
-use crate::error::Refusal;
+use crate::error::Error;
 use crate::profile::{Profile, Workload};
 use crate::read::budget::{
     effective_wal_buffers, jit_possible, pg_process_worst, pg_shared_memory, redis_worst,
@@ -100,7 +100,7 @@ fn redis_total(
     data + buffers + fork + process
 }
 
-fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAlloc, Refusal> {
+fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAlloc, Error> {
     let r = &profile.redis;
     // The release is not known when rendering: the largest factors measured.
     let c = calibration::redis(None);
@@ -126,7 +126,7 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
     let mm = mm.floor_to(ByteSize::mib(1));
     let clients = clients.floor_to(ByteSize::mib(1));
     if mm < ByteSize::mib(16) {
-        return Err(Refusal(format!(
+        return Err(Error::Refusal(format!(
             "profile `{}` does not fit a host with {} of RAM ({}): Redis's share ({share}) leaves \
              maxmemory under 16 MiB once fragmentation and {} are counted\nhint: pick a smaller \
              profile (`dbtune profiles`), give Redis a larger share, turn its persistence off, or \
@@ -300,7 +300,7 @@ pub fn host_reserves(profile: &Profile, ram: ByteSize) -> Vec<HostReserve> {
     reserves
 }
 
-pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Refusal> {
+pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Error> {
     let ram = host.ram;
     let reserves = host_reserves(profile, ram);
     let os_reserve = reserves[0].memory;
@@ -315,7 +315,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     // Below this PostgreSQL cannot run a handful of connections.
     let floor = ByteSize::mib(256);
     if fixed + floor > ram {
-        return Err(Refusal(format!(
+        return Err(Error::Refusal(format!(
             "profile `{}` does not fit a host with {ram} of RAM ({}): its fixed needs take {fixed}\n{}\n\
              and PostgreSQL needs at least {floor} more\n\
              hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
@@ -445,7 +445,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     }
     let Some(work_mem) = wm.filter(|w| *w >= p.work_mem_min) else {
         let fixed = shape.fixed_worst(a);
-        return Err(Refusal(format!(
+        return Err(Error::Refusal(format!(
             "profile `{}` does not fit a host with {ram} of RAM ({}): PostgreSQL's share is {pg_share} \
              but {} connections with work_mem {} need {} in the worst case\n\
              fixed needs:\n{}\n{}{}\
@@ -660,9 +660,13 @@ mod tests {
             &Assumptions::default(),
         )
         .unwrap_err();
-        assert!(e.0.contains("does not fit a host with 2 GiB"), "{}", e.0);
-        assert!(e.0.contains("backup jobs"), "{}", e.0);
-        assert!(e.0.contains("hint:"), "{}", e.0);
+        assert!(
+            e.message().contains("does not fit a host with 2 GiB"),
+            "{}",
+            e.message()
+        );
+        assert!(e.message().contains("backup jobs"), "{}", e.message());
+        assert!(e.message().contains("hint:"), "{}", e.message());
     }
 
     #[test]

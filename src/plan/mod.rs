@@ -153,7 +153,7 @@ pub fn assumptions_of(profile: &Profile) -> Assumptions {
 
 /// Builds the plan, or refuses with the numbers when the profile's fixed
 /// needs cannot fit the host.
-pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Refusal> {
+pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Error> {
     let assumptions = assumptions_of(profile);
     let alloc = memory::allocate(profile, host, &assumptions)?;
     let postgres = postgres::settings(profile, host, &alloc);

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::read::include;
 use crate::read::settings::{HostSettings, ServiceSettings};
 use crate::render::output::{self, Manifest};
@@ -12,7 +12,7 @@ use crate::service::FileKind;
 use crate::version::PgVersion;
 
 /// What a file is, from its name, else from its first setting.
-pub fn classify(path: &Path) -> Result<FileKind, InputError> {
+pub fn classify(path: &Path) -> Result<FileKind, Error> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
@@ -42,7 +42,7 @@ pub fn classify(path: &Path) -> Result<FileKind, InputError> {
         }
         Some(l) if l.contains('=') => Ok(FileKind::Postgres),
         Some(_) => Ok(FileKind::Redis),
-        None => Err(InputError::plain(
+        None => Err(Error::plain(
             format!(
                 "`{}` has no settings, so dbtune cannot tell what it configures",
                 path.display()
@@ -72,7 +72,7 @@ const DIR_NAMES: &[(&str, FileKind)] = &[
 
 pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
     let mut found = Found::default();
-    let put = |kind: FileKind, p: PathBuf, found: &mut Found| -> Result<(), InputError> {
+    let put = |kind: FileKind, p: PathBuf, found: &mut Found| -> Result<(), Error> {
         let slot = match kind {
             FileKind::Postgres => &mut found.postgres,
             FileKind::Redis => &mut found.redis,
@@ -84,7 +84,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
             }
         };
         if let Some(prev) = slot.as_ref() {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!(
                     "two {} configs: `{}` and `{}`",
                     match kind {
@@ -115,7 +115,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                 found.manifest = Some(m);
             }
             if !any {
-                return Err(InputError::plain(
+                return Err(Error::plain(
                     format!("no config file found in `{}`", p.display()),
                     "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
                      zfs-arc.conf in a directory; name files directly to check others",
@@ -125,7 +125,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
         } else if p.exists() {
             put(classify(p)?, p.clone(), &mut found)?;
         } else {
-            return Err(InputError::plain(
+            return Err(Error::plain(
                 format!("`{}` does not exist", p.display()),
                 "pass config files or a directory of them",
             )
@@ -141,7 +141,7 @@ pub fn load_found(
     pg_version: PgVersion,
     pg_build: Option<Vec<String>>,
     root: Option<&Path>,
-) -> Result<HostSettings, InputError> {
+) -> Result<HostSettings, Error> {
     let mut hs = HostSettings {
         pg_version,
         pg_build,

@@ -5,7 +5,7 @@
 //! splitting (sdssplitargs), PgBouncer's ini sections. They return items:
 //! settings and include directives; `load` follows the includes.
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::read::settings::{Location, ServiceSettings, SyntaxError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn in_section(
 
 /// Settings of one file without includes (render's own output); an include
 /// directive is an error here.
-fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, InputError> {
+fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, Error> {
     let mut out = ServiceSettings {
         files: vec![file.to_string()],
         ..Default::default()
@@ -105,14 +105,14 @@ fn loc(file: &str, line: usize) -> Location {
     }
 }
 
-fn bad(file: &str, line: usize, msg: impl Into<String>, hint: &str) -> InputError {
-    InputError::new(format!("{file}:{line}"), msg, hint)
+fn bad(file: &str, line: usize, msg: impl Into<String>, hint: &str) -> Error {
+    Error::input(format!("{file}:{line}"), msg, hint)
 }
 
 /// postgresql.conf, by PostgreSQL's own grammar (`parse_pg`); an include
 /// directive is an error here. Lines the grammar refuses are kept as
 /// syntax errors in the settings, for validation to report.
-pub fn postgresql_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
+pub fn postgresql_conf(text: &str, file: &str) -> Result<ServiceSettings, Error> {
     let parsed = parse_pg(text, file);
     let mut out = no_includes(parsed.items, file)?;
     out.syntax_errors = parsed.errors;
@@ -519,13 +519,13 @@ fn redis_args(line: &str) -> Option<Vec<String>> {
 /// redis.conf: a directive and its arguments per line; `#` starts a comment
 /// only at the start of a line. Directive names are case-insensitive.
 /// Arguments are stored joined by single spaces.
-pub fn redis_conf(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
+pub fn redis_conf(text: &str, file: &str) -> Result<ServiceSettings, Error> {
     no_includes(redis_items(text, file)?, file)
 }
 
 /// The items of one redis.conf text. Old directive names (ziplist, slave)
 /// are stored under their current names.
-pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
+pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, Error> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -575,7 +575,7 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, InputError> {
 /// pgbouncer.ini: `[section]` headers, `key = value`, `;` or `#` comments at
 /// the start of a line. Keys are stored as `section.key`, both exactly as
 /// written: PgBouncer matches them case-sensitively.
-pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, InputError> {
+pub fn pgbouncer_ini(text: &str, file: &str) -> Result<ServiceSettings, Error> {
     let parsed = pgbouncer_items(text, file);
     let mut out = no_includes(parsed.items, file)?;
     out.syntax_errors.extend(parsed.errors);
@@ -650,7 +650,7 @@ pub fn pgbouncer_items(text: &str, file: &str) -> PgParse {
 
 /// A sysctl.d file (`key = value`) or a modprobe options file
 /// (`options zfs zfs_arc_max=N`): both feed the host terms of the budget.
-pub fn os_conf(text: &str, file: &str, into: &mut ServiceSettings) -> Result<(), InputError> {
+pub fn os_conf(text: &str, file: &str, into: &mut ServiceSettings) -> Result<(), Error> {
     into.files.push(file.to_string());
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::input;
 use crate::read::grammar::{self, IncludeKind, Item};
 use crate::read::settings::{Location, ServiceSettings};
@@ -14,7 +14,7 @@ const MAX_DEPTH: usize = 10;
 
 /// Reads a config file as UTF-8 text: a regular file of at most
 /// [`input::MAX_CONFIG`], never a device or a pipe.
-pub fn read_text(path: &Path) -> Result<String, InputError> {
+pub fn read_text(path: &Path) -> Result<String, Error> {
     input::read_text(path, "config file", input::MAX_CONFIG)
 }
 
@@ -50,11 +50,11 @@ impl Loader {
         }
     }
 
-    fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), InputError> {
+    fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), Error> {
         let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if self.stack.contains(&canon) {
             let chain: Vec<String> = self.stack.iter().map(|p| display(p)).collect();
-            return Err(InputError::new(
+            return Err(Error::input(
                 from.map_or(display(path), |l| l.to_string()),
                 format!(
                     "include cycle: `{}` includes itself through {}",
@@ -65,18 +65,16 @@ impl Loader {
             ));
         }
         if self.stack.len() >= MAX_DEPTH {
-            return Err(InputError::new(
+            return Err(Error::input(
                 from.map_or(display(path), |l| l.to_string()),
                 format!("includes nested more than {MAX_DEPTH} deep"),
                 "flatten the include chain",
             ));
         }
         // An unreadable include is reported at the line that includes it.
-        let text = read_text(path).map_err(|mut e| {
-            if let (None, Some(at)) = (&e.location, from) {
-                e.location = Some(at.to_string());
-            }
-            e
+        let text = read_text(path).map_err(|e| match from {
+            Some(at) => e.or_at(&at.to_string()),
+            None => e,
         })?;
         let name = display(path);
         let items = match self.format {
@@ -159,7 +157,7 @@ impl Loader {
         kind: IncludeKind,
         target: &str,
         at: &Location,
-    ) -> Result<(), InputError> {
+    ) -> Result<(), Error> {
         let target_path = Path::new(target);
         let path = match &self.root {
             Some(root) if target_path.is_absolute() => {
@@ -170,7 +168,7 @@ impl Loader {
         match kind {
             IncludeKind::File => {
                 if !path.exists() {
-                    return Err(InputError::new(
+                    return Err(Error::input(
                         at.to_string(),
                         format!("included file `{}` does not exist", display(&path)),
                         match (&self.root, self.format) {
@@ -199,7 +197,7 @@ impl Loader {
             }
             IncludeKind::Dir => {
                 let entries = std::fs::read_dir(&path).map_err(|e| {
-                    InputError::new(
+                    Error::input(
                         at.to_string(),
                         format!("cannot read include_dir `{}`: {e}", display(&path)),
                         "fix the path (relative to the including file)",
@@ -269,7 +267,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 /// postgresql.conf and everything it includes, then `postgresql.auto.conf`
 /// beside it when present (PostgreSQL reads it last, so it wins).
-pub fn postgres(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+pub fn postgres(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, Error> {
     let mut l = Loader::new(Format::Postgres, root);
     l.file(path, None)?;
     let auto = path.with_file_name("postgresql.auto.conf");
@@ -283,20 +281,20 @@ pub fn postgres(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, Inp
     Ok(l.out)
 }
 
-pub fn redis(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+pub fn redis(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, Error> {
     let mut l = Loader::new(Format::Redis, root);
     l.file(path, None)?;
     Ok(l.out)
 }
 
-pub fn pgbouncer(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, InputError> {
+pub fn pgbouncer(path: &Path, root: Option<&Path>) -> Result<ServiceSettings, Error> {
     let mut l = Loader::new(Format::PgBouncer, root);
     l.file(path, None)?;
     Ok(l.out)
 }
 
 /// A sysctl.d file or a modprobe options file, added to `into`.
-pub fn os(path: &Path, into: &mut ServiceSettings) -> Result<(), InputError> {
+pub fn os(path: &Path, into: &mut ServiceSettings) -> Result<(), Error> {
     let text = read_text(path)?;
     grammar::os_conf(&text, &display(path), into)
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::error::InputError;
+use crate::error::Error;
 use crate::plan::Plan;
 use crate::read::grammar;
 use crate::read::report::Report;
@@ -224,7 +224,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
         env.get_template(tpl)
             .and_then(|t| t.render(&ctx))
             .map_err(|e| {
-                anyhow::Error::new(InputError::plain(
+                anyhow::Error::new(Error::plain(
                     format!("template `{tpl}` failed: {e:#}"),
                     "a template in your override directory may use a name the plan does not have; \
                      compare it with templates/ in the dbtune sources",
@@ -382,7 +382,7 @@ pub fn render_limits(
         env.get_template(tpl)
             .and_then(|t| t.render(ctx))
             .map_err(|e| {
-                anyhow::Error::new(InputError::plain(
+                anyhow::Error::new(Error::plain(
                     format!("template `{tpl}` failed: {e:#}"),
                     "an override template may use a name the context does not have",
                 ))
@@ -423,7 +423,7 @@ pub fn parse_artifacts<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a str)>,
     pg_version: PgVersion,
     pg_build: Option<Vec<String>>,
-) -> Result<HostSettings, InputError> {
+) -> Result<HostSettings, Error> {
     let mut hs = HostSettings {
         pg_version,
         pg_build,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Artifact;
-use crate::error::InputError;
+use crate::error::Error;
 
 pub const MANIFEST: &str = "dbtune-manifest.json";
 
@@ -49,7 +49,7 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     }
     let text = crate::input::read_text(&p, "manifest", crate::input::MAX_DOCUMENT)?;
     serde_json::from_str(&text).map(Some).map_err(|e| {
-        InputError::new(
+        Error::input(
             format!("{}:{}", p.display(), e.line()),
             format!("the manifest is not valid: {e}"),
             "dbtune uses it to know which files it wrote; restore it from version control, \
@@ -103,7 +103,7 @@ pub fn lock_dir(dir: &Path, exclusive: bool) -> Result<DirLock> {
             Ok(()) => return Ok(DirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if start.elapsed() > LOCK_WAIT {
-                    return Err(InputError::plain(
+                    return Err(Error::plain(
                         format!(
                             "another dbtune has held `{}` for over {} s; nothing was written",
                             dir.display(),
@@ -174,14 +174,14 @@ pub fn write_dir(
     force: bool,
 ) -> Result<WriteReport> {
     if dir.exists() && !dir.is_dir() {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!("--out `{}` is a file, not a directory", dir.display()),
             "name a directory; dbtune creates it if it is missing",
         )
         .into());
     }
     std::fs::create_dir_all(dir).map_err(|e| {
-        InputError::plain(
+        Error::plain(
             format!("cannot create --out directory `{}`: {e}", dir.display()),
             "check the path and its permissions, or print to stdout by leaving out --out",
         )
@@ -243,7 +243,7 @@ pub fn write_dir(
         });
     }
     if !owners.is_empty() {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!(
                 "cannot keep the owner of {} in `{}`: replacing would hand them to this user; nothing was written",
                 owners.join(", "),
@@ -254,7 +254,7 @@ pub fn write_dir(
         .into());
     }
     if !conflicts.is_empty() && !force {
-        return Err(InputError::plain(
+        return Err(Error::plain(
             format!(
                 "not overwriting {} in `{}`: changed since dbtune wrote {}, or not written by dbtune",
                 conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
