@@ -46,7 +46,54 @@ impl Service {
 
 impl fmt::Display for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
+    }
+}
+
+/// What a finding, a budget term or a drift is about: a service, the OS
+/// (kernel settings, the OS reserve) or the host as a whole (its RAM,
+/// the applications beside the databases). Serialized as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Postgres,
+    Pgbouncer,
+    Redis,
+    Zfs,
+    Os,
+    Host,
+    /// The budget as a whole (a typical case near the limit).
+    Budget,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Postgres => "postgres",
+            Scope::Pgbouncer => "pgbouncer",
+            Scope::Redis => "redis",
+            Scope::Zfs => "zfs",
+            Scope::Os => "os",
+            Scope::Host => "host",
+            Scope::Budget => "budget",
+        }
+    }
+}
+
+impl From<Service> for Scope {
+    fn from(s: Service) -> Scope {
+        match s {
+            Service::Postgres => Scope::Postgres,
+            Service::Pgbouncer => Scope::Pgbouncer,
+            Service::Redis => Scope::Redis,
+            Service::Zfs => Scope::Zfs,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
     }
 }
 

@@ -7,6 +7,7 @@ macro_rules! note {
     };
 }
 
+use crate::service::Scope;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -165,7 +166,7 @@ fn health(live: &Live) -> Vec<Finding> {
     if let Some((_, pg)) = &live.pg {
         if let Some(r) = pg.cache_hit_ratio.filter(|r| *r < 0.99) {
             out.push(Finding::warning(
-                "postgres",
+                Scope::Postgres,
                 None,
                 format!("cache hit ratio is {:.1}%, under 99%", r * 100.0),
                 Some("the working set does not fit shared_buffers + page cache, or the server just started".into()),
@@ -174,7 +175,7 @@ fn health(live: &Live) -> Vec<Finding> {
         let clients: i64 = pg.connections.values().sum();
         if pg.max_connections > 0 && clients * 10 >= pg.max_connections * 8 {
             out.push(Finding::warning(
-                "postgres",
+                Scope::Postgres,
                 None,
                 format!(
                     "{clients} of max_connections {} are in use",
@@ -185,7 +186,7 @@ fn health(live: &Live) -> Vec<Finding> {
         }
         for s in pg.settings.iter().filter(|s| s.pending_restart) {
             out.push(Finding::warning(
-                "postgres",
+                Scope::Postgres,
                 Some(&s.location()),
                 format!(
                     "`{}` waits for a restart (running value: {})",
@@ -199,7 +200,7 @@ fn health(live: &Live) -> Vec<Finding> {
     if let Some((_, r)) = &live.redis {
         if r.info_num("evicted_keys").unwrap_or(0.0) > 0.0 {
             out.push(Finding::warning(
-                "redis",
+                Scope::Redis,
                 None,
                 format!("{} keys evicted", r.info["evicted_keys"]),
                 Some("expected for a cache; for queues and sessions raise maxmemory or use volatile-* policies".into()),
@@ -210,7 +211,7 @@ fn health(live: &Live) -> Vec<Finding> {
             && r.info_num("mem_fragmentation_ratio").unwrap_or(1.0) > 1.5
         {
             out.push(Finding::warning(
-                "redis",
+                Scope::Redis,
                 None,
                 format!(
                     "memory fragmentation ratio {}",
@@ -222,7 +223,7 @@ fn health(live: &Live) -> Vec<Finding> {
         for k in ["rdb_last_bgsave_status", "aof_last_write_status"] {
             if r.info.get(k).is_some_and(|v| v != "ok") {
                 out.push(Finding::error(
-                    "redis",
+                    Scope::Redis,
                     None,
                     format!("{k} is {}: the last save failed", r.info[k]),
                     Some("check the Redis log, disk space and vm.overcommit_memory".into()),
@@ -233,7 +234,7 @@ fn health(live: &Live) -> Vec<Finding> {
         let misses = r.info_num("keyspace_misses").unwrap_or(0.0);
         if hits + misses > 1000.0 && hits / (hits + misses) < 0.9 {
             out.push(Finding::warning(
-                "redis",
+                Scope::Redis,
                 None,
                 format!("hit rate {:.1}%", 100.0 * hits / (hits + misses)),
                 Some("many lookups miss: check TTLs and eviction".into()),
@@ -547,12 +548,32 @@ const REDIS_NEVER: &[&str] = &[
     "supervised",
 ];
 
-/// `reload` or `restart`, from pg_settings.context.
-fn pg_needs(context: &str) -> &'static str {
-    match context {
-        "postmaster" => "restart",
-        "internal" => "initdb",
-        _ => "reload",
+/// What makes a PostgreSQL change take effect, from pg_settings.context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Needs {
+    Reload,
+    Restart,
+    /// Fixed when the cluster was created: no ALTER SYSTEM changes it.
+    Initdb,
+}
+
+impl Needs {
+    fn of(context: &str) -> Needs {
+        match context {
+            "postmaster" => Needs::Restart,
+            "internal" => Needs::Initdb,
+            _ => Needs::Reload,
+        }
+    }
+}
+
+impl std::fmt::Display for Needs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Needs::Reload => "reload",
+            Needs::Restart => "restart",
+            Needs::Initdb => "initdb",
+        })
     }
 }
 
@@ -581,8 +602,7 @@ struct PgChange {
     name: String,
     from: String,
     to: String,
-    /// `reload` or `restart`.
-    needs: &'static str,
+    needs: Needs,
 }
 
 /// One Redis setting apply changes with CONFIG SET.
@@ -607,7 +627,7 @@ impl ChangeSet {
     }
 
     fn needs_restart(&self) -> bool {
-        self.pg.iter().any(|c| c.needs == "restart")
+        self.pg.iter().any(|c| c.needs == Needs::Restart)
     }
 }
 
@@ -616,7 +636,7 @@ impl ChangeSet {
 fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
     let mut set = ChangeSet::default();
     for d in drifts(live, files).into_iter().filter(|d| !d.same) {
-        let never = if d.service == "postgres" {
+        let never = if d.service == Scope::Postgres {
             PG_NEVER
         } else {
             REDIS_NEVER
@@ -631,7 +651,7 @@ fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
             ));
             continue;
         }
-        if d.service == "redis" {
+        if d.service == Scope::Redis {
             set.redis.push(RedisChange {
                 name: d.name.clone(),
                 from: d.live.unwrap_or_default(),
@@ -655,7 +675,7 @@ fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
                 name: d.name.clone(),
                 from: s.display(),
                 to: d.file_value.clone(),
-                needs: pg_needs(&s.context),
+                needs: Needs::of(&s.context),
             }),
         }
     }

@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod conn;
 pub mod offline;
 
+use crate::service::Scope;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -416,7 +417,7 @@ pub const REDIS_FILE_ONLY: &[&str] = &[
 /// A file setting compared with what runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
-    pub service: &'static str,
+    pub service: Scope,
     pub name: String,
     pub file_value: String,
     pub at: Location,
@@ -434,7 +435,7 @@ pub fn pg_drift(file: &ServiceSettings, live: &PgState) -> Vec<Drift> {
         let e = entries.last().expect("never empty");
         let l = live.get(name);
         out.push(Drift {
-            service: "postgres",
+            service: Scope::Postgres,
             name: name.clone(),
             file_value: e.value.clone(),
             at: e.at.clone(),
@@ -464,7 +465,7 @@ pub fn redis_drift(file: &ServiceSettings, live: &RedisState) -> Vec<Drift> {
         };
         let l = live.config.get(name);
         out.push(Drift {
-            service: "redis",
+            service: Scope::Redis,
             name: name.clone(),
             file_value: value.clone(),
             at: e.at.clone(),

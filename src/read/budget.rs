@@ -2,6 +2,7 @@
 //! settings*, worst case and typical, each term with where it came from.
 //! docs/budget-model.md explains each formula and assumption.
 
+use crate::service::Scope;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,7 @@ pub struct HostReserve {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Term {
-    pub service: &'static str,
+    pub service: Scope,
     pub name: String,
     pub worst: ByteSize,
     pub typical: ByteSize,
@@ -176,7 +177,8 @@ impl Budget {
     }
 
     /// Worst-case total of one service's terms.
-    pub fn service_worst(&self, service: &str) -> ByteSize {
+    pub fn service_worst(&self, service: impl Into<Scope>) -> ByteSize {
+        let service = service.into();
         self.terms
             .iter()
             .filter(|t| t.service == service)
@@ -210,7 +212,7 @@ impl Budget {
                 t.source
             );
         }
-        let mut services: Vec<&str> = Vec::new();
+        let mut services: Vec<Scope> = Vec::new();
         for t in &self.terms {
             if !services.contains(&t.service) {
                 services.push(t.service);
@@ -285,7 +287,7 @@ pub fn compute(
         work_mem_rule(pg, settings.pg_version, ram, &mut problems);
         for lib in extension_shared_memory(&Pg::new(pg, settings.pg_version)).unknown {
             problems.push(Finding::warning(
-                "postgres",
+                Scope::Postgres,
                 pg.get("shared_preload_libraries").map(|e| &e.at),
                 format!(
                     "`{lib}` in shared_preload_libraries: its shared memory is not in the budget (unknown, not 0)"
@@ -317,7 +319,7 @@ pub fn compute(
     if let Some(os) = &settings.os {
         if let Some((bytes, e)) = hugepages {
             terms.push(Term {
-                service: "os",
+                service: Scope::Os,
                 name: "huge pages reserved".into(),
                 worst: bytes,
                 typical: bytes,
@@ -327,7 +329,7 @@ pub fn compute(
         if let Some(e) = os.get("zfs.zfs_arc_max") {
             let arc = ByteSize(e.value.parse().unwrap_or(0));
             terms.push(Term {
-                service: "zfs",
+                service: Scope::Zfs,
                 name: "ARC cap (zfs_arc_max)".into(),
                 worst: arc,
                 typical: arc,
@@ -337,7 +339,7 @@ pub fn compute(
     }
     for r in reserves {
         terms.push(Term {
-            service: "host",
+            service: Scope::Host,
             name: r.name.clone(),
             worst: r.memory,
             typical: r.memory,
@@ -590,7 +592,7 @@ fn work_mem_rule(
     let conns = pg.int("max_connections", 100).max(0) as u64;
     if wm * conns > ram {
         problems.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             s.get("work_mem").or(s.get("max_connections")).map(|e| &e.at),
             format!(
                 "work_mem {wm} x max_connections {conns} = {} is more than the {ram} of RAM on its own",
@@ -611,7 +613,7 @@ fn postgres_terms(
 ) {
     let pg = Pg::new(s, version);
     let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
-        service: "postgres",
+        service: Scope::Postgres,
         name: name.to_string(),
         worst,
         typical,
@@ -814,7 +816,7 @@ fn pool_rule(
             .and_then(|(_, v)| v.last())
             .map(|e| &e.at);
         problems.push(Finding::error(
-            "pgbouncer",
+            Scope::Pgbouncer,
             at,
             format!(
                 "PgBouncer may open {servers} server connections ({detail}) but PostgreSQL accepts \
@@ -873,7 +875,7 @@ fn redis_terms(
     problems: &mut Vec<Finding>,
 ) {
     let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
-        service: "redis",
+        service: Scope::Redis,
         name: name.to_string(),
         worst,
         typical,
@@ -887,7 +889,7 @@ fn redis_terms(
         .map_or("default".to_string(), |e| e.at.to_string());
     let Some(mm) = maxmemory.filter(|m| m.bytes() > 0) else {
         problems.push(Finding::error(
-            "redis",
+            Scope::Redis,
             r.get("maxmemory").map(|e| &e.at),
             format!("Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"),
             Some("set maxmemory (and a maxmemory-policy) to what this host can give Redis".into()),
@@ -930,7 +932,7 @@ fn redis_terms(
         ),
         _ => {
             problems.push(Finding::warning(
-                "redis",
+                Scope::Redis,
                 r.get("maxmemory-clients").map(|e| &e.at),
                 "maxmemory-clients is unset: client buffers are outside maxmemory, and a client \
                  reading large replies can grow without bound"
@@ -1014,7 +1016,7 @@ fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
         .get("pgbouncer.max_client_conn")
         .map_or("default".into(), |e| e.at.to_string());
     terms.push(Term {
-        service: "pgbouncer",
+        service: Scope::Pgbouncer,
         name: "connections".into(),
         worst,
         typical: ByteSize::mib(2) + per_conn * servers,
@@ -1170,7 +1172,7 @@ mod tests {
         let c = calibration::redis(None);
         let mm = ByteSize::mib(100);
         assert_eq!(
-            b.service_worst("redis"),
+            b.service_worst(Scope::Redis),
             mm.scale(c.fragmentation)
                 + ByteSize::mib(11)
                 + mm.scale(c.fork_factor())

@@ -2,6 +2,7 @@
 //! units and types, values out of range, parameters the target PostgreSQL
 //! version lacks, settings made twice. Every finding points at file:line.
 
+use crate::service::Scope;
 use std::fmt;
 
 use serde::Serialize;
@@ -35,7 +36,7 @@ pub struct Finding {
     /// A setting that can lose data or stop a server (`safety`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub safety: bool,
-    pub service: &'static str,
+    pub service: Scope,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<Location>,
     pub message: String,
@@ -45,7 +46,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn error(
-        service: &'static str,
+        service: Scope,
         at: Option<&Location>,
         message: String,
         hint: Option<String>,
@@ -61,7 +62,7 @@ impl Finding {
     }
 
     pub fn warning(
-        service: &'static str,
+        service: Scope,
         at: Option<&Location>,
         message: String,
         hint: Option<String>,
@@ -88,7 +89,7 @@ impl fmt::Display for Finding {
 }
 
 /// A repeated setting: every earlier occurrence is ignored.
-fn duplicates(s: &ServiceSettings, service: &'static str, skip: &[&str], out: &mut Vec<Finding>) {
+fn duplicates(s: &ServiceSettings, service: Scope, skip: &[&str], out: &mut Vec<Finding>) {
     for (name, entries) in &s.entries {
         if entries.len() < 2 || skip.contains(&name.as_str()) {
             continue;
@@ -121,7 +122,7 @@ pub fn postgres(
     // Lines PostgreSQL's own lexer refuses: the server would not start.
     for e in &s.syntax_errors {
         out.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             Some(&e.at),
             e.message.clone(),
             e.hint.clone(),
@@ -138,7 +139,7 @@ pub fn postgres(
             Lookup::Known(p) => {
                 if p.context == "internal" {
                     out.push(Finding::error(
-                        "postgres",
+                        Scope::Postgres,
                         Some(&e.at),
                         format!("`{name}` is fixed when PostgreSQL is built or initdb runs; it cannot be set"),
                         Some("remove the line".into()),
@@ -149,7 +150,7 @@ pub fn postgres(
                 if let Some(feature) = &p.build_only {
                     if lacks(feature) {
                         out.push(Finding::error(
-                            "postgres",
+                            Scope::Postgres,
                             Some(&e.at),
                             format!("`{name}` exists only in builds with the {feature} patch, and this server's build lacks it: it would not start"),
                             Some("remove the line".into()),
@@ -158,7 +159,7 @@ pub fn postgres(
                     }
                     if build.is_none() {
                         out.push(Finding::warning(
-                            "postgres",
+                            Scope::Postgres,
                             Some(&e.at),
                             format!("`{name}` exists only in builds with the {feature} patch (Debian, Ubuntu, PGDG packages)"),
                             Some("other builds refuse it and do not start: keep it only for such a server".into()),
@@ -172,7 +173,7 @@ pub fn postgres(
                         .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
                     if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
                         out.push(Finding::error(
-                            "postgres",
+                            Scope::Postgres,
                             Some(&e.at),
                             format!(
                                 "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
@@ -193,13 +194,13 @@ pub fn postgres(
                     };
                     match (minor(rel), minor(without), minor(with)) {
                         (Some(r), Some(lo), _) if r <= lo => out.push(Finding::error(
-                            "postgres",
+                            Scope::Postgres,
                             Some(&e.at),
                             format!("`{name}` does not exist in PostgreSQL {rel}: {without} lacks it, {with} has it"),
                             Some("remove it, or update the server to a newer minor release".into()),
                         )),
                         (Some(r), _, Some(hi)) if r < hi => out.push(Finding::warning(
-                            "postgres",
+                            Scope::Postgres,
                             Some(&e.at),
                             format!("`{name}` was added in a minor release of PostgreSQL {version} between {without} and {with}; the server is {rel}"),
                             Some("check that it has it (SHOW it in psql); older minors refuse it".into()),
@@ -209,18 +210,18 @@ pub fn postgres(
                 }
                 for e in entries {
                     if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
-                        out.push(Finding::error("postgres", Some(&e.at), err.message, err.hint));
+                        out.push(Finding::error(Scope::Postgres, Some(&e.at), err.message, err.hint));
                     }
                 }
             }
             Lookup::NotYet(v) => out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 Some(&e.at),
                 format!("`{name}` does not exist in PostgreSQL {version}: it was added in {v}"),
                 Some(format!("remove it, or check against --pg-version {v}")),
             )),
             Lookup::Removed(v, renamed) => out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 Some(&e.at),
                 format!("`{name}` does not exist in PostgreSQL {version}: {v} was the last version with it"),
                 Some(match renamed {
@@ -229,7 +230,7 @@ pub fn postgres(
                 }),
             )),
             Lookup::Unknown(suggestion) => out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 Some(&e.at),
                 format!("unknown parameter `{name}`"),
                 Some(match suggestion {
@@ -239,7 +240,7 @@ pub fn postgres(
             )),
         }
     }
-    duplicates(s, "postgres", &[], &mut out);
+    duplicates(s, Scope::Postgres, &[], &mut out);
     out
 }
 
@@ -261,7 +262,7 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in &s.syntax_errors {
         out.push(Finding::error(
-            "redis",
+            Scope::Redis,
             Some(&e.at),
             e.message.clone(),
             e.hint.clone(),
@@ -271,7 +272,7 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         let e = entries.last().expect("entries are never empty");
         let Some(key) = cat.key(name) else {
             out.push(Finding::error(
-                "redis",
+                Scope::Redis,
                 Some(&e.at),
                 match cat.added_in(name) {
                     Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
@@ -287,7 +288,7 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         };
         if key.typ == RedisType::Deprecated {
             out.push(Finding::warning(
-                "redis",
+                Scope::Redis,
                 Some(&e.at),
                 format!("`{name}` is deprecated: {v_name} reads and ignores it"),
                 Some("remove the line".into()),
@@ -297,8 +298,9 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         for e in entries {
             // Redis reads each argument exactly: no trimming.
             let v = e.value.as_str();
-            let bad =
-                |what: String, hint: String| Finding::error("redis", Some(&e.at), what, Some(hint));
+            let bad = |what: String, hint: String| {
+                Finding::error(Scope::Redis, Some(&e.at), what, Some(hint))
+            };
             match &key.typ {
                 RedisType::Bool if !(v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("no")) => {
                     out.push(bad(format!("`{name} {v}`: {v_name} wants yes or no"), "write yes or no".into()))
@@ -353,7 +355,7 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             }
         }
     }
-    duplicates(s, "redis", REDIS_REPEATABLE, &mut out);
+    duplicates(s, Scope::Redis, REDIS_REPEATABLE, &mut out);
     out
 }
 
@@ -381,7 +383,7 @@ fn redis_range(
     let (lo, hi) = bounds?;
     (n < lo || n > hi).then(|| {
         Finding::error(
-            "redis",
+            Scope::Redis,
             Some(at),
             format!("`{name} {v}` is out of range: Redis refuses it"),
             Some(format!("{lo} to {hi}")),
@@ -405,7 +407,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in &s.syntax_errors {
         out.push(Finding::error(
-            "pgbouncer",
+            Scope::Pgbouncer,
             Some(&e.at),
             e.message.clone(),
             e.hint.clone(),
@@ -417,7 +419,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         if !cat.sections.iter().any(|x| x == section) && !bad_sections.contains(&section.as_str()) {
             bad_sections.push(section);
             out.push(Finding::error(
-                "pgbouncer",
+                Scope::Pgbouncer,
                 Some(at),
                 format!("unknown section [{section}]: {v_name} refuses to start"),
                 Some(format!(
@@ -440,7 +442,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             if !bad_sections.contains(&section) {
                 bad_sections.push(section);
                 out.push(Finding::error(
-                    "pgbouncer",
+                    Scope::Pgbouncer,
                     Some(&e.at),
                     format!("unknown section [{section}]: {v_name} refuses to start"),
                     Some(format!(
@@ -460,7 +462,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         }
         let Some(k) = cat.key(name) else {
             out.push(Finding::error(
-                "pgbouncer",
+                Scope::Pgbouncer,
                 Some(&e.at),
                 match cat.added_in(name) {
                     Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
@@ -481,7 +483,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             .or_else(|| v.find("\t#"))
         {
             out.push(Finding::error(
-                "pgbouncer",
+                Scope::Pgbouncer,
                 Some(&e.at),
                 format!(
                     "`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"
@@ -494,7 +496,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             continue;
         }
         let bad = |what: String, hint: &str| {
-            Finding::error("pgbouncer", Some(&e.at), what, Some(hint.to_string()))
+            Finding::error(Scope::Pgbouncer, Some(&e.at), what, Some(hint.to_string()))
         };
         match &k.typ {
             BouncerType::Int | BouncerType::Uint if !c_int(v) => out.push(bad(
@@ -529,14 +531,14 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
                 .any(|w| w.eq_ignore_ascii_case(v))
         {
             out.push(Finding::warning(
-                "pgbouncer",
+                Scope::Pgbouncer,
                 Some(&e.at),
                 format!("auth_type = {v} is weak"),
                 Some("use scram-sha-256".into()),
             ));
         }
     }
-    duplicates(s, "pgbouncer", &[], &mut out);
+    duplicates(s, Scope::Pgbouncer, &[], &mut out);
     out
 }
 

@@ -2,6 +2,7 @@
 //! it in text, JSON or GitHub annotations. check-budget and render (on its
 //! own output) both call `check_settings`.
 
+use crate::service::Scope;
 use crate::version::PgVersion;
 use std::fmt::Write as _;
 
@@ -69,7 +70,7 @@ impl Report {
         self.level = level;
         if level == Level::Typical && !self.budget.total_fits() {
             self.findings.push(Finding::warning(
-                "budget",
+                Scope::Budget,
                 None,
                 format!(
                     "the worst case ({} of {}) does not fit: only the typical moment ({}) is checked",

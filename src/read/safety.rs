@@ -6,6 +6,7 @@
 use crate::read::budget::{self, Assumptions, Pg};
 use crate::read::findings::Finding;
 use crate::read::settings::{HostSettings, Location, ServiceSettings};
+use crate::service::Scope;
 use crate::units::ByteSize;
 
 /// What is known about the host, beyond the files.
@@ -68,7 +69,7 @@ fn postgres(
     let pg = Pg::new(s, hs.pg_version);
     if !pg.bool("fsync", true) {
         out.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             at(s.get("fsync")),
             "fsync = off: a crash or power loss can corrupt the whole cluster, not just lose the last commits"
                 .into(),
@@ -80,7 +81,7 @@ fn postgres(
     }
     if !pg.bool("full_page_writes", true) && !ctx.pg_on_zfs {
         out.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             at(s.get("full_page_writes")),
             format!(
                 "full_page_writes = off, but nothing shows the data directory is on ZFS ({}): \
@@ -103,7 +104,7 @@ fn postgres(
         let wl = at(s.get("wal_level"));
         if senders > 0 {
             out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 wl,
                 format!(
                     "wal_level = minimal with max_wal_senders = {senders} ({}): PostgreSQL refuses to start \
@@ -115,7 +116,7 @@ fn postgres(
         }
         if archive != "off" {
             out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 wl,
                 format!(
                     "wal_level = minimal with archive_mode = {archive} ({}): PostgreSQL refuses to start \
@@ -127,7 +128,7 @@ fn postgres(
         }
         if hs.pg_version >= 17 && pg.bool("summarize_wal", false) {
             out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 wl,
                 "wal_level = minimal with summarize_wal = on: PostgreSQL refuses to start".into(),
                 Some("turn summarize_wal off, or set wal_level = replica".into()),
@@ -154,7 +155,7 @@ fn huge_pages(
         let pages = est_pages.max(live.server_reports.unwrap_or(0));
         if pages > live.available {
             out.push(Finding::error(
-                "postgres",
+                Scope::Postgres,
                 where_on,
                 format!(
                     "huge_pages = on needs about {pages} huge pages of {} ({} of shared memory) but this host \
@@ -179,7 +180,7 @@ fn huge_pages(
         .map(|e| (e.value.trim().parse::<u64>().unwrap_or(0), e.at.clone()));
     match reserved {
         None | Some((0, _)) => out.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             where_on,
             format!(
                 "huge_pages = on, but this set reserves no huge pages (vm.nr_hugepages): PostgreSQL needs \
@@ -192,7 +193,7 @@ fn huge_pages(
             ),
         )),
         Some((n, nat)) if a.hugepage_size * n < need => out.push(Finding::error(
-            "postgres",
+            Scope::Postgres,
             where_on,
             format!(
                 "PostgreSQL needs about {need} of shared memory but only {} of huge pages are reserved \
@@ -238,7 +239,7 @@ fn redis(r: &ServiceSettings, out: &mut Vec<Finding>) {
     let exposed: Vec<&String> = binds.iter().filter(|b| !loopback(b)).collect();
     if !password && !exposed.is_empty() {
         out.push(Finding::warning(
-            "redis",
+            Scope::Redis,
             at(r.get("protected-mode")),
             format!(
                 "protected-mode no, no password, and Redis listens on {}: anyone who reaches the port \
@@ -272,7 +273,7 @@ fn pgbouncer(b: &ServiceSettings, out: &mut Vec<Finding>) {
         .collect();
     if !exposed.is_empty() {
         out.push(Finding::error(
-            "pgbouncer",
+            Scope::Pgbouncer,
             Some(&auth.at),
             format!(
                 "auth_type = trust while PgBouncer listens on {}: anyone who reaches the port logs in \

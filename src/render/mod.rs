@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::read::grammar;
 use crate::read::report::Report;
 use crate::read::settings::{HostSettings, ServiceSettings};
-use crate::service::FileKind;
+use crate::service::{FileKind, Service};
 use crate::units::ByteSize;
 use crate::version::PgVersion;
 
@@ -288,7 +288,7 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
 /// limit, and the file descriptors it may open.
 #[derive(Clone, Debug, Serialize)]
 pub struct Limit {
-    pub service: &'static str,
+    pub service: Service,
     pub unit: &'static str,
     pub compose_name: &'static str,
     pub file: &'static str,
@@ -313,7 +313,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
             .and_then(|x| x.value.parse().ok())
     };
     let mut out = Vec::new();
-    let mut add = |service: &'static str,
+    let mut add = |service: Service,
                    unit: &'static str,
                    file: &'static str,
                    nofile: u64,
@@ -323,7 +323,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
         out.push(Limit {
             service,
             unit,
-            compose_name: service,
+            compose_name: service.name(),
             file,
             memory_max: max,
             memory_high: max / 10 * 9 / (1024 * 1024) * (1024 * 1024),
@@ -336,7 +336,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
         });
     };
     add(
-        "postgres",
+        Service::Postgres,
         "postgresql@.service",
         "postgresql.service.conf",
         4096,
@@ -347,7 +347,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
         let servers = setting(b, "max_db_connections").unwrap_or(0);
         let n = (clients + servers + 100).max(1024);
         add(
-            "pgbouncer",
+            Service::Pgbouncer,
             "pgbouncer.service",
             "pgbouncer.service.conf",
             n,
@@ -358,7 +358,7 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
         let clients = setting(r, "maxclients").unwrap_or(10000);
         let n = (clients + 128).max(1024);
         add(
-            "redis",
+            Service::Redis,
             "redis-server.service",
             "redis-server.service.conf",
             n,
