@@ -153,13 +153,21 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
 }
 
 fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Result<ExitCode> {
-    let detector = match root {
-        Some(root) => Detector {
-            root,
-            probe_commands: false,
-        },
-        None => Detector::host(),
-    };
+    let detector =
+        match root {
+            // A fixture tree that is not there would describe an empty host.
+            Some(root) if !root.is_dir() => return Err(Error::input(
+                "--root",
+                format!("`{}` is not a directory", root.display()),
+                "pass a directory laid out like / (proc/, sys/, ...), as tests/fixtures/hosts has",
+            )
+            .into()),
+            Some(root) => Detector {
+                root,
+                probe_commands: false,
+            },
+            None => Detector::host(),
+        };
     let mut facts = detector.detect(data_dir.as_deref());
     let (name, reason) = pick_for(&facts)?;
     facts.suggested_profile = Some(Suggestion { name, reason });

@@ -470,3 +470,34 @@ fn tls_follows_sslmode() {
         .success()
         .stdout(contains("over TLS"));
 }
+
+/// apply's dry run, whole: what it would change on a fresh PostgreSQL and
+/// Redis, what it leaves alone and why (ports and the temp dir masked).
+#[test]
+fn apply_dry_run_output() {
+    let dir = tempfile::tempdir().unwrap();
+    rendered(dir.path());
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+        return;
+    };
+    let out = dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .args([pg_url(&pg, "postgres"), redis_url(&r)])
+        .output()
+        .unwrap();
+    let text = format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .replace(&dir.path().display().to_string(), "DIR")
+    .replace(&r.dir.path().display().to_string(), "REDIS_DIR")
+    .replace(&format!("port: {} ->", pg.port), "port: PG_PORT ->")
+    .replace(&format!("port: {} ->", r.port), "port: REDIS_PORT ->");
+    insta::assert_snapshot!(text);
+}

@@ -28,7 +28,9 @@ enum Format {
 struct Loader {
     format: Format,
     out: ServiceSettings,
-    stack: Vec<PathBuf>,
+    /// The files being read, outermost first: canonical (to find a cycle)
+    /// and as the user named them (to show it).
+    stack: Vec<(PathBuf, String)>,
     section: Option<String>,
     /// Absolute include paths are read under this directory (a CI checkout
     /// of /etc), when given.
@@ -52,8 +54,10 @@ impl Loader {
 
     fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), Error> {
         let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        if self.stack.contains(&canon) {
-            let chain: Vec<String> = self.stack.iter().map(|p| display(p)).collect();
+        if self.stack.iter().any(|(c, _)| *c == canon) {
+            let mut chain: Vec<&str> = self.stack.iter().map(|(_, shown)| shown.as_str()).collect();
+            let again = display(path);
+            chain.push(&again);
             return Err(Error::input(
                 from.map_or(display(path), |l| l.to_string()),
                 format!(
@@ -91,7 +95,7 @@ impl Loader {
             }
         };
         self.out.files.push(name.clone());
-        self.stack.push(canon);
+        self.stack.push((canon, display(path)));
         // PostgreSQL reads a relative include from the including file's
         // directory; Redis and PgBouncer open it as given, from their
         // working directory (here: dbtune's).
