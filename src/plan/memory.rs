@@ -300,49 +300,25 @@ pub fn host_reserves(profile: &Profile, ram: ByteSize) -> Vec<HostReserve> {
     reserves
 }
 
+/// The memory split, step by step: the host's fixed needs, the shares of
+/// the ARC, Redis and PgBouncer, then PostgreSQL's settings sized so their
+/// worst case fits what is left.
 pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Error> {
-    let ram = host.ram;
-    let reserves = host_reserves(profile, ram);
-    let os_reserve = reserves[0].memory;
-    let fixed: ByteSize = reserves.iter().map(|r| r.memory).sum();
-    let list = || {
-        reserves
-            .iter()
-            .map(|r| format!("  {:<44} {:>10}", r.name, r.memory.to_string()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    // Below this PostgreSQL cannot run a handful of connections.
-    let floor = ByteSize::mib(256);
-    if fixed + floor > ram {
-        return Err(Error::Refusal(format!(
-            "profile `{}` does not fit a host with {ram} of RAM ({}): its fixed needs take {fixed}\n{}\n\
-             and PostgreSQL needs at least {floor} more\n\
-             hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
-             [[reserve]] entries, or give the host more memory",
-            profile.name,
-            host.ram_source,
-            list()
-        )));
-    }
-    let available = ram - fixed;
-
+    let reserves = host_reserves(profile, host.ram);
+    let available = after_fixed_needs(profile, host, &reserves)?;
     let arc = host.zfs.then(|| {
         available
             .scale(profile.zfs.arc_share.0)
             .floor_to(ByteSize::mib(1))
     });
     let redis = if profile.redis.enabled {
-        Some(size_redis(
-            profile,
-            host,
-            available.scale(profile.redis.share.0),
-        )?)
+        let share = available.scale(profile.redis.share.0);
+        Some(size_redis(profile, host, share)?)
     } else {
         None
     };
     let b = &profile.pgbouncer;
-    let mut bouncer = b.enabled.then(|| BouncerAlloc {
+    let bouncer = b.enabled.then(|| BouncerAlloc {
         pool_size: b.pool_size,
         reserve_pool: b.reserve_pool_size,
         max_client_conn: b.max_client_conn,
@@ -353,237 +329,394 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
         - arc.unwrap_or_default()
         - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst)
         - bouncer.as_ref().map_or(ByteSize::ZERO, |b| b.worst);
-
-    let p = &profile.postgres;
-    let cpus = host.cpus.max(1);
-    let version = host.pg_version;
-    let max_parallel_workers = if cpus > 1 { cpus.min(32) } else { 0 };
-    let per_gather_cap = match profile.workload {
-        Workload::Web => 2,
-        Workload::Ingest | Workload::Mixed => 4,
+    let sizing = PgSizing {
+        profile,
+        host,
+        a,
+        reserves: &reserves,
+        pg_share,
+        arc,
+        redis: redis.as_ref(),
     };
-    let max_parallel_per_gather = (cpus / 2).min(per_gather_cap);
-    let max_parallel_maintenance = (cpus / 2).min(4);
-    // Every sender and worker slot is a process the worst case counts; small
-    // hosts keep fewer.
-    let small = ram < ByteSize::gib(8);
-    let wal_senders = match (p.replication, small) {
-        (false, _) => 0,
-        (true, true) => 2,
-        (true, false) => 5,
-    };
-    let io_workers = if version >= 18 {
-        (cpus / 4).clamp(3, 16)
-    } else {
-        0
-    };
-    let shared_buffers = pg_share
-        .scale(p.shared_buffers_fraction.0)
-        .min(p.shared_buffers_max)
-        .floor_to(ByteSize::mib(1))
-        .max(ByteSize::mib(16));
-    let wal_buffers = match profile.workload {
-        // Many concurrent COPY streams fill the default 16 MB quickly.
-        Workload::Ingest if shared_buffers >= ByteSize::gib(2) => Some(ByteSize::mib(64)),
-        _ => None,
-    };
-    let hmm = if version >= 15 { 2.0 } else { 1.0 };
-    let per_query = a.sorts_per_query as f64 * hmm * calibration::pg(version).hash;
-    let maintenance_work_mem = p
-        .maintenance_work_mem
-        .min(pg_share.scale(1.0 / 16.0))
-        .floor_to(ByteSize::mib(1))
-        .max(ByteSize::mib(1));
-    let autovacuum_work_mem = p
-        .autovacuum_work_mem
-        .min(pg_share.scale(1.0 / (8.0 * p.autovacuum_max_workers.max(1) as f64)))
-        .floor_to(ByteSize::mib(1))
-        .max(ByteSize::mib(1));
-    let superuser_reserved = 3;
-    let mut shape = PgShape {
-        version,
-        shared_buffers,
-        wal_buffers,
-        max_connections: 0,
-        max_worker_processes: max_parallel_workers + if small { 2 } else { 4 },
-        max_parallel_workers,
-        wal_senders,
-        autovacuum_workers: p.autovacuum_max_workers,
-        io_workers,
-        maintenance_work_mem,
-        autovacuum_work_mem,
-        huge_pages: p.huge_pages,
-        query_stats: p.query_stats,
-        jit: jit_possible(super::postgres::jit_on(profile), host.pg_build.as_deref()),
-    };
-    let connections_for = |bouncer: &Option<BouncerAlloc>| match bouncer {
-        Some(bb) => bb.servers() + b.direct_connections + superuser_reserved,
-        None => p.max_connections,
-    };
-    shape.max_connections = connections_for(&bouncer);
-    let wm_at = |shape: &PgShape| {
-        let fixed = shape.fixed_worst(a);
-        (fixed <= pg_share).then(|| fit_work_mem(pg_share - fixed, shape.sorters(), per_query))
-    };
-    let wanted_connections = shape.max_connections;
-    let mut wm = wm_at(&shape);
-    while wm.is_none_or(|w| w < p.work_mem_min) && shape.max_connections > p.min_connections {
-        let step = (shape.max_connections / 10).max(1);
-        match bouncer.as_mut() {
-            Some(bb) if bb.pool_size > 1 => {
-                let pool_step = step.min(bb.pool_size - 1);
-                bb.pool_size -= pool_step;
-                bb.reserve_pool = bb.reserve_pool.min(bb.pool_size.div_ceil(4));
-            }
-            Some(_) => break,
-            None => shape.max_connections -= step.min(shape.max_connections - p.min_connections),
-        }
-        if bouncer.is_some() {
-            shape.max_connections = connections_for(&bouncer).max(p.min_connections);
-        }
-        wm = wm_at(&shape);
-    }
-    let Some(work_mem) = wm.filter(|w| *w >= p.work_mem_min) else {
-        let fixed = shape.fixed_worst(a);
-        return Err(Error::Refusal(format!(
-            "profile `{}` does not fit a host with {ram} of RAM ({}): PostgreSQL's share is {pg_share} \
-             but {} connections with work_mem {} need {} in the worst case\n\
-             fixed needs:\n{}\n{}{}\
-             hint: give the host more memory, lower the profile's [[reserve]] entries, \
-             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
-            profile.name,
-            host.ram_source,
-            shape.max_connections,
-            p.work_mem_min,
-            fixed + p.work_mem_min.scale(per_query) * shape.sorters(),
-            list(),
-            arc.map_or(String::new(), |x| format!("  {:<44} {:>10}\n", "ZFS ARC", x.to_string())),
-            redis
-                .as_ref()
-                .map_or(String::new(), |r| format!("  {:<44} {:>10}\n", "Redis (worst case)", r.worst.to_string())),
-        )));
-    };
-    let work_mem = work_mem.min(p.work_mem_max);
-    let work_mem_reason = if work_mem == p.work_mem_max {
-        "the profile's cap; the worst case would allow more".to_string()
-    } else {
-        format!(
-            "what PostgreSQL's {pg_share} share leaves for ({} connections + {} parallel workers) x {} nodes x hash_mem_multiplier {hmm}",
-            shape.max_connections, max_parallel_workers, a.sorts_per_query
-        )
-    };
-    if let Some(bb) = bouncer.as_mut().filter(|bb| bb.pool_size < b.pool_size) {
-        bb.shrunk = Some(format!(
-            "pool_size lowered from {} so work_mem stays at least {}",
-            b.pool_size, p.work_mem_min
-        ));
-    }
-    let connections_reason = match &bouncer {
-        Some(bb) => {
-            format!(
-                "PgBouncer's {} server connections + {} direct + {superuser_reserved} superuser-reserved",
-                bb.servers(),
-                b.direct_connections
-            )
-        }
-        None if shape.max_connections < wanted_connections => format!(
-            "lowered from the profile's {wanted_connections} so work_mem stays at least {} within {pg_share}",
-            p.work_mem_min
-        ),
-        None => format!("the profile's {}: clients connect directly", profile.name),
-    };
-    if let Some(bb) = bouncer.as_mut() {
-        bb.worst = bouncer_worst(bb.max_client_conn, bb.servers());
-    }
-    let fixed = shape.fixed_worst(a);
-    let worst = fixed + work_mem.scale(per_query) * shape.sorters();
-    let procs =
-        (shape.max_connections + shape.autovacuum_workers + shape.max_worker_processes + 6) as u64;
-    let busy = (shape.max_connections as f64 * a.busy_fraction_typical).ceil() as u64;
-    let effective_cache_size = match arc {
-        Some(arc) if host.pg_on_zfs => shared_buffers + arc,
-        // The page cache caches the data; an ARC for other pools is not it.
-        _ => {
-            let backend = a
-                .backend_memory
-                .unwrap_or(ByteSize(calibration::pg(version).backend));
-            let typical_private = backend * procs + work_mem * busy;
-            (available
-                - redis.as_ref().map_or(ByteSize::ZERO, |r| r.worst)
-                - arc.unwrap_or_default()
-                - typical_private)
-                .max(shared_buffers)
-        }
-    }
-    .floor_to(ByteSize::mib(1));
-    let pg = PgAlloc {
-        share: pg_share,
-        shared_buffers,
-        wal_buffers,
-        max_connections: shape.max_connections,
-        superuser_reserved,
-        connections_reason,
-        max_worker_processes: shape.max_worker_processes,
-        max_parallel_workers,
-        max_parallel_per_gather,
-        max_parallel_maintenance,
-        wal_senders,
-        autovacuum_workers: shape.autovacuum_workers,
-        io_workers,
-        work_mem,
-        work_mem_reason,
-        maintenance_work_mem,
-        autovacuum_work_mem,
-        hash_mem_multiplier: hmm,
-        huge_pages: shape.huge_pages(a),
-        shared_estimate: shape.shared_estimate(),
-        worst,
-        effective_cache_size,
-    };
-    debug_assert!(pg.worst <= pg_share, "{} > {}", pg.worst, pg_share);
-    let mut notes = Vec::new();
-    if let Some(bb) = bouncer.as_ref().filter(|bb| bb.pool_size < b.pool_size) {
-        notes.push(format!(
-            "PgBouncer pool_size: the profile asks {}, {} fit{} so work_mem stays at least {} within PostgreSQL's {pg_share}",
-            b.pool_size,
-            bb.pool_size,
-            if bb.reserve_pool < b.reserve_pool_size {
-                format!(" (reserve_pool {} of {})", bb.reserve_pool, b.reserve_pool_size)
-            } else {
-                String::new()
-            },
-            p.work_mem_min
-        ));
-    }
-    if bouncer.is_none() && pg.max_connections < p.max_connections {
-        notes.push(format!(
-            "max_connections: the profile asks {}, {} fit so work_mem stays at least {} within PostgreSQL's {pg_share}",
-            p.max_connections, pg.max_connections, p.work_mem_min
-        ));
-    }
-    if pg.maintenance_work_mem < p.maintenance_work_mem {
-        notes.push(format!(
-            "maintenance_work_mem: the profile asks {}, {} fit (a 16th of PostgreSQL's {pg_share})",
-            p.maintenance_work_mem, pg.maintenance_work_mem
-        ));
-    }
-    if pg.autovacuum_work_mem < p.autovacuum_work_mem {
-        notes.push(format!(
-            "autovacuum_work_mem: the profile asks {}, {} fit ({} workers share an 8th of PostgreSQL's {pg_share})",
-            p.autovacuum_work_mem, pg.autovacuum_work_mem, pg.autovacuum_workers
-        ));
-    }
+    let (pg, pgbouncer) = sizing.postgres(bouncer, available)?;
+    let notes = sizing.notes(&pg, pgbouncer.as_ref());
     Ok(Allocation {
-        ram,
-        os_reserve,
+        ram: host.ram,
+        os_reserve: reserves[0].memory,
         reserves,
         available,
         arc,
         redis,
-        pgbouncer: bouncer,
+        pgbouncer,
         pg,
         notes,
     })
+}
+
+/// The reserves as refusals list them, one per line.
+fn reserve_lines(reserves: &[HostReserve]) -> String {
+    reserves
+        .iter()
+        .map(|r| format!("  {:<44} {:>10}", r.name, r.memory.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the OS and the profile's reservations leave, or a refusal when
+/// PostgreSQL would not have its floor.
+fn after_fixed_needs(
+    profile: &Profile,
+    host: &Host,
+    reserves: &[HostReserve],
+) -> Result<ByteSize, Error> {
+    let ram = host.ram;
+    let fixed: ByteSize = reserves.iter().map(|r| r.memory).sum();
+    // Below this PostgreSQL cannot run a handful of connections.
+    let floor = ByteSize::mib(256);
+    if fixed + floor > ram {
+        return Err(Error::Refusal(format!(
+            "profile `{}` does not fit a host with {ram} of RAM ({}): its fixed needs take {fixed}\n{}\n\
+             and PostgreSQL needs at least {floor} more\n\
+             hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
+             [[reserve]] entries, or give the host more memory",
+            profile.name,
+            host.ram_source,
+            reserve_lines(reserves)
+        )));
+    }
+    Ok(ram - fixed)
+}
+
+/// Sizing PostgreSQL inside its share, after everything else took theirs.
+struct PgSizing<'a> {
+    profile: &'a Profile,
+    host: &'a Host,
+    a: &'a Assumptions,
+    reserves: &'a [HostReserve],
+    pg_share: ByteSize,
+    arc: Option<ByteSize>,
+    redis: Option<&'a RedisAlloc>,
+}
+
+/// superuser_reserved_connections as render writes it.
+const SUPERUSER_RESERVED: u32 = 3;
+
+impl PgSizing<'_> {
+    /// hash_mem_multiplier as render writes it: 2 where PostgreSQL has it.
+    fn hash_mem_multiplier(&self) -> f64 {
+        if self.host.pg_version >= 15 {
+            2.0
+        } else {
+            1.0
+        }
+    }
+
+    /// The worst-case memory one sorting query takes per byte of work_mem.
+    fn per_query(&self) -> f64 {
+        self.a.sorts_per_query as f64
+            * self.hash_mem_multiplier()
+            * calibration::pg(self.host.pg_version).hash
+    }
+
+    /// Every count and size except connections and work_mem, from the CPUs,
+    /// the RAM and the share.
+    fn shape(&self) -> PgShape {
+        let (p, host, pg_share) = (&self.profile.postgres, self.host, self.pg_share);
+        let cpus = host.cpus.max(1);
+        let max_parallel_workers = if cpus > 1 { cpus.min(32) } else { 0 };
+        // Every sender and worker slot is a process the worst case counts;
+        // small hosts keep fewer.
+        let small = host.ram < ByteSize::gib(8);
+        let wal_senders = match (p.replication, small) {
+            (false, _) => 0,
+            (true, true) => 2,
+            (true, false) => 5,
+        };
+        let shared_buffers = pg_share
+            .scale(p.shared_buffers_fraction.0)
+            .min(p.shared_buffers_max)
+            .floor_to(ByteSize::mib(1))
+            .max(ByteSize::mib(16));
+        PgShape {
+            version: host.pg_version,
+            shared_buffers,
+            wal_buffers: match self.profile.workload {
+                // Many concurrent COPY streams fill the default 16 MB quickly.
+                Workload::Ingest if shared_buffers >= ByteSize::gib(2) => Some(ByteSize::mib(64)),
+                _ => None,
+            },
+            max_connections: 0,
+            max_worker_processes: max_parallel_workers + if small { 2 } else { 4 },
+            max_parallel_workers,
+            wal_senders,
+            autovacuum_workers: p.autovacuum_max_workers,
+            io_workers: if host.pg_version >= 18 {
+                (cpus / 4).clamp(3, 16)
+            } else {
+                0
+            },
+            maintenance_work_mem: p
+                .maintenance_work_mem
+                .min(pg_share.scale(1.0 / 16.0))
+                .floor_to(ByteSize::mib(1))
+                .max(ByteSize::mib(1)),
+            autovacuum_work_mem: p
+                .autovacuum_work_mem
+                .min(pg_share.scale(1.0 / (8.0 * p.autovacuum_max_workers.max(1) as f64)))
+                .floor_to(ByteSize::mib(1))
+                .max(ByteSize::mib(1)),
+            huge_pages: p.huge_pages,
+            query_stats: p.query_stats,
+            jit: jit_possible(
+                super::postgres::jit_on(self.profile),
+                host.pg_build.as_deref(),
+            ),
+        }
+    }
+
+    /// max_connections: PgBouncer's server connections plus direct and
+    /// superuser slots, else the profile's.
+    fn connections_for(&self, bouncer: Option<&BouncerAlloc>) -> u32 {
+        match bouncer {
+            Some(bb) => {
+                bb.servers() + self.profile.pgbouncer.direct_connections + SUPERUSER_RESERVED
+            }
+            None => self.profile.postgres.max_connections,
+        }
+    }
+
+    /// The work_mem the share leaves for `shape`, if its fixed part fits.
+    fn work_mem_at(&self, shape: &PgShape) -> Option<ByteSize> {
+        let fixed = shape.fixed_worst(self.a);
+        (fixed <= self.pg_share)
+            .then(|| fit_work_mem(self.pg_share - fixed, shape.sorters(), self.per_query()))
+    }
+
+    /// Lowers the pools (or max_connections without PgBouncer) a tenth at a
+    /// time until work_mem reaches the profile's minimum or the connections
+    /// their floor; the work_mem found, if any.
+    fn fit_connections(
+        &self,
+        shape: &mut PgShape,
+        bouncer: &mut Option<BouncerAlloc>,
+    ) -> Option<ByteSize> {
+        let p = &self.profile.postgres;
+        let mut wm = self.work_mem_at(shape);
+        while wm.is_none_or(|w| w < p.work_mem_min) && shape.max_connections > p.min_connections {
+            let step = (shape.max_connections / 10).max(1);
+            match bouncer.as_mut() {
+                Some(bb) if bb.pool_size > 1 => {
+                    let pool_step = step.min(bb.pool_size - 1);
+                    bb.pool_size -= pool_step;
+                    bb.reserve_pool = bb.reserve_pool.min(bb.pool_size.div_ceil(4));
+                }
+                Some(_) => break,
+                None => {
+                    shape.max_connections -= step.min(shape.max_connections - p.min_connections)
+                }
+            }
+            if bouncer.is_some() {
+                shape.max_connections = self
+                    .connections_for(bouncer.as_ref())
+                    .max(p.min_connections);
+            }
+            wm = self.work_mem_at(shape);
+        }
+        wm.filter(|w| *w >= p.work_mem_min)
+    }
+
+    /// The refusal when not even the minimum work_mem fits, with everything
+    /// that took memory first.
+    fn refuse(&self, shape: &PgShape) -> Error {
+        let (p, host, pg_share) = (&self.profile.postgres, self.host, self.pg_share);
+        let fixed = shape.fixed_worst(self.a);
+        Error::Refusal(format!(
+            "profile `{}` does not fit a host with {} of RAM ({}): PostgreSQL's share is {pg_share} \
+             but {} connections with work_mem {} need {} in the worst case\n\
+             fixed needs:\n{}\n{}{}\
+             hint: give the host more memory, lower the profile's [[reserve]] entries, \
+             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
+            self.profile.name,
+            host.ram,
+            host.ram_source,
+            shape.max_connections,
+            p.work_mem_min,
+            fixed + p.work_mem_min.scale(self.per_query()) * shape.sorters(),
+            reserve_lines(self.reserves),
+            self.arc.map_or(String::new(), |x| format!(
+                "  {:<44} {:>10}\n",
+                "ZFS ARC",
+                x.to_string()
+            )),
+            self.redis.map_or(String::new(), |r| format!(
+                "  {:<44} {:>10}\n",
+                "Redis (worst case)",
+                r.worst.to_string()
+            )),
+        ))
+    }
+
+    /// Why max_connections has its value.
+    fn connections_reason(&self, bouncer: Option<&BouncerAlloc>, connections: u32) -> String {
+        let (profile, pg_share) = (self.profile, self.pg_share);
+        let wanted = profile.postgres.max_connections;
+        match bouncer {
+            Some(bb) => format!(
+                "PgBouncer's {} server connections + {} direct + {SUPERUSER_RESERVED} superuser-reserved",
+                bb.servers(),
+                profile.pgbouncer.direct_connections
+            ),
+            None if connections < wanted => format!(
+                "lowered from the profile's {wanted} so work_mem stays at least {} within {pg_share}",
+                profile.postgres.work_mem_min
+            ),
+            None => format!("the profile's {}: clients connect directly", profile.name),
+        }
+    }
+
+    /// effective_cache_size: shared_buffers plus the ARC when the data is on
+    /// ZFS, else what the page cache keeps once the typical private memory
+    /// of PostgreSQL, Redis and the ARC are taken.
+    fn effective_cache_size(
+        &self,
+        shape: &PgShape,
+        work_mem: ByteSize,
+        available: ByteSize,
+    ) -> ByteSize {
+        let a = self.a;
+        match self.arc {
+            Some(arc) if self.host.pg_on_zfs => shape.shared_buffers + arc,
+            // The page cache caches the data; an ARC for other pools is not it.
+            _ => {
+                let procs = (shape.max_connections
+                    + shape.autovacuum_workers
+                    + shape.max_worker_processes
+                    + 6) as u64;
+                let busy = (shape.max_connections as f64 * a.busy_fraction_typical).ceil() as u64;
+                let backend = a
+                    .backend_memory
+                    .unwrap_or(ByteSize(calibration::pg(self.host.pg_version).backend));
+                let typical_private = backend * procs + work_mem * busy;
+                (available
+                    - self.redis.map_or(ByteSize::ZERO, |r| r.worst)
+                    - self.arc.unwrap_or_default()
+                    - typical_private)
+                    .max(shape.shared_buffers)
+            }
+        }
+        .floor_to(ByteSize::mib(1))
+    }
+
+    /// PostgreSQL's settings, and PgBouncer's pools as they fit.
+    fn postgres(
+        &self,
+        mut bouncer: Option<BouncerAlloc>,
+        available: ByteSize,
+    ) -> Result<(PgAlloc, Option<BouncerAlloc>), Error> {
+        let (p, b, a, pg_share) = (
+            &self.profile.postgres,
+            &self.profile.pgbouncer,
+            self.a,
+            self.pg_share,
+        );
+        let mut shape = self.shape();
+        shape.max_connections = self.connections_for(bouncer.as_ref());
+        let Some(work_mem) = self.fit_connections(&mut shape, &mut bouncer) else {
+            return Err(self.refuse(&shape));
+        };
+        let work_mem = work_mem.min(p.work_mem_max);
+        let hmm = self.hash_mem_multiplier();
+        let work_mem_reason = if work_mem == p.work_mem_max {
+            "the profile's cap; the worst case would allow more".to_string()
+        } else {
+            format!(
+                "what PostgreSQL's {pg_share} share leaves for ({} connections + {} parallel workers) x {} nodes x hash_mem_multiplier {hmm}",
+                shape.max_connections, shape.max_parallel_workers, a.sorts_per_query
+            )
+        };
+        if let Some(bb) = bouncer.as_mut() {
+            if bb.pool_size < b.pool_size {
+                bb.shrunk = Some(format!(
+                    "pool_size lowered from {} so work_mem stays at least {}",
+                    b.pool_size, p.work_mem_min
+                ));
+            }
+            bb.worst = bouncer_worst(bb.max_client_conn, bb.servers());
+        }
+        let cpus = self.host.cpus.max(1);
+        let per_gather_cap = match self.profile.workload {
+            Workload::Web => 2,
+            Workload::Ingest | Workload::Mixed => 4,
+        };
+        let pg = PgAlloc {
+            share: pg_share,
+            shared_buffers: shape.shared_buffers,
+            wal_buffers: shape.wal_buffers,
+            max_connections: shape.max_connections,
+            superuser_reserved: SUPERUSER_RESERVED,
+            connections_reason: self.connections_reason(bouncer.as_ref(), shape.max_connections),
+            max_worker_processes: shape.max_worker_processes,
+            max_parallel_workers: shape.max_parallel_workers,
+            max_parallel_per_gather: (cpus / 2).min(per_gather_cap),
+            max_parallel_maintenance: (cpus / 2).min(4),
+            wal_senders: shape.wal_senders,
+            autovacuum_workers: shape.autovacuum_workers,
+            io_workers: shape.io_workers,
+            work_mem,
+            work_mem_reason,
+            maintenance_work_mem: shape.maintenance_work_mem,
+            autovacuum_work_mem: shape.autovacuum_work_mem,
+            hash_mem_multiplier: hmm,
+            huge_pages: shape.huge_pages(a),
+            shared_estimate: shape.shared_estimate(),
+            worst: shape.fixed_worst(a) + work_mem.scale(self.per_query()) * shape.sorters(),
+            effective_cache_size: self.effective_cache_size(&shape, work_mem, available),
+        };
+        debug_assert!(pg.worst <= pg_share, "{} > {}", pg.worst, pg_share);
+        Ok((pg, bouncer))
+    }
+
+    /// What the profile asked for and did not get, said in render's notes.
+    fn notes(&self, pg: &PgAlloc, bouncer: Option<&BouncerAlloc>) -> Vec<String> {
+        let (p, b, pg_share) = (
+            &self.profile.postgres,
+            &self.profile.pgbouncer,
+            self.pg_share,
+        );
+        let mut notes = Vec::new();
+        if let Some(bb) = bouncer.filter(|bb| bb.pool_size < b.pool_size) {
+            notes.push(format!(
+                "PgBouncer pool_size: the profile asks {}, {} fit{} so work_mem stays at least {} within PostgreSQL's {pg_share}",
+                b.pool_size,
+                bb.pool_size,
+                if bb.reserve_pool < b.reserve_pool_size {
+                    format!(" (reserve_pool {} of {})", bb.reserve_pool, b.reserve_pool_size)
+                } else {
+                    String::new()
+                },
+                p.work_mem_min
+            ));
+        }
+        if bouncer.is_none() && pg.max_connections < p.max_connections {
+            notes.push(format!(
+                "max_connections: the profile asks {}, {} fit so work_mem stays at least {} within PostgreSQL's {pg_share}",
+                p.max_connections, pg.max_connections, p.work_mem_min
+            ));
+        }
+        if pg.maintenance_work_mem < p.maintenance_work_mem {
+            notes.push(format!(
+                "maintenance_work_mem: the profile asks {}, {} fit (a 16th of PostgreSQL's {pg_share})",
+                p.maintenance_work_mem, pg.maintenance_work_mem
+            ));
+        }
+        if pg.autovacuum_work_mem < p.autovacuum_work_mem {
+            notes.push(format!(
+                "autovacuum_work_mem: the profile asks {}, {} fit ({} workers share an 8th of PostgreSQL's {pg_share})",
+                p.autovacuum_work_mem, pg.autovacuum_work_mem, pg.autovacuum_workers
+            ));
+        }
+        notes
+    }
 }
 
 #[cfg(test)]
