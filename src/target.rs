@@ -83,196 +83,20 @@ pub fn resolve(
     this_machine: ThisMachine,
     live_version: Option<u32>,
 ) -> Result<CheckTarget> {
-    let facts = flags.facts.map(Facts::load).transpose()?;
-    let facts_name = || {
-        flags
-            .facts
-            .map(|f| format!("facts file {}", f.display()))
-            .unwrap_or_default()
+    let mut src = Sources {
+        flags,
+        facts: flags.facts.map(Facts::load).transpose()?,
+        manifest,
+        local: None,
+        notes: Vec::new(),
     };
-    let mut local: Option<Facts> = None;
-    let mut detect_local = || -> Facts {
-        local
-            .get_or_insert_with(|| Detector::host().detect(None))
-            .clone()
-    };
-    let mut notes = Vec::new();
-
-    let (ram, ram_source) = match (flags.ram, &facts, manifest) {
-        (Some(r), _, _) => (r, "--ram".to_string()),
-        (None, Some(f), _) => (f.memory.effective(), facts_name()),
-        (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
-        (None, None, None) => match this_machine {
-            ThisMachine::IfServersLocal(false) => {
-                return Err(Error::plain(
-                    "the servers are not on this machine, so its RAM says nothing about theirs",
-                    "pass --ram SIZE or --facts FILE for the servers' host",
-                )
-                .into())
-            }
-            ThisMachine::IfServersLocal(true) => {
-                let ram = detect_local().memory.effective();
-                (ram, "this machine (the servers run on it)".to_string())
-            }
-            ThisMachine::WithNote => {
-                let ram = detect_local().memory.effective();
-                notes.push(format!(
-                    "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
-                     a CI runner is rarely the target host (pass --ram or --facts)"
-                ));
-                (ram, "this machine (detected)".to_string())
-            }
-        },
-    };
-    if ram == ByteSize::ZERO {
-        return Err(Error::plain(
-            "no RAM to check against: this machine's RAM is unreadable",
-            "pass --ram SIZE or --facts FILE",
-        )
-        .into());
-    }
-
-    let (pg_version, pg_version_source) = if let Some(v) = live_version {
-        (PgVersion::nearest(v), "the live server".to_string())
-    } else if let Some(v) = flags.pg_version {
-        (v, "--pg-version".to_string())
-    } else if let Some(v) = facts.as_ref().and_then(|f| f.servers.pg_version()) {
-        (v, facts_name())
-    } else if let Some(m) = manifest {
-        (m.host.pg_version, "manifest".to_string())
-    } else {
-        match detect_local().servers.pg_version() {
-            Some(v) => (v, "this machine's postgres".to_string()),
-            None => (
-                PgVersion::DEFAULT,
-                "assumed: no --pg-version, facts or manifest".to_string(),
-            ),
-        }
-    };
-
-    let (pg_on_zfs, pg_on_zfs_source) = match (flags.filesystem, &facts, manifest) {
-        (Some(fs), _, _) => (is_zfs(fs), format!("--filesystem {fs}")),
-        (None, Some(f), _) => (
-            f.data_on_zfs(),
-            format!(
-                "{}: data directory on {}",
-                facts_name(),
-                f.storage
-                    .filesystem
-                    .as_ref()
-                    .map_or("an unknown filesystem", |s| s.value.as_str())
-            ),
-        ),
-        (None, None, Some(m)) => (
-            m.host.pg_on_zfs,
-            format!("manifest: {}", m.host.pg_on_zfs_source),
-        ),
-        (None, None, None) => (
-            false,
-            "nothing says the data directory is on ZFS (--filesystem, --facts)".to_string(),
-        ),
-    };
-
-    // Redis and PgBouncer: the flag, the facts file, the servers here
-    // (when this machine stands in), else the newest dbtune knows.
-    let service = |flag: Option<&str>,
-                   fact: Option<&String>,
-                   local: Option<String>,
-                   resolve: fn(&str) -> (String, Option<String>),
-                   newest: &str|
-     -> ServiceVersion {
-        let (given, source) = match (flag, fact, local) {
-            (Some(v), _, _) => (v.to_string(), "--flag".to_string()),
-            (None, Some(v), _) => (v.clone(), facts_name()),
-            (None, None, Some(v)) => (v, "this machine's".to_string()),
-            (None, None, None) => {
-                return ServiceVersion {
-                    version: newest.to_string(),
-                    source: "assumed: the newest dbtune knows".into(),
-                    assumed: true,
-                }
-            }
-        };
-        let (version, note) = resolve(&given);
-        ServiceVersion {
-            version,
-            assumed: false,
-            source: match note {
-                Some(n) => format!("{source}: {n}"),
-                None => source,
-            },
-        }
-    };
-    let looks_here = flags.facts.is_none() && manifest.is_none();
-    let redis_version = service(
-        flags.redis_version,
-        facts
-            .as_ref()
-            .and_then(|f| f.servers.redis.as_ref())
-            .map(|s| &s.value),
-        looks_here
-            .then(|| detect_local().servers.redis.map(|s| s.value))
-            .flatten(),
-        catalog::redis_version,
-        catalog::REDIS_VERSIONS[catalog::REDIS_VERSIONS.len() - 1],
-    );
-    let pgbouncer_version = service(
-        flags.pgbouncer_version,
-        facts
-            .as_ref()
-            .and_then(|f| f.servers.pgbouncer.as_ref())
-            .map(|s| &s.value),
-        looks_here
-            .then(|| detect_local().servers.pgbouncer.map(|s| s.value))
-            .flatten(),
-        catalog::pgbouncer_version,
-        catalog::PGBOUNCER_VERSIONS[catalog::PGBOUNCER_VERSIONS.len() - 1],
-    );
-    let fix = |mut v: ServiceVersion, flag: &str| {
-        v.source = v.source.replace("--flag", flag);
-        v
-    };
-    let redis_version = fix(redis_version, "--redis-version");
-    let pgbouncer_version = fix(pgbouncer_version, "--pgbouncer-version");
-
-    // The PostgreSQL build and exact release: the facts file's, else this
-    // machine's when nothing else names the host and the version is its own.
-    let local_pg = (looks_here && pg_version_source == "this machine's postgres")
-        .then(|| detect_local().servers)
-        .map(|s| {
-            (
-                s.postgres_build.map(|b| b.value),
-                s.postgres.map(|p| p.value),
-            )
-        });
-    let pg_build = match (&facts, &local_pg) {
-        (Some(f), _) => f.servers.postgres_build.as_ref().map(|b| b.value.clone()),
-        (None, Some((b, _))) => b.clone(),
-        _ => None,
-    };
-    let pg_release = match (&facts, &local_pg) {
-        (Some(f), _) if flags.pg_version.is_none() => {
-            f.servers.postgres.as_ref().map(|p| p.value.clone())
-        }
-        (None, Some((_, r))) => r.clone(),
-        _ => None,
-    };
-
-    let (mut reserves, assumptions) = match (flags.profile, manifest) {
-        (Some(p), _) => (
-            crate::plan::memory::host_reserves(p, ram),
-            crate::plan::assumptions_of(p),
-        ),
-        (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
-        (None, None) => (default_reserves(ram), Assumptions::default()),
-    };
-    for (name, memory) in flags.reserves {
-        reserves.push(HostReserve {
-            name: name.clone(),
-            memory: *memory,
-            source: "--reserve".into(),
-        });
-    }
+    let (ram, ram_source) = src.ram(this_machine)?;
+    let (pg_version, pg_version_source) = src.pg_version(live_version);
+    let (pg_on_zfs, pg_on_zfs_source) = src.pg_on_zfs();
+    let redis_version = src.service_version(&REDIS);
+    let pgbouncer_version = src.service_version(&PGBOUNCER);
+    let (pg_build, pg_release) = src.pg_build(&pg_version_source);
+    let (reserves, assumptions) = src.reserves(ram);
     Ok(CheckTarget {
         ram,
         ram_source,
@@ -286,6 +110,228 @@ pub fn resolve(
         pg_release,
         redis_version,
         pgbouncer_version,
-        notes,
+        notes: src.notes,
     })
+}
+
+/// Where each fact of the target host can come from, in order.
+struct Sources<'a> {
+    flags: &'a Flags<'a>,
+    facts: Option<Facts>,
+    manifest: Option<&'a Manifest>,
+    /// This machine, detected at most once and only when asked.
+    local: Option<Facts>,
+    notes: Vec<String>,
+}
+
+const THIS_MACHINES_POSTGRES: &str = "this machine's postgres";
+
+/// Where a service's release is said, and the releases dbtune knows.
+struct Releases {
+    flag_name: &'static str,
+    flag: for<'a> fn(&Flags<'a>) -> Option<&'a str>,
+    found: fn(&crate::facts::Servers) -> Option<String>,
+    known: &'static [&'static str],
+    /// The release as dbtune knows it, and a note when it is not exact.
+    resolve: fn(&str) -> (String, Option<String>),
+}
+
+const REDIS: Releases = Releases {
+    flag_name: "--redis-version",
+    flag: |f| f.redis_version,
+    found: |s| s.redis.as_ref().map(|v| v.value.clone()),
+    known: &catalog::REDIS_VERSIONS,
+    resolve: catalog::redis_version,
+};
+
+const PGBOUNCER: Releases = Releases {
+    flag_name: "--pgbouncer-version",
+    flag: |f| f.pgbouncer_version,
+    found: |s| s.pgbouncer.as_ref().map(|v| v.value.clone()),
+    known: &catalog::PGBOUNCER_VERSIONS,
+    resolve: catalog::pgbouncer_version,
+};
+
+impl Sources<'_> {
+    fn facts_name(&self) -> String {
+        self.flags
+            .facts
+            .map(|f| format!("facts file {}", f.display()))
+            .unwrap_or_default()
+    }
+
+    fn local(&mut self) -> &Facts {
+        self.local
+            .get_or_insert_with(|| Detector::host().detect(None))
+    }
+
+    /// Whether nothing names the host, so this machine may stand in.
+    fn looks_here(&self) -> bool {
+        self.flags.facts.is_none() && self.manifest.is_none()
+    }
+
+    fn ram(&mut self, this_machine: ThisMachine) -> Result<(ByteSize, String)> {
+        let (ram, source) = match (self.flags.ram, &self.facts, self.manifest) {
+            (Some(r), _, _) => (r, "--ram".to_string()),
+            (None, Some(f), _) => (f.memory.effective(), self.facts_name()),
+            (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
+            (None, None, None) => {
+                match this_machine {
+                    ThisMachine::IfServersLocal(false) => return Err(Error::plain(
+                        "the servers are not on this machine, so its RAM says nothing about theirs",
+                        "pass --ram SIZE or --facts FILE for the servers' host",
+                    )
+                    .into()),
+                    ThisMachine::IfServersLocal(true) => {
+                        let ram = self.local().memory.effective();
+                        (ram, "this machine (the servers run on it)".to_string())
+                    }
+                    ThisMachine::WithNote => {
+                        let ram = self.local().memory.effective();
+                        self.notes.push(format!(
+                        "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
+                         a CI runner is rarely the target host (pass --ram or --facts)"
+                    ));
+                        (ram, "this machine (detected)".to_string())
+                    }
+                }
+            }
+        };
+        if ram == ByteSize::ZERO {
+            return Err(Error::plain(
+                "no RAM to check against: this machine's RAM is unreadable",
+                "pass --ram SIZE or --facts FILE",
+            )
+            .into());
+        }
+        Ok((ram, source))
+    }
+
+    fn pg_version(&mut self, live_version: Option<u32>) -> (PgVersion, String) {
+        if let Some(v) = live_version {
+            (PgVersion::nearest(v), "the live server".to_string())
+        } else if let Some(v) = self.flags.pg_version {
+            (v, "--pg-version".to_string())
+        } else if let Some(v) = self.facts.as_ref().and_then(|f| f.servers.pg_version()) {
+            (v, self.facts_name())
+        } else if let Some(m) = self.manifest {
+            (m.host.pg_version, "manifest".to_string())
+        } else {
+            match self.local().servers.pg_version() {
+                Some(v) => (v, THIS_MACHINES_POSTGRES.to_string()),
+                None => (
+                    PgVersion::DEFAULT,
+                    "assumed: no --pg-version, facts or manifest".to_string(),
+                ),
+            }
+        }
+    }
+
+    fn pg_on_zfs(&self) -> (bool, String) {
+        match (self.flags.filesystem, &self.facts, self.manifest) {
+            (Some(fs), _, _) => (is_zfs(fs), format!("--filesystem {fs}")),
+            (None, Some(f), _) => (
+                f.data_on_zfs(),
+                format!(
+                    "{}: data directory on {}",
+                    self.facts_name(),
+                    f.storage
+                        .filesystem
+                        .as_ref()
+                        .map_or("an unknown filesystem", |s| s.value.as_str())
+                ),
+            ),
+            (None, None, Some(m)) => (
+                m.host.pg_on_zfs,
+                format!("manifest: {}", m.host.pg_on_zfs_source),
+            ),
+            (None, None, None) => (
+                false,
+                "nothing says the data directory is on ZFS (--filesystem, --facts)".to_string(),
+            ),
+        }
+    }
+
+    /// Redis's or PgBouncer's release: the flag, the facts file, the server
+    /// here (when this machine stands in), else the newest dbtune knows.
+    fn service_version(&mut self, r: &Releases) -> ServiceVersion {
+        let flag = (r.flag)(self.flags);
+        let fact = self.facts.as_ref().and_then(|f| (r.found)(&f.servers));
+        let local = if self.looks_here() {
+            (r.found)(&self.local().servers)
+        } else {
+            None
+        };
+        let (given, source) = match (flag, fact, local) {
+            (Some(v), _, _) => (v.to_string(), r.flag_name.to_string()),
+            (None, Some(v), _) => (v, self.facts_name()),
+            (None, None, Some(v)) => (v, "this machine's".to_string()),
+            (None, None, None) => {
+                return ServiceVersion {
+                    version: r.known[r.known.len() - 1].to_string(),
+                    source: "assumed: the newest dbtune knows".into(),
+                    assumed: true,
+                }
+            }
+        };
+        let (version, note) = (r.resolve)(&given);
+        ServiceVersion {
+            version,
+            assumed: false,
+            source: match note {
+                Some(n) => format!("{source}: {n}"),
+                None => source,
+            },
+        }
+    }
+
+    /// The PostgreSQL build and exact release: the facts file's, else this
+    /// machine's when nothing else names the host and the version is its
+    /// own.
+    fn pg_build(&mut self, pg_version_source: &str) -> (Option<Vec<String>>, Option<String>) {
+        let local_pg = if self.looks_here() && pg_version_source == THIS_MACHINES_POSTGRES {
+            let s = self.local().servers.clone();
+            Some((
+                s.postgres_build.map(|b| b.value),
+                s.postgres.map(|p| p.value),
+            ))
+        } else {
+            None
+        };
+        let pg_build = match (&self.facts, &local_pg) {
+            (Some(f), _) => f.servers.postgres_build.as_ref().map(|b| b.value.clone()),
+            (None, Some((b, _))) => b.clone(),
+            _ => None,
+        };
+        let pg_release = match (&self.facts, &local_pg) {
+            (Some(f), _) if self.flags.pg_version.is_none() => {
+                f.servers.postgres.as_ref().map(|p| p.value.clone())
+            }
+            (None, Some((_, r))) => r.clone(),
+            _ => None,
+        };
+        (pg_build, pg_release)
+    }
+
+    /// The host's other memory and the budget's assumptions: the profile's
+    /// (--profile), else the manifest's, else the OS reserve alone; plus
+    /// every --reserve.
+    fn reserves(&self, ram: ByteSize) -> (Vec<HostReserve>, Assumptions) {
+        let (mut reserves, assumptions) = match (self.flags.profile, self.manifest) {
+            (Some(p), _) => (
+                crate::plan::memory::host_reserves(p, ram),
+                crate::plan::assumptions_of(p),
+            ),
+            (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
+            (None, None) => (default_reserves(ram), Assumptions::default()),
+        };
+        for (name, memory) in self.flags.reserves {
+            reserves.push(HostReserve {
+                name: name.clone(),
+                memory: *memory,
+                source: "--reserve".into(),
+            });
+        }
+        (reserves, assumptions)
+    }
 }
