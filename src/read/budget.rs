@@ -612,181 +612,257 @@ fn postgres_terms(
     terms: &mut Vec<Term>,
 ) {
     let pg = Pg::new(s, version);
-    let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
+    let max_conn = pg.int("max_connections", 100).max(0) as u64;
+    let t = PgTerms {
+        shm: SharedMemory::of(&pg),
+        max_conn,
+        parallel: pg.int("max_parallel_workers", 8).max(0) as u64,
+        av_running: pg.int("autovacuum_max_workers", 3).max(0) as u64,
+        busy_typical: ((max_conn as f64 * a.busy_fraction_typical).ceil() as u64).max(1),
+        pg,
+        a,
+    };
+    let in_huge_pages = t.shared_memory(hugepages, terms);
+    terms.push(t.backend_processes(in_huge_pages));
+    terms.push(t.work_mem());
+    if jit_possible(t.pg.bool("jit", true), build) {
+        terms.push(t.jit());
+    }
+    terms.push(t.autovacuum());
+    if a.manual_maintenance > 0 {
+        terms.push(t.manual_maintenance());
+    }
+    if a.temp_tables {
+        terms.push(t.temp_buffers());
+    }
+}
+
+fn pg_term(name: &str, worst: ByteSize, typical: ByteSize, source: String) -> Term {
+    Term {
         service: Scope::Postgres,
         name: name.to_string(),
         worst,
         typical,
         source,
-    };
-
-    let shm = SharedMemory::of(&pg);
-    let (sb, wal, slots, shared) = (shm.shared_buffers, shm.wal_buffers, shm.slots, shm.total);
-    let max_conn = pg.int("max_connections", 100).max(0) as u64;
-    let av_running = pg.int("autovacuum_max_workers", 3).max(0) as u64;
-    let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
-    let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
-    let huge = pg.text("huge_pages", "try");
-    let shm_src = format!(
-        "shared_buffers {} at {}, wal_buffers {}, lock table for {slots} slots{}",
-        sb,
-        pg.src("shared_buffers"),
-        wal,
-        shm.extensions
-            .detail
-            .iter()
-            .map(|d| format!(", {d}"))
-            .collect::<String>()
-    );
-    // Not enough huge pages for `huge_pages = on` is a safety finding
-    // (the server would not start); here only where the memory is counted.
-    let in_huge_pages = matches!(hugepages, Some(h) if huge == "on" && h >= shared);
-    match hugepages {
-        Some(h) if huge == "on" && h >= shared => terms.push(term(
-            "shared memory (in huge pages)",
-            ByteSize::ZERO,
-            ByteSize::ZERO,
-            format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
-        )),
-        _ => terms.push(term("shared memory", shared, shared, shm_src)),
     }
-    for lib in &shm.extensions.unknown {
-        // Named, never silently 0: the budget cannot see this memory.
-        terms.push(term(
-            &format!("{lib} (unknown)"),
-            ByteSize::ZERO,
-            ByteSize::ZERO,
-            format!(
-                "shared_preload_libraries at {}: {lib}'s shared memory is not modelled",
-                pg.src("shared_preload_libraries")
-            ),
-        ));
+}
+
+/// PostgreSQL's terms, one method each, over the counts they share.
+struct PgTerms<'a> {
+    pg: Pg<'a>,
+    a: &'a Assumptions,
+    shm: SharedMemory,
+    max_conn: u64,
+    parallel: u64,
+    av_running: u64,
+    busy_typical: u64,
+}
+
+impl PgTerms<'_> {
+    fn version(&self) -> PgVersion {
+        self.pg.version()
     }
 
-    let io_workers = if version >= 18 && pg.text("io_method", "worker") == "worker" {
-        pg.int("io_workers", 3).max(0) as u64
-    } else {
-        0
-    };
-    let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
-    let c = calibration::pg(version);
-    let per_proc = pg_process_worst(version, a, shared, in_huge_pages);
-    let base = per_proc - page_tables(shared, in_huge_pages);
-    terms.push(term(
-        "backend processes",
-        per_proc * procs,
-        base * procs,
-        format!(
-            "{procs} processes ({max_conn} connections at {}, {av_running} autovacuum, \
-             {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {base} ({}) \
-             + {} page tables for {shared} of shared memory{}; typical: without the page tables",
-            pg.src("max_connections"),
-            if io_workers > 0 {
-                format!(", {io_workers} I/O workers")
-            } else {
-                String::new()
-            },
-            if a.backend_memory.is_some() {
-                "assumed".to_string()
-            } else {
+    /// Connections and parallel workers: each may sort at once.
+    fn sorters(&self) -> u64 {
+        self.max_conn + self.parallel
+    }
+
+    /// Shared memory (or nothing, when it sits in huge pages counted under
+    /// os) and an unknown term per unmodelled preload library; whether the
+    /// shared memory is in huge pages.
+    fn shared_memory(&self, hugepages: Option<ByteSize>, terms: &mut Vec<Term>) -> bool {
+        let (pg, shm) = (&self.pg, &self.shm);
+        let shared = shm.total;
+        let huge = pg.text("huge_pages", "try");
+        let shm_src = format!(
+            "shared_buffers {} at {}, wal_buffers {}, lock table for {} slots{}",
+            shm.shared_buffers,
+            pg.src("shared_buffers"),
+            shm.wal_buffers,
+            shm.slots,
+            shm.extensions
+                .detail
+                .iter()
+                .map(|d| format!(", {d}"))
+                .collect::<String>()
+        );
+        // Not enough huge pages for `huge_pages = on` is a safety finding
+        // (the server would not start); here only where the memory is counted.
+        let in_huge_pages = matches!(hugepages, Some(h) if huge == "on" && h >= shared);
+        if in_huge_pages {
+            terms.push(pg_term(
+                "shared memory (in huge pages)",
+                ByteSize::ZERO,
+                ByteSize::ZERO,
+                format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
+            ));
+        } else {
+            terms.push(pg_term("shared memory", shared, shared, shm_src));
+        }
+        for lib in &shm.extensions.unknown {
+            // Named, never silently 0: the budget cannot see this memory.
+            terms.push(pg_term(
+                &format!("{lib} (unknown)"),
+                ByteSize::ZERO,
+                ByteSize::ZERO,
                 format!(
-                    "measured on PostgreSQL {}, {}",
-                    c.version,
-                    calibration::PG_SOURCE
-                )
-            },
-            page_tables(shared, in_huge_pages),
-            if in_huge_pages { " in huge pages" } else { "" },
-        ),
-    ));
+                    "shared_preload_libraries at {}: {lib}'s shared memory is not modelled",
+                    pg.src("shared_preload_libraries")
+                ),
+            ));
+        }
+        in_huge_pages
+    }
 
-    let work_mem = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
-    let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
-    let parallel = pg.int("max_parallel_workers", 8).max(0) as u64;
-    let sorters = max_conn + parallel;
-    let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm * c.hash);
-    let busy_typical = ((max_conn as f64 * a.busy_fraction_typical).ceil() as u64).max(1);
-    terms.push(term(
-        "work_mem",
-        per_query * sorters,
-        work_mem * busy_typical,
-        format!(
-            "({max_conn} connections + {parallel} parallel workers) x {} nodes x work_mem {work_mem} ({}) \
-             x hash_mem_multiplier {hmm} ({}) x {:.2} (a hash node's memory over its hash_mem, measured); \
-             typical: {busy_typical} busy x 1 node",
-            a.sorts_per_query,
-            pg.src("work_mem"),
-            pg.src("hash_mem_multiplier"),
-            c.hash,
-        ),
-    ));
-    if jit_possible(pg.bool("jit", true), build) {
+    fn backend_processes(&self, in_huge_pages: bool) -> Term {
+        let (pg, a, version, shared) = (&self.pg, self.a, self.version(), self.shm.total);
+        let max_conn = self.max_conn;
+        let av_running = self.av_running;
+        let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
+        let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
+        let io_workers = if version >= 18 && pg.text("io_method", "worker") == "worker" {
+            pg.int("io_workers", 3).max(0) as u64
+        } else {
+            0
+        };
+        let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
+        let per_proc = pg_process_worst(version, a, shared, in_huge_pages);
+        let base = per_proc - page_tables(shared, in_huge_pages);
+        pg_term(
+            "backend processes",
+            per_proc * procs,
+            base * procs,
+            format!(
+                "{procs} processes ({max_conn} connections at {}, {av_running} autovacuum, \
+                 {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {base} ({}) \
+                 + {} page tables for {shared} of shared memory{}; typical: without the page tables",
+                pg.src("max_connections"),
+                if io_workers > 0 {
+                    format!(", {io_workers} I/O workers")
+                } else {
+                    String::new()
+                },
+                if a.backend_memory.is_some() {
+                    "assumed".to_string()
+                } else {
+                    format!(
+                        "measured on PostgreSQL {}, {}",
+                        calibration::pg(version).version,
+                        calibration::PG_SOURCE
+                    )
+                },
+                page_tables(shared, in_huge_pages),
+                if in_huge_pages { " in huge pages" } else { "" },
+            ),
+        )
+    }
+
+    fn work_mem(&self) -> Term {
+        let (pg, a, version) = (&self.pg, self.a, self.version());
+        let c = calibration::pg(version);
+        let work_mem = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
+        let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
+        let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm * c.hash);
+        let busy_typical = self.busy_typical;
+        pg_term(
+            "work_mem",
+            per_query * self.sorters(),
+            work_mem * busy_typical,
+            format!(
+                "({} connections + {} parallel workers) x {} nodes x work_mem {work_mem} ({}) \
+                 x hash_mem_multiplier {hmm} ({}) x {:.2} (a hash node's memory over its hash_mem, measured); \
+                 typical: {busy_typical} busy x 1 node",
+                self.max_conn,
+                self.parallel,
+                a.sorts_per_query,
+                pg.src("work_mem"),
+                pg.src("hash_mem_multiplier"),
+                c.hash,
+            ),
+        )
+    }
+
+    fn jit(&self) -> Term {
         let jit = ByteSize(calibration::pg_jit());
-        terms.push(term(
+        let busy_typical = self.busy_typical;
+        pg_term(
             "JIT",
-            jit * sorters,
+            jit * self.sorters(),
             jit * busy_typical,
             format!(
-                "jit on ({}): a JIT-compiled query holds {jit} more (measured, {}) x ({max_conn} connections \
-                 + {parallel} parallel workers); typical: {busy_typical} busy",
-                pg.src("jit"),
-                calibration::PG_SOURCE
+                "jit on ({}): a JIT-compiled query holds {jit} more (measured, {}) x ({} connections \
+                 + {} parallel workers); typical: {busy_typical} busy",
+                self.pg.src("jit"),
+                calibration::PG_SOURCE,
+                self.max_conn,
+                self.parallel,
             ),
-        ));
+        )
     }
 
-    let mwm = ByteSize(pg.mem("maintenance_work_mem", 64 * MIB as i64).max(0) as u64);
-    let avwm_setting = pg.mem("autovacuum_work_mem", -1);
-    let (avwm, avwm_src) = if avwm_setting < 0 {
-        (
-            mwm,
-            format!("maintenance_work_mem at {}", pg.src("maintenance_work_mem")),
-        )
-    } else {
-        (ByteSize(avwm_setting as u64), pg.src("autovacuum_work_mem"))
-    };
-    // Before 17 a vacuum stores at most 1 GB of dead tuple ids whatever the setting.
-    let avwm_eff = if version < 17 {
-        avwm.min(ByteSize::gib(1))
-    } else {
-        avwm
-    };
-    terms.push(term(
-        "autovacuum",
-        avwm_eff * av_running,
-        avwm_eff.min(ByteSize::gib(1)),
-        format!(
-            "{av_running} workers x {avwm_eff} ({avwm_src}{}); typical: one worker",
-            if version < 17 && avwm > avwm_eff {
-                ", capped at 1 GB before PostgreSQL 17"
-            } else {
-                ""
-            }
-        ),
-    ));
-    if a.manual_maintenance > 0 {
-        terms.push(term(
-            "manual maintenance",
-            mwm * a.manual_maintenance as u64,
-            mwm,
-            format!(
-                "{} session(s) (assumed) x maintenance_work_mem {mwm} ({})",
-                a.manual_maintenance,
-                pg.src("maintenance_work_mem")
-            ),
-        ));
+    fn maintenance_work_mem(&self) -> ByteSize {
+        ByteSize(self.pg.mem("maintenance_work_mem", 64 * MIB as i64).max(0) as u64)
     }
-    if a.temp_tables {
-        let tb = ByteSize(pg.mem("temp_buffers", 8 * MIB as i64).max(0) as u64);
-        terms.push(term(
-            "temp_buffers",
-            tb * max_conn,
-            tb * busy_typical,
+
+    fn autovacuum(&self) -> Term {
+        let (pg, version, av_running) = (&self.pg, self.version(), self.av_running);
+        let avwm_setting = pg.mem("autovacuum_work_mem", -1);
+        let (avwm, avwm_src) = if avwm_setting < 0 {
+            (
+                self.maintenance_work_mem(),
+                format!("maintenance_work_mem at {}", pg.src("maintenance_work_mem")),
+            )
+        } else {
+            (ByteSize(avwm_setting as u64), pg.src("autovacuum_work_mem"))
+        };
+        // Before 17 a vacuum stores at most 1 GB of dead tuple ids whatever the setting.
+        let avwm_eff = if version < 17 {
+            avwm.min(ByteSize::gib(1))
+        } else {
+            avwm
+        };
+        pg_term(
+            "autovacuum",
+            avwm_eff * av_running,
+            avwm_eff.min(ByteSize::gib(1)),
             format!(
-                "{max_conn} connections x temp_buffers {tb} ({})",
-                pg.src("temp_buffers")
+                "{av_running} workers x {avwm_eff} ({avwm_src}{}); typical: one worker",
+                if version < 17 && avwm > avwm_eff {
+                    ", capped at 1 GB before PostgreSQL 17"
+                } else {
+                    ""
+                }
             ),
-        ));
+        )
+    }
+
+    fn manual_maintenance(&self) -> Term {
+        let mwm = self.maintenance_work_mem();
+        let sessions = self.a.manual_maintenance;
+        pg_term(
+            "manual maintenance",
+            mwm * sessions as u64,
+            mwm,
+            format!(
+                "{sessions} session(s) (assumed) x maintenance_work_mem {mwm} ({})",
+                self.pg.src("maintenance_work_mem")
+            ),
+        )
+    }
+
+    fn temp_buffers(&self) -> Term {
+        let tb = ByteSize(self.pg.mem("temp_buffers", 8 * MIB as i64).max(0) as u64);
+        pg_term(
+            "temp_buffers",
+            tb * self.max_conn,
+            tb * self.busy_typical,
+            format!(
+                "{} connections x temp_buffers {tb} ({})",
+                self.max_conn,
+                self.pg.src("temp_buffers")
+            ),
+        )
     }
 }
 
