@@ -8,6 +8,7 @@ macro_rules! note {
 }
 
 use crate::service::Scope;
+use std::fmt;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -319,137 +320,57 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     ));
     findings.extend(health(&live));
     let (line, ok) = verdict(&budget, &findings);
-    let mut out = String::new();
-    if args.json {
-        let pg = live.pg.as_ref().map(|(_, s)| {
-            json!({
-                "target": s.target, "version": s.version, "user": s.user, "superuser": s.superuser, "tls": s.tls,
-                "connections": s.connections, "max_connections": s.max_connections,
-                "cache_hit_ratio": s.cache_hit_ratio,
-                "settings": s.settings.iter().filter(|x| x.source != "default" && x.source != "override").map(|x| json!({
-                    "name": x.name, "value": x.display(), "source": x.source,
-                    "at": x.location().to_string(), "pending_restart": x.pending_restart,
-                })).collect::<Vec<_>>(),
-            })
-        });
-        let redis = live.redis.as_ref().map(|(_, r)| {
-            let g = |k: &str| r.info.get(k).cloned();
-            json!({
-                "target": r.target, "version": g("redis_version"),
-                "maxmemory": r.config.get("maxmemory"), "maxmemory_policy": r.config.get("maxmemory-policy"),
-                "used_memory": g("used_memory"), "used_memory_peak": g("used_memory_peak"),
-                "mem_fragmentation_ratio": g("mem_fragmentation_ratio"),
-                "keyspace_hits": g("keyspace_hits"), "keyspace_misses": g("keyspace_misses"),
-                "evicted_keys": g("evicted_keys"), "connected_clients": g("connected_clients"),
-                "rdb_last_bgsave_status": g("rdb_last_bgsave_status"), "aof_enabled": g("aof_enabled"),
-                "rdb_changes_since_last_save": g("rdb_changes_since_last_save"),
-            })
-        });
+    let out = if args.json {
         let doc = json!({
             "schema": 1,
-            "verdict": if findings.iter().any(|f| f.safety && f.severity == Severity::Error) {
-                "unsafe"
-            } else if ok {
-                "fits"
-            } else if budget.total_fits() {
-                "invalid"
-            } else {
-                "does-not-fit"
-            },
-            "postgres": pg, "redis": redis, "findings": findings,
+            "verdict": verdict_name(&budget, &findings, ok),
+            "postgres": live.pg.as_ref().map(|(_, s)| s.to_json()),
+            "redis": live.redis.as_ref().map(|(_, r)| r.to_json()),
+            "findings": findings,
             "ram": budget.ram, "ram_source": budget.ram_source, "worst": budget.worst, "typical": budget.typical,
             "terms": budget.terms,
         });
-        out = serde_json::to_string_pretty(&doc)? + "\n";
+        serde_json::to_string_pretty(&doc)? + "\n"
     } else {
+        let mut out = String::new();
         if let Some((_, s)) = &live.pg {
-            let _ = writeln!(
-                out,
-                "PostgreSQL {} at {} (user {}{}, {})",
-                s.version,
-                s.target,
-                s.user,
-                if s.superuser { ", superuser" } else { "" },
-                if s.tls { "over TLS" } else { "not encrypted" }
-            );
-            let conns: Vec<String> = s
-                .connections
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "  connections: {} (max_connections {})",
-                conns.join(", "),
-                s.max_connections
-            );
-            if let Some(r) = s.cache_hit_ratio {
-                let _ = writeln!(out, "  cache hit ratio: {:.2}%", r * 100.0);
-            }
-            let _ = writeln!(out, "  settings not at their default:");
-            for x in s
-                .settings
-                .iter()
-                .filter(|x| x.source != "default" && x.source != "override")
-            {
-                let _ = writeln!(
-                    out,
-                    "    {} = {}  ({}, {}){}",
-                    x.name,
-                    x.display(),
-                    x.source,
-                    x.location(),
-                    if x.pending_restart {
-                        "  [pending restart]"
-                    } else {
-                        ""
-                    }
-                );
-            }
+            out.push_str(&s.to_string());
         }
         if let Some((_, r)) = &live.redis {
-            let g = |k: &str| r.info.get(k).map_or("?", String::as_str);
-            let _ = writeln!(out, "Redis {} at {}", g("redis_version"), r.target);
-            let _ = writeln!(
-                out,
-                "  maxmemory {} ({}), used {}, peak {}, fragmentation {}",
-                r.config.get("maxmemory").map_or("?", String::as_str),
-                r.config.get("maxmemory-policy").map_or("?", String::as_str),
-                g("used_memory_human"),
-                g("used_memory_peak_human"),
-                g("mem_fragmentation_ratio")
-            );
-            let _ = writeln!(
-                out,
-                "  hits {}, misses {}, evicted keys {}, clients {}",
-                g("keyspace_hits"),
-                g("keyspace_misses"),
-                g("evicted_keys"),
-                g("connected_clients")
-            );
-            let _ = writeln!(
-                out,
-                "  persistence: rdb last save {} ({} changes since), aof {}",
-                g("rdb_last_bgsave_status"),
-                g("rdb_changes_since_last_save"),
-                if g("aof_enabled") == "1" { "on" } else { "off" }
-            );
+            out.push_str(&r.to_string());
         }
         out.push('\n');
         for f in &findings {
-            let _ = writeln!(out, "{f}");
+            out.push_str(&format!("{f}\n"));
         }
         let mut b = budget.clone();
         b.problems.clear();
         out.push_str(&b.table());
-        let _ = writeln!(out, "\n{line}");
-    }
+        out.push_str(&format!("\n{line}\n"));
+        out
+    };
     std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NO)
     })
+}
+
+/// The verdict word of inspect's JSON, as check-budget's.
+fn verdict_name(budget: &Budget, findings: &[Finding], ok: bool) -> &'static str {
+    if findings
+        .iter()
+        .any(|f| f.safety && f.severity == Severity::Error)
+    {
+        "unsafe"
+    } else if ok {
+        "fits"
+    } else if budget.total_fits() {
+        "invalid"
+    } else {
+        "does-not-fit"
+    }
 }
 
 fn drifts(live: &Live, files: &HostSettings) -> Vec<Drift> {
@@ -567,8 +488,8 @@ impl Needs {
     }
 }
 
-impl std::fmt::Display for Needs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Needs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(match self {
             Needs::Reload => "reload",
             Needs::Restart => "restart",
@@ -1250,77 +1171,9 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
         return super::offline::rollback(&snap, path, data_dir, args.yes);
     }
     let t = Duration::from_secs(args.live.timeout);
-    // Servers from the command line (with passwords), else the snapshot's
-    // own URLs when they need none.
-    let given = if args.args.is_empty() {
-        conn::env_targets()?
-    } else {
-        args.args
-            .iter()
-            .map(|a| conn::parse_target(a))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let pick = |want_pg: bool, recorded: Option<&str>| -> Result<Option<Target>> {
-        if recorded.is_none() {
-            return Ok(None);
-        }
-        if let Some(t) = given
-            .iter()
-            .find(|t| matches!(t, Target::Postgres { .. }) == want_pg)
-        {
-            return Ok(Some(t.clone()));
-        }
-        match recorded {
-            Some(u) if !u.contains("***") && !u.contains("(from") => {
-                conn::parse_target(u).map(Some)
-            }
-            Some(u) => Err(Error::plain(
-                format!(
-                    "the snapshot was taken from {u}; give that server's URL with its password"
-                ),
-                "dbtune apply --rollback SNAPSHOT --yes postgres://user:password@host/db",
-            )
-            .into()),
-            None => Ok(None),
-        }
-    };
-    let pg_t = pick(true, snap.postgres.as_ref().map(|p| p.target.as_str()))?;
-    let redis_t = pick(false, snap.redis.as_ref().map(|r| r.target.as_str()))?;
-    if let (Some(r), Some(rt)) = (&snap.redis, &redis_t) {
-        let hp = host_port(rt);
-        if !r.host_port.is_empty() && r.host_port != hp {
-            return Err(Error::plain(
-                format!(
-                    "the snapshot's Redis changes were made on {}, not {hp}; nothing was changed",
-                    r.host_port
-                ),
-                "give the URL of the server the snapshot was taken from",
-            )
-            .into());
-        }
-    }
+    let (pg_t, redis_t) = rollback_targets(args, &snap)?;
     let mut out = std::io::stdout().lock();
-    if let Some(p) = &snap.postgres {
-        for c in &p.changes {
-            match &c.previous_auto_conf {
-                Some(v) => writeln!(out, "postgres  {}: ALTER SYSTEM SET back to {v}", c.name)?,
-                None => writeln!(
-                    out,
-                    "postgres  {}: ALTER SYSTEM RESET (was {} from outside postgresql.auto.conf)",
-                    c.name, c.previous_setting
-                )?,
-            }
-        }
-    }
-    if let Some(r) = &snap.redis {
-        for c in &r.changes {
-            writeln!(
-                out,
-                "redis     {}: CONFIG SET back to {}",
-                c.name, c.previous
-            )?;
-        }
-    }
+    write!(out, "{}", RollbackPlan(&snap))?;
     if !args.yes {
         writeln!(out, "dry run: run again with --yes to restore these values")?;
         return Ok(ExitCode::SUCCESS);
@@ -1329,41 +1182,7 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     if let (Some(p), Some((_, s))) = (&snap.postgres, &live.pg) {
-        // Which cluster, whatever address it was reached at.
-        match (&p.system_identifier, &s.system_identifier) {
-            (Some(want), Some(have)) if want == have => {}
-            (Some(want), Some(have)) => {
-                return Err(Error::plain(
-                    format!(
-                        "{} is cluster {have}, but the snapshot was taken from cluster {want} ({}); nothing was changed",
-                        s.target, p.host_port
-                    ),
-                    "give the URL of the server the snapshot was taken from",
-                )
-                .into())
-            }
-            (None, _) => {
-                return Err(Error::plain(
-                    "the snapshot does not record which cluster it was taken from; nothing was changed",
-                    "it was written by an older dbtune: restore its values by hand with ALTER SYSTEM",
-                )
-                .into())
-            }
-            (Some(_), None) => {
-                return Err(Error::plain(
-                    format!("cannot read the system identifier of {}; nothing was changed", s.target),
-                    "roll back as a superuser",
-                )
-                .into())
-            }
-        }
-        if !s.superuser {
-            return Err(Error::plain(
-                format!("PostgreSQL user `{}` is not a superuser", s.user),
-                "roll back as a superuser",
-            )
-            .into());
-        }
+        same_cluster(p, s)?;
     }
     if let (Some(p), Some((c, s))) = (&snap.postgres, &live.pg) {
         for ch in &p.changes {
@@ -1400,26 +1219,143 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
     println!("restored the values recorded in {}", path.display());
     if let Some((c, s)) = live.pg.as_ref() {
         let now = rt.block_on(pg_state(c, &s.target, t))?;
-        let pending: Vec<&str> = now
-            .settings
-            .iter()
-            .filter(|x| {
-                x.pending_restart
-                    && snap
-                        .postgres
-                        .iter()
-                        .flat_map(|p| &p.changes)
-                        .any(|c| c.name == x.name)
-            })
-            .map(|x| x.name.as_str())
-            .collect();
-        if !pending.is_empty() {
-            println!(
-                "note: PostgreSQL marks {} as waiting for a restart: it does so for any restart-only parameter \
-                 removed from its files, even when the value does not change",
-                pending.join(", ")
-            );
-        }
+        pending_after_rollback(&snap, &now);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The servers to roll back: those on the command line (with passwords),
+/// else the snapshot's own URLs when they need none; a Redis at another
+/// address than the snapshot's is refused.
+fn rollback_targets(args: &ApplyArgs, snap: &Snapshot) -> Result<(Option<Target>, Option<Target>)> {
+    let given = if args.args.is_empty() {
+        conn::env_targets()?
+    } else {
+        args.args
+            .iter()
+            .map(|a| conn::parse_target(a))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let pick = |want_pg: bool, recorded: Option<&str>| -> Result<Option<Target>> {
+        let Some(u) = recorded else {
+            return Ok(None);
+        };
+        if let Some(t) = given
+            .iter()
+            .find(|t| matches!(t, Target::Postgres { .. }) == want_pg)
+        {
+            return Ok(Some(t.clone()));
+        }
+        if !u.contains("***") && !u.contains("(from") {
+            return conn::parse_target(u).map(Some);
+        }
+        Err(Error::plain(
+            format!("the snapshot was taken from {u}; give that server's URL with its password"),
+            "dbtune apply --rollback SNAPSHOT --yes postgres://user:password@host/db",
+        )
+        .into())
+    };
+    let pg_t = pick(true, snap.postgres.as_ref().map(|p| p.target.as_str()))?;
+    let redis_t = pick(false, snap.redis.as_ref().map(|r| r.target.as_str()))?;
+    if let (Some(r), Some(rt)) = (&snap.redis, &redis_t) {
+        let hp = host_port(rt);
+        if !r.host_port.is_empty() && r.host_port != hp {
+            return Err(Error::plain(
+                format!(
+                    "the snapshot's Redis changes were made on {}, not {hp}; nothing was changed",
+                    r.host_port
+                ),
+                "give the URL of the server the snapshot was taken from",
+            )
+            .into());
+        }
+    }
+    Ok((pg_t, redis_t))
+}
+
+/// What a rollback restores, one line per setting.
+struct RollbackPlan<'a>(&'a Snapshot);
+
+impl fmt::Display for RollbackPlan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.postgres.iter().flat_map(|p| &p.changes) {
+            match &c.previous_auto_conf {
+                Some(v) => writeln!(f, "postgres  {}: ALTER SYSTEM SET back to {v}", c.name)?,
+                None => writeln!(
+                    f,
+                    "postgres  {}: ALTER SYSTEM RESET (was {} from outside postgresql.auto.conf)",
+                    c.name, c.previous_setting
+                )?,
+            }
+        }
+        for c in self.0.redis.iter().flat_map(|r| &r.changes) {
+            writeln!(f, "redis     {}: CONFIG SET back to {}", c.name, c.previous)?;
+        }
+        Ok(())
+    }
+}
+
+/// The server is the cluster the snapshot was taken from (whatever address
+/// it was reached at), and the role may change it.
+fn same_cluster(p: &PgSnapshot, s: &PgState) -> Result<()> {
+    match (&p.system_identifier, &s.system_identifier) {
+        (Some(want), Some(have)) if want == have => {}
+        (Some(want), Some(have)) => {
+            return Err(Error::plain(
+                format!(
+                    "{} is cluster {have}, but the snapshot was taken from cluster {want} ({}); nothing was changed",
+                    s.target, p.host_port
+                ),
+                "give the URL of the server the snapshot was taken from",
+            )
+            .into())
+        }
+        (None, _) => {
+            return Err(Error::plain(
+                "the snapshot does not record which cluster it was taken from; nothing was changed",
+                "it was written by an older dbtune: restore its values by hand with ALTER SYSTEM",
+            )
+            .into())
+        }
+        (Some(_), None) => {
+            return Err(Error::plain(
+                format!("cannot read the system identifier of {}; nothing was changed", s.target),
+                "roll back as a superuser",
+            )
+            .into())
+        }
+    }
+    if !s.superuser {
+        return Err(Error::plain(
+            format!("PostgreSQL user `{}` is not a superuser", s.user),
+            "roll back as a superuser",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Says which rolled-back parameters PostgreSQL marks as waiting for a
+/// restart, and why that is not a failure.
+fn pending_after_rollback(snap: &Snapshot, now: &PgState) {
+    let pending: Vec<&str> = now
+        .settings
+        .iter()
+        .filter(|x| {
+            x.pending_restart
+                && snap
+                    .postgres
+                    .iter()
+                    .flat_map(|p| &p.changes)
+                    .any(|c| c.name == x.name)
+        })
+        .map(|x| x.name.as_str())
+        .collect();
+    if !pending.is_empty() {
+        println!(
+            "note: PostgreSQL marks {} as waiting for a restart: it does so for any restart-only parameter \
+             removed from its files, even when the value does not change",
+            pending.join(", ")
+        );
+    }
 }
