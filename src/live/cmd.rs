@@ -289,16 +289,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
     let rt = runtime()?;
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let flags = target::Flags {
-        ram: args.ram,
-        facts: args.facts.as_deref(),
-        filesystem: args.filesystem.as_deref(),
-        pg_version: None,
-        redis_version: None,
-        pgbouncer_version: None,
-        profile: None,
-        reserves: &[],
-    };
+    let flags = host_flags(args.ram, args.facts.as_deref(), args.filesystem.as_deref());
     let host = servers_host(&flags, None, &live, all_local)?;
     let settings = live_settings(&live);
     let budget = budget::compute(
@@ -542,6 +533,30 @@ struct ChangeSet {
     notes: Vec<String>,
 }
 
+/// The dry run's list: notes on what apply leaves alone, then each change.
+impl fmt::Display for ChangeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
+        }
+        for c in &self.pg {
+            writeln!(
+                f,
+                "postgres  {}: {} -> {}  (ALTER SYSTEM, needs a {})",
+                c.name, c.from, c.to, c.needs
+            )?;
+        }
+        for c in &self.redis {
+            writeln!(
+                f,
+                "redis     {}: {} -> {}  (CONFIG SET)",
+                c.name, c.from, c.to
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl ChangeSet {
     fn len(&self) -> usize {
         self.pg.len() + self.redis.len()
@@ -775,102 +790,44 @@ fn host_port(t: &Target) -> String {
     }
 }
 
+/// What the command line says of the servers' host: a live server's
+/// versions are its own, so only RAM, facts and filesystem.
+fn host_flags<'a>(
+    ram: Option<crate::units::ByteSize>,
+    facts: Option<&'a Path>,
+    filesystem: Option<&'a str>,
+) -> target::Flags<'a> {
+    target::Flags {
+        ram,
+        facts,
+        filesystem,
+        ..Default::default()
+    }
+}
+
 pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if let Some(snap) = &args.rollback {
         return rollback(&args, snap);
     }
-    let (dir, urls) = args
-        .args
-        .split_first()
-        .expect("clap requires DIR without --rollback");
-    let dir = std::path::PathBuf::from(dir);
-    if dir.to_string_lossy().contains("://") {
-        return Err(Error::plain(
-            format!(
-                "`{}` is a server, but apply needs the directory to apply first",
-                conn::redact(&dir.to_string_lossy())
-            ),
-            "dbtune apply DIR [URL...]",
-        )
-        .into());
-    }
-    if args.data_dir.is_some() {
-        return Err(Error::plain(
-            "--data-dir is for `apply --rollback` with PostgreSQL stopped",
-            "leave it out: apply changes a running server",
-        )
-        .into());
-    }
+    let (dir, urls) = apply_dir(&args)?;
     let t = Duration::from_secs(args.live.timeout);
     let (pg_t, redis_t) = targets(urls)?;
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     let (files, found) = load_dir(&dir, &live)?;
-    let flags = target::Flags {
-        ram: args.ram,
-        facts: args.facts.as_deref(),
-        filesystem: args.filesystem.as_deref(),
-        pg_version: None,
-        redis_version: None,
-        pgbouncer_version: None,
-        profile: None,
-        reserves: &[],
-    };
+    let flags = host_flags(args.ram, args.facts.as_deref(), args.filesystem.as_deref());
     let host = servers_host(&flags, found.manifest.as_ref(), &live, all_local)?;
     for n in &host.notes {
         note!("{n}");
     }
-
-    // The directory first, exactly as check-budget judges it.
     let set = change_set(&live, &files);
     let after = after_change(&live, &files, &set);
     let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
-    let dir_report = report::check_settings(&files, &host, huge.clone());
-    if !dir_report.ok() {
-        let what = match dir_report.verdict() {
-            "unsafe" => "the directory holds settings that can lose data or stop a server",
-            "does-not-fit" => "the directory's settings would not fit the host's memory",
-            _ => "the directory's settings are invalid",
-        };
-        return Err(print_refusal(what, &dir_report));
-    }
-    // Then the servers as they would run after the change.
-    let after_report = report::check_settings(&after, &host, huge);
-    let blocking: Vec<&Finding> = after_report
-        .findings
-        .iter()
-        .filter(|f| {
-            f.severity == Severity::Error && (f.safety || after_report.budget.problems.contains(f))
-        })
-        .collect();
-    if !after_report.budget.fits() || !blocking.is_empty() {
-        let what = if after_report.unsafe_errors() > 0 {
-            "after this change the servers would run settings that can lose data or stop them"
-        } else {
-            "the servers would not fit their memory after this change"
-        };
-        return Err(print_refusal(what, &after_report));
-    }
+    let after_report = vet(&files, &after, &host, huge)?;
 
     let mut out = std::io::stdout().lock();
-    for n in &set.notes {
-        writeln!(out, "note: {}", scrub(n))?;
-    }
-    for c in &set.pg {
-        writeln!(
-            out,
-            "postgres  {}: {} -> {}  (ALTER SYSTEM, needs a {})",
-            c.name, c.from, c.to, c.needs
-        )?;
-    }
-    for c in &set.redis {
-        writeln!(
-            out,
-            "redis     {}: {} -> {}  (CONFIG SET)",
-            c.name, c.from, c.to
-        )?;
-    }
+    write!(out, "{}", scrub(&set.to_string()))?;
     if set.len() == 0 {
         writeln!(
             out,
@@ -894,6 +851,65 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let snap_path = take_snapshot(&rt, &live, &pg_t, &redis_t, &set, &args.snapshot_dir, t)?;
     note!("snapshot of the previous values: {}", snap_path.display());
     execute(&rt, &mut live, &set, &snap_path, t)
+}
+
+/// The directory to apply and the server URLs after it.
+fn apply_dir(args: &ApplyArgs) -> Result<(std::path::PathBuf, &[String])> {
+    let (dir, urls) = args
+        .args
+        .split_first()
+        .expect("clap requires DIR without --rollback");
+    if dir.contains("://") {
+        return Err(Error::plain(
+            format!(
+                "`{}` is a server, but apply needs the directory to apply first",
+                conn::redact(dir)
+            ),
+            "dbtune apply DIR [URL...]",
+        )
+        .into());
+    }
+    if args.data_dir.is_some() {
+        return Err(Error::plain(
+            "--data-dir is for `apply --rollback` with PostgreSQL stopped",
+            "leave it out: apply changes a running server",
+        )
+        .into());
+    }
+    Ok((std::path::PathBuf::from(dir), urls))
+}
+
+/// The directory first, exactly as check-budget judges it; then the
+/// servers as they would run after the change. The report after the
+/// change, or the refusal (printed).
+fn vet(
+    files: &HostSettings,
+    after: &HostSettings,
+    host: &target::CheckTarget,
+    huge: Option<crate::read::safety::LiveHugePages>,
+) -> Result<report::Report> {
+    let dir_report = report::check_settings(files, host, huge.clone());
+    if !dir_report.ok() {
+        let what = match dir_report.verdict() {
+            "unsafe" => "the directory holds settings that can lose data or stop a server",
+            "does-not-fit" => "the directory's settings would not fit the host's memory",
+            _ => "the directory's settings are invalid",
+        };
+        return Err(print_refusal(what, &dir_report));
+    }
+    let after_report = report::check_settings(after, host, huge);
+    let blocking = after_report.findings.iter().any(|f| {
+        f.severity == Severity::Error && (f.safety || after_report.budget.problems.contains(f))
+    });
+    if !after_report.budget.fits() || blocking {
+        let what = if after_report.unsafe_errors() > 0 {
+            "after this change the servers would run settings that can lose data or stop them"
+        } else {
+            "the servers would not fit their memory after this change"
+        };
+        return Err(print_refusal(what, &after_report));
+    }
+    Ok(after_report)
 }
 
 /// Privileges, then the previous values and the servers' identity, on
