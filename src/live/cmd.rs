@@ -993,104 +993,146 @@ fn execute(
     snap_path: &Path,
     t: Duration,
 ) -> Result<ExitCode> {
-    let undo = format!(
-        "undo with: dbtune apply --rollback {} --yes [URL...] (with PostgreSQL stopped: add --data-dir PGDATA)",
-        snap_path.display()
-    );
-    let mut applied: Vec<String> = Vec::new();
-    let reloaded = std::cell::Cell::new(false);
-    let fail = |applied: &[String], what: String| -> anyhow::Error {
-        crate::error::Error::LiveChange {
-            message: scrub(&what),
-            applied: applied.to_vec(),
-            state: if reloaded.get() || set.pg.is_empty() {
-                "in effect where the server allows it".into()
-            } else {
-                "PostgreSQL's are in postgresql.auto.conf, not reloaded: they take effect at the \
-                 next reload or restart unless rolled back"
-                    .into()
-            },
-            hint: undo.clone(),
-        }
-        .into()
+    let mut progress = Progress {
+        applied: Vec::new(),
+        reloaded: false,
+        postgres_changes: !set.pg.is_empty(),
+        undo: format!(
+            "undo with: dbtune apply --rollback {} --yes [URL...] (with PostgreSQL stopped: add --data-dir PGDATA)",
+            snap_path.display()
+        ),
     };
     if let Some((c, _)) = &live.pg {
         for ch in &set.pg {
             if let Err(e) = rt.block_on(pg_alter(c, &ch.name, Some(&ch.to), t)) {
-                return Err(fail(&applied, format!("{e:#}")));
+                return Err(progress.fail(format!("{e:#}")));
             }
-            note!("applied: postgres {} = {}", ch.name, ch.to);
-            applied.push(format!("postgres {} = {}", ch.name, ch.to));
+            progress.done(format!("postgres {} = {}", ch.name, ch.to));
         }
         if !set.pg.is_empty() {
             rt.block_on(pg_reload(c, t))
-                .map_err(|e| fail(&applied, format!("{e:#}")))?;
-            reloaded.set(true);
+                .map_err(|e| progress.fail(format!("{e:#}")))?;
+            progress.reloaded = true;
         }
     }
     let mut redis_restart = Vec::new();
     if let Some((c, r)) = live.redis.as_mut() {
         for ch in &set.redis {
             match rt.block_on(redis_config_set(c, &ch.name, &ch.to, t)) {
-                Ok(()) => {
-                    note!("applied: redis {} {}", ch.name, ch.to);
-                    applied.push(format!("redis {} {}", ch.name, ch.to));
-                }
+                Ok(()) => progress.done(format!("redis {} {}", ch.name, ch.to)),
                 Err(e) if e.contains("immutable") => redis_restart.push(ch.name.clone()),
                 Err(e) => {
-                    return Err(fail(
-                        &applied,
-                        format!("CONFIG SET {} {} failed: {e}", ch.name, ch.to),
-                    ))
+                    return Err(
+                        progress.fail(format!("CONFIG SET {} {} failed: {e}", ch.name, ch.to))
+                    )
                 }
             }
         }
         if r.info.get("config_file").is_some_and(|f| !f.is_empty()) {
             rt.block_on(redis_rewrite(c, t))
-                .map_err(|e| fail(&applied, format!("{e:#}")))?;
+                .map_err(|e| progress.fail(format!("{e:#}")))?;
         }
     }
-
     // Read back: what took effect, what waits for a restart.
-    let mut out = std::io::stdout().lock();
     if let Some((c, s)) = live.pg.as_mut() {
         *s = rt
             .block_on(pg_state(c, &s.target.clone(), t))
-            .map_err(|e| fail(&applied, format!("reading the settings back failed: {e:#}")))?;
-        for ch in &set.pg {
-            let status = match s.get(&ch.name) {
-                Some(now) if now.pending_restart => "set; takes effect after a restart".to_string(),
-                Some(now) if pg_same(&ch.to, now, s.major) => "in effect".to_string(),
-                Some(now) => format!(
-                    "not in effect: the server runs {} ({})",
-                    now.display(),
-                    now.source
-                ),
-                None => "gone from pg_settings".to_string(),
-            };
-            writeln!(out, "postgres  {} = {}: {status}", ch.name, ch.to)?;
-        }
+            .map_err(|e| progress.fail(format!("reading the settings back failed: {e:#}")))?;
     }
-    for name in &redis_restart {
-        writeln!(out, "redis     {name}: immutable while Redis runs; takes effect after a restart with the file")?;
-    }
-    for ch in set
-        .redis
-        .iter()
-        .filter(|c| !redis_restart.contains(&c.name))
-    {
-        writeln!(out, "redis     {} = {}: in effect", ch.name, ch.to)?;
-    }
-    if set.needs_restart() {
-        writeln!(
-            out,
-            "note: restart PostgreSQL for the settings marked above; if it does not start, \
-             `dbtune apply --rollback {} --data-dir PGDATA --yes` restores them with the server down",
-            snap_path.display()
-        )?;
-    }
-    writeln!(out, "{undo}")?;
+    let outcome = Outcome {
+        set,
+        pg: live.pg.as_ref().map(|(_, s)| s),
+        redis_restart: &redis_restart,
+        snap_path,
+    };
+    let mut out = std::io::stdout().lock();
+    write!(out, "{outcome}")?;
+    writeln!(out, "{}", progress.undo)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What apply has changed so far, for the error when a change fails.
+struct Progress {
+    applied: Vec<String>,
+    reloaded: bool,
+    postgres_changes: bool,
+    undo: String,
+}
+
+impl Progress {
+    fn done(&mut self, change: String) {
+        note!("applied: {change}");
+        self.applied.push(change);
+    }
+
+    /// A failed live change, saying what was applied before it and where
+    /// those changes stand.
+    fn fail(&self, what: String) -> anyhow::Error {
+        Error::LiveChange {
+            message: scrub(&what),
+            applied: self.applied.clone(),
+            state: if self.reloaded || !self.postgres_changes {
+                "in effect where the server allows it".into()
+            } else {
+                "PostgreSQL's are in postgresql.auto.conf, not reloaded: they take effect at the \
+                 next reload or restart unless rolled back"
+                    .into()
+            },
+            hint: self.undo.clone(),
+        }
+        .into()
+    }
+}
+
+/// Each change as the servers report it after apply.
+struct Outcome<'a> {
+    set: &'a ChangeSet,
+    /// PostgreSQL as read back after the changes.
+    pg: Option<&'a PgState>,
+    redis_restart: &'a [String],
+    snap_path: &'a Path,
+}
+
+impl fmt::Display for Outcome<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.pg {
+            for ch in &self.set.pg {
+                let status = match s.get(&ch.name) {
+                    Some(now) if now.pending_restart => {
+                        "set; takes effect after a restart".to_string()
+                    }
+                    Some(now) if pg_same(&ch.to, now, s.major) => "in effect".to_string(),
+                    Some(now) => format!(
+                        "not in effect: the server runs {} ({})",
+                        now.display(),
+                        now.source
+                    ),
+                    None => "gone from pg_settings".to_string(),
+                };
+                writeln!(f, "postgres  {} = {}: {status}", ch.name, ch.to)?;
+            }
+        }
+        for name in self.redis_restart {
+            writeln!(f, "redis     {name}: immutable while Redis runs; takes effect after a restart with the file")?;
+        }
+        for ch in self
+            .set
+            .redis
+            .iter()
+            .filter(|c| !self.redis_restart.contains(&c.name))
+        {
+            writeln!(f, "redis     {} = {}: in effect", ch.name, ch.to)?;
+        }
+        if self.set.needs_restart() {
+            writeln!(
+                f,
+                "note: restart PostgreSQL for the settings marked above; if it does not start, \
+                 `dbtune apply --rollback {} --data-dir PGDATA --yes` restores them with the server down",
+                self.snap_path.display()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a snapshot and checks that it says only what apply could have
