@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -23,7 +23,7 @@ use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
-use crate::profile::{self, Catalog, Origin, Profile, ZfsMode};
+use crate::profile::{self, Catalog, Origin, Profile};
 use crate::render::{self, output};
 use crate::service::FileKind;
 use crate::service::Service;
@@ -92,6 +92,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
         pgbouncer_version: args.pgbouncer_version.as_deref(),
         profile: profile.as_ref(),
         reserves: &args.reserve,
+        ..Default::default()
     };
     let host = target::resolve(
         &flags,
@@ -382,10 +383,6 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         }
         None => None,
     };
-    let facts_src = |what: &str| match &args.facts {
-        Some(f) => format!("{what} in {}", f.display()),
-        None => format!("{what}, detected"),
-    };
     let (profile, origin) = match (&args.profile_file, &args.profile) {
         (Some(f), _) => (profile::load_file(f)?, Origin::File(f.clone())),
         (None, Some(name)) => Catalog::load()?.get(name)?,
@@ -404,94 +401,16 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         }
     };
     let profile = choose_services(profile, &args.services, &args.only);
-    let nominal = format!("nominal host of profile {}", profile.name);
-    let (ram, ram_source) = match (args.ram, &facts) {
-        (Some(r), _) => (r, "--ram".to_string()),
-        (None, Some(f)) => {
-            let m = &f.memory;
-            let src = match &m.cgroup_limit {
-                Some(l) if l.value < m.physical.value => facts_src(&format!(
-                    "cgroup limit ({}), below physical {}",
-                    l.source, m.physical.value
-                )),
-                _ => facts_src(&format!("physical ({})", m.physical.source)),
-            };
-            (m.effective(), src)
-        }
-        (None, None) => (profile.host.ram, nominal.clone()),
+    let flags = target::Flags {
+        ram: args.ram,
+        cpus: args.cpus,
+        storage: args.storage,
+        facts: args.facts.as_deref(),
+        filesystem: args.filesystem.as_deref(),
+        pg_version: args.pg_version,
+        ..Default::default()
     };
-    let (cpus, cpus_source) = match (args.cpus, &facts) {
-        (Some(c), _) => (c, "--cpus".to_string()),
-        (None, Some(f)) => (
-            f.cpu.effective(),
-            facts_src(&match &f.cpu.cgroup_quota {
-                Some(q) => format!("cgroup quota {} CPUs", q.value),
-                None => format!("{} logical", f.cpu.logical.value),
-            }),
-        ),
-        (None, None) => (profile.host.cpus, nominal.clone()),
-    };
-    let (storage, storage_source) = match (args.storage, &facts) {
-        (Some(s), _) => (s, "--storage".to_string()),
-        (None, Some(f)) => (
-            f.storage.kind.value,
-            facts_src(&format!(
-                "{}{}",
-                f.storage.kind.source,
-                if f.storage.doubt.is_some() {
-                    ", doubtful"
-                } else {
-                    ""
-                }
-            )),
-        ),
-        (None, None) => (profile.host.storage, nominal.clone()),
-    };
-    let (pg_version, pg_version_source) = match (args.pg_version, &facts) {
-        (Some(v), _) => (v, "--pg-version".to_string()),
-        (None, Some(f)) => match f.servers.pg_version() {
-            Some(v) => (v, facts_src("postgres found")),
-            None => (
-                profile.host.pg_version,
-                format!(
-                    "{nominal} (no PostgreSQL {} in the facts)",
-                    PgVersion::range_text()
-                ),
-            ),
-        },
-        (None, None) => (profile.host.pg_version, nominal.clone()),
-    };
-    let zfs = resolve_zfs(
-        &profile,
-        args.filesystem.as_deref(),
-        facts.as_ref(),
-        &facts_src,
-    );
-    let host = Host {
-        ram,
-        ram_source,
-        cpus,
-        cpus_source,
-        storage,
-        storage_source,
-        zfs: zfs.in_use,
-        zfs_source: zfs.in_use_source,
-        pg_on_zfs: zfs.pg_on_zfs,
-        pg_on_zfs_source: zfs.pg_on_zfs_source,
-        zfs_datasets: zfs.datasets,
-        pg_version,
-        pg_version_source,
-        pg_build: facts
-            .as_ref()
-            .and_then(|f| f.servers.postgres_build.as_ref())
-            .map(|b| b.value.clone()),
-        pg_build_source: facts
-            .as_ref()
-            .and_then(|f| f.servers.postgres_build.as_ref())
-            .map_or("unknown: no facts from the host".to_string(), |b| {
-                facts_src(&b.source)
-            }),
-    };
+    let host = target::render_host(&flags, facts.as_ref(), &profile);
     Ok((profile, origin, host))
 }
 
@@ -536,97 +455,66 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
     p
 }
 
-/// What ZFS means for a host: whether PostgreSQL's data is on it (the only
-/// thing that makes the ZFS-only settings safe), whether the ARC is there
-/// to cap and budget, and whether to render the dataset script.
-pub struct ZfsUse {
-    pub pg_on_zfs: bool,
-    pub pg_on_zfs_source: String,
-    pub in_use: bool,
-    pub in_use_source: String,
-    pub datasets: bool,
-}
-
-pub fn resolve_zfs(
-    profile: &Profile,
-    filesystem_flag: Option<&str>,
-    facts: Option<&Facts>,
-    facts_src: &dyn Fn(&str) -> String,
-) -> ZfsUse {
-    use crate::facts::is_zfs;
-    let nominal = format!("nominal host of profile {}", profile.name);
-    let (data_on_zfs, data_source) = match (filesystem_flag, facts) {
-        (Some(fs), _) => (is_zfs(fs), format!("--filesystem {fs}")),
-        (None, Some(f)) => {
-            let data = match &f.storage.filesystem {
-                Some(fs) => format!(
-                    "data directory {} on {} ({})",
-                    f.storage.data_dir.as_deref().unwrap_or("?"),
-                    fs.value,
-                    fs.source
-                ),
-                None => "the filesystem of the data directory is unknown".to_string(),
-            };
-            let wal = match &f.storage.wal_filesystem {
-                Some(fs) => format!(
-                    "; pg_wal links to {} on {}",
-                    f.storage.wal_dir.as_deref().unwrap_or("?"),
-                    fs.value
-                ),
-                None => String::new(),
-            };
-            (f.data_on_zfs(), facts_src(&format!("{data}{wal}")))
-        }
-        (None, None) => (
-            is_zfs(&profile.host.filesystem),
-            format!("{nominal}: filesystem {}", profile.host.filesystem),
-        ),
-    };
-    let pools = facts.map(|f| f.zfs_pools().to_vec()).unwrap_or_default();
-    match profile.zfs.enabled {
-        ZfsMode::Off => ZfsUse {
-            pg_on_zfs: false,
-            pg_on_zfs_source: format!("profile {}: zfs disabled", profile.name),
-            in_use: false,
-            in_use_source: format!("profile {}: zfs disabled", profile.name),
-            datasets: false,
-        },
-        ZfsMode::On => ZfsUse {
-            pg_on_zfs: data_on_zfs,
-            pg_on_zfs_source: data_source,
-            in_use: true,
-            in_use_source: format!("profile {}: zfs enabled", profile.name),
-            datasets: true,
-        },
-        ZfsMode::Auto => {
-            let (in_use, in_use_source) = if data_on_zfs {
-                (true, data_source.clone())
-            } else if !pools.is_empty() {
-                (
-                    true,
-                    facts_src(&format!(
-                        "ZFS pool(s) {} imported, PostgreSQL's data not on ZFS",
-                        pools.join(", ")
-                    )),
-                )
-            } else {
-                (false, format!("no ZFS in use: {data_source}"))
-            };
-            ZfsUse {
-                pg_on_zfs: data_on_zfs,
-                pg_on_zfs_source: data_source,
-                in_use,
-                in_use_source,
-                datasets: data_on_zfs,
+fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
+    let (profile, origin, host) = resolve(&args)?;
+    let picked = args.profile.is_none() && args.profile_file.is_none();
+    let (plan, artifacts) = render_checked(&args, &profile, &host, picked)?;
+    let selected: Vec<_> = if args.only.is_empty() {
+        artifacts
+    } else {
+        for k in &args.only {
+            if !artifacts.iter().any(|a| a.kind == *k) {
+                return Err(not_rendered(*k, &host).into());
             }
+        }
+        artifacts
+            .into_iter()
+            .filter(|a| args.only.contains(&a.kind))
+            .collect()
+    };
+    match (&args.out, args.check) {
+        (Some(dir), true) => check_out(dir, &selected),
+        (Some(dir), false) => {
+            let manifest = output::Manifest {
+                dbtune_version: env!("CARGO_PKG_VERSION").into(),
+                profile: profile.name.clone(),
+                profile_origin: origin.to_string(),
+                host: plan.host.clone(),
+                reserves: plan.reserves.clone(),
+                assumptions: plan.assumptions.clone(),
+                files: Default::default(),
+            };
+            let report = output::write_dir(dir, &selected, manifest, args.force)?;
+            say_written(&report, dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        (None, _) => {
+            let mut out = std::io::stdout().lock();
+            let many = selected.len() > 1;
+            for (i, a) in selected.iter().enumerate() {
+                if many {
+                    if i > 0 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "# ==> {} <==", a.file)?;
+                }
+                out.write_all(a.content.as_bytes())
+                    .context("cannot write to stdout")?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
-    let (profile, origin, host) = resolve(&args)?;
-    let picked = args.profile.is_none() && args.profile_file.is_none();
-    let plan = plan::build(&profile, &host).map_err(|e| match e {
+/// The plan and every file rendered from it, checked as check-budget
+/// checks files (a refusal if they fail), with the budget said on stderr.
+fn render_checked(
+    args: &RenderArgs,
+    profile: &Profile,
+    host: &Host,
+    picked: bool,
+) -> Result<(plan::Plan, Vec<render::Artifact>)> {
+    let plan = plan::build(profile, host).map_err(|e| match e {
         Error::Refusal(msg) if picked => Error::Refusal(format!(
             "{msg}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory for \
                  the applications they were written beside. A host that runs only the databases \
@@ -675,93 +563,58 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     for n in &plan.notes {
         note!("note: {n}");
     }
+    Ok((plan, artifacts))
+}
 
-    let selected: Vec<_> = if args.only.is_empty() {
-        artifacts
+/// render --check --out DIR: the diff, and exit 1 when the directory
+/// differs from what dbtune renders now.
+fn check_out(dir: &Path, selected: &[render::Artifact]) -> Result<ExitCode> {
+    let found = output::check_dir(dir, selected)?;
+    if found.diff.is_empty() {
+        note!("{}: up to date", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", found.diff);
+    let them = if found.edited.len() == 1 {
+        "it"
     } else {
-        for k in &args.only {
-            if !artifacts.iter().any(|a| a.kind == *k) {
-                return Err(not_rendered(*k, &host).into());
-            }
-        }
-        artifacts
-            .into_iter()
-            .filter(|a| args.only.contains(&a.kind))
-            .collect()
+        "them"
     };
+    let hint = if found.edited.is_empty() {
+        "run the same command without --check to update it".to_string()
+    } else {
+        format!(
+            "{} changed by hand (or not written by dbtune): the same command without --check \
+             refuses to replace {them}; add --force to replace {them} (each kept as FILE.bak)",
+            found.edited.join(", "),
+        )
+    };
+    note!(
+        "{}: differs from what dbtune renders now\nhint: {hint}",
+        dir.display()
+    );
+    Ok(ExitCode::from(EXIT_NO))
+}
 
-    match (&args.out, args.check) {
-        (Some(dir), true) => {
-            let found = output::check_dir(dir, &selected)?;
-            if found.diff.is_empty() {
-                note!("{}: up to date", dir.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                print!("{}", found.diff);
-                let hint = if found.edited.is_empty() {
-                    "run the same command without --check to update it".to_string()
-                } else {
-                    format!(
-                        "{} changed by hand (or not written by dbtune): the same command without --check \
-                         refuses to replace {}; add --force to replace {} (each kept as FILE.bak)",
-                        found.edited.join(", "),
-                        if found.edited.len() == 1 { "it" } else { "them" },
-                        if found.edited.len() == 1 { "it" } else { "them" },
-                    )
-                };
-                note!(
-                    "{}: differs from what dbtune renders now\nhint: {hint}",
-                    dir.display()
-                );
-                Ok(ExitCode::from(EXIT_NO))
-            }
-        }
-        (Some(dir), false) => {
-            let manifest = output::Manifest {
-                dbtune_version: env!("CARGO_PKG_VERSION").into(),
-                profile: profile.name.clone(),
-                profile_origin: origin.to_string(),
-                host: plan.host.clone(),
-                reserves: plan.reserves.clone(),
-                assumptions: plan.assumptions.clone(),
-                files: Default::default(),
-            };
-            let report = output::write_dir(dir, &selected, manifest, args.force)?;
-            if !report.cleaned.is_empty() {
-                note!(
-                    "removed temporary files an interrupted run left: {}",
-                    report.cleaned.join(", ")
-                );
-            }
-            for (f, target) in &report.through_links {
-                note!("{f} is a symlink: wrote through to {target}");
-            }
-            for (f, bak) in &report.backed_up {
-                note!("kept your {f} as {bak}");
-            }
-            if !report.written.is_empty() {
-                note!("wrote {} in {}", report.written.join(", "), dir.display());
-            }
-            if !report.unchanged.is_empty() {
-                note!("unchanged: {}", report.unchanged.join(", "));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        (None, _) => {
-            let mut out = std::io::stdout().lock();
-            let many = selected.len() > 1;
-            for (i, a) in selected.iter().enumerate() {
-                if many {
-                    if i > 0 {
-                        writeln!(out)?;
-                    }
-                    writeln!(out, "# ==> {} <==", a.file)?;
-                }
-                out.write_all(a.content.as_bytes())
-                    .context("cannot write to stdout")?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+/// What writing the directory did, on stderr.
+fn say_written(report: &output::WriteReport, dir: &Path) {
+    if !report.cleaned.is_empty() {
+        note!(
+            "removed temporary files an interrupted run left: {}",
+            report.cleaned.join(", ")
+        );
+    }
+    for (f, target) in &report.through_links {
+        note!("{f} is a symlink: wrote through to {target}");
+    }
+    for (f, bak) in &report.backed_up {
+        note!("kept your {f} as {bak}");
+    }
+    if !report.written.is_empty() {
+        note!("wrote {} in {}", report.written.join(", "), dir.display());
+    }
+    if !report.unchanged.is_empty() {
+        note!("unchanged: {}", report.unchanged.join(", "));
     }
 }
 
@@ -782,11 +635,10 @@ fn not_rendered(k: FileKind, host: &Host) -> Error {
 }
 
 fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
-    use crate::bench::{self, Config, Options, Workload};
+    use crate::bench::{self, Options, Workload};
     let facts = Detector::host().detect(None);
     let ram = facts.memory.effective();
-    let cpus = facts.cpu.effective();
-    let storage = facts.storage.kind.value;
+    let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
     let pg_version = facts.servers.pg_version().ok_or_else(|| {
         Error::plain(
             format!(
@@ -796,90 +648,7 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             "apt-get install postgresql",
         )
     })?;
-    let mut configs = vec![
-        Config {
-            name: "defaults".into(),
-            conf: String::new(),
-            extra: vec![],
-        },
-        Config {
-            name: "pgtune-dw".into(),
-            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
-            extra: vec![],
-        },
-    ];
-    let names = if args.profile.is_empty() {
-        vec![profile::pick(ram, cpus, storage).0]
-    } else {
-        args.profile.clone()
-    };
-    let catalog = Catalog::load()?;
-    let mut variants = Vec::new();
-    for name in names {
-        let (p, _) = catalog.get(&name)?;
-        if args.initial_load && p.postgres.replication {
-            let mut load = p.clone();
-            load.postgres.replication = false;
-            variants.push((format!("dbtune {name} initial-load"), load));
-        }
-        variants.push((format!("dbtune {name}"), p));
-    }
-    variants.sort_by_key(|(n, _)| n.ends_with("initial-load"));
-    for (label, p) in variants {
-        let host = Host {
-            ram,
-            ram_source: "this machine".into(),
-            cpus,
-            cpus_source: "this machine".into(),
-            storage,
-            storage_source: "this machine".into(),
-            zfs: false,
-            zfs_source: "bench: not on ZFS".into(),
-            pg_on_zfs: false,
-            pg_on_zfs_source: "bench: scratch clusters in temp dirs".into(),
-            zfs_datasets: false,
-            pg_version,
-            pg_version_source: "installed".into(),
-            pg_build: facts
-                .servers
-                .postgres_build
-                .as_ref()
-                .map(|b| b.value.clone()),
-            pg_build_source: "this machine".into(),
-        };
-        let plan = plan::build(&p, &host)?;
-        let files = render::render(&plan, None)?;
-        let conf = files
-            .into_iter()
-            .find(|a| a.kind == FileKind::Postgres)
-            .expect("postgresql.conf is always rendered")
-            .content;
-        // No huge pages are reserved on this machine for the scratch cluster.
-        let extra = if conf.contains("\nhuge_pages = on") {
-            vec![("huge_pages".into(), "off".into())]
-        } else {
-            vec![]
-        };
-        configs.push(Config {
-            name: label,
-            conf,
-            extra,
-        });
-    }
-    for c in &args.config {
-        let (name, path) = c.split_once('=').ok_or_else(|| {
-            Error::plain(
-                format!("--config `{c}` is not NAME=FILE"),
-                "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
-            )
-        })?;
-        let conf = crate::read::include::read_text(std::path::Path::new(path))?;
-        configs.push(Config {
-            name: name.into(),
-            conf,
-            extra: vec![],
-        });
-    }
+    let configs = bench_configs(&args, &facts, pg_version)?;
     let workloads = if args.only.is_empty() {
         vec![
             Workload::Floor,
@@ -915,4 +684,88 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         print!("{}", bench::report(&series, &configs));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configs bench compares on this machine: PostgreSQL's defaults, a
+/// PGTune-style baseline, each profile asked for (and its initial-load
+/// variant), and the user's own files.
+fn bench_configs(
+    args: &crate::cli::BenchArgs,
+    facts: &Facts,
+    pg_version: PgVersion,
+) -> Result<Vec<crate::bench::Config>> {
+    use crate::bench::{self, Config};
+    let ram = facts.memory.effective();
+    let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
+    let mut configs = vec![
+        Config {
+            name: "defaults".into(),
+            conf: String::new(),
+            extra: vec![],
+        },
+        Config {
+            name: "pgtune-dw".into(),
+            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
+            extra: vec![],
+        },
+    ];
+    let names = if args.profile.is_empty() {
+        vec![profile::pick(ram, cpus, storage).0]
+    } else {
+        args.profile.clone()
+    };
+    let catalog = Catalog::load()?;
+    let mut variants = Vec::new();
+    for name in names {
+        let (p, _) = catalog.get(&name)?;
+        if args.initial_load && p.postgres.replication {
+            let mut load = p.clone();
+            load.postgres.replication = false;
+            variants.push((format!("dbtune {name} initial-load"), load));
+        }
+        variants.push((format!("dbtune {name}"), p));
+    }
+    variants.sort_by_key(|(n, _)| n.ends_with("initial-load"));
+    for (label, p) in variants {
+        let mut host = target::render_host(&target::Flags::default(), Some(facts), &p);
+        // The scratch clusters live in temp dirs, never on ZFS.
+        host.zfs = false;
+        host.zfs_source = "bench: not on ZFS".into();
+        host.pg_on_zfs = false;
+        host.pg_on_zfs_source = "bench: scratch clusters in temp dirs".into();
+        host.zfs_datasets = false;
+        host.pg_version = pg_version;
+        let plan = plan::build(&p, &host)?;
+        let conf = render::render(&plan, None)?
+            .into_iter()
+            .find(|a| a.kind == FileKind::Postgres)
+            .expect("postgresql.conf is always rendered")
+            .content;
+        // No huge pages are reserved on this machine for the scratch cluster.
+        let extra = if conf.contains("\nhuge_pages = on") {
+            vec![("huge_pages".into(), "off".into())]
+        } else {
+            vec![]
+        };
+        configs.push(Config {
+            name: label,
+            conf,
+            extra,
+        });
+    }
+    for c in &args.config {
+        let (name, path) = c.split_once('=').ok_or_else(|| {
+            Error::plain(
+                format!("--config `{c}` is not NAME=FILE"),
+                "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
+            )
+        })?;
+        let conf = crate::read::include::read_text(std::path::Path::new(path))?;
+        configs.push(Config {
+            name: name.into(),
+            conf,
+            extra: vec![],
+        });
+    }
+    Ok(configs)
 }

@@ -12,6 +12,8 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::facts::detect::Detector;
 use crate::facts::{is_zfs, Facts};
+use crate::plan::Host;
+use crate::profile::{Profile, ZfsMode};
 use crate::read::budget::{Assumptions, HostReserve};
 use crate::read::catalog::{self, ServiceVersion};
 use crate::render::output::Manifest;
@@ -44,6 +46,9 @@ pub struct CheckTarget {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flags<'a> {
     pub ram: Option<ByteSize>,
+    /// render only: the CPUs and storage to tune for.
+    pub cpus: Option<u32>,
+    pub storage: Option<crate::facts::StorageKind>,
     pub facts: Option<&'a Path>,
     pub filesystem: Option<&'a str>,
     pub pg_version: Option<PgVersion>,
@@ -333,5 +338,217 @@ impl Sources<'_> {
             });
         }
         (reserves, assumptions)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The host render tunes for: flag > facts file (or this machine, detected
+// when no profile is named) > the profile's nominal host.
+
+/// Every fact of the host a plan is made for, each with its source.
+pub fn render_host(flags: &Flags, facts: Option<&Facts>, profile: &Profile) -> Host {
+    let r = RenderSources {
+        flags,
+        facts,
+        nominal: format!("nominal host of profile {}", profile.name),
+        profile,
+    };
+    let (ram, ram_source) = r.ram();
+    let (cpus, cpus_source) = r.cpus();
+    let (storage, storage_source) = r.storage();
+    let (pg_version, pg_version_source) = r.pg_version();
+    let zfs = resolve_zfs(profile, flags.filesystem, facts, &|w| r.facts_src(w));
+    let build = facts.and_then(|f| f.servers.postgres_build.as_ref());
+    Host {
+        ram,
+        ram_source,
+        cpus,
+        cpus_source,
+        storage,
+        storage_source,
+        zfs: zfs.in_use,
+        zfs_source: zfs.in_use_source,
+        pg_on_zfs: zfs.pg_on_zfs,
+        pg_on_zfs_source: zfs.pg_on_zfs_source,
+        zfs_datasets: zfs.datasets,
+        pg_version,
+        pg_version_source,
+        pg_build: build.map(|b| b.value.clone()),
+        pg_build_source: build.map_or("unknown: no facts from the host".to_string(), |b| {
+            r.facts_src(&b.source)
+        }),
+    }
+}
+
+struct RenderSources<'a> {
+    flags: &'a Flags<'a>,
+    facts: Option<&'a Facts>,
+    profile: &'a Profile,
+    nominal: String,
+}
+
+impl RenderSources<'_> {
+    /// A fact's source: the facts file's, or this machine's when detected.
+    fn facts_src(&self, what: &str) -> String {
+        match self.flags.facts {
+            Some(f) => format!("{what} in {}", f.display()),
+            None => format!("{what}, detected"),
+        }
+    }
+
+    fn ram(&self) -> (ByteSize, String) {
+        match (self.flags.ram, self.facts) {
+            (Some(r), _) => (r, "--ram".to_string()),
+            (None, Some(f)) => {
+                let m = &f.memory;
+                let src = match &m.cgroup_limit {
+                    Some(l) if l.value < m.physical.value => self.facts_src(&format!(
+                        "cgroup limit ({}), below physical {}",
+                        l.source, m.physical.value
+                    )),
+                    _ => self.facts_src(&format!("physical ({})", m.physical.source)),
+                };
+                (m.effective(), src)
+            }
+            (None, None) => (self.profile.host.ram, self.nominal.clone()),
+        }
+    }
+
+    fn cpus(&self) -> (u32, String) {
+        match (self.flags.cpus, self.facts) {
+            (Some(c), _) => (c, "--cpus".to_string()),
+            (None, Some(f)) => (
+                f.cpu.effective(),
+                self.facts_src(&match &f.cpu.cgroup_quota {
+                    Some(q) => format!("cgroup quota {} CPUs", q.value),
+                    None => format!("{} logical", f.cpu.logical.value),
+                }),
+            ),
+            (None, None) => (self.profile.host.cpus, self.nominal.clone()),
+        }
+    }
+
+    fn storage(&self) -> (crate::facts::StorageKind, String) {
+        match (self.flags.storage, self.facts) {
+            (Some(s), _) => (s, "--storage".to_string()),
+            (None, Some(f)) => (
+                f.storage.kind.value,
+                self.facts_src(&format!(
+                    "{}{}",
+                    f.storage.kind.source,
+                    if f.storage.doubt.is_some() {
+                        ", doubtful"
+                    } else {
+                        ""
+                    }
+                )),
+            ),
+            (None, None) => (self.profile.host.storage, self.nominal.clone()),
+        }
+    }
+
+    fn pg_version(&self) -> (PgVersion, String) {
+        match (self.flags.pg_version, self.facts) {
+            (Some(v), _) => (v, "--pg-version".to_string()),
+            (None, Some(f)) => match f.servers.pg_version() {
+                Some(v) => (v, self.facts_src("postgres found")),
+                None => (
+                    self.profile.host.pg_version,
+                    format!(
+                        "{} (no PostgreSQL {} in the facts)",
+                        self.nominal,
+                        PgVersion::range_text()
+                    ),
+                ),
+            },
+            (None, None) => (self.profile.host.pg_version, self.nominal.clone()),
+        }
+    }
+}
+
+/// What ZFS means for a host: whether PostgreSQL's data is on it (the only
+/// thing that makes the ZFS-only settings safe), whether the ARC is there
+/// to cap and budget, and whether to render the dataset script.
+struct ZfsUse {
+    pub pg_on_zfs: bool,
+    pub pg_on_zfs_source: String,
+    pub in_use: bool,
+    pub in_use_source: String,
+    pub datasets: bool,
+}
+
+fn resolve_zfs(
+    profile: &Profile,
+    filesystem_flag: Option<&str>,
+    facts: Option<&Facts>,
+    facts_src: &dyn Fn(&str) -> String,
+) -> ZfsUse {
+    use crate::facts::is_zfs;
+    let nominal = format!("nominal host of profile {}", profile.name);
+    let (data_on_zfs, data_source) = match (filesystem_flag, facts) {
+        (Some(fs), _) => (is_zfs(fs), format!("--filesystem {fs}")),
+        (None, Some(f)) => {
+            let data = match &f.storage.filesystem {
+                Some(fs) => format!(
+                    "data directory {} on {} ({})",
+                    f.storage.data_dir.as_deref().unwrap_or("?"),
+                    fs.value,
+                    fs.source
+                ),
+                None => "the filesystem of the data directory is unknown".to_string(),
+            };
+            let wal = match &f.storage.wal_filesystem {
+                Some(fs) => format!(
+                    "; pg_wal links to {} on {}",
+                    f.storage.wal_dir.as_deref().unwrap_or("?"),
+                    fs.value
+                ),
+                None => String::new(),
+            };
+            (f.data_on_zfs(), facts_src(&format!("{data}{wal}")))
+        }
+        (None, None) => (
+            is_zfs(&profile.host.filesystem),
+            format!("{nominal}: filesystem {}", profile.host.filesystem),
+        ),
+    };
+    let pools = facts.map(|f| f.zfs_pools().to_vec()).unwrap_or_default();
+    match profile.zfs.enabled {
+        ZfsMode::Off => ZfsUse {
+            pg_on_zfs: false,
+            pg_on_zfs_source: format!("profile {}: zfs disabled", profile.name),
+            in_use: false,
+            in_use_source: format!("profile {}: zfs disabled", profile.name),
+            datasets: false,
+        },
+        ZfsMode::On => ZfsUse {
+            pg_on_zfs: data_on_zfs,
+            pg_on_zfs_source: data_source,
+            in_use: true,
+            in_use_source: format!("profile {}: zfs enabled", profile.name),
+            datasets: true,
+        },
+        ZfsMode::Auto => {
+            let (in_use, in_use_source) = if data_on_zfs {
+                (true, data_source.clone())
+            } else if !pools.is_empty() {
+                (
+                    true,
+                    facts_src(&format!(
+                        "ZFS pool(s) {} imported, PostgreSQL's data not on ZFS",
+                        pools.join(", ")
+                    )),
+                )
+            } else {
+                (false, format!("no ZFS in use: {data_source}"))
+            };
+            ZfsUse {
+                pg_on_zfs: data_on_zfs,
+                pg_on_zfs_source: data_source,
+                in_use,
+                in_use_source,
+                datasets: data_on_zfs,
+            }
+        }
     }
 }
