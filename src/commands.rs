@@ -1,7 +1,6 @@
 //! The commands: turn parsed flags into a resolved host and profile, run
 //! the pipeline, and print. Data to stdout, everything else to stderr.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -175,7 +174,7 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
     let text = if json {
         serde_json::to_string_pretty(&facts)? + "\n"
     } else {
-        describe_facts(&facts)
+        facts.to_string()
     };
     // A path is printed as given: a password typed into one stays hidden.
     std::io::stdout()
@@ -203,134 +202,6 @@ fn pick_for(f: &Facts) -> Result<(String, String)> {
         f.cpu.effective(),
         f.storage.kind.value,
     ))
-}
-
-/// The human form of `detect`.
-pub fn describe_facts(f: &Facts) -> String {
-    let mut s = String::new();
-    if let Some(h) = &f.hostname {
-        let _ = writeln!(s, "host       {h}");
-    }
-    let m = &f.memory;
-    let _ = writeln!(
-        s,
-        "memory     {} physical ({})",
-        m.physical.value, m.physical.source
-    );
-    match &m.cgroup_limit {
-        Some(l) => {
-            let _ = writeln!(s, "           {} cgroup limit ({})", l.value, l.source);
-        }
-        None => {
-            let _ = writeln!(s, "           no cgroup memory limit");
-        }
-    }
-    let _ = writeln!(
-        s,
-        "           {} effective{}",
-        m.effective(),
-        if m.effective() < m.physical.value {
-            " (the cgroup limit is smaller)"
-        } else {
-            ""
-        }
-    );
-    let c = &f.cpu;
-    let _ = writeln!(
-        s,
-        "cpus       {} logical ({})",
-        c.logical.value, c.logical.source
-    );
-    match &c.cgroup_quota {
-        Some(q) => {
-            let _ = writeln!(
-                s,
-                "           {} CPUs of cgroup quota ({})",
-                q.value, q.source
-            );
-        }
-        None => {
-            let _ = writeln!(s, "           no cgroup CPU quota");
-        }
-    }
-    let _ = writeln!(s, "           {} effective", c.effective());
-    let st = &f.storage;
-    let _ = writeln!(s, "storage    {} ({})", st.kind.value, st.kind.source);
-    if let Some(d) = &st.doubt {
-        let _ = writeln!(s, "           doubtful: {d}");
-    }
-    if let Some(d) = &st.data_dir {
-        let _ = writeln!(
-            s,
-            "           data dir {d}{}",
-            st.device
-                .as_ref()
-                .map_or(String::new(), |d| format!(" on device {d}"))
-        );
-    }
-    if let Some(fs) = &st.filesystem {
-        let _ = writeln!(s, "filesystem {} ({})", fs.value, fs.source);
-    }
-    if let (Some(dir), Some(fs)) = (&st.wal_dir, &st.wal_filesystem) {
-        let _ = writeln!(
-            s,
-            "           pg_wal in {dir} on {} ({})",
-            fs.value, fs.source
-        );
-    }
-    let z = &f.zfs;
-    let _ = writeln!(
-        s,
-        "zfs        {} ({})",
-        if z.present {
-            format!(
-                "present, {}",
-                z.version.as_deref().unwrap_or("version unknown")
-            )
-        } else {
-            "not found".into()
-        },
-        z.source
-    );
-    match z.pools.as_deref() {
-        Some([]) => {
-            let _ = writeln!(s, "           no pools imported");
-        }
-        Some(pools) => {
-            let _ = writeln!(s, "           pools: {}", pools.join(", "));
-        }
-        None => {}
-    }
-    let data_zfs = st
-        .filesystem
-        .as_ref()
-        .is_some_and(|fs| crate::facts::is_zfs(&fs.value));
-    let verdict = if f.data_on_zfs() {
-        "PostgreSQL's data is on ZFS: the ZFS-only settings (full_page_writes = off...) are safe"
-    } else if data_zfs {
-        "PostgreSQL's data is on ZFS but pg_wal is not: full_page_writes stays on"
-    } else {
-        "PostgreSQL's data is not on ZFS: full_page_writes stays on"
-    };
-    let _ = writeln!(s, "           {verdict}");
-    for (name, v) in [
-        ("postgres", &f.servers.postgres),
-        ("redis", &f.servers.redis),
-        ("pgbouncer", &f.servers.pgbouncer),
-    ] {
-        match v {
-            Some(v) => {
-                let _ = writeln!(s, "{name:<10} {} ({})", v.value, v.source);
-            }
-            None => {
-                let _ = writeln!(s, "{name:<10} not found");
-            }
-        }
-    }
-    if let Some(p) = &f.suggested_profile {
-        let _ = writeln!(s, "profile    {} ({})", p.name, p.reason);
-    }
-    s
 }
 
 fn profiles(json: bool) -> Result<ExitCode> {

@@ -4,6 +4,7 @@
 //! `dbtune detect --json` prints, or TOML) fills it for another host.
 
 pub mod detect;
+mod show;
 
 use std::fmt;
 use std::path::Path;
