@@ -3,7 +3,7 @@
 //! docs/budget-model.md explains each formula and assumption.
 
 use crate::service::Scope;
-use std::fmt::Write as _;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -188,75 +188,7 @@ impl Budget {
 
     /// The table people read: per term, worst and typical, and the source.
     pub fn table(&self) -> String {
-        let mut s = String::new();
-        let w = self
-            .terms
-            .iter()
-            .map(|t| t.name.len())
-            .max()
-            .unwrap_or(10)
-            .max(10);
-        let _ = writeln!(
-            s,
-            "{:<9} {:<w$} {:>10} {:>10}  source",
-            "service", "term", "worst", "typical"
-        );
-        for t in &self.terms {
-            let _ = writeln!(
-                s,
-                "{:<9} {:<w$} {:>10} {:>10}  {}",
-                t.service,
-                t.name,
-                t.worst.to_string(),
-                t.typical.to_string(),
-                t.source
-            );
-        }
-        let mut services: Vec<Scope> = Vec::new();
-        for t in &self.terms {
-            if !services.contains(&t.service) {
-                services.push(t.service);
-            }
-        }
-        for svc in services {
-            let typical: ByteSize = self
-                .terms
-                .iter()
-                .filter(|t| t.service == svc)
-                .map(|t| t.typical)
-                .sum();
-            let _ = writeln!(
-                s,
-                "{:<9} {:<w$} {:>10} {:>10}",
-                "subtotal",
-                svc,
-                self.service_worst(svc).to_string(),
-                typical.to_string()
-            );
-        }
-        let _ = writeln!(
-            s,
-            "{:<9} {:<w$} {:>10} {:>10}",
-            "total",
-            "",
-            self.worst.to_string(),
-            self.typical.to_string()
-        );
-        let head = self.headroom();
-        let head_s = if head >= 0 {
-            ByteSize(head as u64).to_string()
-        } else {
-            format!("-{}", ByteSize((-head) as u64))
-        };
-        let _ = writeln!(
-            s,
-            "{:<9} {:<w$} {:>10}  ({} of RAM, {})",
-            "headroom", "", head_s, self.ram, self.ram_source
-        );
-        for p in &self.problems {
-            let _ = writeln!(s, "{p}");
-        }
-        s
+        Table(self).to_string()
     }
 }
 
@@ -1100,6 +1032,84 @@ fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
             "({clients} clients at {src} + {servers} server) x (pkt_buf {pkt_buf} B + 1 KiB) + 2 MiB"
         ),
     });
+}
+
+/// The budget as a table: one line per term with its source, a subtotal
+/// per service, the total, the headroom, then the budget's own findings.
+pub struct Table<'a>(pub &'a Budget);
+
+impl fmt::Display for Table<'_> {
+    fn fmt(&self, s: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let budget = self.0;
+        let w = budget
+            .terms
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(10)
+            .max(10);
+        writeln!(
+            s,
+            "{:<9} {:<w$} {:>10} {:>10}  source",
+            "service", "term", "worst", "typical"
+        )?;
+        for t in &budget.terms {
+            writeln!(
+                s,
+                "{:<9} {:<w$} {:>10} {:>10}  {}",
+                t.service,
+                t.name,
+                t.worst.to_string(),
+                t.typical.to_string(),
+                t.source
+            )?;
+        }
+        let mut services: Vec<Scope> = Vec::new();
+        for t in &budget.terms {
+            if !services.contains(&t.service) {
+                services.push(t.service);
+            }
+        }
+        for svc in services {
+            let typical: ByteSize = budget
+                .terms
+                .iter()
+                .filter(|t| t.service == svc)
+                .map(|t| t.typical)
+                .sum();
+            writeln!(
+                s,
+                "{:<9} {:<w$} {:>10} {:>10}",
+                "subtotal",
+                svc,
+                budget.service_worst(svc).to_string(),
+                typical.to_string()
+            )?;
+        }
+        writeln!(
+            s,
+            "{:<9} {:<w$} {:>10} {:>10}",
+            "total",
+            "",
+            budget.worst.to_string(),
+            budget.typical.to_string()
+        )?;
+        let head = budget.headroom();
+        let head_s = if head >= 0 {
+            ByteSize(head as u64).to_string()
+        } else {
+            format!("-{}", ByteSize((-head) as u64))
+        };
+        writeln!(
+            s,
+            "{:<9} {:<w$} {:>10}  ({} of RAM, {})",
+            "headroom", "", head_s, budget.ram, budget.ram_source
+        )?;
+        for p in &budget.problems {
+            writeln!(s, "{p}")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

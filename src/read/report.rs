@@ -4,6 +4,7 @@
 
 use crate::service::Scope;
 use crate::version::PgVersion;
+use std::fmt;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -173,74 +174,86 @@ impl Paint {
     }
 }
 
+/// check-budget's text report (and render's, inspect's): the findings, the
+/// budget table, the assumptions and one verdict line.
 pub fn text(r: &Report, color: bool) -> String {
-    let p = Paint(color);
-    let mut s = String::new();
-    for f in &r.findings {
-        let sev = match f.severity {
-            Severity::Error => p.wrap("1;31", "error"),
-            Severity::Warning => p.wrap("1;33", "warning"),
-        };
-        let at = f.at.as_ref().map_or(String::new(), |l| format!("{l}: "));
-        let unsafe_ = if f.safety { "unsafe: " } else { "" };
-        let _ = writeln!(s, "{at}{sev}: {unsafe_}{}", f.message);
-        if let Some(h) = &f.hint {
-            let _ = writeln!(s, "  hint: {h}");
+    Text { report: r, color }.to_string()
+}
+
+pub struct Text<'a> {
+    pub report: &'a Report,
+    /// ANSI colour on the severities and the verdict.
+    pub color: bool,
+}
+
+impl fmt::Display for Text<'_> {
+    fn fmt(&self, s: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (r, p) = (self.report, Paint(self.color));
+        for f in &r.findings {
+            let sev = match f.severity {
+                Severity::Error => p.wrap("1;31", "error"),
+                Severity::Warning => p.wrap("1;33", "warning"),
+            };
+            let at = f.at.as_ref().map_or(String::new(), |l| format!("{l}: "));
+            let unsafe_ = if f.safety { "unsafe: " } else { "" };
+            writeln!(s, "{at}{sev}: {unsafe_}{}", f.message)?;
+            if let Some(h) = &f.hint {
+                writeln!(s, "  hint: {h}")?;
+            }
         }
-    }
-    if !r.findings.is_empty() {
-        s.push('\n');
-    }
-    let mut b = r.budget.clone();
-    b.problems.clear(); // already listed above, with the other findings
-    s.push_str(&b.table());
-    let worst = r.budget.worst;
-    let ram = r.budget.ram;
-    let errors = r.errors();
-    let warnings = r.findings.len() - errors;
-    // One verdict, then the counts once.
-    let unsafe_ = r.unsafe_errors();
-    let verdict = if unsafe_ > 0 {
-        p.wrap("1;31", "unsafe")
-    } else if !r.budget_fits() {
-        p.wrap("1;31", "does not fit")
-    } else if errors > 0 {
-        p.wrap("1;31", "invalid")
-    } else {
-        p.wrap("1;32", "fits")
-    };
-    let budget_line = match r.level {
-        Level::Worst => format!("worst case {worst} of {ram} ({})", r.budget.headroom_text()),
-        Level::Typical => format!(
-            "typical {} of {ram} (--level typical; worst case {worst})",
-            r.budget.typical
-        ),
-    };
-    let _ = writeln!(s, "assumptions: {}", r.assumptions.describe());
-    let mut versions: Vec<String> = Vec::new();
-    if r.postgres_checked {
-        versions.push(format!(
-            "PostgreSQL {} ({})",
-            r.pg_version, r.pg_version_source
-        ));
-    }
-    if let Some(v) = &r.redis_version {
-        versions.push(format!("Redis {} ({})", v.version, v.source));
-    }
-    if let Some(v) = &r.pgbouncer_version {
-        versions.push(format!("PgBouncer {} ({})", v.version, v.source));
-    }
-    let versions = versions.join(", ");
-    let unsafe_note = if unsafe_ > 0 {
-        format!(" ({unsafe_} can lose data or stop a server)")
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
+        if !r.findings.is_empty() {
+            writeln!(s)?;
+        }
+        let mut b = r.budget.clone();
+        b.problems.clear(); // already listed above, with the other findings
+        write!(s, "{}", b.table())?;
+        let worst = r.budget.worst;
+        let ram = r.budget.ram;
+        let errors = r.errors();
+        let warnings = r.findings.len() - errors;
+        // One verdict, then the counts once.
+        let unsafe_ = r.unsafe_errors();
+        let verdict = if unsafe_ > 0 {
+            p.wrap("1;31", "unsafe")
+        } else if !r.budget_fits() {
+            p.wrap("1;31", "does not fit")
+        } else if errors > 0 {
+            p.wrap("1;31", "invalid")
+        } else {
+            p.wrap("1;32", "fits")
+        };
+        let budget_line = match r.level {
+            Level::Worst => format!("worst case {worst} of {ram} ({})", r.budget.headroom_text()),
+            Level::Typical => format!(
+                "typical {} of {ram} (--level typical; worst case {worst})",
+                r.budget.typical
+            ),
+        };
+        writeln!(s, "assumptions: {}", r.assumptions.describe())?;
+        let mut versions: Vec<String> = Vec::new();
+        if r.postgres_checked {
+            versions.push(format!(
+                "PostgreSQL {} ({})",
+                r.pg_version, r.pg_version_source
+            ));
+        }
+        if let Some(v) = &r.redis_version {
+            versions.push(format!("Redis {} ({})", v.version, v.source));
+        }
+        if let Some(v) = &r.pgbouncer_version {
+            versions.push(format!("PgBouncer {} ({})", v.version, v.source));
+        }
+        let versions = versions.join(", ");
+        let unsafe_note = if unsafe_ > 0 {
+            format!(" ({unsafe_} can lose data or stop a server)")
+        } else {
+            String::new()
+        };
+        writeln!(
         s,
         "\n{verdict}: {budget_line}; {errors} error(s){unsafe_note}, {warnings} warning(s); {versions}"
-    );
-    s
+    )
+    }
 }
 
 #[derive(Serialize)]
