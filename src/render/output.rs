@@ -156,6 +156,8 @@ struct Step<'a> {
     /// Someone else's content: kept as .bak first (with --force).
     edited: bool,
     same: bool,
+    /// An owner that replacing the file would not keep (not root).
+    owner: Option<String>,
 }
 
 /// Writes the artifacts and the manifest into `dir`, holding the
@@ -173,19 +175,7 @@ pub fn write_dir(
     mut manifest: Manifest,
     force: bool,
 ) -> Result<WriteReport> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::plain(
-            format!("--out `{}` is a file, not a directory", dir.display()),
-            "name a directory; dbtune creates it if it is missing",
-        )
-        .into());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::plain(
-            format!("cannot create --out directory `{}`: {e}", dir.display()),
-            "check the path and its permissions, or print to stdout by leaving out --out",
-        )
-    })?;
+    make_out_dir(dir)?;
     let _lock = lock_dir(dir, true)?;
     let mut report = WriteReport {
         cleaned: crate::atomic::clean_temp_files(dir),
@@ -200,94 +190,12 @@ pub fn write_dir(
             .is_some_and(|h| h == hash)
             || journal.files.get(file).is_some_and(|h| h == hash)
     };
-    let mut conflicts = Vec::new();
-    let mut owners = Vec::new();
-    let mut steps = Vec::new();
-    for a in artifacts {
-        let path = dir.join(a.file);
-        let real = crate::atomic::resolve_target(&path)?;
-        if real != path {
-            report
-                .through_links
-                .push((a.file.to_string(), real.display().to_string()));
-        }
-        let existing = match std::fs::symlink_metadata(&real) {
-            Ok(_) => Some(crate::input::read_bytes(
-                &real,
-                "file",
-                crate::input::MAX_CONFIG,
-            )?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", real.display())),
-        };
-        let (edited, same) = match &existing {
-            Some(b) if b == a.content.as_bytes() => (false, true),
-            Some(b) => (!ours(a.file, &sha256(b)), false),
-            None => (false, false),
-        };
-        if edited {
-            conflicts.push(a.file.to_string());
-        }
-        if !same {
-            if let Some(k) = crate::atomic::keep_of(&real) {
-                if !crate::atomic::can_keep_owner(&k) {
-                    owners.push(format!("`{}` (uid {}, gid {})", a.file, k.uid, k.gid));
-                }
-            }
-        }
-        steps.push(Step {
-            artifact: a,
-            path,
-            edited,
-            same,
-        });
-    }
-    if !owners.is_empty() {
-        return Err(Error::plain(
-            format!(
-                "cannot keep the owner of {} in `{}`: replacing would hand them to this user; nothing was written",
-                owners.join(", "),
-                dir.display()
-            ),
-            "run dbtune as their owner or as root",
-        )
-        .into());
-    }
-    if !conflicts.is_empty() && !force {
-        return Err(Error::plain(
-            format!(
-                "not overwriting {} in `{}`: changed since dbtune wrote {}, or not written by dbtune",
-                conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-                dir.display(),
-                if conflicts.len() == 1 { "it" } else { "them" }
-            ),
-            "see what differs with `dbtune render --check --out DIR` (same flags); \
-             --force writes anyway and keeps each of these as FILE.bak",
-        )
-        .into());
-    }
-    // The journal first: from here on, a kill leaves contents dbtune knows.
-    let pending = Journal {
-        files: steps
-            .iter()
-            .filter(|s| !s.same)
-            .map(|s| {
-                (
-                    s.artifact.file.to_string(),
-                    sha256(s.artifact.content.as_bytes()),
-                )
-            })
-            .collect(),
-    };
-    if !pending.files.is_empty() {
-        let mut merged = journal;
-        merged.files.extend(pending.files);
-        crate::atomic::replace(
-            &dir.join(JOURNAL),
-            (serde_json::to_string_pretty(&merged)? + "\n").as_bytes(),
-            0o644,
-        )?;
-    }
+    let steps = artifacts
+        .iter()
+        .map(|a| step(dir, a, &ours, &mut report))
+        .collect::<Result<Vec<_>>>()?;
+    refuse_to_take(dir, &steps, force)?;
+    write_journal(dir, journal, &steps)?;
     for st in &steps {
         let a = st.artifact;
         if st.same {
@@ -323,6 +231,129 @@ pub fn write_dir(
     crate::atomic::replace(&dir.join(MANIFEST), json.as_bytes(), 0o644)?;
     let _ = std::fs::remove_file(dir.join(JOURNAL));
     Ok(report)
+}
+
+/// --out as a directory, created when missing.
+fn make_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::plain(
+            format!("--out `{}` is a file, not a directory", dir.display()),
+            "name a directory; dbtune creates it if it is missing",
+        )
+        .into());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::plain(
+            format!("cannot create --out directory `{}`: {e}", dir.display()),
+            "check the path and its permissions, or print to stdout by leaving out --out",
+        )
+    })?;
+    Ok(())
+}
+
+/// What writing one artifact means: where it lands (through a symlink),
+/// whether the file there is the same, or someone else's.
+fn step<'a>(
+    dir: &Path,
+    a: &'a Artifact,
+    ours: &dyn Fn(&str, &str) -> bool,
+    report: &mut WriteReport,
+) -> Result<Step<'a>> {
+    let path = dir.join(a.file);
+    let real = crate::atomic::resolve_target(&path)?;
+    if real != path {
+        report
+            .through_links
+            .push((a.file.to_string(), real.display().to_string()));
+    }
+    let existing = match std::fs::symlink_metadata(&real) {
+        Ok(_) => Some(crate::input::read_bytes(
+            &real,
+            "file",
+            crate::input::MAX_CONFIG,
+        )?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", real.display())),
+    };
+    let (edited, same) = match &existing {
+        Some(b) if b == a.content.as_bytes() => (false, true),
+        Some(b) => (!ours(a.file, &sha256(b)), false),
+        None => (false, false),
+    };
+    let owner = if same {
+        None
+    } else {
+        crate::atomic::keep_of(&real)
+            .filter(|k| !crate::atomic::can_keep_owner(k))
+            .map(|k| format!("`{}` (uid {}, gid {})", a.file, k.uid, k.gid))
+    };
+    Ok(Step {
+        artifact: a,
+        path,
+        edited,
+        same,
+        owner,
+    })
+}
+
+/// Nothing is written when a file would change owner, or (without
+/// --force) when one is someone else's.
+fn refuse_to_take(dir: &Path, steps: &[Step], force: bool) -> Result<()> {
+    let owners: Vec<&str> = steps.iter().filter_map(|s| s.owner.as_deref()).collect();
+    if !owners.is_empty() {
+        return Err(Error::plain(
+            format!(
+                "cannot keep the owner of {} in `{}`: replacing would hand them to this user; nothing was written",
+                owners.join(", "),
+                dir.display()
+            ),
+            "run dbtune as their owner or as root",
+        )
+        .into());
+    }
+    let conflicts: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.edited)
+        .map(|s| s.artifact.file)
+        .collect();
+    if !conflicts.is_empty() && !force {
+        return Err(Error::plain(
+            format!(
+                "not overwriting {} in `{}`: changed since dbtune wrote {}, or not written by dbtune",
+                conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+                dir.display(),
+                if conflicts.len() == 1 { "it" } else { "them" }
+            ),
+            "see what differs with `dbtune render --check --out DIR` (same flags); \
+             --force writes anyway and keeps each of these as FILE.bak",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The journal first: from here on, a kill leaves contents dbtune knows.
+fn write_journal(dir: &Path, journal: Journal, steps: &[Step]) -> Result<()> {
+    let pending: Vec<(String, String)> = steps
+        .iter()
+        .filter(|s| !s.same)
+        .map(|s| {
+            (
+                s.artifact.file.to_string(),
+                sha256(s.artifact.content.as_bytes()),
+            )
+        })
+        .collect();
+    if !pending.is_empty() {
+        let mut merged = journal;
+        merged.files.extend(pending);
+        crate::atomic::replace(
+            &dir.join(JOURNAL),
+            (serde_json::to_string_pretty(&merged)? + "\n").as_bytes(),
+            0o644,
+        )?;
+    }
+    Ok(())
 }
 
 /// What `--check` found: a unified diff per differing or missing file, and
