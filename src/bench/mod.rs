@@ -287,51 +287,104 @@ fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
 
 /// Measures every config; `progress` hears what runs.
 pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> Result<Vec<Series>> {
-    let copy_data = rows(0, o.rows);
-    let per_stream = o.rows / o.streams.max(1) as u64;
-    let chunks: Vec<Vec<u8>> = (0..o.streams as u64)
-        .map(|i| rows(i * per_stream, per_stream))
-        .collect();
-
-    let mut clusters = Vec::new();
-    for cfg in configs {
-        progress(&format!("starting a scratch cluster for {}", cfg.name));
-        let extra: Vec<(&str, &str)> = cfg
-            .extra
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let c =
-            Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
+    let data = Data {
+        copy: rows(0, o.rows),
+        chunks: {
+            let per_stream = o.rows / o.streams.max(1) as u64;
+            (0..o.streams as u64)
+                .map(|i| rows(i * per_stream, per_stream))
+                .collect()
+        },
+    };
+    let clusters = configs
+        .iter()
+        .map(|cfg| start_cluster(cfg, o, &mut progress))
+        .collect::<Result<Vec<_>>>()?;
+    // Warm-up: caches, the first checkpoints, the pgbench tables read once.
+    for (cfg, c) in configs.iter().zip(&clusters) {
+        progress(&format!("{}: warm-up", cfg.name));
+        let warm = rows(0, (o.rows / 10).max(1000));
+        let _ = copy_index(c, &warm);
         if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
-            progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
-            let out = c
-                .client("pgbench")
-                .args(["-i", "-q", "-s", &o.scale.to_string()])
-                .output()?;
-            if !out.status.success() {
-                bail!(
-                    "pgbench -i failed for {}: {}",
-                    cfg.name,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            // Autovacuum would otherwise run on these tables while another
-            // config is being measured: configs share the machine.
-            for t in [
-                "pgbench_accounts",
-                "pgbench_branches",
-                "pgbench_tellers",
-                "pgbench_history",
-            ] {
-                c.psql(&format!("ALTER TABLE {t} SET (autovacuum_enabled = false)"))?;
+            let short = Options {
+                seconds: 5.min(o.seconds),
+                ..o.clone()
+            };
+            let _ = pgbench(c, &short, true);
+        }
+    }
+    let mut series = Recorder::default();
+    let total = o.runs as usize * configs.len();
+    let mut step = 0;
+    for run in 1..=o.runs {
+        for (cfg, c) in configs.iter().zip(&clusters) {
+            step += 1;
+            for w in &o.workloads {
+                progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
+                // Every cluster flushes its dirty pages now, not during
+                // someone else's measurement.
+                for other in &clusters {
+                    let _ = other.psql("CHECKPOINT");
+                }
+                measure(*w, c, &cfg.name, o, &data, &mut series);
             }
         }
-        clusters.push(c);
     }
+    drop(clusters);
+    Ok(series.0)
+}
 
-    let mut series: Vec<Series> = Vec::new();
-    let mut record = |config: &str, metric: &str, unit: &'static str, r: Result<f64>| {
+/// The rows every config loads, generated once.
+struct Data {
+    copy: Vec<u8>,
+    /// One share of the rows per concurrent COPY stream.
+    chunks: Vec<Vec<u8>>,
+}
+
+/// A scratch cluster running `cfg`, with pgbench's tables when a workload
+/// needs them (autovacuum off on them: configs share the machine).
+fn start_cluster(cfg: &Config, o: &Options, progress: &mut impl FnMut(&str)) -> Result<Cluster> {
+    progress(&format!("starting a scratch cluster for {}", cfg.name));
+    let extra: Vec<(&str, &str)> = cfg
+        .extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let c = Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
+    if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
+        progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
+        let out = c
+            .client("pgbench")
+            .args(["-i", "-q", "-s", &o.scale.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "pgbench -i failed for {}: {}",
+                cfg.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Autovacuum would otherwise run on these tables while another
+        // config is being measured.
+        for t in [
+            "pgbench_accounts",
+            "pgbench_branches",
+            "pgbench_tellers",
+            "pgbench_history",
+        ] {
+            c.psql(&format!("ALTER TABLE {t} SET (autovacuum_enabled = false)"))?;
+        }
+    }
+    Ok(c)
+}
+
+/// Every measurement, grouped by config and metric in the order first seen.
+#[derive(Default)]
+struct Recorder(Vec<Series>);
+
+impl Recorder {
+    fn record(&mut self, config: &str, metric: &str, unit: &'static str, r: Result<f64>) {
+        let series = &mut self.0;
         let i = match series
             .iter()
             .position(|s| s.config == config && s.metric == metric)
@@ -352,92 +405,55 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
             Ok(v) => series[i].values.push(v),
             Err(e) => series[i].failures.push(format!("{e:#}")),
         }
-    };
-
-    // Warm-up: caches, the first checkpoints, the pgbench tables read once.
-    for (cfg, c) in configs.iter().zip(&clusters) {
-        progress(&format!("{}: warm-up", cfg.name));
-        let warm = rows(0, (o.rows / 10).max(1000));
-        let _ = copy_index(c, &warm);
-        if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
-            let short = Options {
-                seconds: 5.min(o.seconds),
-                ..o.clone()
-            };
-            let _ = pgbench(c, &short, true);
-        }
     }
+}
 
-    let total = o.runs as usize * configs.len();
-    let mut step = 0;
-    for run in 1..=o.runs {
-        for (cfg, c) in configs.iter().zip(&clusters) {
-            step += 1;
-            for w in &o.workloads {
-                progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
-                // Every cluster flushes its dirty pages now, not during
-                // someone else's measurement.
-                for other in &clusters {
-                    let _ = other.psql("CHECKPOINT");
+/// One run of one workload on one cluster, recorded under its metrics.
+fn measure(w: Workload, c: &Cluster, name: &str, o: &Options, data: &Data, rec: &mut Recorder) {
+    match w {
+        Workload::CopyIndex => match copy_index(c, &data.copy) {
+            Ok((copy, index)) => {
+                rec.record(name, "COPY", "s", Ok(copy));
+                rec.record(name, "CREATE INDEX", "s", Ok(index));
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                rec.record(name, "COPY", "s", Err(anyhow::anyhow!(msg.clone())));
+                rec.record(name, "CREATE INDEX", "s", Err(anyhow::anyhow!(msg)));
+            }
+        },
+        Workload::ConcurrentCopy => {
+            let metric = format!("{} concurrent COPY streams", o.streams);
+            rec.record(name, &metric, "s", concurrent_copy(c, &data.chunks))
+        }
+        Workload::Tpcb => rec.record(name, "pgbench TPC-B", "tps", pgbench(c, o, false)),
+        Workload::SelectOnly => rec.record(name, "pgbench select-only", "tps", pgbench(c, o, true)),
+        Workload::Write => {
+            let metric = format!(
+                "pgbench TPC-B for {} s (writes, checkpoints)",
+                o.write_seconds
+            );
+            match write_run(c, o) {
+                Ok((tps, cps)) => {
+                    rec.record(name, &metric, "tps", Ok(tps));
+                    rec.record(name, "checkpoints during the write run", "count", Ok(cps));
                 }
-                match w {
-                    Workload::CopyIndex => match copy_index(c, &copy_data) {
-                        Ok((copy, index)) => {
-                            record(&cfg.name, "COPY", "s", Ok(copy));
-                            record(&cfg.name, "CREATE INDEX", "s", Ok(index));
-                        }
-                        Err(e) => {
-                            let msg = format!("{e:#}");
-                            record(&cfg.name, "COPY", "s", Err(anyhow::anyhow!(msg.clone())));
-                            record(&cfg.name, "CREATE INDEX", "s", Err(anyhow::anyhow!(msg)));
-                        }
-                    },
-                    Workload::ConcurrentCopy => {
-                        let name = format!("{} concurrent COPY streams", o.streams);
-                        record(&cfg.name, &name, "s", concurrent_copy(c, &chunks))
-                    }
-                    Workload::Tpcb => {
-                        record(&cfg.name, "pgbench TPC-B", "tps", pgbench(c, o, false))
-                    }
-                    Workload::SelectOnly => {
-                        record(&cfg.name, "pgbench select-only", "tps", pgbench(c, o, true))
-                    }
-                    Workload::Write => {
-                        let name = format!(
-                            "pgbench TPC-B for {} s (writes, checkpoints)",
-                            o.write_seconds
-                        );
-                        match write_run(c, o) {
-                            Ok((tps, cps)) => {
-                                record(&cfg.name, &name, "tps", Ok(tps));
-                                record(
-                                    &cfg.name,
-                                    "checkpoints during the write run",
-                                    "count",
-                                    Ok(cps),
-                                );
-                            }
-                            Err(e) => record(&cfg.name, &name, "tps", Err(e)),
-                        }
-                    }
-                    Workload::Analytic => record(
-                        &cfg.name,
-                        "hash aggregate of 500 000 groups (analytic)",
-                        "s",
-                        analytic(c),
-                    ),
-                    Workload::Floor => record(
-                        &cfg.name,
-                        "COPY floor: UNLOGGED, no index",
-                        "s",
-                        copy_floor(c, &copy_data),
-                    ),
-                }
+                Err(e) => rec.record(name, &metric, "tps", Err(e)),
             }
         }
+        Workload::Analytic => rec.record(
+            name,
+            "hash aggregate of 500 000 groups (analytic)",
+            "s",
+            analytic(c),
+        ),
+        Workload::Floor => rec.record(
+            name,
+            "COPY floor: UNLOGGED, no index",
+            "s",
+            copy_floor(c, &data.copy),
+        ),
     }
-    drop(clusters);
-    Ok(series)
 }
 
 /// The report: per metric, each config's median, min, max and its speed
