@@ -403,7 +403,6 @@ fn c_int(v: &str) -> bool {
 /// seconds (no unit), lookups in any case.
 pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let cat = BouncerCatalog::get(version);
-    let v_name = format!("PgBouncer {}", cat.version);
     let mut out = Vec::new();
     for e in &s.syntax_errors {
         out.push(Finding::error(
@@ -413,133 +412,125 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             e.hint.clone(),
         ));
     }
+    // A section header alone is enough for PgBouncer to refuse it; each
+    // unknown section is said once, at its first header or setting.
     let mut bad_sections: Vec<&str> = Vec::new();
-    // A section header alone is enough for PgBouncer to refuse it.
-    for (section, at) in &s.sections {
-        if !cat.sections.iter().any(|x| x == section) && !bad_sections.contains(&section.as_str()) {
+    let sections = s
+        .sections
+        .iter()
+        .map(|(section, at)| (section.as_str(), at));
+    let setting_sections = s.entries.iter().filter_map(|(key, entries)| {
+        let e = entries.last().expect("entries are never empty");
+        key.split_once('.').map(|(section, _)| (section, &e.at))
+    });
+    for (section, at) in sections.chain(setting_sections) {
+        if !cat.sections.iter().any(|x| x == section) && !bad_sections.contains(&section) {
             bad_sections.push(section);
-            out.push(Finding::error(
-                Scope::Pgbouncer,
-                Some(at),
-                format!("unknown section [{section}]: {v_name} refuses to start"),
-                Some(format!(
-                    "sections are {} (exactly so: names are case-sensitive)",
-                    cat.sections
-                        .iter()
-                        .map(|x| format!("[{x}]"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            ));
+            out.push(bouncer_unknown_section(cat, section, at));
         }
     }
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
-        let Some((section, name)) = key.split_once('.') else {
-            continue;
-        };
-        if !cat.sections.iter().any(|x| x == section) {
-            if !bad_sections.contains(&section) {
-                bad_sections.push(section);
-                out.push(Finding::error(
-                    Scope::Pgbouncer,
-                    Some(&e.at),
-                    format!("unknown section [{section}]: {v_name} refuses to start"),
-                    Some(format!(
-                        "sections are {} (exactly so: names are case-sensitive)",
-                        cat.sections
-                            .iter()
-                            .map(|x| format!("[{x}]"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                ));
-            }
-            continue;
-        }
-        if section != "pgbouncer" {
-            continue;
-        }
-        let Some(k) = cat.key(name) else {
-            out.push(Finding::error(
-                Scope::Pgbouncer,
-                Some(&e.at),
-                match cat.added_in(name) {
-                    Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
-                    None => format!("unknown setting `{name}`: {v_name} refuses to start"),
-                },
-                Some(match (cat.added_in(name), cat.suggest(name)) {
-                    (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
-                    (None, Some(sug)) => format!("did you mean `{sug}`? names are case-sensitive"),
-                    (None, None) => format!("not a {v_name} setting"),
-                }),
-            ));
-            continue;
-        };
-        let v = e.value.as_str();
-        if let Some(pos) = v
-            .find(" #")
-            .or_else(|| v.find(" ;"))
-            .or_else(|| v.find("\t#"))
-        {
-            out.push(Finding::error(
-                Scope::Pgbouncer,
-                Some(&e.at),
-                format!(
-                    "`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"
-                ),
-                Some(format!(
-                    "move the comment to its own line; the value is `{}`",
-                    v[..pos].trim()
-                )),
-            ));
-            continue;
-        }
-        let bad = |what: String, hint: &str| {
-            Finding::error(Scope::Pgbouncer, Some(&e.at), what, Some(hint.to_string()))
-        };
-        match &k.typ {
-            BouncerType::Int | BouncerType::Uint if !c_int(v) => out.push(bad(
-                format!("`{name}` needs a whole number, not `{v}`: {v_name} refuses to start"),
-                "digits only (0x for hex, a leading 0 for octal)",
-            )),
-            BouncerType::Time => {
-                let (x, end) = crate::read::pgvalue::c_strtod(v.as_bytes());
-                if !(end == v.len() && end > 0 && x.is_some_and(|x| x >= 0.0)) {
-                    out.push(bad(
-                        format!("`{name}` needs seconds as a number, not `{v}`: {v_name} refuses to start"),
-                        "write seconds without a unit: 600, or 0.5",
-                    ));
-                }
-            }
-            BouncerType::Lookup(values) if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) => out
-                .push(bad(
-                    if name == "pool_mode" {
-                        format!("`{v}` is not a pool mode: {v_name} refuses to start")
-                    } else {
-                        format!(
-                            "`{v}` is not a valid value for `{name}`: {v_name} refuses to start"
-                        )
-                    },
-                    &format!("valid values: {}", values.join(", ")),
-                )),
-            _ => {}
-        }
-        if name == "auth_type"
-            && ["md5", "plain", "trust", "any"]
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(v))
-        {
-            out.push(Finding::warning(
-                Scope::Pgbouncer,
-                Some(&e.at),
-                format!("auth_type = {v} is weak"),
-                Some("use scram-sha-256".into()),
-            ));
+        match key.split_once('.') {
+            Some(("pgbouncer", name)) => out.extend(bouncer_setting(cat, name, &e.value, &e.at)),
+            _ => continue,
         }
     }
     duplicates(s, Scope::Pgbouncer, &[], &mut out);
     out
+}
+
+fn bouncer_unknown_section(cat: &BouncerCatalog, section: &str, at: &Location) -> Finding {
+    Finding::error(
+        Scope::Pgbouncer,
+        Some(at),
+        format!(
+            "unknown section [{section}]: PgBouncer {} refuses to start",
+            cat.version
+        ),
+        Some(format!(
+            "sections are {} (exactly so: names are case-sensitive)",
+            cat.sections
+                .iter()
+                .map(|x| format!("[{x}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    )
+}
+
+/// What PgBouncer would say of one [pgbouncer] setting: unknown, a
+/// comment read as part of the value, a value it refuses, or weak auth.
+fn bouncer_setting(cat: &BouncerCatalog, name: &str, v: &str, at: &Location) -> Option<Finding> {
+    let v_name = format!("PgBouncer {}", cat.version);
+    let bad = |what: String, hint: String| {
+        Some(Finding::error(Scope::Pgbouncer, Some(at), what, Some(hint)))
+    };
+    let Some(k) = cat.key(name) else {
+        return bad(
+            match cat.added_in(name) {
+                Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
+                None => format!("unknown setting `{name}`: {v_name} refuses to start"),
+            },
+            match (cat.added_in(name), cat.suggest(name)) {
+                (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
+                (None, Some(sug)) => format!("did you mean `{sug}`? names are case-sensitive"),
+                (None, None) => format!("not a {v_name} setting"),
+            },
+        );
+    };
+    if let Some(pos) = v
+        .find(" #")
+        .or_else(|| v.find(" ;"))
+        .or_else(|| v.find("\t#"))
+    {
+        return bad(
+            format!("`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"),
+            format!(
+                "move the comment to its own line; the value is `{}`",
+                v[..pos].trim()
+            ),
+        );
+    }
+    match &k.typ {
+        BouncerType::Int | BouncerType::Uint if !c_int(v) => {
+            return bad(
+                format!("`{name}` needs a whole number, not `{v}`: {v_name} refuses to start"),
+                "digits only (0x for hex, a leading 0 for octal)".into(),
+            )
+        }
+        BouncerType::Time => {
+            let (x, end) = crate::read::pgvalue::c_strtod(v.as_bytes());
+            if !(end == v.len() && end > 0 && x.is_some_and(|x| x >= 0.0)) {
+                return bad(
+                    format!(
+                        "`{name}` needs seconds as a number, not `{v}`: {v_name} refuses to start"
+                    ),
+                    "write seconds without a unit: 600, or 0.5".into(),
+                );
+            }
+        }
+        BouncerType::Lookup(values) if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) => {
+            return bad(
+                if name == "pool_mode" {
+                    format!("`{v}` is not a pool mode: {v_name} refuses to start")
+                } else {
+                    format!("`{v}` is not a valid value for `{name}`: {v_name} refuses to start")
+                },
+                format!("valid values: {}", values.join(", ")),
+            )
+        }
+        _ => {}
+    }
+    let weak = ["md5", "plain", "trust", "any"];
+    (name == "auth_type" && weak.iter().any(|w| w.eq_ignore_ascii_case(v))).then(|| {
+        Finding::warning(
+            Scope::Pgbouncer,
+            Some(at),
+            format!("auth_type = {v} is weak"),
+            Some("use scram-sha-256".into()),
+        )
+    })
 }
 
 #[cfg(test)]
