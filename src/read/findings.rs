@@ -8,9 +8,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::read::catalog::{
-    BouncerCatalog, BouncerType, Lookup, PgCatalog, RedisCatalog, RedisType,
+    BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisType,
 };
-use crate::read::settings::{Location, ServiceSettings};
+use crate::read::settings::{Entry, Location, ServiceSettings};
 use crate::units::parse_redis_memory;
 use crate::version::PgVersion;
 
@@ -136,84 +136,7 @@ pub fn postgres(
             continue;
         }
         match cat.lookup(name) {
-            Lookup::Known(p) => {
-                if p.context == "internal" {
-                    out.push(Finding::error(
-                        Scope::Postgres,
-                        Some(&e.at),
-                        format!("`{name}` is fixed when PostgreSQL is built or initdb runs; it cannot be set"),
-                        Some("remove the line".into()),
-                    ));
-                    continue;
-                }
-                let lacks = |feature: &str| build.is_some_and(|b| !b.iter().any(|f| f == feature));
-                if let Some(feature) = &p.build_only {
-                    if lacks(feature) {
-                        out.push(Finding::error(
-                            Scope::Postgres,
-                            Some(&e.at),
-                            format!("`{name}` exists only in builds with the {feature} patch, and this server's build lacks it: it would not start"),
-                            Some("remove the line".into()),
-                        ));
-                        continue;
-                    }
-                    if build.is_none() {
-                        out.push(Finding::warning(
-                            Scope::Postgres,
-                            Some(&e.at),
-                            format!("`{name}` exists only in builds with the {feature} patch (Debian, Ubuntu, PGDG packages)"),
-                            Some("other builds refuse it and do not start: keep it only for such a server".into()),
-                        ));
-                    }
-                }
-                for e in entries {
-                    let needs = p
-                        .build_values
-                        .iter()
-                        .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
-                    if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
-                        out.push(Finding::error(
-                            Scope::Postgres,
-                            Some(&e.at),
-                            format!(
-                                "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
-                                e.value, b.feature
-                            ),
-                            Some(format!("valid here: {}", p.enumvals.join(", "))),
-                        ));
-                    }
-                }
-                // Added in a minor release: judged only when the exact
-                // release is known (a facts file, a live server).
-                if let (Some((without, with)), Some(rel)) = (&p.since_minor, release) {
-                    let minor = |v: &str| {
-                        v.split('.')
-                            .nth(1)
-                            .and_then(|m| m.split(|c: char| !c.is_ascii_digit()).next())
-                            .and_then(|m| m.parse::<u32>().ok())
-                    };
-                    match (minor(rel), minor(without), minor(with)) {
-                        (Some(r), Some(lo), _) if r <= lo => out.push(Finding::error(
-                            Scope::Postgres,
-                            Some(&e.at),
-                            format!("`{name}` does not exist in PostgreSQL {rel}: {without} lacks it, {with} has it"),
-                            Some("remove it, or update the server to a newer minor release".into()),
-                        )),
-                        (Some(r), _, Some(hi)) if r < hi => out.push(Finding::warning(
-                            Scope::Postgres,
-                            Some(&e.at),
-                            format!("`{name}` was added in a minor release of PostgreSQL {version} between {without} and {with}; the server is {rel}"),
-                            Some("check that it has it (SHOW it in psql); older minors refuse it".into()),
-                        )),
-                        _ => {}
-                    }
-                }
-                for e in entries {
-                    if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
-                        out.push(Finding::error(Scope::Postgres, Some(&e.at), err.message, err.hint));
-                    }
-                }
-            }
+            Lookup::Known(p) => known_param(p, name, entries, build, release, version, &mut out),
             Lookup::NotYet(v) => out.push(Finding::error(
                 Scope::Postgres,
                 Some(&e.at),
@@ -242,6 +165,115 @@ pub fn postgres(
     }
     duplicates(s, Scope::Postgres, &[], &mut out);
     out
+}
+
+/// Findings on a parameter the version knows: fixed at build, only in
+/// some builds, a value the build lacks, added in a minor release, or a
+/// value PostgreSQL refuses.
+fn known_param(
+    p: &PgParam,
+    name: &str,
+    entries: &[Entry],
+    build: Option<&[String]>,
+    release: Option<&str>,
+    version: PgVersion,
+    out: &mut Vec<Finding>,
+) {
+    let e = entries.last().expect("entries are never empty");
+    if p.context == "internal" {
+        out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            format!("`{name}` is fixed when PostgreSQL is built or initdb runs; it cannot be set"),
+            Some("remove the line".into()),
+        ));
+        return;
+    }
+    let lacks = |feature: &str| build.is_some_and(|b| !b.iter().any(|f| f == feature));
+    if let Some(feature) = &p.build_only {
+        if lacks(feature) {
+            out.push(Finding::error(
+                Scope::Postgres,
+                Some(&e.at),
+                format!("`{name}` exists only in builds with the {feature} patch, and this server's build lacks it: it would not start"),
+                Some("remove the line".into()),
+            ));
+            return;
+        }
+        if build.is_none() {
+            out.push(Finding::warning(
+                Scope::Postgres,
+                Some(&e.at),
+                format!("`{name}` exists only in builds with the {feature} patch (Debian, Ubuntu, PGDG packages)"),
+                Some("other builds refuse it and do not start: keep it only for such a server".into()),
+            ));
+        }
+    }
+    for e in entries {
+        let needs = p
+            .build_values
+            .iter()
+            .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
+        if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
+            out.push(Finding::error(
+                Scope::Postgres,
+                Some(&e.at),
+                format!(
+                    "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
+                    e.value, b.feature
+                ),
+                Some(format!("valid here: {}", p.enumvals.join(", "))),
+            ));
+        }
+    }
+    if let Some(f) = since_minor(p, name, &e.at, release, version) {
+        out.push(f);
+    }
+    for e in entries {
+        if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
+            out.push(Finding::error(
+                Scope::Postgres,
+                Some(&e.at),
+                err.message,
+                err.hint,
+            ));
+        }
+    }
+}
+
+/// A parameter added in a minor release: judged only when the exact
+/// release is known (a facts file, a live server).
+fn since_minor(
+    p: &PgParam,
+    name: &str,
+    at: &Location,
+    release: Option<&str>,
+    version: PgVersion,
+) -> Option<Finding> {
+    let (Some((without, with)), Some(rel)) = (&p.since_minor, release) else {
+        return None;
+    };
+    let minor = |v: &str| {
+        v.split('.')
+            .nth(1)
+            .and_then(|m| m.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|m| m.parse::<u32>().ok())
+    };
+    match (minor(rel), minor(without), minor(with)) {
+        (Some(r), Some(lo), _) if r <= lo => Some(Finding::error(
+            Scope::Postgres,
+            Some(at),
+            format!("`{name}` does not exist in PostgreSQL {rel}: {without} lacks it, {with} has it"),
+            Some("remove it, or update the server to a newer minor release".into()),
+        )),
+        (Some(r), _, Some(hi)) if r < hi => Some(Finding::warning(
+            Scope::Postgres,
+            Some(at),
+            format!("`{name}` was added in a minor release of PostgreSQL {version} between {without} and {with}; the server is {rel}"),
+            Some("check that it has it (SHOW it in psql); older minors refuse it".into()),
+        )),
+        _ => None,
+    }
 }
 
 const REDIS_REPEATABLE: &[&str] = &[
