@@ -136,6 +136,24 @@ pub struct Term {
     pub source: String,
 }
 
+impl Term {
+    pub fn new(
+        service: Scope,
+        name: &str,
+        worst: ByteSize,
+        typical: ByteSize,
+        source: String,
+    ) -> Term {
+        Term {
+            service,
+            name: name.to_string(),
+            worst,
+            typical,
+            source,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Budget {
     pub ram: ByteSize,
@@ -569,16 +587,6 @@ fn postgres_terms(
     }
 }
 
-fn pg_term(name: &str, worst: ByteSize, typical: ByteSize, source: String) -> Term {
-    Term {
-        service: Scope::Postgres,
-        name: name.to_string(),
-        worst,
-        typical,
-        source,
-    }
-}
-
 /// PostgreSQL's terms, one method each, over the counts they share.
 struct PgTerms<'a> {
     pg: Pg<'a>,
@@ -623,18 +631,26 @@ impl PgTerms<'_> {
         // (the server would not start); here only where the memory is counted.
         let in_huge_pages = matches!(hugepages, Some(h) if huge == "on" && h >= shared);
         if in_huge_pages {
-            terms.push(pg_term(
+            terms.push(Term::new(
+                Scope::Postgres,
                 "shared memory (in huge pages)",
                 ByteSize::ZERO,
                 ByteSize::ZERO,
                 format!("{shared} estimated, held in the huge pages counted under os; {shm_src}"),
             ));
         } else {
-            terms.push(pg_term("shared memory", shared, shared, shm_src));
+            terms.push(Term::new(
+                Scope::Postgres,
+                "shared memory",
+                shared,
+                shared,
+                shm_src,
+            ));
         }
         for lib in &shm.extensions.unknown {
             // Named, never silently 0: the budget cannot see this memory.
-            terms.push(pg_term(
+            terms.push(Term::new(
+                Scope::Postgres,
                 &format!("{lib} (unknown)"),
                 ByteSize::ZERO,
                 ByteSize::ZERO,
@@ -661,8 +677,7 @@ impl PgTerms<'_> {
         let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
         let per_proc = pg_process_worst(version, a, shared, in_huge_pages);
         let base = per_proc - page_tables(shared, in_huge_pages);
-        pg_term(
-            "backend processes",
+        Term::new(Scope::Postgres, "backend processes",
             per_proc * procs,
             base * procs,
             format!(
@@ -697,8 +712,7 @@ impl PgTerms<'_> {
         let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
         let per_query = work_mem.scale(a.sorts_per_query as f64 * hmm * c.hash);
         let busy_typical = self.busy_typical;
-        pg_term(
-            "work_mem",
+        Term::new(Scope::Postgres, "work_mem",
             per_query * self.sorters(),
             work_mem * busy_typical,
             format!(
@@ -718,8 +732,7 @@ impl PgTerms<'_> {
     fn jit(&self) -> Term {
         let jit = ByteSize(calibration::pg_jit());
         let busy_typical = self.busy_typical;
-        pg_term(
-            "JIT",
+        Term::new(Scope::Postgres, "JIT",
             jit * self.sorters(),
             jit * busy_typical,
             format!(
@@ -754,7 +767,8 @@ impl PgTerms<'_> {
         } else {
             avwm
         };
-        pg_term(
+        Term::new(
+            Scope::Postgres,
             "autovacuum",
             avwm_eff * av_running,
             avwm_eff.min(ByteSize::gib(1)),
@@ -772,7 +786,8 @@ impl PgTerms<'_> {
     fn manual_maintenance(&self) -> Term {
         let mwm = self.maintenance_work_mem();
         let sessions = self.a.manual_maintenance;
-        pg_term(
+        Term::new(
+            Scope::Postgres,
             "manual maintenance",
             mwm * sessions as u64,
             mwm,
@@ -785,7 +800,8 @@ impl PgTerms<'_> {
 
     fn temp_buffers(&self) -> Term {
         let tb = ByteSize(self.pg.mem("temp_buffers", 8 * MIB as i64).max(0) as u64);
-        pg_term(
+        Term::new(
+            Scope::Postgres,
             "temp_buffers",
             tb * self.max_conn,
             tb * self.busy_typical,
@@ -882,13 +898,6 @@ fn redis_terms(
     terms: &mut Vec<Term>,
     problems: &mut Vec<Finding>,
 ) {
-    let term = |name: &str, worst: ByteSize, typical: ByteSize, source: String| Term {
-        service: Scope::Redis,
-        name: name.to_string(),
-        worst,
-        typical,
-        source,
-    };
     let maxmemory = r
         .get("maxmemory")
         .and_then(|e| parse_redis_memory(&e.value));
@@ -902,7 +911,8 @@ fn redis_terms(
             format!("Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"),
             Some("set maxmemory (and a maxmemory-policy) to what this host can give Redis".into()),
         ));
-        terms.push(term(
+        terms.push(Term::new(
+            Scope::Redis,
             "data (unbounded)",
             ByteSize::ZERO,
             ByteSize::ZERO,
@@ -915,7 +925,8 @@ fn redis_terms(
         c.release,
         calibration::REDIS_SOURCE
     );
-    terms.push(term(
+    terms.push(Term::new(
+        Scope::Redis,
         "data x fragmentation",
         mm.scale(c.fragmentation),
         mm.scale(a.redis_frag_typical),
@@ -924,12 +935,43 @@ fn redis_terms(
             c.fragmentation, a.redis_frag_typical
         ),
     ));
+    let (clients, clients_src) = redis_clients(r, mm, c, problems);
+    let backlog = r
+        .get("repl-backlog-size")
+        .and_then(|e| parse_redis_memory(&e.value))
+        .unwrap_or(ByteSize::mib(1));
+    terms.push(Term::new(
+        Scope::Redis,
+        "client buffers + backlog",
+        clients + backlog,
+        backlog + clients.scale(0.1),
+        format!("clients {clients} ({clients_src}), repl-backlog-size {backlog}"),
+    ));
+    terms.extend(redis_fork(r, mm, c, &measured));
+    terms.push(Term::new(
+        Scope::Redis,
+        "process",
+        ByteSize(c.process),
+        ByteSize(c.process),
+        format!("an empty server ({measured})"),
+    ));
+}
+
+/// The client buffers Redis allows: maxmemory-clients (bytes or a share of
+/// maxmemory), else every client idle at its measured size, with a warning
+/// that their growth is unbounded.
+fn redis_clients(
+    r: &ServiceSettings,
+    mm: ByteSize,
+    c: &calibration::RedisMemory,
+    problems: &mut Vec<Finding>,
+) -> (ByteSize, String) {
     let maxclients: u64 = r
         .get("maxclients")
         .and_then(|e| e.value.parse::<u64>().ok())
         .unwrap_or(10000)
         .min(1 << 24);
-    let clients = match r.get("maxmemory-clients") {
+    match r.get("maxmemory-clients") {
         Some(e) if e.value.ends_with('%') => {
             let pct: f64 = e.value.trim_end_matches('%').parse().unwrap_or(0.0);
             (mm.scale(pct / 100.0), e.at.to_string())
@@ -955,21 +997,16 @@ fn redis_terms(
                 ),
             )
         }
-    };
-    let backlog = r
-        .get("repl-backlog-size")
-        .and_then(|e| parse_redis_memory(&e.value))
-        .unwrap_or(ByteSize::mib(1));
-    let buffers = clients.0 + backlog;
-    terms.push(term(
-        "client buffers + backlog",
-        buffers,
-        backlog + clients.0.scale(0.1),
-        format!(
-            "clients {} ({}), repl-backlog-size {backlog}",
-            clients.0, clients.1
-        ),
-    ));
+    }
+}
+
+/// The copy-on-write of a fork, when RDB saves or AOF rewrites fork.
+fn redis_fork(
+    r: &ServiceSettings,
+    mm: ByteSize,
+    c: &calibration::RedisMemory,
+    measured: &str,
+) -> Option<Term> {
     let saves = r.all("save");
     let rdb = match saves.last() {
         None => true, // Redis saves by default (3600 1 300 100 60 10000)
@@ -978,34 +1015,28 @@ fn redis_terms(
     let aof = r
         .get("appendonly")
         .is_some_and(|e| e.value.eq_ignore_ascii_case("yes"));
-    if rdb || aof {
-        let what = match (rdb, aof) {
-            (true, true) => "RDB saves and AOF rewrites fork",
-            (true, false) => "RDB saves fork",
-            _ => "AOF rewrites fork",
-        };
-        let at = saves
-            .last()
-            .map(|e| e.at.to_string())
-            .or_else(|| r.get("appendonly").map(|e| e.at.to_string()))
-            .unwrap_or_else(|| "default save rules".into());
-        terms.push(term(
-            "fork copy-on-write",
-            mm.scale(c.fork_factor()),
-            mm.scale(0.1),
-            format!(
-                "{what} ({at}): the child may copy every resident page, maxmemory x {:.2} \
-                 ({measured}); typical 10%",
-                c.fork_factor()
-            ),
-        ));
-    }
-    terms.push(term(
-        "process",
-        ByteSize(c.process),
-        ByteSize(c.process),
-        format!("an empty server ({measured})"),
-    ));
+    let what = match (rdb, aof) {
+        (true, true) => "RDB saves and AOF rewrites fork",
+        (true, false) => "RDB saves fork",
+        (false, true) => "AOF rewrites fork",
+        (false, false) => return None,
+    };
+    let at = saves
+        .last()
+        .map(|e| e.at.to_string())
+        .or_else(|| r.get("appendonly").map(|e| e.at.to_string()))
+        .unwrap_or_else(|| "default save rules".into());
+    Some(Term::new(
+        Scope::Redis,
+        "fork copy-on-write",
+        mm.scale(c.fork_factor()),
+        mm.scale(0.1),
+        format!(
+            "{what} ({at}): the child may copy every resident page, maxmemory x {:.2} \
+             ({measured}); typical 10%",
+            c.fork_factor()
+        ),
+    ))
 }
 
 fn pgbouncer_terms(b: &ServiceSettings, terms: &mut Vec<Term>) {
