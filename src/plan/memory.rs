@@ -721,35 +721,8 @@ impl PgSizing<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture::{host, profile};
     use super::*;
-    use crate::facts::StorageKind;
-    use crate::profile::{Profile, BUILTIN};
-    use std::path::Path;
-
-    fn host(gib: u64, cpus: u32, version: u32) -> Host {
-        Host {
-            ram: ByteSize::gib(gib),
-            ram_source: "test".into(),
-            cpus,
-            cpus_source: "test".into(),
-            storage: StorageKind::Ssd,
-            storage_source: "test".into(),
-            zfs: false,
-            zfs_source: "test".into(),
-            pg_on_zfs: false,
-            pg_on_zfs_source: "test".into(),
-            zfs_datasets: false,
-            pg_version: crate::version::PgVersion::of(version),
-            pg_version_source: "test".into(),
-            pg_build: None,
-            pg_build_source: "test".into(),
-        }
-    }
-
-    fn profile(name: &str) -> Profile {
-        let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
-        Profile::parse(text, Path::new(name)).unwrap()
-    }
 
     #[test]
     fn low_memory_on_its_nominal_host() {

@@ -180,3 +180,60 @@ pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Error
         notes: alloc.notes.clone(),
     })
 }
+
+/// Hosts, profiles and lookups the plan's table tests share.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::path::Path;
+
+    use super::{Host, Plan, Sections};
+    use crate::facts::StorageKind;
+    use crate::profile::{Profile, BUILTIN};
+    use crate::units::ByteSize;
+    use crate::version::PgVersion;
+
+    pub fn host(gib: u64, cpus: u32, version: u32) -> Host {
+        Host {
+            ram: ByteSize::gib(gib),
+            ram_source: "test".into(),
+            cpus,
+            cpus_source: "test".into(),
+            storage: StorageKind::Ssd,
+            storage_source: "test".into(),
+            zfs: false,
+            zfs_source: "test".into(),
+            pg_on_zfs: false,
+            pg_on_zfs_source: "test".into(),
+            zfs_datasets: false,
+            pg_version: PgVersion::of(version),
+            pg_version_source: "test".into(),
+            pg_build: None,
+            pg_build_source: "test".into(),
+        }
+    }
+
+    /// A built-in profile by name.
+    pub fn profile(name: &str) -> Profile {
+        let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
+        Profile::parse(text, Path::new(name)).unwrap()
+    }
+
+    /// The plan of a built-in profile on its nominal-sized host.
+    pub fn plan_of(p: &Profile, h: &Host) -> Plan {
+        super::build(p, h).unwrap()
+    }
+
+    /// Every value a setting has in the sections (Redis repeats `save`).
+    pub fn values<'a>(s: &'a Sections, name: &str) -> Vec<&'a str> {
+        s.0.iter()
+            .flat_map(|sec| &sec.settings)
+            .filter(|x| x.name == name)
+            .map(|x| x.value.as_str())
+            .collect()
+    }
+
+    /// A setting's value, if set.
+    pub fn value<'a>(s: &'a Sections, name: &str) -> Option<&'a str> {
+        values(s, name).last().copied()
+    }
+}

@@ -222,20 +222,37 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
         );
         sec.set("max_wal_senders", 0, "wal_level = minimal requires it");
     }
-    sec.set(
-        "wal_compression",
-        match host.pg_version.major() {
-            ..=14 => "on",
-            _ if host.pg_build_has("lz4") => "lz4",
-            _ => "pglz",
-        },
-        match host.pg_version.major() {
-            ..=14 => "less WAL for full-page images (pglz: 13 and 14 know no other)".to_string(),
-            _ if host.pg_build_has("lz4") => format!(
+    let (compression, why) = wal_compression(host);
+    sec.set("wal_compression", compression, why);
+    checkpoints(sec, profile.workload);
+    zfs_wal(sec, host);
+    if host.pg_version >= 17 && replication {
+        sec.set(
+            "summarize_wal",
+            "off",
+            "only incremental backups (pg_basebackup --incremental) need it; turn on if you use them",
+        );
+    }
+}
+
+/// lz4 where the build is known to have it, pglz otherwise (13 and 14
+/// know only `on`): a value the build lacks stops the server.
+fn wal_compression(host: &Host) -> (&'static str, String) {
+    match host.pg_version.major() {
+        ..=14 => (
+            "on",
+            "less WAL for full-page images (pglz: 13 and 14 know no other)".to_string(),
+        ),
+        _ if host.pg_build_has("lz4") => (
+            "lz4",
+            format!(
                 "less WAL for full-page images at little CPU cost; this build has lz4 ({})",
                 host.pg_build_source
             ),
-            _ => format!(
+        ),
+        _ => (
+            "pglz",
+            format!(
                 "less WAL for full-page images; pglz, because lz4 (faster) works only on builds with it \
                  and this one is {} (render with facts from the host to use lz4)",
                 match &host.pg_build {
@@ -243,9 +260,13 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
                     None => "not known",
                 }
             ),
-        },
-    );
-    let (min_wal, max_wal, timeout, why) = match profile.workload {
+        ),
+    }
+}
+
+/// WAL kept and checkpoint spacing, by workload.
+fn checkpoints(sec: &mut super::Section, workload: Workload) {
+    let (min_wal, max_wal, timeout, why) = match workload {
         Workload::Web => (
             "256MB",
             "1GB",
@@ -273,9 +294,13 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
         "0.9",
         "spread checkpoint writes over 90% of the interval (the default since 14)",
     );
-    // Only when the data (and WAL) directory is on ZFS: ZFS tools being
-    // installed, or a pool elsewhere on the host, proves nothing, and on
-    // any other filesystem full_page_writes = off can corrupt data in a crash.
+}
+
+/// The settings copy-on-write makes safe. Only when the data (and WAL)
+/// directory is on ZFS: ZFS tools being installed, or a pool elsewhere on
+/// the host, proves nothing, and on any other filesystem
+/// full_page_writes = off can corrupt data in a crash.
+fn zfs_wal(sec: &mut super::Section, host: &Host) {
     if host.pg_on_zfs {
         sec.set(
             "full_page_writes",
@@ -295,13 +320,6 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
             "wal_recycle",
             "off",
             "recycled WAL files are rewritten anyway on copy-on-write ZFS",
-        );
-    }
-    if host.pg_version >= 17 && replication {
-        sec.set(
-            "summarize_wal",
-            "off",
-            "only incremental backups (pg_basebackup --incremental) need it; turn on if you use them",
         );
     }
 }
@@ -536,4 +554,165 @@ fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
 /// memory is then in the budget.
 pub fn jit_on(profile: &Profile) -> bool {
     profile.workload == Workload::Ingest
+}
+
+/// One table per concern: each row is a host or profile difference and the
+/// settings it must lead to.
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{host, plan_of, profile, value};
+    use super::*;
+    use crate::read::catalog::{Lookup, PgCatalog};
+
+    #[test]
+    fn wal_level_and_senders_follow_replication() {
+        // (profile, replication, host GiB, wal_level, max_wal_senders)
+        let rows = [
+            ("low-memory", true, 4, "replica", "2"),
+            ("low-memory", false, 4, "minimal", "0"),
+            ("powerhouse", true, 64, "replica", "5"),
+            ("bulk-ingest", false, 32, "minimal", "0"),
+        ];
+        for (name, replication, gib, level, senders) in rows {
+            let mut p = profile(name);
+            p.postgres.replication = replication;
+            let plan = plan_of(&p, &host(gib, 8, 16));
+            let row = format!("{name} replication={replication}");
+            assert_eq!(value(&plan.postgres, "wal_level"), Some(level), "{row}");
+            assert_eq!(
+                value(&plan.postgres, "max_wal_senders"),
+                Some(senders),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn wal_compression_only_names_what_the_build_has() {
+        // (major, build, value)
+        let lz4 = Some(vec!["lz4".to_string()]);
+        let rows = [
+            (13, None, "on"),
+            (14, lz4.clone(), "on"),
+            (15, lz4.clone(), "lz4"),
+            (16, Some(vec![]), "pglz"),
+            (17, None, "pglz"),
+            (18, lz4, "lz4"),
+        ];
+        for (major, build, want) in rows {
+            let mut h = host(8, 4, major);
+            h.pg_build = build.clone();
+            assert_eq!(wal_compression(&h).0, want, "PostgreSQL {major}, {build:?}");
+        }
+    }
+
+    #[test]
+    fn zfs_only_settings_need_the_data_on_zfs() {
+        // (ZFS in use on the host, data directory on ZFS, full_page_writes)
+        let rows = [
+            (false, false, None),
+            (true, false, None),
+            (true, true, Some("off")),
+        ];
+        for (zfs, pg_on_zfs, fpw) in rows {
+            let mut h = host(64, 16, 16);
+            (h.zfs, h.pg_on_zfs) = (zfs, pg_on_zfs);
+            let plan = plan_of(&profile("powerhouse"), &h);
+            let row = format!("zfs={zfs} pg_on_zfs={pg_on_zfs}");
+            for name in ["full_page_writes", "wal_init_zero", "wal_recycle"] {
+                assert_eq!(value(&plan.postgres, name), fpw, "{name}, {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_spaced_by_workload() {
+        // (workload, max_wal_size, checkpoint_timeout)
+        let rows = [
+            (Workload::Web, "1GB", "5min"),
+            (Workload::Ingest, "8GB", "15min"),
+            (Workload::Mixed, "4GB", "10min"),
+        ];
+        for (workload, max_wal, timeout) in rows {
+            let mut s = Sections::default();
+            checkpoints(s.section("t"), workload);
+            assert_eq!(value(&s, "max_wal_size"), Some(max_wal), "{workload:?}");
+            assert_eq!(
+                value(&s, "checkpoint_timeout"),
+                Some(timeout),
+                "{workload:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_specific_settings_appear_only_where_they_exist() {
+        // (major, replication, summarize_wal, io_workers set)
+        let rows = [
+            (16, true, None, false),
+            (17, true, Some("off"), false),
+            (17, false, None, false),
+            (18, true, Some("off"), true),
+        ];
+        for (major, replication, summarize, io) in rows {
+            let mut p = profile("bulk-ingest");
+            p.postgres.replication = replication;
+            let plan = plan_of(&p, &host(32, 8, major));
+            let row = format!("PostgreSQL {major}, replication={replication}");
+            assert_eq!(value(&plan.postgres, "summarize_wal"), summarize, "{row}");
+            assert_eq!(value(&plan.postgres, "io_workers").is_some(), io, "{row}");
+            // Nothing the version lacks, whatever the profile.
+            let cat = PgCatalog::get(PgVersion::of(major));
+            for x in plan.postgres.0.iter().flat_map(|s| &s.settings) {
+                assert!(
+                    x.name.contains('.') || matches!(cat.lookup(&x.name), Lookup::Known(_)),
+                    "{} on {row}",
+                    x.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_workers_follow_the_cpus() {
+        // (CPUs, max_parallel_workers, per gather for mixed, maintenance)
+        let rows = [
+            (1, "0", "0", "0"),
+            (2, "2", "1", "1"),
+            (16, "16", "4", "4"),
+            (64, "32", "4", "4"),
+        ];
+        for (cpus, workers, per_gather, maintenance) in rows {
+            let plan = plan_of(&profile("powerhouse"), &host(64, cpus, 16));
+            let row = format!("{cpus} CPUs");
+            assert_eq!(
+                value(&plan.postgres, "max_parallel_workers"),
+                Some(workers),
+                "{row}"
+            );
+            assert_eq!(
+                value(&plan.postgres, "max_parallel_workers_per_gather"),
+                Some(per_gather),
+                "{row}"
+            );
+            assert_eq!(
+                value(&plan.postgres, "max_parallel_maintenance_workers"),
+                Some(maintenance),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn jit_is_off_for_short_queries() {
+        // (profile, jit)
+        let rows = [
+            ("low-memory", false),
+            ("bulk-ingest", true),
+            ("powerhouse", false),
+        ];
+        for (name, on) in rows {
+            assert_eq!(jit_on(&profile(name)), on, "{name}");
+        }
+    }
 }

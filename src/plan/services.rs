@@ -1,6 +1,6 @@
 //! Redis, PgBouncer, ZFS and OS settings.
 
-use crate::profile::{Persistence, Profile};
+use crate::profile::{Persistence, Profile, RedisPolicy};
 use crate::units::ByteSize;
 
 use super::memory::{Allocation, BouncerAlloc, RedisAlloc};
@@ -9,6 +9,21 @@ use super::{Dataset, Host, Sections, Setting, ZfsPlan};
 pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
     let pol = &profile.redis;
     let mut s = Sections::default();
+    redis_network(&mut s, pol);
+    redis_memory(&mut s, pol, r);
+    redis_persistence(&mut s, pol);
+    let sec = s.section("Security");
+    for cmd in &pol.disable_commands {
+        sec.set(
+            "rename-command",
+            format!("{cmd} \"\""),
+            format!("{cmd} disabled: too dangerous on a shared host"),
+        );
+    }
+    s
+}
+
+fn redis_network(s: &mut Sections, pol: &RedisPolicy) {
     s.section("Network")
         .set(
             "bind",
@@ -27,6 +42,11 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
         .set("port", pol.port, "the profile's port")
         .set("timeout", 300, "close clients idle for 5 minutes")
         .set("tcp-keepalive", 300, "notice dead peers");
+}
+
+/// maxmemory from Redis's share and the measured factors, and the other
+/// bounds the budget counts.
+fn redis_memory(s: &mut Sections, pol: &RedisPolicy, r: &RedisAlloc) {
     let mem = s.section("Memory");
     mem.set(
         "maxmemory",
@@ -73,6 +93,10 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
     );
     // No `activedefrag`: Debian's Redis refuses to start with it (its jemalloc
     // lacks the patch active defragmentation needs).
+}
+
+/// RDB rules and the AOF, as the profile's persistence says.
+fn redis_persistence(s: &mut Sections, pol: &RedisPolicy) {
     let per = s.section("Persistence");
     match pol.persistence {
         Persistence::Rdb | Persistence::RdbAof => {
@@ -116,15 +140,6 @@ pub fn redis(profile: &Profile, r: &RedisAlloc) -> Sections {
             "the profile's [redis] dir: RDB and AOF files go here; Redis refuses to start where it does not exist"
         },
     );
-    let sec = s.section("Security");
-    for cmd in &pol.disable_commands {
-        sec.set(
-            "rename-command",
-            format!("{cmd} \"\""),
-            format!("{cmd} disabled: too dangerous on a shared host"),
-        );
-    }
-    s
 }
 
 pub fn pgbouncer(profile: &Profile, b: &BouncerAlloc, alloc: &Allocation) -> Sections {
@@ -322,4 +337,131 @@ pub fn sysctl(profile: &Profile, alloc: &Allocation) -> Sections {
         "cap dirty pages before writers are throttled",
     );
     s
+}
+
+/// One table per concern of Redis, PgBouncer, ZFS and the kernel.
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{host, plan_of, profile, value, values};
+    use crate::profile::Persistence;
+
+    #[test]
+    fn redis_persistence_follows_the_profile() {
+        // (persistence, save rules, appendonly, appendfsync)
+        let rows = [
+            (Persistence::None, vec!["\"\""], "no", None),
+            (
+                Persistence::Rdb,
+                vec!["900 1", "300 10", "60 10000"],
+                "no",
+                None,
+            ),
+            (Persistence::Aof, vec!["\"\""], "yes", Some("everysec")),
+            (
+                Persistence::RdbAof,
+                vec!["900 1", "300 10", "60 10000"],
+                "yes",
+                Some("everysec"),
+            ),
+        ];
+        for (persistence, saves, aof, fsync) in rows {
+            let mut p = profile("low-memory");
+            p.redis.persistence = persistence;
+            let plan = plan_of(&p, &host(4, 2, 15));
+            let r = plan.redis.as_ref().unwrap();
+            let row = format!("{persistence:?}");
+            assert_eq!(values(r, "save"), saves, "{row}");
+            assert_eq!(value(r, "appendonly"), Some(aof), "{row}");
+            assert_eq!(value(r, "appendfsync"), fsync, "{row}");
+        }
+    }
+
+    #[test]
+    fn redis_binds_where_the_profile_listens() {
+        // (listen, bind)
+        let rows = [("127.0.0.1", "127.0.0.1 -::1"), ("10.0.0.5", "10.0.0.5")];
+        for (listen, bind) in rows {
+            let mut p = profile("low-memory");
+            p.redis.listen = listen.into();
+            let plan = plan_of(&p, &host(4, 2, 15));
+            assert_eq!(
+                value(plan.redis.as_ref().unwrap(), "bind"),
+                Some(bind),
+                "{listen}"
+            );
+        }
+    }
+
+    #[test]
+    fn redis_memory_fits_its_share_whatever_it_forks() {
+        // A fork's copy is counted only when the persistence forks (RDB
+        // saves and AOF rewrites both do), so the same share gives more
+        // maxmemory without one.
+        let mm = |persistence| {
+            let mut p = profile("low-memory");
+            p.redis.persistence = persistence;
+            let plan = plan_of(&p, &host(4, 2, 15));
+            let r = plan.redis.unwrap();
+            crate::units::parse_redis_memory(value(&r, "maxmemory").unwrap()).unwrap()
+        };
+        assert!(mm(Persistence::None) > mm(Persistence::Rdb));
+        assert!(mm(Persistence::None) > mm(Persistence::Aof));
+        assert_eq!(mm(Persistence::Aof), mm(Persistence::RdbAof));
+    }
+
+    #[test]
+    fn huge_pages_are_reserved_only_when_postgres_uses_them() {
+        // (profile, sysctl has vm.nr_hugepages)
+        let rows = [
+            ("powerhouse", true),
+            ("bulk-ingest", false),
+            ("low-memory", false),
+        ];
+        for (name, huge) in rows {
+            let plan = plan_of(&profile(name), &host(64, 16, 16));
+            assert_eq!(
+                value(&plan.sysctl, "vm.nr_hugepages").is_some(),
+                huge,
+                "{name}"
+            );
+            assert_eq!(
+                value(&plan.postgres, "huge_pages"),
+                Some(if huge { "on" } else { "off" }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn zfs_datasets_only_when_the_data_is_on_zfs() {
+        // (ZFS in use, data on ZFS, dataset script rendered)
+        let rows = [(true, false, false), (true, true, true)];
+        for (zfs, on_zfs, script) in rows {
+            let mut h = host(64, 16, 16);
+            (h.zfs, h.pg_on_zfs, h.zfs_datasets) = (zfs, on_zfs, on_zfs);
+            let plan = plan_of(&profile("powerhouse"), &h);
+            let z = plan.zfs.expect("ZFS in use: the ARC is capped");
+            assert_eq!(z.script, script, "zfs={zfs} on_zfs={on_zfs}");
+            assert!(z.arc_max.bytes() > 0);
+        }
+    }
+
+    #[test]
+    fn pgbouncer_pools_fit_max_connections() {
+        // (profile, host GiB): PgBouncer's server connections plus direct
+        // and superuser slots are PostgreSQL's max_connections.
+        let rows = [("low-memory", 4), ("bulk-ingest", 32), ("powerhouse", 64)];
+        for (name, gib) in rows {
+            let plan = plan_of(&profile(name), &host(gib, 8, 16));
+            let b = plan.pgbouncer.as_ref().unwrap();
+            let n = |s, k| value(s, k).unwrap().parse::<u32>().unwrap();
+            let p = profile(name);
+            let servers = n(b, "default_pool_size") + n(b, "reserve_pool_size");
+            assert_eq!(
+                n(&plan.postgres, "max_connections"),
+                servers + p.pgbouncer.direct_connections + 3,
+                "{name}"
+            );
+        }
+    }
 }
