@@ -879,74 +879,77 @@ impl PostgresPolicy {
                 "render lowers max_connections toward min_connections to fit memory",
             ));
         }
-        range_size(
-            s,
-            "shared_buffers_max",
-            self.shared_buffers_max,
-            ByteSize::kib(128),
-            ByteSize(1_073_741_823 * 8192),
-            "PostgreSQL's range for shared_buffers",
-        )?;
-        range_size(
-            s,
-            "work_mem_min",
-            self.work_mem_min,
-            ByteSize::kib(64),
-            PG_MAX_KB_SIZE,
-            "PostgreSQL's range for work_mem",
-        )?;
-        range_size(
-            s,
-            "work_mem_max",
-            self.work_mem_max,
-            ByteSize::kib(64),
-            PG_MAX_KB_SIZE,
-            "PostgreSQL's range for work_mem",
-        )?;
+        // (key, value, PostgreSQL's or dbtune's range, what the range is)
+        let sizes = [
+            (
+                "shared_buffers_max",
+                self.shared_buffers_max,
+                ByteSize::kib(128),
+                ByteSize(1_073_741_823 * 8192),
+                "PostgreSQL's range for shared_buffers",
+            ),
+            (
+                "work_mem_min",
+                self.work_mem_min,
+                ByteSize::kib(64),
+                PG_MAX_KB_SIZE,
+                "PostgreSQL's range for work_mem",
+            ),
+            (
+                "work_mem_max",
+                self.work_mem_max,
+                ByteSize::kib(64),
+                PG_MAX_KB_SIZE,
+                "PostgreSQL's range for work_mem",
+            ),
+            (
+                "maintenance_work_mem",
+                self.maintenance_work_mem,
+                ByteSize::mib(1),
+                PG_MAX_KB_SIZE,
+                "PostgreSQL's range",
+            ),
+            (
+                "autovacuum_work_mem",
+                self.autovacuum_work_mem,
+                ByteSize::mib(1),
+                PG_MAX_KB_SIZE,
+                "PostgreSQL's range",
+            ),
+        ];
+        for (key, v, lo, hi, what) in sizes {
+            range_size(s, key, v, lo, hi, what)?;
+        }
         if self.work_mem_min > self.work_mem_max {
             return Err(BadValue::at(Some(s), "work_mem_min")
                 .says("work_mem_min is larger than work_mem_max", "swap them"));
         }
-        range_size(
-            s,
-            "maintenance_work_mem",
-            self.maintenance_work_mem,
-            ByteSize::mib(1),
-            PG_MAX_KB_SIZE,
-            "PostgreSQL's range",
-        )?;
-        range_size(
-            s,
-            "autovacuum_work_mem",
-            self.autovacuum_work_mem,
-            ByteSize::mib(1),
-            PG_MAX_KB_SIZE,
-            "PostgreSQL's range",
-        )?;
-        range_u32(
-            s,
-            "autovacuum_max_workers",
-            self.autovacuum_max_workers,
-            1,
-            PG_MAX_BACKENDS,
-            "PostgreSQL's range",
-        )?;
-        range_u32(
-            s,
-            "sorts_per_query",
-            self.sorts_per_query,
-            1,
-            64,
-            "sort/hash nodes one query runs at once",
-        )?;
-        range_u32(
-            s,
-            "manual_maintenance",
-            self.manual_maintenance,
-            0,
-            1024,
-            "manual VACUUM / CREATE INDEX sessions at once",
-        )?;
+        let counts = [
+            (
+                "autovacuum_max_workers",
+                self.autovacuum_max_workers,
+                1,
+                PG_MAX_BACKENDS,
+                "PostgreSQL's range",
+            ),
+            (
+                "sorts_per_query",
+                self.sorts_per_query,
+                1,
+                64,
+                "sort/hash nodes one query runs at once",
+            ),
+            (
+                "manual_maintenance",
+                self.manual_maintenance,
+                0,
+                1024,
+                "manual VACUUM / CREATE INDEX sessions at once",
+            ),
+        ];
+        for (key, v, lo, hi, what) in counts {
+            range_u32(s, key, v, lo, hi, what)?;
+        }
         if let Some(b) = self.backend_memory {
             range_size(
                 s,

@@ -278,6 +278,13 @@ impl Facts {
     /// Every value in range and every string plain text: facts reach
     /// rendered files (as comments) and decide what is safe to write.
     pub fn check(&self) -> Result<(), BadFact> {
+        self.check_resources()?;
+        self.check_servers()?;
+        self.check_names()
+    }
+
+    /// RAM, CPUs and filesystems inside what dbtune renders for.
+    fn check_resources(&self) -> Result<(), BadFact> {
         let m = &self.memory;
         if m.physical.value == ByteSize::ZERO || m.physical.value > MAX_RAM {
             return Err(BadFact::new(
@@ -326,6 +333,12 @@ impl Facts {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Server versions dbtune knows the grammar of, and build features it
+    /// knows the meaning of.
+    fn check_servers(&self) -> Result<(), BadFact> {
         if let Some(v) = &self.servers.postgres {
             let major = self.servers.postgres_major();
             match major.and_then(PgVersion::new) {
@@ -379,6 +392,11 @@ impl Facts {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Pool names and free text that end up in scripts and comments.
+    fn check_names(&self) -> Result<(), BadFact> {
         for pool in self.zfs_pools() {
             if !crate::profile::is_zfs_name(pool, false) {
                 return Err(BadFact::new(
