@@ -53,28 +53,7 @@ impl Loader {
     }
 
     fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), Error> {
-        let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        if self.stack.iter().any(|(c, _)| *c == canon) {
-            let mut chain: Vec<&str> = self.stack.iter().map(|(_, shown)| shown.as_str()).collect();
-            let again = display(path);
-            chain.push(&again);
-            return Err(Error::input(
-                from.map_or(display(path), |l| l.to_string()),
-                format!(
-                    "include cycle: `{}` includes itself through {}",
-                    display(path),
-                    chain.join(" -> ")
-                ),
-                "remove one of the include directives",
-            ));
-        }
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(Error::input(
-                from.map_or(display(path), |l| l.to_string()),
-                format!("includes nested more than {MAX_DEPTH} deep"),
-                "flatten the include chain",
-            ));
-        }
+        let canon = self.may_enter(path, from)?;
         // An unreadable include is reported at the line that includes it.
         let text = read_text(path).map_err(|e| match from {
             Some(at) => e.or_at(&at.to_string()),
@@ -104,54 +83,68 @@ impl Loader {
             Format::Redis | Format::PgBouncer => PathBuf::from("."),
         };
         for it in items {
-            match it {
-                Item::Set {
-                    name: key,
-                    value,
-                    line,
-                } => self.out.push(
-                    &key,
-                    value,
-                    Location {
-                        file: name.clone(),
-                        line,
-                    },
-                ),
-                Item::Key { key, value, line } => {
-                    match grammar::in_section(self.section.as_deref(), &key, &name, line) {
-                        Ok(full) => self.out.push(
-                            &full,
-                            value,
-                            Location {
-                                file: name.clone(),
-                                line,
-                            },
-                        ),
-                        Err(e) => self.out.syntax_errors.push(e),
-                    }
-                }
-                // An included pgbouncer.ini continues the section it was
-                // included from, and its last section carries on after it.
-                Item::Section { name: sec, line } => {
-                    self.out.sections.push((
-                        sec.clone(),
-                        Location {
-                            file: name.clone(),
-                            line,
-                        },
-                    ));
-                    self.section = Some(sec)
-                }
-                Item::Include { kind, target, line } => {
-                    let at = Location {
-                        file: name.clone(),
-                        line,
-                    };
-                    self.include(&base, kind, &target, &at)?;
-                }
-            }
+            self.item(it, &name, &base)?;
         }
         self.stack.pop();
+        Ok(())
+    }
+
+    /// The canonical path of a file not already being read, at a depth the
+    /// servers allow.
+    fn may_enter(&self, path: &Path, from: Option<&Location>) -> Result<PathBuf, Error> {
+        let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if self.stack.iter().any(|(c, _)| *c == canon) {
+            let mut chain: Vec<&str> = self.stack.iter().map(|(_, shown)| shown.as_str()).collect();
+            let again = display(path);
+            chain.push(&again);
+            return Err(Error::input(
+                from.map_or(display(path), |l| l.to_string()),
+                format!(
+                    "include cycle: `{}` includes itself through {}",
+                    display(path),
+                    chain.join(" -> ")
+                ),
+                "remove one of the include directives",
+            ));
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::input(
+                from.map_or(display(path), |l| l.to_string()),
+                format!("includes nested more than {MAX_DEPTH} deep"),
+                "flatten the include chain",
+            ));
+        }
+        Ok(canon)
+    }
+
+    /// One setting, section or include of a file being read.
+    fn item(&mut self, it: Item, name: &str, base: &Path) -> Result<(), Error> {
+        let at = |line: usize| Location {
+            file: name.to_string(),
+            line,
+        };
+        match it {
+            Item::Set {
+                name: key,
+                value,
+                line,
+            } => self.out.push(&key, value, at(line)),
+            Item::Key { key, value, line } => {
+                match grammar::in_section(self.section.as_deref(), &key, name, line) {
+                    Ok(full) => self.out.push(&full, value, at(line)),
+                    Err(e) => self.out.syntax_errors.push(e),
+                }
+            }
+            // An included pgbouncer.ini continues the section it was
+            // included from, and its last section carries on after it.
+            Item::Section { name: sec, line } => {
+                self.out.sections.push((sec.clone(), at(line)));
+                self.section = Some(sec)
+            }
+            Item::Include { kind, target, line } => {
+                self.include(base, kind, &target, &at(line))?;
+            }
+        }
         Ok(())
     }
 
