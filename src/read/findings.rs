@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::read::catalog::{
-    BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisType,
+    BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisKey, RedisType,
 };
 use crate::read::settings::{Entry, Location, ServiceSettings};
 use crate::units::parse_redis_memory;
@@ -328,67 +328,81 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             continue;
         }
         for e in entries {
-            // Redis reads each argument exactly: no trimming.
-            let v = e.value.as_str();
-            let bad = |what: String, hint: String| {
-                Finding::error(Scope::Redis, Some(&e.at), what, Some(hint))
-            };
-            match &key.typ {
-                RedisType::Bool if !(v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("no")) => {
-                    out.push(bad(format!("`{name} {v}`: {v_name} wants yes or no"), "write yes or no".into()))
-                }
-                RedisType::Enum(values)
-                    if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) =>
-                {
-                    out.push(bad(
-                        if name == "maxmemory-policy" {
-                            format!("`{v}` is not an eviction policy")
-                        } else {
-                            format!("`{v}` is not a valid value for `{name}`")
-                        },
-                        format!("valid values: {}", values.join(", ")),
-                    ))
-                }
-                RedisType::EnumMulti(values)
-                    if v.split_whitespace()
-                        .any(|w| !values.iter().any(|x| x.eq_ignore_ascii_case(w))) =>
-                {
-                    out.push(bad(
-                        format!("`{v}` is not a valid value for `{name}`"),
-                        format!("valid values: {}", values.join(", ")),
-                    ))
-                }
-                RedisType::Memory { percent } => {
-                    // N% is stored as -N: the lower bound limits the percentage.
-                    let pct = percent
-                        .then(|| v.strip_suffix('%').and_then(redis_int))
-                        .flatten()
-                        .map(|n| -n);
-                    let value = pct.or_else(|| parse_redis_memory(v).map(|b| b.bytes() as i128));
-                    match value {
-                        None => out.push(bad(
-                            format!("`{name} {v}`: not a size"),
-                            format!(
-                                "Redis sizes: 1k = 1000, 1kb = 1024, m/mb, g/gb, any case; a bare number is bytes{}",
-                                if *percent { "; or N% of maxmemory" } else { "" }
-                            ),
-                        )),
-                        Some(n) => out.extend(redis_range(name, v, n, key.bounds, &e.at)),
-                    }
-                }
-                RedisType::Integer => match redis_int(v) {
-                    None => out.push(bad(
-                        format!("`{name}` needs a whole number, not `{v}`"),
-                        "Redis reads digits with an optional minus sign: no +, no leading 0, no spaces".into(),
-                    )),
-                    Some(n) => out.extend(redis_range(name, v, n, key.bounds, &e.at)),
-                },
-                _ => {}
-            }
+            out.extend(redis_value(key, name, &e.value, &e.at, &v_name));
         }
     }
     duplicates(s, Scope::Redis, REDIS_REPEATABLE, &mut out);
     out
+}
+
+/// What Redis says of one directive's argument (read exactly: no
+/// trimming): not a yes/no, not a listed value, not a size or integer, or
+/// out of its range.
+fn redis_value(
+    key: &RedisKey,
+    name: &str,
+    v: &str,
+    at: &Location,
+    v_name: &str,
+) -> Option<Finding> {
+    let bad = |what: String, hint: String| Finding::error(Scope::Redis, Some(at), what, Some(hint));
+    match &key.typ {
+        RedisType::Bool if !(v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("no")) => {
+            return Some(bad(
+                format!("`{name} {v}`: {v_name} wants yes or no"),
+                "write yes or no".into(),
+            ))
+        }
+        RedisType::Enum(values) if !values.iter().any(|x| x.eq_ignore_ascii_case(v)) => {
+            return Some(bad(
+                if name == "maxmemory-policy" {
+                    format!("`{v}` is not an eviction policy")
+                } else {
+                    format!("`{v}` is not a valid value for `{name}`")
+                },
+                format!("valid values: {}", values.join(", ")),
+            ))
+        }
+        RedisType::EnumMulti(values)
+            if v.split_whitespace()
+                .any(|w| !values.iter().any(|x| x.eq_ignore_ascii_case(w))) =>
+        {
+            return Some(bad(
+                format!("`{v}` is not a valid value for `{name}`"),
+                format!("valid values: {}", values.join(", ")),
+            ))
+        }
+        RedisType::Memory { percent } => {
+            // N% is stored as -N: the lower bound limits the percentage.
+            let pct = percent
+                .then(|| v.strip_suffix('%').and_then(redis_int))
+                .flatten()
+                .map(|n| -n);
+            let value = pct.or_else(|| parse_redis_memory(v).map(|b| b.bytes() as i128));
+            match value {
+                None => return Some(bad(
+                    format!("`{name} {v}`: not a size"),
+                    format!(
+                        "Redis sizes: 1k = 1000, 1kb = 1024, m/mb, g/gb, any case; a bare number is bytes{}",
+                        if *percent { "; or N% of maxmemory" } else { "" }
+                    ),
+                )),
+                Some(n) => return redis_range(name, v, n, key.bounds, at),
+            }
+        }
+        RedisType::Integer => {
+            match redis_int(v) {
+                None => return Some(bad(
+                    format!("`{name}` needs a whole number, not `{v}`"),
+                    "Redis reads digits with an optional minus sign: no +, no leading 0, no spaces"
+                        .into(),
+                )),
+                Some(n) => return redis_range(name, v, n, key.bounds, at),
+            }
+        }
+        _ => {}
+    }
+    None
 }
 
 /// Redis's string2ll: an optional minus, then 1-9 and digits, or a lone
