@@ -879,7 +879,13 @@ impl PostgresPolicy {
                 "render lowers max_connections toward min_connections to fit memory",
             ));
         }
-        // (key, value, PostgreSQL's or dbtune's range, what the range is)
+        self.check_sizes(s)?;
+        self.check_counts(s)
+    }
+
+    /// Memory sizes inside PostgreSQL's ranges.
+    fn check_sizes(&self, s: &str) -> Result<(), BadValue> {
+        // (key, value, PostgreSQL's range, what the range is)
         let sizes = [
             (
                 "shared_buffers_max",
@@ -924,6 +930,21 @@ impl PostgresPolicy {
             return Err(BadValue::at(Some(s), "work_mem_min")
                 .says("work_mem_min is larger than work_mem_max", "swap them"));
         }
+        if let Some(b) = self.backend_memory {
+            range_size(
+                s,
+                "backend_memory",
+                b,
+                ByteSize::kib(512),
+                ByteSize::gib(1),
+                "a backend's private memory",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Workers and sessions inside PostgreSQL's or dbtune's ranges.
+    fn check_counts(&self, s: &str) -> Result<(), BadValue> {
         let counts = [
             (
                 "autovacuum_max_workers",
@@ -949,16 +970,6 @@ impl PostgresPolicy {
         ];
         for (key, v, lo, hi, what) in counts {
             range_u32(s, key, v, lo, hi, what)?;
-        }
-        if let Some(b) = self.backend_memory {
-            range_size(
-                s,
-                "backend_memory",
-                b,
-                ByteSize::kib(512),
-                ByteSize::gib(1),
-                "a backend's private memory",
-            )?;
         }
         Ok(())
     }
