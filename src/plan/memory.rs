@@ -6,8 +6,8 @@ use crate::calibration;
 use crate::error::Error;
 use crate::profile::{Profile, Workload};
 use crate::read::budget::{
-    effective_wal_buffers, jit_possible, pg_process_worst, pg_shared_memory, redis_worst,
-    Assumptions, HostReserve,
+    autovacuum_each, effective_wal_buffers, jit_possible, jit_worst, pg_process_worst,
+    pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve,
 };
 use crate::units::{ByteSize, KIB};
 use crate::version::PgVersion;
@@ -157,8 +157,10 @@ fn bouncer_worst(max_client_conn: u32, servers: u32) -> ByteSize {
     (ByteSize(4096) + ByteSize::kib(1)) * (max_client_conn + servers) as u64 + ByteSize::mib(2)
 }
 
-/// Connections the budget counts as sorting at once, and everything else
-/// PostgreSQL costs for given settings: mirrors `budget::postgres_terms`.
+/// The PostgreSQL settings the planner is sizing, costed term by term with
+/// the budget's own functions (pg_shared_memory, pg_processes,
+/// pg_process_worst, jit_worst, autovacuum_each), so a plan's worst case is
+/// the budget's worst case of the files it renders.
 struct PgShape {
     version: PgVersion,
     shared_buffers: ByteSize,
@@ -225,24 +227,21 @@ impl PgShape {
             Some(n) => a.hugepage_size * n,
             None => self.shared_estimate(),
         };
-        let procs = (self.max_connections
-            + self.autovacuum_workers
-            + self.max_worker_processes
-            + self.wal_senders
-            + self.io_workers
-            + 6) as u64;
+        let procs = pg_processes(
+            self.max_connections as u64,
+            self.autovacuum_workers as u64,
+            self.max_worker_processes as u64,
+            self.wal_senders as u64,
+            self.io_workers as u64,
+        );
         let in_huge = self.huge_pages(a).is_some();
         let per_proc = pg_process_worst(self.version, a, self.shared_estimate(), in_huge);
         let jit = if self.jit {
-            ByteSize(calibration::pg_jit()) * self.sorters()
+            jit_worst(self.sorters())
         } else {
             ByteSize::ZERO
         };
-        let av = if self.version < 17 {
-            self.autovacuum_work_mem.min(ByteSize::gib(1))
-        } else {
-            self.autovacuum_work_mem
-        };
+        let av = autovacuum_each(self.version, self.autovacuum_work_mem);
         let temp = if a.temp_tables {
             ByteSize::mib(8) * self.max_connections as u64
         } else {

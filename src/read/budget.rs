@@ -95,6 +95,38 @@ pub fn page_tables(shared: ByteSize, huge: bool) -> ByteSize {
     ByteSize(shared.bytes().div_ceil(page) * 8)
 }
 
+/// Processes PostgreSQL may run at once: connections, autovacuum workers,
+/// background workers, WAL senders, I/O workers (18) and the auxiliary
+/// processes (postmaster, checkpointer, background writer, WAL writer,
+/// autovacuum launcher, logical replication launcher).
+pub fn pg_processes(
+    connections: u64,
+    autovacuum_workers: u64,
+    worker_processes: u64,
+    wal_senders: u64,
+    io_workers: u64,
+) -> u64 {
+    connections + autovacuum_workers + worker_processes + wal_senders + io_workers + AUXILIARY
+}
+
+/// PostgreSQL's auxiliary processes, counted in every worst case.
+pub const AUXILIARY: u64 = 6;
+
+/// What one autovacuum worker may hold: before 17 a vacuum stores at most
+/// 1 GB of dead tuple ids whatever the setting.
+pub fn autovacuum_each(version: PgVersion, work_mem: ByteSize) -> ByteSize {
+    if version < 17 {
+        work_mem.min(ByteSize::gib(1))
+    } else {
+        work_mem
+    }
+}
+
+/// A JIT-compiled query's extra memory for each query that may run at once.
+pub fn jit_worst(queries: u64) -> ByteSize {
+    ByteSize(calibration::pg_jit()) * queries
+}
+
 /// Whether a JIT-compiled query can take memory: `jit` on and a build
 /// that is not known to lack LLVM.
 pub fn jit_possible(jit_on: bool, build: Option<&[String]>) -> bool {
@@ -674,7 +706,7 @@ impl PgTerms<'_> {
         } else {
             0
         };
-        let procs = max_conn + av_running + bg_workers + wal_senders + io_workers + 6;
+        let procs = pg_processes(max_conn, av_running, bg_workers, wal_senders, io_workers);
         let per_proc = pg_process_worst(version, a, shared, in_huge_pages);
         let base = per_proc - page_tables(shared, in_huge_pages);
         Term::new(Scope::Postgres, "backend processes",
@@ -682,7 +714,7 @@ impl PgTerms<'_> {
             base * procs,
             format!(
                 "{procs} processes ({max_conn} connections at {}, {av_running} autovacuum, \
-                 {bg_workers} background, {wal_senders} WAL senders{}, 6 auxiliary) x {base} ({}) \
+                 {bg_workers} background, {wal_senders} WAL senders{}, {AUXILIARY} auxiliary) x {base} ({}) \
                  + {} page tables for {shared} of shared memory{}; typical: without the page tables",
                 pg.src("max_connections"),
                 if io_workers > 0 {
@@ -730,11 +762,11 @@ impl PgTerms<'_> {
     }
 
     fn jit(&self) -> Term {
-        let jit = ByteSize(calibration::pg_jit());
+        let jit = jit_worst(1);
         let busy_typical = self.busy_typical;
         Term::new(Scope::Postgres, "JIT",
-            jit * self.sorters(),
-            jit * busy_typical,
+            jit_worst(self.sorters()),
+            jit_worst(busy_typical),
             format!(
                 "jit on ({}): a JIT-compiled query holds {jit} more (measured, {}) x ({} connections \
                  + {} parallel workers); typical: {busy_typical} busy",
@@ -761,12 +793,7 @@ impl PgTerms<'_> {
         } else {
             (ByteSize(avwm_setting as u64), pg.src("autovacuum_work_mem"))
         };
-        // Before 17 a vacuum stores at most 1 GB of dead tuple ids whatever the setting.
-        let avwm_eff = if version < 17 {
-            avwm.min(ByteSize::gib(1))
-        } else {
-            avwm
-        };
+        let avwm_eff = autovacuum_each(version, avwm);
         Term::new(
             Scope::Postgres,
             "autovacuum",
