@@ -111,21 +111,32 @@ pub struct InspectArgs {
     /// variables and REDIS_URL].
     #[arg(value_name = "URL")]
     pub targets: Vec<String>,
-    /// RAM of the servers' host [default: this machine's, when the servers are on it].
+    #[command(flatten)]
+    pub host: ServersHostArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// What inspect and apply are told about the host the servers run on (a
+/// live server's versions are its own).
+#[derive(Debug, Args)]
+pub struct ServersHostArgs {
+    /// RAM of the servers' host, for the budget check [default: the facts,
+    /// else (apply) the directory's manifest, else this machine's when the
+    /// servers are on it].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub ram: Option<ByteSize>,
     /// Facts of the servers' host (`dbtune detect --json`).
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
     /// Filesystem of PostgreSQL's data directory on the servers' host
-    /// [default: detected when the server runs here].
+    /// [default: detected when the server runs here, else the facts or
+    /// (apply) the manifest].
     #[arg(long, value_name = "FS", value_parser = parse_fs)]
     pub filesystem: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub live: LiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,17 +169,8 @@ pub struct ApplyArgs {
     /// Where to write the snapshot.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub snapshot_dir: PathBuf,
-    /// RAM of the servers' host, for the budget check [default: the
-    /// directory's manifest, else this machine's when the servers are on it].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub ram: Option<ByteSize>,
-    /// Facts of the servers' host.
-    #[arg(long, value_name = "FILE")]
-    pub facts: Option<PathBuf>,
-    /// Filesystem of PostgreSQL's data directory on the servers' host
-    /// [default: detected when the server runs here, else facts or manifest].
-    #[arg(long, value_name = "FS", value_parser = parse_fs)]
-    pub filesystem: Option<String>,
+    #[command(flatten)]
+    pub host: ServersHostArgs,
     /// You checked that the servers' host has the huge pages PostgreSQL
     /// needs (apply cannot look at another host).
     #[arg(long)]

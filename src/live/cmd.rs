@@ -289,7 +289,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let all_local = pg_t.iter().chain(&redis_t).all(|x| x.is_local());
     let rt = runtime()?;
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
-    let flags = host_flags(args.ram, args.facts.as_deref(), args.filesystem.as_deref());
+    let flags = host_flags(&args.host);
     let host = servers_host(&flags, None, &live, all_local)?;
     let settings = live_settings(&live);
     let budget = budget::compute(
@@ -792,15 +792,11 @@ fn host_port(t: &Target) -> String {
 
 /// What the command line says of the servers' host: a live server's
 /// versions are its own, so only RAM, facts and filesystem.
-fn host_flags<'a>(
-    ram: Option<crate::units::ByteSize>,
-    facts: Option<&'a Path>,
-    filesystem: Option<&'a str>,
-) -> target::Flags<'a> {
+fn host_flags(host: &crate::cli::ServersHostArgs) -> target::Flags<'_> {
     target::Flags {
-        ram,
-        facts,
-        filesystem,
+        ram: host.ram,
+        facts: host.facts.as_deref(),
+        filesystem: host.filesystem.as_deref(),
         ..Default::default()
     }
 }
@@ -816,7 +812,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     let (files, found) = load_dir(&dir, &live)?;
-    let flags = host_flags(args.ram, args.facts.as_deref(), args.filesystem.as_deref());
+    let flags = host_flags(&args.host);
     let host = servers_host(&flags, found.manifest.as_ref(), &live, all_local)?;
     for n in &host.notes {
         note!("{n}");

@@ -186,19 +186,23 @@ fn opt(f: &[&str], i: usize) -> Option<String> {
     f.get(i).filter(|s| !s.is_empty()).map(|s| s.to_string())
 }
 
+/// The release a data file was generated from, from its first line:
+/// "# PostgreSQL 18.4 parameters from ...", "# Redis 7.0.15 ...".
+fn release_of(text: &str) -> String {
+    text.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("?")
+        .to_string()
+}
+
 fn build(version: PgVersion) -> PgCatalog {
     let text = PG_CATALOGS
         .iter()
         .find(|(v, _)| version == *v)
         .map(|(_, t)| *t)
         .expect("a catalog for every supported version");
-    // "# PostgreSQL 18.4 parameters from ..."
-    let release = text
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("?")
-        .to_string();
+    let release = release_of(text);
     let mut params = BTreeMap::new();
     for line in text
         .lines()
@@ -423,12 +427,7 @@ impl RedisCatalog {
         let i = REDIS_VERSIONS.iter().position(|k| *k == v).unwrap_or(0);
         CATS[i].get_or_init(|| {
             let text = REDIS[i].1;
-            let release = text
-                .lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(2))
-                .unwrap_or("?")
-                .to_string();
+            let release = release_of(text);
             let mut keys = BTreeMap::new();
             let mut aliases = BTreeMap::new();
             for line in text
@@ -550,12 +549,7 @@ impl BouncerCatalog {
         let i = PGBOUNCER_VERSIONS.iter().position(|k| *k == v).unwrap_or(0);
         CATS[i].get_or_init(|| {
             let text = PGBOUNCER[i].1;
-            let mut lines = text.lines();
-            let release = lines
-                .next()
-                .and_then(|l| l.split_whitespace().nth(2))
-                .unwrap_or("?")
-                .to_string();
+            let release = release_of(text);
             let sections = text
                 .lines()
                 .find_map(|l| l.strip_prefix("# sections: "))

@@ -88,6 +88,14 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Lines the server's own parser refuses: each an error at its line.
+fn syntax_findings(s: &ServiceSettings, scope: Scope) -> Vec<Finding> {
+    s.syntax_errors
+        .iter()
+        .map(|e| Finding::error(scope, Some(&e.at), e.message.clone(), e.hint.clone()))
+        .collect()
+}
+
 /// A repeated setting: every earlier occurrence is ignored.
 fn duplicates(s: &ServiceSettings, service: Scope, skip: &[&str], out: &mut Vec<Finding>) {
     for (name, entries) in &s.entries {
@@ -118,16 +126,8 @@ pub fn postgres(
     release: Option<&str>,
 ) -> Vec<Finding> {
     let cat = PgCatalog::get(version);
-    let mut out = Vec::new();
     // Lines PostgreSQL's own lexer refuses: the server would not start.
-    for e in &s.syntax_errors {
-        out.push(Finding::error(
-            Scope::Postgres,
-            Some(&e.at),
-            e.message.clone(),
-            e.hint.clone(),
-        ));
-    }
+    let mut out = syntax_findings(s, Scope::Postgres);
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         // Qualified names (pg_stat_statements.max) belong to extensions:
@@ -291,15 +291,7 @@ const REDIS_REPEATABLE: &[&str] = &[
 pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let cat = RedisCatalog::get(version);
     let v_name = format!("Redis {}", cat.version);
-    let mut out = Vec::new();
-    for e in &s.syntax_errors {
-        out.push(Finding::error(
-            Scope::Redis,
-            Some(&e.at),
-            e.message.clone(),
-            e.hint.clone(),
-        ));
-    }
+    let mut out = syntax_findings(s, Scope::Redis);
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         let Some(key) = cat.key(name) else {
@@ -449,15 +441,7 @@ fn c_int(v: &str) -> bool {
 /// seconds (no unit), lookups in any case.
 pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let cat = BouncerCatalog::get(version);
-    let mut out = Vec::new();
-    for e in &s.syntax_errors {
-        out.push(Finding::error(
-            Scope::Pgbouncer,
-            Some(&e.at),
-            e.message.clone(),
-            e.hint.clone(),
-        ));
-    }
+    let mut out = syntax_findings(s, Scope::Pgbouncer);
     // A section header alone is enough for PgBouncer to refuse it; each
     // unknown section is said once, at its first header or setting.
     let mut bad_sections: Vec<&str> = Vec::new();
