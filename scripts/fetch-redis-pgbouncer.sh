@@ -8,13 +8,8 @@
 # libevent-dev and libssl-dev (.ci/run installs them).
 set -euo pipefail
 
-if [ -n "${DBTUNE_CACHE:-}" ]; then
-    cache="$DBTUNE_CACHE"
-elif [ "$(id -u)" = 0 ]; then
-    cache=/var/cache/dbtune
-else
-    cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbtune"
-fi
+# shellcheck source=scripts/cache-dir.sh
+. "$(dirname "$0")/cache-dir.sh"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 mkdir -p "$cache/downloads" "$cache/redis" "$cache/pgbouncer"
 chmod 755 "$cache" "$cache/redis" "$cache/pgbouncer"

@@ -151,21 +151,9 @@ fn timed_psql(c: &Cluster, args: &[&str], stdin: Option<&[u8]>) -> Result<f64> {
 
 /// (copy seconds, index seconds)
 fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
-    c.psql("DROP TABLE IF EXISTS bench_copy")?;
-    c.psql("CHECKPOINT")?;
     // Created in the same transaction as the COPY: with wal_level =
     // minimal this is the case that skips WAL.
-    let copy = timed_psql(
-        c,
-        &[
-            "-1",
-            "-c",
-            "CREATE TABLE bench_copy (id bigint, payload text, n int) WITH (autovacuum_enabled = false)",
-            "-c",
-            "COPY bench_copy FROM STDIN",
-        ],
-        Some(data),
-    )?;
+    let copy = timed_load(c, "bench_copy", "TABLE", data)?;
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_copy (payload)"], None)?;
     c.psql("DROP TABLE bench_copy")?;
     Ok((copy, index))
@@ -174,21 +162,29 @@ fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
 /// The floor a load can reach: COPY into an UNLOGGED table created in the
 /// same transaction, no index, no WAL.
 fn copy_floor(c: &Cluster, data: &[u8]) -> Result<f64> {
-    c.psql("DROP TABLE IF EXISTS bench_floor")?;
+    let t = timed_load(c, "bench_floor", "UNLOGGED TABLE", data)?;
+    c.psql("DROP TABLE bench_floor")?;
+    Ok(t)
+}
+
+/// Seconds to create `table` (a `kind` such as `UNLOGGED TABLE`) and COPY
+/// `data` into it in one transaction, after a checkpoint.
+fn timed_load(c: &Cluster, table: &str, kind: &str, data: &[u8]) -> Result<f64> {
+    c.psql(&format!("DROP TABLE IF EXISTS {table}"))?;
     c.psql("CHECKPOINT")?;
-    let t = timed_psql(
+    timed_psql(
         c,
         &[
             "-1",
             "-c",
-            "CREATE UNLOGGED TABLE bench_floor (id bigint, payload text, n int) WITH (autovacuum_enabled = false)",
+            &format!(
+                "CREATE {kind} {table} (id bigint, payload text, n int) WITH (autovacuum_enabled = false)"
+            ),
             "-c",
-            "COPY bench_floor FROM STDIN",
+            &format!("COPY {table} FROM STDIN"),
         ],
         Some(data),
-    )?;
-    c.psql("DROP TABLE bench_floor")?;
-    Ok(t)
+    )
 }
 
 /// An analytic query: 500 000 groups of pgbench_accounts aggregated by
