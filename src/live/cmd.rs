@@ -9,7 +9,6 @@ macro_rules! note {
 
 use crate::service::Scope;
 use std::fmt;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -401,30 +400,18 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
     }
     let d = drifts(&live, &files);
     let differ: Vec<&Drift> = d.iter().filter(|x| !x.same).collect();
-    let mut out = String::new();
-    if args.json {
-        out = serde_json::to_string_pretty(
+    let out = if args.json {
+        serde_json::to_string_pretty(
             &json!({"schema": 1, "same": d.len() - differ.len(), "settings": d}),
-        )? + "\n";
+        )? + "\n"
     } else {
-        for x in &differ {
-            let _ = writeln!(
-                out,
-                "{:<9} {:<36} file {} ({})  live {}",
-                x.service,
-                x.name,
-                x.file_value,
-                x.at,
-                x.live.as_deref().unwrap_or("(unknown to the server)")
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{} setting(s) differ, {} the same",
+        let lines: String = differ.iter().map(|x| format!("{x}\n")).collect();
+        format!(
+            "{lines}{} setting(s) differ, {} the same\n",
             differ.len(),
             d.len() - differ.len()
-        );
-    }
+        )
+    };
     std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
     Ok(if differ.is_empty() {
         ExitCode::SUCCESS

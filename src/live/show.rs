@@ -1,11 +1,11 @@
-//! What inspect shows of a live server: a Display per server state for the
-//! text report, and the same facts as JSON.
+//! What inspect and diff show of live servers: a Display per server state
+//! and per drifted setting for the text reports, and the same facts as JSON.
 
 use std::fmt;
 
 use serde_json::{json, Value};
 
-use super::{PgSetting, PgState, RedisState};
+use super::{Drift, PgSetting, PgState, RedisState};
 
 impl PgState {
     /// Settings not at their built-in default (what someone chose).
@@ -129,6 +129,22 @@ impl fmt::Display for RedisState {
             g("rdb_last_bgsave_status"),
             g("rdb_changes_since_last_save"),
             if g("aof_enabled") == "1" { "on" } else { "off" }
+        )
+    }
+}
+
+/// diff's line for a setting: the file's value where it is set, and the
+/// server's.
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<9} {:<36} file {} ({})  live {}",
+            self.service,
+            self.name,
+            self.file_value,
+            self.at,
+            self.live.as_deref().unwrap_or("(unknown to the server)")
         )
     }
 }
