@@ -22,7 +22,7 @@ use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
 use crate::plan::{self, Host};
-use crate::profile::{self, Catalog, Origin, Profile};
+use crate::profile::{self, Origin, Profile, Profiles};
 use crate::render::{self, output};
 use crate::service::FileKind;
 use crate::service::Service;
@@ -79,7 +79,7 @@ pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String
 fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     let found = discover::discover(&args.paths)?;
     let profile = match &args.profile {
-        Some(name) => Some(Catalog::load()?.get(name)?.0),
+        Some(name) => Some(Profiles::load()?.get(name)?.0),
         None => None,
     };
     let flags = target::Flags {
@@ -186,7 +186,7 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
 /// The profile closest to a host among every profile dbtune sees
 /// (built-in and the user's).
 fn pick_among(
-    cat: &Catalog,
+    cat: &Profiles,
     ram: crate::units::ByteSize,
     cpus: u32,
     storage: crate::facts::StorageKind,
@@ -197,7 +197,7 @@ fn pick_among(
 
 fn pick_for(f: &Facts) -> Result<(String, String)> {
     Ok(pick_among(
-        &Catalog::load()?,
+        &Profiles::load()?,
         f.memory.effective(),
         f.cpu.effective(),
         f.storage.kind.value,
@@ -205,7 +205,7 @@ fn pick_for(f: &Facts) -> Result<(String, String)> {
 }
 
 fn profiles(json: bool) -> Result<ExitCode> {
-    let cat = Catalog::load()?;
+    let cat = Profiles::load()?;
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<_> = cat
@@ -256,19 +256,19 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
     };
     let (profile, origin) = match (&args.profile_file, &args.profile) {
         (Some(f), _) => (profile::load_file(f)?, Origin::File(f.clone())),
-        (None, Some(name)) => Catalog::load()?.get(name)?,
+        (None, Some(name)) => Profiles::load()?.get(name)?,
         (None, None) => {
             let f = facts
                 .as_ref()
                 .expect("facts are detected when no profile is named");
             let (name, reason) = pick_among(
-                &Catalog::load()?,
+                &Profiles::load()?,
                 args.ram.unwrap_or(f.memory.effective()),
                 args.cpus.unwrap_or(f.cpu.effective()),
                 args.storage.unwrap_or(f.storage.kind.value),
             );
             note!("profile: {reason}");
-            Catalog::load()?.get(&name)?
+            Profiles::load()?.get(&name)?
         }
     };
     let profile = choose_services(profile, &args.services, &args.only);
@@ -585,7 +585,7 @@ fn bench_configs(
     } else {
         args.profile.clone()
     };
-    let catalog = Catalog::load()?;
+    let catalog = Profiles::load()?;
     let mut variants = Vec::new();
     for name in names {
         let (p, _) = catalog.get(&name)?;

@@ -1171,7 +1171,7 @@ impl ZfsPolicy {
 
 /// Every profile dbtune can see: built-ins, then files in the user's
 /// profile directory (which shadow built-ins of the same name).
-pub struct Catalog {
+pub struct Profiles {
     pub entries: Vec<(Profile, Origin)>,
     pub user_dir: Option<PathBuf>,
 }
@@ -1188,8 +1188,8 @@ pub fn user_profile_dir() -> Option<PathBuf> {
     Some(base.join("dbtune/profiles"))
 }
 
-impl Catalog {
-    pub fn load() -> Result<Catalog> {
+impl Profiles {
+    pub fn load() -> Result<Profiles> {
         let mut entries: Vec<(Profile, Origin)> = BUILTIN
             .iter()
             .map(|(name, text)| {
@@ -1215,7 +1215,7 @@ impl Catalog {
                 entries.push((p, Origin::File(f)));
             }
         }
-        Ok(Catalog { entries, user_dir })
+        Ok(Profiles { entries, user_dir })
     }
 
     pub fn get(&self, name: &str) -> Result<(Profile, Origin), Error> {
