@@ -183,15 +183,8 @@ pub struct ApplyArgs {
     pub live: LiveArgs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A readable report (colour only on a terminal, never with NO_COLOR).
-    Text,
-    /// A stable JSON document (docs/check-budget.md).
-    Json,
-    /// GitHub Actions annotations at file:line, then the text report.
-    Github,
-}
+/// check-budget's output formats, defined with the report.
+pub use crate::read::report::Format;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -134,14 +134,8 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     if settings.pgbouncer.is_some() {
         report.pgbouncer_version = Some(host.pgbouncer_version.clone());
     }
-    let out = match args.format {
-        Format::Text => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::text(&report, color)
-        }
-        Format::Json => report::json(&report),
-        Format::Github => report::github(&report),
-    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let out = report.render(args.format, color);
     std::io::stdout()
         .lock()
         .write_all(crate::redact::scrub(&out).as_bytes())?;

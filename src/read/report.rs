@@ -161,6 +161,29 @@ pub fn check_settings(
     }
 }
 
+/// How a report is written: each format is a variant here and one function
+/// below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A readable report (colour only on a terminal, never with NO_COLOR).
+    Text,
+    /// A stable JSON document (docs/check-budget.md).
+    Json,
+    /// GitHub Actions annotations at file:line, then the text report.
+    Github,
+}
+
+impl Report {
+    /// The report in `format`; `color` only matters to text.
+    pub fn render(&self, format: Format, color: bool) -> String {
+        match format {
+            Format::Text => text(self, color),
+            Format::Json => json(self),
+            Format::Github => github(self),
+        }
+    }
+}
+
 /// ANSI colour, only when asked for.
 struct Paint(bool);
 
