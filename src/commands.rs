@@ -91,6 +91,12 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
         pgbouncer_version: args.pgbouncer_version.as_deref(),
         profile: profile.as_ref(),
         reserves: &args.reserve,
+        assumptions: target::AssumptionFlags {
+            sorts_per_query: args.sorts_per_query,
+            busy_share: args.busy_share,
+            manual_maintenance: args.manual_maintenance,
+            backend_memory: args.backend_memory,
+        },
         ..Default::default()
     };
     let host = target::resolve(
@@ -101,20 +107,6 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     )?;
     for n in &host.notes {
         note!("{n}");
-    }
-    let mut host = host;
-    let a = &mut host.assumptions;
-    if let Some(n) = args.sorts_per_query {
-        a.sorts_per_query = n;
-    }
-    if let Some(b) = args.busy_share {
-        a.busy_fraction_typical = b;
-    }
-    if let Some(n) = args.manual_maintenance {
-        a.manual_maintenance = n;
-    }
-    if let Some(m) = args.backend_memory {
-        a.backend_memory = Some(m);
     }
     let mut settings = discover::load_found(
         &found,

@@ -58,6 +58,36 @@ pub struct Flags<'a> {
     pub profile: Option<&'a crate::profile::Profile>,
     /// More memory held on the host (`--reserve NAME=SIZE`).
     pub reserves: &'a [(String, ByteSize)],
+    /// Budget assumptions given on the command line, over the profile's
+    /// or manifest's.
+    pub assumptions: AssumptionFlags,
+}
+
+/// `--sorts-per-query`, `--busy-share`, `--manual-maintenance`,
+/// `--backend-memory`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AssumptionFlags {
+    pub sorts_per_query: Option<u32>,
+    pub busy_share: Option<f64>,
+    pub manual_maintenance: Option<u32>,
+    pub backend_memory: Option<ByteSize>,
+}
+
+impl AssumptionFlags {
+    fn apply(&self, a: &mut Assumptions) {
+        if let Some(n) = self.sorts_per_query {
+            a.sorts_per_query = n;
+        }
+        if let Some(b) = self.busy_share {
+            a.busy_fraction_typical = b;
+        }
+        if let Some(n) = self.manual_maintenance {
+            a.manual_maintenance = n;
+        }
+        if let Some(m) = self.backend_memory {
+            a.backend_memory = Some(m);
+        }
+    }
 }
 
 /// Whether this machine may stand in for the target host when nothing
@@ -320,9 +350,9 @@ impl Sources<'_> {
 
     /// The host's other memory and the budget's assumptions: the profile's
     /// (--profile), else the manifest's, else the OS reserve alone; plus
-    /// every --reserve.
+    /// every --reserve, and the assumptions the command line sets.
     fn reserves(&self, ram: ByteSize) -> (Vec<HostReserve>, Assumptions) {
-        let (mut reserves, assumptions) = match (self.flags.profile, self.manifest) {
+        let (mut reserves, mut assumptions) = match (self.flags.profile, self.manifest) {
             (Some(p), _) => (
                 crate::plan::memory::host_reserves(p, ram),
                 crate::plan::assumptions_of(p),
@@ -337,6 +367,7 @@ impl Sources<'_> {
                 source: "--reserve".into(),
             });
         }
+        self.flags.assumptions.apply(&mut assumptions);
         (reserves, assumptions)
     }
 }
