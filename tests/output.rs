@@ -180,3 +180,24 @@ fn error_hints() {
     let all: Vec<String> = cases.iter().map(|args| run(args, &[])).collect();
     insta::assert_snapshot!(all.join("\n"));
 }
+
+#[test]
+fn check_budget_with_every_assumption_flag() {
+    insta::assert_snapshot!(run(
+        &[
+            &STAGING[..],
+            &[
+                "--sorts-per-query",
+                "3",
+                "--busy-share",
+                "0.5",
+                "--manual-maintenance",
+                "2",
+                "--backend-memory",
+                "8MiB",
+            ],
+        ]
+        .concat(),
+        &[]
+    ));
+}
