@@ -472,3 +472,30 @@ fn bad_input_is_a_clear_error_never_a_panic() {
         .code(2)
         .stderr(contains("does not exist"));
 }
+
+/// JIT memory is counted only where a JIT-compiled query can exist: a build
+/// the facts say lacks llvmjit has no JIT term, one with it (or an unknown
+/// build: the safe side) has one.
+#[test]
+fn jit_is_budgeted_only_for_builds_that_can_jit() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = fx("debian/postgresql.conf");
+    let jit_term = |build: Option<&str>| {
+        let facts = dir.path().join("facts.toml");
+        let build_line = build.map_or(String::new(), |b| format!("postgres_build = [{b}]\n"));
+        fs::write(
+            &facts,
+            format!("[memory]\nphysical = \"64GiB\"\n[cpu]\nlogical = 8\n[storage]\nkind = \"ssd\"\n[servers]\npostgres = \"15.6\"\n{build_line}"),
+        )
+        .unwrap();
+        let (_, v) = json(&["--facts", facts.to_str().unwrap(), &conf]);
+        v["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "JIT")
+    };
+    assert!(!jit_term(Some("\"debian\", \"no-llvmjit\"")));
+    assert!(jit_term(Some("\"debian\", \"llvmjit\"")));
+    assert!(jit_term(None));
+}
