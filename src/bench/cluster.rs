@@ -147,7 +147,9 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.dir.path().join("postgres.log"))?;
-        let child = Self::command(&self.bin.join("postgres"), self.ids)
+        let mut command = Self::command(&self.bin.join("postgres"), self.ids);
+        stop_with_parent(&mut command);
+        let child = command
             .arg("-D")
             .arg(self.data_dir())
             .arg("-c")
@@ -223,6 +225,29 @@ impl Cluster {
             bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The server gets SIGINT (fast shutdown) when the thread that started it
+/// dies, however it dies: a bench or test killed with SIGKILL must not leave
+/// scratch servers holding memory. Set after the uid change (which would
+/// clear it), and checked against a parent that died before it was set.
+fn stop_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid) between fork
+    // and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "the parent exited before the server started",
+                ));
+            }
+            Ok(())
+        });
     }
 }
 

@@ -382,10 +382,12 @@ impl Postgres {
 }
 
 /// A redis-server on a free loopback port with its files in a temp dir.
+/// Fields drop in order: the server stops before its directory goes (a
+/// Redis saving on shutdown would otherwise keep the directory alive).
 pub struct Redis {
     pub port: u16,
-    pub dir: TempDir,
     proc: Proc,
+    pub dir: TempDir,
     cli: PathBuf,
 }
 
@@ -500,8 +502,8 @@ impl Redis {
 /// PgBouncer on a free loopback port in front of a `Postgres`.
 pub struct PgBouncer {
     pub port: u16,
-    pub dir: TempDir,
     proc: Proc,
+    pub dir: TempDir,
 }
 
 impl PgBouncer {
@@ -577,8 +579,8 @@ impl PgBouncer {
 /// missing: the only server test allowed to skip in CI.
 pub struct ZfsPool {
     pub name: String,
-    pub dir: TempDir,
     daemon: Option<Proc>,
+    pub dir: TempDir,
 }
 
 impl ZfsPool {
