@@ -39,26 +39,42 @@ fetch() {
     echo "$out"
 }
 
+# A Debian source package's upstream tarball, unpacked into a new temp dir:
+# prints the source directory (its parent is removed by install_build).
+unpack() {
+    local work
+    work="$(mktemp -d)"
+    tar -xzf "$(fetch "$1")" -C "$work"
+    find "$work" -maxdepth 1 -mindepth 1 -type d | head -1
+}
+
+# install_build DEST VERSION SRC SOURCE_FILE PROGRAM...: the programs into
+# DEST/bin, the source file dbtune reads its key list from into DEST, the
+# version last (what marks DEST complete); then the build directory goes.
+install_build() {
+    local dest="$1" ver="$2" src="$3" source_file="$4"
+    shift 4
+    rm -rf "$dest"
+    mkdir -p "$dest/bin"
+    cp "$@" "$dest/bin/"
+    cp "$source_file" "$dest/"
+    echo "$ver" > "$dest/VERSION"
+    chmod -R a+rX "$dest"
+    rm -rf "$(dirname "$src")"
+}
+
 # Redis
 path="$(orig_of redis)"
 ver="$(basename "$path" | sed -E 's/redis_([0-9.]+)\.orig.*/\1/')"
 mm="$(echo "$ver" | cut -d. -f1,2)"
 dest="$cache/redis/$mm"
 if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
-    tgz="$(fetch "$path")"
-    work="$(mktemp -d)"
-    tar -xzf "$tgz" -C "$work"
-    src="$(find "$work" -maxdepth 1 -mindepth 1 -type d | head -1)"
-    make -C "$src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >"$work/build.log" 2>&1 ||
-        make -C "$src/src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >>"$work/build.log" 2>&1 ||
-        { tail -30 "$work/build.log" >&2; exit 1; }
-    rm -rf "$dest"
-    mkdir -p "$dest/bin"
-    cp "$src/src/redis-server" "$src/src/redis-cli" "$dest/bin/"
-    cp "$src/src/config.c" "$dest/config.c"
-    echo "$ver" > "$dest/VERSION"
-    chmod -R a+rX "$dest"
-    rm -rf "$work"
+    src="$(unpack "$path")"
+    log="$(dirname "$src")/build.log"
+    make -C "$src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >"$log" 2>&1 ||
+        make -C "$src/src" -j"$(nproc)" BUILD_TLS=no USE_SYSTEMD=no redis-server redis-cli >>"$log" 2>&1 ||
+        { tail -30 "$log" >&2; exit 1; }
+    install_build "$dest" "$ver" "$src" "$src/src/config.c" "$src/src/redis-server" "$src/src/redis-cli"
 fi
 # The sample config, for tests of what dbtune says about upstream's own file.
 if [ ! -s "$dest/redis.conf" ]; then
@@ -73,20 +89,12 @@ ver="$(basename "$path" | sed -E 's/pgbouncer_([0-9.]+)\.orig.*/\1/')"
 mm="$(echo "$ver" | cut -d. -f1,2)"
 dest="$cache/pgbouncer/$mm"
 if [ "$(cat "$dest/VERSION" 2>/dev/null)" != "$ver" ]; then
-    tgz="$(fetch "$path")"
-    work="$(mktemp -d)"
-    tar -xzf "$tgz" -C "$work"
-    src="$(find "$work" -maxdepth 1 -mindepth 1 -type d | head -1)"
+    src="$(unpack "$path")"
+    work="$(dirname "$src")"
     (cd "$src" && ./configure --prefix="$work/inst" --without-cares --with-openssl >"$work/build.log" 2>&1 &&
         make -j"$(nproc)" >>"$work/build.log" 2>&1 && make install >>"$work/build.log" 2>&1) ||
         { tail -30 "$work/build.log" >&2; exit 1; }
-    rm -rf "$dest"
-    mkdir -p "$dest/bin"
-    cp "$work/inst/bin/pgbouncer" "$dest/bin/"
-    cp "$src/src/main.c" "$dest/main.c"
-    echo "$ver" > "$dest/VERSION"
-    chmod -R a+rX "$dest"
-    rm -rf "$work"
+    install_build "$dest" "$ver" "$src" "$src/src/main.c" "$work/inst/bin/pgbouncer"
 fi
 if [ ! -s "$dest/pgbouncer.ini" ]; then
     tar -xzf "$(fetch "$path")" -O --wildcards '*/etc/pgbouncer.ini' > "$dest/pgbouncer.ini"
