@@ -292,7 +292,8 @@ impl Sources<'_> {
     fn service_version(&mut self, r: &Releases) -> ServiceVersion {
         let flag = (r.flag)(self.flags);
         let fact = self.facts.as_ref().and_then(|f| (r.found)(&f.servers));
-        let local = if self.looks_here() {
+        // This machine is asked only when nothing else says.
+        let local = if flag.is_none() && fact.is_none() && self.looks_here() {
             (r.found)(&self.local().servers)
         } else {
             None
