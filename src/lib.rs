@@ -10,7 +10,7 @@
 //! - read side: [`read`] (grammar -> includes -> settings -> catalogs ->
 //!   findings -> budget -> report), used by check-budget, by render on its
 //!   own output, and by [`live`] (inspect, diff, apply against a server);
-//! - [`bench`] measures a plan on scratch clusters.
+//! - [`bench`](mod@bench) measures a plan on scratch clusters.
 //!
 //! [`commands`] wires each subcommand's flags to these stages; [`cli`] is the
 //! flags, [`error`] the one error type and its exit codes.

@@ -1,5 +1,7 @@
-//! The services dbtune tunes on a host. PostgreSQL always runs; PgBouncer,
-//! Redis and ZFS are a choice the profile makes and `--services` overrides.
+//! The domain's names: the services dbtune tunes on a host (PostgreSQL
+//! always runs; PgBouncer, Redis and ZFS are a choice the profile makes and
+//! `--services` overrides), the kinds of file it writes and reads, and what
+//! a finding or budget term is about.
 
 use std::fmt;
 

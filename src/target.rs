@@ -1,8 +1,14 @@
-//! The host a set of configs is judged against: its RAM, the memory other
-//! processes hold there, the PostgreSQL version, and whether PostgreSQL's
-//! data is on ZFS, each with where it came from. check-budget, inspect,
-//! diff and apply resolve it here, through the same code, so they cannot
-//! disagree about the same directory and flags.
+//! The resolution stage: flags, a facts file, a directory's manifest and
+//! this machine, in that order, turned into the host every later stage
+//! works for, each fact with where it came from.
+//!
+//! - [`resolve`]: the host a set of configs is judged against (RAM, the
+//!   memory other processes hold, versions, ZFS, assumptions), for
+//!   check-budget, inspect, diff and apply, so they cannot disagree about
+//!   the same directory and flags;
+//! - [`render_host`]: the host render (and bench) tunes for (RAM, CPUs,
+//!   storage, version, build, ZFS), falling back to the profile's nominal
+//!   host.
 
 use crate::version::PgVersion;
 use std::path::Path;

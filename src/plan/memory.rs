@@ -272,7 +272,7 @@ fn fit_work_mem(room: ByteSize, sorters: u64, per_query: f64) -> ByteSize {
 }
 
 /// Memory the profile keeps for the OS and for the host's other
-/// processes (its [[reserve]] entries), on a host with `ram`: budget terms
+/// processes (its `[[reserve]]` entries), on a host with `ram`: budget terms
 /// no config file shows. check-budget --profile uses the same.
 pub fn host_reserves(profile: &Profile, ram: ByteSize) -> Vec<HostReserve> {
     let os_reserve = profile

@@ -590,12 +590,12 @@ impl BouncerCatalog {
         })
     }
 
-    /// Every [pgbouncer] setting of the release.
+    /// Every `[pgbouncer]` setting of the release.
     pub fn keys(&self) -> impl Iterator<Item = &BouncerKey> {
         self.keys.values()
     }
 
-    /// A [pgbouncer] setting: PgBouncer matches names exactly (strcmp).
+    /// A `[pgbouncer]` setting: PgBouncer matches names exactly (strcmp).
     pub fn key(&self, name: &str) -> Option<&BouncerKey> {
         self.keys.get(name)
     }

@@ -1,9 +1,9 @@
-//! Parsers: config text -> `ServiceSettings`, every value with file:line.
+//! Grammars: config text -> `ServiceSettings`, every value with file:line.
 //!
 //! Each follows its server's own grammar for one file's text: PostgreSQL's
 //! `name = value` with quoting and escapes (guc-file.l), Redis's argument
 //! splitting (sdssplitargs), PgBouncer's ini sections. They return items:
-//! settings and include directives; `load` follows the includes.
+//! settings and include directives; `include` follows them.
 
 use crate::error::Error;
 use crate::read::settings::{Location, ServiceSettings, SyntaxError};

@@ -5,7 +5,7 @@
 //!
 //! 1. [`grammar`]: each format's lexical rules (PostgreSQL's guc-file.l,
 //!    Redis's config.c, PgBouncer's ini), one line at a time;
-//! 2. [`include`]: follows include/include_dir/%include as each server does,
+//! 2. [`include`](mod@include): follows include/include_dir/%include as each server does,
 //!    giving every setting its file:line;
 //! 3. [`settings`]: the effective settings of each service, last one wins;
 //! 4. [`catalog`] and [`pgvalue`]: what each server release accepts, and how

@@ -8,7 +8,7 @@
 //! disagree about what a value means.
 //!
 //! This reads a value after the config file's lexer has done its part
-//! (quotes removed); what may appear unquoted is `parse`'s business.
+//! (quotes removed); what may appear unquoted is `grammar`'s business.
 
 use crate::read::catalog::{PgParam, VarType};
 

@@ -92,7 +92,7 @@ pub struct HostSettings {
     pub redis_version: String,
     pub pgbouncer_version: String,
     pub redis: Option<ServiceSettings>,
-    /// Keys are `section.key`; [databases] entries are `databases.NAME`.
+    /// Keys are `section.key`; `[databases]` entries are `databases.NAME`.
     pub pgbouncer: Option<ServiceSettings>,
     /// sysctl keys (`vm.nr_hugepages`) and `zfs_arc_max` from the modprobe
     /// options file.
