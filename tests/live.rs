@@ -40,6 +40,13 @@ fn rendered(dir: &Path) {
         .success();
 }
 
+/// A PostgreSQL and a Redis at their defaults (Redis without RDB saves).
+fn fresh_servers() -> Option<(Postgres, Redis)> {
+    let pg = Postgres::start("", &[])?;
+    let r = Redis::start("save \"\"\n", &[])?;
+    Some((pg, r))
+}
+
 fn pg_settings(pg: &Postgres) -> BTreeMap<String, String> {
     pg.psql(
         "postgres",
@@ -64,10 +71,7 @@ fn redis_config(r: &Redis) -> BTreeMap<String, String> {
 
 #[test]
 fn inspect_a_fresh_postgres_and_redis() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
-    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+    let Some((pg, r)) = fresh_servers() else {
         return;
     };
     let out = dbtune()
@@ -166,10 +170,7 @@ fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
 fn apply_then_rollback_restores_the_exact_previous_values() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
-    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+    let Some((pg, r)) = fresh_servers() else {
         return;
     };
     let (pg_before, redis_before) = (pg_settings(&pg), redis_config(&r));
@@ -477,10 +478,7 @@ fn tls_follows_sslmode() {
 fn apply_dry_run_output() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
-    let Some(r) = Redis::start("save \"\"\n", &[]) else {
+    let Some((pg, r)) = fresh_servers() else {
         return;
     };
     let out = dbtune()
