@@ -8,3 +8,11 @@ elif [ "$(id -u)" = 0 ]; then
 else
     cache="${XDG_CACHE_HOME:-$HOME/.cache}/dbtune"
 fi
+
+# recipe_of FILE...: a hash of the scripts that produce a cached server.
+# It is stored beside each build and compared on the next run, so editing a
+# recipe rebuilds everywhere (CI included) instead of a stale build hiding a
+# broken recipe: the cache key is the version plus what built it.
+recipe_of() {
+    cat "$@" | sha256sum | cut -c1-16
+}

