@@ -1,7 +1,7 @@
 //! The commands: turn parsed flags into a resolved host and profile, run
 //! the pipeline, and print. Data to stdout, everything else to stderr.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,13 +10,8 @@ use anyhow::{Context, Result};
 use crate::read::{discover, report};
 use crate::version::PgVersion;
 
-/// A message for stderr, with every password this process was given
-/// masked (a URL typed where a path goes, say).
-macro_rules! note {
-    ($($arg:tt)*) => {
-        eprintln!("{}", crate::redact::scrub(&format!($($arg)*)))
-    };
-}
+use crate::console;
+use crate::note;
 use crate::cli::{CheckArgs, Cli, Command, Format, RenderArgs};
 use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
@@ -57,7 +52,7 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
                 ours.and_then(Error::location),
                 ours.and_then(Error::hint),
             );
-            std::io::stdout().lock().write_all(text.as_bytes())?;
+            console::print(&text)?;
             Err(e)
         }
         Err(e) => Err(e),
@@ -65,15 +60,16 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
 }
 
 /// check-budget's answer when it cannot run (exit 2) in `--format json`:
-/// what went wrong, where, and the hint, scrubbed of secrets.
+/// what went wrong, where, and the hint; a command-line argument with a
+/// password in it is masked before it becomes JSON.
 pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String {
+    let mask = crate::secret::args_masked;
     let doc = serde_json::json!({
         "schema": 1,
         "verdict": "error",
-        "error": { "message": message, "at": at, "hint": hint },
+        "error": { "message": mask(message), "at": at.map(mask), "hint": hint },
     });
-    let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
-    crate::redact::scrub(&text)
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
 fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
@@ -128,9 +124,11 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let out = report.render(args.format, color);
-    std::io::stdout()
-        .lock()
-        .write_all(crate::redact::scrub(&out).as_bytes())?;
+    if color {
+        console::print_colored(&out)?;
+    } else {
+        console::print(&out)?;
+    }
     Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
@@ -162,10 +160,7 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
     } else {
         facts.to_string()
     };
-    // A path is printed as given: a password typed into one stays hidden.
-    std::io::stdout()
-        .lock()
-        .write_all(crate::redact::scrub(&text).as_bytes())?;
+    console::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -192,7 +187,7 @@ fn pick_for(f: &Facts) -> Result<(String, String)> {
 
 fn profiles(json: bool) -> Result<ExitCode> {
     let cat = Profiles::load()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     if json {
         let list: Vec<_> = cat
             .entries
@@ -207,13 +202,11 @@ fn profiles(json: bool) -> Result<ExitCode> {
                 })
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &list)?;
-        writeln!(out)?;
+        out = serde_json::to_string_pretty(&list)? + "\n";
     } else {
         for (p, o) in &cat.entries {
-            writeln!(
-                out,
-                "{:<12} {:>7} {:>3} CPUs {:<4} PG {}  {}  [{}]",
+            out.push_str(&format!(
+                "{:<12} {:>7} {:>3} CPUs {:<4} PG {}  {}  [{}]\n",
                 p.name,
                 p.host.ram.to_string(),
                 p.host.cpus,
@@ -221,11 +214,12 @@ fn profiles(json: bool) -> Result<ExitCode> {
                 p.host.pg_version,
                 p.description,
                 o
-            )?;
+            ));
         }
-        if let Some(d) = &cat.user_dir {
-            note!("user profiles are read from {}", d.display());
-        }
+    }
+    console::print(&out)?;
+    if let (false, Some(d)) = (json, &cat.user_dir) {
+        note!("user profiles are read from {}", d.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -346,18 +340,18 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (None, _) => {
-            let mut out = std::io::stdout().lock();
+            let mut out = String::new();
             let many = selected.len() > 1;
             for (i, a) in selected.iter().enumerate() {
                 if many {
                     if i > 0 {
-                        writeln!(out)?;
+                        out.push('\n');
                     }
-                    writeln!(out, "# ==> {} <==", a.file)?;
+                    out.push_str(&format!("# ==> {} <==\n", a.file));
                 }
-                out.write_all(a.content.as_bytes())
-                    .context("cannot write to stdout")?;
+                out.push_str(&a.content);
             }
+            console::print(&out).context("cannot write to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -431,7 +425,7 @@ fn check_out(dir: &Path, selected: &[render::Artifact]) -> Result<ExitCode> {
         note!("{}: up to date", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", found.diff);
+    console::print(&found.diff)?;
     let them = if found.edited.len() == 1 {
         "it"
     } else {
@@ -536,9 +530,9 @@ fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     );
     let series = bench::run(&configs, &opts, |m| note!("{m}"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&series)?);
+        console::print(&(serde_json::to_string_pretty(&series)? + "\n"))?;
     } else {
-        print!("{}", bench::report(&series, &configs));
+        console::print(&bench::report(&series, &configs))?;
     }
     Ok(ExitCode::SUCCESS)
 }

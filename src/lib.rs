@@ -34,8 +34,9 @@ pub mod error;
 // and the I/O helpers every stage uses.
 pub mod atomic;
 pub mod calibration;
+pub mod console;
 pub mod input;
-pub mod redact;
+pub mod secret;
 pub mod service;
 pub mod units;
 pub mod version;

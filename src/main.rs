@@ -1,41 +1,33 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use dbtune::console;
 use dbtune::error::{Error, EXIT_ERROR};
-use dbtune::redact::scrub;
+use dbtune::secret::args_masked;
 
 fn main() -> ExitCode {
     let cli = match dbtune::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // clap echoes bad values: a URL with its password must not
+            // show (the whole argument is replaced by its masked form).
+            let text = args_masked(&e.render().to_string());
             // check-budget --format json answers in JSON on every exit,
             // a command line it cannot parse too (stdout; stderr as usual).
             if e.use_stderr() && wants_json_check() {
-                let first = e.render().to_string();
-                let message = first
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("error: ");
-                print!(
-                    "{}",
-                    dbtune::commands::json_error(
-                        message,
-                        None,
-                        Some("see `dbtune check-budget --help`")
-                    )
-                );
-            }
-            // clap echoes bad values: a password in one must not show.
-            let text = e.render().to_string();
-            let clean = scrub(&text);
-            if clean == text {
-                e.exit();
+                let message = text.lines().next().unwrap_or("");
+                let message = message.trim_start_matches("error: ");
+                let _ = console::print(&dbtune::commands::json_error(
+                    message,
+                    None,
+                    Some("see `dbtune check-budget --help`"),
+                ));
             }
             if e.use_stderr() {
-                eprint!("{clean}");
+                console::message(text.trim_end_matches('\n'));
             } else {
-                print!("{clean}");
+                // --help and --version are data.
+                let _ = console::print(&text);
             }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
@@ -44,7 +36,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // The whole cause chain: "cannot read x: permission denied".
-            eprintln!("{}", scrub(&format!("error: {e:#}")));
+            console::message(&args_masked(&format!("error: {e:#}")));
             // dbtune's own errors carry their exit code; anything else
             // (I/O, a server's error) means it could not run.
             ExitCode::from(e.downcast_ref::<Error>().map_or(EXIT_ERROR, Error::code))

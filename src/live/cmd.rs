@@ -1,12 +1,5 @@
 //! inspect, diff and apply: the commands that talk to live servers.
 
-/// A message for stderr, passwords masked.
-macro_rules! note {
-    ($($arg:tt)*) => {
-        eprintln!("{}", crate::redact::scrub(&format!($($arg)*)))
-    };
-}
-
 use crate::service::Scope;
 use std::fmt;
 use std::io::Write as _;
@@ -31,7 +24,9 @@ use crate::read::findings::{Finding, Severity};
 use crate::read::safety;
 use crate::read::settings::HostSettings;
 use crate::read::{discover, report};
-use crate::redact::scrub;
+use crate::console;
+use crate::note;
+use crate::secret::Value;
 use crate::target::{self, CheckTarget, ThisMachine};
 use crate::units::ByteSize;
 use crate::version::PgVersion;
@@ -339,7 +334,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         out.push_str(&format!("\n{line}\n"));
         out
     };
-    std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
+    console::print(&out)?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
@@ -412,7 +407,7 @@ pub fn diff(args: DiffArgs) -> Result<ExitCode> {
             d.len() - differ.len()
         )
     };
-    std::io::stdout().lock().write_all(scrub(&out).as_bytes())?;
+    console::print(&out)?;
     Ok(if differ.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -446,6 +441,27 @@ const REDIS_NEVER: &[&str] = &[
     "daemonize",
     "supervised",
 ];
+
+/// Redis settings that decide who may run which command: apply never
+/// changes them (credentials are recognised by name in `secret`).
+const REDIS_ACCESS: &[&str] = &[
+    "aclfile",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+    "protected-mode",
+];
+
+/// Why apply never changes Redis setting `name`, when it does not.
+fn redis_never(name: &str) -> Option<&'static str> {
+    if REDIS_NEVER.contains(&name) {
+        Some("it moves where clients or the service manager find the server")
+    } else if REDIS_ACCESS.contains(&name) {
+        Some("it decides who may run which command")
+    } else {
+        None
+    }
+}
 
 /// What makes a PostgreSQL change take effect, from pg_settings.context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -499,8 +515,9 @@ fn write_snapshot(dir: &Path, snap: &Snapshot) -> Result<std::path::PathBuf> {
 #[derive(Clone, Debug)]
 struct PgChange {
     name: String,
+    /// What the server runs, as a person reads it.
     from: String,
-    to: String,
+    to: Value,
     needs: Needs,
 }
 
@@ -508,8 +525,8 @@ struct PgChange {
 #[derive(Clone, Debug)]
 struct RedisChange {
     name: String,
-    from: String,
-    to: String,
+    from: Value,
+    to: Value,
 }
 
 /// Everything apply would do, and what it leaves alone and why.
@@ -559,26 +576,41 @@ impl ChangeSet {
 fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
     let mut set = ChangeSet::default();
     for d in drifts(live, files).into_iter().filter(|d| !d.same) {
-        let never = if d.service == Scope::Postgres {
-            PG_NEVER
-        } else {
-            REDIS_NEVER
-        };
-        if never.contains(&d.name.as_str()) {
+        // A password or a connection string with one: changing it live can
+        // lock every client out (requirepass) or break replication, and a
+        // snapshot would have to keep the old one in clear. Never applied.
+        if d.file_value.holds().is_credential() {
             set.notes.push(format!(
-                "{} {}: {} -> {} not applied: it moves where clients or the service manager find the server; change it by hand",
+                "{} {}: holds a credential; apply never changes authentication settings \
+                 (it could lock clients out, and a snapshot would keep the old one): change it by hand",
+                d.service, d.name
+            ));
+            continue;
+        }
+        let never = match d.service {
+            Scope::Postgres => PG_NEVER
+                .contains(&d.name.as_str())
+                .then_some("it moves where clients or the service manager find the server"),
+            _ => redis_never(&d.name),
+        };
+        if let Some(why) = never {
+            set.notes.push(format!(
+                "{} {}: {} -> {} not applied: {why}; change it by hand",
                 d.service,
                 d.name,
-                d.live.as_deref().unwrap_or("?"),
+                d.live.as_ref().map_or("?".to_string(), |v| v.to_string()),
                 d.file_value
             ));
             continue;
         }
         if d.service == Scope::Redis {
             set.redis.push(RedisChange {
-                name: d.name.clone(),
-                from: d.live.unwrap_or_default(),
-                to: d.file_value.clone(),
+                from: d
+                    .live
+                    .clone()
+                    .unwrap_or_else(|| Value::new(Scope::Redis, &d.name, "")),
+                name: d.name,
+                to: d.file_value,
             });
             continue;
         }
@@ -597,7 +629,7 @@ fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
             Some(s) => set.pg.push(PgChange {
                 name: d.name.clone(),
                 from: s.display(),
-                to: d.file_value.clone(),
+                to: d.file_value,
                 needs: Needs::of(&s.context),
             }),
         }
@@ -809,28 +841,27 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
     let after_report = vet(&files, &after, &host, huge)?;
 
-    let mut out = std::io::stdout().lock();
-    write!(out, "{}", scrub(&set.to_string()))?;
+    let mut out = set.to_string();
     if set.len() == 0 {
-        writeln!(
-            out,
-            "nothing to change: the servers run what {} says",
+        out.push_str(&format!(
+            "nothing to change: the servers run what {} says\n",
             dir.display()
-        )?;
+        ));
+        console::print(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes {
-        writeln!(
-            out,
+        out.push_str(&format!(
             "dry run: {} change(s), worst case after them {} of {}; run again with --yes to apply them \
-             (a snapshot of the current values is written first)",
+             (a snapshot of the current values is written first)\n",
             set.len(),
             after_report.budget.worst,
             after_report.budget.ram
-        )?;
+        ));
+        console::print(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    drop(out);
+    console::print(&out)?;
     let snap_path = take_snapshot(&rt, &live, &pg_t, &redis_t, &set, &args.snapshot_dir, t)?;
     note!("snapshot of the previous values: {}", snap_path.display());
     execute(&rt, &mut live, &set, &snap_path, t)
@@ -941,7 +972,7 @@ fn take_snapshot(
                         name: c.name.clone(),
                         previous_setting: c.from.clone(),
                         previous_auto_conf: auto.get(&c.name).cloned(),
-                        applied: Some(c.to.clone()),
+                        applied: Some(c.to.expose().to_string()),
                     })
                     .collect(),
             }),
@@ -958,8 +989,8 @@ fn take_snapshot(
                     .iter()
                     .map(|c| RedisPrevious {
                         name: c.name.clone(),
-                        previous: c.from.clone(),
-                        applied: Some(c.to.clone()),
+                        previous: c.from.expose().to_string(),
+                        applied: Some(c.to.expose().to_string()),
                     })
                     .collect(),
             }),
@@ -987,7 +1018,7 @@ fn execute(
     };
     if let Some((c, _)) = &live.pg {
         for ch in &set.pg {
-            if let Err(e) = rt.block_on(pg_alter(c, &ch.name, Some(&ch.to), t)) {
+            if let Err(e) = rt.block_on(pg_alter(c, &ch.name, Some(ch.to.expose()), t)) {
                 return Err(progress.fail(format!("{e:#}")));
             }
             progress.done(format!("postgres {} = {}", ch.name, ch.to));
@@ -1001,7 +1032,7 @@ fn execute(
     let mut redis_restart = Vec::new();
     if let Some((c, r)) = live.redis.as_mut() {
         for ch in &set.redis {
-            match rt.block_on(redis_config_set(c, &ch.name, &ch.to, t)) {
+            match rt.block_on(redis_config_set(c, &ch.name, ch.to.expose(), t)) {
                 Ok(()) => progress.done(format!("redis {} {}", ch.name, ch.to)),
                 Err(e) if e.contains("immutable") => redis_restart.push(ch.name.clone()),
                 Err(e) => {
@@ -1028,9 +1059,7 @@ fn execute(
         redis_restart: &redis_restart,
         snap_path,
     };
-    let mut out = std::io::stdout().lock();
-    write!(out, "{outcome}")?;
-    writeln!(out, "{}", progress.undo)?;
+    console::print(&format!("{outcome}{}\n", progress.undo))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1052,7 +1081,7 @@ impl Progress {
     /// those changes stand.
     fn fail(&self, what: String) -> anyhow::Error {
         Error::LiveChange {
-            message: scrub(&what),
+            message: crate::secret::escape_controls(&what).into_owned(),
             applied: self.applied.clone(),
             state: if self.reloaded || !self.postgres_changes {
                 "in effect where the server allows it".into()
@@ -1084,7 +1113,7 @@ impl fmt::Display for Outcome<'_> {
                     Some(now) if now.pending_restart => {
                         "set; takes effect after a restart".to_string()
                     }
-                    Some(now) if pg_same(&ch.to, now, s.major) => "in effect".to_string(),
+                    Some(now) if pg_same(ch.to.expose(), now, s.major) => "in effect".to_string(),
                     Some(now) => format!(
                         "not in effect: the server runs {} ({})",
                         now.display(),
@@ -1119,10 +1148,12 @@ impl fmt::Display for Outcome<'_> {
 }
 
 /// Reads a snapshot and checks that it says only what apply could have
-/// written: known keys, none that move a server, plain values.
-fn read_snapshot(path: &Path) -> Result<Snapshot> {
+/// written: known keys, none that move a server or change who may do
+/// what, plain values. A credential (which apply no longer changes, but
+/// an older dbtune did) is left out with a note, not restored.
+fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
     let text = crate::input::read_text(path, "snapshot", crate::input::MAX_CONFIG)?;
-    let snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
+    let mut snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
         Error::input(
             format!("{}:{}", path.display(), e.line()),
             format!("not a dbtune snapshot: {e}"),
@@ -1137,7 +1168,18 @@ fn read_snapshot(path: &Path) -> Result<Snapshot> {
         .into()
     };
     let plain = |v: &str| !v.chars().any(|c| c.is_control());
-    if let Some(p) = &snap.postgres {
+    let mut notes = Vec::new();
+    let mut skip_credential = |scope: Scope, name: &str| -> bool {
+        let credential = crate::secret::holds(scope, name).is_credential();
+        if credential {
+            notes.push(format!(
+                "note: {scope} {name}: the snapshot records a credential, which apply no longer \
+                 changes; it is not restored (set it by hand if it must go back)"
+            ));
+        }
+        credential
+    };
+    if let Some(p) = &mut snap.postgres {
         for c in &p.changes {
             let name_ok = !c.name.is_empty()
                 && c.name.chars().all(|ch| {
@@ -1152,15 +1194,17 @@ fn read_snapshot(path: &Path) -> Result<Snapshot> {
             if PG_NEVER.contains(&c.name.as_str()) {
                 return Err(bad(format!("sets `{}`, which apply never changes", c.name)));
             }
-            if !c.previous_auto_conf.as_deref().is_none_or(plain) {
+            let values = [c.previous_auto_conf.as_deref(), Some(&c.previous_setting), c.applied.as_deref()];
+            if !values.into_iter().flatten().all(plain) {
                 return Err(bad(format!(
                     "gives `{}` a value with a control character",
                     c.name
                 )));
             }
         }
+        p.changes.retain(|c| !skip_credential(Scope::Postgres, &c.name));
     }
-    if let Some(r) = &snap.redis {
+    if let Some(r) = &mut snap.redis {
         for c in &r.changes {
             let name_ok = !c.name.is_empty()
                 && c.name
@@ -1172,97 +1216,135 @@ fn read_snapshot(path: &Path) -> Result<Snapshot> {
                     c.name.escape_debug()
                 )));
             }
-            if REDIS_NEVER.contains(&c.name.as_str())
-                || REDIS_FILE_ONLY_KEYS.contains(&c.name.as_str())
+            if redis_never(&c.name).is_some() || super::REDIS_FILE_ONLY.contains(&c.name.as_str())
             {
                 return Err(bad(format!(
                     "sets Redis `{}`, which apply never changes",
                     c.name
                 )));
             }
-            if !plain(&c.previous) {
+            if ![Some(&c.previous), c.applied.as_ref()].into_iter().flatten().all(|v| plain(v)) {
                 return Err(bad(format!(
                     "gives Redis `{}` a value with a control character",
                     c.name
                 )));
             }
         }
+        r.changes.retain(|c| !skip_credential(Scope::Redis, &c.name));
     }
-    Ok(snap)
+    let changes = snap.postgres.iter().map(|p| p.changes.len()).sum::<usize>()
+        + snap.redis.iter().map(|r| r.changes.len()).sum::<usize>();
+    if changes == 0 {
+        return Err(Error::plain(
+            format!(
+                "snapshot `{}` records no change to restore; nothing was changed",
+                path.display()
+            ),
+            "pass the snapshot that `dbtune apply --yes` named when it made the changes",
+        )
+        .into());
+    }
+    Ok((snap, notes))
 }
 
-/// Directives apply never sends with CONFIG SET.
-const REDIS_FILE_ONLY_KEYS: &[&str] = &[
-    "include",
-    "rename-command",
-    "loadmodule",
-    "user",
-    "sentinel",
-    "requirepass",
-    "masterauth",
-    "aclfile",
-    "enable-debug-command",
-    "enable-module-command",
-    "enable-protected-configs",
-];
-
 fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
-    let snap = read_snapshot(path)?;
+    let (snap, notes) = read_snapshot(path)?;
+    for n in &notes {
+        note!("{n}");
+    }
     if let Some(data_dir) = &args.data_dir {
         return super::offline::rollback(&snap, path, data_dir, args.yes);
     }
     let t = Duration::from_secs(args.live.timeout);
     let (pg_t, redis_t) = rollback_targets(args, &snap)?;
-    let mut out = std::io::stdout().lock();
-    write!(out, "{}", RollbackPlan(&snap))?;
+    let mut out = RollbackPlan(&snap).to_string();
     if !args.yes {
-        writeln!(out, "dry run: run again with --yes to restore these values")?;
+        out.push_str("dry run: run again with --yes to restore these values\n");
+        console::print(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    drop(out);
+    console::print(&out)?;
     let rt = runtime()?;
     let mut live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     if let (Some(p), Some((_, s))) = (&snap.postgres, &live.pg) {
         same_cluster(p, s)?;
     }
+    let mut progress = Progress {
+        applied: Vec::new(),
+        reloaded: false,
+        postgres_changes: snap.postgres.is_some(),
+        undo: format!(
+            "run the same rollback again once the server answers: it restores every value in {} again",
+            path.display()
+        ),
+    };
     if let (Some(p), Some((c, s))) = (&snap.postgres, &live.pg) {
         for ch in &p.changes {
-            if let (Some(applied), Some(now)) = (&ch.applied, s.get(&ch.name)) {
-                if !now.pending_restart && !pg_same(applied, now, s.major) {
-                    note!(
-                        "note: postgres {} was changed since apply set it to {applied} (now {}); restoring it anyway",
-                        ch.name,
-                        now.display()
-                    );
-                }
+            if let Some(now) = s.get(&ch.name) {
+                changed_since_apply(ch, now, s.major);
             }
-            rt.block_on(pg_alter(c, &ch.name, ch.previous_auto_conf.as_deref(), t))?;
+            rt.block_on(pg_alter(c, &ch.name, ch.previous_auto_conf.as_deref(), t))
+                .map_err(|e| progress.fail(format!("{e:#}")))?;
+            progress.done(match &ch.previous_auto_conf {
+                Some(v) => format!("postgres {} back to {}", ch.name, Value::new(Scope::Postgres, &ch.name, v.clone())),
+                None => format!("postgres {} reset", ch.name),
+            });
         }
-        rt.block_on(pg_reload(c, t))?;
+        rt.block_on(pg_reload(c, t))
+            .map_err(|e| progress.fail(format!("{e:#}")))?;
+        progress.reloaded = true;
     }
     if let (Some(r), Some((c, _))) = (&snap.redis, live.redis.as_mut()) {
         for ch in &r.changes {
-            if let Err(e) = rt.block_on(redis_config_set(c, &ch.name, &ch.previous, t)) {
-                if !e.contains("immutable") {
-                    return Err(anyhow::anyhow!(
-                        "CONFIG SET {} {} failed: {}",
-                        ch.name,
-                        ch.previous,
-                        scrub(&e)
-                    ));
+            let previous = Value::new(Scope::Redis, &ch.name, ch.previous.clone());
+            match rt.block_on(redis_config_set(c, &ch.name, &ch.previous, t)) {
+                Ok(()) => progress.done(format!("redis {} back to {previous}", ch.name)),
+                Err(e) if e.contains("immutable") => note!(
+                    "note: redis {}: immutable while Redis runs; it goes back with the file at the next restart",
+                    ch.name
+                ),
+                Err(e) => {
+                    return Err(progress.fail(format!(
+                        "CONFIG SET {} {previous} failed: {e}",
+                        ch.name
+                    )))
                 }
             }
         }
         if r.rewrite {
-            rt.block_on(redis_rewrite(c, t))?;
+            rt.block_on(redis_rewrite(c, t))
+                .map_err(|e| progress.fail(format!("{e:#}")))?;
         }
     }
-    println!("restored the values recorded in {}", path.display());
+    let mut out = format!("restored the values recorded in {}\n", path.display());
     if let Some((c, s)) = live.pg.as_ref() {
         let now = rt.block_on(pg_state(c, &s.target, t))?;
-        pending_after_rollback(&snap, &now);
+        out.push_str(&pending_after_rollback(&snap, &now));
     }
+    console::print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says when a setting was changed by someone else after apply set it:
+/// the server runs neither what apply set nor what was there before (a
+/// change apply never reached runs the previous value, and is silent).
+fn changed_since_apply(ch: &PgPrevious, now: &super::PgSetting, major: u32) {
+    let Some(applied) = &ch.applied else {
+        return;
+    };
+    if now.pending_restart
+        || pg_same(applied, now, major)
+        || pg_same(&ch.previous_setting, now, major)
+        || ch.previous_auto_conf.as_deref().is_some_and(|v| pg_same(v, now, major))
+    {
+        return;
+    }
+    note!(
+        "note: postgres {} was changed since apply set it to {} (now {}); restoring it anyway",
+        ch.name,
+        Value::new(Scope::Postgres, &ch.name, applied.clone()),
+        now.display()
+    );
 }
 
 /// The servers to roll back: those on the command line (with passwords),
@@ -1376,9 +1458,9 @@ fn same_cluster(p: &PgSnapshot, s: &PgState) -> Result<()> {
     Ok(())
 }
 
-/// Says which rolled-back parameters PostgreSQL marks as waiting for a
-/// restart, and why that is not a failure.
-fn pending_after_rollback(snap: &Snapshot, now: &PgState) {
+/// Which rolled-back parameters PostgreSQL marks as waiting for a
+/// restart, and why that is not a failure (empty when none).
+fn pending_after_rollback(snap: &Snapshot, now: &PgState) -> String {
     let pending: Vec<&str> = now
         .settings
         .iter()
@@ -1392,11 +1474,12 @@ fn pending_after_rollback(snap: &Snapshot, now: &PgState) {
         })
         .map(|x| x.name.as_str())
         .collect();
-    if !pending.is_empty() {
-        println!(
-            "note: PostgreSQL marks {} as waiting for a restart: it does so for any restart-only parameter \
-             removed from its files, even when the value does not change",
-            pending.join(", ")
-        );
+    if pending.is_empty() {
+        return String::new();
     }
+    format!(
+        "note: PostgreSQL marks {} as waiting for a restart: it does so for any restart-only parameter \
+         removed from its files, even when the value does not change\n",
+        pending.join(", ")
+    )
 }

@@ -65,7 +65,8 @@ pub enum TlsMode {
     VerifyFull,
 }
 
-pub use crate::redact::redact;
+/// A URL as it may be shown: its password masked.
+pub use crate::secret::url as redact;
 
 mod url {
     /// The host of `scheme://[user[:pw]@]host[:port]/...`.
@@ -115,7 +116,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
             Error::plain(
                 format!(
                     "invalid Redis URL `{shown}`: {}",
-                    crate::redact::scrub(&e.to_string().replace(s, &shown))
+                    e.to_string().replace(s, &shown)
                 ),
                 "write it as redis://[:password@]host:port[/db]",
             )
@@ -132,7 +133,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
                 Error::plain(
                     format!(
                         "invalid PostgreSQL URL `{shown}`: {}",
-                        crate::redact::scrub(&e.to_string())
+                        e.to_string().replace(s, &shown)
                     ),
                     "write it as postgres://user[:password]@host:port/dbname[?sslmode=require]",
                 )
@@ -411,10 +412,7 @@ pub async fn connect_postgres(
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(anyhow!(Error::plain(
-            format!(
-                "cannot connect to {shown}: {}",
-                crate::redact::scrub(&pg_error_text(&e))
-            ),
+            format!("cannot connect to {shown}: {}", pg_error_text(&e)),
             "check the host, port, user and password (PGPASSWORD or the URL), and pg_hba.conf",
         ))),
         Err(_) => Err(anyhow!(Error::plain(

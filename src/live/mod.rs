@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::read::pgvalue::PgValue;
+use crate::secret::{self, Value};
 use crate::read::settings::{Location, ServiceSettings};
 use crate::units::{parse_redis_memory, ByteSize};
 use crate::version::PgVersion;
@@ -40,14 +41,16 @@ pub struct PgSetting {
 }
 
 impl PgSetting {
-    /// The value as a person reads it: `128MB`, `5min`, `on`.
+    /// The value as a person may read it: `128MB`, `5min`, `on`; a
+    /// credential masked (`primary_conninfo`'s password), control
+    /// characters escaped. Never sent back to a server: that is `setting`.
     pub fn display(&self) -> String {
         match (self.unit.as_deref(), self.setting.parse::<f64>()) {
             (Some(u), Ok(n)) if unit_bytes(u).is_some() && n >= 0.0 => {
                 ByteSize((n * unit_bytes(u).unwrap_or(1.0)) as u64).pg()
             }
             (Some(u), Ok(_)) => format!("{}{u}", self.setting),
-            _ => self.setting.clone(),
+            _ => secret::show(Scope::Postgres, &self.name, &self.setting),
         }
     }
 
@@ -415,15 +418,16 @@ pub const REDIS_FILE_ONLY: &[&str] = &[
     "sentinel",
 ];
 
-/// A file setting compared with what runs.
+/// A file setting compared with what runs. Both values are shown (and
+/// serialized) masked when the setting holds a credential.
 #[derive(Clone, Debug, Serialize)]
 pub struct Drift {
     pub service: Scope,
     pub name: String,
-    pub file_value: String,
+    pub file_value: Value,
     pub at: Location,
     /// None: the server has no such setting.
-    pub live: Option<String>,
+    pub live: Option<Value>,
     pub same: bool,
 }
 
@@ -438,9 +442,9 @@ pub fn pg_drift(file: &ServiceSettings, live: &PgState) -> Vec<Drift> {
         out.push(Drift {
             service: Scope::Postgres,
             name: name.clone(),
-            file_value: e.value.clone(),
+            file_value: Value::new(Scope::Postgres, name, e.value.clone()),
             at: e.at.clone(),
-            live: l.map(|l| l.display()),
+            live: l.map(|l| Value::new(Scope::Postgres, name, l.display())),
             same: l.is_some_and(|l| pg_same(&e.value, l, live.major)),
         });
     }
@@ -468,9 +472,9 @@ pub fn redis_drift(file: &ServiceSettings, live: &RedisState) -> Vec<Drift> {
         out.push(Drift {
             service: Scope::Redis,
             name: name.clone(),
-            file_value: value.clone(),
+            file_value: Value::new(Scope::Redis, name, value.clone()),
             at: e.at.clone(),
-            live: l.cloned(),
+            live: l.map(|l| Value::new(Scope::Redis, name, l.clone())),
             same: l.is_some_and(|l| redis_same(name, &value, l)),
         });
     }

@@ -139,16 +139,18 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
             }
         }
     }
-    print!("{plan}");
     if !yes {
-        println!("dry run: run again with --yes to write {shown}");
+        crate::console::print(&format!(
+            "{plan}dry run: run again with --yes to write {shown}\n"
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    crate::console::print(&plan)?;
     crate::atomic::replace(&auto, new.as_bytes(), 0o600)?;
-    println!(
-        "restored the values recorded in {} into {shown}; start PostgreSQL",
+    crate::console::print(&format!(
+        "restored the values recorded in {} into {shown}; start PostgreSQL\n",
         path.display()
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

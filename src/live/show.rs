@@ -137,14 +137,17 @@ impl fmt::Display for RedisState {
 /// server's.
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let live = self
+            .live
+            .as_ref()
+            .map_or("(unknown to the server)".to_string(), |v| v.to_string());
         write!(
             f,
-            "{:<9} {:<36} file {} ({})  live {}",
+            "{:<9} {:<36} file {} ({})  live {live}",
             self.service,
-            self.name,
+            crate::secret::name(&self.name),
             self.file_value,
             self.at,
-            self.live.as_deref().unwrap_or("(unknown to the server)")
         )
     }
 }

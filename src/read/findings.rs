@@ -108,8 +108,10 @@ fn duplicates(s: &ServiceSettings, service: Scope, skip: &[&str], out: &mut Vec<
                 service,
                 Some(&e.at),
                 format!(
-                    "`{name}` is set again at {}; this value ({}) is ignored",
-                    last.at, e.value
+                    "`{}` is set again at {}; this value ({}) is ignored",
+                    crate::secret::name(name),
+                    last.at,
+                    crate::secret::show(service, name, &e.value)
                 ),
                 Some("remove one of them so the file says what the server does".into()),
             ));
@@ -155,7 +157,7 @@ pub fn postgres(
             Lookup::Unknown(suggestion) => out.push(Finding::error(
                 Scope::Postgres,
                 Some(&e.at),
-                format!("unknown parameter `{name}`"),
+                format!("unknown parameter `{}`", crate::secret::name(name)),
                 Some(match suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("not a PostgreSQL {version} parameter; extension parameters are written `extension.name`"),
@@ -300,7 +302,10 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
                 Some(&e.at),
                 match cat.added_in(name) {
                     Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
-                    None => format!("unknown directive `{name}` for {v_name}"),
+                    None => format!(
+                        "unknown directive `{}` for {v_name}",
+                        crate::secret::name(name)
+                    ),
                 },
                 Some(match (cat.added_in(name), cat.suggest(name)) {
                     (Some(v), _) => format!("check against --redis-version {v}, or remove it"),
@@ -500,7 +505,10 @@ fn bouncer_setting(cat: &BouncerCatalog, name: &str, v: &str, at: &Location) -> 
         return bad(
             match cat.added_in(name) {
                 Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
-                None => format!("unknown setting `{name}`: {v_name} refuses to start"),
+                None => format!(
+                    "unknown setting `{}`: {v_name} refuses to start",
+                    crate::secret::name(name)
+                ),
             },
             match (cat.added_in(name), cat.suggest(name)) {
                 (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
@@ -514,11 +522,15 @@ fn bouncer_setting(cat: &BouncerCatalog, name: &str, v: &str, at: &Location) -> 
         .or_else(|| v.find(" ;"))
         .or_else(|| v.find("\t#"))
     {
+        let show = |v: &str| crate::secret::show(Scope::Pgbouncer, &format!("pgbouncer.{name}"), v);
         return bad(
-            format!("`{name}` has a comment after its value: PgBouncer reads `{v}` as the value"),
+            format!(
+                "`{name}` has a comment after its value: PgBouncer reads `{}` as the value",
+                show(v)
+            ),
             format!(
                 "move the comment to its own line; the value is `{}`",
-                v[..pos].trim()
+                show(v[..pos].trim())
             ),
         );
     }

@@ -1,0 +1,499 @@
+//! Secrets never reach the screen, a CI log or a file they do not belong
+//! to. Whether a value is secret is decided by the setting's name in its
+//! format (`requirepass` in redis.conf, `primary_conninfo` in
+//! postgresql.conf, a `[databases]` entry in pgbouncer.ini), and a value
+//! that mixes secret and plain parts (a connection string) is parsed as
+//! the client library parses it, never searched for a substring.
+//!
+//! Every value read from a file or a server reaches output through
+//! [`Value`] (owned) or [`show`] (borrowed): both mask what is secret and
+//! escape control characters, so a value can neither leak a password nor
+//! drive the terminal. What the user typed on the command line (a URL with
+//! its password) is shown through [`url`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::service::Scope;
+
+/// What replaces a secret.
+pub const MASK: &str = "***";
+
+/// What a setting's value holds, as far as secrecy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// Nothing secret.
+    Plain,
+    /// The whole value is secret (a password, a passphrase command).
+    Secret,
+    /// A libpq connection string (keyword/value or URI): its password is.
+    Conninfo,
+    /// Redis ACL rules (`user` lines): `>pw`, `<pw`, `#hash`, `!hash` are.
+    AclRules,
+}
+
+impl Holds {
+    /// Whether the value carries credentials: apply never changes such a
+    /// setting, and a snapshot never records one.
+    pub fn is_credential(self) -> bool {
+        self != Holds::Plain
+    }
+}
+
+/// Words in a setting's name that mean its value is a credential, for the
+/// names no catalog lists (an extension's `myext.api_token`, a stray line).
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "api-key",
+];
+
+/// What the value of `name` holds in the format of `scope`.
+pub fn holds(scope: Scope, name: &str) -> Holds {
+    let lower = name.to_ascii_lowercase();
+    let by_name = match scope {
+        Scope::Postgres => match lower.as_str() {
+            "primary_conninfo" => Some(Holds::Conninfo),
+            "ssl_passphrase_command" => Some(Holds::Secret),
+            _ => None,
+        },
+        Scope::Redis => match lower.as_str() {
+            "requirepass" | "masterauth" | "tls-key-file-pass" | "tls-client-key-file-pass" => {
+                Some(Holds::Secret)
+            }
+            "user" => Some(Holds::AclRules),
+            // `sentinel auth-pass <master> <password>` and friends.
+            "sentinel" => Some(Holds::Secret),
+            _ => None,
+        },
+        // pgbouncer.ini keys are `section.key`: a [databases] entry is a
+        // connection string that may carry `password=`.
+        Scope::Pgbouncer if lower.starts_with("databases.") => Some(Holds::Conninfo),
+        _ => None,
+    };
+    by_name.unwrap_or_else(|| {
+        if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+            Holds::Secret
+        } else {
+            Holds::Plain
+        }
+    })
+}
+
+/// `raw` as it may be shown, for a value that holds `holds`.
+pub fn masked(holds: Holds, raw: &str) -> String {
+    let masked: Cow<str> = match holds {
+        Holds::Plain => Cow::Borrowed(raw),
+        Holds::Secret if raw.is_empty() => Cow::Borrowed(""),
+        Holds::Secret => Cow::Borrowed(MASK),
+        Holds::Conninfo => Cow::Owned(conninfo(raw)),
+        Holds::AclRules => Cow::Owned(acl_rules(raw)),
+    };
+    escape_controls(&masked).into_owned()
+}
+
+/// The value of setting `name` (in `scope`'s format) as it may be shown.
+pub fn show(scope: Scope, name: &str, raw: &str) -> String {
+    masked(holds(scope, name), raw)
+}
+
+/// A setting's value that knows whether it is secret: printed, formatted
+/// and serialized masked; [`Value::expose`] gives the raw value to the one
+/// place that needs it (the server, or the file it belongs to).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Value {
+    holds: Holds,
+    raw: String,
+}
+
+impl Value {
+    pub fn new(scope: Scope, name: &str, raw: impl Into<String>) -> Self {
+        Value {
+            holds: holds(scope, name),
+            raw: raw.into(),
+        }
+    }
+
+    /// The raw value: for the server or the file it belongs to, never for
+    /// a person.
+    pub fn expose(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn holds(&self) -> Holds {
+        self.holds
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&masked(self.holds, &self.raw))
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", masked(self.holds, &self.raw))
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // JSON escapes control characters itself: mask only.
+        match self.holds {
+            Holds::Plain => s.serialize_str(&self.raw),
+            h => s.serialize_str(&masked(h, &self.raw)),
+        }
+    }
+}
+
+/// A name read from a file (a directive, a parameter) as it may be shown.
+/// A line that is not `name value` (`TOKEN=ghp_...` from an included .env
+/// file) would otherwise be echoed whole: the part from the first `=` on
+/// is not shown, nor anything past 64 characters.
+pub fn name(raw: &str) -> String {
+    let (head, cut) = match raw.find('=') {
+        Some(i) => (&raw[..i], true),
+        None => (raw, false),
+    };
+    let mut out: String = head.chars().take(64).collect();
+    let long = head.chars().count() > 64;
+    if cut {
+        out.push_str("=...");
+    } else if long {
+        out.push_str("...");
+    }
+    escape_controls(&out).into_owned()
+}
+
+/// Control characters as visible escapes (`\u{1b}`), so that nothing read
+/// from a file, a snapshot or a server moves the cursor, rings the bell,
+/// retitles the terminal or starts a new line in a report.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A libpq connection string with its password masked: a URI
+/// (`postgresql://...`) or keyword/value pairs, parsed as libpq parses
+/// them (`conninfo_parse`). A string libpq would refuse is masked whole
+/// from the point it stops making sense.
+pub fn conninfo(s: &str) -> String {
+    let trimmed = s.trim_start();
+    if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
+        return url(s);
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let ws = |c: u8| c.is_ascii_whitespace();
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && !ws(b[i]) {
+            i += 1;
+        }
+        let key = &s[key_start..i];
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        if key.is_empty() && i >= b.len() {
+            out.push_str(&s[start..]);
+            break;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            // libpq: missing "=" after the keyword. Show up to here.
+            out.push_str(&s[start..key_start]);
+            out.push_str(MASK);
+            return out;
+        }
+        i += 1;
+        while i < b.len() && ws(b[i]) {
+            i += 1;
+        }
+        out.push_str(&s[start..i]);
+        let value_start = i;
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            let mut closed = false;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 2,
+                    b'\'' => {
+                        i += 1;
+                        closed = true;
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            if !closed {
+                // An unterminated quote: libpq refuses the string.
+                out.push_str(MASK);
+                return out;
+            }
+        } else {
+            while i < b.len() && !ws(b[i]) {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+        }
+        let i_end = i.min(b.len());
+        if key.eq_ignore_ascii_case("password") {
+            out.push_str(MASK);
+        } else {
+            out.push_str(&s[value_start..i_end]);
+        }
+        i = i_end;
+    }
+    out
+}
+
+/// A URL (`postgres://`, `postgresql://`, `redis://`, `rediss://`...)
+/// with its password masked: the user-info ends at the last `@` of the
+/// whole string, so a password holding an unencoded `@`, `/`, `#` or `?`
+/// stays hidden (at worst a host is hidden too); a `password=` query
+/// parameter is masked as well. A URL whose "port" is not a number and
+/// that has no `@` (`postgres://u:pw`) is masked after the colon.
+pub fn url(s: &str) -> String {
+    let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
+        return escape_controls(s).into_owned();
+    };
+    let (scheme, rest) = s.split_at(scheme_end);
+    let out = match rest.rfind('@') {
+        Some(at) => {
+            let (userinfo, tail) = rest.split_at(at);
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:{MASK}"),
+                None => userinfo.to_string(),
+            };
+            format!("{scheme}{user}{}", query_password(tail))
+        }
+        None => {
+            let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (auth, tail) = rest.split_at(auth_end);
+            let auth = match auth.rsplit_once(':') {
+                Some((host, port))
+                    if !auth.starts_with('[')
+                        && !port.is_empty()
+                        && !port.chars().all(|c| c.is_ascii_digit() || c == ',') =>
+                {
+                    format!("{host}:{MASK}")
+                }
+                _ => auth.to_string(),
+            };
+            format!("{scheme}{auth}{}", query_password(tail))
+        }
+    };
+    escape_controls(&out).into_owned()
+}
+
+/// `password=...` parameters of a URL's query masked.
+fn query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", params.join("&"))
+}
+
+/// Redis ACL rules (a `user` line's arguments, joined by spaces as the
+/// reader keeps them) with every password and password hash masked. The
+/// quotes are gone by then, so a password with a space cannot be told
+/// from the next rule: words after a password that are not ACL rules are
+/// taken as part of it.
+fn acl_rules(s: &str) -> String {
+    let is_rule = |w: &str| {
+        w.starts_with(['~', '%', '&', '+', '-', '>', '<', '#', '!', '('])
+            || [
+                "on",
+                "off",
+                "nopass",
+                "resetpass",
+                "reset",
+                "allkeys",
+                "allchannels",
+                "allcommands",
+                "nocommands",
+                "resetkeys",
+                "resetchannels",
+                "sanitize-payload",
+                "skip-sanitize-payload",
+                "clearselectors",
+            ]
+            .contains(&w.to_ascii_lowercase().as_str())
+    };
+    let mut out = Vec::new();
+    let mut in_secret = false;
+    for w in s.split(' ') {
+        if w.starts_with(['>', '<', '#', '!']) {
+            out.push(format!("{}{MASK}", &w[..1]));
+            in_secret = true;
+        } else if in_secret && !is_rule(w) {
+            // still the password
+        } else {
+            in_secret = false;
+            out.push(w.to_string());
+        }
+    }
+    out.join(" ")
+}
+
+/// The passwords inside one command-line argument that is a URL or a
+/// connection string: what `args_masked` replaces when an error echoes
+/// the command line.
+fn carries_secret(arg: &str) -> bool {
+    conninfo(arg) != arg || url(arg) != arg
+}
+
+/// `text` with every command-line argument that carries a password
+/// replaced, whole, by its masked form: for messages that echo what the
+/// user typed (clap's errors, a URL given where a path goes). Whole
+/// arguments only: a short password is never searched for inside other
+/// words.
+pub fn args_masked(text: &str) -> String {
+    let mut out = text.to_string();
+    let mut args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a.len() > 3 && carries_secret(a))
+        .collect();
+    args.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for a in args {
+        if out.contains(&a) {
+            let shown = if a.contains("://") {
+                url(&a)
+            } else {
+                conninfo(&a)
+            };
+            out = out.replace(&a, &shown);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_secret_by_name_in_their_format() {
+        assert_eq!(holds(Scope::Redis, "requirepass"), Holds::Secret);
+        assert_eq!(holds(Scope::Redis, "masterauth"), Holds::Secret);
+        assert_eq!(holds(Scope::Redis, "user"), Holds::AclRules);
+        assert_eq!(holds(Scope::Redis, "maxmemory"), Holds::Plain);
+        assert_eq!(holds(Scope::Postgres, "primary_conninfo"), Holds::Conninfo);
+        assert_eq!(holds(Scope::Postgres, "work_mem"), Holds::Plain);
+        assert_eq!(holds(Scope::Postgres, "myext.api_token"), Holds::Secret);
+        assert_eq!(
+            holds(Scope::Pgbouncer, "databases.app"),
+            Holds::Conninfo
+        );
+        assert_eq!(holds(Scope::Pgbouncer, "pgbouncer.pool_mode"), Holds::Plain);
+        // The same name means nothing secret in another format.
+        assert_eq!(holds(Scope::Postgres, "user"), Holds::Plain);
+    }
+
+    #[test]
+    fn conninfo_passwords_are_masked_by_parsing_not_searching() {
+        for (input, want) in [
+            ("host=db password=pw user=x", "host=db password=*** user=x"),
+            ("host=db password = 'a b\\' c' user=x", "host=db password = *** user=x"),
+            ("password=pw", "password=***"),
+            ("host=db PASSWORD=pw", "host=db PASSWORD=***"),
+            // not a password: a value that merely contains the word
+            ("application_name=password=x host=db", "application_name=password=x host=db"),
+            ("host=db password='unterminated", "host=db password=***"),
+            ("host=db junk", "host=db ***"),
+            (
+                "postgresql://rep:pw@primary:5432/db",
+                "postgresql://rep:***@primary:5432/db",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(conninfo(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn url_passwords_with_unencoded_delimiters_stay_hidden() {
+        for (input, want) in [
+            ("postgres://app:s3cret@db:5432/app", "postgres://app:***@db:5432/app"),
+            ("postgres://postgres:a#Pw@db/app", "postgres://postgres:***@db/app"),
+            ("postgres://postgres:a/b@db/app", "postgres://postgres:***@db/app"),
+            ("postgres://u:p?w@db/app", "postgres://u:***@db/app"),
+            ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            ("redis://default:pw@h:6379", "redis://default:***@h:6379"),
+            ("postgres://app@db/app", "postgres://app@db/app"),
+            ("postgres://u:PW", "postgres://u:***"),
+            ("postgres://127.0.0.1:5432/db", "postgres://127.0.0.1:5432/db"),
+            ("postgres://h1:5432,h2:5433/db", "postgres://h1:5432,h2:5433/db"),
+            (
+                "postgres://db/app?user=x&password=hunter2&sslmode=require",
+                "postgres://db/app?user=x&password=***&sslmode=require",
+            ),
+        ] {
+            assert_eq!(url(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn acl_rules_hide_passwords_and_hashes() {
+        assert_eq!(
+            acl_rules("alice on >s3cret #abcd ~* +@all"),
+            "alice on >*** #*** ~* +@all"
+        );
+        // The reader keeps the arguments joined, without their quotes.
+        assert_eq!(acl_rules("bob on >a b ~* +@all"), "bob on >*** ~* +@all");
+    }
+
+    #[test]
+    fn values_mask_in_display_debug_and_json() {
+        let v = Value::new(Scope::Redis, "requirepass", "hunter2");
+        assert_eq!(v.to_string(), MASK);
+        assert_eq!(format!("{v:?}"), "\"***\"");
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"***\"");
+        assert_eq!(v.expose(), "hunter2");
+        let p = Value::new(Scope::Redis, "maxmemory", "1gb");
+        assert_eq!(p.to_string(), "1gb");
+        let evil = Value::new(Scope::Postgres, "work_mem", "4MB\x1b]0;pwned\x07");
+        assert_eq!(evil.to_string(), "4MB\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(
+            serde_json::to_string(&evil).unwrap(),
+            "\"4MB\\u001b]0;pwned\\u0007\""
+        );
+    }
+
+    #[test]
+    fn a_name_never_echoes_what_follows_an_equals_sign() {
+        assert_eq!(name("secret_token=ghp_abc"), "secret_token=...");
+        assert_eq!(name("maxmemory"), "maxmemory");
+        assert_eq!(name(&"x".repeat(80)), format!("{}...", "x".repeat(64)));
+        assert_eq!(name("a\nb"), "a\\u{a}b");
+    }
+}
