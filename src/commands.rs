@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 use crate::read::{discover, report};
 use crate::version::PgVersion;
 
-use crate::console;
-use crate::note;
 use crate::cli::{CheckArgs, Cli, Command, Format, RenderArgs};
+use crate::console;
 use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
 use crate::facts::{Facts, Suggestion};
+use crate::note;
 use crate::plan::{self, Host};
 use crate::profile::{self, Origin, Profile, Profiles};
 use crate::render::{self, output};
@@ -63,7 +63,7 @@ fn check_budget(args: CheckArgs) -> Result<ExitCode> {
 /// what went wrong, where, and the hint; a command-line argument with a
 /// password in it is masked before it becomes JSON.
 pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String {
-    let mask = crate::secret::args_masked;
+    let mask = |s: &str| crate::secret::args_masked(s).into_owned();
     let doc = serde_json::json!({
         "schema": 1,
         "verdict": "error",

@@ -1,9 +1,11 @@
 //! Where output goes: data to stdout, messages to stderr, both through
-//! here. Nothing printed can drive the terminal (control characters other
-//! than newline and tab are shown as escapes; only dbtune's own colour
-//! codes pass, when colour is on), a closed stdout ends the program
-//! quietly as ripgrep does, and a stderr that cannot be written (closed,
-//! `/dev/full`) is not a crash: the exit code still says what happened.
+//! here. A command-line argument that carries a password and is echoed
+//! (a URL given as a path) shows masked, matched whole; nothing printed
+//! can drive the terminal (control characters other than newline and tab
+//! are shown as escapes; only dbtune's own colour codes pass, when colour
+//! is on); a closed stdout ends the program quietly as ripgrep does, and
+//! a stderr that cannot be written (closed, `/dev/full`) is not a crash:
+//! the exit code still says what happened.
 
 use std::io::{self, Write};
 
@@ -30,7 +32,8 @@ pub fn print_colored(text: &str) -> io::Result<()> {
 }
 
 fn write_data(text: &str, sgr: bool) -> io::Result<()> {
-    let clean = terminal_safe(text, sgr);
+    let text = crate::secret::args_masked(text);
+    let clean = terminal_safe(&text, sgr);
     let mut out = io::stdout().lock();
     match out.write_all(clean.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => quiet_exit(),
@@ -46,7 +49,8 @@ fn quiet_exit() -> ! {
 
 /// One line to stderr; if stderr cannot be written, nothing is.
 pub fn message(text: &str) {
-    let clean = terminal_safe(text, false);
+    let text = crate::secret::args_masked(text);
+    let clean = terminal_safe(&text, false);
     let mut err = io::stderr().lock();
     let _ = err.write_all(clean.as_bytes());
     let _ = err.write_all(b"\n");

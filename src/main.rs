@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap echoes bad values: a URL with its password must not
             // show (the whole argument is replaced by its masked form).
-            let text = args_masked(&e.render().to_string());
+            let text = args_masked(&e.render().to_string()).into_owned();
             // check-budget --format json answers in JSON on every exit,
             // a command line it cannot parse too (stdout; stderr as usual).
             if e.use_stderr() && wants_json_check() {
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // The whole cause chain: "cannot read x: permission denied".
-            console::message(&args_masked(&format!("error: {e:#}")));
+            console::message(&format!("error: {e:#}"));
             // dbtune's own errors carry their exit code; anything else
             // (I/O, a server's error) means it could not run.
             ExitCode::from(e.downcast_ref::<Error>().map_or(EXIT_ERROR, Error::code))

@@ -187,6 +187,11 @@ impl Persistence {
 }
 
 /// Redis's `maxmemory-policy` values.
+/// The most Redis clients a profile may ask for: each is an open file, and
+/// with the 128 Redis keeps for itself they stay within the kernel's
+/// default fs.nr_open (1048576), which bounds LimitNOFILE=.
+pub const MAX_CLIENTS: u32 = 1_048_576 - 128;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvictionPolicy {
@@ -1004,8 +1009,9 @@ impl RedisPolicy {
             "maxclients",
             self.maxclients,
             1,
-            u32::MAX,
-            "Redis refuses 0 clients",
+            MAX_CLIENTS,
+            "Redis refuses 0 clients, and each client is an open file: the kernel's fs.nr_open \
+             (1048576) bounds them",
         )?;
         for c in &self.disable_commands {
             let ok = c.len() <= 64

@@ -277,7 +277,16 @@ pub fn conninfo(s: &str) -> String {
 /// that has no `@` (`postgres://u:pw`) is masked after the colon.
 pub fn url(s: &str) -> String {
     let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
-        return escape_controls(s).into_owned();
+        // `user:pw@host`, typed without a scheme.
+        return match s.rfind('@') {
+            Some(at) => match s[..at].split_once(':') {
+                Some((user, _)) => {
+                    escape_controls(&format!("{user}:{MASK}{}", &s[at..])).into_owned()
+                }
+                None => escape_controls(s).into_owned(),
+            },
+            None => escape_controls(s).into_owned(),
+        };
     };
     let (scheme, rest) = s.split_at(scheme_end);
     let out = match rest.rfind('@') {
@@ -365,35 +374,116 @@ fn acl_rules(s: &str) -> String {
     out.join(" ")
 }
 
-/// The passwords inside one command-line argument that is a URL or a
-/// connection string: what `args_masked` replaces when an error echoes
-/// the command line.
-fn carries_secret(arg: &str) -> bool {
-    conninfo(arg) != arg || url(arg) != arg
+/// The parts of one command-line argument that may carry a password and
+/// be echoed on their own: the argument, and what follows an `=` in it
+/// (`--config=mine=postgres://...`), each with its masked form, when
+/// masking changes it.
+fn secret_parts(arg: &str) -> Vec<(String, String)> {
+    let mut parts = vec![arg];
+    parts.extend(arg.match_indices('=').map(|(i, _)| &arg[i + 1..]));
+    parts
+        .into_iter()
+        .filter(|p| p.len() > 3)
+        .filter_map(|p| {
+            let shown = if p.contains("://") || p.contains('@') {
+                url(p)
+            } else if p.to_ascii_lowercase().contains("password") {
+                conninfo(p)
+            } else {
+                return None;
+            };
+            (shown != *p && shown.contains(MASK)).then(|| (p.to_string(), shown))
+        })
+        .collect()
 }
 
-/// `text` with every command-line argument that carries a password
-/// replaced, whole, by its masked form: for messages that echo what the
-/// user typed (clap's errors, a URL given where a path goes). Whole
-/// arguments only: a short password is never searched for inside other
-/// words.
-pub fn args_masked(text: &str) -> String {
-    let mut out = text.to_string();
-    let mut args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a.len() > 3 && carries_secret(a))
-        .collect();
-    args.sort_by_key(|a| std::cmp::Reverse(a.len()));
-    for a in args {
-        if out.contains(&a) {
-            let shown = if a.contains("://") {
-                url(&a)
-            } else {
-                conninfo(&a)
-            };
-            out = out.replace(&a, &shown);
+/// `text` with every command-line argument (or its part after an `=`)
+/// that carries a password replaced, whole, by its masked form: for
+/// messages that echo what the user typed (clap's errors, a URL given
+/// where a path goes). Whole arguments only: a short password is never
+/// searched for inside other words.
+pub fn args_masked(text: &str) -> Cow<'_, str> {
+    type Found = (Vec<(String, String)>, Vec<String>);
+    static FOUND: std::sync::OnceLock<Found> = std::sync::OnceLock::new();
+    let (parts, passwords) = FOUND.get_or_init(|| {
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .filter_map(|a| a.into_string().ok())
+            .collect();
+        let mut parts: Vec<(String, String)> = args.iter().flat_map(|a| secret_parts(a)).collect();
+        parts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        let mut passwords: Vec<String> = args
+            .iter()
+            .flat_map(|a| passwords_in(a))
+            .filter(|p| p.chars().count() >= MIN_SEARCHED)
+            .collect();
+        passwords.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        (parts, passwords)
+    });
+    let mut out = Cow::Borrowed(text);
+    for (part, shown) in parts {
+        if out.contains(part.as_str()) {
+            out = Cow::Owned(out.replace(part.as_str(), shown));
         }
     }
+    // An argument echoed after the system rewrote it (a URL given as a
+    // path, printed canonical): its password, where it stands as a word.
+    for pw in passwords {
+        if out.contains(pw.as_str()) {
+            out = Cow::Owned(replace_word(&out, pw));
+        }
+    }
+    out
+}
+
+/// A password typed on the command line is searched for in output only
+/// when it is at least this long, and only as a whole word: a short or
+/// common one ("on") would otherwise rewrite unrelated text.
+const MIN_SEARCHED: usize = 6;
+
+/// The passwords a URL or connection-string argument carries.
+fn passwords_in(arg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let part = arg
+        .find("postgres")
+        .or_else(|| arg.find("redis"))
+        .map_or(arg, |i| &arg[i..]);
+    if let Some(scheme_end) = part.find("://").map(|i| i + 3) {
+        let rest = &part[scheme_end..];
+        if let Some(at) = rest.rfind('@') {
+            if let Some((_, pw)) = rest[..at].split_once(':') {
+                out.push(pw.to_string());
+            }
+        }
+    }
+    for kv in arg.split(['&', '?', ' ']) {
+        if let Some((k, v)) = kv.split_once('=') {
+            if k.eq_ignore_ascii_case("password") {
+                out.push(v.trim_matches('\'').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `text` with `word` masked wherever neither neighbour is a letter, a
+/// digit or `_`.
+fn replace_word(text: &str, word: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        let bounded = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        out.push_str(&rest[..i]);
+        out.push_str(if bounded(before) && bounded(after) {
+            MASK
+        } else {
+            word
+        });
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -410,10 +500,7 @@ mod tests {
         assert_eq!(holds(Scope::Postgres, "primary_conninfo"), Holds::Conninfo);
         assert_eq!(holds(Scope::Postgres, "work_mem"), Holds::Plain);
         assert_eq!(holds(Scope::Postgres, "myext.api_token"), Holds::Secret);
-        assert_eq!(
-            holds(Scope::Pgbouncer, "databases.app"),
-            Holds::Conninfo
-        );
+        assert_eq!(holds(Scope::Pgbouncer, "databases.app"), Holds::Conninfo);
         assert_eq!(holds(Scope::Pgbouncer, "pgbouncer.pool_mode"), Holds::Plain);
         // The same name means nothing secret in another format.
         assert_eq!(holds(Scope::Postgres, "user"), Holds::Plain);
@@ -423,11 +510,17 @@ mod tests {
     fn conninfo_passwords_are_masked_by_parsing_not_searching() {
         for (input, want) in [
             ("host=db password=pw user=x", "host=db password=*** user=x"),
-            ("host=db password = 'a b\\' c' user=x", "host=db password = *** user=x"),
+            (
+                "host=db password = 'a b\\' c' user=x",
+                "host=db password = *** user=x",
+            ),
             ("password=pw", "password=***"),
             ("host=db PASSWORD=pw", "host=db PASSWORD=***"),
             // not a password: a value that merely contains the word
-            ("application_name=password=x host=db", "application_name=password=x host=db"),
+            (
+                "application_name=password=x host=db",
+                "application_name=password=x host=db",
+            ),
             ("host=db password='unterminated", "host=db password=***"),
             ("host=db junk", "host=db ***"),
             (
@@ -443,16 +536,36 @@ mod tests {
     #[test]
     fn url_passwords_with_unencoded_delimiters_stay_hidden() {
         for (input, want) in [
-            ("postgres://app:s3cret@db:5432/app", "postgres://app:***@db:5432/app"),
-            ("postgres://postgres:a#Pw@db/app", "postgres://postgres:***@db/app"),
-            ("postgres://postgres:a/b@db/app", "postgres://postgres:***@db/app"),
+            (
+                "postgres://app:s3cret@db:5432/app",
+                "postgres://app:***@db:5432/app",
+            ),
+            (
+                "postgres://postgres:a#Pw@db/app",
+                "postgres://postgres:***@db/app",
+            ),
+            (
+                "postgres://postgres:a/b@db/app",
+                "postgres://postgres:***@db/app",
+            ),
             ("postgres://u:p?w@db/app", "postgres://u:***@db/app"),
-            ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            (
+                "redis://:pw@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
             ("redis://default:pw@h:6379", "redis://default:***@h:6379"),
             ("postgres://app@db/app", "postgres://app@db/app"),
             ("postgres://u:PW", "postgres://u:***"),
-            ("postgres://127.0.0.1:5432/db", "postgres://127.0.0.1:5432/db"),
-            ("postgres://h1:5432,h2:5433/db", "postgres://h1:5432,h2:5433/db"),
+            ("u:PW@127.0.0.1", "u:***@127.0.0.1"),
+            (":PW@127.0.0.1:6379", ":***@127.0.0.1:6379"),
+            (
+                "postgres://127.0.0.1:5432/db",
+                "postgres://127.0.0.1:5432/db",
+            ),
+            (
+                "postgres://h1:5432,h2:5433/db",
+                "postgres://h1:5432,h2:5433/db",
+            ),
             (
                 "postgres://db/app?user=x&password=hunter2&sslmode=require",
                 "postgres://db/app?user=x&password=***&sslmode=require",
@@ -460,6 +573,35 @@ mod tests {
         ] {
             assert_eq!(url(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn arguments_carrying_a_password_are_found_whole_and_after_equals() {
+        let parts = secret_parts("mine=postgres://u:pw@h/db");
+        assert!(parts.contains(&(
+            "postgres://u:pw@h/db".to_string(),
+            "postgres://u:***@h/db".to_string()
+        )));
+        assert!(secret_parts("u:PW@127.0.0.1")
+            .contains(&("u:PW@127.0.0.1".to_string(), "u:***@127.0.0.1".to_string())));
+        assert!(secret_parts("--format=json").is_empty());
+        assert!(secret_parts("/etc/postgresql/15/main").is_empty());
+        assert!(secret_parts("8GiB").is_empty());
+    }
+
+    #[test]
+    fn a_typed_password_is_searched_only_as_a_whole_word() {
+        assert_eq!(
+            replace_word("/tmp/x/postgres:/u:Sup3rPW@h/db", "Sup3rPW"),
+            "/tmp/x/postgres:/u:***@h/db"
+        );
+        assert_eq!(replace_word("pg_version", "version"), "pg_version");
+        assert_eq!(replace_word("a versions b", "version"), "a versions b");
+        assert_eq!(
+            passwords_in("mine=postgres://u:pw1234@h/db"),
+            vec!["pw1234"]
+        );
+        assert_eq!(passwords_in("host=h password=abcdef"), vec!["abcdef"]);
     }
 
     #[test]

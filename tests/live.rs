@@ -388,6 +388,12 @@ fn no_target_is_a_usage_error() {
 /// A self-signed certificate for localhost and 127.0.0.1 in `dir`,
 /// owned by the postgres user as PostgreSQL requires.
 fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    self_signed_for(dir, "localhost", "DNS:localhost,IP:127.0.0.1")
+}
+
+/// A self-signed certificate with common name `cn` and these
+/// subjectAltNames.
+fn self_signed_for(dir: &Path, cn: &str, san: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
     let out = std::process::Command::new("openssl")
         .args([
@@ -399,9 +405,9 @@ fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
             "-days",
             "2",
             "-subj",
-            "/CN=localhost",
+            &format!("/CN={cn}"),
         ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", &format!("subjectAltName={san}")])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
@@ -470,6 +476,52 @@ fn tls_follows_sslmode() {
         .assert()
         .success()
         .stdout(contains("over TLS"));
+}
+
+/// libpq's verify-ca checks that a trusted CA signed the certificate, not
+/// the host name in it; verify-full checks both.
+#[test]
+fn verify_ca_checks_the_chain_not_the_host_name() {
+    if harness::need("openssl").is_none() {
+        return;
+    }
+    let certs = harness::server_dir();
+    let (crt, key) = self_signed_for(certs.path(), "db.example", "DNS:db.example");
+    let (crt_s, key_s) = (crt.display().to_string(), key.display().to_string());
+    let Some(pg) = Postgres::start(
+        "",
+        &[
+            ("ssl", "on"),
+            ("ssl_cert_file", &crt_s),
+            ("ssl_key_file", &key_s),
+        ],
+    ) else {
+        return;
+    };
+    let url = |mode: &str| {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode={mode}",
+            pg.port
+        )
+    };
+    dbtune()
+        .env("PGSSLROOTCERT", &crt)
+        .args(["inspect", &url("verify-ca")])
+        .assert()
+        .success()
+        .stdout(contains("over TLS"));
+    dbtune()
+        .env("PGSSLROOTCERT", &crt)
+        .args(["inspect", &url("verify-full")])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect").and(contains("certificate")));
+    // Without the CA, verify-ca refuses: the chain is what it checks.
+    dbtune()
+        .args(["inspect", &url("verify-ca")])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot connect"));
 }
 
 /// apply's dry run, whole: what it would change on a fresh PostgreSQL and

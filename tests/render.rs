@@ -353,3 +353,37 @@ fn a_grid_of_hosts_fits_or_is_refused() {
     }
     assert!(rendered > refused, "{rendered} rendered, {refused} refused");
 }
+
+/// LimitNOFILE= above the kernel's fs.nr_open keeps a unit from starting:
+/// however many clients a profile allows, the limit stays within it and
+/// says why.
+#[test]
+fn open_file_limits_never_exceed_the_kernels_nr_open() {
+    let mut p = profile("powerhouse");
+    p.pgbouncer.max_client_conn = 1_000_000;
+    p.redis.maxclients = dbtune::profile::MAX_CLIENTS;
+    let mut h = nominal(&p);
+    h.ram = ByteSize::gib(256);
+    let plan = plan::build(&p, &h).unwrap_or_else(|e| panic!("{e}"));
+    let artifacts = render::render(&plan, None).unwrap();
+    let report = render::check(&plan, &artifacts).unwrap();
+    let limits = render::limits_of(&plan, &report.budget);
+    let bouncer = limits
+        .iter()
+        .find(|l| l.service == dbtune::service::Service::Pgbouncer)
+        .expect("powerhouse runs PgBouncer");
+    assert_eq!(bouncer.nofile, render::NR_OPEN_DEFAULT);
+    assert!(
+        bouncer.nofile_reason.contains("fs.nr_open"),
+        "{}",
+        bouncer.nofile_reason
+    );
+    for l in &limits {
+        assert!(
+            l.nofile <= render::NR_OPEN_DEFAULT,
+            "{}: {}",
+            l.unit,
+            l.nofile
+        );
+    }
+}

@@ -430,6 +430,13 @@ fn hostile_profiles_are_refused_at_load_with_their_line() {
             "maxclients = 0",
             "maxclients = 0 is out of range",
         ),
+        // Each client is an open file: LimitNOFILE= could not follow.
+        (
+            "maxclients = 10000",
+            "maxclients = 100000000",
+            "maxclients = 100000000",
+            "fs.nr_open",
+        ),
         ("[redis]\n", "[redis]\nport = 0\n", "port = 0", "not a port"),
         (
             "[redis]\n",
@@ -997,14 +1004,31 @@ fn apply_refuses_full_page_writes_off_on_a_cluster_not_on_zfs() {
         .stderr(contains("torn page").and(contains("nothing was changed")))
         .stderr(contains("detected: the server's data_directory"));
     assert_eq!(pg_settings(&pg), before);
-    // A facts file or flag claiming ZFS does not beat what detection sees.
+    // Neither a flag nor a facts file claiming ZFS beats what detection
+    // sees of a server on this machine; the flag is said to be unused.
     dbtune()
         .arg("apply")
         .arg(dir.path())
         .arg(pg_url(&pg))
-        .args(["--ram", "8GiB"])
+        .args(["--yes", "--ram", "8GiB", "--filesystem", "zfs"])
         .assert()
-        .code(1);
+        .code(1)
+        .stderr(contains("torn page").and(contains("nothing was changed")))
+        .stderr(contains("--filesystem zfs is not used"));
+    // A facts file of a host whose data is on ZFS (as the ZFS render
+    // tests above use it).
+    let facts_dir = tempfile::tempdir().unwrap();
+    let facts = facts_of("no-cgroup-zfs", None, facts_dir.path());
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--facts"])
+        .arg(&facts)
+        .assert()
+        .code(1)
+        .stderr(contains("torn page").and(contains("nothing was changed")));
+    assert_eq!(pg_settings(&pg), before);
 }
 
 fn free_huge_pages() -> u64 {
@@ -1288,4 +1312,495 @@ fn apply_and_check_budget_give_the_same_verdict_for_the_same_directory() {
             );
         }
     }
+}
+
+// --- secrets: every place a value can come from ---------------------------
+
+/// Everything a command printed, on both streams.
+fn both(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn assert_hidden(what: &str, out: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!out.contains(s), "{what} printed `{s}`:\n{out}");
+    }
+}
+
+/// redis-cli as a client that knows the password.
+fn redis_auth(r: &harness::Redis, pw: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(harness::need("redis-cli").unwrap())
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &r.port.to_string(),
+            "--no-auth-warning",
+            "-a",
+            pw,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Passwords in committed files and on live servers: diff, apply (dry run
+/// and --yes), inspect and check-budget in every format show none of them,
+/// JSON stays valid, apply leaves authentication alone and says so, and
+/// the snapshot it writes holds no credential.
+#[test]
+fn credentials_in_files_and_on_servers_never_reach_output_or_snapshots() {
+    const LIVE_PW: &str = "LiveRedisPw_913";
+    const LIVE_MASTER: &str = "LiveMasterPw_914";
+    const CONN_PW: &str = "Conn Pw_888";
+    const FILE_PW: &[&str] = &[
+        "FileReqPw_1",
+        "FileReqPw_2",
+        "FileMasterPw_3",
+        "UrlPw_4",
+        "KvPw_5",
+    ];
+    let Some(pg) = Postgres::start(
+        "primary_conninfo = 'host=10.9.9.9 user=rep password = ''Conn Pw_888'''\n",
+        &[],
+    ) else {
+        return;
+    };
+    let Some(r) = harness::Redis::start("save \"\"\n", &[]) else {
+        return;
+    };
+    assert!(r
+        .cmd(&["CONFIG", "SET", "masterauth", LIVE_MASTER])
+        .contains("OK"));
+    assert!(r
+        .cmd(&["CONFIG", "SET", "requirepass", LIVE_PW])
+        .contains("OK"));
+    let dir = dir_with(&[
+        (
+            "postgresql.conf",
+            "work_mem = 8MB\n\
+             primary_conninfo = 'postgresql://rep:UrlPw_4@primary:5432/db'\n\
+             primary_conninfo = 'host=primary password=KvPw_5 user=rep'\n",
+        ),
+        (
+            "redis.conf",
+            "maxmemory 64mb\nmaxmemory-policy noeviction\n\
+             requirepass FileReqPw_1\nrequirepass FileReqPw_2\nmasterauth FileMasterPw_3\n",
+        ),
+    ]);
+    let redis_url = format!("redis://:{LIVE_PW}@127.0.0.1:{}", r.port);
+    let mut secrets: Vec<&str> = vec![LIVE_PW, LIVE_MASTER, CONN_PW, "Pw_888"];
+    secrets.extend(FILE_PW);
+    let snapshots = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let sd = snapshots.path().to_str().unwrap().to_string();
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["diff", &d],
+        vec!["diff", &d, "--json"],
+        vec!["inspect"],
+        vec!["inspect", "--json"],
+        vec!["apply", &d, "--ram", "8GiB"],
+        vec!["apply", &d, "--ram", "8GiB", "--yes", "--snapshot-dir", &sd],
+    ];
+    let pg = pg_url(&pg);
+    for args in &runs {
+        let o = dbtune()
+            .args(args)
+            .args([pg.as_str(), redis_url.as_str()])
+            .output()
+            .unwrap();
+        let all = both(&o);
+        assert_hidden(&format!("{args:?}"), &all, &secrets);
+        if args.contains(&"--json") {
+            serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{all}"));
+        }
+        if args[0] == "apply" {
+            assert!(
+                all.contains("redis requirepass: holds a credential; apply never changes authentication settings"),
+                "{args:?}:\n{all}"
+            );
+            assert!(
+                all.contains("postgres primary_conninfo: holds a credential"),
+                "{all}"
+            );
+        }
+    }
+    // apply changed maxmemory and work_mem, not the password: the old one
+    // still opens the door.
+    assert_eq!(
+        redis_auth(&r, LIVE_PW, &["CONFIG", "GET", "maxmemory"])
+            .lines()
+            .nth(1),
+        Some("67108864")
+    );
+    assert_eq!(redis_auth(&r, LIVE_PW, &["PING"]).trim(), "PONG");
+    let snap = fs::read_to_string(only_snapshot(snapshots.path())).unwrap();
+    assert_hidden("the snapshot", &snap, &secrets);
+    assert!(
+        snap.contains("maxmemory") && !snap.contains("requirepass"),
+        "{snap}"
+    );
+    // check-budget of the same files, in every format.
+    for format in ["text", "json", "github"] {
+        let o = dbtune()
+            .args(["check-budget", "--ram", "8GiB", "--format", format, &d])
+            .output()
+            .unwrap();
+        let all = both(&o);
+        assert_hidden(&format!("check-budget --format {format}"), &all, &secrets);
+        assert!(
+            all.contains("is set again"),
+            "{format}: the duplicate is reported:\n{all}"
+        );
+        if format == "json" {
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+        }
+    }
+}
+
+/// A snapshot an older dbtune wrote with a Redis password in it: rollback
+/// restores the rest (maxmemory) and says it left the credential alone.
+#[test]
+fn an_old_snapshot_holding_a_credential_still_restores_the_rest() {
+    let Some(r) = harness::Redis::start("save \"\"\nmaxmemory 32mb\n", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("old.json");
+    fs::write(
+        &snap,
+        format!(
+            r#"{{"dbtune_version":"0.1.0","created_unix":1,"postgres":null,
+               "redis":{{"target":"redis://127.0.0.1:{p}","host_port":"127.0.0.1:{p}","rewrite":false,
+               "changes":[{{"name":"requirepass","previous":"OldPw_77","applied":"NewPw_78"}},
+                          {{"name":"maxmemory","previous":"16777216","applied":"33554432"}}]}}}}"#,
+            p = r.port
+        ),
+    )
+    .unwrap();
+    let o = dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &format!("redis://127.0.0.1:{}", r.port)])
+        .output()
+        .unwrap();
+    let all = both(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert_hidden("rollback", &all, &["OldPw_77", "NewPw_78"]);
+    assert!(
+        all.contains("redis requirepass: the snapshot records a credential"),
+        "{all}"
+    );
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory"]).lines().nth(1),
+        Some("16777216")
+    );
+    assert_eq!(r.cmd(&["PING"]).trim(), "PONG", "no password was set");
+}
+
+/// A snapshot that records nothing restores nothing, and says so.
+#[test]
+fn an_empty_snapshot_is_refused_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("empty.json");
+    fs::write(
+        &snap,
+        r#"{"dbtune_version":"0.1.0","created_unix":1,"postgres":null,"redis":null}"#,
+    )
+    .unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", "redis://127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(contains("records no change to restore").and(contains("nothing was changed")));
+}
+
+/// A rollback that fails partway says what it had already restored, and
+/// how to finish; a setting apply never reached (it still runs its old
+/// value) is not reported as "changed since apply".
+#[test]
+fn a_rollback_that_fails_partway_says_what_it_restored() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let sysid = pg.psql(
+        "postgres",
+        "postgres",
+        "SELECT system_identifier FROM pg_control_system()",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("partial.json");
+    // work_mem was set by apply; random_page_cost never was (the server
+    // still runs its previous 4); the third name is unknown to the server.
+    pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '16MB'");
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    fs::write(
+        &snap,
+        format!(
+            r#"{{"dbtune_version":"0.1.0","created_unix":1,"redis":null,
+               "postgres":{{"target":"postgres://postgres@127.0.0.1:{p}/postgres","host_port":"127.0.0.1:{p}",
+               "system_identifier":"{sysid}","data_directory":null,
+               "changes":[{{"name":"work_mem","previous_setting":"4MB","previous_auto_conf":null,"applied":"16MB"}},
+                          {{"name":"random_page_cost","previous_setting":"4","previous_auto_conf":null,"applied":"1.1"}},
+                          {{"name":"no_such_parameter_here","previous_setting":"1","previous_auto_conf":"1","applied":"2"}}]}}}}"#,
+            p = pg.port,
+            sysid = sysid.trim()
+        ),
+    )
+    .unwrap();
+    let o = dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &pg_url(&pg)])
+        .output()
+        .unwrap();
+    let all = both(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains("applied before the failure"), "{all}");
+    assert!(all.contains("postgres work_mem reset"), "{all}");
+    assert!(all.contains("postgres random_page_cost reset"), "{all}");
+    assert!(all.contains("run the same rollback again"), "{all}");
+    assert!(
+        !all.contains("random_page_cost was changed since apply"),
+        "{all}"
+    );
+}
+
+/// Masking never rewrites what it was not asked to: a password that is a
+/// common word or JSON punctuation changes nothing in the output.
+#[test]
+fn a_password_that_is_a_common_word_does_not_corrupt_output() {
+    let dir = tempfile::tempdir().unwrap();
+    dbtune()
+        .args(["render", "--profile", "low-memory", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let run = |pw: Option<&str>| {
+        let mut c = dbtune();
+        c.args(["check-budget", "--format", "json"]).arg(dir.path());
+        if let Some(pw) = pw {
+            c.env("PGPASSWORD", pw);
+        }
+        c.output().unwrap()
+    };
+    let plain = run(None);
+    for pw in ["on", "\",", "PostgreSQL", "1"] {
+        let o = run(Some(pw));
+        assert_eq!(
+            o.stdout, plain.stdout,
+            "PGPASSWORD={pw:?} changed the report"
+        );
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+    }
+}
+
+/// A redis.conf that includes a .env file: the GitHub annotations (which
+/// land in a CI log a pull request can read) never echo the token.
+#[test]
+fn a_dotenv_included_from_redis_conf_never_reaches_the_ci_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    fs::write(
+        &env,
+        "secret_token=ghp_abcdefSECRET123\nDB_PASSWORD=hunter2hunter2\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("redis.conf"),
+        format!("maxmemory 64mb\ninclude {}\n", env.display()),
+    )
+    .unwrap();
+    for format in ["github", "text", "json"] {
+        let o = dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--format", format])
+            .arg(dir.path().join("redis.conf"))
+            .output()
+            .unwrap();
+        let all = both(&o);
+        assert_hidden(format, &all, &["ghp_abcdefSECRET123", "hunter2hunter2"]);
+        assert!(
+            all.contains("secret_token=..."),
+            "{format}: the line is still reported:\n{all}"
+        );
+    }
+}
+
+/// ANSI escapes and window-title sequences in a config value or a name
+/// reach the terminal as visible escapes, never as control characters.
+#[test]
+fn control_characters_from_files_are_printed_as_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("redis.conf"),
+        "maxmemory 64mb\nmaxmemory-policy \"\\x1b]0;pwned\\x07\"\n\"evil\\x1b[2J\" yes\n",
+    )
+    .unwrap();
+    for format in ["text", "github"] {
+        let o = dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--format", format])
+            .arg(dir.path().join("redis.conf"))
+            .output()
+            .unwrap();
+        let all = both(&o);
+        assert!(
+            !all.contains('\x1b') && !all.contains('\x07'),
+            "{format}:\n{all:?}"
+        );
+        assert!(
+            all.contains("\\u{1b}"),
+            "{format}: the escape is shown:\n{all}"
+        );
+    }
+}
+
+/// A stderr that cannot be written (full disk, closed) is not a crash:
+/// the exit code is the command's own, not a panic's 101. A stdout
+/// closed by its reader ends dbtune quietly.
+#[test]
+fn unwritable_output_streams_never_panic() {
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args(["check-budget", "/nonexistent/postgresql.conf"])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args(["render", "--profile", "low-memory"])
+        .stderr(
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    // stdout closed before dbtune writes: a reader that went away.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args(["render", "--profile", "low-memory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+/// What PostgreSQL refuses only at the next reload or restart is asked of
+/// the server before apply changes anything: SSL on without its
+/// certificate, a preloaded library that is not installed, a socket group
+/// that does not exist.
+#[test]
+fn apply_refuses_settings_the_server_would_fail_on_at_reload_or_restart() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let before = pg_settings(&pg);
+    for (conf, says) in [
+        ("ssl = on\n", "ssl = on needs ssl_cert_file `server.crt`"),
+        (
+            "shared_preload_libraries = 'no_such_library_here'\n",
+            "`no_such_library_here`, which is not installed",
+        ),
+        (
+            "unix_socket_group = 'no_such_group_here'\n",
+            "unix_socket_group `no_such_group_here` is not a group on this machine",
+        ),
+    ] {
+        let dir = dir_with(&[("postgresql.conf", conf)]);
+        dbtune()
+            .arg("apply")
+            .arg(dir.path())
+            .arg(pg_url(&pg))
+            .args(["--yes", "--ram", "8GiB"])
+            .assert()
+            .code(1)
+            .stderr(contains(says).and(contains("nothing was changed")));
+        assert_eq!(pg_settings(&pg), before, "{conf}");
+    }
+    // An installed library and an existing group pass the same check.
+    let dir = dir_with(&[(
+        "postgresql.conf",
+        "shared_preload_libraries = 'pg_stat_statements'\nunix_socket_group = 'root'\n",
+    )]);
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--ram", "8GiB"])
+        .assert()
+        .success()
+        .stdout(contains("dry run"));
+}
+
+/// A URL without a password takes it as libpq would: PGPASSWORD, else the
+/// password file (PGPASSFILE or ~/.pgpass), which is skipped with a
+/// warning when others may read it.
+#[test]
+fn a_password_comes_from_pgpassword_or_the_password_file() {
+    const PW: &str = "FilePw_4242";
+    let Some(pg) = Postgres::start_auth("", &[], "scram-sha-256") else {
+        return;
+    };
+    pg.psql(
+        "postgres",
+        "postgres",
+        &format!("ALTER ROLE postgres PASSWORD '{PW}'"),
+    );
+    let url = pg_url(&pg);
+    let inspect = || {
+        let mut c = dbtune();
+        c.args(["inspect", &url, "--timeout", "10"]);
+        c
+    };
+    inspect()
+        .assert()
+        .code(2)
+        .stderr(contains("password authentication failed").or(contains("password")));
+    inspect()
+        .env("PGPASSWORD", PW)
+        .assert()
+        .success()
+        .stdout(contains("PostgreSQL"));
+    let dir = tempfile::tempdir().unwrap();
+    let passfile = dir.path().join("pgpass");
+    fs::write(
+        &passfile,
+        format!(
+            "# host:port:db:user:password\nother:1:*:*:wrong\n127.0.0.1:{}:*:postgres:{PW}\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&passfile, fs::Permissions::from_mode(0o600)).unwrap();
+    let o = inspect().env("PGPASSFILE", &passfile).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert_hidden("inspect", &both(&o), &[PW]);
+    fs::set_permissions(&passfile, fs::Permissions::from_mode(0o644)).unwrap();
+    inspect()
+        .env("PGPASSFILE", &passfile)
+        .assert()
+        .code(2)
+        .stderr(contains("has group or world access and is ignored"));
 }

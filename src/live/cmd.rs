@@ -17,15 +17,15 @@ use super::{
     RedisSnapshot, RedisState, Snapshot,
 };
 use crate::cli::{ApplyArgs, DiffArgs, InspectArgs};
+use crate::console;
 use crate::error::{Error, EXIT_NO};
 use crate::facts::detect::Detector;
+use crate::note;
 use crate::read::budget::{self, Budget};
 use crate::read::findings::{Finding, Severity};
 use crate::read::safety;
 use crate::read::settings::HostSettings;
 use crate::read::{discover, report};
-use crate::console;
-use crate::note;
 use crate::secret::Value;
 use crate::target::{self, CheckTarget, ThisMachine};
 use crate::units::ByteSize;
@@ -124,11 +124,19 @@ fn servers_host(
         ThisMachine::IfServersLocal(all_local),
         version,
     )?;
-    if flags.filesystem.is_none() {
-        if let Some((zfs, source)) = local_data_dir_zfs(live, all_local) {
-            host.pg_on_zfs = zfs;
-            host.pg_on_zfs_source = source;
+    // On this machine, where the data directory really is beats any word
+    // about it, --filesystem too: `full_page_writes = off` on ext4 because
+    // a flag said zfs would lose data at the next crash.
+    if let Some((zfs, source)) = local_data_dir_zfs(live, all_local) {
+        if let Some(fs) = flags.filesystem {
+            if fs.eq_ignore_ascii_case("zfs") != zfs {
+                host.notes.push(format!(
+                    "note: --filesystem {fs} is not used: {source}, and detection decides for a server on this machine"
+                ));
+            }
         }
+        host.pg_on_zfs = zfs;
+        host.pg_on_zfs_source = source;
     }
     Ok(host)
 }
@@ -285,6 +293,9 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let live = rt.block_on(connect(&pg_t, &redis_t, t))?;
     let flags = host_flags(&args.host);
     let host = servers_host(&flags, None, &live, all_local)?;
+    for n in &host.notes {
+        note!("{n}");
+    }
     let settings = live_settings(&live);
     let budget = budget::compute(
         &settings,
@@ -840,6 +851,20 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let after = after_change(&live, &files, &set);
     let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
     let after_report = vet(&files, &after, &host, huge)?;
+    if let Some((c, s)) = &live.pg {
+        let problems = rt.block_on(pg_preflight(c, s, &set, &after, all_local, t))?;
+        if !problems.is_empty() {
+            return Err(Error::Refusal(format!(
+                "after this change PostgreSQL would not start, or would not load what it is told to; \
+                 nothing was changed\n{}",
+                problems
+                    .iter()
+                    .map(|p| format!("  {p}\n"))
+                    .collect::<String>()
+            ))
+            .into());
+        }
+    }
 
     let mut out = set.to_string();
     if set.len() == 0 {
@@ -865,6 +890,134 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let snap_path = take_snapshot(&rt, &live, &pg_t, &redis_t, &set, &args.snapshot_dir, t)?;
     note!("snapshot of the previous values: {}", snap_path.display());
     execute(&rt, &mut live, &set, &snap_path, t)
+}
+
+/// What the server itself would refuse only at the next reload or
+/// restart, asked of the server before anything changes: SSL files that
+/// are not there (the reload keeps the old SSL state and logs it), a
+/// preloaded library that is not installed, a socket group that does not
+/// exist (both stop the next start). Each problem is one line.
+async fn pg_preflight(
+    c: &tokio_postgres::Client,
+    s: &PgState,
+    set: &ChangeSet,
+    after: &HostSettings,
+    all_local: bool,
+    t: Duration,
+) -> Result<Vec<String>> {
+    let changed = |n: &str| set.pg.iter().any(|c| c.name == n);
+    let Some(pg_after) = after.postgres.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let value = |n: &str| -> Option<String> {
+        pg_after
+            .get(n)
+            .map(|e| e.value.clone())
+            .or_else(|| s.get(n).map(|x| x.setting.clone()))
+    };
+    let mut out = Vec::new();
+    let exists = |path: String| async move {
+        super::pg_query(
+            c,
+            "SELECT (pg_stat_file($1, true)).size IS NOT NULL",
+            &[&path],
+            t,
+        )
+        .await
+        .map(|rows| rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+    };
+    let ssl_on = value("ssl").and_then(|v| crate::read::pgvalue::parse_bool(&v)) == Some(true);
+    let ssl_changed = [
+        "ssl",
+        "ssl_cert_file",
+        "ssl_key_file",
+        "ssl_ca_file",
+        "ssl_crl_file",
+    ]
+    .iter()
+    .any(|n| changed(n));
+    if ssl_on && ssl_changed {
+        for (name, required) in [
+            ("ssl_cert_file", true),
+            ("ssl_key_file", true),
+            ("ssl_ca_file", false),
+            ("ssl_crl_file", false),
+        ] {
+            let Some(path) = value(name).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            if (required || changed(name)) && !exists(path.clone()).await? {
+                out.push(format!(
+                    "ssl = on needs {name} `{path}`, which the server cannot find (relative paths are \
+                     in its data directory): the reload would keep the old SSL state and say so only in its log"
+                ));
+            }
+        }
+    }
+    if changed("shared_preload_libraries") {
+        let libdir: String = super::pg_query(
+            c,
+            "SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'",
+            &[],
+            t,
+        )
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or_default();
+        for lib in value("shared_preload_libraries")
+            .unwrap_or_default()
+            .split(',')
+            .map(|l| l.trim().trim_matches('"'))
+            .filter(|l| !l.is_empty())
+        {
+            let base = lib.replace("$libdir", &libdir);
+            let path = if base.contains('/') {
+                base
+            } else {
+                format!("{libdir}/{base}")
+            };
+            let found = exists(path.clone()).await? || exists(format!("{path}.so")).await?;
+            if !found {
+                out.push(format!(
+                    "shared_preload_libraries names `{lib}`, which is not installed in {libdir}: \
+                     PostgreSQL would not start after the restart this change needs"
+                ));
+            }
+        }
+    }
+    if changed("unix_socket_group") {
+        if let Some(group) = value("unix_socket_group").filter(|g| !g.is_empty()) {
+            if all_local {
+                if !group_exists(&group) {
+                    out.push(format!(
+                        "unix_socket_group `{group}` is not a group on this machine: PostgreSQL would \
+                         not start after the restart this change needs"
+                    ));
+                }
+            } else {
+                note!(
+                    "note: unix_socket_group `{group}`: the server is not on this machine, so apply \
+                     cannot see whether the group exists there; check before the restart"
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a group (by name, or a number as PostgreSQL also takes) exists
+/// on this machine.
+fn group_exists(group: &str) -> bool {
+    if group.chars().all(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    let Ok(name) = std::ffi::CString::new(group) else {
+        return false;
+    };
+    // SAFETY: getgrnam reads a NUL-terminated name; the result is only
+    // compared with NULL, never dereferenced.
+    !unsafe { libc::getgrnam(name.as_ptr()) }.is_null()
 }
 
 /// The directory to apply and the server URLs after it.
@@ -1194,7 +1347,11 @@ fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
             if PG_NEVER.contains(&c.name.as_str()) {
                 return Err(bad(format!("sets `{}`, which apply never changes", c.name)));
             }
-            let values = [c.previous_auto_conf.as_deref(), Some(&c.previous_setting), c.applied.as_deref()];
+            let values = [
+                c.previous_auto_conf.as_deref(),
+                Some(&c.previous_setting),
+                c.applied.as_deref(),
+            ];
             if !values.into_iter().flatten().all(plain) {
                 return Err(bad(format!(
                     "gives `{}` a value with a control character",
@@ -1202,7 +1359,8 @@ fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
                 )));
             }
         }
-        p.changes.retain(|c| !skip_credential(Scope::Postgres, &c.name));
+        p.changes
+            .retain(|c| !skip_credential(Scope::Postgres, &c.name));
     }
     if let Some(r) = &mut snap.redis {
         for c in &r.changes {
@@ -1216,21 +1374,25 @@ fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
                     c.name.escape_debug()
                 )));
             }
-            if redis_never(&c.name).is_some() || super::REDIS_FILE_ONLY.contains(&c.name.as_str())
-            {
+            if redis_never(&c.name).is_some() || super::REDIS_FILE_ONLY.contains(&c.name.as_str()) {
                 return Err(bad(format!(
                     "sets Redis `{}`, which apply never changes",
                     c.name
                 )));
             }
-            if ![Some(&c.previous), c.applied.as_ref()].into_iter().flatten().all(|v| plain(v)) {
+            if ![Some(&c.previous), c.applied.as_ref()]
+                .into_iter()
+                .flatten()
+                .all(|v| plain(v))
+            {
                 return Err(bad(format!(
                     "gives Redis `{}` a value with a control character",
                     c.name
                 )));
             }
         }
-        r.changes.retain(|c| !skip_credential(Scope::Redis, &c.name));
+        r.changes
+            .retain(|c| !skip_credential(Scope::Redis, &c.name));
     }
     let changes = snap.postgres.iter().map(|p| p.changes.len()).sum::<usize>()
         + snap.redis.iter().map(|r| r.changes.len()).sum::<usize>();
@@ -1286,7 +1448,11 @@ fn rollback(args: &ApplyArgs, path: &Path) -> Result<ExitCode> {
             rt.block_on(pg_alter(c, &ch.name, ch.previous_auto_conf.as_deref(), t))
                 .map_err(|e| progress.fail(format!("{e:#}")))?;
             progress.done(match &ch.previous_auto_conf {
-                Some(v) => format!("postgres {} back to {}", ch.name, Value::new(Scope::Postgres, &ch.name, v.clone())),
+                Some(v) => format!(
+                    "postgres {} back to {}",
+                    ch.name,
+                    Value::new(Scope::Postgres, &ch.name, v.clone())
+                ),
                 None => format!("postgres {} reset", ch.name),
             });
         }
@@ -1335,7 +1501,10 @@ fn changed_since_apply(ch: &PgPrevious, now: &super::PgSetting, major: u32) {
     if now.pending_restart
         || pg_same(applied, now, major)
         || pg_same(&ch.previous_setting, now, major)
-        || ch.previous_auto_conf.as_deref().is_some_and(|v| pg_same(v, now, major))
+        || ch
+            .previous_auto_conf
+            .as_deref()
+            .is_some_and(|v| pg_same(v, now, major))
     {
         return;
     }

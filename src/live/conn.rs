@@ -128,7 +128,7 @@ pub fn parse_target(s: &str) -> Result<Target> {
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let (clean, params) = take_tls_params(s)?;
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             clean.parse().map_err(|e: tokio_postgres::Error| {
                 Error::plain(
                     format!(
@@ -138,6 +138,11 @@ pub fn parse_target(s: &str) -> Result<Target> {
                     "write it as postgres://user[:password]@host:port/dbname[?sslmode=require]",
                 )
             })?;
+        if config.get_password().is_none() {
+            if let Some(pw) = password_for(&config) {
+                config.password(pw);
+            }
+        }
         let tls = match params.sslmode.as_deref() {
             Some(m) => tls_mode(m, "the URL")?,
             None => match env_sslmode()? {
@@ -239,11 +244,11 @@ pub fn env_targets() -> Result<Vec<Target>> {
             .or_else(|| var("USER"))
             .unwrap_or_else(|| "postgres".into());
         c.user(&user);
-        if let Some(pw) = var("PGPASSWORD") {
-            c.password(pw);
-        }
         let db = var("PGDATABASE").unwrap_or_else(|| user.clone());
         c.dbname(&db);
+        if let Some(pw) = password_for(&c) {
+            c.password(pw);
+        }
         let tls = env_sslmode()?.unwrap_or(TlsMode::Prefer);
         let port = var("PGPORT").unwrap_or_else(|| "5432".into());
         out.push(Target::Postgres {
@@ -259,6 +264,86 @@ pub fn env_targets() -> Result<Vec<Target>> {
         out.push(parse_target(&url)?);
     }
     Ok(out)
+}
+
+/// The password libpq would use for a connection whose URL gives none:
+/// PGPASSWORD, else the first matching line of the password file
+/// (PGPASSFILE, else ~/.pgpass), which libpq skips when group or others
+/// may read it.
+fn password_for(config: &tokio_postgres::Config) -> Option<Vec<u8>> {
+    if let Some(pw) = std::env::var_os("PGPASSWORD").filter(|v| !v.is_empty()) {
+        return Some(pw.into_encoded_bytes());
+    }
+    let file = match std::env::var_os("PGPASSFILE").filter(|v| !v.is_empty()) {
+        Some(f) => std::path::PathBuf::from(f),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let meta = std::fs::metadata(&file).ok()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_file() {
+            return None;
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            crate::note!(
+                "warning: password file `{}` has group or world access and is ignored, as libpq \
+                 ignores it; permissions should be u=rw (0600) or less",
+                file.display()
+            );
+            return None;
+        }
+    }
+    let text = crate::input::read_text(&file, "password file", crate::input::MAX_CONFIG).ok()?;
+    // libpq: a socket connection matches the host name `localhost`.
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        _ => "localhost".to_string(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or_default();
+    let db = config.get_dbname().unwrap_or(user);
+    pgpass_lookup(&text, &host, &port, db, user).map(String::into_bytes)
+}
+
+/// The password of the first `host:port:database:user:password` line
+/// that matches (`*` matches anything; `\:` and `\\` are a colon and a
+/// backslash), as libpq's passwordFromFile reads it.
+fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -> Option<String> {
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields: Vec<String> = vec![String::new()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        fields.last_mut().expect("one field").push(n);
+                    }
+                }
+                ':' if fields.len() < 5 => fields.push(String::new()),
+                _ => fields.last_mut().expect("one field").push(c),
+            }
+        }
+        if fields.len() < 5 {
+            continue;
+        }
+        let matches = |f: &str, v: &str| f == "*" || f == v;
+        if matches(&fields[0], host)
+            && matches(&fields[1], port)
+            && matches(&fields[2], db)
+            && matches(&fields[3], user)
+        {
+            return Some(fields[4].clone());
+        }
+    }
+    None
 }
 
 /// The two checks libpq makes short of verify-full: `sslmode=require`
@@ -283,10 +368,14 @@ impl ServerCertVerifier for Lenient {
         let Some(chain) = &self.chain else {
             return Ok(ServerCertVerified::assertion());
         };
+        // rustls checks the chain first and the name last: a name error
+        // means the chain is good, which is all verify-ca asks. Newer
+        // webpki reports it with its context, so both variants count.
         match chain.verify_server_cert(end, inter, name, ocsp, now) {
-            Err(TlsError::InvalidCertificate(rustls::CertificateError::NotValidForName)) => {
-                Ok(ServerCertVerified::assertion())
-            }
+            Err(TlsError::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -413,7 +502,7 @@ pub async fn connect_postgres(
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(anyhow!(Error::plain(
             format!("cannot connect to {shown}: {}", pg_error_text(&e)),
-            "check the host, port, user and password (PGPASSWORD or the URL), and pg_hba.conf",
+            "check the host, port, user and password (the URL, PGPASSWORD or ~/.pgpass), and pg_hba.conf",
         ))),
         Err(_) => Err(anyhow!(Error::plain(
             format!(
@@ -488,6 +577,27 @@ mod tests {
         ));
         assert!(t.is_local());
         assert!(!parse_target("redis://10.1.2.3:6379").unwrap().is_local());
+    }
+
+    #[test]
+    fn pgpass_lines_match_as_libpq_reads_them() {
+        let text = "# comment\n\
+                    db.example:5432:app:ops:first\n\
+                    *:*:*:ops:wild\\:card\\\\x\n\
+                    localhost:6543:*:*:socket\n";
+        assert_eq!(
+            pgpass_lookup(text, "db.example", "5432", "app", "ops").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "other", "1", "x", "ops").as_deref(),
+            Some("wild:card\\x")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "localhost", "6543", "x", "y").as_deref(),
+            Some("socket")
+        );
+        assert_eq!(pgpass_lookup(text, "h", "5432", "x", "y"), None);
     }
 
     #[test]

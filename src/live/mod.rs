@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::read::pgvalue::PgValue;
-use crate::secret::{self, Value};
 use crate::read::settings::{Location, ServiceSettings};
+use crate::secret::{self, Value};
 use crate::units::{parse_redis_memory, ByteSize};
 use crate::version::PgVersion;
 
@@ -225,7 +225,7 @@ async fn timed<T>(
     }
 }
 
-async fn pg_query(
+pub(crate) async fn pg_query(
     c: &tokio_postgres::Client,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
