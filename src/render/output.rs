@@ -42,21 +42,183 @@ pub fn sha256(data: &[u8]) -> String {
     s
 }
 
+/// A manifest value that fails its check: the key to find its line by.
+struct BadEntry {
+    key: String,
+    value: Option<String>,
+    message: String,
+    hint: String,
+}
+
+impl BadEntry {
+    fn new(key: &str, message: impl Into<String>, hint: impl Into<String>) -> BadEntry {
+        BadEntry {
+            key: key.to_string(),
+            value: None,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    fn from_profile(bad: crate::profile::BadValue, value: Option<String>) -> BadEntry {
+        BadEntry {
+            key: bad.key.to_string(),
+            value,
+            message: bad.message,
+            hint: bad.hint,
+        }
+    }
+}
+
+/// A name dbtune may have written into a directory: one plain file name,
+/// never a path, a hidden name (its own state and temporary files) or
+/// anything that could end a line.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+fn is_sha256(h: &str) -> bool {
+    h.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+impl Manifest {
+    /// Parses and checks a manifest (`path` names it in errors): the
+    /// values it holds are checked against the same bounds the facts file
+    /// and profile loaders apply, since check-budget and apply budget with
+    /// them and print them.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, Error> {
+        let hint = "restore the manifest from version control, or remove it and render again \
+                    with --force (files it no longer vouches for are kept as FILE.bak)";
+        let m: Manifest = serde_json::from_str(text).map_err(|e| {
+            Error::input(
+                format!("{}:{}", path.display(), e.line()),
+                format!("the manifest is not valid: {e}"),
+                hint,
+            )
+        })?;
+        if let Err(bad) = m.check() {
+            let line = crate::facts::line_of_key(text, &bad.key, bad.value.as_deref());
+            return Err(Error::input(
+                format!("{}:{line}", path.display()),
+                format!("the manifest is not valid: {}", bad.message),
+                format!("{}; {hint}", bad.hint),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<(), BadEntry> {
+        let text = |key: &str, v: &str| match crate::facts::text_problem(v) {
+            Some(why) => Err(BadEntry {
+                value: Some(v.to_string()),
+                ..BadEntry::new(
+                    key,
+                    format!("`{key}` {why}"),
+                    "it is one line of plain text",
+                )
+            }),
+            None => Ok(()),
+        };
+        text("dbtune_version", &self.dbtune_version)?;
+        text("profile", &self.profile)?;
+        text("profile_origin", &self.profile_origin)?;
+        let h = &self.host;
+        if let Some(hint) = crate::facts::ram_problem(h.ram) {
+            return Err(BadEntry {
+                value: Some(h.ram.0.to_string()),
+                ..BadEntry::new("ram", format!("host.ram {} is out of range", h.ram), hint)
+            });
+        }
+        if let Some(hint) = crate::facts::cpus_problem(h.cpus) {
+            return Err(BadEntry {
+                value: Some(h.cpus.to_string()),
+                ..BadEntry::new(
+                    "cpus",
+                    format!("host.cpus {} is out of range", h.cpus),
+                    hint,
+                )
+            });
+        }
+        for (key, v) in [
+            ("ram_source", &h.ram_source),
+            ("cpus_source", &h.cpus_source),
+            ("storage_source", &h.storage_source),
+            ("zfs_source", &h.zfs_source),
+            ("pg_on_zfs_source", &h.pg_on_zfs_source),
+            ("pg_version_source", &h.pg_version_source),
+            ("pg_build_source", &h.pg_build_source),
+        ] {
+            text(key, v)?;
+        }
+        for f in h.pg_build.iter().flatten() {
+            if !crate::facts::PG_BUILD_FEATURES.contains(&f.as_str()) {
+                return Err(BadEntry {
+                    value: Some(f.clone()),
+                    ..BadEntry::new(
+                        "pg_build",
+                        format!("`{}` is not a build feature dbtune knows", f.escape_debug()),
+                        format!("features: {}", crate::facts::PG_BUILD_FEATURES.join(", ")),
+                    )
+                });
+            }
+        }
+        for r in &self.reserves {
+            crate::profile::check_reserve(&r.name, r.memory).map_err(|bad| {
+                let value = match bad.key {
+                    "memory" => r.memory.0.to_string(),
+                    _ => r.name.clone(),
+                };
+                BadEntry::from_profile(bad, Some(value))
+            })?;
+            text("source", &r.source)?;
+        }
+        crate::profile::check_assumptions(
+            &self.assumptions,
+            "assumptions",
+            "busy_fraction_typical",
+        )
+        .map_err(|bad| BadEntry::from_profile(bad, None))?;
+        for (name, hash) in &self.files {
+            if !is_file_name(name) {
+                return Err(BadEntry {
+                    value: None,
+                    ..BadEntry::new(
+                        "files",
+                        format!("`{}` is not a file name dbtune writes", name.escape_debug()),
+                        "files are named as render names them, without a directory",
+                    )
+                });
+            }
+            if !is_sha256(hash) {
+                return Err(BadEntry::new(
+                    name,
+                    format!("the hash of `{name}` is not `sha256:` and 64 hex digits"),
+                    "the manifest records each file's sha256 as render wrote it",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The manifest of `dir`, checked, for reading its values (check-budget,
+/// apply). Whether it proves what dbtune wrote is render's question.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     let p = dir.join(MANIFEST);
     if std::fs::symlink_metadata(&p).is_err() {
         return Ok(None);
     }
     let text = crate::input::read_text(&p, "manifest", crate::input::MAX_DOCUMENT)?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::input(
-            format!("{}:{}", p.display(), e.line()),
-            format!("the manifest is not valid: {e}"),
-            "dbtune uses it to know which files it wrote; restore it from version control, \
-             or remove it and render with --force (edited files are kept as .bak)",
-        )
-        .into()
-    })
+    Ok(Some(Manifest::parse(&text, &p)?))
 }
 
 /// Written before any file is replaced and removed after the manifest:
