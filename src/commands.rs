@@ -342,8 +342,12 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 files: Default::default(),
             };
             let report = output::write_dir(dir, &selected, manifest, args.force)?;
-            say_written(&report, dir);
-            Ok(ExitCode::SUCCESS)
+            say_written(&report, dir, args.force);
+            match report.raced_error(dir) {
+                // --force replaces edited files and keeps them: said above.
+                Some(e) if !args.force => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         (None, _) => {
             let mut out = std::io::stdout().lock();
@@ -447,25 +451,42 @@ fn check_out(dir: &Path, selected: &[render::Artifact]) -> Result<ExitCode> {
         )
     };
     note!(
-        "{}: differs from what dbtune renders now\nhint: {hint}",
-        dir.display()
+        "{}: differs from what dbtune renders now{}\nhint: {hint}",
+        dir.display(),
+        found.distrust_note
     );
     Ok(ExitCode::from(EXIT_NO))
 }
 
-/// What writing the directory did, on stderr.
-fn say_written(report: &output::WriteReport, dir: &Path) {
+/// What writing the directory did, on stderr (without --force, a file
+/// edited while render ran is the error render ends with).
+fn say_written(report: &output::WriteReport, dir: &Path, force: bool) {
     if !report.cleaned.is_empty() {
         note!(
             "removed temporary files an interrupted run left: {}",
             report.cleaned.join(", ")
         );
     }
+    for (f, bak) in &report.kept_leftovers {
+        note!(
+            "an interrupted run had moved aside a {f} it had not compared yet: kept as {}",
+            bak.display()
+        );
+    }
+    for why in &report.distrusted {
+        note!("note: not taken as proof of what dbtune wrote: {why}");
+    }
     for (f, target) in &report.through_links {
-        note!("{f} is a symlink: wrote through to {target}");
+        note!("{f} is a symlink: wrote through to {}", target.display());
     }
     for (f, bak) in &report.backed_up {
-        note!("kept your {f} as {bak}");
+        note!("kept your {f} as {}", bak.display());
+    }
+    for (f, bak) in report.raced.iter().filter(|_| force) {
+        note!(
+            "{f} changed while dbtune was replacing it: kept the change as {}",
+            bak.display()
+        );
     }
     if !report.written.is_empty() {
         note!("wrote {} in {}", report.written.join(", "), dir.display());

@@ -96,11 +96,16 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         .into());
     }
     let auto = data_dir.join("postgresql.auto.conf");
-    let text = if std::fs::symlink_metadata(&auto).is_ok() {
-        crate::input::read_text(&auto, "postgresql.auto.conf", crate::input::MAX_CONFIG)?
+    let existing = if std::fs::symlink_metadata(&auto).is_ok() {
+        Some(crate::input::read_text(
+            &auto,
+            "postgresql.auto.conf",
+            crate::input::MAX_CONFIG,
+        )?)
     } else {
-        String::new()
+        None
     };
+    let text = existing.clone().unwrap_or_default();
     let shown = auto.display().to_string();
     let parsed = grammar::pg_items(&text, &shown);
     if let Some(e) = parsed.errors.first() {
@@ -144,11 +149,28 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         println!("dry run: run again with --yes to write {shown}");
         return Ok(ExitCode::SUCCESS);
     }
-    crate::atomic::replace(&auto, new.as_bytes(), 0o600)?;
+    let done = crate::atomic::replace(
+        &auto,
+        existing.as_deref().map(str::as_bytes),
+        new.as_bytes(),
+        0o600,
+        None,
+    )?;
     println!(
         "restored the values recorded in {} into {shown}; start PostgreSQL",
         path.display()
     );
+    if let Some(kept) = done.raced {
+        return Err(Error::plain(
+            format!(
+                "{shown} changed while dbtune was restoring it: the restored file is in place and \
+                 the change is kept as `{}`",
+                kept.display()
+            ),
+            "compare the two and carry over what you still want before starting PostgreSQL",
+        )
+        .into());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
