@@ -1128,6 +1128,55 @@ fn rollback_with_the_server_down_restores_postgresql_auto_conf() {
 }
 
 #[test]
+fn offline_rollback_creates_a_missing_auto_conf_the_server_reads() {
+    let Some(mut pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    // postgresql.auto.conf holds a value before apply: the snapshot records it.
+    pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '3MB'");
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success();
+    let snap = only_snapshot(snaps.path());
+    pg.stop();
+    let data = pg.data_dir();
+    let auto = data.join("postgresql.auto.conf");
+    fs::remove_file(&auto).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .success()
+        .stdout(contains("restored the values"));
+    use std::os::unix::fs::MetadataExt;
+    let (made, cluster) = (fs::metadata(&auto).unwrap(), fs::metadata(&data).unwrap());
+    assert_eq!(
+        (made.uid(), made.gid(), made.mode() & 0o777),
+        (cluster.uid(), cluster.gid(), 0o600),
+        "a new postgresql.auto.conf belongs to the cluster's owner"
+    );
+    pg.start_again()
+        .expect("the server starts after the offline rollback");
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW work_mem").trim(),
+        "3MB",
+        "the server reads the restored value:\n{}",
+        fs::read_to_string(&auto).unwrap()
+    );
+}
+
+#[test]
 fn a_snapshot_is_checked_against_its_server_and_what_apply_changed() {
     let Some(pg) = Postgres::start("", &[]) else {
         return;

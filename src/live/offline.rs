@@ -149,12 +149,25 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         println!("dry run: run again with --yes to write {shown}");
         return Ok(ExitCode::SUCCESS);
     }
+    // A file made anew belongs to the cluster's owner, as the server would
+    // make it: PostgreSQL runs as that user and must read it at start.
+    let owner = std::fs::metadata(data_dir)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        })
+        .map_err(|e| {
+            Error::plain(
+                format!("cannot read the owner of `{}`: {e}", data_dir.display()),
+                "run dbtune as root or as the cluster's owner",
+            )
+        })?;
     let done = crate::atomic::replace(
         &auto,
         existing.as_deref().map(str::as_bytes),
         new.as_bytes(),
         0o600,
-        None,
+        Some(owner),
     )?;
     println!(
         "restored the values recorded in {} into {shown}; start PostgreSQL",
