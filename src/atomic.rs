@@ -1250,6 +1250,81 @@ pub fn clean_leftovers(dir: &Dir, known: &dyn Fn(&str, &[u8]) -> bool) -> Result
     Ok(out)
 }
 
+/// Writes `data` as a new file in `dir` under the first free name of
+/// `names`, never replacing anything. It is written to a temporary file
+/// named `temp_prefix...` first; leftovers with that prefix (a killed run's,
+/// never published) are removed, all under the directory's lock.
+pub fn create_new(
+    dir: &Path,
+    temp_prefix: &str,
+    names: impl Iterator<Item = String>,
+    data: &[u8],
+    mode: u32,
+) -> Result<PathBuf> {
+    let d = Dir::open(dir).with_context(|| format!("cannot open `{}`", dir.display()))?;
+    let _lock = d.lock(true)?;
+    for name in d.names() {
+        if name.starts_with(temp_prefix) && matches!(d.entry(&name), Ok(Entry::File)) {
+            let _ = d.unlink(&name);
+        }
+    }
+    let n = next_write();
+    let mut tmp = None;
+    for i in 0..100 {
+        let name = format!("{temp_prefix}{:x}-{i}", std::process::id());
+        match d.create_excl(&name) {
+            Ok(f) => {
+                tmp = Some((name, f));
+                break;
+            }
+            Err(e) if errno(&e) == libc::EEXIST => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot write in `{}`", dir.display()))
+            }
+        }
+    }
+    let (tmp, mut f) =
+        tmp.with_context(|| format!("no free temporary name in `{}`", dir.display()))?;
+    let written = f
+        .write_all(data)
+        .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(mode)))
+        .and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = d.unlink(&tmp);
+        return Err(e).with_context(|| format!("cannot write in `{}`", dir.display()));
+    }
+    failpoint("tmp", n);
+    for name in names {
+        match d.rename2(&tmp, &name, libc::RENAME_NOREPLACE) {
+            Ok(()) => {
+                d.sync();
+                failpoint("done", n);
+                return Ok(dir.join(name));
+            }
+            Err(e) if errno(&e) == libc::EEXIST => continue,
+            Err(e) if unsupported(&e) => match d.link(&tmp, &name) {
+                Ok(()) => {
+                    let _ = d.unlink(&tmp);
+                    d.sync();
+                    failpoint("done", n);
+                    return Ok(dir.join(name));
+                }
+                Err(e) if errno(&e) == libc::EEXIST => continue,
+                Err(e) => {
+                    let _ = d.unlink(&tmp);
+                    return Err(e).with_context(|| format!("cannot write in `{}`", dir.display()));
+                }
+            },
+            Err(e) => {
+                let _ = d.unlink(&tmp);
+                return Err(e).with_context(|| format!("cannot write in `{}`", dir.display()));
+            }
+        }
+    }
+    let _ = d.unlink(&tmp);
+    anyhow::bail!("no free file name in `{}`", dir.display())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1524,5 +1599,18 @@ mod tests {
         let bak = d.take_out("c.conf", None, true).unwrap().backup.unwrap();
         assert_eq!(read(&bak), "theirs");
         assert!(!dir.path().join("c.conf").exists());
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one_and_leftovers_go() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".snap-tmp-dead"), "half").unwrap();
+        std::fs::write(dir.path().join("s.json"), "older").unwrap();
+        let names = ["s.json", "s-1.json"].into_iter().map(String::from);
+        let p = create_new(dir.path(), ".snap-tmp-", names, b"new", 0o600).unwrap();
+        assert_eq!(p, dir.path().join("s-1.json"));
+        assert_eq!(read(&dir.path().join("s.json")), "older");
+        assert_eq!(read(&p), "new");
+        assert!(!dir.path().join(".snap-tmp-dead").exists());
     }
 }

@@ -1177,6 +1177,51 @@ fn offline_rollback_creates_a_missing_auto_conf_the_server_reads() {
 }
 
 #[test]
+fn a_killed_apply_leaves_no_temporary_snapshot_behind() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    let apply = || {
+        let mut c = dbtune();
+        c.arg("apply")
+            .arg(dir.path())
+            .arg(pg_url(&pg))
+            .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+            .arg(snaps.path());
+        c
+    };
+    let before = pg_settings(&pg);
+    // Killed once the snapshot's temporary file is written.
+    let killed = apply().env("DBTUNE_FAILPOINT", "tmp:1").output().unwrap();
+    assert!(!killed.status.success());
+    let names = |d: &Path| -> Vec<String> {
+        fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let left = names(snaps.path());
+    assert!(
+        left.len() == 1 && left[0].starts_with(".dbtune-snapshot-tmp-"),
+        "{left:?}"
+    );
+    assert_eq!(
+        pg_settings(&pg),
+        before,
+        "nothing is applied before the snapshot"
+    );
+    apply().assert().success();
+    let now = names(snaps.path());
+    assert!(
+        now.len() == 1 && now[0].starts_with("dbtune-snapshot-") && now[0].ends_with(".json"),
+        "the leftover is removed: {now:?}"
+    );
+}
+
+#[test]
 fn a_snapshot_is_checked_against_its_server_and_what_apply_changed() {
     let Some(pg) = Postgres::start("", &[]) else {
         return;
