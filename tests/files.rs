@@ -313,6 +313,135 @@ fn with_force_a_continuous_editor_loses_no_line() {
     assert!(lost.is_empty(), "lines lost: {lost:?}");
 }
 
+// -- 10: a re-render removes what it no longer renders --
+
+#[test]
+fn rerendering_with_fewer_services_removes_the_files_it_no_longer_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let full = [
+        "redis.conf",
+        "pgbouncer.ini",
+        "redis-server.service.conf",
+        "pgbouncer.service.conf",
+    ];
+    render(&out, "4GiB").assert().success();
+    for f in full {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let a = render(&out, "4GiB")
+        .args(["--services", "postgres"])
+        .assert()
+        .success();
+    let err = stderr_of(&a);
+    assert!(
+        err.contains("removed ") && err.contains("no longer rendered"),
+        "{err}"
+    );
+    for f in full {
+        assert!(!out.join(f).exists(), "{f} is left behind");
+        assert!(
+            manifest(&out)["files"].get(f).is_none(),
+            "{f} in the manifest"
+        );
+    }
+    assert_consistent(&out);
+    dbtune().arg("check-budget").arg(&out).assert().success();
+    render(&out, "4GiB")
+        .args(["--services", "postgres", "--check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn rerendering_on_ext4_after_zfs_removes_the_zfs_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |fs_type: &str| {
+        let mut c = dbtune();
+        c.args([
+            "render",
+            "--profile",
+            "powerhouse",
+            "--filesystem",
+            fs_type,
+            "--out",
+        ])
+        .arg(&out);
+        c
+    };
+    run("zfs").assert().success();
+    assert!(out.join("zfs-arc.conf").exists());
+    run("ext4").assert().success();
+    assert!(!out.join("zfs-arc.conf").exists());
+    assert!(!out.join("zfs-datasets.sh").exists());
+    assert_consistent(&out);
+    dbtune().arg("check-budget").arg(&out).assert().success();
+}
+
+#[test]
+fn a_no_longer_rendered_file_someone_edited_is_refused_then_kept_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    render(&out, "4GiB").assert().success();
+    let mine = fs::read_to_string(out.join("redis.conf")).unwrap() + "# mine\n";
+    fs::write(out.join("redis.conf"), &mine).unwrap();
+    let before = fs::read_to_string(out.join("postgresql.conf")).unwrap();
+    render(&out, "6GiB")
+        .args(["--services", "postgres"])
+        .assert()
+        .code(2)
+        .stderr(contains("not removing `redis.conf`").and(contains("--force")));
+    assert_eq!(fs::read_to_string(out.join("redis.conf")).unwrap(), mine);
+    assert_eq!(
+        fs::read_to_string(out.join("postgresql.conf")).unwrap(),
+        before
+    );
+    render(&out, "6GiB")
+        .args(["--services", "postgres", "--force"])
+        .assert()
+        .success()
+        .stderr(contains("kept your redis.conf as"));
+    assert!(!out.join("redis.conf").exists());
+    assert_eq!(
+        fs::read_to_string(out.join("redis.conf.bak")).unwrap(),
+        mine
+    );
+    assert!(manifest(&out)["files"].get("redis.conf").is_none());
+    assert_consistent(&out);
+}
+
+#[test]
+fn only_limits_what_is_written_not_what_render_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    render(&out, "4GiB").assert().success();
+    render(&out, "6GiB")
+        .args(["--only", "postgres"])
+        .assert()
+        .success();
+    for f in ["redis.conf", "pgbouncer.ini", "redis-server.service.conf"] {
+        assert!(out.join(f).exists(), "{f}");
+        assert!(manifest(&out)["files"].get(f).is_some(), "{f}");
+    }
+    assert_consistent(&out);
+}
+
+#[test]
+fn render_check_reports_a_file_it_no_longer_renders_as_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    render(&out, "4GiB").assert().success();
+    render(&out, "4GiB")
+        .args(["--services", "postgres,redis", "--check"])
+        .assert()
+        .code(1)
+        .stdout(contains("--- a/pgbouncer.ini").and(contains("+++ /dev/null")))
+        .stderr(contains(
+            "no longer rendered for these inputs: pgbouncer.ini",
+        ));
+}
+
 // -- 11: after a killed render, --check reads the journal as render does --
 
 #[test]

@@ -1,7 +1,8 @@
 //! Writing rendered files: atomically, never over a file someone edited
 //! since dbtune wrote it, never through a link that leaves the directory,
-//! with a manifest that makes the directory self-describing. And
-//! `--check`: the same comparison without writing.
+//! with a manifest that makes the directory self-describing, and removing
+//! what a render no longer owns. And `--check`: the same comparison
+//! without writing.
 //!
 //! What proves that dbtune wrote a file is its hash in the manifest (or in
 //! the journal of a run that was killed), and only when those state files
@@ -333,6 +334,8 @@ pub struct WriteReport {
     pub unchanged: Vec<String>,
     /// Files someone else wrote, replaced with --force: where each went.
     pub backed_up: Vec<(String, PathBuf)>,
+    /// Files dbtune no longer renders for these inputs, removed.
+    pub removed: Vec<String>,
     /// Files changed (or created) while dbtune replaced them: where the
     /// change was kept.
     pub raced: Vec<(String, PathBuf)>,
@@ -357,9 +360,13 @@ impl WriteReport {
             .raced
             .iter()
             .map(|(f, bak)| {
+                let doing = if self.removed.contains(f) {
+                    "removing it (no longer rendered)"
+                } else {
+                    "replacing it: the rendered file is in place"
+                };
                 format!(
-                    "`{f}` changed while dbtune was replacing it: the rendered file is in place, \
-                     and your version is kept as `{}`",
+                    "`{f}` changed while dbtune was {doing}, and your version is kept as `{}`",
                     bak.display()
                 )
             })
@@ -389,8 +396,19 @@ struct Step<'a> {
     owner: Option<String>,
 }
 
+/// A file dbtune wrote earlier and no longer renders for these inputs.
+struct Stale {
+    file: String,
+    /// Its content when it is dbtune's own (then it is removed).
+    ours: Option<Vec<u8>>,
+}
+
 /// Writes the artifacts and the manifest into `dir`, holding the
-/// directory's lock throughout.
+/// directory's lock throughout. `owned` is every file render makes for
+/// these inputs, written now or not (`--only`): a file the state files
+/// record and `owned` lacks is removed when it is still dbtune's own, and
+/// treated as an edited file otherwise (None: not known, nothing is
+/// removed).
 ///
 /// A file that exists and differs from what dbtune last wrote, or that
 /// dbtune never wrote, is someone's: without `force` nothing is written
@@ -401,6 +419,7 @@ struct Step<'a> {
 pub fn write_dir(
     dir: &Path,
     artifacts: &[Artifact],
+    owned: Option<&BTreeSet<&str>>,
     mut manifest: Manifest,
     force: bool,
 ) -> Result<WriteReport> {
@@ -423,7 +442,8 @@ pub fn write_dir(
     for (a, t) in artifacts.iter().zip(targets) {
         steps.push(step(a, t, &record, &mut report)?);
     }
-    refuse_to_take(dir, &steps, &record, force)?;
+    let stale = stale_files(&out, owned, &record)?;
+    refuse_to_take(dir, &steps, &stale, &record, force)?;
     write_journal(&out, &record, &steps)?;
     for st in &steps {
         let a = st.artifact;
@@ -449,7 +469,17 @@ pub fn write_dir(
             .files
             .insert(a.file.to_string(), sha256(a.content.as_bytes()));
     }
-    keep_records(&out, &record, &mut manifest);
+    for s in &stale {
+        let done = out.take_out(&s.file, s.ours.as_deref(), s.ours.is_none())?;
+        if let Some(b) = done.backup {
+            report.backed_up.push((s.file.clone(), b));
+        }
+        if let Some(b) = done.raced {
+            report.raced.push((s.file.clone(), b));
+        }
+        report.removed.push(s.file.clone());
+    }
+    keep_records(&out, owned, &record, &mut manifest);
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
     out.write_state(MANIFEST, json.as_bytes())?;
@@ -477,12 +507,38 @@ fn clean(out: &Dir, targets: &[Target], record: &Record, report: &mut WriteRepor
     Ok(())
 }
 
-/// Files rendered earlier with a wider --only keep their record: the
-/// hash of the manifest or journal that the file holds, else the
-/// manifest's.
-fn keep_records(out: &Dir, record: &Record, manifest: &mut Manifest) {
+/// Files recorded as dbtune's that these inputs no longer render.
+fn stale_files(out: &Dir, owned: Option<&BTreeSet<&str>>, record: &Record) -> Result<Vec<Stale>> {
+    let mut stale = Vec::new();
+    let Some(owned) = owned else {
+        return Ok(stale);
+    };
     for file in record.recorded() {
-        if manifest.files.contains_key(&file) {
+        if owned.contains(file.as_str()) || !is_file_name(&file) {
+            continue;
+        }
+        let ours = match out.peek(&file, crate::input::MAX_CONFIG)? {
+            atomic::Peek::Missing => continue,
+            atomic::Peek::File(bytes) => record.ours(&file, &sha256(&bytes)).then_some(bytes),
+            // A link or anything else there is not dbtune's to remove.
+            atomic::Peek::Other => None,
+        };
+        stale.push(Stale { file, ours });
+    }
+    Ok(stale)
+}
+
+/// Files render owns but did not write now (`--only`) keep their record:
+/// the hash of the manifest or journal that the file holds, else the
+/// manifest's.
+fn keep_records(
+    out: &Dir,
+    owned: Option<&BTreeSet<&str>>,
+    record: &Record,
+    manifest: &mut Manifest,
+) {
+    for file in record.recorded() {
+        if manifest.files.contains_key(&file) || owned.is_some_and(|o| !o.contains(file.as_str())) {
             continue;
         }
         let before = record.manifest.as_ref().and_then(|m| m.files.get(&file));
@@ -564,7 +620,13 @@ fn quoted(names: &[&str]) -> String {
 
 /// Nothing is written when a file would change owner, or (without
 /// --force) when one is someone else's.
-fn refuse_to_take(dir: &Path, steps: &[Step], record: &Record, force: bool) -> Result<()> {
+fn refuse_to_take(
+    dir: &Path,
+    steps: &[Step],
+    stale: &[Stale],
+    record: &Record,
+    force: bool,
+) -> Result<()> {
     let owners: Vec<&str> = steps.iter().filter_map(|s| s.owner.as_deref()).collect();
     if !owners.is_empty() {
         return Err(Error::plain(
@@ -582,16 +644,32 @@ fn refuse_to_take(dir: &Path, steps: &[Step], record: &Record, force: bool) -> R
         .filter(|s| s.edited)
         .map(|s| s.artifact.file)
         .collect();
-    if force || edited.is_empty() {
+    let gone: Vec<&str> = stale
+        .iter()
+        .filter(|s| s.ours.is_none())
+        .map(|s| s.file.as_str())
+        .collect();
+    if force || (edited.is_empty() && gone.is_empty()) {
         return Ok(());
     }
+    let mut what = Vec::new();
+    if !edited.is_empty() {
+        what.push(format!("not overwriting {}", quoted(&edited)));
+    }
+    if !gone.is_empty() {
+        what.push(format!(
+            "not removing {} (no longer rendered for these inputs)",
+            quoted(&gone)
+        ));
+    }
+    let n = edited.len() + gone.len();
     Err(Error::plain(
         format!(
-            "not overwriting {} in `{}`: changed since dbtune wrote {}, or not written by \
-             dbtune; nothing was written{}",
-            quoted(&edited),
+            "{} in `{}`: changed since dbtune wrote {}, or not written by dbtune; nothing was \
+             written{}",
+            what.join("; "),
             dir.display(),
-            if edited.len() == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "them" },
             record.distrust_note()
         ),
         "see what differs with `dbtune render --check --out DIR` (same flags); \
@@ -625,12 +703,15 @@ fn write_journal(out: &Dir, record: &Record, steps: &[Step]) -> Result<()> {
     Ok(())
 }
 
-/// What `--check` found: a unified diff per differing or missing file,
-/// and which of those were changed by hand (not what dbtune last wrote).
+/// What `--check` found: a unified diff per differing, missing or no
+/// longer rendered file, and which of those were changed by hand (not
+/// what dbtune last wrote).
 #[derive(Debug, Default)]
 pub struct CheckReport {
     pub diff: String,
     pub edited: Vec<String>,
+    /// Files recorded as dbtune's that these inputs no longer render.
+    pub stale: Vec<String>,
     /// Why files counted as changed by hand although dbtune may have
     /// written them (the state files prove nothing), or empty.
     pub distrust_note: String,
@@ -639,7 +720,11 @@ pub struct CheckReport {
 /// Compares the artifacts with `dir`, reading the state files as render
 /// does (the journal of a killed run included); an empty diff when
 /// everything matches.
-pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<CheckReport> {
+pub fn check_dir(
+    dir: &Path,
+    artifacts: &[Artifact],
+    owned: Option<&BTreeSet<&str>>,
+) -> Result<CheckReport> {
     let out = if dir.is_dir() {
         Some(Dir::open(dir).with_context(|| format!("cannot open `{}`", dir.display()))?)
     } else {
@@ -674,6 +759,28 @@ pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<CheckReport> {
         report
             .diff
             .push_str(&unified(a.file, old.as_deref(), Some(&a.content)));
+    }
+    let (Some(out), Some(owned)) = (&out, owned) else {
+        return Ok(report);
+    };
+    for file in record.recorded() {
+        if owned.contains(file.as_str()) || !is_file_name(&file) {
+            continue;
+        }
+        let old = match out.peek(&file, crate::input::MAX_CONFIG)? {
+            atomic::Peek::Missing => continue,
+            atomic::Peek::File(bytes) => Some(bytes),
+            atomic::Peek::Other => None,
+        };
+        if !old.as_ref().is_some_and(|b| record.ours(&file, &sha256(b))) {
+            report.edited.push(file.clone());
+        }
+        report.diff.push_str(&unified(
+            &file,
+            Some(old.as_deref().unwrap_or_default()),
+            None,
+        ));
+        report.stale.push(file);
     }
     Ok(report)
 }
