@@ -1,6 +1,7 @@
 //! The commands: turn parsed flags into a resolved host and profile, run
 //! the pipeline, and print. Data to stdout, everything else to stderr.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -225,8 +226,9 @@ fn profiles(json: bool) -> Result<ExitCode> {
 }
 
 /// Picks the profile and resolves every host fact: flag > facts file >
-/// detected > the profile's nominal host.
-pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
+/// detected > the profile's nominal host. The last is the profile as the
+/// inputs give it without `--only`, when `--only` chose the services.
+pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host, Option<Profile>)> {
     let facts = match &args.facts {
         Some(f) => Some(Facts::load(f)?),
         None if args.profile.is_none() && args.profile_file.is_none() => {
@@ -251,6 +253,7 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
             Profiles::load()?.get(&name)?
         }
     };
+    let without_only = (args.services.is_empty() && !args.only.is_empty()).then(|| profile.clone());
     let profile = choose_services(profile, &args.services, &args.only);
     let flags = target::Flags {
         ram: args.ram,
@@ -262,7 +265,7 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host)> {
         ..Default::default()
     };
     let host = target::render_host(&flags, facts.as_ref(), &profile);
-    Ok((profile, origin, host))
+    Ok((profile, origin, host, without_only))
 }
 
 /// The services the host runs: `--services`, else those `--only` names
@@ -307,9 +310,19 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
 }
 
 fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
-    let (profile, origin, host) = resolve(&args)?;
+    let (profile, origin, host, without_only) = resolve(&args)?;
     let picked = args.profile.is_none() && args.profile_file.is_none();
     let (plan, artifacts) = render_checked(&args, &profile, &host, picked)?;
+    // What render owns in --out: every file it makes for these inputs;
+    // --only limits what is written now, not what is dbtune's.
+    let owned: Option<BTreeSet<&'static str>> = match &without_only {
+        None => Some(artifacts.iter().map(|a| a.file).collect()),
+        // A profile that only fits with the services --only chose: which
+        // files the others would be is unknown, so nothing is removed.
+        Some(p) => plan::build(p, &host)
+            .ok()
+            .map(|full| render::files_of(&full)),
+    };
     let selected: Vec<_> = if args.only.is_empty() {
         artifacts
     } else {
@@ -324,7 +337,7 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
             .collect()
     };
     match (&args.out, args.check) {
-        (Some(dir), true) => check_out(dir, &selected),
+        (Some(dir), true) => check_out(dir, &selected, owned.as_ref()),
         (Some(dir), false) => {
             let manifest = output::Manifest {
                 dbtune_version: env!("CARGO_PKG_VERSION").into(),
@@ -335,9 +348,13 @@ fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 assumptions: plan.assumptions.clone(),
                 files: Default::default(),
             };
-            let report = output::write_dir(dir, &selected, manifest, args.force)?;
-            say_written(&report, dir);
-            Ok(ExitCode::SUCCESS)
+            let report = output::write_dir(dir, &selected, owned.as_ref(), manifest, args.force)?;
+            say_written(&report, dir, args.force);
+            match report.raced_error(dir) {
+                // --force replaces edited files and keeps them: said above.
+                Some(e) if !args.force => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         (None, _) => {
             let mut out = String::new();
@@ -419,8 +436,12 @@ fn render_checked(
 
 /// render --check --out DIR: the diff, and exit 1 when the directory
 /// differs from what dbtune renders now.
-fn check_out(dir: &Path, selected: &[render::Artifact]) -> Result<ExitCode> {
-    let found = output::check_dir(dir, selected)?;
+fn check_out(
+    dir: &Path,
+    selected: &[render::Artifact],
+    owned: Option<&BTreeSet<&str>>,
+) -> Result<ExitCode> {
+    let found = output::check_dir(dir, selected, owned)?;
     if found.diff.is_empty() {
         note!("{}: up to date", dir.display());
         return Ok(ExitCode::SUCCESS);
@@ -440,29 +461,61 @@ fn check_out(dir: &Path, selected: &[render::Artifact]) -> Result<ExitCode> {
             found.edited.join(", "),
         )
     };
+    let stale = if found.stale.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nnote: no longer rendered for these inputs: {} (render removes {})",
+            found.stale.join(", "),
+            if found.stale.len() == 1 { "it" } else { "them" }
+        )
+    };
     note!(
-        "{}: differs from what dbtune renders now\nhint: {hint}",
-        dir.display()
+        "{}: differs from what dbtune renders now{stale}{}\nhint: {hint}",
+        dir.display(),
+        found.distrust_note
     );
     Ok(ExitCode::from(EXIT_NO))
 }
 
-/// What writing the directory did, on stderr.
-fn say_written(report: &output::WriteReport, dir: &Path) {
+/// What writing the directory did, on stderr (without --force, a file
+/// edited while render ran is the error render ends with).
+fn say_written(report: &output::WriteReport, dir: &Path, force: bool) {
     if !report.cleaned.is_empty() {
         note!(
             "removed temporary files an interrupted run left: {}",
             report.cleaned.join(", ")
         );
     }
+    for (f, bak) in &report.kept_leftovers {
+        note!(
+            "an interrupted run had moved aside a {f} it had not compared yet: kept as {}",
+            bak.display()
+        );
+    }
+    for why in &report.distrusted {
+        note!("note: not taken as proof of what dbtune wrote: {why}");
+    }
     for (f, target) in &report.through_links {
-        note!("{f} is a symlink: wrote through to {target}");
+        note!("{f} is a symlink: wrote through to {}", target.display());
     }
     for (f, bak) in &report.backed_up {
-        note!("kept your {f} as {bak}");
+        note!("kept your {f} as {}", bak.display());
+    }
+    for (f, bak) in report.raced.iter().filter(|_| force) {
+        note!(
+            "{f} changed while dbtune was replacing it: kept the change as {}",
+            bak.display()
+        );
     }
     if !report.written.is_empty() {
         note!("wrote {} in {}", report.written.join(", "), dir.display());
+    }
+    if !report.removed.is_empty() {
+        note!(
+            "removed {} (no longer rendered for these inputs)",
+            report.removed.join(", ")
+        );
     }
     if !report.unchanged.is_empty() {
         note!("unchanged: {}", report.unchanged.join(", "));

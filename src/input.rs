@@ -92,7 +92,12 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File, Error> {
 
 /// The bytes of a regular file of at most `limit` bytes.
 pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, Error> {
-    let file = open_regular(path, what)?;
+    read_open(open_regular(path, what)?, path, what, limit)
+}
+
+/// The bytes of a file already open (at `path`, for messages), at most
+/// `limit` of them.
+pub fn read_open(file: File, path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, Error> {
     let too_large = || {
         Error::plain(
             format!(

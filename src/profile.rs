@@ -24,16 +24,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
 pub struct Fraction(pub f64);
 
-impl<'de> Deserialize<'de> for Fraction {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
+impl Fraction {
+    /// `v` when it is in 0..=1, else why not.
+    pub fn new(v: f64) -> Result<Fraction, String> {
         if (0.0..=1.0).contains(&v) {
             Ok(Fraction(v))
         } else {
-            Err(serde::de::Error::custom(format!(
+            Err(format!(
                 "{v} is not a fraction: it must be between 0.0 and 1.0"
-            )))
+            ))
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Fraction::new(f64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -498,17 +504,11 @@ impl Profile {
         text_ok(&self.description, 200, top("description"))?;
         self.host.check()?;
         for r in &self.reserve {
-            let at = BadValue::at(Some("[reserve]"), "name");
-            text_ok(&r.name, 100, at.clone())?;
-            if r.memory == ByteSize::ZERO || r.memory > crate::facts::MAX_RAM {
-                return Err(BadValue::at(Some("[reserve]"), "memory").says(
-                    format!("reserve `{}`: {} is out of range", r.name, r.memory),
-                    "a reservation is more than 0 and at most 64 TiB",
-                ));
-            }
+            check_reserve(&r.name, r.memory)?;
         }
         self.os.check()?;
         self.postgres.check()?;
+        check_assumptions(&crate::plan::assumptions_of(self), "postgres", "busy_share")?;
         self.redis.check()?;
         self.pgbouncer.check()?;
         self.zfs.check()?;
@@ -523,6 +523,87 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// A reservation's name (plain text: it is printed in reports) and size
+/// (more than 0, at most the largest host): the bounds a profile's
+/// `[[reserve]]` and a manifest's `reserves` are both held to.
+pub fn check_reserve(name: &str, memory: ByteSize) -> Result<(), BadValue> {
+    text_ok(name, 100, BadValue::at(Some("[reserve]"), "name"))?;
+    if memory == ByteSize::ZERO || memory > crate::facts::MAX_RAM {
+        return Err(BadValue::at(Some("[reserve]"), "memory").says(
+            format!("reserve `{name}`: {memory} is out of range"),
+            format!(
+                "a reservation is more than 0 and at most {}",
+                crate::facts::MAX_RAM
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The budget's assumptions within their bounds: what a profile states
+/// (under `[postgres]`) and what a manifest records (under `assumptions`,
+/// where the busy share is `busy_fraction_typical`) are checked with the
+/// same rules. `section` and `busy_key` name where they are written.
+pub fn check_assumptions(
+    a: &crate::read::budget::Assumptions,
+    section: &str,
+    busy_key: &'static str,
+) -> Result<(), BadValue> {
+    range_u32(
+        section,
+        "sorts_per_query",
+        a.sorts_per_query,
+        1,
+        64,
+        "sort/hash nodes one query runs at once",
+    )?;
+    range_u32(
+        section,
+        "manual_maintenance",
+        a.manual_maintenance,
+        0,
+        1024,
+        "manual VACUUM / CREATE INDEX sessions at once",
+    )?;
+    if let Err(why) = Fraction::new(a.busy_fraction_typical) {
+        return Err(BadValue::at(Some(section), busy_key).says(
+            format!("{section}.{busy_key}: {why}"),
+            "the share of connections running a sort or hash at a typical moment",
+        ));
+    }
+    if let Some(b) = a.backend_memory {
+        range_size(
+            section,
+            "backend_memory",
+            b,
+            ByteSize::kib(512),
+            ByteSize::gib(1),
+            "a backend's private memory",
+        )?;
+    }
+    // Not profile keys: dbtune's own values, bounded by what they mean.
+    let worst = crate::calibration::redis(None).fragmentation;
+    let frag = a.redis_frag_typical;
+    if !(1.0..=worst).contains(&frag) {
+        return Err(BadValue::at(Some(section), "redis_frag_typical").says(
+            format!("{section}.redis_frag_typical = {frag} is out of range"),
+            format!(
+                "1.0 to {worst:.2}: Redis's fragmentation at a typical moment, at most the worst \
+                 measured ({})",
+                crate::calibration::REDIS_SOURCE
+            ),
+        ));
+    }
+    let hp = a.hugepage_size;
+    if !(hp.0.is_power_of_two() && hp >= ByteSize::kib(64) && hp <= ByteSize::gib(16)) {
+        return Err(BadValue::at(Some(section), "hugepage_size").says(
+            format!("{section}.hugepage_size = {hp} is not a huge page size"),
+            "a size the kernel offers huge pages in: a power of two from 64 KiB to 16 GiB",
+        ));
+    }
+    Ok(())
 }
 
 /// A profile value that fails its check: where, what, and what to do.
@@ -935,48 +1016,20 @@ impl PostgresPolicy {
             return Err(BadValue::at(Some(s), "work_mem_min")
                 .says("work_mem_min is larger than work_mem_max", "swap them"));
         }
-        if let Some(b) = self.backend_memory {
-            range_size(
-                s,
-                "backend_memory",
-                b,
-                ByteSize::kib(512),
-                ByteSize::gib(1),
-                "a backend's private memory",
-            )?;
-        }
         Ok(())
     }
 
-    /// Workers and sessions inside PostgreSQL's or dbtune's ranges.
+    /// Workers inside PostgreSQL's range (the budget's assumptions are
+    /// [`check_assumptions`]'s).
     fn check_counts(&self, s: &str) -> Result<(), BadValue> {
-        let counts = [
-            (
-                "autovacuum_max_workers",
-                self.autovacuum_max_workers,
-                1,
-                PG_MAX_BACKENDS,
-                "PostgreSQL's range",
-            ),
-            (
-                "sorts_per_query",
-                self.sorts_per_query,
-                1,
-                64,
-                "sort/hash nodes one query runs at once",
-            ),
-            (
-                "manual_maintenance",
-                self.manual_maintenance,
-                0,
-                1024,
-                "manual VACUUM / CREATE INDEX sessions at once",
-            ),
-        ];
-        for (key, v, lo, hi, what) in counts {
-            range_u32(s, key, v, lo, hi, what)?;
-        }
-        Ok(())
+        range_u32(
+            s,
+            "autovacuum_max_workers",
+            self.autovacuum_max_workers,
+            1,
+            PG_MAX_BACKENDS,
+            "PostgreSQL's range",
+        )
     }
 }
 

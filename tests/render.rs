@@ -128,6 +128,48 @@ fn every_profile_passes_its_own_check_on_every_postgres_version() {
     }
 }
 
+/// What render owns in --out (the files it removes once it no longer
+/// makes them) is exactly what it makes, for every service set.
+#[test]
+fn the_files_render_owns_are_the_files_it_makes() {
+    use dbtune::service::Service;
+    let sets: &[&[Service]] = &[
+        &[Service::Postgres],
+        &[Service::Postgres, Service::Redis],
+        &[Service::Postgres, Service::Pgbouncer],
+        &[
+            Service::Postgres,
+            Service::Redis,
+            Service::Pgbouncer,
+            Service::Zfs,
+        ],
+    ];
+    for (name, _) in BUILTIN {
+        for services in sets {
+            for zfs in [false, true] {
+                let p = profile(name).with_services(services);
+                let h = Host {
+                    zfs,
+                    pg_on_zfs: zfs,
+                    zfs_datasets: zfs,
+                    ..nominal(&p)
+                };
+                let plan = plan::build(&p, &h).unwrap();
+                let mut made = render::render(&plan, None).unwrap();
+                let budget = render::check(&plan, &made).unwrap().budget;
+                made.extend(render::render_limits(&plan, &budget, None).unwrap());
+                let names: std::collections::BTreeSet<&str> = made.iter().map(|a| a.file).collect();
+                assert_eq!(names.len(), made.len(), "{name}: a file twice");
+                assert_eq!(
+                    names,
+                    render::files_of(&plan),
+                    "{name} {services:?} zfs {zfs}"
+                );
+            }
+        }
+    }
+}
+
 fn pg_names(content: &str) -> Vec<String> {
     content
         .lines()

@@ -746,8 +746,9 @@ fn rerendering_keeps_mode_owner_and_symlinks() {
         c
     };
     render("4GiB").assert().success();
-    // postgresql.conf lives elsewhere (/etc/postgresql/...), linked here.
-    let etc = dir.path().join("etc");
+    // postgresql.conf lives in a subdirectory, linked at the top (a link
+    // leaving the directory is refused: tests/files.rs).
+    let etc = out.join("etc");
     fs::create_dir(&etc).unwrap();
     let real = etc.join("postgresql.conf");
     fs::rename(out.join("postgresql.conf"), &real).unwrap();
@@ -1148,6 +1149,100 @@ fn rollback_with_the_server_down_restores_postgresql_auto_conf() {
     pg.start_again()
         .expect("the server starts after the offline rollback");
     assert_eq!(pg_settings(&pg), before);
+}
+
+#[test]
+fn offline_rollback_creates_a_missing_auto_conf_the_server_reads() {
+    let Some(mut pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    // postgresql.auto.conf holds a value before apply: the snapshot records it.
+    pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '3MB'");
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg))
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success();
+    let snap = only_snapshot(snaps.path());
+    pg.stop();
+    let data = pg.data_dir();
+    let auto = data.join("postgresql.auto.conf");
+    fs::remove_file(&auto).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .success()
+        .stdout(contains("restored the values"));
+    use std::os::unix::fs::MetadataExt;
+    let (made, cluster) = (fs::metadata(&auto).unwrap(), fs::metadata(&data).unwrap());
+    assert_eq!(
+        (made.uid(), made.gid(), made.mode() & 0o777),
+        (cluster.uid(), cluster.gid(), 0o600),
+        "a new postgresql.auto.conf belongs to the cluster's owner"
+    );
+    pg.start_again()
+        .expect("the server starts after the offline rollback");
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW work_mem").trim(),
+        "3MB",
+        "the server reads the restored value:\n{}",
+        fs::read_to_string(&auto).unwrap()
+    );
+}
+
+#[test]
+fn a_killed_apply_leaves_no_temporary_snapshot_behind() {
+    let Some(pg) = Postgres::start("", &[]) else {
+        return;
+    };
+    let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\n")]);
+    let snaps = tempfile::tempdir().unwrap();
+    let apply = || {
+        let mut c = dbtune();
+        c.arg("apply")
+            .arg(dir.path())
+            .arg(pg_url(&pg))
+            .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+            .arg(snaps.path());
+        c
+    };
+    let before = pg_settings(&pg);
+    // Killed once the snapshot's temporary file is written.
+    let killed = apply().env("DBTUNE_FAILPOINT", "tmp:1").output().unwrap();
+    assert!(!killed.status.success());
+    let names = |d: &Path| -> Vec<String> {
+        fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let left = names(snaps.path());
+    assert!(
+        left.len() == 1 && left[0].starts_with(".dbtune-snapshot-tmp-"),
+        "{left:?}"
+    );
+    assert_eq!(
+        pg_settings(&pg),
+        before,
+        "nothing is applied before the snapshot"
+    );
+    apply().assert().success();
+    let now = names(snaps.path());
+    assert!(
+        now.len() == 1 && now[0].starts_with("dbtune-snapshot-") && now[0].ends_with(".json"),
+        "the leftover is removed: {now:?}"
+    );
 }
 
 #[test]

@@ -218,6 +218,23 @@ pub const MAX_RAM: ByteSize = ByteSize(64 * crate::units::TIB);
 /// The most CPUs dbtune renders for.
 pub const MAX_CPUS: u32 = 4096;
 
+/// Why `ram` is not a host's RAM dbtune renders for, as a hint: the bound
+/// facts files and manifests are both held to.
+pub fn ram_problem(ram: ByteSize) -> Option<String> {
+    (ram == ByteSize::ZERO || ram > MAX_RAM)
+        .then(|| format!("dbtune renders for hosts with 1 byte to {MAX_RAM} of RAM"))
+}
+
+/// Why `cpus` is not a host's CPU count, as a hint.
+pub fn cpus_problem(cpus: u32) -> Option<String> {
+    (!(1..=MAX_CPUS).contains(&cpus)).then(|| format!("a host has 1 to {MAX_CPUS} CPUs"))
+}
+
+/// Why a host fact's free text (a source, a note) is not plain text.
+pub fn text_problem(text: &str) -> Option<String> {
+    crate::profile::plain_text_problem(text, 4096)
+}
+
 impl Facts {
     /// Whether the data directory sits on ZFS (and, when pg_wal is a link
     /// to another directory, that directory too): what makes the ZFS-only
@@ -286,11 +303,11 @@ impl Facts {
     /// RAM, CPUs and filesystems inside what dbtune renders for.
     fn check_resources(&self) -> Result<(), BadFact> {
         let m = &self.memory;
-        if m.physical.value == ByteSize::ZERO || m.physical.value > MAX_RAM {
+        if let Some(hint) = ram_problem(m.physical.value) {
             return Err(BadFact::new(
                 "physical",
                 format!("memory.physical {} is out of range", m.physical.value),
-                format!("dbtune renders for hosts with 1 byte to {MAX_RAM} of RAM"),
+                hint,
             ));
         }
         if let Some(l) = &m.cgroup_limit {
@@ -303,11 +320,11 @@ impl Facts {
             }
         }
         let c = &self.cpu;
-        if !(1..=MAX_CPUS).contains(&c.logical.value) {
+        if let Some(hint) = cpus_problem(c.logical.value) {
             return Err(BadFact::new(
                 "logical",
                 format!("cpu.logical {} is out of range", c.logical.value),
-                format!("a host has 1 to {MAX_CPUS} CPUs"),
+                hint,
             ));
         }
         if let Some(q) = &c.cgroup_quota {
@@ -407,7 +424,7 @@ impl Facts {
             }
         }
         for (key, text) in self.strings() {
-            if let Some(why) = crate::profile::plain_text_problem(text, 4096) {
+            if let Some(why) = text_problem(text) {
                 return Err(BadFact {
                     value: Some(text.to_string()),
                     ..BadFact::new(
@@ -494,7 +511,7 @@ impl BadFact {
 /// The line a key is written on (`key =` in TOML, also inside an inline
 /// table, `"key":` in JSON); among several, the one that also holds the
 /// start of the bad value.
-fn line_of_key(text: &str, key: &str, value: Option<&str>) -> usize {
+pub(crate) fn line_of_key(text: &str, key: &str, value: Option<&str>) -> usize {
     let quoted = format!("\"{key}\"");
     let sets = |l: &str| {
         l.contains(&quoted)

@@ -2,7 +2,6 @@
 
 use crate::service::Scope;
 use std::fmt;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -503,23 +502,25 @@ impl fmt::Display for Needs {
     }
 }
 
+/// Prefix of a snapshot being written: a killed apply leaves one, and the
+/// next apply into that directory (under its lock) removes it.
+const SNAPSHOT_TEMP_PREFIX: &str = ".dbtune-snapshot-tmp-";
+
 fn write_snapshot(dir: &Path, snap: &Snapshot) -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create snapshot directory `{}`", dir.display()))?;
-    let mut path = dir.join(format!("dbtune-snapshot-{}.json", snap.created_unix));
-    let mut n = 1;
-    while path.exists() {
-        path = dir.join(format!("dbtune-snapshot-{}-{n}.json", snap.created_unix));
-        n += 1;
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    tmp.write_all((serde_json::to_string_pretty(snap)? + "\n").as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(path)
+    let t = snap.created_unix;
+    let names = (0..1000).map(|n| match n {
+        0 => format!("dbtune-snapshot-{t}.json"),
+        n => format!("dbtune-snapshot-{t}-{n}.json"),
+    });
+    crate::atomic::create_new(
+        dir,
+        SNAPSHOT_TEMP_PREFIX,
+        names,
+        (serde_json::to_string_pretty(snap)? + "\n").as_bytes(),
+        0o600,
+    )
 }
 
 /// One PostgreSQL setting apply changes with ALTER SYSTEM.

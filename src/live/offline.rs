@@ -96,11 +96,16 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         .into());
     }
     let auto = data_dir.join("postgresql.auto.conf");
-    let text = if std::fs::symlink_metadata(&auto).is_ok() {
-        crate::input::read_text(&auto, "postgresql.auto.conf", crate::input::MAX_CONFIG)?
+    let existing = if std::fs::symlink_metadata(&auto).is_ok() {
+        Some(crate::input::read_text(
+            &auto,
+            "postgresql.auto.conf",
+            crate::input::MAX_CONFIG,
+        )?)
     } else {
-        String::new()
+        None
     };
+    let text = existing.clone().unwrap_or_default();
     let shown = auto.display().to_string();
     let parsed = grammar::pg_items(&text, &shown);
     if let Some(e) = parsed.errors.first() {
@@ -146,11 +151,41 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         return Ok(ExitCode::SUCCESS);
     }
     crate::console::print(&plan)?;
-    crate::atomic::replace(&auto, new.as_bytes(), 0o600)?;
+    // A file made anew belongs to the cluster's owner, as the server would
+    // make it: PostgreSQL runs as that user and must read it at start.
+    let owner = std::fs::metadata(data_dir)
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        })
+        .map_err(|e| {
+            Error::plain(
+                format!("cannot read the owner of `{}`: {e}", data_dir.display()),
+                "run dbtune as root or as the cluster's owner",
+            )
+        })?;
+    let done = crate::atomic::replace(
+        &auto,
+        existing.as_deref().map(str::as_bytes),
+        new.as_bytes(),
+        0o600,
+        Some(owner),
+    )?;
     crate::console::print(&format!(
         "restored the values recorded in {} into {shown}; start PostgreSQL\n",
         path.display()
     ))?;
+    if let Some(kept) = done.raced {
+        return Err(Error::plain(
+            format!(
+                "{shown} changed while dbtune was restoring it: the restored file is in place and \
+                 the change is kept as `{}`",
+                kept.display()
+            ),
+            "compare the two and carry over what you still want before starting PostgreSQL",
+        )
+        .into());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -214,6 +214,88 @@ pub fn render(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
     Ok(out)
 }
 
+/// One file render makes: what it is, its name and template.
+struct Slot {
+    kind: FileKind,
+    file: &'static str,
+    template: &'static str,
+    executable: bool,
+}
+
+/// The config files the plan calls for, in a fixed order.
+fn config_slots(plan: &Plan) -> Vec<Slot> {
+    let slot = |kind, file, template| Slot {
+        kind,
+        file,
+        template,
+        executable: false,
+    };
+    let mut out = vec![slot(
+        FileKind::Postgres,
+        "postgresql.conf",
+        "postgresql.conf.j2",
+    )];
+    if plan.redis.is_some() {
+        out.push(slot(FileKind::Redis, "redis.conf", "redis.conf.j2"));
+    }
+    if plan.pgbouncer.is_some() {
+        out.push(slot(
+            FileKind::Pgbouncer,
+            "pgbouncer.ini",
+            "pgbouncer.ini.j2",
+        ));
+    }
+    if let Some(z) = &plan.zfs {
+        if z.script {
+            out.push(Slot {
+                executable: true,
+                ..slot(FileKind::Zfs, "zfs-datasets.sh", "zfs-datasets.sh.j2")
+            });
+        }
+        out.push(slot(FileKind::Zfs, "zfs-arc.conf", "zfs-arc.conf.j2"));
+    }
+    out.push(slot(FileKind::Os, "99-dbtune.conf", "sysctl.conf.j2"));
+    out
+}
+
+/// The services that get a systemd drop-in: (service, unit, file).
+fn limit_units(plan: &Plan) -> Vec<(Service, &'static str, &'static str)> {
+    let mut out = vec![(
+        Service::Postgres,
+        "postgresql@.service",
+        "postgresql.service.conf",
+    )];
+    if plan.pgbouncer.is_some() {
+        out.push((
+            Service::Pgbouncer,
+            "pgbouncer.service",
+            "pgbouncer.service.conf",
+        ));
+    }
+    if plan.redis.is_some() {
+        out.push((
+            Service::Redis,
+            "redis-server.service",
+            "redis-server.service.conf",
+        ));
+    }
+    out
+}
+
+const COMPOSE: &str = "docker-compose.override.yml";
+
+/// Every file render makes for `plan` ([`render`] and [`render_limits`]),
+/// whether it is written now or not: what render owns in an --out
+/// directory, and removes there once it no longer makes it.
+pub fn files_of(plan: &Plan) -> std::collections::BTreeSet<&'static str> {
+    config_slots(plan)
+        .iter()
+        .map(|s| s.file)
+        .chain(limit_units(plan).iter().map(|(_, _, f)| *f))
+        .chain([COMPOSE])
+        .collect()
+}
+
 fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact>> {
     let env = environment(template_dir);
     let ctx = TemplateContext {
@@ -231,57 +313,18 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
                 ))
             })
     };
-    let mut out = vec![Artifact {
-        kind: FileKind::Postgres,
-        file: "postgresql.conf",
-        template: "postgresql.conf.j2",
-        content: one("postgresql.conf.j2")?,
-        executable: false,
-    }];
-    if plan.redis.is_some() {
-        out.push(Artifact {
-            kind: FileKind::Redis,
-            file: "redis.conf",
-            template: "redis.conf.j2",
-            content: one("redis.conf.j2")?,
-            executable: false,
-        });
-    }
-    if plan.pgbouncer.is_some() {
-        out.push(Artifact {
-            kind: FileKind::Pgbouncer,
-            file: "pgbouncer.ini",
-            template: "pgbouncer.ini.j2",
-            content: one("pgbouncer.ini.j2")?,
-            executable: false,
-        });
-    }
-    if let Some(z) = &plan.zfs {
-        if z.script {
-            out.push(Artifact {
-                kind: FileKind::Zfs,
-                file: "zfs-datasets.sh",
-                template: "zfs-datasets.sh.j2",
-                content: one("zfs-datasets.sh.j2")?,
-                executable: true,
-            });
-        }
-        out.push(Artifact {
-            kind: FileKind::Zfs,
-            file: "zfs-arc.conf",
-            template: "zfs-arc.conf.j2",
-            content: one("zfs-arc.conf.j2")?,
-            executable: false,
-        });
-    }
-    out.push(Artifact {
-        kind: FileKind::Os,
-        file: "99-dbtune.conf",
-        template: "sysctl.conf.j2",
-        content: one("sysctl.conf.j2")?,
-        executable: false,
-    });
-    Ok(out)
+    config_slots(plan)
+        .into_iter()
+        .map(|s| {
+            Ok(Artifact {
+                kind: s.kind,
+                file: s.file,
+                template: s.template,
+                content: one(s.template)?,
+                executable: s.executable,
+            })
+        })
+        .collect()
 }
 
 /// One service's limits: its worst case in the budget, as a hard memory
@@ -316,75 +359,66 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
             .find(|x| x.name == name)
             .and_then(|x| x.value.parse().ok())
     };
-    let mut out = Vec::new();
-    let mut add = |service: Service,
-                   unit: &'static str,
-                   file: &'static str,
-                   nofile: u64,
-                   nofile_reason: String| {
-        // systemd cannot raise a limit past the kernel's fs.nr_open: the
-        // unit would fail to start with "Operation not permitted".
-        let (nofile, nofile_reason) = if nofile > NR_OPEN_DEFAULT {
-            (
-                NR_OPEN_DEFAULT,
-                format!(
-                    "{nofile_reason}; capped at the kernel's fs.nr_open ({NR_OPEN_DEFAULT}), the most \
-                     a process may open (asked for {nofile})"
+    limit_units(plan)
+        .into_iter()
+        .map(|(service, unit, file)| {
+            let (nofile, nofile_reason) = match (service, &plan.pgbouncer, &plan.redis) {
+                (Service::Pgbouncer, Some(b), _) => {
+                    let clients = setting(b, "max_client_conn").unwrap_or(100);
+                    let servers = setting(b, "max_db_connections").unwrap_or(0);
+                    (
+                        (clients + servers + 100).max(1024),
+                        format!(
+                            "one per client ({clients}) and per server connection ({servers}), plus 100 for PgBouncer itself"
+                        ),
+                    )
+                }
+                (Service::Redis, _, Some(r)) => {
+                    let clients = setting(r, "maxclients").unwrap_or(10000);
+                    (
+                        (clients + 128).max(1024),
+                        format!(
+                            "one per client (maxclients {clients}), plus the 32 Redis keeps and some for files"
+                        ),
+                    )
+                }
+                _ => (
+                    4096,
+                    "each PostgreSQL process opens up to max_files_per_process (1000) files, plus sockets and pipes"
+                        .to_string(),
                 ),
-            )
-        } else {
-            (nofile, nofile_reason)
-        };
-        let worst = budget.service_worst(service);
-        let max = mib(worst);
-        out.push(Limit {
-            service,
-            unit,
-            compose_name: service.name(),
-            file,
-            memory_max: max,
-            memory_high: max / 10 * 9 / (1024 * 1024) * (1024 * 1024),
-            memory_reason: format!(
-                "{service}'s worst case in the budget ({worst}): its terms added up, term by term as \
-                 render printed them"
-            ),
-            nofile,
-            nofile_reason,
-        });
-    };
-    add(
-        Service::Postgres,
-        "postgresql@.service",
-        "postgresql.service.conf",
-        4096,
-        "each PostgreSQL process opens up to max_files_per_process (1000) files, plus sockets and pipes".into(),
-    );
-    if let Some(b) = &plan.pgbouncer {
-        let clients = setting(b, "max_client_conn").unwrap_or(100);
-        let servers = setting(b, "max_db_connections").unwrap_or(0);
-        let n = (clients + servers + 100).max(1024);
-        add(
-            Service::Pgbouncer,
-            "pgbouncer.service",
-            "pgbouncer.service.conf",
-            n,
-            format!("one per client ({clients}) and per server connection ({servers}), plus 100 for PgBouncer itself"),
-        );
-    }
-    if let Some(r) = &plan.redis {
-        let clients = setting(r, "maxclients").unwrap_or(10000);
-        let n = (clients + 128).max(1024);
-        add(
-            Service::Redis,
-            "redis-server.service",
-            "redis-server.service.conf",
-            n,
-            format!(
-                "one per client (maxclients {clients}), plus the 32 Redis keeps and some for files"
-            ),
-        );
-    }
-    out
+            };
+            // systemd cannot raise a limit past the kernel's fs.nr_open:
+            // the unit would fail to start with "Operation not permitted".
+            let (nofile, nofile_reason) = if nofile > NR_OPEN_DEFAULT {
+                (
+                    NR_OPEN_DEFAULT,
+                    format!(
+                        "{nofile_reason}; capped at the kernel's fs.nr_open ({NR_OPEN_DEFAULT}), the most \
+                         a process may open (asked for {nofile})"
+                    ),
+                )
+            } else {
+                (nofile, nofile_reason)
+            };
+            let worst = budget.service_worst(service);
+            let max = mib(worst);
+            Limit {
+                service,
+                unit,
+                compose_name: service.name(),
+                file,
+                memory_max: max,
+                memory_high: max / 10 * 9 / (1024 * 1024) * (1024 * 1024),
+                memory_reason: format!(
+                    "{service}'s worst case in the budget ({worst}): its terms added up, term by term as \
+                     render printed them"
+                ),
+                nofile,
+                nofile_reason,
+            }
+        })
+        .collect()
 }
 
 /// The limit files: a systemd drop-in per service and a compose override.
@@ -424,7 +458,7 @@ pub fn render_limits(
     }
     out.push(Artifact {
         kind: FileKind::Limits,
-        file: "docker-compose.override.yml",
+        file: COMPOSE,
         template: "docker-compose.override.yml.j2",
         content: one(
             "docker-compose.override.yml.j2",

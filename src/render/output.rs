@@ -1,8 +1,14 @@
 //! Writing rendered files: atomically, never over a file someone edited
-//! since dbtune wrote it, with a manifest that makes the directory
-//! self-describing. And `--check`: the same comparison without writing.
+//! since dbtune wrote it, never through a link that leaves the directory,
+//! with a manifest that makes the directory self-describing, and removing
+//! what a render no longer owns. And `--check`: the same comparison
+//! without writing.
+//!
+//! What proves that dbtune wrote a file is its hash in the manifest (or in
+//! the journal of a run that was killed), and only when those state files
+//! could not have been written by another user: see [`atomic::State`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -10,9 +16,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Artifact;
+use crate::atomic::{self, Dir, Judged, State, Swap, Target};
 use crate::error::Error;
 
 pub const MANIFEST: &str = "dbtune-manifest.json";
+
+/// Written before any file is replaced and removed after the manifest:
+/// when a run is killed in between, the next one knows which contents
+/// were dbtune's own, so it never blames a hand edit that did not happen.
+const JOURNAL: &str = ".dbtune-pending.json";
 
 /// What dbtune wrote into a directory, and for what.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,117 +54,341 @@ pub fn sha256(data: &[u8]) -> String {
     s
 }
 
+/// A manifest value that fails its check: the key to find its line by.
+struct BadEntry {
+    key: String,
+    value: Option<String>,
+    message: String,
+    hint: String,
+}
+
+impl BadEntry {
+    fn new(key: &str, message: impl Into<String>, hint: impl Into<String>) -> BadEntry {
+        BadEntry {
+            key: key.to_string(),
+            value: None,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    fn from_profile(bad: crate::profile::BadValue, value: Option<String>) -> BadEntry {
+        BadEntry {
+            key: bad.key.to_string(),
+            value,
+            message: bad.message,
+            hint: bad.hint,
+        }
+    }
+}
+
+/// A name dbtune may have written into a directory: one plain file name,
+/// never a path, a hidden name (its own state and temporary files) or
+/// anything that could end a line.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+fn is_sha256(h: &str) -> bool {
+    h.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+impl Manifest {
+    /// Parses and checks a manifest (`path` names it in errors): the
+    /// values it holds are checked against the same bounds the facts file
+    /// and profile loaders apply, since check-budget and apply budget with
+    /// them and print them.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, Error> {
+        let hint = "restore the manifest from version control, or remove it and render again \
+                    with --force (files it no longer vouches for are kept as FILE.bak)";
+        let m: Manifest = serde_json::from_str(text).map_err(|e| {
+            Error::input(
+                format!("{}:{}", path.display(), e.line()),
+                format!("the manifest is not valid: {e}"),
+                hint,
+            )
+        })?;
+        if let Err(bad) = m.check() {
+            let line = crate::facts::line_of_key(text, &bad.key, bad.value.as_deref());
+            return Err(Error::input(
+                format!("{}:{line}", path.display()),
+                format!("the manifest is not valid: {}", bad.message),
+                format!("{}; {hint}", bad.hint),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn check(&self) -> Result<(), BadEntry> {
+        let text = |key: &str, v: &str| match crate::facts::text_problem(v) {
+            Some(why) => Err(BadEntry {
+                value: Some(v.to_string()),
+                ..BadEntry::new(
+                    key,
+                    format!("`{key}` {why}"),
+                    "it is one line of plain text",
+                )
+            }),
+            None => Ok(()),
+        };
+        text("dbtune_version", &self.dbtune_version)?;
+        text("profile", &self.profile)?;
+        text("profile_origin", &self.profile_origin)?;
+        let h = &self.host;
+        if let Some(hint) = crate::facts::ram_problem(h.ram) {
+            return Err(BadEntry {
+                value: Some(h.ram.0.to_string()),
+                ..BadEntry::new("ram", format!("host.ram {} is out of range", h.ram), hint)
+            });
+        }
+        if let Some(hint) = crate::facts::cpus_problem(h.cpus) {
+            return Err(BadEntry {
+                value: Some(h.cpus.to_string()),
+                ..BadEntry::new(
+                    "cpus",
+                    format!("host.cpus {} is out of range", h.cpus),
+                    hint,
+                )
+            });
+        }
+        for (key, v) in [
+            ("ram_source", &h.ram_source),
+            ("cpus_source", &h.cpus_source),
+            ("storage_source", &h.storage_source),
+            ("zfs_source", &h.zfs_source),
+            ("pg_on_zfs_source", &h.pg_on_zfs_source),
+            ("pg_version_source", &h.pg_version_source),
+            ("pg_build_source", &h.pg_build_source),
+        ] {
+            text(key, v)?;
+        }
+        for f in h.pg_build.iter().flatten() {
+            if !crate::facts::PG_BUILD_FEATURES.contains(&f.as_str()) {
+                return Err(BadEntry {
+                    value: Some(f.clone()),
+                    ..BadEntry::new(
+                        "pg_build",
+                        format!("`{}` is not a build feature dbtune knows", f.escape_debug()),
+                        format!("features: {}", crate::facts::PG_BUILD_FEATURES.join(", ")),
+                    )
+                });
+            }
+        }
+        for r in &self.reserves {
+            crate::profile::check_reserve(&r.name, r.memory).map_err(|bad| {
+                let value = match bad.key {
+                    "memory" => r.memory.0.to_string(),
+                    _ => r.name.clone(),
+                };
+                BadEntry::from_profile(bad, Some(value))
+            })?;
+            text("source", &r.source)?;
+        }
+        crate::profile::check_assumptions(
+            &self.assumptions,
+            "assumptions",
+            "busy_fraction_typical",
+        )
+        .map_err(|bad| BadEntry::from_profile(bad, None))?;
+        for (name, hash) in &self.files {
+            if !is_file_name(name) {
+                return Err(BadEntry {
+                    value: None,
+                    ..BadEntry::new(
+                        "files",
+                        format!("`{}` is not a file name dbtune writes", name.escape_debug()),
+                        "files are named as render names them, without a directory",
+                    )
+                });
+            }
+            if !is_sha256(hash) {
+                return Err(BadEntry::new(
+                    name,
+                    format!("the hash of `{name}` is not `sha256:` and 64 hex digits"),
+                    "the manifest records each file's sha256 as render wrote it",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The manifest of `dir`, checked, for reading its values (check-budget,
+/// apply). Whether it proves what dbtune wrote is render's question.
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     let p = dir.join(MANIFEST);
     if std::fs::symlink_metadata(&p).is_err() {
         return Ok(None);
     }
     let text = crate::input::read_text(&p, "manifest", crate::input::MAX_DOCUMENT)?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::input(
-            format!("{}:{}", p.display(), e.line()),
-            format!("the manifest is not valid: {e}"),
-            "dbtune uses it to know which files it wrote; restore it from version control, \
-             or remove it and render with --force (edited files are kept as .bak)",
-        )
-        .into()
-    })
+    Ok(Some(Manifest::parse(&text, &p)?))
 }
-
-/// Written before any file is replaced and removed after the manifest:
-/// when a run is killed in between, the next one knows which contents
-/// were dbtune's own, so it never blames a hand edit that did not happen.
-const JOURNAL: &str = ".dbtune-pending.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Journal {
     files: BTreeMap<String, String>,
 }
 
-fn read_journal(dir: &Path) -> Journal {
-    let p = dir.join(JOURNAL);
-    crate::input::read_text(&p, "journal", crate::input::MAX_DOCUMENT)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+/// What the directory's state files prove dbtune wrote.
+#[derive(Debug, Default)]
+struct Record {
+    /// The manifest, when trusted.
+    manifest: Option<Manifest>,
+    /// The journal's hashes, when trusted.
+    journal: BTreeMap<String, String>,
+    /// State files present but not trusted, and why.
+    distrusted: Vec<String>,
 }
 
-/// An exclusive (or shared) lock on the directory itself, held while the
-/// value lives: two renders into one directory take turns.
-pub struct DirLock {
-    _file: std::fs::File,
-}
-
-/// How long a render waits for another to finish with the directory.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-pub fn lock_dir(dir: &Path, exclusive: bool) -> Result<DirLock> {
-    let file = std::fs::File::open(dir)
-        .with_context(|| format!("cannot open `{}` to lock it", dir.display()))?;
-    let try_lock = |f: &std::fs::File| {
-        if exclusive {
-            f.try_lock()
-        } else {
-            f.try_lock_shared()
-        }
-    };
-    let start = std::time::Instant::now();
-    let mut said = false;
-    loop {
-        match try_lock(&file) {
-            Ok(()) => return Ok(DirLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                if start.elapsed() > LOCK_WAIT {
-                    return Err(Error::plain(
-                        format!(
-                            "another dbtune has held `{}` for over {} s; nothing was written",
-                            dir.display(),
-                            LOCK_WAIT.as_secs()
-                        ),
-                        "wait for it to finish (renders into one directory take turns), or check for a stuck process",
+impl Record {
+    fn read(out: &Dir) -> Result<Record> {
+        let mut r = Record::default();
+        match out.read_state(MANIFEST, crate::input::MAX_DOCUMENT)? {
+            State::Missing => {}
+            State::Trusted(bytes) => {
+                let shown = out.shown(MANIFEST);
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Error::input(
+                        shown.display().to_string(),
+                        "the manifest is not valid UTF-8",
+                        "restore it from version control, or remove it and render with --force",
                     )
-                    .into());
-                }
-                if !said {
-                    eprintln!("waiting for another dbtune working in {}", dir.display());
-                    said = true;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                })?;
+                r.manifest = Some(Manifest::parse(&text, &shown)?);
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock `{}`", dir.display()))
-            }
+            State::Untrusted(why) => r.distrusted.push(format!("`{MANIFEST}`: {why}")),
         }
+        match out.read_state(JOURNAL, crate::input::MAX_DOCUMENT)? {
+            State::Missing => {}
+            // A journal dbtune cannot read proves nothing; it is rewritten.
+            State::Trusted(bytes) => {
+                r.journal = serde_json::from_slice::<Journal>(&bytes)
+                    .map(|j| j.files)
+                    .unwrap_or_default();
+                r.journal
+                    .retain(|name, hash| is_file_name(name) && is_sha256(hash));
+            }
+            State::Untrusted(why) => r.distrusted.push(format!("`{JOURNAL}`: {why}")),
+        }
+        Ok(r)
     }
-}
 
-/// A free backup name: FILE.bak, else FILE.bak.1, FILE.bak.2...
-fn backup_path(path: &Path) -> PathBuf {
-    let base = format!("{}.bak", path.display());
-    let mut p = PathBuf::from(&base);
-    let mut n = 1;
-    while std::fs::symlink_metadata(&p).is_ok() {
-        p = PathBuf::from(format!("{base}.{n}"));
-        n += 1;
+    /// Whether `hash` is what dbtune last wrote (or was writing) as `file`.
+    fn ours(&self, file: &str, hash: &str) -> bool {
+        self.manifest
+            .as_ref()
+            .and_then(|m| m.files.get(file))
+            .is_some_and(|h| h == hash)
+            || self.journal.get(file).is_some_and(|h| h == hash)
     }
-    p
+
+    /// Whether `data` is anything dbtune wrote or was writing here.
+    fn known(&self, data: &[u8]) -> bool {
+        let h = sha256(data);
+        self.manifest
+            .as_ref()
+            .is_some_and(|m| m.files.values().any(|x| *x == h))
+            || self.journal.values().any(|x| *x == h)
+    }
+
+    /// Every file the state files say dbtune wrote or was writing.
+    fn recorded(&self) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = self.journal.keys().cloned().collect();
+        if let Some(m) = &self.manifest {
+            all.extend(m.files.keys().cloned());
+        }
+        all
+    }
+
+    /// Why files may be listed as not dbtune's although it wrote them.
+    fn distrust_note(&self) -> String {
+        if self.distrusted.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\nnote: {} proves nothing, so no file counts as dbtune's: {}. dbtune trusts its \
+             state files only as regular files owned by this user or root and writable by no one \
+             else",
+            if self.distrusted.len() == 1 {
+                "this state file"
+            } else {
+                "these state files"
+            },
+            self.distrusted.join("; ")
+        )
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct WriteReport {
     pub written: Vec<String>,
     pub unchanged: Vec<String>,
-    pub backed_up: Vec<(String, String)>,
+    /// Files someone else wrote, replaced with --force: where each went.
+    pub backed_up: Vec<(String, PathBuf)>,
+    /// Files dbtune no longer renders for these inputs, removed.
+    pub removed: Vec<String>,
+    /// Files changed (or created) while dbtune replaced them: where the
+    /// change was kept.
+    pub raced: Vec<(String, PathBuf)>,
     /// Temporary files a killed run had left, now removed.
     pub cleaned: Vec<String>,
+    /// What a killed run had displaced and not yet compared, kept.
+    pub kept_leftovers: Vec<(String, PathBuf)>,
     /// Files that are symlinks, written through to their target.
-    pub through_links: Vec<(String, String)>,
+    pub through_links: Vec<(String, PathBuf)>,
+    /// State files that proved nothing, and why.
+    pub distrusted: Vec<String>,
+}
+
+impl WriteReport {
+    /// Files changed while dbtune replaced them, as the error a render
+    /// without --force ends with (everything else was written).
+    pub fn raced_error(&self, dir: &Path) -> Option<Error> {
+        if self.raced.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .raced
+            .iter()
+            .map(|(f, bak)| {
+                let doing = if self.removed.contains(f) {
+                    "removing it (no longer rendered)"
+                } else {
+                    "replacing it: the rendered file is in place"
+                };
+                format!(
+                    "`{f}` changed while dbtune was {doing}, and your version is kept as `{}`",
+                    bak.display()
+                )
+            })
+            .collect();
+        Some(Error::plain(
+            format!(
+                "{} (in `{}`); nothing is lost, but the change is not in the file",
+                each.join("; "),
+                dir.display()
+            ),
+            "compare your version with the file and carry over what you still want (a change \
+             that should last belongs in the profile or a template); keep editors out of the \
+             directory while dbtune renders into it",
+        ))
+    }
 }
 
 /// What to do with one artifact.
 struct Step<'a> {
     artifact: &'a Artifact,
-    path: PathBuf,
+    target: Target,
+    judged: Option<Judged>,
     /// Someone else's content: kept as .bak first (with --force).
     edited: bool,
     same: bool,
@@ -160,77 +396,164 @@ struct Step<'a> {
     owner: Option<String>,
 }
 
+/// A file dbtune wrote earlier and no longer renders for these inputs.
+struct Stale {
+    file: String,
+    /// Its content when it is dbtune's own (then it is removed).
+    ours: Option<Vec<u8>>,
+}
+
 /// Writes the artifacts and the manifest into `dir`, holding the
-/// directory's lock throughout.
+/// directory's lock throughout. `owned` is every file render makes for
+/// these inputs, written now or not (`--only`): a file the state files
+/// record and `owned` lacks is removed when it is still dbtune's own, and
+/// treated as an edited file otherwise (None: not known, nothing is
+/// removed).
 ///
-/// A file that exists and differs from what dbtune last wrote (per the
-/// manifest, or the journal of a run that was killed), or that dbtune
-/// never wrote, is someone's: without `force` nothing is written and the
-/// list is returned as an error; with `force` each is kept as a `.bak`
-/// first. Existing files keep their mode and owner; symlinks are written
-/// through. The manifest is written last, after every file is in place.
+/// A file that exists and differs from what dbtune last wrote, or that
+/// dbtune never wrote, is someone's: without `force` nothing is written
+/// and the list is returned as an error; with `force` each is kept as a
+/// `.bak`. Existing files keep their mode and owner; symlinks inside the
+/// directory are written through, one leaving it is refused. The manifest
+/// is written last, after every file is in place.
 pub fn write_dir(
     dir: &Path,
     artifacts: &[Artifact],
+    owned: Option<&BTreeSet<&str>>,
     mut manifest: Manifest,
     force: bool,
 ) -> Result<WriteReport> {
     make_out_dir(dir)?;
-    let _lock = lock_dir(dir, true)?;
+    let out = Dir::open(dir).with_context(|| format!("cannot open `{}`", dir.display()))?;
+    let _lock = out.lock(true)?;
+    let record = Record::read(&out)?;
     let mut report = WriteReport {
-        cleaned: crate::atomic::clean_temp_files(dir),
+        distrusted: record.distrusted.clone(),
         ..Default::default()
     };
-    let previous = read_manifest(dir)?;
-    let journal = read_journal(dir);
-    let ours = |file: &str, hash: &str| {
-        previous
-            .as_ref()
-            .and_then(|m| m.files.get(file))
-            .is_some_and(|h| h == hash)
-            || journal.files.get(file).is_some_and(|h| h == hash)
-    };
-    let steps = artifacts
+    // Where each file lands, before anything is written: a link leaving
+    // the directory stops the render here.
+    let targets = artifacts
         .iter()
-        .map(|a| step(dir, a, &ours, &mut report))
-        .collect::<Result<Vec<_>>>()?;
-    refuse_to_take(dir, &steps, force)?;
-    write_journal(dir, journal, &steps)?;
+        .map(|a| Target::resolve(&out, a.file))
+        .collect::<Result<Vec<_>, Error>>()?;
+    clean(&out, &targets, &record, &mut report)?;
+    let mut steps = Vec::new();
+    for (a, t) in artifacts.iter().zip(targets) {
+        steps.push(step(a, t, &record, &mut report)?);
+    }
+    let stale = stale_files(&out, owned, &record)?;
+    refuse_to_take(dir, &steps, &stale, &record, force)?;
+    write_journal(&out, &record, &steps)?;
     for st in &steps {
         let a = st.artifact;
         if st.same {
             report.unchanged.push(a.file.to_string());
         } else {
-            if st.edited {
-                let bak = backup_path(&st.path);
-                std::fs::copy(&st.path, &bak)
-                    .with_context(|| format!("cannot keep a backup of `{}`", st.path.display()))?;
-                report
-                    .backed_up
-                    .push((a.file.to_string(), bak.display().to_string()));
+            let done = st.target.swap(&Swap {
+                data: a.content.as_bytes(),
+                judged: st.judged.as_ref(),
+                new_mode: if a.executable { 0o755 } else { 0o644 },
+                new_owner: None,
+                backup: st.edited,
+            })?;
+            if let Some(b) = done.backup {
+                report.backed_up.push((a.file.to_string(), b));
             }
-            crate::atomic::replace(
-                &st.path,
-                a.content.as_bytes(),
-                if a.executable { 0o755 } else { 0o644 },
-            )?;
+            if let Some(b) = done.raced {
+                report.raced.push((a.file.to_string(), b));
+            }
             report.written.push(a.file.to_string());
         }
         manifest
             .files
             .insert(a.file.to_string(), sha256(a.content.as_bytes()));
     }
-    // Files rendered earlier with a wider --only stay recorded.
-    if let Some(prev) = previous {
-        for (f, h) in prev.files {
-            manifest.files.entry(f).or_insert(h);
+    for s in &stale {
+        let done = out.take_out(&s.file, s.ours.as_deref(), s.ours.is_none())?;
+        if let Some(b) = done.backup {
+            report.backed_up.push((s.file.clone(), b));
         }
+        if let Some(b) = done.raced {
+            report.raced.push((s.file.clone(), b));
+        }
+        report.removed.push(s.file.clone());
     }
+    keep_records(&out, owned, &record, &mut manifest);
     let mut json = serde_json::to_string_pretty(&manifest)?;
     json.push('\n');
-    crate::atomic::replace(&dir.join(MANIFEST), json.as_bytes(), 0o644)?;
-    let _ = std::fs::remove_file(dir.join(JOURNAL));
+    out.write_state(MANIFEST, json.as_bytes())?;
+    out.remove_state(JOURNAL)?;
     Ok(report)
+}
+
+/// Temporary files a killed run left in each directory written to: what
+/// dbtune wrote goes, anything else is kept as a backup.
+fn clean(out: &Dir, targets: &[Target], record: &Record, report: &mut WriteReport) -> Result<()> {
+    let mut dirs: Vec<&Dir> = vec![out];
+    for t in targets {
+        if !dirs.iter().any(|d| d.same_as(&t.dir)) {
+            dirs.push(&t.dir);
+        }
+    }
+    for d in dirs {
+        // A state file's temporary file is dbtune's whatever it holds.
+        let left = atomic::clean_leftovers(d, &|file, b| {
+            file == MANIFEST || file == JOURNAL || record.known(b)
+        })?;
+        report.cleaned.extend(left.removed);
+        report.kept_leftovers.extend(left.kept);
+    }
+    Ok(())
+}
+
+/// Files recorded as dbtune's that these inputs no longer render.
+fn stale_files(out: &Dir, owned: Option<&BTreeSet<&str>>, record: &Record) -> Result<Vec<Stale>> {
+    let mut stale = Vec::new();
+    let Some(owned) = owned else {
+        return Ok(stale);
+    };
+    for file in record.recorded() {
+        if owned.contains(file.as_str()) || !is_file_name(&file) {
+            continue;
+        }
+        let ours = match out.peek(&file, crate::input::MAX_CONFIG)? {
+            atomic::Peek::Missing => continue,
+            atomic::Peek::File(bytes) => record.ours(&file, &sha256(&bytes)).then_some(bytes),
+            // A link or anything else there is not dbtune's to remove.
+            atomic::Peek::Other => None,
+        };
+        stale.push(Stale { file, ours });
+    }
+    Ok(stale)
+}
+
+/// Files render owns but did not write now (`--only`) keep their record:
+/// the hash of the manifest or journal that the file holds, else the
+/// manifest's.
+fn keep_records(
+    out: &Dir,
+    owned: Option<&BTreeSet<&str>>,
+    record: &Record,
+    manifest: &mut Manifest,
+) {
+    for file in record.recorded() {
+        if manifest.files.contains_key(&file) || owned.is_some_and(|o| !o.contains(file.as_str())) {
+            continue;
+        }
+        let before = record.manifest.as_ref().and_then(|m| m.files.get(&file));
+        let now = match out.peek(&file, crate::input::MAX_CONFIG) {
+            Ok(atomic::Peek::File(b)) => Some(sha256(&b)),
+            _ => None,
+        };
+        let keep = match now {
+            Some(h) if record.ours(&file, &h) => Some(h),
+            _ => before.cloned(),
+        };
+        if let Some(h) = keep {
+            manifest.files.insert(file, h);
+        }
+    }
 }
 
 /// --out as a directory, created when missing.
@@ -251,54 +574,59 @@ fn make_out_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What writing one artifact means: where it lands (through a symlink),
-/// whether the file there is the same, or someone else's.
+/// What writing one artifact means: where it lands, whether the file
+/// there is the same, or someone else's.
 fn step<'a>(
-    dir: &Path,
     a: &'a Artifact,
-    ours: &dyn Fn(&str, &str) -> bool,
+    target: Target,
+    record: &Record,
     report: &mut WriteReport,
 ) -> Result<Step<'a>> {
-    let path = dir.join(a.file);
-    let real = crate::atomic::resolve_target(&path)?;
-    if real != path {
+    if let Some(real) = &target.through_link {
         report
             .through_links
-            .push((a.file.to_string(), real.display().to_string()));
+            .push((a.file.to_string(), real.clone()));
     }
-    let existing = match std::fs::symlink_metadata(&real) {
-        Ok(_) => Some(crate::input::read_bytes(
-            &real,
-            "file",
-            crate::input::MAX_CONFIG,
-        )?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", real.display())),
-    };
-    let (edited, same) = match &existing {
-        Some(b) if b == a.content.as_bytes() => (false, true),
-        Some(b) => (!ours(a.file, &sha256(b)), false),
+    let judged = target.judge(crate::input::MAX_CONFIG)?;
+    let (edited, same) = match &judged {
+        Some(j) if j.bytes == a.content.as_bytes() => (false, true),
+        Some(j) => (!record.ours(a.file, &sha256(&j.bytes)), false),
         None => (false, false),
     };
-    let owner = if same {
-        None
-    } else {
-        crate::atomic::keep_of(&real)
-            .filter(|k| !crate::atomic::can_keep_owner(k))
-            .map(|k| format!("`{}` (uid {}, gid {})", a.file, k.uid, k.gid))
+    let owner = match &judged {
+        Some(j) if !same && !atomic::can_keep_owner(&j.keep) => Some(format!(
+            "`{}` (uid {}, gid {})",
+            a.file, j.keep.uid, j.keep.gid
+        )),
+        _ => None,
     };
     Ok(Step {
         artifact: a,
-        path,
+        target,
+        judged,
         edited,
         same,
         owner,
     })
 }
 
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Nothing is written when a file would change owner, or (without
 /// --force) when one is someone else's.
-fn refuse_to_take(dir: &Path, steps: &[Step], force: bool) -> Result<()> {
+fn refuse_to_take(
+    dir: &Path,
+    steps: &[Step],
+    stale: &[Stale],
+    record: &Record,
+    force: bool,
+) -> Result<()> {
     let owners: Vec<&str> = steps.iter().filter_map(|s| s.owner.as_deref()).collect();
     if !owners.is_empty() {
         return Err(Error::plain(
@@ -311,29 +639,47 @@ fn refuse_to_take(dir: &Path, steps: &[Step], force: bool) -> Result<()> {
         )
         .into());
     }
-    let conflicts: Vec<&str> = steps
+    let edited: Vec<&str> = steps
         .iter()
         .filter(|s| s.edited)
         .map(|s| s.artifact.file)
         .collect();
-    if !conflicts.is_empty() && !force {
-        return Err(Error::plain(
-            format!(
-                "not overwriting {} in `{}`: changed since dbtune wrote {}, or not written by dbtune",
-                conflicts.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-                dir.display(),
-                if conflicts.len() == 1 { "it" } else { "them" }
-            ),
-            "see what differs with `dbtune render --check --out DIR` (same flags); \
-             --force writes anyway and keeps each of these as FILE.bak",
-        )
-        .into());
+    let gone: Vec<&str> = stale
+        .iter()
+        .filter(|s| s.ours.is_none())
+        .map(|s| s.file.as_str())
+        .collect();
+    if force || (edited.is_empty() && gone.is_empty()) {
+        return Ok(());
     }
-    Ok(())
+    let mut what = Vec::new();
+    if !edited.is_empty() {
+        what.push(format!("not overwriting {}", quoted(&edited)));
+    }
+    if !gone.is_empty() {
+        what.push(format!(
+            "not removing {} (no longer rendered for these inputs)",
+            quoted(&gone)
+        ));
+    }
+    let n = edited.len() + gone.len();
+    Err(Error::plain(
+        format!(
+            "{} in `{}`: changed since dbtune wrote {}, or not written by dbtune; nothing was \
+             written{}",
+            what.join("; "),
+            dir.display(),
+            if n == 1 { "it" } else { "them" },
+            record.distrust_note()
+        ),
+        "see what differs with `dbtune render --check --out DIR` (same flags); \
+         --force writes anyway and keeps each of these as FILE.bak",
+    )
+    .into())
 }
 
 /// The journal first: from here on, a kill leaves contents dbtune knows.
-fn write_journal(dir: &Path, journal: Journal, steps: &[Step]) -> Result<()> {
+fn write_journal(out: &Dir, record: &Record, steps: &[Step]) -> Result<()> {
     let pending: Vec<(String, String)> = steps
         .iter()
         .filter(|s| !s.same)
@@ -345,77 +691,116 @@ fn write_journal(dir: &Path, journal: Journal, steps: &[Step]) -> Result<()> {
         })
         .collect();
     if !pending.is_empty() {
-        let mut merged = journal;
+        let mut merged = Journal {
+            files: record.journal.clone(),
+        };
         merged.files.extend(pending);
-        crate::atomic::replace(
-            &dir.join(JOURNAL),
+        out.write_state(
+            JOURNAL,
             (serde_json::to_string_pretty(&merged)? + "\n").as_bytes(),
-            0o644,
         )?;
     }
     Ok(())
 }
 
-/// What `--check` found: a unified diff per differing or missing file, and
-/// which of those were changed by hand (not what dbtune last wrote).
+/// What `--check` found: a unified diff per differing, missing or no
+/// longer rendered file, and which of those were changed by hand (not
+/// what dbtune last wrote).
 #[derive(Debug, Default)]
 pub struct CheckReport {
     pub diff: String,
     pub edited: Vec<String>,
+    /// Files recorded as dbtune's that these inputs no longer render.
+    pub stale: Vec<String>,
+    /// Why files counted as changed by hand although dbtune may have
+    /// written them (the state files prove nothing), or empty.
+    pub distrust_note: String,
 }
 
-/// Compares the artifacts with `dir`; an empty diff when everything matches.
-pub fn check_dir(dir: &Path, artifacts: &[Artifact]) -> Result<CheckReport> {
-    let _lock = if dir.is_dir() {
-        Some(lock_dir(dir, false)?)
+/// Compares the artifacts with `dir`, reading the state files as render
+/// does (the journal of a killed run included); an empty diff when
+/// everything matches.
+pub fn check_dir(
+    dir: &Path,
+    artifacts: &[Artifact],
+    owned: Option<&BTreeSet<&str>>,
+) -> Result<CheckReport> {
+    let out = if dir.is_dir() {
+        Some(Dir::open(dir).with_context(|| format!("cannot open `{}`", dir.display()))?)
     } else {
         None
     };
-    let manifest = if dir.is_dir() {
-        read_manifest(dir)?
-    } else {
-        None
+    let _lock = out.as_ref().map(|d| d.lock(false)).transpose()?;
+    let record = match &out {
+        Some(d) => Record::read(d)?,
+        None => Record::default(),
     };
-    let mut out = CheckReport::default();
+    let mut report = CheckReport {
+        distrust_note: record.distrust_note(),
+        ..Default::default()
+    };
     for a in artifacts {
-        let path = dir.join(a.file);
-        let old = if std::fs::symlink_metadata(&path).is_ok() {
-            Some(crate::input::read_bytes(
-                &path,
-                "file",
-                crate::input::MAX_CONFIG,
-            )?)
-        } else {
-            None
+        // Read as render would write: a link leaving the directory is
+        // refused here too, never read.
+        let old = match &out {
+            Some(d) => Target::resolve(d, a.file)?
+                .judge(crate::input::MAX_CONFIG)?
+                .map(|j| j.bytes),
+            None => None,
         };
         if old.as_deref() == Some(a.content.as_bytes()) {
             continue;
         }
         if let Some(bytes) = &old {
-            let ours = manifest
-                .as_ref()
-                .and_then(|m| m.files.get(a.file))
-                .is_some_and(|h| *h == sha256(bytes));
-            if !ours {
-                out.edited.push(a.file.to_string());
+            if !record.ours(a.file, &sha256(bytes)) {
+                report.edited.push(a.file.to_string());
             }
         }
-        let old_text = old
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let old_name = if path.exists() {
-            format!("a/{}", a.file)
-        } else {
-            "/dev/null".to_string()
-        };
-        let diff = similar::TextDiff::from_lines(&old_text, &a.content);
-        out.diff.push_str(
-            &diff
-                .unified_diff()
-                .context_radius(3)
-                .header(&old_name, &format!("b/{}", a.file))
-                .to_string(),
-        );
+        report
+            .diff
+            .push_str(&unified(a.file, old.as_deref(), Some(&a.content)));
     }
-    Ok(out)
+    let (Some(out), Some(owned)) = (&out, owned) else {
+        return Ok(report);
+    };
+    for file in record.recorded() {
+        if owned.contains(file.as_str()) || !is_file_name(&file) {
+            continue;
+        }
+        let old = match out.peek(&file, crate::input::MAX_CONFIG)? {
+            atomic::Peek::Missing => continue,
+            atomic::Peek::File(bytes) => Some(bytes),
+            atomic::Peek::Other => None,
+        };
+        if !old.as_ref().is_some_and(|b| record.ours(&file, &sha256(b))) {
+            report.edited.push(file.clone());
+        }
+        report.diff.push_str(&unified(
+            &file,
+            Some(old.as_deref().unwrap_or_default()),
+            None,
+        ));
+        report.stale.push(file);
+    }
+    Ok(report)
+}
+
+/// A unified diff of one file, `None` standing for no file.
+fn unified(file: &str, old: Option<&[u8]>, new: Option<&str>) -> String {
+    let old_text = old
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let old_name = match old {
+        Some(_) => format!("a/{file}"),
+        None => "/dev/null".to_string(),
+    };
+    let new_name = match new {
+        Some(_) => format!("b/{file}"),
+        None => "/dev/null".to_string(),
+    };
+    similar::TextDiff::from_lines(old_text.as_str(), new.unwrap_or_default())
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &new_name)
+        .to_string()
 }
