@@ -193,10 +193,15 @@ impl Persistence {
 }
 
 /// Redis's `maxmemory-policy` values.
+/// The kernel's default fs.nr_open: no process may open more files, and a
+/// systemd LimitNOFILE= above it keeps the unit from starting. The client
+/// counts a profile may ask for are bounded so that the limits render
+/// writes stay within it.
+pub const NR_OPEN_DEFAULT: u64 = 1_048_576;
+
 /// The most Redis clients a profile may ask for: each is an open file, and
-/// with the 128 Redis keeps for itself they stay within the kernel's
-/// default fs.nr_open (1048576), which bounds LimitNOFILE=.
-pub const MAX_CLIENTS: u32 = 1_048_576 - 128;
+/// with the 128 Redis keeps for itself they stay within fs.nr_open.
+pub const MAX_CLIENTS: u32 = NR_OPEN_DEFAULT as u32 - 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -342,10 +342,6 @@ pub struct Limit {
     pub nofile_reason: String,
 }
 
-/// The kernel's default fs.nr_open: no process may open more files, and a
-/// systemd LimitNOFILE= above it keeps the unit from starting.
-pub const NR_OPEN_DEFAULT: u64 = 1_048_576;
-
 /// The limits that make the budget real, from the budget of the rendered
 /// files: per service, MemoryMax is its worst case (rounded up to a MiB),
 /// so the limits add up to the budget's services.
@@ -387,19 +383,6 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
                     "each PostgreSQL process opens up to max_files_per_process (1000) files, plus sockets and pipes"
                         .to_string(),
                 ),
-            };
-            // systemd cannot raise a limit past the kernel's fs.nr_open:
-            // the unit would fail to start with "Operation not permitted".
-            let (nofile, nofile_reason) = if nofile > NR_OPEN_DEFAULT {
-                (
-                    NR_OPEN_DEFAULT,
-                    format!(
-                        "{nofile_reason}; capped at the kernel's fs.nr_open ({NR_OPEN_DEFAULT}), the most \
-                         a process may open (asked for {nofile})"
-                    ),
-                )
-            } else {
-                (nofile, nofile_reason)
             };
             let worst = budget.service_worst(service);
             let max = mib(worst);
