@@ -385,14 +385,9 @@ fn no_target_is_a_usage_error() {
         .stderr(contains("no server to talk to").and(contains("hint:")));
 }
 
-/// A self-signed certificate for localhost and 127.0.0.1 in `dir`,
-/// owned by the postgres user as PostgreSQL requires.
-fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    self_signed_for(dir, "localhost", "DNS:localhost,IP:127.0.0.1")
-}
-
 /// A self-signed certificate with common name `cn` and these
-/// subjectAltNames.
+/// subjectAltNames in `dir`, owned by the postgres user as PostgreSQL
+/// requires.
 fn self_signed_for(dir: &Path, cn: &str, san: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
     let out = std::process::Command::new("openssl")
@@ -428,22 +423,27 @@ fn self_signed_for(dir: &Path, cn: &str, san: &str) -> (std::path::PathBuf, std:
     (crt, key)
 }
 
-#[test]
-fn tls_follows_sslmode() {
-    if harness::need("openssl").is_none() {
-        return;
-    }
+/// A PostgreSQL serving TLS with a self-signed certificate for `cn` and
+/// `san`: the server, the certificate (to trust) and the dir holding it.
+fn tls_postgres(cn: &str, san: &str) -> Option<(Postgres, std::path::PathBuf, tempfile::TempDir)> {
+    harness::need("openssl")?;
     let certs = harness::server_dir();
-    let (crt, key) = self_signed(certs.path());
+    let (crt, key) = self_signed_for(certs.path(), cn, san);
     let (crt_s, key_s) = (crt.display().to_string(), key.display().to_string());
-    let Some(pg) = Postgres::start(
+    let pg = Postgres::start(
         "",
         &[
             ("ssl", "on"),
             ("ssl_cert_file", &crt_s),
             ("ssl_key_file", &key_s),
         ],
-    ) else {
+    )?;
+    Some((pg, crt, certs))
+}
+
+#[test]
+fn tls_follows_sslmode() {
+    let Some((pg, crt, _certs)) = tls_postgres("localhost", "DNS:localhost,IP:127.0.0.1") else {
         return;
     };
     let url = |host: &str, mode: &str| {
@@ -482,20 +482,7 @@ fn tls_follows_sslmode() {
 /// the host name in it; verify-full checks both.
 #[test]
 fn verify_ca_checks_the_chain_not_the_host_name() {
-    if harness::need("openssl").is_none() {
-        return;
-    }
-    let certs = harness::server_dir();
-    let (crt, key) = self_signed_for(certs.path(), "db.example", "DNS:db.example");
-    let (crt_s, key_s) = (crt.display().to_string(), key.display().to_string());
-    let Some(pg) = Postgres::start(
-        "",
-        &[
-            ("ssl", "on"),
-            ("ssl_cert_file", &crt_s),
-            ("ssl_key_file", &key_s),
-        ],
-    ) else {
+    let Some((pg, crt, _certs)) = tls_postgres("db.example", "DNS:db.example") else {
         return;
     };
     let url = |mode: &str| {
