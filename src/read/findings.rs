@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::read::catalog::{
     BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisKey, RedisType,
+    Suggestion, Suggestions,
 };
 use crate::read::settings::{Entry, Location, ServiceSettings};
 use crate::units::parse_redis_memory;
@@ -96,6 +97,17 @@ fn syntax_findings(s: &ServiceSettings, scope: Scope) -> Vec<Finding> {
         .collect()
 }
 
+/// Said of a name the "did you mean" search skipped.
+fn skipped(s: &Suggestion) -> String {
+    match s {
+        Suggestion::Skipped => format!(
+            " (no \"did you mean\": dbtune looks for one for the first {} unknown names only)",
+            Suggestions::MAX
+        ),
+        _ => String::new(),
+    }
+}
+
 /// A repeated setting: every earlier occurrence is ignored.
 fn duplicates(s: &ServiceSettings, service: Scope, skip: &[&str], out: &mut Vec<Finding>) {
     for (name, entries) in &s.entries {
@@ -126,6 +138,7 @@ pub fn postgres(
     release: Option<&str>,
 ) -> Vec<Finding> {
     let cat = PgCatalog::get(version);
+    let mut suggestions = Suggestions::new();
     // Lines PostgreSQL's own lexer refuses: the server would not start.
     let mut out = syntax_findings(s, Scope::Postgres);
     for (name, entries) in &s.entries {
@@ -152,13 +165,16 @@ pub fn postgres(
                     None => "remove it".into(),
                 }),
             )),
-            Lookup::Unknown(suggestion) => out.push(Finding::error(
+            Lookup::Unknown => out.push(Finding::error(
                 Scope::Postgres,
                 Some(&e.at),
                 format!("unknown parameter `{name}`"),
-                Some(match suggestion {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("not a PostgreSQL {version} parameter; extension parameters are written `extension.name`"),
+                Some(match cat.suggest(name, &mut suggestions) {
+                    Suggestion::Found(s) => format!("did you mean `{s}`?"),
+                    other => format!(
+                        "not a PostgreSQL {version} parameter; extension parameters are written `extension.name`{}",
+                        skipped(&other)
+                    ),
                 }),
             )),
         }
@@ -291,21 +307,25 @@ const REDIS_REPEATABLE: &[&str] = &[
 pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let cat = RedisCatalog::get(version);
     let v_name = format!("Redis {}", cat.version);
+    let mut suggestions = Suggestions::new();
     let mut out = syntax_findings(s, Scope::Redis);
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         let Some(key) = cat.key(name) else {
+            let added = cat.added_in(name);
             out.push(Finding::error(
                 Scope::Redis,
                 Some(&e.at),
-                match cat.added_in(name) {
+                match added {
                     Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
                     None => format!("unknown directive `{name}` for {v_name}"),
                 },
-                Some(match (cat.added_in(name), cat.suggest(name)) {
-                    (Some(v), _) => format!("check against --redis-version {v}, or remove it"),
-                    (None, Some(sug)) => format!("did you mean `{sug}`?"),
-                    (None, None) => format!("not a {v_name} directive"),
+                Some(match added {
+                    Some(v) => format!("check against --redis-version {v}, or remove it"),
+                    None => match cat.suggest(name, &mut suggestions) {
+                        Suggestion::Found(sug) => format!("did you mean `{sug}`?"),
+                        other => format!("not a {v_name} directive{}", skipped(&other)),
+                    },
                 }),
             ));
             continue;
@@ -459,10 +479,13 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             out.push(bouncer_unknown_section(cat, section, at));
         }
     }
+    let mut suggestions = Suggestions::new();
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         match key.split_once('.') {
-            Some(("pgbouncer", name)) => out.extend(bouncer_setting(cat, name, &e.value, &e.at)),
+            Some(("pgbouncer", name)) => {
+                out.extend(bouncer_setting(cat, name, &e.value, &e.at, &mut suggestions))
+            }
             _ => continue,
         }
     }
@@ -491,21 +514,30 @@ fn bouncer_unknown_section(cat: &BouncerCatalog, section: &str, at: &Location) -
 
 /// What PgBouncer would say of one [pgbouncer] setting: unknown, a
 /// comment read as part of the value, a value it refuses, or weak auth.
-fn bouncer_setting(cat: &BouncerCatalog, name: &str, v: &str, at: &Location) -> Option<Finding> {
+fn bouncer_setting(
+    cat: &BouncerCatalog,
+    name: &str,
+    v: &str,
+    at: &Location,
+    suggestions: &mut Suggestions,
+) -> Option<Finding> {
     let v_name = format!("PgBouncer {}", cat.version);
     let bad = |what: String, hint: String| {
         Some(Finding::error(Scope::Pgbouncer, Some(at), what, Some(hint)))
     };
     let Some(k) = cat.key(name) else {
+        let added = cat.added_in(name);
         return bad(
-            match cat.added_in(name) {
+            match added {
                 Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
                 None => format!("unknown setting `{name}`: {v_name} refuses to start"),
             },
-            match (cat.added_in(name), cat.suggest(name)) {
-                (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
-                (None, Some(sug)) => format!("did you mean `{sug}`? names are case-sensitive"),
-                (None, None) => format!("not a {v_name} setting"),
+            match added {
+                Some(v) => format!("check against --pgbouncer-version {v}, or remove it"),
+                None => match cat.suggest(name, suggestions) {
+                    Suggestion::Found(sug) => format!("did you mean `{sug}`? names are case-sensitive"),
+                    other => format!("not a {v_name} setting{}", skipped(&other)),
+                },
             },
         );
     };
