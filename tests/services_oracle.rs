@@ -303,3 +303,82 @@ fn upstream_samples_give_only_true_findings() {
         }
     }
 }
+
+/// Whether `server` starts with `conf` as its redis.conf: listening on its
+/// port, or gone first (a refused config exits at once). Port, address,
+/// directory and log are given on the command line, which Redis reads
+/// after the file.
+fn redis_starts(server: &std::path::Path, conf: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let port = harness::free_port();
+    let mut c = std::process::Command::new(server);
+    c.arg(&path)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--daemonize", "no", "--logfile", ""])
+        .arg("--dir")
+        .arg(dir.path());
+    let log = dir.path().join("log");
+    let mut p = harness::Proc::spawn("redis-server", c, log.clone(), libc::SIGTERM);
+    let start = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (true, p.log_text());
+        }
+        if let Ok(Some(_)) = p.child.try_wait() {
+            return (false, p.log_text());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "redis-server neither started nor exited:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// dbtune's errors for a redis.conf read as check-budget reads it.
+fn redis_errors(path: &std::path::Path, version: &str) -> Vec<String> {
+    match dbtune::read::include::redis(path, None) {
+        Ok(s) => findings::redis(&s, version)
+            .into_iter()
+            .filter(|f| f.severity == findings::Severity::Error)
+            .map(|f| f.to_string())
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// Redis hands an include with `*`, `?` or `[` anywhere (a directory part
+/// too) to glob(3), and a bad line in any file it matches stops the server;
+/// dbtune reads the same files.
+#[test]
+fn redis_include_globs_match_as_redis_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("a/x.conf"), "maxmemory 10mb\n").unwrap();
+    let main = d.join("redis.conf");
+    for pattern in ["*/x.conf", "[ab]/x.conf", "?/x.conf"] {
+        for (bad, text) in [(true, "maxmemory lots\n"), (false, "maxmemory 20mb\n")] {
+            std::fs::write(d.join("b/x.conf"), text).unwrap();
+            let conf = format!("include {}/{pattern}\n", d.display());
+            std::fs::write(&main, &conf).unwrap();
+            let ours = redis_errors(&main, "8.0");
+            assert_eq!(ours.is_empty(), !bad, "{pattern} {text}: {ours:?}");
+            if !bad {
+                // b/x.conf is read after a/x.conf: its value wins.
+                let s = dbtune::read::include::redis(&main, None).unwrap();
+                assert_eq!(s.get("maxmemory").unwrap().value, "20mb");
+                assert!(s.get("maxmemory").unwrap().at.file.ends_with("b/x.conf"));
+            }
+            for (version, server, _) in redises() {
+                let (starts, log) = redis_starts(&server, &conf);
+                assert_eq!(starts, !bad, "Redis {version}, {pattern} {text}: {log}");
+            }
+        }
+    }
+}

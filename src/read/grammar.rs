@@ -16,7 +16,7 @@ pub enum IncludeKind {
     IfExists,
     /// Every `*.conf` in a directory, in name order (`include_dir`).
     Dir,
-    /// A file name that may contain `*` (Redis 7).
+    /// A path that may contain `*`, `?` or `[` in any part (Redis 7's glob).
     Glob,
 }
 
@@ -552,7 +552,7 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, Error> {
                 ));
             };
             out.push(Item::Include {
-                kind: if target.contains('*') {
+                kind: if crate::read::include::is_glob(target) {
                     IncludeKind::Glob
                 } else {
                     IncludeKind::File
