@@ -1219,9 +1219,10 @@ fn a_failure_partway_through_apply_lists_what_was_applied() {
     let Some(pg) = Postgres::start("", &[]) else {
         return;
     };
-    // jit sorts first and is applied; TimeZone's value passes dbtune (a
-    // string) but the server refuses it.
-    let dir = dir_with(&[("postgresql.conf", "jit = off\ntimezone = 'Nowhere/Bogus'\n")]);
+    // jit sorts first and is applied; lc_messages's value passes dbtune (a
+    // string: the locales a host has are the host's) but the server
+    // refuses it.
+    let dir = dir_with(&[("postgresql.conf", "jit = off\nlc_messages = 'xx_XX.UTF-8'\n")]);
     let snaps = tempfile::tempdir().unwrap();
     dbtune()
         .arg("apply")

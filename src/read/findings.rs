@@ -225,35 +225,96 @@ fn known_param(
             ));
         }
     }
-    for e in entries {
-        let needs = p
-            .build_values
-            .iter()
-            .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
-        if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
-            out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                format!(
-                    "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
-                    e.value, b.feature
-                ),
-                Some(format!("valid here: {}", p.enumvals.join(", "))),
-            ));
-        }
+    // PostgreSQL applies only the last occurrence of a name and never
+    // reads the values of the earlier ones (`duplicates` says they are
+    // ignored): only the value in effect can stop it.
+    let needs = p
+        .build_values
+        .iter()
+        .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
+    if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
+        out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            format!(
+                "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
+                e.value, b.feature
+            ),
+            Some(format!("valid here: {}", p.enumvals.join(", "))),
+        ));
     }
     if let Some(f) = since_minor(p, name, &e.at, release, version) {
         out.push(f);
     }
-    for e in entries {
-        if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
-            out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                err.message,
-                err.hint,
-            ));
+    match crate::read::pgvalue::read(p, &e.value) {
+        Err(err) => out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            err.message,
+            err.hint,
+        )),
+        Ok(_) if p.name == "timezone" || p.name == "log_timezone" => {
+            out.extend(time_zone(&p.name, &e.value, &e.at, version, build))
         }
+        Ok(_) => {}
+    }
+}
+
+/// `timezone` and `log_timezone` as their check hooks read them: a zone
+/// the server's database has, a POSIX TZ spec, or (timezone) hours.
+fn time_zone(
+    name: &str,
+    v: &str,
+    at: &Location,
+    version: PgVersion,
+    build: Option<&[String]>,
+) -> Option<Finding> {
+    use crate::read::timezone::{self, Database, Reading};
+    let reading = if name == "timezone" {
+        timezone::timezone(v, version)
+    } else {
+        timezone::log_timezone(v, version)
+    };
+    match reading {
+        None => {
+            let close = timezone::suggest(v, version);
+            Some(Finding::error(
+                Scope::Postgres,
+                Some(at),
+                format!("`{name} = '{v}'` is not a time zone PostgreSQL {version} knows: it refuses to start"),
+                Some(match close {
+                    Some(z) => format!("did you mean `{z}`?"),
+                    None => format!(
+                        "write a name from pg_timezone_names (UTC, Europe/Paris, America/New_York...) or a POSIX TZ spec \
+                         (EST5EDT, <+03>-3){}",
+                        if name == "timezone" { ", or hours from UTC (-5)" } else { "" }
+                    ),
+                }),
+            ))
+        }
+        Some(Reading::Zone(Database::System)) => {
+            let debian = build.map(|b| b.iter().any(|f| f == "debian"));
+            let what = format!(
+                "`{name} = '{v}'` names a zone only builds that read the host's time zone database have \
+                 (Debian, Ubuntu, PGDG packages: --with-system-tzdata)"
+            );
+            match debian {
+                Some(true) => None,
+                Some(false) => Some(Finding::error(
+                    Scope::Postgres,
+                    Some(at),
+                    format!("{what}, and this server's build ships its own: it would not start"),
+                    Some("use the name without its directory (Europe/Paris for posix/Europe/Paris)".into()),
+                )),
+                None => Some(Finding::warning(
+                    Scope::Postgres,
+                    Some(at),
+                    what,
+                    Some("other builds refuse it and do not start: prefer the plain name (Europe/Paris)".into()),
+                )),
+            }
+        }
+        Some(_) => None,
     }
 }
 
