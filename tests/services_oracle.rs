@@ -350,6 +350,117 @@ fn redis_errors(path: &std::path::Path, version: &str) -> Vec<String> {
     }
 }
 
+/// Lines of directives Redis judges with their own code in config.c
+/// (special configs, is_valid functions, argument counts): each bad one
+/// and its good form.
+const REDIS_START_CASES: &[&str] = &[
+    "save \"900\"",
+    "save 900",
+    "save 0 1",
+    "save 900 -1",
+    "save 900 1x",
+    "save \"900 1\"",
+    "save 900 1 300 10",
+    "save \"\"",
+    "notify-keyspace-events \"Zq\"",
+    "notify-keyspace-events \"KEA\"",
+    "notify-keyspace-events \"\"",
+    "notify-keyspace-events K E",
+    "oom-score-adj-values \"1 2\"",
+    "oom-score-adj-values 0 200 2001",
+    "oom-score-adj-values \"0 200 800\"",
+    "oom-score-adj-values -2000 0 2000",
+    "latency-tracking-info-percentiles \"abc\"",
+    "latency-tracking-info-percentiles 50 101",
+    "latency-tracking-info-percentiles \" 50\"",
+    "latency-tracking-info-percentiles \"50 99 99.9\"",
+    "latency-tracking-info-percentiles \"\"",
+    "proc-title-template \"{bogus}\"",
+    "proc-title-template \"{title}\"",
+    "proc-title-template \"{title\"",
+    "proc-title-template \"redis {{ {port}\"",
+    "proc-title-template \"{title} {listen-addr} {server-mode}\"",
+    "client-output-buffer-limit master 0 0 0",
+    "client-output-buffer-limit normal 0 0",
+    "client-output-buffer-limit normal 1x 0 0",
+    "client-output-buffer-limit normal 0 0 -1",
+    "client-output-buffer-limit replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+    "client-output-buffer-limit \"normal 0 0 0\"",
+    "replicaof localhost 70000",
+    "replicaof localhost",
+    "replicaof no one",
+    "replicaof 127.0.0.1 1",
+    "shutdown-on-sigint save nosave",
+    "shutdown-on-sigint \"\"",
+    "shutdown-on-sigint bogus",
+    "shutdown-on-sigint nosave now",
+    "dbfilename /tmp/dump.rdb",
+    "dbfilename dump-2.rdb",
+    "appendfilename \"\"",
+    "appenddirname a/b",
+    "appendfilename aof.aof",
+    "cluster-announce-hostname \"bad_host\"",
+    "cluster-announce-hostname node-1.example",
+    "bind 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1",
+    "maxmemory",
+    "maxmemory 1 gb",
+    "maxmemory \"100mb\"",
+    "logfile a b",
+    "rename-command FLUSHALL",
+    "rename-command FLUSHALL \"\"",
+    "list-max-ziplist-entries 1 2",
+    "list-max-ziplist-entries 128",
+];
+
+/// Redis 7.0 and 8.0 started with each line: dbtune refuses exactly what
+/// the server refuses at start.
+#[test]
+fn redis_refuses_at_start_what_dbtune_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    for (version, server, _) in redises() {
+        let mut disagreements = Vec::new();
+        for line in REDIS_START_CASES {
+            let conf = format!("{line}\n");
+            let (theirs, log) = redis_starts(&server, &conf);
+            let path = dir.path().join("redis.conf");
+            std::fs::write(&path, &conf).unwrap();
+            let ours = redis_errors(&path, version);
+            if theirs != ours.is_empty() {
+                disagreements.push(format!(
+                    "{line}: Redis {version} {}, dbtune {ours:?}\n  {}",
+                    if theirs { "starts" } else { "refuses" },
+                    log.lines().filter(|l| !l.is_empty()).take(4).collect::<Vec<_>>().join(" | ")
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "Redis {version}:\n{}",
+            disagreements.join("\n")
+        );
+    }
+}
+
+/// `activedefrag yes` depends on how Redis was built (its own jemalloc):
+/// Debian's 7.0 refuses it, the 8.0 built from source takes it, so dbtune
+/// warns instead of judging.
+#[test]
+fn activedefrag_depends_on_the_build_and_is_a_warning() {
+    let verdicts: Vec<(&str, bool)> = redises()
+        .into_iter()
+        .map(|(v, server, _)| (v, redis_starts(&server, "activedefrag yes\n").0))
+        .collect();
+    if verdicts.len() == 2 {
+        assert_eq!(verdicts, [("7.0", false), ("8.0", true)]);
+    }
+    let s = grammar::redis_conf("activedefrag yes\n", "redis.conf").unwrap();
+    let f = findings::redis(&s, "7.0");
+    assert!(
+        f.len() == 1 && f[0].severity == findings::Severity::Warning,
+        "{f:?}"
+    );
+}
+
 /// Redis hands an include with `*`, `?` or `[` anywhere (a directory part
 /// too) to glob(3), and a bad line in any file it matches stops the server;
 /// dbtune reads the same files.

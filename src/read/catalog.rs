@@ -468,6 +468,12 @@ pub struct RedisKey {
     pub alias: Option<String>,
     /// The range Redis declares for a number (C limits as numbers).
     pub bounds: Option<(i128, i128)>,
+    /// Takes several arguments (MULTI_ARG_CONFIG): a single one is split
+    /// at spaces; every other config takes exactly one.
+    pub multi_arg: bool,
+    /// The function config.c judges the value with beyond its type: a
+    /// special config's setter or another's is_valid function.
+    pub check: Option<String>,
 }
 
 /// A bound as config.c writes it: a number or one of C's limits.
@@ -546,6 +552,8 @@ impl RedisCatalog {
                         hidden: context.contains("hidden"),
                         alias: f.get(2).filter(|a| !a.is_empty()).map(|a| a.to_string()),
                         bounds,
+                        multi_arg: context.contains("multi-arg"),
+                        check: f.get(5).filter(|c| !c.is_empty()).map(|c| c.to_string()),
                     },
                 );
             }

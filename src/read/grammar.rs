@@ -32,6 +32,12 @@ pub enum Item {
         target: String,
         line: usize,
     },
+    /// A redis.conf directive and its arguments, as Redis splits them.
+    Directive {
+        name: String,
+        args: Vec<String>,
+        line: usize,
+    },
     /// A pgbouncer.ini section header.
     Section { name: String, line: usize },
     /// A pgbouncer.ini `key = value`: it belongs to the section open where
@@ -75,6 +81,7 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, Error> {
     for it in items {
         match it {
             Item::Set { name, value, line } => out.push(&name, value, loc(file, line)),
+            Item::Directive { name, args, line } => out.push_args(&name, args, loc(file, line)),
             Item::Key { key, value, line } => {
                 match in_section(section.as_deref(), &key, file, line) {
                     Ok(name) => out.push(&name, value, loc(file, line)),
@@ -446,10 +453,11 @@ pub fn parse_pg(text: &str, file: &str) -> PgParse {
     out
 }
 
-/// Splits a Redis config line into arguments the way Redis does:
-/// whitespace-separated, `"double"` quotes with \n \t \" \\ \xHH escapes,
-/// `'single'` quotes with only \' escaped.
-fn redis_args(line: &str) -> Option<Vec<String>> {
+/// Splits a Redis config line into arguments the way Redis does
+/// (sdssplitargs): whitespace-separated, `"double"` quotes with \n \t \"
+/// \\ \xHH escapes, `'single'` quotes with only \' escaped. None for
+/// unbalanced quotes.
+pub fn redis_args(line: &str) -> Option<Vec<String>> {
     let mut args = Vec::new();
     let mut it = line.chars().peekable();
     loop {
@@ -563,9 +571,9 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, Error> {
             continue;
         }
         let name = crate::read::catalog::redis_new_name(&name).unwrap_or(name);
-        out.push(Item::Set {
+        out.push(Item::Directive {
             name,
-            value: args[1..].join(" "),
+            args: args[1..].to_vec(),
             line: n,
         });
     }

@@ -135,6 +135,11 @@ impl Loader {
                 value,
                 line,
             } => self.out.push(&key, value, at(line)),
+            Item::Directive {
+                name: key,
+                args,
+                line,
+            } => self.out.push_args(&key, args, at(line)),
             Item::Key { key, value, line } => {
                 match grammar::in_section(self.section.as_deref(), &key, name, line) {
                     Ok(full) => self.out.push(&full, value, at(line)),
