@@ -499,3 +499,29 @@ fn jit_is_budgeted_only_for_builds_that_can_jit() {
     assert!(jit_term(Some("\"debian\", \"llvmjit\"")));
     assert!(jit_term(None));
 }
+
+/// A file saved with a UTF-8 byte order mark: one error at line 1 that
+/// names it and says how to remove it, not an unknown parameter whose name
+/// starts with an invisible character (tests/pg_start.rs and
+/// services_oracle.rs show each server refuses such a file).
+#[test]
+fn a_byte_order_mark_is_said_plainly_at_line_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("postgresql.conf");
+    std::fs::write(&f, "\u{feff}work_mem = 4MB\nmax_connections = 50\n").unwrap();
+    let out = dbtune()
+        .args(["check-budget", "--ram", "8GiB"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("postgresql.conf:1: error: the file starts with a UTF-8 byte order mark (BOM)")
+            && text.contains("hint: save the file as UTF-8 without a BOM"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown parameter"), "{text}");
+    assert!(!text.contains('\u{feff}'), "{text}");
+}

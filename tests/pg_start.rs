@@ -4,7 +4,8 @@
 //! error finding or an error reading them, else none) must be the
 //! server's. The rules pinned here: settings PostgreSQL checks against each
 //! other (PostmasterMain, the process limit, ReadControlFile, the recovery
-//! target hooks), time zones, include depth and include_dir entries.
+//! target hooks), time zones, include depth and include_dir entries, and a
+//! byte order mark.
 
 mod harness;
 
@@ -243,6 +244,12 @@ fn cases() -> Vec<(&'static str, Vec<(String, String)>, RangeInclusive<u32>)> {
         (
             "only the last value is read",
             one("timezone = 'Mars/Olympus'\ntimezone = 'UTC'\nwork_mem = lots\nwork_mem = 4MB\n"),
+            all.clone(),
+        ),
+        ("byte order mark", one("\u{feff}work_mem = 4MB\n"), all.clone()),
+        (
+            "byte order mark",
+            one("\u{feff}# settings\nwork_mem = 4MB\n"),
             all.clone(),
         ),
         ("include depth", chain(10), all.clone()),

@@ -133,11 +133,17 @@ fn redis_refuses_what_dbtune_refuses() {
 
 /// Whether PgBouncer starts with `extra` after a minimal working config.
 fn pgbouncer_starts(bin: &std::path::Path, extra: &str) -> bool {
+    pgbouncer_starts_around(bin, "", extra)
+}
+
+/// Whether PgBouncer starts with a minimal working config between
+/// `prefix` (the very start of the file) and `extra`.
+fn pgbouncer_starts_around(bin: &std::path::Path, prefix: &str, extra: &str) -> bool {
     let dir = harness::server_dir();
     let port = harness::free_port();
     harness::write(&dir.path().join("users.txt"), "\"app\" \"x\"\n");
     let ini = format!(
-        "[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+        "{prefix}[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
          unix_socket_dir = {d}\nauth_type = scram-sha-256\nauth_file = {d}/users.txt\nlogfile = {d}/log\n{extra}\n",
         d = dir.path().display()
     );
@@ -491,5 +497,47 @@ fn redis_include_globs_match_as_redis_globs() {
                 assert_eq!(starts, !bad, "Redis {version}, {pattern} {text}: {log}");
             }
         }
+    }
+}
+
+/// A UTF-8 byte order mark at the start of a file: Redis and PgBouncer
+/// refuse to start (and start without it), and dbtune says why at line 1
+/// with a hint.
+#[test]
+fn a_byte_order_mark_is_refused_by_redis_and_pgbouncer_and_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = "\u{feff}maxmemory 100mb\n";
+    let path = dir.path().join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let ours = redis_errors(&path, "7.0");
+    assert!(
+        ours.len() == 1
+            && ours[0].contains("redis.conf:1: ")
+            && ours[0].contains("byte order mark")
+            && ours[0].contains("hint:"),
+        "{ours:?}"
+    );
+    for (version, server, _) in redises() {
+        assert!(!redis_starts(&server, conf).0, "Redis {version}");
+        assert!(redis_starts(&server, "maxmemory 100mb\n").0, "Redis {version}");
+    }
+    let ini = "\u{feff}[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_port = 6432\n";
+    let path = dir.path().join("pgbouncer.ini");
+    std::fs::write(&path, ini).unwrap();
+    let s = dbtune::read::include::pgbouncer(&path, None).unwrap();
+    let f: Vec<_> = findings::pgbouncer(&s, "1.18")
+        .into_iter()
+        .filter(|f| f.severity == findings::Severity::Error)
+        .collect();
+    assert!(
+        f.len() == 1 && f[0].message.contains("byte order mark"),
+        "{f:?}"
+    );
+    for (version, bin) in bouncers() {
+        assert!(
+            !pgbouncer_starts_around(&bin, "\u{feff}", ""),
+            "PgBouncer {version}"
+        );
+        assert!(pgbouncer_starts_around(&bin, "", ""), "PgBouncer {version}");
     }
 }

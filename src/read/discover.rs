@@ -31,6 +31,7 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
     }
     let text = include::read_text(path)?;
     let first = text
+        .trim_start_matches(include::BOM)
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));

@@ -17,6 +17,9 @@ use crate::read::settings::{Location, ServiceSettings};
 /// libusual's cfparser.c) is the same; Redis has none and gets this one.
 const MAX_DEPTH: usize = 10;
 
+/// The UTF-8 byte order mark some editors put at the start of a file.
+pub const BOM: char = '\u{feff}';
+
 /// Reads a config file as UTF-8 text: a regular file of at most
 /// [`input::MAX_CONFIG`], never a device or a pipe.
 pub fn read_text(path: &Path) -> Result<String, Error> {
@@ -65,15 +68,26 @@ impl Loader {
             None => e,
         })?;
         let name = display(path);
+        // None of the servers skips a byte order mark: PostgreSQL reads it
+        // as letters of the first name, Redis as part of the first word,
+        // PgBouncer as a syntax error. Each refuses the file; say so once,
+        // plainly, and read the rest as the server would have meant it.
+        let text = match text.strip_prefix(BOM) {
+            Some(rest) => {
+                self.out.syntax_errors.push(bom_error(self.format, &name));
+                rest
+            }
+            None => text.as_str(),
+        };
         let items = match self.format {
             Format::Postgres => {
-                let parsed = grammar::pg_items(&text, &name);
+                let parsed = grammar::pg_items(text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
-            Format::Redis => grammar::redis_items(&text, &name)?,
+            Format::Redis => grammar::redis_items(text, &name)?,
             Format::PgBouncer => {
-                let parsed = grammar::pgbouncer_items(&text, &name);
+                let parsed = grammar::pgbouncer_items(text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
@@ -281,6 +295,27 @@ impl Loader {
             out.push(f);
         }
         Ok(out)
+    }
+}
+
+/// What each server says of a file that starts with a byte order mark.
+fn bom_error(format: Format, file: &str) -> crate::read::settings::SyntaxError {
+    let (server, reads) = match format {
+        Format::Postgres => ("PostgreSQL", "as letters of the first name"),
+        Format::Redis => ("Redis", "as part of the first line's directive"),
+        Format::PgBouncer => ("PgBouncer", "as a syntax error"),
+    };
+    crate::read::settings::SyntaxError {
+        at: Location {
+            file: file.to_string(),
+            line: 1,
+        },
+        message: format!(
+            "the file starts with a UTF-8 byte order mark (BOM): {server} reads it {reads} and refuses to start"
+        ),
+        hint: Some(
+            "save the file as UTF-8 without a BOM (for example `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)".into(),
+        ),
     }
 }
 
