@@ -539,6 +539,33 @@ fn hostile_facts_files_are_refused_at_load() {
             "source = \"x\\nfull_page_writes = off\"",
             "control character",
         ),
+        // What is wrong with the value, as its type says it: never "data
+        // did not match any variant of untagged enum".
+        (
+            "physical = \"48GiB\"",
+            "physical = \"48XB\"",
+            "`48XB` has an unknown unit `XB`",
+        ),
+        (
+            "physical = \"48GiB\"",
+            "physical = true",
+            "expected a size",
+        ),
+        (
+            "{ value = \"hdd\"",
+            "{ value = \"tape\"",
+            "unknown variant `tape`, expected one of `nvme`, `ssd`, `hdd`",
+        ),
+        (
+            "{ value = \"hdd\"",
+            "{ valu = \"hdd\"",
+            "unknown field `valu`, expected `value` or `source`",
+        ),
+        (
+            "logical = 12",
+            "logical = \"twelve\"",
+            "invalid type: string \"twelve\", expected u32",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (i, (from, to, says)) in cases.iter().enumerate() {
@@ -551,8 +578,30 @@ fn hostile_facts_files_are_refused_at_load() {
             .arg(&f)
             .assert()
             .code(2)
-            .stderr(contains(*says).and(contains(format!("{}:{line}", f.display()))));
+            .stderr(
+                contains(*says)
+                    .and(contains(format!("{}:{line}", f.display())))
+                    .and(contains("untagged").not()),
+            );
     }
+    // The JSON `detect --json` writes, with a value gone bad.
+    let json = r#"{
+  "memory": { "physical": { "value": "48GiB", "source": "x" } },
+  "cpu": { "logical": { "value": 4, "source": "x" } },
+  "storage": { "kind": { "value": "floppy", "source": "x" } }
+}"#;
+    let f = dir.path().join("facts.json");
+    fs::write(&f, json).unwrap();
+    dbtune()
+        .args(["render", "--facts"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("unknown variant `floppy`")
+                .and(contains(format!("{}:4", f.display())))
+                .and(contains("untagged").not()),
+        );
 }
 
 /// A FIFO that nothing writes to: reading it would block forever.

@@ -32,22 +32,68 @@ impl<T> Sourced<T> {
 }
 
 /// A facts file written by hand may give a bare value (`ram = "64GiB"`);
-/// `detect --json` writes `{ "value": .., "source": .. }`. Both are read.
+/// `detect --json` writes `{ "value": .., "source": .. }`. Both are read,
+/// and a bad value is said as its own type says it (`unknown unit`, `unknown
+/// variant`), at its place: an untagged enum would only say that nothing
+/// matched.
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sourced<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Full { value: T, source: Option<String> },
-            Bare(T),
+        use serde::de::value::{
+            BoolDeserializer, F64Deserializer, I64Deserializer, SeqAccessDeserializer,
+            StrDeserializer, U64Deserializer,
+        };
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+
+        struct Either<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Either<T> {
+            type Value = Sourced<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value, or { value = ..., source = \"...\" }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Sourced<T>, A::Error> {
+                let (mut value, mut source) = (None, None);
+                while let Some(key) = m.next_key::<String>()? {
+                    match key.as_str() {
+                        "value" => value = Some(m.next_value::<T>()?),
+                        "source" => source = Some(m.next_value::<String>()?),
+                        other => return Err(A::Error::unknown_field(other, &["value", "source"])),
+                    }
+                }
+                Ok(Sourced {
+                    value: value.ok_or_else(|| A::Error::missing_field("value"))?,
+                    source: source.unwrap_or_else(|| "facts file".into()),
+                })
+            }
+
+            fn visit_str<E: Error>(self, v: &str) -> Result<Sourced<T>, E> {
+                T::deserialize(StrDeserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Sourced<T>, E> {
+                T::deserialize(U64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Sourced<T>, E> {
+                T::deserialize(I64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Sourced<T>, E> {
+                T::deserialize(F64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Sourced<T>, E> {
+                T::deserialize(BoolDeserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Sourced<T>, A::Error> {
+                T::deserialize(SeqAccessDeserializer::new(s)).map(|v| Sourced::new(v, "facts file"))
+            }
         }
-        Ok(match Raw::deserialize(d)? {
-            Raw::Full { value, source } => Sourced {
-                value,
-                source: source.unwrap_or_else(|| "facts file".into()),
-            },
-            Raw::Bare(value) => Sourced::new(value, "facts file"),
-        })
+
+        d.deserialize_any(Either(std::marker::PhantomData))
     }
 }
 
