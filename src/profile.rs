@@ -575,7 +575,17 @@ pub fn toml_line(text: &str, path: &[&str]) -> usize {
     }
 }
 
-/// A walk down `path` that ends with an error, for its span.
+/// The line of the value at `path` in a JSON text, the same way: serde_json
+/// places the probe's error where it stopped.
+pub fn json_line(text: &str, path: &[&str]) -> usize {
+    use serde::de::DeserializeSeed;
+    match Probe(path).deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        Err(e) => e.line().max(1),
+        Ok(()) => 1,
+    }
+}
+
+/// A walk down `path` that ends with an error, for its place.
 struct Probe<'a>(&'a [&'a str]);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Probe<'_> {

@@ -602,6 +602,18 @@ fn hostile_facts_files_are_refused_at_load() {
                 .and(contains(format!("{}:4", f.display())))
                 .and(contains("untagged").not()),
         );
+    // A checked value at its own line, among several `source` keys.
+    fs::write(
+        &f,
+        json.replace("\"floppy\", \"source\": \"x\"", "\"hdd\", \"source\": \"a\\nb\""),
+    )
+    .unwrap();
+    dbtune()
+        .args(["render", "--facts"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(contains("`source` contains a control character").and(contains(format!("{}:4", f.display()))));
 }
 
 /// A FIFO that nothing writes to: reading it would block forever.
