@@ -568,9 +568,9 @@ impl BadValue {
 pub fn toml_line(text: &str, path: &[&str]) -> usize {
     use serde::de::DeserializeSeed;
     match Probe(path).deserialize(toml::de::Deserializer::new(text)) {
-        Err(e) => e
-            .span()
-            .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        Err(e) => e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        }),
         Ok(()) => 1,
     }
 }
@@ -1386,22 +1386,29 @@ mod tests {
     /// table's line.
     #[test]
     fn a_bad_value_is_reported_at_its_own_line() {
-        let base = "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\nram = \"4GiB\"\n\
+        let base =
+            "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\nram = \"4GiB\"\n\
                     cpus = 2\nstorage = \"ssd\"\npg_version = 16\n";
         assert!(Profile::parse(base, Path::new("p.toml")).is_ok());
-        let line_of = |text: &str, needle: &str| {
-            text.lines().position(|l| l.contains(needle)).unwrap() + 1
-        };
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
         let at = |text: &str| {
             let e = Profile::parse(text, Path::new("p.toml")).unwrap_err();
             (e.location().unwrap().to_string(), e.message().to_string())
         };
         let expect = |text: &str, needle: &str| {
             let (location, message) = at(text);
-            assert_eq!(location, format!("p.toml:{}", line_of(text, needle)), "{message}");
+            assert_eq!(
+                location,
+                format!("p.toml:{}", line_of(text, needle)),
+                "{message}"
+            );
         };
         // An unknown key in a table of free keys (checked after reading).
-        expect(&format!("{base}[zfs.data]\natime = \"off\"\natimx = \"off\"\n"), "atimx");
+        expect(
+            &format!("{base}[zfs.data]\natime = \"off\"\natimx = \"off\"\n"),
+            "atimx",
+        );
         expect(&format!("{base}[zfs.wal]\nrecordsize = \"3K\"\n"), "3K");
         // The second element of an array of tables.
         expect(
@@ -1412,11 +1419,20 @@ mod tests {
         );
         // A dotted key, and an inline table.
         expect(&format!("redis.port = 0\n{base}"), "redis.port");
-        expect(&format!("pgbouncer = {{ listen = \"no way!\" }}\n{base}"), "no way");
-        expect(&format!("{base}[postgres]\nmax_connections = 5\nmin_connections = 6\n"), "min_connections");
+        expect(
+            &format!("pgbouncer = {{ listen = \"no way!\" }}\n{base}"),
+            "no way",
+        );
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\nmin_connections = 6\n"),
+            "min_connections",
+        );
         // A default the file does not write that conflicts with one it
         // does: the table's line.
-        expect(&format!("{base}[postgres]\nmax_connections = 5\n"), "[postgres]");
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\n"),
+            "[postgres]",
+        );
     }
 
     #[test]

@@ -518,8 +518,9 @@ fn a_byte_order_mark_is_said_plainly_at_line_1() {
         .clone();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("postgresql.conf:1: error: the file starts with a UTF-8 byte order mark (BOM)")
-            && text.contains("hint: save the file as UTF-8 without a BOM"),
+        text.contains(
+            "postgresql.conf:1: error: the file starts with a UTF-8 byte order mark (BOM)"
+        ) && text.contains("hint: save the file as UTF-8 without a BOM"),
         "{text}"
     );
     assert!(!text.contains("unknown parameter"), "{text}");
@@ -554,13 +555,21 @@ fn permission_denied_is_said_with_the_path() {
     let bin = assert_cmd::cargo::cargo_bin("dbtune");
     let run = |path: &std::path::Path| {
         let mut c = harness::as_postgres(&bin);
-        c.args(["check-budget", "--ram", "4GiB"]).arg(path).env("NO_COLOR", "1");
+        c.args(["check-budget", "--ram", "4GiB"])
+            .arg(path)
+            .env("NO_COLOR", "1");
         let out = c.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let cases = [
         (locked.clone(), locked.join("postgresql.conf")),
-        (locked.join("postgresql.conf"), locked.join("postgresql.conf")),
+        (
+            locked.join("postgresql.conf"),
+            locked.join("postgresql.conf"),
+        ),
         (open.clone(), open.join("postgresql.conf")),
     ];
     let results: Vec<_> = cases.iter().map(|(arg, _)| run(arg)).collect();

@@ -144,8 +144,11 @@ fn chain(n: usize) -> Vec<(String, String)> {
     files
 }
 
-/// Each case: what it checks, its files, and the majors it is asked of.
-fn cases() -> Vec<(&'static str, Vec<(String, String)>, RangeInclusive<u32>)> {
+/// What a case checks, its files (postgresql.conf first), and the majors
+/// it is asked of.
+type Case = (&'static str, Vec<(String, String)>, RangeInclusive<u32>);
+
+fn cases() -> Vec<Case> {
     let one = |text: &str| vec![("postgresql.conf".to_string(), text.to_string())];
     // The process limit's cases map ~262 000 backends: small lock tables
     // keep that to a few seconds.
@@ -210,11 +213,18 @@ fn cases() -> Vec<(&'static str, Vec<(String, String)>, RangeInclusive<u32>)> {
                     "postgresql.conf".into(),
                     "include 'b.conf'\nrecovery_target_name = 'x'\n".into(),
                 ),
-                ("b.conf".into(), "recovery_target_time = '2020-01-01'\n".into()),
+                (
+                    "b.conf".into(),
+                    "recovery_target_time = '2020-01-01'\n".into(),
+                ),
             ],
             all.clone(),
         ),
-        ("wal_level minimal", one("wal_level = minimal\n"), all.clone()),
+        (
+            "wal_level minimal",
+            one("wal_level = minimal\n"),
+            all.clone(),
+        ),
         (
             "wal_level minimal",
             one("wal_level = minimal\nmax_wal_senders = 0\n"),
@@ -246,7 +256,11 @@ fn cases() -> Vec<(&'static str, Vec<(String, String)>, RangeInclusive<u32>)> {
             one("timezone = 'Mars/Olympus'\ntimezone = 'UTC'\nwork_mem = lots\nwork_mem = 4MB\n"),
             all.clone(),
         ),
-        ("byte order mark", one("\u{feff}work_mem = 4MB\n"), all.clone()),
+        (
+            "byte order mark",
+            one("\u{feff}work_mem = 4MB\n"),
+            all.clone(),
+        ),
         (
             "byte order mark",
             one("\u{feff}# settings\nwork_mem = 4MB\n"),
@@ -484,7 +498,9 @@ fn system_tz_database_names_follow_the_build() {
     let conf = dir.path().join("data/postgresql.conf");
     harness::write(&conf, "timezone = 'posix/Europe/Paris'\n");
     let mut c = harness::as_postgres(&bin);
-    c.arg("-D").arg(dir.path().join("data")).args(["-C", "timezone"]);
+    c.arg("-D")
+        .arg(dir.path().join("data"))
+        .args(["-C", "timezone"]);
     assert!(
         c.output().unwrap().status.success(),
         "Debian's PostgreSQL {major} reads the host's tz database"

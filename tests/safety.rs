@@ -546,11 +546,7 @@ fn hostile_facts_files_are_refused_at_load() {
             "physical = \"48XB\"",
             "`48XB` has an unknown unit `XB`",
         ),
-        (
-            "physical = \"48GiB\"",
-            "physical = true",
-            "expected a size",
-        ),
+        ("physical = \"48GiB\"", "physical = true", "expected a size"),
         (
             "{ value = \"hdd\"",
             "{ value = \"tape\"",
@@ -605,7 +601,10 @@ fn hostile_facts_files_are_refused_at_load() {
     // A checked value at its own line, among several `source` keys.
     fs::write(
         &f,
-        json.replace("\"floppy\", \"source\": \"x\"", "\"hdd\", \"source\": \"a\\nb\""),
+        json.replace(
+            "\"floppy\", \"source\": \"x\"",
+            "\"hdd\", \"source\": \"a\\nb\"",
+        ),
     )
     .unwrap();
     dbtune()
@@ -613,7 +612,10 @@ fn hostile_facts_files_are_refused_at_load() {
         .arg(&f)
         .assert()
         .code(2)
-        .stderr(contains("`source` contains a control character").and(contains(format!("{}:4", f.display()))));
+        .stderr(
+            contains("`source` contains a control character")
+                .and(contains(format!("{}:4", f.display()))),
+        );
 }
 
 /// A FIFO that nothing writes to: reading it would block forever.
@@ -1283,7 +1285,10 @@ fn a_failure_partway_through_apply_lists_what_was_applied() {
     // jit sorts first and is applied; lc_messages's value passes dbtune (a
     // string: the locales a host has are the host's) but the server
     // refuses it.
-    let dir = dir_with(&[("postgresql.conf", "jit = off\nlc_messages = 'xx_XX.UTF-8'\n")]);
+    let dir = dir_with(&[(
+        "postgresql.conf",
+        "jit = off\nlc_messages = 'xx_XX.UTF-8'\n",
+    )]);
     let snaps = tempfile::tempdir().unwrap();
     dbtune()
         .arg("apply")

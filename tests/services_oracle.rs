@@ -435,7 +435,11 @@ fn redis_refuses_at_start_what_dbtune_refuses() {
                 disagreements.push(format!(
                     "{line}: Redis {version} {}, dbtune {ours:?}\n  {}",
                     if theirs { "starts" } else { "refuses" },
-                    log.lines().filter(|l| !l.is_empty()).take(4).collect::<Vec<_>>().join(" | ")
+                    log.lines()
+                        .filter(|l| !l.is_empty())
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
                 ));
             }
         }
@@ -519,7 +523,10 @@ fn a_byte_order_mark_is_refused_by_redis_and_pgbouncer_and_said_plainly() {
     );
     for (version, server, _) in redises() {
         assert!(!redis_starts(&server, conf).0, "Redis {version}");
-        assert!(redis_starts(&server, "maxmemory 100mb\n").0, "Redis {version}");
+        assert!(
+            redis_starts(&server, "maxmemory 100mb\n").0,
+            "Redis {version}"
+        );
     }
     let ini = "\u{feff}[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_port = 6432\n";
     let path = dir.path().join("pgbouncer.ini");

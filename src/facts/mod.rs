@@ -480,30 +480,52 @@ impl Facts {
         let all: Vec<Option<(Vec<&'static str>, &str)>> = vec![
             Some((vec!["hostname"], self.hostname.as_deref().unwrap_or(""))),
             source(Some(&m.physical.source), ["memory", "physical"]),
-            source(m.cgroup_limit.as_ref().map(|s| s.source.as_str()), ["memory", "cgroup_limit"]),
+            source(
+                m.cgroup_limit.as_ref().map(|s| s.source.as_str()),
+                ["memory", "cgroup_limit"],
+            ),
             source(Some(&self.cpu.logical.source), ["cpu", "logical"]),
             source(
                 self.cpu.cgroup_quota.as_ref().map(|s| s.source.as_str()),
                 ["cpu", "cgroup_quota"],
             ),
             source(Some(&st.kind.source), ["storage", "kind"]),
-            source(st.filesystem.as_ref().map(|s| s.source.as_str()), ["storage", "filesystem"]),
+            source(
+                st.filesystem.as_ref().map(|s| s.source.as_str()),
+                ["storage", "filesystem"],
+            ),
             source(
                 st.wal_filesystem.as_ref().map(|s| s.source.as_str()),
                 ["storage", "wal_filesystem"],
             ),
             st.doubt.as_deref().map(|s| (vec!["storage", "doubt"], s)),
             st.device.as_deref().map(|s| (vec!["storage", "device"], s)),
-            st.data_dir.as_deref().map(|s| (vec!["storage", "data_dir"], s)),
-            st.wal_dir.as_deref().map(|s| (vec!["storage", "wal_dir"], s)),
+            st.data_dir
+                .as_deref()
+                .map(|s| (vec!["storage", "data_dir"], s)),
+            st.wal_dir
+                .as_deref()
+                .map(|s| (vec!["storage", "wal_dir"], s)),
             Some((vec!["zfs", "source"], self.zfs.source.as_str())),
-            self.zfs.version.as_deref().map(|s| (vec!["zfs", "version"], s)),
+            self.zfs
+                .version
+                .as_deref()
+                .map(|s| (vec!["zfs", "version"], s)),
             self.suggested_profile
                 .as_ref()
                 .map(|s| (vec!["suggested_profile", "reason"], s.reason.as_str())),
-            source(sv.postgres.as_ref().map(|s| s.source.as_str()), ["servers", "postgres"]),
-            source(sv.redis.as_ref().map(|s| s.source.as_str()), ["servers", "redis"]),
-            source(sv.pgbouncer.as_ref().map(|s| s.source.as_str()), ["servers", "pgbouncer"]),
+            source(
+                sv.postgres.as_ref().map(|s| s.source.as_str()),
+                ["servers", "postgres"],
+            ),
+            source(
+                sv.redis.as_ref().map(|s| s.source.as_str()),
+                ["servers", "redis"],
+            ),
+            source(
+                sv.pgbouncer.as_ref().map(|s| s.source.as_str()),
+                ["servers", "pgbouncer"],
+            ),
         ];
         all.into_iter().flatten().collect()
     }

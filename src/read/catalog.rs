@@ -844,7 +844,8 @@ mod tests {
             "PgBouncer matches names exactly"
         );
         assert_eq!(
-            c.suggest("MAX_CLIENT_CONN", &mut Suggestions::new()).found(),
+            c.suggest("MAX_CLIENT_CONN", &mut Suggestions::new())
+                .found(),
             Some("max_client_conn")
         );
         assert_eq!(c.sections, ["pgbouncer", "databases", "users"]);

@@ -471,7 +471,9 @@ fn redis_entry(key: &RedisKey, name: &str, e: &Entry, v_name: &str) -> Option<Fi
                 Scope::Redis,
                 Some(&e.at),
                 match bad {
-                    Some(w) => format!("`{w}` is not a valid value for `{name}`: {v_name} refuses to start"),
+                    Some(w) => format!(
+                        "`{w}` is not a valid value for `{name}`: {v_name} refuses to start"
+                    ),
                     None => format!("`{name}` needs at least one value: {v_name} refuses to start"),
                 },
                 Some(format!("valid values, one or more: {}", values.join(", "))),
@@ -567,7 +569,10 @@ fn redis_check(
         Some(Finding::error(
             Scope::Redis,
             Some(at),
-            format!("`{name} {}`: {why}: {v_name} refuses to start", args.join(" ")),
+            format!(
+                "`{name} {}`: {why}: {v_name} refuses to start",
+                args.join(" ")
+            ),
             Some(hint.to_string()),
         ))
     };
@@ -575,8 +580,12 @@ fn redis_check(
     match key.check.as_deref()? {
         "setConfigSaveOption" => {
             // A single "" means no snapshots.
-            let pairs: &[String] = if args.len() == 1 && args[0].is_empty() { &[] } else { args };
-            let ok = pairs.len() % 2 == 0
+            let pairs: &[String] = if args.len() == 1 && args[0].is_empty() {
+                &[]
+            } else {
+                args
+            };
+            let ok = pairs.len().is_multiple_of(2)
                 && pairs.iter().enumerate().all(|(i, a)| {
                     strtoll_whole(a).is_some_and(|n| if i % 2 == 0 { n >= 1 } else { n >= 0 })
                 });
@@ -588,8 +597,12 @@ fn redis_check(
             }
         }
         "setConfigClientOutputBufferLimitOption" => {
-            let class_ok = |c: &str| ["normal", "slave", "replica", "pubsub"].iter().any(|k| k.eq_ignore_ascii_case(c));
-            let ok = args.len() % 4 == 0
+            let class_ok = |c: &str| {
+                ["normal", "slave", "replica", "pubsub"]
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(c))
+            };
+            let ok = args.len().is_multiple_of(4)
                 && args.chunks(4).all(|g| {
                     class_ok(&g[0])
                         && parse_redis_memory(&g[1]).is_some()
@@ -606,10 +619,13 @@ fn redis_check(
         }
         "setConfigOOMScoreAdjValuesOption" => {
             let ok = args.len() == 3
-                && args.iter().all(|a| strtoll_whole(a).is_some_and(|n| (-2000..=2000).contains(&n)));
+                && args
+                    .iter()
+                    .all(|a| strtoll_whole(a).is_some_and(|n| (-2000..=2000).contains(&n)));
             if !ok {
                 return refuse(
-                    "it takes three scores from -2000 to 2000 (master, replica, background child)".into(),
+                    "it takes three scores from -2000 to 2000 (master, replica, background child)"
+                        .into(),
                     "write oom-score-adj-values 0 200 800",
                 );
             }
@@ -622,18 +638,19 @@ fn redis_check(
                 );
             }
         }
-        "setConfigBindOption" => {
-            if args.len() > 16 {
-                return refuse(
-                    format!("{} addresses, more than Redis's 16", args.len()),
-                    "bind at most 16 addresses",
-                );
-            }
+        "setConfigBindOption" if args.len() > 16 => {
+            return refuse(
+                format!("{} addresses, more than Redis's 16", args.len()),
+                "bind at most 16 addresses",
+            );
         }
         "setConfigReplicaOfOption" => {
-            let no_one = args.len() == 2 && args[0].eq_ignore_ascii_case("no") && args[1].eq_ignore_ascii_case("one");
+            let no_one = args.len() == 2
+                && args[0].eq_ignore_ascii_case("no")
+                && args[1].eq_ignore_ascii_case("one");
             let ok = no_one
-                || (args.len() == 2 && strtoll_whole(&args[1]).is_some_and(|p| (0..=65535).contains(&p)));
+                || (args.len() == 2
+                    && strtoll_whole(&args[1]).is_some_and(|p| (0..=65535).contains(&p)));
             if !ok {
                 return refuse(
                     "it takes a host and a port (0-65535), or `no one`".into(),
@@ -642,13 +659,20 @@ fn redis_check(
             }
         }
         "setConfigLatencyTrackingInfoPercentilesOutputOption" => {
-            let list: &[String] = if args.len() == 1 && args[0].is_empty() { &[] } else { args };
+            let list: &[String] = if args.len() == 1 && args[0].is_empty() {
+                &[]
+            } else {
+                args
+            };
             let pct = |a: &str| {
                 let (x, end) = crate::read::pgvalue::c_strtod(a.as_bytes());
                 let leading_space = a.starts_with(|c: char| c.is_ascii_whitespace() || c == '\x0b');
                 x.filter(|x| !a.is_empty() && !leading_space && end == a.len() && !x.is_nan())
             };
-            if let Some(bad) = list.iter().find(|a| pct(a).is_none_or(|x| !(0.0..=100.0).contains(&x))) {
+            if let Some(bad) = list
+                .iter()
+                .find(|a| pct(a).is_none_or(|x| !(0.0..=100.0).contains(&x)))
+            {
                 return refuse(
                     format!("`{bad}` is not a percentile from 0 to 100"),
                     "write numbers from 0 to 100: latency-tracking-info-percentiles 50 99 99.9",
@@ -657,25 +681,26 @@ fn redis_check(
         }
         // chdir() on the host that runs Redis: not something a file says.
         "setConfigDirOption" => {}
-        "isValidActiveDefrag" => {
-            if one.eq_ignore_ascii_case("yes") {
-                return Some(Finding::warning(
-                    Scope::Redis,
-                    Some(at),
-                    "activedefrag yes needs a Redis built with its own jemalloc: Debian's and Ubuntu's \
-                     redis-server 7 refuse to start with it"
-                        .into(),
-                    Some("keep it only for a Redis built from source or redis.io's packages".into()),
-                ));
-            }
+        "isValidActiveDefrag" if one.eq_ignore_ascii_case("yes") => {
+            return Some(Finding::warning(
+                Scope::Redis,
+                Some(at),
+                "activedefrag yes needs a Redis built with its own jemalloc: Debian's and Ubuntu's \
+                 redis-server 7 refuse to start with it"
+                    .into(),
+                Some("keep it only for a Redis built from source or redis.io's packages".into()),
+            ));
         }
-        "isValidAnnouncedHostname" => {
-            if one.len() >= 256 || !one.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-                return refuse(
-                    "a host name is letters, digits, - and ., under 256 characters".into(),
-                    "write the host name other nodes reach this one at",
-                );
-            }
+        "isValidAnnouncedHostname"
+            if one.len() >= 256
+                || !one
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') =>
+        {
+            return refuse(
+                "a host name is letters, digits, - and ., under 256 characters".into(),
+                "write the host name other nodes reach this one at",
+            );
         }
         "isValidAnnouncedNodename" => {
             if let Some(c) = one.chars().find(|c| "!#$%&()*+:;<>?@[]^{|}~".contains(*c)) {
@@ -878,9 +903,13 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         match key.split_once('.') {
-            Some(("pgbouncer", name)) => {
-                out.extend(bouncer_setting(cat, name, &e.value, &e.at, &mut suggestions))
-            }
+            Some(("pgbouncer", name)) => out.extend(bouncer_setting(
+                cat,
+                name,
+                &e.value,
+                &e.at,
+                &mut suggestions,
+            )),
             _ => continue,
         }
     }
@@ -930,7 +959,9 @@ fn bouncer_setting(
             match added {
                 Some(v) => format!("check against --pgbouncer-version {v}, or remove it"),
                 None => match cat.suggest(name, suggestions) {
-                    Suggestion::Found(sug) => format!("did you mean `{sug}`? names are case-sensitive"),
+                    Suggestion::Found(sug) => {
+                        format!("did you mean `{sug}`? names are case-sensitive")
+                    }
                     other => format!("not a {v_name} setting{}", skipped(&other)),
                 },
             },
@@ -1174,7 +1205,11 @@ mod tests {
         for v in crate::read::catalog::REDIS_VERSIONS {
             for k in RedisCatalog::get(v).keys() {
                 if let Some(c) = &k.check {
-                    assert!(REDIS_CHECKS.contains(&c.as_str()), "Redis {v}: {} is judged by {c}", k.name);
+                    assert!(
+                        REDIS_CHECKS.contains(&c.as_str()),
+                        "Redis {v}: {} is judged by {c}",
+                        k.name
+                    );
                 }
             }
         }

@@ -495,10 +495,15 @@ mod tests {
     #[test]
     fn settings_postgres_checks_against_each_other_at_start() {
         let m = |major: u32, text: &str| msgs(&pg_on(major, text), &Context::default());
-        assert!(m(15, "max_connections = 3\n").contains("must be less than max_connections (3, pg.conf:1)"));
+        assert!(m(15, "max_connections = 3\n")
+            .contains("must be less than max_connections (3, pg.conf:1)"));
         assert_eq!(m(15, "max_connections = 4\n"), "[]");
-        assert!(m(16, "max_connections = 5\nreserved_connections = 2\n").contains("plus reserved_connections (2"));
-        assert_eq!(m(16, "max_connections = 6\nreserved_connections = 2\n"), "[]");
+        assert!(m(16, "max_connections = 5\nreserved_connections = 2\n")
+            .contains("plus reserved_connections (2"));
+        assert_eq!(
+            m(16, "max_connections = 6\nreserved_connections = 2\n"),
+            "[]"
+        );
         assert!(m(16, "max_connections = 262122\n").contains("262144 server processes"));
         assert_eq!(m(16, "max_connections = 262121\n"), "[]");
         assert!(m(17, "max_connections = 262121\n").contains("262144 server processes"));

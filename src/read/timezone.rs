@@ -37,7 +37,10 @@ fn zones() -> &'static Zones {
             bundled: BTreeMap::new(),
             system: BTreeSet::new(),
         };
-        for line in DATA.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in DATA
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let f: Vec<&str> = line.split('\t').collect();
             let name = f[0].to_ascii_uppercase();
             match f.get(2).copied() {
@@ -61,8 +64,7 @@ fn zones() -> &'static Zones {
 fn in_database(name: &str, version: PgVersion) -> Option<Database> {
     let upper = name.to_ascii_uppercase();
     let z = zones();
-    if z
-        .bundled
+    if z.bundled
         .get(&upper)
         .is_some_and(|m| m.contains(&version.major()))
     {
@@ -355,7 +357,10 @@ mod tests {
 
     #[test]
     fn a_misspelt_zone_gets_the_name_it_meant() {
-        assert_eq!(suggest("Europe/Pari", v(17)).as_deref(), Some("Europe/Paris"));
+        assert_eq!(
+            suggest("Europe/Pari", v(17)).as_deref(),
+            Some("Europe/Paris")
+        );
         assert_eq!(suggest("Mars/Olympus", v(17)), None);
     }
 
