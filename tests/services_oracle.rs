@@ -407,6 +407,8 @@ const REDIS_START_CASES: &[&str] = &[
     "appendfilename aof.aof",
     "cluster-announce-hostname \"bad_host\"",
     "cluster-announce-hostname node-1.example",
+    "cluster-announce-human-nodename \"db#1\"",
+    "cluster-announce-human-nodename \"db 1\"",
     "bind 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1",
     "maxmemory",
     "maxmemory 1 gb",
