@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Writes data/redis-<major.minor>.tsv from a Redis source tree's
 src/config.c: every config Redis registers (createXxxConfig), with its
-alias, its type and what the type allows, as Redis itself declares them.
+alias, its type and what the type allows, as Redis itself declares them;
+whether it takes several arguments (MULTI_ARG_CONFIG), and the function
+that judges its value beyond its type (a special config's setter, another's
+is_valid function), which dbtune's findings implement by name.
 
 Usage: scripts/gen-redis-keys.py VERSION CONFIG_C
   e.g. git -C redis show 7.2.4:src/config.c > /tmp/config.c
@@ -55,13 +58,17 @@ for m in re.finditer(r"\bcreate(\w+)Config\(\s*\"", src):
     flags = a[2]
     immutable = "IMMUTABLE_CONFIG" in flags
     hidden = "HIDDEN_CONFIG" in flags
+    multi = "MULTI_ARG_CONFIG" in flags
+    # The argument that names the value's own check, per macro.
+    check_arg = {"Bool": 5, "String": 6, "SDS": 6, "Enum": 6, "Special": 3}.get(kind, 8)
+    check = a[check_arg] if len(a) > check_arg and a[check_arg] != "NULL" else ""
     if kind == "Bool":
         typ, allows = "bool", "yes,no"
     elif kind in ("String", "SDS"):
         typ, allows = "string", ""
     elif kind == "Enum":
         typ, allows = "enum", ",".join(enums.get(a[3], []))
-        if "MULTI_ARG_CONFIG" in flags:
+        if multi:
             typ = "enum-multi"
     elif kind == "Special":
         typ, allows = "special", ""
@@ -75,21 +82,23 @@ for m in re.finditer(r"\bcreate(\w+)Config\(\s*\"", src):
     context = "immutable" if immutable else "modifiable"
     if hidden:
         context += ",hidden"  # not listed by CONFIG GET *, still read
-    rows.append((name, typ, alias, allows, context))
+    if multi:
+        context += ",multi-arg"  # several arguments; one is split at spaces
+    rows.append((name, typ, alias, allows, context, check))
 
 # Names Redis still reads from a file and ignores.
 dep = re.search(r"deprecated_configs\[\]\s*=\s*\{(.*?)\};", src, re.S)
 for name in re.findall(r'\{\s*"([^"]+)"', dep.group(1) if dep else ""):
-    rows.append((name, "deprecated", "", "", "ignored"))
+    rows.append((name, "deprecated", "", "", "ignored", ""))
 # Directives the file parser handles itself (loadServerConfigFromString).
 for name in re.findall(r'!strcasecmp\(argv\[0\],\s*"([a-z-]+)"\)(?:\s*&&\s*argc|\)\s*\{)', src):
     if name not in {r[0] for r in rows}:
-        rows.append((name, "directive", "", "", "file"))
+        rows.append((name, "directive", "", "", "file", ""))
 
 out = "data/redis-%s.tsv" % ".".join(version.split(".")[:2])
 with open(out, "w") as f:
     f.write(f"# Redis {version} configs from src/config.c (createXxxConfig); regenerate with scripts/gen-redis-keys.py\n")
-    f.write("# name\ttype\talias\tallows\tcontext (immutable: not by CONFIG SET; hidden: not in CONFIG GET *)\n")
+    f.write("# name\ttype\talias\tallows\tcontext (immutable: not by CONFIG SET; hidden: not in CONFIG GET *; multi-arg: several arguments)\tcheck (the function that judges the value beyond its type)\n")
     for r in sorted(rows):
         f.write("\t".join(r) + "\n")
 print(f"wrote {out} ({len(rows)} configs)")

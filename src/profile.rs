@@ -487,7 +487,8 @@ impl Profile {
         let p: Profile =
             toml::from_str(text).map_err(|e| Error::from_toml(path, text, &e, hint))?;
         if let Err(bad) = p.check() {
-            let line = locate(text, bad.section.as_deref(), bad.key);
+            let keys: Vec<&str> = bad.path.iter().map(String::as_str).collect();
+            let line = toml_line(text, &keys);
             return Err(Error::input(
                 format!("{}:{line}", path.display()),
                 bad.message,
@@ -508,8 +509,8 @@ impl Profile {
         }
         text_ok(&self.description, 200, top("description"))?;
         self.host.check()?;
-        for r in &self.reserve {
-            check_reserve(&r.name, r.memory)?;
+        for (i, r) in self.reserve.iter().enumerate() {
+            check_reserve(&format!("reserve.{i}"), &r.name, r.memory)?;
         }
         self.os.check()?;
         self.postgres.check()?;
@@ -533,10 +534,10 @@ impl Profile {
 /// A reservation's name (plain text: it is printed in reports) and size
 /// (more than 0, at most the largest host): the bounds a profile's
 /// `[[reserve]]` and a manifest's `reserves` are both held to.
-pub fn check_reserve(name: &str, memory: ByteSize) -> Result<(), BadValue> {
-    text_ok(name, 100, BadValue::at(Some("[reserve]"), "name"))?;
+pub fn check_reserve(entry: &str, name: &str, memory: ByteSize) -> Result<(), BadValue> {
+    text_ok(name, 100, BadValue::at(Some(entry), "name"))?;
     if memory == ByteSize::ZERO || memory > crate::facts::MAX_RAM {
-        return Err(BadValue::at(Some("[reserve]"), "memory").says(
+        return Err(BadValue::at(Some(entry), "memory").says(
             format!("reserve `{name}`: {memory} is out of range"),
             format!(
                 "a reservation is more than 0 and at most {}",
@@ -614,21 +615,31 @@ pub fn check_assumptions(
 /// A profile value that fails its check: where, what, and what to do.
 #[derive(Clone, Debug)]
 pub struct BadValue {
-    /// The table the key is in (`postgres`, `[reserve]` for an array).
-    pub section: Option<String>,
-    pub key: &'static str,
+    /// The keys down to the value (`zfs`, `data`, `atime`); an array's
+    /// element by its index (`reserve`, `0`, `memory`).
+    pub path: Vec<String>,
     pub message: String,
     pub hint: String,
 }
 
 impl BadValue {
-    fn at(section: Option<&str>, key: &'static str) -> BadValue {
+    /// `key` inside the dotted `section` (`postgres`, `zfs.data`,
+    /// `reserve.2`), or at the top.
+    fn at(section: Option<&str>, key: impl Into<String>) -> BadValue {
+        let mut path: Vec<String> = section
+            .map(|s| s.split('.').map(str::to_string).collect())
+            .unwrap_or_default();
+        path.push(key.into());
         BadValue {
-            section: section.map(str::to_string),
-            key,
+            path,
             message: String::new(),
             hint: String::new(),
         }
+    }
+
+    /// The key the value is under.
+    pub fn key(&self) -> &str {
+        self.path.last().map_or("", String::as_str)
     }
 
     fn says(mut self, message: impl Into<String>, hint: impl Into<String>) -> BadValue {
@@ -638,47 +649,80 @@ impl BadValue {
     }
 }
 
-/// The line of `key` inside `[section]` (or before any table), else of the
-/// first line that sets `key` anywhere, else 1.
-fn locate(text: &str, section: Option<&str>, key: &str) -> usize {
-    let sets = |l: &str| {
-        let t = l.trim_start();
-        t.strip_prefix(key).is_some_and(|r| {
-            let r = r.trim_start();
-            r.starts_with('=') || r.starts_with('.')
-        })
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let header = |l: &str| l.trim_start().starts_with('[');
-    let start = match section {
-        None => Some(0),
-        Some(sec) => {
-            // `[postgres]`, `[zfs.data]`; `[[reserve]]` for the array.
-            let want = format!("[{sec}]");
-            lines.iter().position(|l| l.trim() == want).map(|i| i + 1)
-        }
-    };
-    if let Some(start) = start {
-        for (i, l) in lines.iter().enumerate().skip(start) {
-            if i > start && header(l) && section.is_some() || (section.is_none() && header(l)) {
-                break;
-            }
-            if sets(l) {
-                return i + 1;
-            }
+/// The line of the value at `path` in a TOML text (keys, and array indexes
+/// as numbers), or when its last key is not written there, of the table it
+/// would be in (the nearest one that is). From toml's own spans: a probe
+/// walks the document and fails where the path ends, and the error's span
+/// is where the deserializer was (dotted keys, inline tables and arrays of
+/// tables included).
+pub fn toml_line(text: &str, path: &[&str]) -> usize {
+    use serde::de::DeserializeSeed;
+    match Probe(path).deserialize(toml::de::Deserializer::new(text)) {
+        Err(e) => e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        }),
+        Ok(()) => 1,
+    }
+}
+
+/// The line of the value at `path` in a JSON text, the same way: serde_json
+/// places the probe's error where it stopped.
+pub fn json_line(text: &str, path: &[&str]) -> usize {
+    use serde::de::DeserializeSeed;
+    match Probe(path).deserialize(&mut serde_json::Deserializer::from_str(text)) {
+        Err(e) => e.line().max(1),
+        Ok(()) => 1,
+    }
+}
+
+/// A walk down `path` that ends with an error, for its place.
+struct Probe<'a>(&'a [&'a str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Probe<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.0.split_first() {
+            None => Err(serde::de::Error::custom("here")),
+            Some((key, rest)) => d.deserialize_any(ProbeStep { key, rest }),
         }
     }
-    // Dotted keys (`postgres.port = 1`) and inline tables.
-    let dotted = format!(".{key}");
-    lines
-        .iter()
-        .position(|l| {
-            sets(l)
-                || l.contains(&format!("{dotted} ="))
-                || l.contains(&format!("{dotted}="))
-                || l.contains(&format!("{key} ="))
-        })
-        .map_or(1, |i| i + 1)
+}
+
+struct ProbeStep<'a> {
+    key: &'a str,
+    rest: &'a [&'a str],
+}
+
+impl<'de> serde::de::Visitor<'de> for ProbeStep<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a table with `{}`", self.key)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        while let Some(k) = m.next_key::<String>()? {
+            if k == self.key {
+                return m.next_value_seed(Probe(self.rest));
+            }
+            m.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Err(serde::de::Error::custom("not written"))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        let want: usize = self.key.parse().unwrap_or(usize::MAX);
+        for _ in 0..want {
+            if s.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                return Err(serde::de::Error::custom("not written"));
+            }
+        }
+        match s.next_element_seed(Probe(self.rest))? {
+            Some(()) => Ok(()),
+            None => Err(serde::de::Error::custom("not written")),
+        }
+    }
 }
 
 /// Why `s` is not plain one-line text of at most `max` characters.
@@ -699,7 +743,7 @@ fn text_ok(s: &str, max: usize, at: BadValue) -> Result<(), BadValue> {
     match plain_text_problem(s, max) {
         None => Ok(()),
         Some(why) => {
-            let key = at.key;
+            let key = at.key().to_string();
             Err(at.says(
                 format!("`{key}` {why}"),
                 "write it as one line of plain text",
@@ -848,7 +892,7 @@ pub fn zfs_value_ok(prop: &str, v: &str) -> bool {
 
 fn range_u32(
     section: &str,
-    key: &'static str,
+    key: &str,
     v: u32,
     lo: u32,
     hi: u32,
@@ -866,7 +910,7 @@ fn range_u32(
 
 fn range_size(
     section: &str,
-    key: &'static str,
+    key: &str,
     v: ByteSize,
     lo: ByteSize,
     hi: ByteSize,
@@ -1195,12 +1239,7 @@ impl ZfsPolicy {
         for (table, props) in [("zfs.data", &self.data), ("zfs.wal", &self.wal)] {
             for (k, v) in props {
                 if !ZFS_PROPERTIES.contains(&k.as_str()) {
-                    let key: &'static str = ZFS_PROPERTIES
-                        .iter()
-                        .find(|p| k.starts_with(*p))
-                        .copied()
-                        .unwrap_or("");
-                    return Err(BadValue::at(Some(table), key).says(
+                    return Err(BadValue::at(Some(table), k.as_str()).says(
                         format!(
                             "`{}` in [{table}] is not a ZFS property dbtune sets",
                             k.escape_debug()
@@ -1209,12 +1248,7 @@ impl ZfsPolicy {
                     ));
                 }
                 if !zfs_value_ok(k, v) {
-                    let key = ZFS_PROPERTIES
-                        .iter()
-                        .find(|p| *p == k)
-                        .copied()
-                        .unwrap_or("");
-                    return Err(BadValue::at(Some(table), key).says(
+                    return Err(BadValue::at(Some(table), k.as_str()).says(
                         format!("`{}` is not a value ZFS accepts for {k}", v.escape_debug()),
                         match k.as_str() {
                             "compression" => {
@@ -1407,6 +1441,61 @@ mod tests {
             + 1;
         assert_eq!(e.location(), Some(format!("p.toml:{line}").as_str()));
         assert!(e.message().contains("shared_bufers"), "{}", e.message());
+    }
+
+    /// Each bad value at the line of its key, from toml's spans: in a
+    /// table, a dotted key, an inline table, the second `[[reserve]]`; a
+    /// value the file does not write (a default that conflicts) at its
+    /// table's line.
+    #[test]
+    fn a_bad_value_is_reported_at_its_own_line() {
+        let base =
+            "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\nram = \"4GiB\"\n\
+                    cpus = 2\nstorage = \"ssd\"\npg_version = 16\n";
+        assert!(Profile::parse(base, Path::new("p.toml")).is_ok());
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let at = |text: &str| {
+            let e = Profile::parse(text, Path::new("p.toml")).unwrap_err();
+            (e.location().unwrap().to_string(), e.message().to_string())
+        };
+        let expect = |text: &str, needle: &str| {
+            let (location, message) = at(text);
+            assert_eq!(
+                location,
+                format!("p.toml:{}", line_of(text, needle)),
+                "{message}"
+            );
+        };
+        // An unknown key in a table of free keys (checked after reading).
+        expect(
+            &format!("{base}[zfs.data]\natime = \"off\"\natimx = \"off\"\n"),
+            "atimx",
+        );
+        expect(&format!("{base}[zfs.wal]\nrecordsize = \"3K\"\n"), "3K");
+        // The second element of an array of tables.
+        expect(
+            &format!(
+                "{base}[[reserve]]\nname = \"api\"\nmemory = \"1GiB\"\n\n[[reserve]]\nname = \"two\\nlines\"\nmemory = \"1GiB\"\n"
+            ),
+            "two",
+        );
+        // A dotted key, and an inline table.
+        expect(&format!("redis.port = 0\n{base}"), "redis.port");
+        expect(
+            &format!("pgbouncer = {{ listen = \"no way!\" }}\n{base}"),
+            "no way",
+        );
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\nmin_connections = 6\n"),
+            "min_connections",
+        );
+        // A default the file does not write that conflicts with one it
+        // does: the table's line.
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\n"),
+            "[postgres]",
+        );
     }
 
     #[test]

@@ -499,3 +499,93 @@ fn jit_is_budgeted_only_for_builds_that_can_jit() {
     assert!(jit_term(Some("\"debian\", \"llvmjit\"")));
     assert!(jit_term(None));
 }
+
+/// A file saved with a UTF-8 byte order mark: one error at line 1 that
+/// names it and says how to remove it, not an unknown parameter whose name
+/// starts with an invisible character (tests/pg_start.rs and
+/// services_oracle.rs show each server refuses such a file).
+#[test]
+fn a_byte_order_mark_is_said_plainly_at_line_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("postgresql.conf");
+    std::fs::write(&f, "\u{feff}work_mem = 4MB\nmax_connections = 50\n").unwrap();
+    let out = dbtune()
+        .args(["check-budget", "--ram", "8GiB"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "postgresql.conf:1: error: the file starts with a UTF-8 byte order mark (BOM)"
+        ) && text.contains("hint: save the file as UTF-8 without a BOM"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown parameter"), "{text}");
+    assert!(!text.contains('\u{feff}'), "{text}");
+}
+
+/// A config file or directory the user may not read: the error says
+/// permission denied, with the path, never "no config file found" or "does
+/// not exist". Run as the `postgres` user when the tests run as root (root
+/// reads everything).
+#[test]
+fn permission_denied_is_said_with_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = harness::server_dir();
+    let d = dir.path();
+    let locked = d.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    harness::write(&locked.join("postgresql.conf"), "work_mem = 4MB\n");
+    let open = d.join("open");
+    std::fs::create_dir(&open).unwrap();
+    harness::write(&open.join("postgresql.conf"), "work_mem = 4MB\n");
+    if let Some((uid, gid)) = harness::postgres_ids() {
+        for sub in [&locked, &open] {
+            std::os::unix::fs::chown(sub, Some(uid), Some(gid)).unwrap();
+        }
+    }
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(&locked, 0o000);
+    mode(&open.join("postgresql.conf"), 0o000);
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let run = |path: &std::path::Path| {
+        let mut c = harness::as_postgres(&bin);
+        c.args(["check-budget", "--ram", "4GiB"])
+            .arg(path)
+            .env("NO_COLOR", "1");
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cases = [
+        (locked.clone(), locked.join("postgresql.conf")),
+        (
+            locked.join("postgresql.conf"),
+            locked.join("postgresql.conf"),
+        ),
+        (open.clone(), open.join("postgresql.conf")),
+    ];
+    let results: Vec<_> = cases.iter().map(|(arg, _)| run(arg)).collect();
+    mode(&locked, 0o755);
+    for ((arg, shown), (code, err)) in cases.iter().zip(results) {
+        assert_eq!(code, Some(2), "{}: {err}", arg.display());
+        assert!(
+            err.contains(&shown.display().to_string()) && err.contains("Permission denied"),
+            "{}: {err}",
+            arg.display()
+        );
+        assert!(
+            !err.contains("no config file found") && !err.contains("does not exist"),
+            "{}: {err}",
+            arg.display()
+        );
+        assert!(err.contains("hint: "), "{err}");
+    }
+}

@@ -546,6 +546,29 @@ fn hostile_facts_files_are_refused_at_load() {
             "source = \"x\\nfull_page_writes = off\"",
             "control character",
         ),
+        // What is wrong with the value, as its type says it: never "data
+        // did not match any variant of untagged enum".
+        (
+            "physical = \"48GiB\"",
+            "physical = \"48XB\"",
+            "`48XB` has an unknown unit `XB`",
+        ),
+        ("physical = \"48GiB\"", "physical = true", "expected a size"),
+        (
+            "{ value = \"hdd\"",
+            "{ value = \"tape\"",
+            "unknown variant `tape`, expected one of `nvme`, `ssd`, `hdd`",
+        ),
+        (
+            "{ value = \"hdd\"",
+            "{ valu = \"hdd\"",
+            "unknown field `valu`, expected `value` or `source`",
+        ),
+        (
+            "logical = 12",
+            "logical = \"twelve\"",
+            "invalid type: string \"twelve\", expected u32",
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (i, (from, to, says)) in cases.iter().enumerate() {
@@ -558,8 +581,48 @@ fn hostile_facts_files_are_refused_at_load() {
             .arg(&f)
             .assert()
             .code(2)
-            .stderr(contains(*says).and(contains(format!("{}:{line}", f.display()))));
+            .stderr(
+                contains(*says)
+                    .and(contains(format!("{}:{line}", f.display())))
+                    .and(contains("untagged").not()),
+            );
     }
+    // The JSON `detect --json` writes, with a value gone bad.
+    let json = r#"{
+  "memory": { "physical": { "value": "48GiB", "source": "x" } },
+  "cpu": { "logical": { "value": 4, "source": "x" } },
+  "storage": { "kind": { "value": "floppy", "source": "x" } }
+}"#;
+    let f = dir.path().join("facts.json");
+    fs::write(&f, json).unwrap();
+    dbtune()
+        .args(["render", "--facts"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("unknown variant `floppy`")
+                .and(contains(format!("{}:4", f.display())))
+                .and(contains("untagged").not()),
+        );
+    // A checked value at its own line, among several `source` keys.
+    fs::write(
+        &f,
+        json.replace(
+            "\"floppy\", \"source\": \"x\"",
+            "\"hdd\", \"source\": \"a\\nb\"",
+        ),
+    )
+    .unwrap();
+    dbtune()
+        .args(["render", "--facts"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(
+            contains("`source` contains a control character")
+                .and(contains(format!("{}:4", f.display()))),
+        );
 }
 
 /// A FIFO that nothing writes to: reading it would block forever.
@@ -1338,9 +1401,13 @@ fn a_failure_partway_through_apply_lists_what_was_applied() {
     let Some(pg) = Postgres::start("", &[]) else {
         return;
     };
-    // jit sorts first and is applied; TimeZone's value passes dbtune (a
-    // string) but the server refuses it.
-    let dir = dir_with(&[("postgresql.conf", "jit = off\ntimezone = 'Nowhere/Bogus'\n")]);
+    // jit sorts first and is applied; lc_messages's value passes dbtune (a
+    // string: the locales a host has are the host's) but the server
+    // refuses it.
+    let dir = dir_with(&[(
+        "postgresql.conf",
+        "jit = off\nlc_messages = 'xx_XX.UTF-8'\n",
+    )]);
     let snaps = tempfile::tempdir().unwrap();
     dbtune()
         .arg("apply")

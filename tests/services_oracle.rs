@@ -133,11 +133,17 @@ fn redis_refuses_what_dbtune_refuses() {
 
 /// Whether PgBouncer starts with `extra` after a minimal working config.
 fn pgbouncer_starts(bin: &std::path::Path, extra: &str) -> bool {
+    pgbouncer_starts_around(bin, "", extra)
+}
+
+/// Whether PgBouncer starts with a minimal working config between
+/// `prefix` (the very start of the file) and `extra`.
+fn pgbouncer_starts_around(bin: &std::path::Path, prefix: &str, extra: &str) -> bool {
     let dir = harness::server_dir();
     let port = harness::free_port();
     harness::write(&dir.path().join("users.txt"), "\"app\" \"x\"\n");
     let ini = format!(
-        "[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+        "{prefix}[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
          unix_socket_dir = {d}\nauth_type = scram-sha-256\nauth_file = {d}/users.txt\nlogfile = {d}/log\n{extra}\n",
         d = dir.path().display()
     );
@@ -301,5 +307,246 @@ fn upstream_samples_give_only_true_findings() {
                 file.display()
             );
         }
+    }
+}
+
+/// Whether `server` starts with `conf` as its redis.conf: listening on its
+/// port, or gone first (a refused config exits at once). Port, address,
+/// directory and log are given on the command line, which Redis reads
+/// after the file.
+fn redis_starts(server: &std::path::Path, conf: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let port = harness::free_port();
+    let mut c = std::process::Command::new(server);
+    c.arg(&path)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--daemonize", "no", "--logfile", ""])
+        .arg("--dir")
+        .arg(dir.path());
+    let log = dir.path().join("log");
+    let mut p = harness::Proc::spawn("redis-server", c, log.clone(), libc::SIGTERM);
+    let start = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (true, p.log_text());
+        }
+        if let Ok(Some(_)) = p.child.try_wait() {
+            return (false, p.log_text());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "redis-server neither started nor exited:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// dbtune's errors for a redis.conf read as check-budget reads it.
+fn redis_errors(path: &std::path::Path, version: &str) -> Vec<String> {
+    match dbtune::read::include::redis(path, None) {
+        Ok(s) => findings::redis(&s, version)
+            .into_iter()
+            .filter(|f| f.severity == findings::Severity::Error)
+            .map(|f| f.to_string())
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// Lines of directives Redis judges with their own code in config.c
+/// (special configs, is_valid functions, argument counts): each bad one
+/// and its good form.
+const REDIS_START_CASES: &[&str] = &[
+    "save \"900\"",
+    "save 900",
+    "save 0 1",
+    "save 900 -1",
+    "save 900 1x",
+    "save \"900 1\"",
+    "save 900 1 300 10",
+    "save \"\"",
+    "notify-keyspace-events \"Zq\"",
+    "notify-keyspace-events \"KEA\"",
+    "notify-keyspace-events \"\"",
+    "notify-keyspace-events K E",
+    "oom-score-adj-values \"1 2\"",
+    "oom-score-adj-values 0 200 2001",
+    "oom-score-adj-values \"0 200 800\"",
+    "oom-score-adj-values -2000 0 2000",
+    "latency-tracking-info-percentiles \"abc\"",
+    "latency-tracking-info-percentiles 50 101",
+    "latency-tracking-info-percentiles \" 50\"",
+    "latency-tracking-info-percentiles \"50 99 99.9\"",
+    "latency-tracking-info-percentiles \"\"",
+    "proc-title-template \"{bogus}\"",
+    "proc-title-template \"{title}\"",
+    "proc-title-template \"{title\"",
+    "proc-title-template \"redis {{ {port}\"",
+    "proc-title-template \"{title} {listen-addr} {server-mode}\"",
+    "client-output-buffer-limit master 0 0 0",
+    "client-output-buffer-limit normal 0 0",
+    "client-output-buffer-limit normal 1x 0 0",
+    "client-output-buffer-limit normal 0 0 -1",
+    "client-output-buffer-limit replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+    "client-output-buffer-limit \"normal 0 0 0\"",
+    "replicaof localhost 70000",
+    "replicaof localhost",
+    "replicaof no one",
+    "replicaof 127.0.0.1 1",
+    "shutdown-on-sigint save nosave",
+    "shutdown-on-sigint \"\"",
+    "shutdown-on-sigint bogus",
+    "shutdown-on-sigint nosave now",
+    "dbfilename /tmp/dump.rdb",
+    "dbfilename dump-2.rdb",
+    "appendfilename \"\"",
+    "appenddirname a/b",
+    "appendfilename aof.aof",
+    "cluster-announce-hostname \"bad_host\"",
+    "cluster-announce-hostname node-1.example",
+    "cluster-announce-human-nodename \"db#1\"",
+    "cluster-announce-human-nodename \"db 1\"",
+    "bind 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1 127.0.0.1",
+    "maxmemory",
+    "maxmemory 1 gb",
+    "maxmemory \"100mb\"",
+    "logfile a b",
+    "rename-command FLUSHALL",
+    "rename-command FLUSHALL \"\"",
+    "list-max-ziplist-entries 1 2",
+    "list-max-ziplist-entries 128",
+];
+
+/// Redis 7.0 and 8.0 started with each line: dbtune refuses exactly what
+/// the server refuses at start.
+#[test]
+fn redis_refuses_at_start_what_dbtune_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    for (version, server, _) in redises() {
+        let mut disagreements = Vec::new();
+        for line in REDIS_START_CASES {
+            let conf = format!("{line}\n");
+            let (theirs, log) = redis_starts(&server, &conf);
+            let path = dir.path().join("redis.conf");
+            std::fs::write(&path, &conf).unwrap();
+            let ours = redis_errors(&path, version);
+            if theirs != ours.is_empty() {
+                disagreements.push(format!(
+                    "{line}: Redis {version} {}, dbtune {ours:?}\n  {}",
+                    if theirs { "starts" } else { "refuses" },
+                    log.lines()
+                        .filter(|l| !l.is_empty())
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "Redis {version}:\n{}",
+            disagreements.join("\n")
+        );
+    }
+}
+
+/// `activedefrag yes` depends on how Redis was built (its own jemalloc):
+/// Debian's 7.0 refuses it, the 8.0 built from source takes it, so dbtune
+/// warns instead of judging.
+#[test]
+fn activedefrag_depends_on_the_build_and_is_a_warning() {
+    let verdicts: Vec<(&str, bool)> = redises()
+        .into_iter()
+        .map(|(v, server, _)| (v, redis_starts(&server, "activedefrag yes\n").0))
+        .collect();
+    if verdicts.len() == 2 {
+        assert_eq!(verdicts, [("7.0", false), ("8.0", true)]);
+    }
+    let s = grammar::redis_conf("activedefrag yes\n", "redis.conf").unwrap();
+    let f = findings::redis(&s, "7.0");
+    assert!(
+        f.len() == 1 && f[0].severity == findings::Severity::Warning,
+        "{f:?}"
+    );
+}
+
+/// Redis hands an include with `*`, `?` or `[` anywhere (a directory part
+/// too) to glob(3), and a bad line in any file it matches stops the server;
+/// dbtune reads the same files.
+#[test]
+fn redis_include_globs_match_as_redis_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("a/x.conf"), "maxmemory 10mb\n").unwrap();
+    let main = d.join("redis.conf");
+    for pattern in ["*/x.conf", "[ab]/x.conf", "?/x.conf"] {
+        for (bad, text) in [(true, "maxmemory lots\n"), (false, "maxmemory 20mb\n")] {
+            std::fs::write(d.join("b/x.conf"), text).unwrap();
+            let conf = format!("include {}/{pattern}\n", d.display());
+            std::fs::write(&main, &conf).unwrap();
+            let ours = redis_errors(&main, "8.0");
+            assert_eq!(ours.is_empty(), !bad, "{pattern} {text}: {ours:?}");
+            if !bad {
+                // b/x.conf is read after a/x.conf: its value wins.
+                let s = dbtune::read::include::redis(&main, None).unwrap();
+                assert_eq!(s.get("maxmemory").unwrap().value, "20mb");
+                assert!(s.get("maxmemory").unwrap().at.file.ends_with("b/x.conf"));
+            }
+            for (version, server, _) in redises() {
+                let (starts, log) = redis_starts(&server, &conf);
+                assert_eq!(starts, !bad, "Redis {version}, {pattern} {text}: {log}");
+            }
+        }
+    }
+}
+
+/// A UTF-8 byte order mark at the start of a file: Redis and PgBouncer
+/// refuse to start (and start without it), and dbtune says why at line 1
+/// with a hint.
+#[test]
+fn a_byte_order_mark_is_refused_by_redis_and_pgbouncer_and_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = "\u{feff}maxmemory 100mb\n";
+    let path = dir.path().join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let ours = redis_errors(&path, "7.0");
+    assert!(
+        ours.len() == 1
+            && ours[0].contains("redis.conf:1: ")
+            && ours[0].contains("byte order mark")
+            && ours[0].contains("hint:"),
+        "{ours:?}"
+    );
+    for (version, server, _) in redises() {
+        assert!(!redis_starts(&server, conf).0, "Redis {version}");
+        assert!(
+            redis_starts(&server, "maxmemory 100mb\n").0,
+            "Redis {version}"
+        );
+    }
+    let ini = "\u{feff}[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_port = 6432\n";
+    let path = dir.path().join("pgbouncer.ini");
+    std::fs::write(&path, ini).unwrap();
+    let s = dbtune::read::include::pgbouncer(&path, None).unwrap();
+    let f: Vec<_> = findings::pgbouncer(&s, "1.18")
+        .into_iter()
+        .filter(|f| f.severity == findings::Severity::Error)
+        .collect();
+    assert!(
+        f.len() == 1 && f[0].message.contains("byte order mark"),
+        "{f:?}"
+    );
+    for (version, bin) in bouncers() {
+        assert!(
+            !pgbouncer_starts_around(&bin, "\u{feff}", ""),
+            "PgBouncer {version}"
+        );
+        assert!(pgbouncer_starts_around(&bin, "", ""), "PgBouncer {version}");
     }
 }

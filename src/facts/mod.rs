@@ -32,22 +32,68 @@ impl<T> Sourced<T> {
 }
 
 /// A facts file written by hand may give a bare value (`ram = "64GiB"`);
-/// `detect --json` writes `{ "value": .., "source": .. }`. Both are read.
+/// `detect --json` writes `{ "value": .., "source": .. }`. Both are read,
+/// and a bad value is said as its own type says it (`unknown unit`, `unknown
+/// variant`), at its place: an untagged enum would only say that nothing
+/// matched.
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sourced<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Full { value: T, source: Option<String> },
-            Bare(T),
+        use serde::de::value::{
+            BoolDeserializer, F64Deserializer, I64Deserializer, SeqAccessDeserializer,
+            StrDeserializer, U64Deserializer,
+        };
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+
+        struct Either<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Either<T> {
+            type Value = Sourced<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value, or { value = ..., source = \"...\" }")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Sourced<T>, A::Error> {
+                let (mut value, mut source) = (None, None);
+                while let Some(key) = m.next_key::<String>()? {
+                    match key.as_str() {
+                        "value" => value = Some(m.next_value::<T>()?),
+                        "source" => source = Some(m.next_value::<String>()?),
+                        other => return Err(A::Error::unknown_field(other, &["value", "source"])),
+                    }
+                }
+                Ok(Sourced {
+                    value: value.ok_or_else(|| A::Error::missing_field("value"))?,
+                    source: source.unwrap_or_else(|| "facts file".into()),
+                })
+            }
+
+            fn visit_str<E: Error>(self, v: &str) -> Result<Sourced<T>, E> {
+                T::deserialize(StrDeserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Sourced<T>, E> {
+                T::deserialize(U64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Sourced<T>, E> {
+                T::deserialize(I64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Sourced<T>, E> {
+                T::deserialize(F64Deserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Sourced<T>, E> {
+                T::deserialize(BoolDeserializer::<E>::new(v)).map(|v| Sourced::new(v, "facts file"))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Sourced<T>, A::Error> {
+                T::deserialize(SeqAccessDeserializer::new(s)).map(|v| Sourced::new(v, "facts file"))
+            }
         }
-        Ok(match Raw::deserialize(d)? {
-            Raw::Full { value, source } => Sourced {
-                value,
-                source: source.unwrap_or_else(|| "facts file".into()),
-            },
-            Raw::Bare(value) => Sourced::new(value, "facts file"),
-        })
+
+        d.deserialize_any(Either(std::marker::PhantomData))
     }
 }
 
@@ -278,12 +324,13 @@ impl Facts {
             })?
         };
         if let Err(bad) = facts.check() {
+            let line = if is_json {
+                crate::profile::json_line(&text, &bad.path)
+            } else {
+                crate::profile::toml_line(&text, &bad.path)
+            };
             return Err(crate::error::Error::input(
-                format!(
-                    "{}:{}",
-                    path.display(),
-                    line_of_key(&text, bad.key, bad.value.as_deref())
-                ),
+                format!("{}:{line}", path.display()),
                 format!("invalid facts file: {}", bad.message),
                 bad.hint,
             )
@@ -305,7 +352,7 @@ impl Facts {
         let m = &self.memory;
         if let Some(hint) = ram_problem(m.physical.value) {
             return Err(BadFact::new(
-                "physical",
+                &["memory", "physical"],
                 format!("memory.physical {} is out of range", m.physical.value),
                 hint,
             ));
@@ -313,7 +360,7 @@ impl Facts {
         if let Some(l) = &m.cgroup_limit {
             if l.value == ByteSize::ZERO {
                 return Err(BadFact::new(
-                    "cgroup_limit",
+                    &["memory", "cgroup_limit"],
                     "memory.cgroup_limit is 0".to_string(),
                     "leave it out when there is no limit",
                 ));
@@ -322,7 +369,7 @@ impl Facts {
         let c = &self.cpu;
         if let Some(hint) = cpus_problem(c.logical.value) {
             return Err(BadFact::new(
-                "logical",
+                &["cpu", "logical"],
                 format!("cpu.logical {} is out of range", c.logical.value),
                 hint,
             ));
@@ -330,7 +377,7 @@ impl Facts {
         if let Some(q) = &c.cgroup_quota {
             if !(q.value.is_finite() && q.value > 0.0 && q.value <= MAX_CPUS as f64) {
                 return Err(BadFact::new(
-                    "cgroup_quota",
+                    &["cpu", "cgroup_quota"],
                     format!("cpu.cgroup_quota {} is out of range", q.value),
                     format!("CPUs the quota grants: more than 0, at most {MAX_CPUS}"),
                 ));
@@ -343,7 +390,7 @@ impl Facts {
             if let Some(fs) = fs {
                 if !is_fs_name(&fs.value) {
                     return Err(BadFact::new(
-                        key,
+                        &["storage", key],
                         format!("`{}` is not a filesystem type", fs.value.escape_debug()),
                         "a type as /proc/self/mountinfo shows it: ext4, xfs, zfs, btrfs...",
                     ));
@@ -362,7 +409,7 @@ impl Facts {
                 Some(_) => {}
                 _ => {
                     return Err(BadFact::new(
-                        "postgres",
+                        &["servers", "postgres"],
                         format!(
                             "servers.postgres `{}` is not a PostgreSQL version dbtune supports",
                             v.value.escape_debug()
@@ -383,7 +430,7 @@ impl Facts {
             if let Some(v) = v {
                 if !is_version(&v.value) {
                     return Err(BadFact::new(
-                        key,
+                        &["servers", key],
                         format!(
                             "servers.{key} `{}` is not a version",
                             v.value.escape_debug()
@@ -400,7 +447,7 @@ impl Facts {
                 .find(|f| !PG_BUILD_FEATURES.contains(&f.as_str()))
             {
                 return Err(BadFact::new(
-                    "postgres_build",
+                    &["servers", "postgres_build"],
                     format!(
                         "`{}` is not a build feature dbtune knows",
                         bad.escape_debug()
@@ -417,118 +464,107 @@ impl Facts {
         for pool in self.zfs_pools() {
             if !crate::profile::is_zfs_name(pool, false) {
                 return Err(BadFact::new(
-                    "pools",
+                    &["zfs", "pools"],
                     format!("`{}` is not a ZFS pool name", pool.escape_debug()),
                     "pool names are letters, digits and _ - . :",
                 ));
             }
         }
-        for (key, text) in self.strings() {
+        for (path, text) in self.strings() {
             if let Some(why) = text_problem(text) {
-                return Err(BadFact {
-                    value: Some(text.to_string()),
-                    ..BadFact::new(
-                        key,
-                        format!("`{key}` {why}"),
-                        "facts are plain one-line text",
-                    )
-                });
+                let key = path[path.len() - 1];
+                return Err(BadFact::new(
+                    &path,
+                    format!("`{key}` {why}"),
+                    "facts are plain one-line text",
+                ));
             }
         }
         Ok(())
     }
 
-    /// Every free-text value, with the key it is under.
-    fn strings(&self) -> Vec<(&'static str, &str)> {
-        let mut out = vec![
-            ("source", self.memory.physical.source.as_str()),
-            ("source", self.cpu.logical.source.as_str()),
-            ("source", self.storage.kind.source.as_str()),
-            ("source", self.zfs.source.as_str()),
-        ];
-        let optional: [(&'static str, Option<&String>); 11] = [
-            ("hostname", self.hostname.as_ref()),
-            (
-                "source",
-                self.memory.cgroup_limit.as_ref().map(|s| &s.source),
-            ),
-            ("source", self.cpu.cgroup_quota.as_ref().map(|s| &s.source)),
-            ("doubt", self.storage.doubt.as_ref()),
-            ("device", self.storage.device.as_ref()),
-            ("data_dir", self.storage.data_dir.as_ref()),
-            ("wal_dir", self.storage.wal_dir.as_ref()),
-            (
-                "source",
-                self.storage.filesystem.as_ref().map(|s| &s.source),
-            ),
-            (
-                "source",
-                self.storage.wal_filesystem.as_ref().map(|s| &s.source),
-            ),
-            ("version", self.zfs.version.as_ref()),
-            ("name", self.suggested_profile.as_ref().map(|s| &s.reason)),
-        ];
-        for (k, v) in optional {
-            if let Some(v) = v {
-                out.push((k, v.as_str()));
-            }
+    /// Every free-text value, with the keys down to it.
+    fn strings(&self) -> Vec<(Vec<&'static str>, &str)> {
+        fn source<'a>(
+            s: Option<&'a str>,
+            parent: [&'static str; 2],
+        ) -> Option<(Vec<&'static str>, &'a str)> {
+            s.map(|s| (vec![parent[0], parent[1], "source"], s))
         }
-        for s in [
-            &self.servers.postgres,
-            &self.servers.redis,
-            &self.servers.pgbouncer,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            out.push(("source", s.source.as_str()));
-        }
-        out
+        let m = &self.memory;
+        let st = &self.storage;
+        let sv = &self.servers;
+        let all: Vec<Option<(Vec<&'static str>, &str)>> = vec![
+            Some((vec!["hostname"], self.hostname.as_deref().unwrap_or(""))),
+            source(Some(&m.physical.source), ["memory", "physical"]),
+            source(
+                m.cgroup_limit.as_ref().map(|s| s.source.as_str()),
+                ["memory", "cgroup_limit"],
+            ),
+            source(Some(&self.cpu.logical.source), ["cpu", "logical"]),
+            source(
+                self.cpu.cgroup_quota.as_ref().map(|s| s.source.as_str()),
+                ["cpu", "cgroup_quota"],
+            ),
+            source(Some(&st.kind.source), ["storage", "kind"]),
+            source(
+                st.filesystem.as_ref().map(|s| s.source.as_str()),
+                ["storage", "filesystem"],
+            ),
+            source(
+                st.wal_filesystem.as_ref().map(|s| s.source.as_str()),
+                ["storage", "wal_filesystem"],
+            ),
+            st.doubt.as_deref().map(|s| (vec!["storage", "doubt"], s)),
+            st.device.as_deref().map(|s| (vec!["storage", "device"], s)),
+            st.data_dir
+                .as_deref()
+                .map(|s| (vec!["storage", "data_dir"], s)),
+            st.wal_dir
+                .as_deref()
+                .map(|s| (vec!["storage", "wal_dir"], s)),
+            Some((vec!["zfs", "source"], self.zfs.source.as_str())),
+            self.zfs
+                .version
+                .as_deref()
+                .map(|s| (vec!["zfs", "version"], s)),
+            self.suggested_profile
+                .as_ref()
+                .map(|s| (vec!["suggested_profile", "reason"], s.reason.as_str())),
+            source(
+                sv.postgres.as_ref().map(|s| s.source.as_str()),
+                ["servers", "postgres"],
+            ),
+            source(
+                sv.redis.as_ref().map(|s| s.source.as_str()),
+                ["servers", "redis"],
+            ),
+            source(
+                sv.pgbouncer.as_ref().map(|s| s.source.as_str()),
+                ["servers", "pgbouncer"],
+            ),
+        ];
+        all.into_iter().flatten().collect()
     }
 }
 
-/// A facts value out of range, under `key`.
+/// A facts value out of range, at `path`.
 #[derive(Debug)]
 pub struct BadFact {
-    pub key: &'static str,
-    /// The offending value, when it helps find its line.
-    pub value: Option<String>,
+    /// The keys down to the value (`memory`, `physical`).
+    pub path: Vec<&'static str>,
     pub message: String,
     pub hint: String,
 }
 
 impl BadFact {
-    fn new(key: &'static str, message: String, hint: impl Into<String>) -> Self {
+    fn new(path: &[&'static str], message: String, hint: impl Into<String>) -> Self {
         BadFact {
-            key,
-            value: None,
+            path: path.to_vec(),
             message,
             hint: hint.into(),
         }
     }
-}
-
-/// The line a key is written on (`key =` in TOML, also inside an inline
-/// table, `"key":` in JSON); among several, the one that also holds the
-/// start of the bad value.
-pub(crate) fn line_of_key(text: &str, key: &str, value: Option<&str>) -> usize {
-    let quoted = format!("\"{key}\"");
-    let sets = |l: &str| {
-        l.contains(&quoted)
-            || l.match_indices(key).any(|(i, _)| {
-                let before = l[..i].chars().last();
-                let after = l[i + key.len()..].trim_start();
-                before.is_none_or(|c| !c.is_alphanumeric() && c != '_') && after.starts_with('=')
-            })
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let prefix = value
-        .map(|v| v.split(|c: char| c.is_control()).next().unwrap_or(""))
-        .filter(|p| !p.is_empty());
-    let with_value = prefix.and_then(|p| lines.iter().position(|l| sets(l) && l.contains(p)));
-    with_value
-        .or_else(|| lines.iter().position(|l| sets(l)))
-        .map_or(1, |i| i + 1)
 }
 
 fn is_fs_name(s: &str) -> bool {

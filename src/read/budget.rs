@@ -402,6 +402,18 @@ impl<'a> Pg<'a> {
             .clamp(-1, 1 << 24)
     }
 
+    /// An integer in its own unit, as PostgreSQL runs with it: the file's
+    /// value when PostgreSQL accepts it, else the version's built-in
+    /// default (0 for a parameter the version lacks).
+    pub fn int_or_boot(&self, name: &str) -> i64 {
+        let boot = self
+            .param(name)
+            .and_then(|p| p.boot_val.as_deref())
+            .and_then(|b| b.parse::<f64>().ok())
+            .map_or(0, |x| x as i64);
+        self.int(name, boot)
+    }
+
     pub fn real(&self, name: &str, default: f64) -> f64 {
         self.read(name).and_then(|v| v.as_f64()).unwrap_or(default)
     }

@@ -107,7 +107,9 @@ pub enum Lookup<'a> {
     NotYet(u32),
     /// Existed up to an earlier version (and may have a new name).
     Removed(u32, Option<&'a str>),
-    Unknown(Option<String>),
+    /// Not a parameter of any version dbtune knows; [`PgCatalog::suggest`]
+    /// looks for the one meant.
+    Unknown,
 }
 
 pub struct PgCatalog {
@@ -178,7 +180,15 @@ impl PgCatalog {
             // Gone before the oldest version dbtune knows.
             return Lookup::Removed(PgVersion::OLDEST.major() - 1, Some(new));
         }
-        Lookup::Unknown(did_you_mean(&lower, self.params.keys().map(String::as_str)))
+        Lookup::Unknown
+    }
+
+    /// The parameter an unknown name was probably meant to be.
+    pub fn suggest(&self, name: &str, budget: &mut Suggestions) -> Suggestion {
+        budget.closest(
+            &name.to_ascii_lowercase(),
+            self.params.keys().map(String::as_str),
+        )
     }
 }
 
@@ -288,10 +298,71 @@ fn build(version: PgVersion) -> PgCatalog {
     }
 }
 
+/// What a "did you mean" search found for an unknown name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suggestion {
+    Found(String),
+    /// Nothing close enough.
+    None,
+    /// Not searched: the check already searched [`Suggestions::MAX`] names.
+    Skipped,
+}
+
+impl Suggestion {
+    pub fn found(&self) -> Option<&str> {
+        match self {
+            Suggestion::Found(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The "did you mean" searches of one check. A search scores the name
+/// against every name of a catalog (a few hundred Jaro-Winkler scores, each
+/// quadratic in the names' lengths): at hundreds of microseconds a name it
+/// made a file of 300 000 unknown names take minutes. A check searches at
+/// most [`Suggestions::MAX`] names, so its cost stays linear in the file
+/// with a small constant; names past the limit are reported without one.
+#[derive(Debug, Default)]
+pub struct Suggestions {
+    searched: usize,
+}
+
+impl Suggestions {
+    /// More unknown names than this is not a file with typos in it.
+    pub const MAX: usize = 50;
+
+    pub fn new() -> Self {
+        Suggestions::default()
+    }
+
+    /// The closest of `known` to `name`, if close enough to be a typo.
+    pub fn closest<'a>(&mut self, name: &str, known: impl Iterator<Item = &'a str>) -> Suggestion {
+        if self.searched >= Self::MAX {
+            return Suggestion::Skipped;
+        }
+        self.searched += 1;
+        match did_you_mean(name, known) {
+            Some(s) => Suggestion::Found(s),
+            None => Suggestion::None,
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Jaro-Winkler scores computed on this thread (tests pin the bound).
+    static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// The closest known name, if one is close enough to be a typo.
-pub fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
+fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
     known
-        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .map(|k| {
+            #[cfg(test)]
+            SCORED.with(|c| c.set(c.get() + 1));
+            (strsim::jaro_winkler(name, k), k)
+        })
         .filter(|(score, _)| *score > 0.88)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k.to_string())
@@ -397,6 +468,12 @@ pub struct RedisKey {
     pub alias: Option<String>,
     /// The range Redis declares for a number (C limits as numbers).
     pub bounds: Option<(i128, i128)>,
+    /// Takes several arguments (MULTI_ARG_CONFIG): a single one is split
+    /// at spaces; every other config takes exactly one.
+    pub multi_arg: bool,
+    /// The function config.c judges the value with beyond its type: a
+    /// special config's setter or another's is_valid function.
+    pub check: Option<String>,
 }
 
 /// A bound as config.c writes it: a number or one of C's limits.
@@ -475,6 +552,8 @@ impl RedisCatalog {
                         hidden: context.contains("hidden"),
                         alias: f.get(2).filter(|a| !a.is_empty()).map(|a| a.to_string()),
                         bounds,
+                        multi_arg: context.contains("multi-arg"),
+                        check: f.get(5).filter(|c| !c.is_empty()).map(|c| c.to_string()),
                     },
                 );
             }
@@ -507,8 +586,8 @@ impl RedisCatalog {
             .map(String::as_str)
     }
 
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        did_you_mean(name, self.keys.keys().map(String::as_str))
+    pub fn suggest(&self, name: &str, budget: &mut Suggestions) -> Suggestion {
+        budget.closest(name, self.keys.keys().map(String::as_str))
     }
 }
 
@@ -609,12 +688,12 @@ impl BouncerCatalog {
             .copied()
     }
 
-    pub fn suggest(&self, name: &str) -> Option<String> {
+    pub fn suggest(&self, name: &str, budget: &mut Suggestions) -> Suggestion {
         let lower = name.to_ascii_lowercase();
         if self.keys.contains_key(&lower) {
-            return Some(lower);
+            return Suggestion::Found(lower);
         }
-        did_you_mean(&lower, self.keys.keys().map(String::as_str))
+        budget.closest(&lower, self.keys.keys().map(String::as_str))
     }
 }
 
@@ -698,18 +777,42 @@ mod tests {
 
     #[test]
     fn typos_get_a_suggestion() {
-        match PgCatalog::get(crate::version::PgVersion::of(15)).lookup("shared_bufers") {
-            Lookup::Unknown(Some(s)) => assert_eq!(s, "shared_buffers"),
-            _ => panic!("expected a suggestion"),
-        }
-        assert!(matches!(
-            PgCatalog::get(crate::version::PgVersion::of(15)).lookup("zzzz_qqq"),
-            Lookup::Unknown(None)
-        ));
+        let pg15 = PgCatalog::get(crate::version::PgVersion::of(15));
+        let mut budget = Suggestions::new();
+        assert!(matches!(pg15.lookup("shared_bufers"), Lookup::Unknown));
         assert_eq!(
-            RedisCatalog::get("7.0").suggest("maxmemroy").as_deref(),
+            pg15.suggest("shared_bufers", &mut budget),
+            Suggestion::Found("shared_buffers".into())
+        );
+        assert_eq!(pg15.suggest("zzzz_qqq", &mut budget), Suggestion::None);
+        assert_eq!(
+            RedisCatalog::get("7.0")
+                .suggest("maxmemroy", &mut budget)
+                .found(),
             Some("maxmemory")
         );
+    }
+
+    /// A check scores at most `Suggestions::MAX` unknown names against a
+    /// catalog, however many a file holds: the work is bounded, and the
+    /// names past the limit are said to be skipped, not "no match".
+    #[test]
+    fn the_did_you_mean_search_is_bounded_per_check() {
+        let pg = PgCatalog::get(crate::version::PgVersion::of(18));
+        let per_search = pg.params().count();
+        let before = SCORED.with(|c| c.get());
+        let mut budget = Suggestions::new();
+        let results: Vec<Suggestion> = (0..10_000)
+            .map(|i| pg.suggest(&format!("shared_bufers_{i}"), &mut budget))
+            .collect();
+        let scored = SCORED.with(|c| c.get()) - before;
+        assert_eq!(scored, Suggestions::MAX * per_search);
+        assert!(results[..Suggestions::MAX]
+            .iter()
+            .all(|s| *s != Suggestion::Skipped));
+        assert!(results[Suggestions::MAX..]
+            .iter()
+            .all(|s| *s == Suggestion::Skipped));
     }
 
     #[test]
@@ -741,7 +844,8 @@ mod tests {
             "PgBouncer matches names exactly"
         );
         assert_eq!(
-            c.suggest("MAX_CLIENT_CONN").as_deref(),
+            c.suggest("MAX_CLIENT_CONN", &mut Suggestions::new())
+                .found(),
             Some("max_client_conn")
         );
         assert_eq!(c.sections, ["pgbouncer", "databases", "users"]);

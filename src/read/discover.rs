@@ -31,6 +31,7 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
     }
     let text = include::read_text(path)?;
     let first = text
+        .trim_start_matches(include::BOM)
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
@@ -48,6 +49,25 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
                 path.display()
             ),
             "name it postgresql.conf, redis.conf or pgbouncer.ini",
+        )),
+    }
+}
+
+/// What a path is (following links), None when nothing is there; any other
+/// failure (permission denied on it or a directory above it) is an error
+/// that says so, never taken for a missing file.
+fn stat(p: &Path) -> Result<Option<std::fs::Metadata>, Error> {
+    match std::fs::metadata(p) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::plain(
+            format!("cannot read `{}`: {e}", p.display()),
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "the user running dbtune may not read it: check the permissions of the file and of every \
+                 directory above it (ls -ld), or run dbtune as a user who can"
+            } else {
+                "check the path"
+            },
         )),
     }
 }
@@ -102,34 +122,38 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
         Ok(())
     };
     for p in paths {
-        if p.is_dir() {
-            let mut any = false;
-            for (name, kind) in DIR_NAMES {
-                let f = p.join(name);
-                if f.is_file() {
-                    put(*kind, f, &mut found)?;
-                    any = true;
+        match stat(p)? {
+            Some(m) if m.is_dir() => {
+                let mut any = false;
+                for (name, kind) in DIR_NAMES {
+                    let f = p.join(name);
+                    // Anything but a directory is taken: reading refuses
+                    // a pipe or a device and says so.
+                    if stat(&f)?.is_some_and(|m| !m.is_dir()) {
+                        put(*kind, f, &mut found)?;
+                        any = true;
+                    }
+                }
+                if let Some(m) = output::read_manifest(p)? {
+                    found.manifest = Some(m);
+                }
+                if !any {
+                    return Err(Error::plain(
+                        format!("no config file found in `{}`", p.display()),
+                        "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
+                         zfs-arc.conf in a directory; name files directly to check others",
+                    )
+                    .into());
                 }
             }
-            if let Some(m) = output::read_manifest(p)? {
-                found.manifest = Some(m);
-            }
-            if !any {
+            Some(_) => put(classify(p)?, p.clone(), &mut found)?,
+            None => {
                 return Err(Error::plain(
-                    format!("no config file found in `{}`", p.display()),
-                    "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
-                     zfs-arc.conf in a directory; name files directly to check others",
+                    format!("`{}` does not exist", p.display()),
+                    "pass config files or a directory of them",
                 )
-                .into());
+                .into())
             }
-        } else if p.exists() {
-            put(classify(p)?, p.clone(), &mut found)?;
-        } else {
-            return Err(Error::plain(
-                format!("`{}` does not exist", p.display()),
-                "pass config files or a directory of them",
-            )
-            .into());
         }
     }
     Ok(found)

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::read::catalog::{
     BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisKey, RedisType,
+    Suggestion, Suggestions,
 };
 use crate::read::settings::{Entry, Location, ServiceSettings};
 use crate::units::parse_redis_memory;
@@ -96,6 +97,17 @@ fn syntax_findings(s: &ServiceSettings, scope: Scope) -> Vec<Finding> {
         .collect()
 }
 
+/// Said of a name the "did you mean" search skipped.
+fn skipped(s: &Suggestion) -> String {
+    match s {
+        Suggestion::Skipped => format!(
+            " (no \"did you mean\": dbtune looks for one for the first {} unknown names only)",
+            Suggestions::MAX
+        ),
+        _ => String::new(),
+    }
+}
+
 /// A repeated setting: every earlier occurrence is ignored.
 fn duplicates(s: &ServiceSettings, service: Scope, skip: &[&str], out: &mut Vec<Finding>) {
     for (name, entries) in &s.entries {
@@ -128,6 +140,7 @@ pub fn postgres(
     release: Option<&str>,
 ) -> Vec<Finding> {
     let cat = PgCatalog::get(version);
+    let mut suggestions = Suggestions::new();
     // Lines PostgreSQL's own lexer refuses: the server would not start.
     let mut out = syntax_findings(s, Scope::Postgres);
     for (name, entries) in &s.entries {
@@ -154,13 +167,16 @@ pub fn postgres(
                     None => "remove it".into(),
                 }),
             )),
-            Lookup::Unknown(suggestion) => out.push(Finding::error(
+            Lookup::Unknown => out.push(Finding::error(
                 Scope::Postgres,
                 Some(&e.at),
                 format!("unknown parameter `{}`", crate::secret::name(name)),
-                Some(match suggestion {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("not a PostgreSQL {version} parameter; extension parameters are written `extension.name`"),
+                Some(match cat.suggest(name, &mut suggestions) {
+                    Suggestion::Found(s) => format!("did you mean `{s}`?"),
+                    other => format!(
+                        "not a PostgreSQL {version} parameter; extension parameters are written `extension.name`{}",
+                        skipped(&other)
+                    ),
                 }),
             )),
         }
@@ -211,35 +227,96 @@ fn known_param(
             ));
         }
     }
-    for e in entries {
-        let needs = p
-            .build_values
-            .iter()
-            .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
-        if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
-            out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                format!(
-                    "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
-                    e.value, b.feature
-                ),
-                Some(format!("valid here: {}", p.enumvals.join(", "))),
-            ));
-        }
+    // PostgreSQL applies only the last occurrence of a name and never
+    // reads the values of the earlier ones (`duplicates` says they are
+    // ignored): only the value in effect can stop it.
+    let needs = p
+        .build_values
+        .iter()
+        .find(|b| b.value.eq_ignore_ascii_case(e.value.trim()));
+    if let Some(b) = needs.filter(|b| lacks(&b.feature)) {
+        out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            format!(
+                "`{name} = {}` needs a PostgreSQL built with {}, and this server's build lacks it: it would not start",
+                e.value, b.feature
+            ),
+            Some(format!("valid here: {}", p.enumvals.join(", "))),
+        ));
     }
     if let Some(f) = since_minor(p, name, &e.at, release, version) {
         out.push(f);
     }
-    for e in entries {
-        if let Err(err) = crate::read::pgvalue::read(p, &e.value) {
-            out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                err.message,
-                err.hint,
-            ));
+    match crate::read::pgvalue::read(p, &e.value) {
+        Err(err) => out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            err.message,
+            err.hint,
+        )),
+        Ok(_) if p.name == "timezone" || p.name == "log_timezone" => {
+            out.extend(time_zone(&p.name, &e.value, &e.at, version, build))
         }
+        Ok(_) => {}
+    }
+}
+
+/// `timezone` and `log_timezone` as their check hooks read them: a zone
+/// the server's database has, a POSIX TZ spec, or (timezone) hours.
+fn time_zone(
+    name: &str,
+    v: &str,
+    at: &Location,
+    version: PgVersion,
+    build: Option<&[String]>,
+) -> Option<Finding> {
+    use crate::read::timezone::{self, Database, Reading};
+    let reading = if name == "timezone" {
+        timezone::timezone(v, version)
+    } else {
+        timezone::log_timezone(v, version)
+    };
+    match reading {
+        None => {
+            let close = timezone::suggest(v, version);
+            Some(Finding::error(
+                Scope::Postgres,
+                Some(at),
+                format!("`{name} = '{v}'` is not a time zone PostgreSQL {version} knows: it refuses to start"),
+                Some(match close {
+                    Some(z) => format!("did you mean `{z}`?"),
+                    None => format!(
+                        "write a name from pg_timezone_names (UTC, Europe/Paris, America/New_York...) or a POSIX TZ spec \
+                         (EST5EDT, <+03>-3){}",
+                        if name == "timezone" { ", or hours from UTC (-5)" } else { "" }
+                    ),
+                }),
+            ))
+        }
+        Some(Reading::Zone(Database::System)) => {
+            let debian = build.map(|b| b.iter().any(|f| f == "debian"));
+            let what = format!(
+                "`{name} = '{v}'` names a zone only builds that read the host's time zone database have \
+                 (Debian, Ubuntu, PGDG packages: --with-system-tzdata)"
+            );
+            match debian {
+                Some(true) => None,
+                Some(false) => Some(Finding::error(
+                    Scope::Postgres,
+                    Some(at),
+                    format!("{what}, and this server's build ships its own: it would not start"),
+                    Some("use the name without its directory (Europe/Paris for posix/Europe/Paris)".into()),
+                )),
+                None => Some(Finding::warning(
+                    Scope::Postgres,
+                    Some(at),
+                    what,
+                    Some("other builds refuse it and do not start: prefer the plain name (Europe/Paris)".into()),
+                )),
+            }
+        }
+        Some(_) => None,
     }
 }
 
@@ -293,43 +370,415 @@ const REDIS_REPEATABLE: &[&str] = &[
 pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
     let cat = RedisCatalog::get(version);
     let v_name = format!("Redis {}", cat.version);
+    let mut suggestions = Suggestions::new();
     let mut out = syntax_findings(s, Scope::Redis);
     for (name, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         let Some(key) = cat.key(name) else {
+            let added = cat.added_in(name);
             out.push(Finding::error(
                 Scope::Redis,
                 Some(&e.at),
-                match cat.added_in(name) {
+                match added {
                     Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
                     None => format!(
                         "unknown directive `{}` for {v_name}",
                         crate::secret::name(name)
                     ),
                 },
-                Some(match (cat.added_in(name), cat.suggest(name)) {
-                    (Some(v), _) => format!("check against --redis-version {v}, or remove it"),
-                    (None, Some(sug)) => format!("did you mean `{sug}`?"),
-                    (None, None) => format!("not a {v_name} directive"),
+                Some(match added {
+                    Some(v) => format!("check against --redis-version {v}, or remove it"),
+                    None => match cat.suggest(name, &mut suggestions) {
+                        Suggestion::Found(sug) => format!("did you mean `{sug}`?"),
+                        other => format!("not a {v_name} directive{}", skipped(&other)),
+                    },
                 }),
             ));
             continue;
         };
         if key.typ == RedisType::Deprecated {
-            out.push(Finding::warning(
-                Scope::Redis,
-                Some(&e.at),
-                format!("`{name}` is deprecated: {v_name} reads and ignores it"),
-                Some("remove the line".into()),
-            ));
+            // Redis skips a deprecated name with exactly one argument; with
+            // any other count it is a bad directive.
+            match entries
+                .iter()
+                .find(|e| e.args.as_ref().is_some_and(|a| a.len() != 1))
+            {
+                Some(bad) => out.push(Finding::error(
+                    Scope::Redis,
+                    Some(&bad.at),
+                    format!("`{name}` with {}: {v_name} refuses to start (a deprecated directive it skips only with one argument)", arguments(bad)),
+                    Some("remove the line".into()),
+                )),
+                None => out.push(Finding::warning(
+                    Scope::Redis,
+                    Some(&e.at),
+                    format!("`{name}` is deprecated: {v_name} reads and ignores it"),
+                    Some("remove the line".into()),
+                )),
+            }
             continue;
         }
+        // Redis sets every line in turn, and the first it refuses stops it.
         for e in entries {
-            out.extend(redis_value(key, name, &e.value, &e.at, &v_name));
+            out.extend(redis_entry(key, name, e, &v_name));
         }
     }
     duplicates(s, Scope::Redis, REDIS_REPEATABLE, &mut out);
     out
+}
+
+/// "2 arguments", "no argument": how many a line gave.
+fn arguments(e: &Entry) -> String {
+    match e.args.as_ref().map_or(1, Vec::len) {
+        0 => "no argument".into(),
+        1 => "1 argument".into(),
+        n => format!("{n} arguments"),
+    }
+}
+
+/// One line as loadServerConfigFromString reads it: a config that takes
+/// one argument gets exactly one; a multi-argument config (save, bind...)
+/// given one non-empty argument splits it at spaces (so `save "900 1"` is
+/// `save 900 1`); then the value by its type and by the config's own check.
+fn redis_entry(key: &RedisKey, name: &str, e: &Entry, v_name: &str) -> Option<Finding> {
+    let given: Vec<String> = e.args.clone().unwrap_or_else(|| vec![e.value.clone()]);
+    if key.typ == RedisType::Directive {
+        return redis_directive(name, &given, &e.at, v_name);
+    }
+    if !key.multi_arg {
+        if given.len() != 1 {
+            return Some(Finding::error(
+                Scope::Redis,
+                Some(&e.at),
+                format!(
+                    "`{name}` takes one argument and this line gives {}: {v_name} refuses to start",
+                    arguments(e)
+                ),
+                Some(format!(
+                    "quote a value that has spaces: {name} \"{}\"",
+                    e.value
+                )),
+            ));
+        }
+        return redis_value(key, name, &given[0], &e.at, v_name)
+            .or_else(|| redis_check(key, name, &given, &e.at, v_name));
+    }
+    let args = match given.as_slice() {
+        [one] if !one.is_empty() => crate::read::grammar::redis_args(one).unwrap_or_default(),
+        _ => given,
+    };
+    if let RedisType::EnumMulti(values) = &key.typ {
+        let bad = args
+            .iter()
+            .find(|w| !values.iter().any(|x| x.eq_ignore_ascii_case(w)));
+        if args.is_empty() || bad.is_some() {
+            return Some(Finding::error(
+                Scope::Redis,
+                Some(&e.at),
+                match bad {
+                    Some(w) => format!(
+                        "`{w}` is not a valid value for `{name}`: {v_name} refuses to start"
+                    ),
+                    None => format!("`{name}` needs at least one value: {v_name} refuses to start"),
+                },
+                Some(format!("valid values, one or more: {}", values.join(", "))),
+            ));
+        }
+    }
+    redis_check(key, name, &args, &e.at, v_name)
+}
+
+/// Directives the file parser handles itself, by their argument counts.
+fn redis_directive(name: &str, args: &[String], at: &Location, v_name: &str) -> Option<Finding> {
+    let ok = match name {
+        "rename-command" => args.len() == 2,
+        "user" | "loadmodule" => !args.is_empty(),
+        _ => true,
+    };
+    (!ok).then(|| {
+        Finding::error(
+            Scope::Redis,
+            Some(at),
+            format!(
+                "`{name}` with {} argument(s): {v_name} refuses to start (\"Bad directive or wrong number of arguments\")",
+                args.len()
+            ),
+            Some(match name {
+                "rename-command" => "write rename-command COMMAND NEW-NAME (\"\" to disable it)".into(),
+                _ => format!("give {name} its arguments"),
+            }),
+        )
+    })
+}
+
+/// The checks config.c names in data/redis-*.tsv (a special config's
+/// setter, another's is_valid function), each implemented below; a test
+/// keeps this list and the catalogs in step.
+pub const REDIS_CHECKS: &[&str] = &[
+    "setConfigSaveOption",
+    "setConfigClientOutputBufferLimitOption",
+    "setConfigOOMScoreAdjValuesOption",
+    "setConfigNotifyKeyspaceEventsOption",
+    "setConfigBindOption",
+    "setConfigReplicaOfOption",
+    "setConfigLatencyTrackingInfoPercentilesOutputOption",
+    "setConfigDirOption",
+    "isValidActiveDefrag",
+    "isValidAnnouncedHostname",
+    "isValidAnnouncedNodename",
+    "isValidDBfilename",
+    "isValidAOFfilename",
+    "isValidAOFdirname",
+    "isValidProcTitleTemplate",
+    "isValidShutdownOnSigFlags",
+];
+
+/// strtoll(s, &end, 10) that must end at the end of `s`: spaces, a sign,
+/// digits (saturating at the 64-bit limits); the empty string is 0.
+fn strtoll_whole(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+        i += 1;
+    }
+    let neg = matches!(b.get(i), Some(b'-'));
+    if matches!(b.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let start = i;
+    let mut v: i128 = 0;
+    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        v = (v * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1);
+        i += 1;
+    }
+    if i == start {
+        // No digits: strtoll's end is the start of the string.
+        return s.is_empty().then_some(0);
+    }
+    if i != b.len() {
+        return None;
+    }
+    let v = if neg { -v } else { v };
+    Some(v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+}
+
+/// What a config's own check in config.c says of its arguments.
+fn redis_check(
+    key: &RedisKey,
+    name: &str,
+    args: &[String],
+    at: &Location,
+    v_name: &str,
+) -> Option<Finding> {
+    let refuse = |why: String, hint: &str| {
+        Some(Finding::error(
+            Scope::Redis,
+            Some(at),
+            format!(
+                "`{name} {}`: {why}: {v_name} refuses to start",
+                args.join(" ")
+            ),
+            Some(hint.to_string()),
+        ))
+    };
+    let one = args.first().map(String::as_str).unwrap_or("");
+    match key.check.as_deref()? {
+        "setConfigSaveOption" => {
+            // A single "" means no snapshots.
+            let pairs: &[String] = if args.len() == 1 && args[0].is_empty() {
+                &[]
+            } else {
+                args
+            };
+            let ok = pairs.len().is_multiple_of(2)
+                && pairs.iter().enumerate().all(|(i, a)| {
+                    strtoll_whole(a).is_some_and(|n| if i % 2 == 0 { n >= 1 } else { n >= 0 })
+                });
+            if !ok {
+                return refuse(
+                    "save takes pairs of seconds (at least 1) and changes (at least 0)".into(),
+                    "write save 900 1 (several pairs: save 900 1 300 10), or save \"\" for no snapshots",
+                );
+            }
+        }
+        "setConfigClientOutputBufferLimitOption" => {
+            let class_ok = |c: &str| {
+                ["normal", "slave", "replica", "pubsub"]
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(c))
+            };
+            let ok = args.len().is_multiple_of(4)
+                && args.chunks(4).all(|g| {
+                    class_ok(&g[0])
+                        && parse_redis_memory(&g[1]).is_some()
+                        && parse_redis_memory(&g[2]).is_some()
+                        // Read into an int: a value past 2^31 wraps.
+                        && strtoll_whole(&g[3]).is_some_and(|n| n as i32 >= 0)
+                });
+            if !ok {
+                return refuse(
+                    "each limit is a class (normal, replica, pubsub), a hard and a soft size and seconds".into(),
+                    "write client-output-buffer-limit normal 0 0 0 (four values per class)",
+                );
+            }
+        }
+        "setConfigOOMScoreAdjValuesOption" => {
+            let ok = args.len() == 3
+                && args
+                    .iter()
+                    .all(|a| strtoll_whole(a).is_some_and(|n| (-2000..=2000).contains(&n)));
+            if !ok {
+                return refuse(
+                    "it takes three scores from -2000 to 2000 (master, replica, background child)"
+                        .into(),
+                    "write oom-score-adj-values 0 200 800",
+                );
+            }
+        }
+        "setConfigNotifyKeyspaceEventsOption" => {
+            if let Some(c) = one.chars().find(|c| !"Ag$lshzxeKEtmdn".contains(*c)) {
+                return refuse(
+                    format!("`{c}` is not an event class"),
+                    "classes are the letters of Ag$lshzxeKEtmdn (K or E, and what to notify of: KEA for everything); \"\" for none",
+                );
+            }
+        }
+        "setConfigBindOption" if args.len() > 16 => {
+            return refuse(
+                format!("{} addresses, more than Redis's 16", args.len()),
+                "bind at most 16 addresses",
+            );
+        }
+        "setConfigReplicaOfOption" => {
+            let no_one = args.len() == 2
+                && args[0].eq_ignore_ascii_case("no")
+                && args[1].eq_ignore_ascii_case("one");
+            let ok = no_one
+                || (args.len() == 2
+                    && strtoll_whole(&args[1]).is_some_and(|p| (0..=65535).contains(&p)));
+            if !ok {
+                return refuse(
+                    "it takes a host and a port (0-65535), or `no one`".into(),
+                    "write replicaof 10.0.0.5 6379, or remove the line",
+                );
+            }
+        }
+        "setConfigLatencyTrackingInfoPercentilesOutputOption" => {
+            let list: &[String] = if args.len() == 1 && args[0].is_empty() {
+                &[]
+            } else {
+                args
+            };
+            let pct = |a: &str| {
+                let (x, end) = crate::read::pgvalue::c_strtod(a.as_bytes());
+                let leading_space = a.starts_with(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+                x.filter(|x| !a.is_empty() && !leading_space && end == a.len() && !x.is_nan())
+            };
+            if let Some(bad) = list
+                .iter()
+                .find(|a| pct(a).is_none_or(|x| !(0.0..=100.0).contains(&x)))
+            {
+                return refuse(
+                    format!("`{bad}` is not a percentile from 0 to 100"),
+                    "write numbers from 0 to 100: latency-tracking-info-percentiles 50 99 99.9",
+                );
+            }
+        }
+        // chdir() on the host that runs Redis: not something a file says.
+        "setConfigDirOption" => {}
+        "isValidActiveDefrag" if one.eq_ignore_ascii_case("yes") => {
+            return Some(Finding::warning(
+                Scope::Redis,
+                Some(at),
+                "activedefrag yes needs a Redis built with its own jemalloc: Debian's and Ubuntu's \
+                 redis-server 7 refuse to start with it"
+                    .into(),
+                Some("keep it only for a Redis built from source or redis.io's packages".into()),
+            ));
+        }
+        "isValidAnnouncedHostname"
+            if one.len() >= 256
+                || !one
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') =>
+        {
+            return refuse(
+                "a host name is letters, digits, - and ., under 256 characters".into(),
+                "write the host name other nodes reach this one at",
+            );
+        }
+        "isValidAnnouncedNodename" => {
+            if let Some(c) = one.chars().find(|c| "!#$%&()*+:;<>?@[]^{|}~".contains(*c)) {
+                return refuse(
+                    format!("`{c}` may not appear in a node name"),
+                    "use letters, digits, - _ . and spaces",
+                );
+            }
+        }
+        "isValidDBfilename" | "isValidAOFfilename" | "isValidAOFdirname" => {
+            let must_have = key.check.as_deref() != Some("isValidDBfilename");
+            if one.contains(['/', '\\']) || (must_have && one.is_empty()) {
+                return refuse(
+                    "it is a file name in `dir`, not a path, and not empty".into(),
+                    "write just the name, and set the directory with `dir`",
+                );
+            }
+        }
+        "isValidProcTitleTemplate" => {
+            if let Err(why) = proc_title(one) {
+                return refuse(
+                    why,
+                    "variables are {title} {listen-addr} {server-mode} {port} {tls-port} {unixsocket} {config-file}, {{ is a brace; the default is \"{title} {listen-addr} {server-mode}\"",
+                );
+            }
+        }
+        "isValidShutdownOnSigFlags" => {
+            let has = |w: &str| args.iter().any(|a| a.eq_ignore_ascii_case(w));
+            if has("save") && has("nosave") {
+                return refuse(
+                    "save and nosave cannot both be given".into(),
+                    "keep one of them",
+                );
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+/// validateProcTitleTemplate: sdstemplate with Redis's variables, then
+/// the result with spaces trimmed must not be empty. At load time the
+/// title, and (outside cluster mode, without unixsocket) server-mode and
+/// unixsocket, expand to nothing.
+fn proc_title(template: &str) -> Result<(), String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if after.is_empty() {
+            return Err("it ends inside a variable".into());
+        }
+        if let Some(r) = after.strip_prefix('{') {
+            out.push('{');
+            rest = r;
+            continue;
+        }
+        let Some(close) = after.find('}') else {
+            return Err("a variable is not closed with }".into());
+        };
+        match &after[..close] {
+            "title" | "server-mode" | "unixsocket" => {}
+            "listen-addr" | "config-file" | "port" | "tls-port" => out.push('x'),
+            other => return Err(format!("`{{{other}}}` is not a variable Redis knows")),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    if out.trim_matches(' ').is_empty() {
+        return Err("it gives an empty title".into());
+    }
+    Ok(())
 }
 
 /// What Redis says of one directive's argument (read exactly: no
@@ -357,15 +806,6 @@ fn redis_value(
                 } else {
                     format!("`{v}` is not a valid value for `{name}`")
                 },
-                format!("valid values: {}", values.join(", ")),
-            ))
-        }
-        RedisType::EnumMulti(values)
-            if v.split_whitespace()
-                .any(|w| !values.iter().any(|x| x.eq_ignore_ascii_case(w))) =>
-        {
-            return Some(bad(
-                format!("`{v}` is not a valid value for `{name}`"),
                 format!("valid values: {}", values.join(", ")),
             ))
         }
@@ -464,10 +904,17 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             out.push(bouncer_unknown_section(cat, section, at));
         }
     }
+    let mut suggestions = Suggestions::new();
     for (key, entries) in &s.entries {
         let e = entries.last().expect("entries are never empty");
         match key.split_once('.') {
-            Some(("pgbouncer", name)) => out.extend(bouncer_setting(cat, name, &e.value, &e.at)),
+            Some(("pgbouncer", name)) => out.extend(bouncer_setting(
+                cat,
+                name,
+                &e.value,
+                &e.at,
+                &mut suggestions,
+            )),
             _ => continue,
         }
     }
@@ -496,24 +943,35 @@ fn bouncer_unknown_section(cat: &BouncerCatalog, section: &str, at: &Location) -
 
 /// What PgBouncer would say of one [pgbouncer] setting: unknown, a
 /// comment read as part of the value, a value it refuses, or weak auth.
-fn bouncer_setting(cat: &BouncerCatalog, name: &str, v: &str, at: &Location) -> Option<Finding> {
+fn bouncer_setting(
+    cat: &BouncerCatalog,
+    name: &str,
+    v: &str,
+    at: &Location,
+    suggestions: &mut Suggestions,
+) -> Option<Finding> {
     let v_name = format!("PgBouncer {}", cat.version);
     let bad = |what: String, hint: String| {
         Some(Finding::error(Scope::Pgbouncer, Some(at), what, Some(hint)))
     };
     let Some(k) = cat.key(name) else {
+        let added = cat.added_in(name);
         return bad(
-            match cat.added_in(name) {
+            match added {
                 Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
                 None => format!(
                     "unknown setting `{}`: {v_name} refuses to start",
                     crate::secret::name(name)
                 ),
             },
-            match (cat.added_in(name), cat.suggest(name)) {
-                (Some(v), _) => format!("check against --pgbouncer-version {v}, or remove it"),
-                (None, Some(sug)) => format!("did you mean `{sug}`? names are case-sensitive"),
-                (None, None) => format!("not a {v_name} setting"),
+            match added {
+                Some(v) => format!("check against --pgbouncer-version {v}, or remove it"),
+                None => match cat.suggest(name, suggestions) {
+                    Suggestion::Found(sug) => {
+                        format!("did you mean `{sug}`? names are case-sensitive")
+                    }
+                    other => format!("not a {v_name} setting{}", skipped(&other)),
+                },
             },
         );
     };
@@ -696,6 +1154,77 @@ mod tests {
         assert!(f.contains("yes or no"), "{f}");
         let f = redis(&s, "7.2");
         assert_eq!(f.len(), 1, "{f:?}");
+    }
+
+    /// The values issue #19 found Redis 7.0.15 refusing at start and dbtune
+    /// passing, and their good forms (tests/services_oracle.rs starts 7.0
+    /// and 8.0 with each).
+    #[test]
+    fn redis_special_values_are_judged_by_their_own_checks() {
+        let errors = |line: &str| {
+            let s = grammar::redis_conf(line, "r.conf").unwrap();
+            redis(&s, "7.0")
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+        };
+        for bad in [
+            "save \"900\"",
+            "save 900",
+            "save 0 1",
+            "notify-keyspace-events \"Zq\"",
+            "oom-score-adj-values \"1 2\"",
+            "oom-score-adj-values 0 200 2001",
+            "latency-tracking-info-percentiles \"abc\"",
+            "latency-tracking-info-percentiles 50 101",
+            "proc-title-template \"{bogus}\"",
+            "proc-title-template \"{title}\"",
+            "client-output-buffer-limit master 0 0 0",
+            "replicaof localhost 70000",
+            "shutdown-on-sigint save nosave",
+            "shutdown-on-sigint \"\"",
+            "dbfilename /tmp/dump.rdb",
+            "maxmemory",
+            "logfile a b",
+            "rename-command FLUSHALL",
+        ] {
+            assert_eq!(errors(bad).len(), 1, "{bad}: {:?}", errors(bad));
+        }
+        for good in [
+            "save \"900 1\"",
+            "save 900 1 300 10",
+            "save \"\"",
+            "notify-keyspace-events \"KEA\"",
+            "notify-keyspace-events \"\"",
+            "oom-score-adj-values \"0 200 800\"",
+            "latency-tracking-info-percentiles \"50 99 99.9\"",
+            "latency-tracking-info-percentiles \"\"",
+            "proc-title-template \"{title} {listen-addr} {server-mode}\"",
+            "client-output-buffer-limit replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+            "replicaof no one",
+            "shutdown-on-sigint nosave now",
+            "logfile \"a b\"",
+            "rename-command FLUSHALL \"\"",
+        ] {
+            assert_eq!(errors(good), Vec::<String>::new(), "{good}");
+        }
+    }
+
+    /// Every check a Redis catalog names is one `redis_check` implements.
+    #[test]
+    fn every_check_the_redis_catalogs_name_is_implemented() {
+        for v in crate::read::catalog::REDIS_VERSIONS {
+            for k in RedisCatalog::get(v).keys() {
+                if let Some(c) = &k.check {
+                    assert!(
+                        REDIS_CHECKS.contains(&c.as_str()),
+                        "Redis {v}: {} is judged by {c}",
+                        k.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub enum IncludeKind {
     IfExists,
     /// Every `*.conf` in a directory, in name order (`include_dir`).
     Dir,
-    /// A file name that may contain `*` (Redis 7).
+    /// A path that may contain `*`, `?` or `[` in any part (Redis 7's glob).
     Glob,
 }
 
@@ -30,6 +30,12 @@ pub enum Item {
     Include {
         kind: IncludeKind,
         target: String,
+        line: usize,
+    },
+    /// A redis.conf directive and its arguments, as Redis splits them.
+    Directive {
+        name: String,
+        args: Vec<String>,
         line: usize,
     },
     /// A pgbouncer.ini section header.
@@ -75,6 +81,7 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, Error> {
     for it in items {
         match it {
             Item::Set { name, value, line } => out.push(&name, value, loc(file, line)),
+            Item::Directive { name, args, line } => out.push_args(&name, args, loc(file, line)),
             Item::Key { key, value, line } => {
                 match in_section(section.as_deref(), &key, file, line) {
                     Ok(name) => out.push(&name, value, loc(file, line)),
@@ -446,10 +453,11 @@ pub fn parse_pg(text: &str, file: &str) -> PgParse {
     out
 }
 
-/// Splits a Redis config line into arguments the way Redis does:
-/// whitespace-separated, `"double"` quotes with \n \t \" \\ \xHH escapes,
-/// `'single'` quotes with only \' escaped.
-fn redis_args(line: &str) -> Option<Vec<String>> {
+/// Splits a Redis config line into arguments the way Redis does
+/// (sdssplitargs): whitespace-separated, `"double"` quotes with \n \t \"
+/// \\ \xHH escapes, `'single'` quotes with only \' escaped. None for
+/// unbalanced quotes.
+pub fn redis_args(line: &str) -> Option<Vec<String>> {
     let mut args = Vec::new();
     let mut it = line.chars().peekable();
     loop {
@@ -552,7 +560,7 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, Error> {
                 ));
             };
             out.push(Item::Include {
-                kind: if target.contains('*') {
+                kind: if crate::read::include::is_glob(target) {
                     IncludeKind::Glob
                 } else {
                     IncludeKind::File
@@ -563,9 +571,9 @@ pub fn redis_items(text: &str, file: &str) -> Result<Vec<Item>, Error> {
             continue;
         }
         let name = crate::read::catalog::redis_new_name(&name).unwrap_or(name);
-        out.push(Item::Set {
+        out.push(Item::Directive {
             name,
-            value: args[1..].join(" "),
+            args: args[1..].to_vec(),
             line: n,
         });
     }

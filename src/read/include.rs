@@ -2,15 +2,23 @@
 //! include directives followed the way each server follows them (relative to
 //! the including file's directory, at most 10 levels deep, cycles refused).
 
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
 use crate::input;
 use crate::read::grammar::{self, IncludeKind, Item};
 use crate::read::settings::{Location, ServiceSettings};
 
-/// PostgreSQL's own limit (CONF_FILE_MAX_DEPTH); Redis and PgBouncer get the same.
+/// PostgreSQL's own limit (CONF_FILE_MAX_DEPTH): the main file is at depth
+/// 0 and a file may be read at depth 10, so a chain of ten nested includes
+/// is accepted and an eleventh refused. PgBouncer's (MAX_INCLUDE in
+/// libusual's cfparser.c) is the same; Redis has none and gets this one.
 const MAX_DEPTH: usize = 10;
+
+/// The UTF-8 byte order mark some editors put at the start of a file.
+pub const BOM: char = '\u{feff}';
 
 /// Reads a config file as UTF-8 text: a regular file of at most
 /// [`input::MAX_CONFIG`], never a device or a pipe.
@@ -60,15 +68,26 @@ impl Loader {
             None => e,
         })?;
         let name = display(path);
+        // None of the servers skips a byte order mark: PostgreSQL reads it
+        // as letters of the first name, Redis as part of the first word,
+        // PgBouncer as a syntax error. Each refuses the file; say so once,
+        // plainly, and read the rest as the server would have meant it.
+        let text = match text.strip_prefix(BOM) {
+            Some(rest) => {
+                self.out.syntax_errors.push(bom_error(self.format, &name));
+                rest
+            }
+            None => text.as_str(),
+        };
         let items = match self.format {
             Format::Postgres => {
-                let parsed = grammar::pg_items(&text, &name);
+                let parsed = grammar::pg_items(text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
-            Format::Redis => grammar::redis_items(&text, &name)?,
+            Format::Redis => grammar::redis_items(text, &name)?,
             Format::PgBouncer => {
-                let parsed = grammar::pgbouncer_items(&text, &name);
+                let parsed = grammar::pgbouncer_items(text, &name);
                 self.out.syntax_errors.extend(parsed.errors);
                 parsed.items
             }
@@ -107,7 +126,8 @@ impl Loader {
                 "remove one of the include directives",
             ));
         }
-        if self.stack.len() >= MAX_DEPTH {
+        // The file about to be read is at depth `stack.len()`.
+        if self.stack.len() > MAX_DEPTH {
             return Err(Error::input(
                 from.map_or(display(path), |l| l.to_string()),
                 format!("includes nested more than {MAX_DEPTH} deep"),
@@ -129,6 +149,11 @@ impl Loader {
                 value,
                 line,
             } => self.out.push(&key, value, at(line)),
+            Item::Directive {
+                name: key,
+                args,
+                line,
+            } => self.out.push_args(&key, args, at(line)),
             Item::Key { key, value, line } => {
                 match grammar::in_section(self.section.as_deref(), &key, name, line) {
                     Ok(full) => self.out.push(&full, value, at(line)),
@@ -193,71 +218,237 @@ impl Loader {
                 }
             }
             IncludeKind::Dir => {
-                let entries = std::fs::read_dir(&path).map_err(|e| {
-                    Error::input(
-                        at.to_string(),
-                        format!("cannot read include_dir `{}`: {e}", display(&path)),
-                        "fix the path (relative to the including file)",
-                    )
-                })?;
-                // PostgreSQL reads *.conf files, skipping hidden ones, in
-                // strcmp order of their names.
-                let mut files: Vec<PathBuf> = entries
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.is_file()
-                            && p.extension().is_some_and(|e| e == "conf")
-                            && !p
-                                .file_name()
-                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                    })
-                    .collect();
-                files.sort();
-                for f in files {
+                for f in self.include_dir(&path, at)? {
                     self.file(&f, Some(at))?;
                 }
                 Ok(())
             }
             IncludeKind::Glob => {
-                let dir = path.parent().unwrap_or(Path::new("."));
-                let pattern = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                    .map(|rd| {
-                        rd.flatten()
-                            .map(|e| e.path())
-                            .filter(|p| {
-                                p.is_file()
-                                    && p.file_name()
-                                        .is_some_and(|n| glob_match(&pattern, &n.to_string_lossy()))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                files.sort();
-                for f in files {
+                // Redis reads a directory matched by the glob as an empty
+                // file (fopen succeeds, fgets reads nothing).
+                for f in glob(&path).into_iter().filter(|f| !f.is_dir()) {
                     self.file(&f, Some(at))?;
                 }
                 Ok(())
             }
         }
     }
+
+    /// The files an `include_dir` reads, as PostgreSQL lists them
+    /// (GetConfFilesInDir): names of at least six bytes ending in `.conf`
+    /// and not starting with a dot, in strcmp order; each is stat()ed
+    /// (following links), a directory skipped, anything else read.
+    fn include_dir(&self, dir: &Path, at: &Location) -> Result<Vec<PathBuf>, Error> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            Error::input(
+                at.to_string(),
+                format!("cannot read include_dir `{}`: {e}", display(dir)),
+                "fix the path (relative to the including file)",
+            )
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.as_bytes();
+                    n.len() >= 6 && n[0] != b'.' && n.ends_with(b".conf")
+                })
+            })
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let meta = std::fs::metadata(&f).map_err(|e| {
+                Error::input(
+                    at.to_string(),
+                    format!(
+                        "`{}` in include_dir `{}` cannot be read: {e}; PostgreSQL refuses to start",
+                        display(&f),
+                        display(dir)
+                    ),
+                    "fix or remove it (a link to a file that is gone, or a file you may not read)",
+                )
+            })?;
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                continue;
+            }
+            if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() || ft.is_socket() {
+                let kind = if ft.is_fifo() {
+                    "a FIFO (named pipe): PostgreSQL would open it and wait for a writer, forever"
+                } else if ft.is_socket() {
+                    "a socket: PostgreSQL cannot open it and refuses to start"
+                } else {
+                    "a device, not a config file"
+                };
+                return Err(Error::input(
+                    at.to_string(),
+                    format!(
+                        "`{}` in include_dir `{}` is {kind}",
+                        display(&f),
+                        display(dir)
+                    ),
+                    "remove it from the directory, or rename it so its name does not end in .conf",
+                ));
+            }
+            out.push(f);
+        }
+        Ok(out)
+    }
 }
 
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            let Some(rest) = name.strip_prefix(head) else {
-                return false;
+/// What each server says of a file that starts with a byte order mark.
+fn bom_error(format: Format, file: &str) -> crate::read::settings::SyntaxError {
+    let (server, reads) = match format {
+        Format::Postgres => ("PostgreSQL", "as letters of the first name"),
+        Format::Redis => ("Redis", "as part of the first line's directive"),
+        Format::PgBouncer => ("PgBouncer", "as a syntax error"),
+    };
+    crate::read::settings::SyntaxError {
+        at: Location {
+            file: file.to_string(),
+            line: 1,
+        },
+        message: format!(
+            "the file starts with a UTF-8 byte order mark (BOM): {server} reads it {reads} and refuses to start"
+        ),
+        hint: Some(
+            "save the file as UTF-8 without a BOM (for example `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)".into(),
+        ),
+    }
+}
+
+/// Whether a Redis include is a pattern: Redis hands it to glob(3) when it
+/// holds `*`, `?` or `[` anywhere, a directory part included.
+pub fn is_glob(target: &str) -> bool {
+    target.contains(['*', '?', '['])
+}
+
+/// glob(3) as Redis calls it (no flags): each part of the path may hold a
+/// pattern; a pattern part is matched against the names in the directories
+/// found so far (a leading dot only by a dot), a plain part is taken as
+/// written; the last part must exist (lstat). The result is sorted. What
+/// cannot be listed matches nothing, as glob ignores such errors.
+fn glob(pattern: &Path) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::new()];
+    let parts: Vec<Component> = pattern.components().collect();
+    for part in &parts {
+        let name = part.as_os_str().as_bytes();
+        let Component::Normal(_) = part else {
+            found = found.into_iter().map(|d| d.join(part)).collect();
+            continue;
+        };
+        if !is_glob(&String::from_utf8_lossy(name)) {
+            found = found.into_iter().map(|d| d.join(part)).collect();
+            continue;
+        }
+        let mut next = Vec::new();
+        for dir in &found {
+            let list = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir.as_path()
             };
-            (0..=rest.len())
-                .filter(|i| rest.is_char_boundary(*i))
-                .any(|i| glob_match(tail, &rest[i..]))
+            let Ok(entries) = std::fs::read_dir(list) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let n = e.file_name();
+                if fnmatch(name, n.as_bytes()) {
+                    next.push(dir.join(&n));
+                }
+            }
+        }
+        found = next;
+    }
+    found.retain(|p| p.symlink_metadata().is_ok());
+    found.sort();
+    found
+}
+
+/// fnmatch(3) with FNM_PERIOD (what glob asks for): `*` and `?` match any
+/// bytes but a leading dot, `[...]` a set (`!` or `^` negates, `a-z`
+/// ranges, `[:alpha:]` classes), a backslash escapes the next byte.
+fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
+    if name.first() == Some(&b'.') && pattern.first() != Some(&b'.') {
+        // Only a literal dot (possibly escaped) matches a leading one.
+        return pattern.starts_with(b"\\.") && fnmatch_at(&pattern[2..], &name[1..]);
+    }
+    fnmatch_at(pattern, name)
+}
+
+fn fnmatch_at(p: &[u8], n: &[u8]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some(b'*') => (0..=n.len()).any(|i| fnmatch_at(&p[1..], &n[i..])),
+        Some(b'?') => !n.is_empty() && fnmatch_at(&p[1..], &n[1..]),
+        Some(b'[') => match (bracket(&p[1..], n.first().copied()), n.first()) {
+            (Some((true, used)), Some(_)) => fnmatch_at(&p[1 + used..], &n[1..]),
+            (Some(_), _) => false,
+            // No closing bracket: `[` is itself.
+            (None, Some(b'[')) => fnmatch_at(&p[1..], &n[1..]),
+            (None, _) => false,
+        },
+        Some(b'\\') if p.len() > 1 => n.first() == Some(&p[1]) && fnmatch_at(&p[2..], &n[1..]),
+        Some(c) => n.first() == Some(c) && fnmatch_at(&p[1..], &n[1..]),
+    }
+}
+
+/// A bracket expression after its `[`: whether `c` is in it, and how many
+/// pattern bytes it took (its `]` included); None when it never closes.
+fn bracket(p: &[u8], c: Option<u8>) -> Option<(bool, usize)> {
+    let c = c?;
+    let mut i = 0;
+    let negate = matches!(p.first(), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        let b = *p.get(i)?;
+        if b == b']' && !first {
+            return Some((hit != negate, i + 1));
+        }
+        first = false;
+        if b == b'[' && p.get(i + 1) == Some(&b':') {
+            let rest = &p[i + 2..];
+            if let Some(end) = rest.windows(2).position(|w| w == b":]") {
+                let class = &rest[..end];
+                hit |= match class {
+                    b"alpha" => c.is_ascii_alphabetic(),
+                    b"digit" => c.is_ascii_digit(),
+                    b"alnum" => c.is_ascii_alphanumeric(),
+                    b"upper" => c.is_ascii_uppercase(),
+                    b"lower" => c.is_ascii_lowercase(),
+                    b"space" => c.is_ascii_whitespace() || c == 0x0b,
+                    b"punct" => c.is_ascii_punctuation(),
+                    b"xdigit" => c.is_ascii_hexdigit(),
+                    b"blank" => c == b' ' || c == b'\t',
+                    b"cntrl" => c.is_ascii_control(),
+                    b"graph" => c.is_ascii_graphic(),
+                    b"print" => c.is_ascii_graphic() || c == b' ',
+                    _ => false,
+                };
+                i += 2 + end + 2;
+                continue;
+            }
+        }
+        let (lo, next) = match b {
+            b'\\' => (*p.get(i + 1)?, i + 2),
+            _ => (b, i + 1),
+        };
+        if p.get(next) == Some(&b'-') && p.get(next + 1).is_some_and(|e| *e != b']') {
+            let (hi, after) = match p[next + 1] {
+                b'\\' => (*p.get(next + 2)?, next + 3),
+                e => (e, next + 2),
+            };
+            hit |= (lo..=hi).contains(&c);
+            i = after;
+        } else {
+            hit |= lo == c;
+            i = next;
         }
     }
 }
@@ -298,14 +489,45 @@ pub fn os(path: &Path, into: &mut ServiceSettings) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
 
     #[test]
-    fn globs_match_like_a_shell_star() {
-        assert!(glob_match("*.conf", "a.conf"));
-        assert!(glob_match("redis-*.conf", "redis-1.conf"));
-        assert!(!glob_match("*.conf", "a.conf.bak"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("a*b", "ac"));
+    fn patterns_match_like_fnmatch_with_fnm_period() {
+        let m = |p: &str, n: &str| fnmatch(p.as_bytes(), n.as_bytes());
+        assert!(m("*.conf", "a.conf"));
+        assert!(m("redis-*.conf", "redis-1.conf"));
+        assert!(!m("*.conf", "a.conf.bak"));
+        assert!(m("*", ""));
+        assert!(!m("a*b", "ac"));
+        assert!(!m("*.conf", ".hidden.conf"), "a leading dot needs a dot");
+        assert!(m(".*.conf", ".hidden.conf"));
+        assert!(m("?.conf", "a.conf") && !m("?.conf", "ab.conf"));
+        assert!(m("[ab].conf", "b.conf") && !m("[ab].conf", "c.conf"));
+        assert!(m("[!ab].conf", "c.conf") && !m("[^ab].conf", "a.conf"));
+        assert!(m("[0-9][0-9]-*", "01-x") && !m("[0-9]*", "x1"));
+        assert!(m("[[:digit:]]*", "7a") && !m("[[:digit:]]*", "a7"));
+        assert!(m("[]]", "]") && m("a\\*", "a*") && !m("a\\*", "ab"));
+        assert!(m("a[", "a["), "an unclosed bracket is itself");
+    }
+
+    #[test]
+    fn globs_expand_patterns_in_directory_parts_too() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["a", "b", ".c"] {
+            std::fs::create_dir(d.path().join(sub)).unwrap();
+            std::fs::write(d.path().join(sub).join("x.conf"), "").unwrap();
+        }
+        std::fs::write(d.path().join("a").join("y.conf"), "").unwrap();
+        let names = |pattern: &str| -> Vec<String> {
+            glob(&d.path().join(pattern))
+                .iter()
+                .map(|p| p.strip_prefix(d.path()).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(names("*/x.conf"), ["a/x.conf", "b/x.conf"]);
+        assert_eq!(names("?/*.conf"), ["a/x.conf", "a/y.conf", "b/x.conf"]);
+        assert_eq!(names(".*/x.conf"), [".c/x.conf"]);
+        assert_eq!(names("*/nope.conf"), Vec::<String>::new());
+        assert_eq!(names("*"), ["a", "b"]);
     }
 }

@@ -9,7 +9,7 @@
 //!    giving every setting its file:line;
 //! 3. [`settings`]: the effective settings of each service, last one wins;
 //! 4. [`catalog`] and [`pgvalue`]: what each server release accepts, and how
-//!    PostgreSQL reads a value with its unit;
+//!    PostgreSQL reads a value with its unit ([`timezone`]: its time zones);
 //! 5. [`findings`] and [`safety`]: unknown, out-of-range, repeated and unsafe
 //!    settings;
 //! 6. [`budget`]: the worst- and typical-case memory, term by term;
@@ -26,3 +26,4 @@ pub mod pgvalue;
 pub mod report;
 pub mod safety;
 pub mod settings;
+pub mod timezone;

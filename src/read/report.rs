@@ -131,10 +131,12 @@ pub fn check_settings(
         &target.assumptions,
     );
     findings.extend(budget.problems.iter().cloned());
-    findings.sort_by(|a, b| {
-        let key = |f: &Finding| f.at.as_ref().map(|l| (l.file.clone(), l.line));
-        key(a).cmp(&key(b))
-    });
+    // Borrowed keys: cloning the file name per comparison made sorting
+    // 300 000 findings the slowest step of a check.
+    fn key(f: &Finding) -> Option<(&str, usize)> {
+        f.at.as_ref().map(|l| (l.file.as_str(), l.line))
+    }
+    findings.sort_by(|a, b| key(a).cmp(&key(b)));
     let mut files = Vec::new();
     for s in [
         &settings.postgres,

@@ -98,6 +98,10 @@ fn postgres(
     if pg.text("huge_pages", "try") == "on" {
         huge_pages(s, &pg, hs, ctx, a, out);
     }
+    reserved_slots(s, &pg, out);
+    process_limit(s, &pg, out);
+    wal_size_floor(s, &pg, out);
+    recovery_targets(s, out);
     if pg.text("wal_level", "replica") == "minimal" {
         let senders = pg.int("max_wal_senders", 10);
         let archive = pg.text("archive_mode", "off");
@@ -134,6 +138,155 @@ fn postgres(
                 Some("turn summarize_wal off, or set wal_level = replica".into()),
             ));
         }
+    }
+}
+
+/// The first of `names` the files set, for a finding about them all.
+fn first_set<'a>(s: &'a ServiceSettings, names: &[&str]) -> Option<&'a Location> {
+    names.iter().find_map(|n| at(s.get(n)))
+}
+
+/// PostmasterMain: the reserved slots (superuser_reserved_connections,
+/// and reserved_connections from 16) must leave max_connections a slot.
+fn reserved_slots(s: &ServiceSettings, pg: &Pg, out: &mut Vec<Finding>) {
+    let max = pg.int_or_boot("max_connections");
+    let superuser = pg.int_or_boot("superuser_reserved_connections");
+    let reserved = pg.int_or_boot("reserved_connections");
+    if superuser + reserved < max {
+        return;
+    }
+    let plus = if pg.version() >= 16 {
+        format!(
+            " plus reserved_connections ({reserved}, {})",
+            pg.src("reserved_connections")
+        )
+    } else {
+        String::new()
+    };
+    out.push(Finding::error(
+        Scope::Postgres,
+        first_set(
+            s,
+            &[
+                "max_connections",
+                "superuser_reserved_connections",
+                "reserved_connections",
+            ],
+        ),
+        format!(
+            "superuser_reserved_connections ({superuser}, {}){plus} must be less than max_connections \
+             ({max}, {}): PostgreSQL refuses to start",
+            pg.src("superuser_reserved_connections"),
+            pg.src("max_connections"),
+        ),
+        Some(format!(
+            "raise max_connections to at least {}, or reserve fewer slots",
+            superuser + reserved + 1
+        )),
+    ));
+}
+
+/// PostgreSQL's MAX_BACKENDS: connections, autovacuum workers, background
+/// workers and WAL senders share 262143 process slots, with the autovacuum
+/// launcher (13-16; the check hooks of these settings), and from 17 the
+/// slot sync worker too (InitializeMaxBackends); 18 counts
+/// autovacuum_worker_slots instead of autovacuum_max_workers.
+fn process_limit(s: &ServiceSettings, pg: &Pg, out: &mut Vec<Finding>) {
+    const MAX_BACKENDS: i64 = 262_143;
+    let autovacuum = if pg.version() >= 18 {
+        "autovacuum_worker_slots"
+    } else {
+        "autovacuum_max_workers"
+    };
+    let special = if pg.version() >= 17 { 2 } else { 1 };
+    let names = [
+        "max_connections",
+        autovacuum,
+        "max_worker_processes",
+        "max_wal_senders",
+    ];
+    let total: i64 = names.iter().map(|n| pg.int_or_boot(n)).sum::<i64>() + special;
+    if total <= MAX_BACKENDS {
+        return;
+    }
+    let terms: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n} {} ({})", pg.int_or_boot(n), pg.src(n)))
+        .collect();
+    out.push(Finding::error(
+        Scope::Postgres,
+        first_set(s, &names),
+        format!(
+            "{} plus {special} more come to {total} server processes, above PostgreSQL's limit of \
+             {MAX_BACKENDS}: it refuses to start",
+            terms.join(" plus ")
+        ),
+        Some(format!(
+            "lower max_connections by at least {} (PgBouncer in front serves many clients with few connections)",
+            total - MAX_BACKENDS
+        )),
+    ));
+}
+
+/// ReadControlFile: min_wal_size and max_wal_size must each be at least
+/// two WAL segments (16 MB each unless initdb was given --wal-segsize),
+/// counted in whole megabytes divided by the segment size.
+fn wal_size_floor(s: &ServiceSettings, pg: &Pg, out: &mut Vec<Finding>) {
+    const SEGMENT_MB: i64 = 16;
+    for name in ["min_wal_size", "max_wal_size"] {
+        let mb = pg.int_or_boot(name);
+        if s.get(name).is_none() || mb / SEGMENT_MB >= 2 {
+            continue;
+        }
+        out.push(Finding::error(
+            Scope::Postgres,
+            at(s.get(name)),
+            format!(
+                "{name} = {mb}MB is less than two WAL segments (2 x {SEGMENT_MB} MB, the size initdb \
+                 gives them): PostgreSQL refuses to start"
+            ),
+            Some(format!("set {name} to at least {}MB", 2 * SEGMENT_MB)),
+        ));
+    }
+}
+
+/// The recovery_target* settings' assign hooks: each, as PostgreSQL
+/// applies the files in order (only the last occurrence of a name counts),
+/// refuses to start when another kind of target is set before it, even
+/// when its own value is empty.
+fn recovery_targets(s: &ServiceSettings, out: &mut Vec<Finding>) {
+    const TARGETS: [&str; 5] = [
+        "recovery_target",
+        "recovery_target_lsn",
+        "recovery_target_name",
+        "recovery_target_time",
+        "recovery_target_xid",
+    ];
+    let mut set: Vec<(&str, &crate::read::settings::Entry)> = TARGETS
+        .iter()
+        .filter_map(|n| s.get(n).map(|e| (*n, e)))
+        .collect();
+    set.sort_by_key(|(_, e)| e.seq);
+    let mut current: Option<(&str, &crate::read::settings::Entry)> = None;
+    for (name, e) in set {
+        if let Some((before, b)) = current {
+            out.push(Finding::error(
+                Scope::Postgres,
+                Some(&e.at),
+                format!(
+                    "`{name}` comes after `{before} = '{}'` ({}): PostgreSQL refuses to start with more than \
+                     one recovery target",
+                    b.value, b.at
+                ),
+                Some(
+                    "keep one recovery target and remove the other lines (an empty one after a set one \
+                     counts too)"
+                        .into(),
+                ),
+            ));
+            return;
+        }
+        current = (!e.value.is_empty()).then_some((name, e));
     }
 }
 
@@ -291,9 +444,13 @@ mod tests {
     use crate::read::grammar;
 
     fn pg(text: &str) -> HostSettings {
+        pg_on(16, text)
+    }
+
+    fn pg_on(major: u32, text: &str) -> HostSettings {
         HostSettings {
             postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
-            pg_version: crate::version::PgVersion::of(16),
+            pg_version: crate::version::PgVersion::of(major),
             ..Default::default()
         }
     }
@@ -331,6 +488,37 @@ mod tests {
             ),
             "[]"
         );
+    }
+
+    /// Each as PostgreSQL refuses it at start (tests/pg_start.rs asks
+    /// every major).
+    #[test]
+    fn settings_postgres_checks_against_each_other_at_start() {
+        let m = |major: u32, text: &str| msgs(&pg_on(major, text), &Context::default());
+        assert!(m(15, "max_connections = 3\n")
+            .contains("must be less than max_connections (3, pg.conf:1)"));
+        assert_eq!(m(15, "max_connections = 4\n"), "[]");
+        assert!(m(16, "max_connections = 5\nreserved_connections = 2\n")
+            .contains("plus reserved_connections (2"));
+        assert_eq!(
+            m(16, "max_connections = 6\nreserved_connections = 2\n"),
+            "[]"
+        );
+        assert!(m(16, "max_connections = 262122\n").contains("262144 server processes"));
+        assert_eq!(m(16, "max_connections = 262121\n"), "[]");
+        assert!(m(17, "max_connections = 262121\n").contains("262144 server processes"));
+        assert_eq!(m(17, "max_connections = 262120\n"), "[]");
+        assert!(m(18, "max_connections = 262108\n").contains("262144 server processes"));
+        assert_eq!(m(18, "max_connections = 262107\n"), "[]");
+        assert!(m(15, "min_wal_size = 31MB\n").contains("less than two WAL segments"));
+        assert_eq!(m(15, "min_wal_size = 32767kB\n"), "[]", "rounded to 32 MB");
+        assert!(m(15, "max_wal_size = 16MB\nmin_wal_size = 32MB\n").contains("max_wal_size = 16MB"));
+        let two = "recovery_target_time = '2020-01-01'\nrecovery_target_xid = ''\n";
+        assert!(m(13, two).contains("`recovery_target_xid` comes after `recovery_target_time"));
+        let empty_first = "recovery_target_xid = ''\nrecovery_target_time = '2020-01-01'\n";
+        assert_eq!(m(13, empty_first), "[]");
+        let same = "recovery_target_time = '2020-01-01'\nrecovery_target_time = '2021-01-01'\n";
+        assert_eq!(m(18, same), "[]");
     }
 
     #[test]

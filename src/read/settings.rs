@@ -31,6 +31,15 @@ impl fmt::Display for Location {
 pub struct Entry {
     pub value: String,
     pub at: Location,
+    /// Its place in the order the server reads the set (includes where
+    /// they are, postgresql.auto.conf last): some settings are judged in
+    /// that order.
+    #[serde(skip)]
+    pub seq: usize,
+    /// A Redis directive's arguments as Redis split them (`value` is them
+    /// joined by spaces); None in the other formats.
+    #[serde(skip)]
+    pub args: Option<Vec<String>>,
 }
 
 /// One service's settings: every occurrence of every name, in file order.
@@ -46,6 +55,9 @@ pub struct ServiceSettings {
     pub syntax_errors: Vec<SyntaxError>,
     /// Section headers read (pgbouncer.ini), with where.
     pub sections: Vec<(String, Location)>,
+    /// Entries pushed so far: the next one's `seq`.
+    #[serde(skip)]
+    pub pushed: usize,
 }
 
 /// A line the server's config grammar refuses.
@@ -58,12 +70,25 @@ pub struct SyntaxError {
 
 impl ServiceSettings {
     pub fn push(&mut self, name: &str, value: impl Into<String>, at: Location) {
+        self.push_entry(name, value.into(), None, at);
+    }
+
+    /// A Redis directive: its arguments, and their join as the value.
+    pub fn push_args(&mut self, name: &str, args: Vec<String>, at: Location) {
+        self.push_entry(name, args.join(" "), Some(args), at);
+    }
+
+    fn push_entry(&mut self, name: &str, value: String, args: Option<Vec<String>>, at: Location) {
+        let seq = self.pushed;
+        self.pushed += 1;
         self.entries
             .entry(name.to_string())
             .or_default()
             .push(Entry {
-                value: value.into(),
+                value,
                 at,
+                seq,
+                args,
             });
     }
 

@@ -54,28 +54,30 @@ pub fn sha256(data: &[u8]) -> String {
     s
 }
 
-/// A manifest value that fails its check: the key to find its line by.
+/// A manifest value that fails its check: the keys down to it, to find
+/// its line by.
 struct BadEntry {
-    key: String,
-    value: Option<String>,
+    path: Vec<String>,
     message: String,
     hint: String,
 }
 
 impl BadEntry {
-    fn new(key: &str, message: impl Into<String>, hint: impl Into<String>) -> BadEntry {
+    fn new(path: &[&str], message: impl Into<String>, hint: impl Into<String>) -> BadEntry {
         BadEntry {
-            key: key.to_string(),
-            value: None,
+            path: path.iter().map(|k| k.to_string()).collect(),
             message: message.into(),
             hint: hint.into(),
         }
     }
 
-    fn from_profile(bad: crate::profile::BadValue, value: Option<String>) -> BadEntry {
+    /// A profile rule's verdict, its path under the manifest's `prefix`.
+    fn from_profile(prefix: &[&str], bad: crate::profile::BadValue) -> BadEntry {
+        let key = bad.key().to_string();
+        let mut path: Vec<String> = prefix.iter().map(|k| k.to_string()).collect();
+        path.push(key);
         BadEntry {
-            key: bad.key.to_string(),
-            value,
+            path,
             message: bad.message,
             hint: bad.hint,
         }
@@ -118,7 +120,8 @@ impl Manifest {
             )
         })?;
         if let Err(bad) = m.check() {
-            let line = crate::facts::line_of_key(text, &bad.key, bad.value.as_deref());
+            let keys: Vec<&str> = bad.path.iter().map(String::as_str).collect();
+            let line = crate::profile::json_line(text, &keys);
             return Err(Error::input(
                 format!("{}:{line}", path.display()),
                 format!("the manifest is not valid: {}", bad.message),
@@ -129,36 +132,31 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), BadEntry> {
-        let text = |key: &str, v: &str| match crate::facts::text_problem(v) {
-            Some(why) => Err(BadEntry {
-                value: Some(v.to_string()),
-                ..BadEntry::new(
-                    key,
-                    format!("`{key}` {why}"),
-                    "it is one line of plain text",
-                )
-            }),
+        let text = |path: &[&str], v: &str| match crate::facts::text_problem(v) {
+            Some(why) => Err(BadEntry::new(
+                path,
+                format!("`{}` {why}", path.join(".")),
+                "it is one line of plain text",
+            )),
             None => Ok(()),
         };
-        text("dbtune_version", &self.dbtune_version)?;
-        text("profile", &self.profile)?;
-        text("profile_origin", &self.profile_origin)?;
+        text(&["dbtune_version"], &self.dbtune_version)?;
+        text(&["profile"], &self.profile)?;
+        text(&["profile_origin"], &self.profile_origin)?;
         let h = &self.host;
         if let Some(hint) = crate::facts::ram_problem(h.ram) {
-            return Err(BadEntry {
-                value: Some(h.ram.0.to_string()),
-                ..BadEntry::new("ram", format!("host.ram {} is out of range", h.ram), hint)
-            });
+            return Err(BadEntry::new(
+                &["host", "ram"],
+                format!("host.ram {} is out of range", h.ram),
+                hint,
+            ));
         }
         if let Some(hint) = crate::facts::cpus_problem(h.cpus) {
-            return Err(BadEntry {
-                value: Some(h.cpus.to_string()),
-                ..BadEntry::new(
-                    "cpus",
-                    format!("host.cpus {} is out of range", h.cpus),
-                    hint,
-                )
-            });
+            return Err(BadEntry::new(
+                &["host", "cpus"],
+                format!("host.cpus {} is out of range", h.cpus),
+                hint,
+            ));
         }
         for (key, v) in [
             ("ram_source", &h.ram_source),
@@ -169,50 +167,40 @@ impl Manifest {
             ("pg_version_source", &h.pg_version_source),
             ("pg_build_source", &h.pg_build_source),
         ] {
-            text(key, v)?;
+            text(&["host", key], v)?;
         }
         for f in h.pg_build.iter().flatten() {
             if !crate::facts::PG_BUILD_FEATURES.contains(&f.as_str()) {
-                return Err(BadEntry {
-                    value: Some(f.clone()),
-                    ..BadEntry::new(
-                        "pg_build",
-                        format!("`{}` is not a build feature dbtune knows", f.escape_debug()),
-                        format!("features: {}", crate::facts::PG_BUILD_FEATURES.join(", ")),
-                    )
-                });
+                return Err(BadEntry::new(
+                    &["host", "pg_build"],
+                    format!("`{}` is not a build feature dbtune knows", f.escape_debug()),
+                    format!("features: {}", crate::facts::PG_BUILD_FEATURES.join(", ")),
+                ));
             }
         }
-        for r in &self.reserves {
-            crate::profile::check_reserve(&r.name, r.memory).map_err(|bad| {
-                let value = match bad.key {
-                    "memory" => r.memory.0.to_string(),
-                    _ => r.name.clone(),
-                };
-                BadEntry::from_profile(bad, Some(value))
-            })?;
-            text("source", &r.source)?;
+        for (i, r) in self.reserves.iter().enumerate() {
+            let i = i.to_string();
+            crate::profile::check_reserve("reserves", &r.name, r.memory)
+                .map_err(|bad| BadEntry::from_profile(&["reserves", &i], bad))?;
+            text(&["reserves", &i, "source"], &r.source)?;
         }
         crate::profile::check_assumptions(
             &self.assumptions,
             "assumptions",
             "busy_fraction_typical",
         )
-        .map_err(|bad| BadEntry::from_profile(bad, None))?;
+        .map_err(|bad| BadEntry::from_profile(&["assumptions"], bad))?;
         for (name, hash) in &self.files {
             if !is_file_name(name) {
-                return Err(BadEntry {
-                    value: None,
-                    ..BadEntry::new(
-                        "files",
-                        format!("`{}` is not a file name dbtune writes", name.escape_debug()),
-                        "files are named as render names them, without a directory",
-                    )
-                });
+                return Err(BadEntry::new(
+                    &["files"],
+                    format!("`{}` is not a file name dbtune writes", name.escape_debug()),
+                    "files are named as render names them, without a directory",
+                ));
             }
             if !is_sha256(hash) {
                 return Err(BadEntry::new(
-                    name,
+                    &["files", name],
                     format!("the hash of `{name}` is not `sha256:` and 64 hex digits"),
                     "the manifest records each file's sha256 as render wrote it",
                 ));

@@ -162,7 +162,7 @@ pub fn is_root() -> bool {
 }
 
 /// (uid, gid) of the `postgres` user when running as root.
-fn postgres_ids() -> Option<(u32, u32)> {
+pub fn postgres_ids() -> Option<(u32, u32)> {
     if !is_root() {
         return None;
     }
