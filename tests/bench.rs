@@ -15,8 +15,11 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
         return;
     }
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
-    let before = leftovers();
+    // Its own temp dir: other processes on the machine make scratch dirs
+    // of their own in /tmp, and would be counted as this bench's.
+    let tmp = harness::server_dir();
     harness::dbtune()
+        .env("TMPDIR", tmp.path())
         .args([
             "bench",
             "--profile",
@@ -62,11 +65,11 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
                 .and(contains("dbtune low-memory")),
         )
         .stderr(contains("[1/6] run 1: defaults"));
-    assert_eq!(leftovers(), before, "scratch clusters left behind");
+    assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
 }
 
-fn leftovers() -> usize {
-    std::fs::read_dir(std::env::temp_dir())
+fn leftovers(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("dbtune-bench-"))
