@@ -46,6 +46,28 @@ pub struct ServiceSettings {
     pub syntax_errors: Vec<SyntaxError>,
     /// Section headers read (pgbouncer.ini), with where.
     pub sections: Vec<(String, Location)>,
+    /// Every setting and section header in the order the server reads
+    /// them, includes followed: the start proof hands the server the
+    /// lines in this order (`save ""` before or after `save 900 1` is not
+    /// the same set).
+    #[serde(skip)]
+    pub order: Vec<Order>,
+}
+
+/// One thing read, by its place in `entries` or `sections`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// `entries[name][index]`.
+    Setting { name: String, index: usize },
+    /// `sections[index]`.
+    Section(usize),
+}
+
+/// What [`ServiceSettings::in_order`] yields.
+#[derive(Clone, Copy, Debug)]
+pub enum Read<'a> {
+    Setting(&'a str, &'a Entry),
+    Section(&'a str, &'a Location),
 }
 
 /// A line the server's config grammar refuses.
@@ -58,13 +80,36 @@ pub struct SyntaxError {
 
 impl ServiceSettings {
     pub fn push(&mut self, name: &str, value: impl Into<String>, at: Location) {
-        self.entries
-            .entry(name.to_string())
-            .or_default()
-            .push(Entry {
-                value: value.into(),
-                at,
-            });
+        let list = self.entries.entry(name.to_string()).or_default();
+        list.push(Entry {
+            value: value.into(),
+            at,
+        });
+        let index = list.len() - 1;
+        self.order.push(Order::Setting {
+            name: name.to_string(),
+            index,
+        });
+    }
+
+    /// A section header (pgbouncer.ini).
+    pub fn section(&mut self, name: &str, at: Location) {
+        self.sections.push((name.to_string(), at));
+        self.order.push(Order::Section(self.sections.len() - 1));
+    }
+
+    /// Settings and section headers in the order they were read.
+    pub fn in_order(&self) -> impl Iterator<Item = Read<'_>> {
+        self.order.iter().filter_map(|r| match r {
+            Order::Setting { name, index } => {
+                let (name, list) = self.entries.get_key_value(name)?;
+                Some(Read::Setting(name, list.get(*index)?))
+            }
+            Order::Section(i) => {
+                let (name, at) = self.sections.get(*i)?;
+                Some(Read::Section(name, at))
+            }
+        })
     }
 
     /// The value in effect: the last occurrence.
