@@ -252,6 +252,13 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also start each server whose release is on this machine with the
+    /// files' settings (a scratch directory, a socket only, stopped after)
+    /// and say whether it starts; each line a refusing server logs is an
+    /// error. No command the files name is run, no library from outside
+    /// the server's directory loaded (docs/check-budget.md).
+    #[arg(long)]
+    pub prove_start: bool,
 }
 
 /// Which total of the budget must fit in RAM.
