@@ -179,6 +179,12 @@ pub struct ApplyArgs {
     /// postgresql.auto.conf with the server stopped.
     #[arg(long, value_name = "PGDATA", requires = "rollback")]
     pub data_dir: Option<PathBuf>,
+    /// Before changing anything, start this machine's PostgreSQL of the
+    /// live server's major with the settings a restart would read after
+    /// the change (a scratch directory, a socket only), and refuse if it
+    /// would not start (docs/live.md).
+    #[arg(long, conflicts_with = "rollback")]
+    pub prove_start: bool,
     #[command(flatten)]
     pub live: LiveArgs,
 }
