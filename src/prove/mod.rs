@@ -239,9 +239,8 @@ impl ServiceProof {
                         Some(l.at.as_ref().unwrap_or(&main)),
                         format!("{release} refused to start with these settings: {}", l.text),
                         Some(format!(
-                            "this machine's {release} said so in a scratch directory (--prove-start); \
-                             fix the setting, and make sure what it names (a group, a locale, a \
-                             library) exists on the host too"
+                            "this machine's {release} said so (--prove-start): fix the setting; a \
+                             group, locale or library it names must exist on the host too"
                         )),
                     );
                     f.safety = true;
