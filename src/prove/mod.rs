@@ -261,11 +261,6 @@ impl StartProof {
     pub fn findings(&self) -> Vec<Finding> {
         self.services.iter().flat_map(|s| s.findings()).collect()
     }
-
-    /// Whether every server asked started.
-    pub fn all_start(&self) -> bool {
-        self.services.iter().all(|s| s.outcome == Outcome::Starts)
-    }
 }
 
 /// The proof in the text report: one line per service, then what was
@@ -476,7 +471,7 @@ pub struct Process {
 }
 
 /// How waiting for a server ended.
-pub enum Wait {
+enum Wait {
     Ready,
     Exited(ExitStatus),
     Timeout,

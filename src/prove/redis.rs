@@ -120,6 +120,9 @@ fn conf(
     let mut text = String::from("# dbtune --prove-start: the files' lines, then the proof's own\n");
     let mut map = vec![None];
     let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Settings only: an `include` line is never handed to the server. The
+    // included files' lines come inline, in the order Redis reads them,
+    // and only from the files dbtune itself read and checked.
     for item in s.in_order() {
         let Read::Setting(name, e) = item else {
             continue;
