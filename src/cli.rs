@@ -179,6 +179,12 @@ pub struct ApplyArgs {
     /// postgresql.auto.conf with the server stopped.
     #[arg(long, value_name = "PGDATA", requires = "rollback")]
     pub data_dir: Option<PathBuf>,
+    /// Before changing anything, start this machine's PostgreSQL of the
+    /// live server's major with the settings a restart would read after
+    /// the change (a scratch directory, a socket only), and refuse if it
+    /// would not start (docs/live.md).
+    #[arg(long, conflicts_with = "rollback")]
+    pub prove_start: bool,
     #[command(flatten)]
     pub live: LiveArgs,
 }
@@ -252,6 +258,13 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also start each server whose release is on this machine with the
+    /// files' settings (a scratch directory, a socket only, stopped after)
+    /// and say whether it starts; each line a refusing server logs is an
+    /// error. No command the files name is run, no library from outside
+    /// the server's directory loaded (docs/check-budget.md).
+    #[arg(long)]
+    pub prove_start: bool,
 }
 
 /// Which total of the budget must fit in RAM.

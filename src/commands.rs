@@ -117,6 +117,9 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     settings.pg_release = host.pg_release.clone();
     settings.pgbouncer_version = host.pgbouncer_version.version.clone();
     let mut report = report::check_settings(&settings, &host, None).at_level(args.level);
+    if args.prove_start {
+        report = report.with_start_proof(crate::prove::check(&settings, &host));
+    }
     if settings.redis.is_some() {
         report.redis_version = Some(host.redis_version.clone());
     }

@@ -10,7 +10,9 @@
 //! - read side: [`read`] (grammar -> includes -> settings -> catalogs ->
 //!   findings -> budget -> report), used by check-budget, by render on its
 //!   own output, and by [`live`] (inspect, diff, apply against a server);
-//! - [`bench`](mod@bench) measures a plan on scratch clusters.
+//! - [`bench`](mod@bench) measures a plan on scratch clusters, and
+//!   [`prove`] starts the real servers with a set of files to prove it
+//!   starts (`--prove-start`).
 //!
 //! [`commands`] wires each subcommand's flags to these stages; [`cli`] is the
 //! flags, [`error`] the one error type and its exit codes.
@@ -21,6 +23,7 @@ pub mod facts;
 pub mod live;
 pub mod plan;
 pub mod profile;
+pub mod prove;
 pub mod read;
 pub mod render;
 pub mod target;

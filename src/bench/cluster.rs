@@ -23,8 +23,10 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// (uid, gid) of `postgres` when we are root.
-fn postgres_ids() -> Result<Option<(u32, u32)>> {
+/// (uid, gid) of `postgres` when we are root: PostgreSQL and PgBouncer
+/// refuse to run as root, and scratch servers (bench's, the start proof's)
+/// run as that user.
+pub(crate) fn postgres_ids() -> Result<Option<(u32, u32)>> {
     let out = Command::new("id").arg("-u").output()?;
     if String::from_utf8_lossy(&out.stdout).trim() != "0" {
         return Ok(None);
@@ -51,13 +53,39 @@ pub struct Cluster {
     child: Option<Child>,
 }
 
+/// A program run as `ids` (the postgres user, when we are root).
+pub(crate) fn command_as(bin: &Path, ids: Option<(u32, u32)>) -> Command {
+    let mut c = Command::new(bin);
+    if let Some((uid, gid)) = ids {
+        c.uid(uid).gid(gid);
+    }
+    c
+}
+
+/// initdb of the PostgreSQL in `bin` into `data`: local connections
+/// trusted, superuser `postgres`, no fsync (scratch data), plus `extra`.
+pub(crate) fn initdb(
+    bin: &Path,
+    data: &Path,
+    ids: Option<(u32, u32)>,
+    extra: &[&str],
+) -> Result<()> {
+    let out = command_as(&bin.join("initdb"), ids)
+        .arg("-D")
+        .arg(data)
+        .args(["--auth-local=trust", "-U", "postgres", "--no-sync"])
+        .args(extra)
+        .output()
+        .context("cannot run initdb")?;
+    if !out.status.success() {
+        bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
 impl Cluster {
     fn command(bin: &Path, ids: Option<(u32, u32)>) -> Command {
-        let mut c = Command::new(bin);
-        if let Some((uid, gid)) = ids {
-            c.uid(uid).gid(gid);
-        }
-        c
+        command_as(bin, ids)
     }
 
     /// Starts a cluster whose postgresql.conf is `conf` plus `extra` lines
@@ -90,21 +118,7 @@ impl Cluster {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         }
         let data = dir.path().join("data");
-        let out = Self::command(&bin.join("initdb"), ids)
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "--auth-local=trust",
-                &format!("--auth-host={host_auth}"),
-                "-U",
-                "postgres",
-                "--no-sync",
-            ])
-            .output()
-            .context("cannot run initdb")?;
-        if !out.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        initdb(&bin, &data, ids, &[&format!("--auth-host={host_auth}")])?;
         let port = free_port()?;
         let mut text = conf.to_string();
         text.push_str(&format!(
@@ -232,7 +246,9 @@ impl Cluster {
 /// dies, however it dies: a bench or test killed with SIGKILL must not leave
 /// scratch servers holding memory. Set after the uid change (which would
 /// clear it), and checked against a parent that died before it was set.
-fn stop_with_parent(command: &mut Command) {
+/// SIGINT stops each server dbtune starts: PostgreSQL's fast shutdown,
+/// Redis's and PgBouncer's shutdown.
+pub(crate) fn stop_with_parent(command: &mut Command) {
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: only async-signal-safe calls (prctl, getppid) between fork
     // and exec.

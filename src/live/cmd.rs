@@ -866,6 +866,14 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
             .into());
         }
     }
+    if let (true, Some((c, s)), Some(f)) = (args.prove_start, &live.pg, files.postgres.as_ref()) {
+        let changes = set
+            .pg
+            .iter()
+            .filter_map(|ch| f.get(&ch.name).map(|e| (ch.name.clone(), e.clone())))
+            .collect();
+        super::prove::restart(&rt, c, s, changes, t)?;
+    }
 
     let mut out = set.to_string();
     if set.len() == 0 {

@@ -6,6 +6,7 @@
 pub mod cmd;
 pub mod conn;
 pub mod offline;
+mod prove;
 mod show;
 
 use crate::service::Scope;

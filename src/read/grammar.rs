@@ -97,8 +97,8 @@ fn no_includes(items: Vec<Item>, file: &str) -> Result<ServiceSettings, Error> {
                 ))
             }
             Item::Section { name, line } => {
-                section = Some(name.clone());
-                out.sections.push((name, loc(file, line)))
+                out.section(&name, loc(file, line));
+                section = Some(name);
             }
         }
     }

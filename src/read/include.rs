@@ -163,7 +163,7 @@ impl Loader {
             // An included pgbouncer.ini continues the section it was
             // included from, and its last section carries on after it.
             Item::Section { name: sec, line } => {
-                self.out.sections.push((sec.clone(), at(line)));
+                self.out.section(&sec, at(line));
                 self.section = Some(sec)
             }
             Item::Include { kind, target, line } => {

@@ -35,6 +35,8 @@ pub struct Report {
     pub level: Level,
     /// What the budget assumed about the workload.
     pub assumptions: budget::Assumptions,
+    /// Whether the servers start with these settings (`--prove-start`).
+    pub start_proof: Option<crate::prove::StartProof>,
 }
 
 impl Report {
@@ -80,6 +82,18 @@ impl Report {
                 Some("at the worst case (every connection sorting at once) the OOM killer picks a process".into()),
             ));
         }
+        self
+    }
+
+    /// With the start proof: its refusals and what it could not prove
+    /// join the findings, in file:line order.
+    pub fn with_start_proof(mut self, proof: crate::prove::StartProof) -> Report {
+        self.findings.extend(proof.findings());
+        self.findings.sort_by(|a, b| {
+            let key = |f: &Finding| f.at.as_ref().map(|l| (l.file.clone(), l.line));
+            key(a).cmp(&key(b))
+        });
+        self.start_proof = Some(proof);
         self
     }
 
@@ -160,6 +174,7 @@ pub fn check_settings(
         budget,
         level: Level::Worst,
         assumptions: target.assumptions.clone(),
+        start_proof: None,
     }
 }
 
@@ -254,6 +269,9 @@ impl fmt::Display for Text<'_> {
                 r.budget.typical
             ),
         };
+        if let Some(proof) = &r.start_proof {
+            write!(s, "{proof}")?;
+        }
         writeln!(s, "assumptions: {}", r.assumptions.describe())?;
         let mut versions: Vec<String> = Vec::new();
         if r.postgres_checked {
@@ -302,6 +320,8 @@ struct JsonReport<'a> {
     files: &'a [String],
     findings: &'a [Finding],
     terms: &'a [budget::Term],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_proof: Option<&'a [crate::prove::ServiceProof]>,
 }
 
 pub fn json(r: &Report) -> String {
@@ -322,6 +342,7 @@ pub fn json(r: &Report) -> String {
         files: &r.files,
         findings: &r.findings,
         terms: &r.budget.terms,
+        start_proof: r.start_proof.as_ref().map(|p| p.services.as_slice()),
     };
     let mut s = serde_json::to_string_pretty(&j).expect("serialisable");
     s.push('\n');

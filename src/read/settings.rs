@@ -58,6 +58,28 @@ pub struct ServiceSettings {
     /// Entries pushed so far: the next one's `seq`.
     #[serde(skip)]
     pub pushed: usize,
+    /// Every setting and section header in the order the server reads
+    /// them, includes followed: the start proof hands the server the
+    /// lines in this order (`save ""` before or after `save 900 1` is not
+    /// the same set).
+    #[serde(skip)]
+    pub order: Vec<Order>,
+}
+
+/// One thing read, by its place in `entries` or `sections`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// `entries[name][index]`.
+    Setting { name: String, index: usize },
+    /// `sections[index]`.
+    Section(usize),
+}
+
+/// What [`ServiceSettings::in_order`] yields.
+#[derive(Clone, Copy, Debug)]
+pub enum Read<'a> {
+    Setting(&'a str, &'a Entry),
+    Section(&'a str, &'a Location),
 }
 
 /// A line the server's config grammar refuses.
@@ -81,15 +103,38 @@ impl ServiceSettings {
     fn push_entry(&mut self, name: &str, value: String, args: Option<Vec<String>>, at: Location) {
         let seq = self.pushed;
         self.pushed += 1;
-        self.entries
-            .entry(name.to_string())
-            .or_default()
-            .push(Entry {
-                value,
-                at,
-                seq,
-                args,
-            });
+        let list = self.entries.entry(name.to_string()).or_default();
+        list.push(Entry {
+            value,
+            at,
+            seq,
+            args,
+        });
+        let index = list.len() - 1;
+        self.order.push(Order::Setting {
+            name: name.to_string(),
+            index,
+        });
+    }
+
+    /// A section header (pgbouncer.ini).
+    pub fn section(&mut self, name: &str, at: Location) {
+        self.sections.push((name.to_string(), at));
+        self.order.push(Order::Section(self.sections.len() - 1));
+    }
+
+    /// Settings and section headers in the order they were read.
+    pub fn in_order(&self) -> impl Iterator<Item = Read<'_>> {
+        self.order.iter().filter_map(|r| match r {
+            Order::Setting { name, index } => {
+                let (name, list) = self.entries.get_key_value(name)?;
+                Some(Read::Setting(name, list.get(*index)?))
+            }
+            Order::Section(i) => {
+                let (name, at) = self.sections.get(*i)?;
+                Some(Read::Section(name, at))
+            }
+        })
     }
 
     /// The value in effect: the last occurrence.

@@ -102,18 +102,7 @@ pub fn built(what: &str, version: &str) -> Option<PathBuf> {
 /// Where scripts/fetch-postgres.sh caches servers: $DBTUNE_CACHE, else
 /// /var/cache/dbtune as root, else ~/.cache/dbtune.
 pub fn server_cache() -> PathBuf {
-    if let Some(d) = std::env::var_os("DBTUNE_CACHE") {
-        return PathBuf::from(d);
-    }
-    if is_root() {
-        return PathBuf::from("/var/cache/dbtune");
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-        });
-    base.join("dbtune")
+    dbtune::prove::server_cache()
 }
 
 /// The bin directory of a PostgreSQL major fetched by
