@@ -152,7 +152,7 @@ fn conf(
         let same = grammar::redis_items(line, &e.at.file)
             .ok()
             .and_then(|items| items.into_iter().next())
-            .is_some_and(|i| matches!(i, grammar::Item::Set { name: n, .. } if n == name));
+            .is_some_and(|i| matches!(i, grammar::Item::Directive { name: n, .. } if n == name));
         if !same {
             bail!("{} changed while dbtune read it", e.at);
         }
