@@ -1966,3 +1966,55 @@ fn a_password_comes_from_pgpassword_or_the_password_file() {
         .code(2)
         .stderr(contains("has group or world access and is ignored"));
 }
+
+/// Under --root, an include that climbs out with `..` (or a link) is
+/// refused at its line, and nothing outside the root is read or echoed.
+#[test]
+fn includes_never_leave_root() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.conf"), "work_mem = '1234kB'\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc/postgresql/15/main");
+    fs::create_dir_all(&etc).unwrap();
+    let climb = format!(
+        "{}/{}",
+        "../".repeat(12),
+        outside.path().join("secret.conf").display()
+    );
+    fs::write(
+        etc.join("postgresql.conf"),
+        format!("shared_buffers = 128MB\ninclude '{climb}'\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), etc.join("conf.d")).unwrap();
+    let o = dbtune()
+        .args(["check-budget", "--ram", "4GiB", "--root"])
+        .arg(root.path())
+        .arg(etc.join("postgresql.conf"))
+        .output()
+        .unwrap();
+    let all = both(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(all.contains("postgresql.conf:2") && all.contains("leads outside --root"), "{all}");
+    // A link out of the root, followed by include_dir.
+    fs::write(
+        etc.join("postgresql.conf"),
+        "shared_buffers = 128MB\ninclude_dir 'conf.d'\n",
+    )
+    .unwrap();
+    let o = dbtune()
+        .args(["check-budget", "--ram", "4GiB", "--root"])
+        .arg(root.path())
+        .arg(etc.join("postgresql.conf"))
+        .output()
+        .unwrap();
+    let all = both(&o);
+    assert!(all.contains("leads outside --root"), "{all}");
+    assert!(!all.contains("1234kB"), "{all}");
+    // Without --root the same files are read as the host would read them.
+    dbtune()
+        .args(["check-budget", "--ram", "4GiB"])
+        .arg(etc.join("postgresql.conf"))
+        .assert()
+        .success();
+}

@@ -61,6 +61,9 @@ impl Loader {
     }
 
     fn file(&mut self, path: &Path, from: Option<&Location>) -> Result<(), Error> {
+        if let Some(at) = from {
+            self.within_root(path, at)?;
+        }
         let canon = self.may_enter(path, from)?;
         // An unreadable include is reported at the line that includes it.
         let text = read_text(path).map_err(|e| match from {
@@ -106,6 +109,35 @@ impl Loader {
         }
         self.stack.pop();
         Ok(())
+    }
+
+    /// With --root, what an include names must be under it once `..` and
+    /// links are resolved: files checked out of a pull request must not
+    /// make check-budget read (and echo into a CI log) anything else on
+    /// the runner.
+    fn within_root(&self, path: &Path, at: &Location) -> Result<(), Error> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        // A file that is not there is reported where it is looked for.
+        let Ok(real) = path.canonicalize() else {
+            return Ok(());
+        };
+        if real.starts_with(&root) {
+            return Ok(());
+        }
+        Err(Error::input(
+            at.to_string(),
+            format!(
+                "`{}` leads outside --root `{}` (to `{}`): not read",
+                display(path),
+                root.display(),
+                real.display()
+            ),
+            "under --root every include must stay inside it: write the path as the server's host \
+             sees it (/etc/...), without `..` or links out",
+        ))
     }
 
     /// The canonical path of a file not already being read, at a depth the
@@ -218,6 +250,7 @@ impl Loader {
                 }
             }
             IncludeKind::Dir => {
+                self.within_root(&path, at)?;
                 for f in self.include_dir(&path, at)? {
                     self.file(&f, Some(at))?;
                 }
