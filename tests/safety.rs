@@ -1995,7 +1995,10 @@ fn includes_never_leave_root() {
         .unwrap();
     let all = both(&o);
     assert_eq!(o.status.code(), Some(2), "{all}");
-    assert!(all.contains("postgresql.conf:2") && all.contains("leads outside --root"), "{all}");
+    assert!(
+        all.contains("postgresql.conf:2") && all.contains("leads outside --root"),
+        "{all}"
+    );
     // A link out of the root, followed by include_dir.
     fs::write(
         etc.join("postgresql.conf"),
