@@ -34,9 +34,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profiles { json } => profiles(json),
         Command::Render(args) => render_cmd(args),
         Command::CheckBudget(args) => check_budget(args),
-        Command::Inspect(args) => crate::live::cmd::inspect(args),
-        Command::Diff(args) => crate::live::cmd::diff(args),
-        Command::Apply(args) => crate::live::cmd::apply(args),
+        Command::Inspect(args) => crate::live::inspect::inspect(args),
+        Command::Diff(args) => crate::live::diff::diff(args),
+        Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),
     }
 }

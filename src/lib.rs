@@ -21,6 +21,7 @@
 pub mod bench;
 pub mod facts;
 pub mod live;
+pub mod model;
 pub mod plan;
 pub mod profile;
 pub mod prove;

@@ -553,7 +553,7 @@ pub fn check_reserve(entry: &str, name: &str, memory: ByteSize) -> Result<(), Ba
 /// where the busy share is `busy_fraction_typical`) are checked with the
 /// same rules. `section` and `busy_key` name where they are written.
 pub fn check_assumptions(
-    a: &crate::read::budget::Assumptions,
+    a: &crate::model::Assumptions,
     section: &str,
     busy_key: &'static str,
 ) -> Result<(), BadValue> {

@@ -1,6 +1,7 @@
 //! No parser, validator or budget panics, whatever the input.
 
-use dbtune::read::budget::{self, Assumptions};
+use dbtune::model::Assumptions;
+use dbtune::read::budget;
 use dbtune::read::findings;
 use dbtune::read::grammar;
 use dbtune::read::settings::{HostSettings, ServiceSettings};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dbtune::read::budget::Assumptions;
+use dbtune::model::Assumptions;
 use dbtune::read::findings::{self, Severity};
 use dbtune::read::settings::HostSettings;
 use dbtune::read::{include, safety};

@@ -508,7 +508,7 @@ fn shared_memory_agrees(major: u32) {
         // autovacuum_worker_slots (16), before it autovacuum_max_workers.
         let av = if major >= 18 { 16 } else { 3 };
         let slots = conns + av + 8 + 10 + prepared + 1;
-        let est = dbtune::read::budget::pg_shared_memory(
+        let est = dbtune::model::pg_shared_memory(
             PgVersion::of(major),
             ByteSize::mib(sb),
             ByteSize::mib(wal),

@@ -25,7 +25,7 @@ async fn after_restart(
     changes: &[(String, Entry)],
     t: Duration,
 ) -> Result<ServiceSettings> {
-    let rows = super::pg_query(
+    let rows = super::state::pg_query(
         c,
         "SELECT sourcefile, sourceline, name, setting, error FROM pg_file_settings ORDER BY seqno",
         &[],

@@ -4,11 +4,11 @@
 
 use crate::calibration;
 use crate::error::Error;
-use crate::profile::{Profile, Workload};
-use crate::read::budget::{
+use crate::model::{
     autovacuum_each, effective_wal_buffers, jit_possible, jit_worst, pg_process_worst,
     pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve,
 };
+use crate::profile::{Profile, Workload};
 use crate::units::{ByteSize, KIB};
 use crate::version::PgVersion;
 
@@ -198,7 +198,7 @@ impl PgShape {
 
     fn shared_estimate(&self) -> ByteSize {
         let pgss = if self.query_stats {
-            ByteSize(PGSS_MAX * crate::read::budget::PGSS_BYTES_PER_ENTRY)
+            ByteSize(PGSS_MAX * crate::model::PGSS_BYTES_PER_ENTRY)
         } else {
             ByteSize::ZERO
         };

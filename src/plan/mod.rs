@@ -13,8 +13,8 @@ use crate::version::PgVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::StorageKind;
+use crate::model::{Assumptions, HostReserve};
 use crate::profile::{Profile, Workload};
-use crate::read::budget::{Assumptions, HostReserve};
 use crate::units::ByteSize;
 
 /// The host a plan is for, each fact with where it came from

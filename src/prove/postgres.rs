@@ -25,8 +25,8 @@ use anyhow::Result;
 
 use super::{Attempt, Override, Process, Scratch, Server, ServerLine, ServiceProof, Wait, Why};
 use crate::note;
-use crate::read::budget::Pg;
 use crate::read::catalog::{Lookup, PgCatalog};
+use crate::read::effective::Pg;
 use crate::read::settings::{Location, ServiceSettings};
 use crate::secret;
 use crate::service::{Scope, Service};

@@ -43,9 +43,21 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// A memory rule broken whatever the total (`limits`): apply refuses a
+    /// change that breaks one, as it refuses a set that does not fit.
+    #[serde(skip)]
+    pub memory_limit: bool,
 }
 
 impl Finding {
+    /// The same finding, marked as a memory rule.
+    pub fn memory_limit(self) -> Finding {
+        Finding {
+            memory_limit: true,
+            ..self
+        }
+    }
+
     pub fn error(
         service: Scope,
         at: Option<&Location>,
@@ -55,6 +67,7 @@ impl Finding {
         Finding {
             severity: Severity::Error,
             safety: false,
+            memory_limit: false,
             service,
             at: at.cloned(),
             message,

@@ -12,16 +12,21 @@
 //!    PostgreSQL reads a value with its unit ([`timezone`]: its time zones);
 //! 5. [`findings`] and [`safety`]: unknown, out-of-range, repeated and unsafe
 //!    settings;
-//! 6. [`budget`]: the worst- and typical-case memory, term by term;
+//! 6. [`effective`]: the value PostgreSQL runs with for each parameter;
+//!    [`limits`]: memory rules broken whatever the total; [`budget`]: the
+//!    worst- and typical-case memory, term by term, with the formulas of
+//!    [`model`](crate::model);
 //! 7. [`discover`] finds the files under the paths given, and [`report`]
 //!    gives the verdict as text, JSON or GitHub annotations.
 
 pub mod budget;
 pub mod catalog;
 pub mod discover;
+pub mod effective;
 pub mod findings;
 pub mod grammar;
 pub mod include;
+pub mod limits;
 pub mod pgvalue;
 pub mod report;
 pub mod safety;

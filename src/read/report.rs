@@ -34,7 +34,7 @@ pub struct Report {
     /// The total that must fit (`--level`).
     pub level: Level,
     /// What the budget assumed about the workload.
-    pub assumptions: budget::Assumptions,
+    pub assumptions: crate::model::Assumptions,
     /// Whether the servers start with these settings (`--prove-start`).
     pub start_proof: Option<crate::prove::StartProof>,
 }
@@ -97,27 +97,63 @@ impl Report {
         self
     }
 
-    pub fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> Verdict {
         if self.unsafe_errors() > 0 {
-            "unsafe"
+            Verdict::Unsafe
         } else if !self.budget_fits() {
-            "does-not-fit"
+            Verdict::DoesNotFit
         } else if self.errors() > 0 {
-            "invalid"
+            Verdict::Invalid
         } else {
-            "fits"
+            Verdict::Fits
         }
+    }
+
+    /// More findings about the same host (a live server's health).
+    pub fn with_findings(mut self, more: impl IntoIterator<Item = Finding>) -> Report {
+        self.findings.extend(more);
+        self
     }
 }
 
-/// Validation, safety and budget of settings already loaded: pure.
+/// What a report concludes, worst first: settings that can lose data or
+/// stop a server, a set that does not fit, settings a server refuses, or a
+/// set that fits. Serialized as `unsafe`, `does-not-fit`, `invalid`,
+/// `fits` (the JSON's `verdict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Unsafe,
+    DoesNotFit,
+    Invalid,
+    Fits,
+}
+
+/// Validation, safety and budget of settings already loaded from files:
+/// pure.
 pub fn check_settings(
     settings: &HostSettings,
     target: &CheckTarget,
     live_huge_pages: Option<safety::LiveHugePages>,
 ) -> Report {
+    judge(settings, target, live_huge_pages, true)
+}
+
+/// Safety and budget of what a live server runs: the same verdict, without
+/// judging each value as a file's (the server took them, and its own
+/// settings list holds parameters no file may set).
+pub fn check_running(settings: &HostSettings, target: &CheckTarget) -> Report {
+    judge(settings, target, None, false)
+}
+
+fn judge(
+    settings: &HostSettings,
+    target: &CheckTarget,
+    live_huge_pages: Option<safety::LiveHugePages>,
+    validate: bool,
+) -> Report {
     let mut findings = Vec::new();
-    if let Some(pg) = &settings.postgres {
+    if let (true, Some(pg)) = (validate, &settings.postgres) {
         findings.extend(findings::postgres(
             pg,
             settings.pg_version,
@@ -125,10 +161,10 @@ pub fn check_settings(
             settings.pg_release.as_deref(),
         ));
     }
-    if let Some(r) = &settings.redis {
+    if let (true, Some(r)) = (validate, &settings.redis) {
         findings.extend(findings::redis(r, &settings.redis_version));
     }
-    if let Some(b) = &settings.pgbouncer {
+    if let (true, Some(b)) = (validate, &settings.pgbouncer) {
         findings.extend(findings::pgbouncer(b, &settings.pgbouncer_version));
     }
     let ctx = safety::Context {
@@ -144,7 +180,7 @@ pub fn check_settings(
         &target.reserves,
         &target.assumptions,
     );
-    findings.extend(budget.problems.iter().cloned());
+    findings.extend(crate::read::limits::findings(settings, target.ram));
     // Borrowed keys: cloning the file name per comparison made sorting
     // 300 000 findings the slowest step of a check.
     fn key(f: &Finding) -> Option<(&str, usize)> {
@@ -244,8 +280,7 @@ impl fmt::Display for Text<'_> {
         if !r.findings.is_empty() {
             writeln!(s)?;
         }
-        let mut b = r.budget.clone();
-        b.problems.clear(); // already listed above, with the other findings
+        let b = r.budget.clone();
         write!(s, "{}", b.table())?;
         let worst = r.budget.worst;
         let ram = r.budget.ram;
@@ -303,7 +338,7 @@ impl fmt::Display for Text<'_> {
 struct JsonReport<'a> {
     /// Bumped only on incompatible changes.
     schema: u32,
-    verdict: &'static str,
+    verdict: Verdict,
     ram: ByteSize,
     ram_source: &'a str,
     pg_version: PgVersion,
@@ -313,7 +348,7 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pgbouncer_version: Option<&'a crate::read::catalog::ServiceVersion>,
     level: Level,
-    assumptions: &'a budget::Assumptions,
+    assumptions: &'a crate::model::Assumptions,
     worst: ByteSize,
     typical: ByteSize,
     headroom: i128,

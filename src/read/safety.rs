@@ -3,7 +3,8 @@
 //! set (someone else's files included), render refuses to write one, and
 //! apply refuses to push one.
 
-use crate::read::budget::{self, Assumptions, Pg};
+use crate::model::Assumptions;
+use crate::read::effective::Pg;
 use crate::read::findings::Finding;
 use crate::read::settings::{HostSettings, Location, ServiceSettings};
 use crate::service::Scope;
@@ -301,7 +302,7 @@ fn huge_pages(
     a: &Assumptions,
     out: &mut Vec<Finding>,
 ) {
-    let need = budget::pg_shared_estimate(pg);
+    let need = crate::read::effective::pg_shared_estimate(pg);
     let where_on = at(s.get("huge_pages"));
     if let Some(live) = &ctx.live_huge_pages {
         let est_pages = need.div_ceil(live.page_size);

@@ -37,9 +37,9 @@ pub struct Manifest {
     pub host: crate::plan::Host,
     /// Memory claimed outside the files (OS reserve, the profile's
     /// reservations), for checking the budget of this directory later.
-    pub reserves: Vec<crate::read::budget::HostReserve>,
+    pub reserves: Vec<crate::model::HostReserve>,
     /// The budget assumptions of the profile (sorts per query...).
-    pub assumptions: crate::read::budget::Assumptions,
+    pub assumptions: crate::model::Assumptions,
     /// sha256 of each file as dbtune wrote it.
     pub files: BTreeMap<String, String>,
 }

@@ -1,0 +1,190 @@
+//! The memory model: what each part of a server costs, as formulas over
+//! numbers, with the constants measured on the real servers
+//! (`calibration`). The planner sizes settings with them and the budget
+//! adds up parsed settings with them; neither owns them.
+//! docs/budget-model.md explains each.
+
+use serde::{Deserialize, Serialize};
+
+use crate::calibration;
+use crate::units::{ByteSize, KIB, MIB};
+use crate::version::PgVersion;
+
+/// The numbers the model assumes about the workload; each is named in the
+/// report when used. What the servers themselves cost is measured
+/// (`calibration`), not assumed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Assumptions {
+    /// Sort/hash nodes one query runs at once, each up to work_mem.
+    pub sorts_per_query: u32,
+    /// Private memory of a backend, when the workload's is known to differ
+    /// from the one measured (`backend` in data/pg-memory.tsv): a schema of
+    /// thousands of tables, many cached plans.
+    pub backend_memory: Option<ByteSize>,
+    /// Share of connections running a sort or hash at a typical moment.
+    pub busy_fraction_typical: f64,
+    /// Manual VACUUM / CREATE INDEX sessions at once.
+    pub manual_maintenance: u32,
+    pub temp_tables: bool,
+    /// jemalloc fragmentation of Redis data at a typical moment (the worst
+    /// is measured).
+    pub redis_frag_typical: f64,
+    pub hugepage_size: ByteSize,
+}
+
+impl Default for Assumptions {
+    fn default() -> Self {
+        Assumptions {
+            sorts_per_query: 2,
+            backend_memory: None,
+            busy_fraction_typical: 0.25,
+            manual_maintenance: 1,
+            temp_tables: false,
+            redis_frag_typical: 1.2,
+            hugepage_size: ByteSize::mib(2),
+        }
+    }
+}
+
+impl Assumptions {
+    /// The assumptions in one line, for reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} sort/hash nodes per query, {:.0}% of connections busy at a typical moment, \
+             {} manual maintenance session(s), temp tables {}, backend memory {}",
+            self.sorts_per_query,
+            self.busy_fraction_typical * 100.0,
+            self.manual_maintenance,
+            if self.temp_tables {
+                "counted"
+            } else {
+                "not counted"
+            },
+            match self.backend_memory {
+                Some(b) => format!("{b} (set)"),
+                None => format!("as measured ({})", calibration::PG_SOURCE),
+            }
+        )
+    }
+}
+
+/// Private memory of one PostgreSQL process in the worst case: what the
+/// backend holds (measured, or the assumption's) plus its page tables for
+/// the shared memory it maps (8 bytes per 4 kB page, or per huge page).
+pub fn pg_process_worst(
+    major: PgVersion,
+    a: &Assumptions,
+    shared: ByteSize,
+    huge: bool,
+) -> ByteSize {
+    let base = a
+        .backend_memory
+        .unwrap_or(ByteSize(calibration::pg(major).backend));
+    base + page_tables(shared, huge)
+}
+
+/// Page-table memory of a process that touches all of `shared`.
+pub fn page_tables(shared: ByteSize, huge: bool) -> ByteSize {
+    let page = if huge { 2 * MIB } else { 4 * KIB };
+    ByteSize(shared.bytes().div_ceil(page) * 8)
+}
+
+/// Processes PostgreSQL may run at once: connections, autovacuum workers,
+/// background workers, WAL senders, I/O workers (18) and the auxiliary
+/// processes (postmaster, checkpointer, background writer, WAL writer,
+/// autovacuum launcher, logical replication launcher).
+pub fn pg_processes(
+    connections: u64,
+    autovacuum_workers: u64,
+    worker_processes: u64,
+    wal_senders: u64,
+    io_workers: u64,
+) -> u64 {
+    connections + autovacuum_workers + worker_processes + wal_senders + io_workers + AUXILIARY
+}
+
+/// PostgreSQL's auxiliary processes, counted in every worst case.
+pub const AUXILIARY: u64 = 6;
+
+/// What one autovacuum worker may hold: before 17 a vacuum stores at most
+/// 1 GB of dead tuple ids whatever the setting.
+pub fn autovacuum_each(version: PgVersion, work_mem: ByteSize) -> ByteSize {
+    if version < 17 {
+        work_mem.min(ByteSize::gib(1))
+    } else {
+        work_mem
+    }
+}
+
+/// A JIT-compiled query's extra memory for each query that may run at once.
+pub fn jit_worst(queries: u64) -> ByteSize {
+    ByteSize(calibration::pg_jit()) * queries
+}
+
+/// Whether a JIT-compiled query can take memory: `jit` on and a build
+/// that is not known to lack LLVM.
+pub fn jit_possible(jit_on: bool, build: Option<&[String]>) -> bool {
+    jit_on && !build.is_some_and(|b| b.iter().any(|f| f == "no-llvmjit"))
+}
+
+/// Redis's worst case, term by term: data x fragmentation, client
+/// buffers and backlog, a fork's copy, the process (measured factors).
+pub fn redis_worst(
+    maxmemory: ByteSize,
+    buffers: ByteSize,
+    forks: bool,
+    c: &calibration::RedisMemory,
+) -> (ByteSize, ByteSize, ByteSize, ByteSize) {
+    let data = maxmemory.scale(c.fragmentation);
+    let fork = if forks {
+        maxmemory.scale(c.fork_factor())
+    } else {
+        ByteSize::ZERO
+    };
+    (data, buffers, fork, ByteSize(c.process))
+}
+
+/// Memory claimed outside the config files: the OS and other processes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HostReserve {
+    pub name: String,
+    pub memory: ByteSize,
+    pub source: String,
+}
+
+/// pg_stat_statements keeps about 420 bytes per entry in shared memory
+/// (`postgres -C shared_memory_size` with and without it, 15 and 18: +2 MB
+/// for 5000 entries, +8 MB for 20000); counted as 512.
+pub const PGSS_BYTES_PER_ENTRY: u64 = 512;
+
+/// Estimated shared memory: shared_buffers and what sizes with it,
+/// wal_buffers, the per-slot structures (lock tables by
+/// max_locks_per_transaction, the activity buffer by
+/// track_activity_query_size) and the rest, with the constants measured on
+/// the major's server (data/pg-memory.tsv) and a margin for the fit.
+pub fn pg_shared_memory(
+    major: PgVersion,
+    shared_buffers: ByteSize,
+    wal_buffers: ByteSize,
+    slots: u64,
+    max_locks: u64,
+    query_size: u64,
+) -> ByteSize {
+    let c = calibration::pg(major);
+    let per_slot = c.slot as f64 + c.lock * max_locks as f64 + c.query * query_size as f64;
+    let bytes = shared_buffers.bytes() as f64 * (1.0 + c.buffer_overhead)
+        + wal_buffers.bytes() as f64
+        + c.fixed as f64
+        + per_slot * slots as f64;
+    ByteSize((bytes * (1.0 + calibration::SHARED_MARGIN)).ceil() as u64)
+}
+
+/// wal_buffers = -1 means 1/32 of shared_buffers, at least 64 kB, at most
+/// one WAL segment (16 MB).
+pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize {
+    if setting >= 0 {
+        return ByteSize(setting as u64);
+    }
+    ByteSize((shared_buffers.bytes() / 32).clamp(64 * KIB, 16 * MIB))
+}

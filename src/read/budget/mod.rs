@@ -1,0 +1,352 @@
+//! The memory budget: every service on the host added up from *parsed
+//! settings*, worst case and typical, each term with where it came from.
+//! One module per service, and the table. docs/budget-model.md explains
+//! each formula and assumption.
+
+mod pgbouncer;
+mod postgres;
+mod redis;
+mod table;
+
+pub use pgbouncer::pgbouncer_server_conns;
+use pgbouncer::pgbouncer_terms;
+use postgres::postgres_terms;
+use redis::redis_terms;
+pub use table::Table;
+
+use serde::Serialize;
+
+use crate::calibration;
+use crate::model::*;
+use crate::read::settings::{Entry, HostSettings, ServiceSettings};
+use crate::service::Scope;
+use crate::units::ByteSize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Term {
+    pub service: Scope,
+    pub name: String,
+    pub worst: ByteSize,
+    pub typical: ByteSize,
+    /// file:line of the settings it came from, or the rule it assumed.
+    pub source: String,
+}
+
+impl Term {
+    pub fn new(
+        service: Scope,
+        name: &str,
+        worst: ByteSize,
+        typical: ByteSize,
+        source: String,
+    ) -> Term {
+        Term {
+            service,
+            name: name.to_string(),
+            worst,
+            typical,
+            source,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Budget {
+    pub ram: ByteSize,
+    pub ram_source: String,
+    pub terms: Vec<Term>,
+    pub worst: ByteSize,
+    pub typical: ByteSize,
+}
+
+impl Budget {
+    /// Only the arithmetic: worst case within RAM.
+    pub fn total_fits(&self) -> bool {
+        self.worst <= self.ram
+    }
+
+    pub fn headroom(&self) -> i128 {
+        self.ram.bytes() as i128 - self.worst.bytes() as i128
+    }
+
+    /// `5.1 MiB headroom`, or `1.2 GiB over`.
+    pub fn headroom_text(&self) -> String {
+        let h = self.headroom();
+        if h >= 0 {
+            format!("{} headroom", ByteSize(h as u64))
+        } else {
+            format!("{} over", ByteSize((-h) as u64))
+        }
+    }
+
+    /// Worst-case total of one service's terms.
+    pub fn service_worst(&self, service: impl Into<Scope>) -> ByteSize {
+        let service = service.into();
+        self.terms
+            .iter()
+            .filter(|t| t.service == service)
+            .map(|t| t.worst)
+            .sum()
+    }
+
+    /// The table people read: per term, worst and typical, and the source.
+    pub fn table(&self) -> String {
+        Table(self).to_string()
+    }
+}
+
+/// Computes the budget of a host's settings.
+pub fn compute(
+    settings: &HostSettings,
+    ram: ByteSize,
+    ram_source: &str,
+    reserves: &[HostReserve],
+    a: &Assumptions,
+) -> Budget {
+    let mut terms = Vec::new();
+    let hugepages = settings
+        .os
+        .as_ref()
+        .map(|os| huge_pages(os, a))
+        .unwrap_or_default();
+    if let Some(pg) = &settings.postgres {
+        postgres_terms(
+            pg,
+            settings.pg_version,
+            settings.pg_build.as_deref(),
+            hugepages.as_ref().map(|h| h.0),
+            a,
+            &mut terms,
+        );
+    }
+    if let Some(r) = &settings.redis {
+        let version = Some(settings.redis_version.as_str()).filter(|v| !v.is_empty());
+        redis_terms(r, &calibration::redis(version), a, &mut terms);
+    }
+    if let Some(b) = &settings.pgbouncer {
+        pgbouncer_terms(b, &mut terms);
+    }
+    if let Some(os) = &settings.os {
+        if let Some((bytes, e)) = hugepages {
+            terms.push(Term {
+                service: Scope::Os,
+                name: "huge pages reserved".into(),
+                worst: bytes,
+                typical: bytes,
+                source: format!("{} (vm.nr_hugepages = {})", e.at, e.value),
+            });
+        }
+        if let Some(e) = os.get("zfs.zfs_arc_max") {
+            let arc = ByteSize(e.value.parse().unwrap_or(0));
+            terms.push(Term {
+                service: Scope::Zfs,
+                name: "ARC cap (zfs_arc_max)".into(),
+                worst: arc,
+                typical: arc,
+                source: e.at.to_string(),
+            });
+        }
+    }
+    for r in reserves {
+        terms.push(Term {
+            service: Scope::Host,
+            name: r.name.clone(),
+            worst: r.memory,
+            typical: r.memory,
+            source: r.source.clone(),
+        });
+    }
+    let worst = terms.iter().map(|t| t.worst).sum();
+    let typical = terms.iter().map(|t| t.typical).sum();
+    Budget {
+        ram,
+        ram_source: ram_source.to_string(),
+        terms,
+        worst,
+        typical,
+    }
+}
+
+fn huge_pages(os: &ServiceSettings, a: &Assumptions) -> Option<(ByteSize, Entry)> {
+    let e = os.get("vm.nr_hugepages")?;
+    let n: u64 = e.value.parse().ok()?;
+    (n > 0).then(|| (a.hugepage_size * n, e.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::effective::Pg;
+    use crate::read::grammar;
+    use crate::read::limits;
+    use crate::units::{GIB, MIB};
+
+    fn pg(text: &str) -> HostSettings {
+        HostSettings {
+            postgres: Some(grammar::postgresql_conf(text, "pg.conf").unwrap()),
+            pg_version: crate::version::PgVersion::of(15),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn values_are_read_as_postgres_reads_them() {
+        let mem = |line: &str, name: &str| {
+            let s = grammar::postgresql_conf(line, "pg.conf").unwrap();
+            Pg::new(&s, crate::version::PgVersion::of(15)).mem(name, -99)
+        };
+        assert_eq!(
+            mem("shared_buffers = 16384", "shared_buffers"),
+            128 * MIB as i64
+        );
+        assert_eq!(mem("work_mem = 4096", "work_mem"), 4 * MIB as i64);
+        assert_eq!(mem("max_wal_size = 1024", "max_wal_size"), GIB as i64);
+        assert_eq!(mem("work_mem = 4MB", "work_mem"), 4 * MIB as i64);
+        // The regression: 1.5GB is what PostgreSQL reads, never the default.
+        assert_eq!(
+            mem("shared_buffers = '1.5GB'", "shared_buffers"),
+            3 * GIB as i64 / 2
+        );
+        assert_eq!(
+            mem("work_mem = 4mb", "work_mem"),
+            -99,
+            "units are case-sensitive"
+        );
+        assert_eq!(mem("autovacuum_work_mem = -1", "autovacuum_work_mem"), -1);
+    }
+
+    #[test]
+    fn wal_buffers_auto_is_a_32nd_of_shared_buffers_capped_at_16mb() {
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::mib(128)),
+            ByteSize::mib(4)
+        );
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::gib(8)),
+            ByteSize::mib(16)
+        );
+        assert_eq!(
+            effective_wal_buffers(-1, ByteSize::mib(1)),
+            ByteSize::kib(64)
+        );
+    }
+
+    #[test]
+    fn shared_memory_estimate_tracks_postgres_own_report() {
+        // postgres -C shared_memory_size, PostgreSQL 15, max_connections 100:
+        // slots = 100 + 3 autovacuum + 8 workers + 10 WAL senders + 1.
+        for (sb, wal, reported_mb) in [(128, 4, 143.0), (1024, 16, 1074.0), (8192, 16, 8399.0)] {
+            let est = pg_shared_memory(
+                crate::version::PgVersion::of(15),
+                ByteSize::mib(sb),
+                ByteSize::mib(wal),
+                122,
+                64,
+                1024,
+            );
+            let ratio = est.as_mib_f64() / reported_mb;
+            // Never under; the MB the server reports are rounded up.
+            assert!(
+                (0.995..1.03).contains(&ratio),
+                "{sb} MB: {est} vs {reported_mb} MB"
+            );
+        }
+    }
+
+    #[test]
+    fn pgtune_on_one_gib_does_not_fit() {
+        // PGTune's web profile for 1 GB: 300 connections with a 4 MB floor.
+        let s = pg("max_connections = 300\nshared_buffers = 256MB\nwork_mem = 4MB\n");
+        let b = compute(&s, ByteSize::gib(1), "--ram", &[], &Assumptions::default());
+        assert!(!b.total_fits());
+        let f = limits::findings(&s, ByteSize::gib(1));
+        assert!(
+            f[0].message
+                .contains("work_mem 4 MiB x max_connections 300"),
+            "{f:?}"
+        );
+        assert!(f[0].memory_limit);
+        let wm = b.terms.iter().find(|t| t.name == "work_mem").unwrap();
+        // (300 + 8) x 2 x 4 MB x 2.0 x the hash factor measured on 15
+        let hash = calibration::pg(15u32).hash;
+        assert_eq!(wm.worst, ByteSize::mib(4).scale(4.0 * hash) * 308);
+        assert!(wm.source.contains("pg.conf:3"), "{}", wm.source);
+    }
+
+    #[test]
+    fn hash_mem_multiplier_default_depends_on_version() {
+        let mut s = pg("work_mem = 1MB\nmax_connections = 10\nmax_parallel_workers = 0\n");
+        let at = |s: &HostSettings| {
+            let b = compute(s, ByteSize::gib(4), "x", &[], &Assumptions::default());
+            b.terms.iter().find(|t| t.name == "work_mem").unwrap().worst
+        };
+        assert_eq!(at(&s), ByteSize::mib(40).scale(calibration::pg(15u32).hash));
+        s.pg_version = crate::version::PgVersion::of(14);
+        assert_eq!(at(&s), ByteSize::mib(20).scale(calibration::pg(14u32).hash));
+    }
+
+    #[test]
+    fn autovacuum_dead_tuples_capped_before_17() {
+        let mut s = pg("autovacuum_work_mem = 4GB\nautovacuum_max_workers = 2\n");
+        let av = |s: &HostSettings| {
+            let b = compute(s, ByteSize::gib(64), "x", &[], &Assumptions::default());
+            b.terms
+                .iter()
+                .find(|t| t.name == "autovacuum")
+                .unwrap()
+                .worst
+        };
+        assert_eq!(av(&s), ByteSize::gib(2));
+        s.pg_version = crate::version::PgVersion::of(17);
+        assert_eq!(av(&s), ByteSize::gib(8));
+    }
+
+    #[test]
+    fn redis_unbounded_and_forking_are_seen() {
+        let s = HostSettings {
+            redis: Some(grammar::redis_conf("maxmemory 0\n", "r.conf").unwrap()),
+            ..Default::default()
+        };
+        let f = limits::findings(&s, ByteSize::gib(4));
+        assert!(f[0].message.contains("unbounded"), "{f:?}");
+
+        let s = HostSettings {
+            redis: Some(
+                grammar::redis_conf(
+                    "maxmemory 100mb\nmaxmemory-clients 10mb\nsave \"\"\nappendonly yes\n",
+                    "r",
+                )
+                .unwrap(),
+            ),
+            ..Default::default()
+        };
+        let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
+        // data x fragmentation + 11 buffers + a fork's copy (bounded by the
+        // fragmented data set) + the process, with the largest factors
+        // measured (no release named)
+        let c = calibration::redis(None);
+        let mm = ByteSize::mib(100);
+        assert_eq!(
+            b.service_worst(Scope::Redis),
+            mm.scale(c.fragmentation)
+                + ByteSize::mib(11)
+                + mm.scale(c.fork_factor())
+                + ByteSize(c.process)
+        );
+    }
+
+    #[test]
+    fn pools_above_max_connections_are_a_problem() {
+        let mut s = pg("max_connections = 50\n");
+        s.pgbouncer = Some(
+            grammar::pgbouncer_ini(
+                "[databases]\napp = host=127.0.0.1 pool_size=40\n[pgbouncer]\nreserve_pool_size = 10\n",
+                "b.ini",
+            )
+            .unwrap(),
+        );
+        let f = limits::findings(&s, ByteSize::gib(64));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.contains("50 server connections"));
+    }
+}
