@@ -267,16 +267,44 @@ pub struct CheckArgs {
     pub prove_start: bool,
 }
 
-/// Which total of the budget must fit in RAM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Every connection sorting, every worker busy, every fork copying.
-    #[default]
-    Worst,
-    /// A typical moment (a share of connections busy): a worst case over
-    /// RAM is then a warning, not a failure.
-    Typical,
+pub use crate::read::report::Level;
+
+/// `--level`: the read side's levels, named for the command line.
+impl clap::ValueEnum for Level {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Level::Worst, Level::Typical]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            Level::Worst => PossibleValue::new("worst")
+                .help("Every connection sorting, every worker busy, every fork copying"),
+            Level::Typical => PossibleValue::new("typical").help(
+                "A typical moment (a share of connections busy): a worst case over RAM is then a warning, not a failure",
+            ),
+        })
+    }
+}
+
+/// `--format`: the report's formats, named for the command line.
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Text, Format::Json, Format::Github]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            Format::Text => PossibleValue::new("text")
+                .help("A readable report (colour only on a terminal, never with NO_COLOR)"),
+            Format::Json => {
+                PossibleValue::new("json").help("A stable JSON document (docs/check-budget.md)")
+            }
+            Format::Github => PossibleValue::new("github")
+                .help("GitHub Actions annotations at file:line, then the text report"),
+        })
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

@@ -21,6 +21,7 @@
 pub mod bench;
 pub mod facts;
 pub mod live;
+pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod profile;
@@ -39,6 +40,7 @@ pub mod error;
 pub mod atomic;
 pub mod calibration;
 pub mod console;
+pub mod doc;
 pub mod input;
 pub mod secret;
 pub mod service;

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::calibration;
+use crate::doc::{range_size, range_u32, text_ok, BadValue, Fraction};
 use crate::units::{ByteSize, KIB, MIB};
 use crate::version::PgVersion;
 
@@ -146,7 +147,7 @@ pub fn redis_worst(
 }
 
 /// Memory claimed outside the config files: the OS and other processes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostReserve {
     pub name: String,
     pub memory: ByteSize,
@@ -187,4 +188,85 @@ pub fn effective_wal_buffers(setting: i64, shared_buffers: ByteSize) -> ByteSize
         return ByteSize(setting as u64);
     }
     ByteSize((shared_buffers.bytes() / 32).clamp(64 * KIB, 16 * MIB))
+}
+
+/// A reservation's name (plain text: it is printed in reports) and size
+/// (more than 0, at most the largest host): the bounds a profile's
+/// `[[reserve]]` and a manifest's `reserves` are both held to.
+pub fn check_reserve(entry: &str, name: &str, memory: ByteSize) -> Result<(), BadValue> {
+    text_ok(name, 100, BadValue::at(Some(entry), "name"))?;
+    if memory == ByteSize::ZERO || memory > crate::facts::MAX_RAM {
+        return Err(BadValue::at(Some(entry), "memory").says(
+            format!("reserve `{name}`: {memory} is out of range"),
+            format!(
+                "a reservation is more than 0 and at most {}",
+                crate::facts::MAX_RAM
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The budget's assumptions within their bounds: what a profile states
+/// (under `[postgres]`) and what a manifest records (under `assumptions`,
+/// where the busy share is `busy_fraction_typical`) are checked with the
+/// same rules. `section` and `busy_key` name where they are written.
+pub fn check_assumptions(
+    a: &crate::model::Assumptions,
+    section: &str,
+    busy_key: &'static str,
+) -> Result<(), BadValue> {
+    range_u32(
+        section,
+        "sorts_per_query",
+        a.sorts_per_query,
+        1,
+        64,
+        "sort/hash nodes one query runs at once",
+    )?;
+    range_u32(
+        section,
+        "manual_maintenance",
+        a.manual_maintenance,
+        0,
+        1024,
+        "manual VACUUM / CREATE INDEX sessions at once",
+    )?;
+    if let Err(why) = Fraction::new(a.busy_fraction_typical) {
+        return Err(BadValue::at(Some(section), busy_key).says(
+            format!("{section}.{busy_key}: {why}"),
+            "the share of connections running a sort or hash at a typical moment",
+        ));
+    }
+    if let Some(b) = a.backend_memory {
+        range_size(
+            section,
+            "backend_memory",
+            b,
+            ByteSize::kib(512),
+            ByteSize::gib(1),
+            "a backend's private memory",
+        )?;
+    }
+    // Not profile keys: dbtune's own values, bounded by what they mean.
+    let worst = crate::calibration::redis(None).fragmentation;
+    let frag = a.redis_frag_typical;
+    if !(1.0..=worst).contains(&frag) {
+        return Err(BadValue::at(Some(section), "redis_frag_typical").says(
+            format!("{section}.redis_frag_typical = {frag} is out of range"),
+            format!(
+                "1.0 to {worst:.2}: Redis's fragmentation at a typical moment, at most the worst \
+                 measured ({})",
+                crate::calibration::REDIS_SOURCE
+            ),
+        ));
+    }
+    let hp = a.hugepage_size;
+    if !(hp.0.is_power_of_two() && hp >= ByteSize::kib(64) && hp <= ByteSize::gib(16)) {
+        return Err(BadValue::at(Some(section), "hugepage_size").says(
+            format!("{section}.hugepage_size = {hp} is not a huge page size"),
+            "a size the kernel offers huge pages in: a power of two from 64 KiB to 16 GiB",
+        ));
+    }
+    Ok(())
 }

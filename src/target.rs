@@ -1,67 +1,103 @@
-//! The resolution stage: flags, a facts file, a directory's manifest and
-//! this machine, in that order, turned into the host every later stage
-//! works for, each fact with where it came from.
+//! The resolution stage: flags, a facts file, a directory's manifest,
+//! this machine and the profile's nominal host, turned into the one
+//! [`Host`] every later stage works for, each fact with where it came from.
 //!
-//! - [`resolve`]: the host a set of configs is judged against (RAM, the
-//!   memory other processes hold, versions, ZFS, assumptions), for
-//!   check-budget, inspect, diff and apply, so they cannot disagree about
-//!   the same directory and flags;
-//! - [`render_host`]: the host render (and bench) tunes for (RAM, CPUs,
-//!   storage, version, build, ZFS), falling back to the profile's nominal
-//!   host.
+//! [`resolve`] is the only entry: each command says what the host is for
+//! ([`Purpose`]) and the order of the sources follows from it.
+//!
+//! - render and bench tune for it: flag > facts file (or this machine,
+//!   detected when no profile is named) > the profile's nominal host;
+//! - check-budget and the live commands judge against it: flag > facts
+//!   file > manifest > this machine (for check-budget with a note, for a
+//!   live command only when every server runs here); a live server's
+//!   release is its own, and where a local server's data directory really
+//!   is decides whether it is on ZFS, over any flag or file.
 
-use crate::version::PgVersion;
 use std::path::Path;
 
 use anyhow::Result;
 
 use crate::error::Error;
 use crate::facts::detect::Detector;
-use crate::facts::{is_zfs, Facts};
+use crate::facts::{is_zfs, Facts, Sourced, StorageKind};
+use crate::manifest::Manifest;
 use crate::model::{Assumptions, HostReserve};
-use crate::plan::Host;
 use crate::profile::{Profile, ZfsMode};
 use crate::read::catalog::{self, ServiceVersion};
-use crate::render::output::Manifest;
+use crate::read::settings::Releases;
 use crate::units::ByteSize;
+use crate::version::PgVersion;
 
-#[derive(Clone, Debug)]
-pub struct CheckTarget {
-    pub ram: ByteSize,
-    pub ram_source: String,
-    pub reserves: Vec<HostReserve>,
-    pub assumptions: Assumptions,
-    pub pg_version: PgVersion,
-    pub pg_version_source: String,
-    /// PostgreSQL's data (and WAL) directory is known to be on ZFS: the
-    /// only thing that makes `full_page_writes = off` safe.
-    pub pg_on_zfs: bool,
-    pub pg_on_zfs_source: String,
-    /// What the PostgreSQL build supports, when a facts file says.
-    pub pg_build: Option<Vec<String>>,
-    /// The exact PostgreSQL release, when a facts file says (`16.4`).
+/// The host being tuned or judged: every fact with its source.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Host {
+    pub ram: Sourced<ByteSize>,
+    /// What tuning needs (render, bench): when judging files nothing needs
+    /// them, and they are what a facts file or manifest says, or unknown.
+    pub cpus: Sourced<u32>,
+    pub storage: Sourced<StorageKind>,
+    /// ZFS is in use on the host: its ARC is capped and budgeted.
+    pub zfs: Sourced<bool>,
+    /// PostgreSQL's data directory (and its WAL directory, when pg_wal
+    /// links elsewhere) is on ZFS: the only thing that makes
+    /// `full_page_writes = off` (and wal_init_zero, wal_recycle off) safe.
+    pub pg_on_zfs: Sourced<bool>,
+    /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
+    pub zfs_datasets: bool,
+    pub pg_version: Sourced<PgVersion>,
+    /// What the PostgreSQL build supports (`lz4`...), when known: a value
+    /// its build lacks stops the server from starting.
+    pub pg_build: Sourced<Option<Vec<String>>>,
+    /// The exact PostgreSQL release (`16.4`), when known.
     pub pg_release: Option<String>,
     /// The Redis and PgBouncer releases to check against.
     pub redis_version: ServiceVersion,
     pub pgbouncer_version: ServiceVersion,
+    /// Memory claimed outside the config files: the OS, other processes.
+    pub reserves: Vec<HostReserve>,
+    /// What the budget assumes of the workload.
+    pub assumptions: Assumptions,
     /// Things the user should know about the resolution (stderr).
     pub notes: Vec<String>,
 }
 
-/// What the command line says about the target host.
+impl Host {
+    /// The releases files for this host are read for. An assumed Redis is
+    /// read as the newest and budgeted with the largest factors measured
+    /// (as render does).
+    pub fn releases(&self) -> Releases {
+        Releases {
+            pg_version: self.pg_version.value,
+            pg_build: self.pg_build.value.clone(),
+            pg_release: self.pg_release.clone(),
+            redis_version: self.redis_version.known().unwrap_or("").to_string(),
+            pgbouncer_version: self.pgbouncer_version.version.clone(),
+        }
+    }
+
+    /// Whether the target build is known to have a feature.
+    pub fn pg_build_has(&self, feature: &str) -> bool {
+        self.pg_build
+            .value
+            .as_ref()
+            .is_some_and(|b| b.iter().any(|f| f == feature))
+    }
+}
+
+/// What the command line says about the host.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Flags<'a> {
     pub ram: Option<ByteSize>,
-    /// render only: the CPUs and storage to tune for.
+    /// The CPUs and storage to tune for.
     pub cpus: Option<u32>,
-    pub storage: Option<crate::facts::StorageKind>,
+    pub storage: Option<StorageKind>,
     pub facts: Option<&'a Path>,
     pub filesystem: Option<&'a str>,
     pub pg_version: Option<PgVersion>,
     pub redis_version: Option<&'a str>,
     pub pgbouncer_version: Option<&'a str>,
     /// A profile whose reservations and assumptions to count.
-    pub profile: Option<&'a crate::profile::Profile>,
+    pub profile: Option<&'a Profile>,
     /// More memory held on the host (`--reserve NAME=SIZE`).
     pub reserves: &'a [(String, ByteSize)],
     /// Budget assumptions given on the command line, over the profile's
@@ -96,14 +132,53 @@ impl AssumptionFlags {
     }
 }
 
-/// Whether this machine may stand in for the target host when nothing
-/// else names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThisMachine {
-    /// check-budget: yes, with a note (a CI runner is rarely the host).
-    WithNote,
-    /// Live commands: only when every server runs here.
-    IfServersLocal(bool),
+/// What a host is resolved for.
+#[derive(Clone, Copy, Debug)]
+pub enum Purpose<'a> {
+    /// `render`: the host to tune `profile` for; `facts` are the facts
+    /// file's, or this machine's when no profile was named.
+    Render {
+        profile: &'a Profile,
+        facts: Option<&'a Facts>,
+    },
+    /// `bench`: this machine as render would tune `profile` for it, at the
+    /// release bench runs; its scratch clusters live in temp dirs, never
+    /// on ZFS.
+    Bench {
+        profile: &'a Profile,
+        facts: &'a Facts,
+        pg_version: PgVersion,
+    },
+    /// `check-budget`: files judged against flags > facts > manifest >
+    /// this machine (said in a note: a CI runner is rarely the host).
+    Check,
+    /// `inspect`, `diff`, `apply`: servers, this machine's RAM only when
+    /// they all run here; the release of the live PostgreSQL; where a
+    /// local PostgreSQL's data directory is (`LocalDataDir`).
+    Live {
+        all_local: bool,
+        postgres: Option<&'a LivePostgres>,
+        data_dir: Option<&'a LocalDataDir>,
+    },
+}
+
+/// A live PostgreSQL's own word on its release: what it is, whatever a
+/// file says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LivePostgres {
+    pub major: u32,
+    /// What its build supports, from the values and parameters it lists.
+    pub build: Vec<String>,
+    /// `16.4`.
+    pub release: String,
+}
+
+/// Where a PostgreSQL on this machine keeps its data, as detection sees
+/// it: whether that is on ZFS decides over any flag or file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalDataDir {
+    pub on_zfs: bool,
+    pub source: String,
 }
 
 /// The OS reserve dbtune assumes when nothing says otherwise.
@@ -116,14 +191,51 @@ pub fn default_reserves(ram: ByteSize) -> Vec<HostReserve> {
     }]
 }
 
-/// Flags > facts file > manifest > this machine. `live_version` is the
-/// major version of a live server, which is what it is whatever a file says.
-pub fn resolve(
+/// The host for `purpose`, every fact resolved from the sources that
+/// purpose reads, in its order. The one resolution every command calls.
+pub fn resolve(flags: &Flags, manifest: Option<&Manifest>, purpose: Purpose) -> Result<Host> {
+    match purpose {
+        Purpose::Render { profile, facts } => Ok(tuning_host(flags, facts, profile, None)),
+        Purpose::Bench {
+            profile,
+            facts,
+            pg_version,
+        } => Ok(tuning_host(flags, Some(facts), profile, Some(pg_version))),
+        Purpose::Check => judged_host(flags, manifest, Here::WithNote, None, None),
+        Purpose::Live {
+            all_local,
+            postgres,
+            data_dir,
+        } => judged_host(
+            flags,
+            manifest,
+            Here::IfServersLocal(all_local),
+            postgres,
+            data_dir,
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Judging files and servers: flag > facts file > manifest > this machine.
+
+/// Whether this machine may stand in for the host when nothing else names
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Here {
+    /// check-budget: yes, with a note.
+    WithNote,
+    /// Live commands: only when every server runs here.
+    IfServersLocal(bool),
+}
+
+fn judged_host(
     flags: &Flags,
     manifest: Option<&Manifest>,
-    this_machine: ThisMachine,
-    live_version: Option<u32>,
-) -> Result<CheckTarget> {
+    here: Here,
+    live_pg: Option<&LivePostgres>,
+    data_dir: Option<&LocalDataDir>,
+) -> Result<Host> {
     let mut src = Sources {
         flags,
         facts: flags.facts.map(Facts::load).transpose()?,
@@ -131,31 +243,50 @@ pub fn resolve(
         local: None,
         notes: Vec::new(),
     };
-    let (ram, ram_source) = src.ram(this_machine)?;
-    let (pg_version, pg_version_source) = src.pg_version(live_version);
-    let (pg_on_zfs, pg_on_zfs_source) = src.pg_on_zfs();
+    let ram = src.ram(here)?;
+    let (pg_version, pg_here) = src.pg_version(live_pg.map(|p| p.major));
+    let mut pg_on_zfs = src.pg_on_zfs();
+    if let Some(d) = data_dir {
+        if let Some(fs) = flags.filesystem {
+            if is_zfs(fs) != d.on_zfs {
+                src.notes.push(format!(
+                    "note: --filesystem {fs} is not used: {}, and detection decides for a server on this machine",
+                    d.source
+                ));
+            }
+        }
+        pg_on_zfs = Sourced::new(d.on_zfs, d.source.clone());
+    }
     let redis_version = src.service_version(&REDIS);
     let pgbouncer_version = src.service_version(&PGBOUNCER);
-    let (pg_build, pg_release) = src.pg_build(&pg_version_source);
-    let (reserves, assumptions) = src.reserves(ram);
-    Ok(CheckTarget {
+    let (pg_build, pg_release) = match live_pg {
+        Some(p) => (
+            Sourced::new(Some(p.build.clone()), "the live server"),
+            Some(p.release.clone()),
+        ),
+        None => src.pg_build(pg_here),
+    };
+    let (reserves, assumptions) = src.reserves(ram.value);
+    let (cpus, storage) = src.cpus_and_storage();
+    Ok(Host {
         ram,
-        ram_source,
-        reserves,
-        assumptions,
-        pg_version,
-        pg_version_source,
+        cpus,
+        storage,
+        zfs: src.zfs_in_use(),
         pg_on_zfs,
-        pg_on_zfs_source,
+        zfs_datasets: false,
+        pg_version,
         pg_build,
         pg_release,
         redis_version,
         pgbouncer_version,
+        reserves,
+        assumptions,
         notes: src.notes,
     })
 }
 
-/// Where each fact of the target host can come from, in order.
+/// Where each fact of the host can come from, in order.
 struct Sources<'a> {
     flags: &'a Flags<'a>,
     facts: Option<Facts>,
@@ -165,10 +296,8 @@ struct Sources<'a> {
     notes: Vec<String>,
 }
 
-const THIS_MACHINES_POSTGRES: &str = "this machine's postgres";
-
 /// Where a service's release is said, and the releases dbtune knows.
-struct Releases {
+struct ServiceReleases {
     flag_name: &'static str,
     flag: for<'a> fn(&Flags<'a>) -> Option<&'a str>,
     found: fn(&crate::facts::Servers) -> Option<String>,
@@ -177,7 +306,7 @@ struct Releases {
     resolve: fn(&str) -> (String, Option<String>),
 }
 
-const REDIS: Releases = Releases {
+const REDIS: ServiceReleases = ServiceReleases {
     flag_name: "--redis-version",
     flag: |f| f.redis_version,
     found: |s| s.redis.as_ref().map(|v| v.value.clone()),
@@ -185,7 +314,7 @@ const REDIS: Releases = Releases {
     resolve: catalog::redis_version,
 };
 
-const PGBOUNCER: Releases = Releases {
+const PGBOUNCER: ServiceReleases = ServiceReleases {
     flag_name: "--pgbouncer-version",
     flag: |f| f.pgbouncer_version,
     found: |s| s.pgbouncer.as_ref().map(|v| v.value.clone()),
@@ -211,23 +340,23 @@ impl Sources<'_> {
         self.flags.facts.is_none() && self.manifest.is_none()
     }
 
-    fn ram(&mut self, this_machine: ThisMachine) -> Result<(ByteSize, String)> {
+    fn ram(&mut self, here: Here) -> Result<Sourced<ByteSize>> {
         let (ram, source) = match (self.flags.ram, &self.facts, self.manifest) {
             (Some(r), _, _) => (r, "--ram".to_string()),
             (None, Some(f), _) => (f.memory.effective(), self.facts_name()),
             (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
             (None, None, None) => {
-                match this_machine {
-                    ThisMachine::IfServersLocal(false) => return Err(Error::plain(
+                match here {
+                    Here::IfServersLocal(false) => return Err(Error::plain(
                         "the servers are not on this machine, so its RAM says nothing about theirs",
                         "pass --ram SIZE or --facts FILE for the servers' host",
                     )
                     .into()),
-                    ThisMachine::IfServersLocal(true) => {
+                    Here::IfServersLocal(true) => {
                         let ram = self.local().memory.effective();
                         (ram, "this machine (the servers run on it)".to_string())
                     }
-                    ThisMachine::WithNote => {
+                    Here::WithNote => {
                         let ram = self.local().memory.effective();
                         self.notes.push(format!(
                         "note: no --ram, --facts or manifest: checking against this machine's {ram}; \
@@ -245,33 +374,41 @@ impl Sources<'_> {
             )
             .into());
         }
-        Ok((ram, source))
+        Ok(Sourced::new(ram, source))
     }
 
-    fn pg_version(&mut self, live_version: Option<u32>) -> (PgVersion, String) {
-        if let Some(v) = live_version {
-            (PgVersion::nearest(v), "the live server".to_string())
+    /// The major, and whether it is this machine's own `postgres` (then its
+    /// build and exact release are this machine's too).
+    fn pg_version(&mut self, pg_major: Option<u32>) -> (Sourced<PgVersion>, bool) {
+        if let Some(v) = pg_major {
+            (
+                Sourced::new(PgVersion::nearest(v), "the live server"),
+                false,
+            )
         } else if let Some(v) = self.flags.pg_version {
-            (v, "--pg-version".to_string())
+            (Sourced::new(v, "--pg-version"), false)
         } else if let Some(v) = self.facts.as_ref().and_then(|f| f.servers.pg_version()) {
-            (v, self.facts_name())
+            (Sourced::new(v, self.facts_name()), false)
         } else if let Some(m) = self.manifest {
-            (m.host.pg_version, "manifest".to_string())
+            (Sourced::new(m.host.pg_version, "manifest"), false)
         } else {
             match self.local().servers.pg_version() {
-                Some(v) => (v, THIS_MACHINES_POSTGRES.to_string()),
+                Some(v) => (Sourced::new(v, "this machine's postgres"), true),
                 None => (
-                    PgVersion::DEFAULT,
-                    "assumed: no --pg-version, facts or manifest".to_string(),
+                    Sourced::new(
+                        PgVersion::DEFAULT,
+                        "assumed: no --pg-version, facts or manifest",
+                    ),
+                    false,
                 ),
             }
         }
     }
 
-    fn pg_on_zfs(&self) -> (bool, String) {
+    fn pg_on_zfs(&self) -> Sourced<bool> {
         match (self.flags.filesystem, &self.facts, self.manifest) {
-            (Some(fs), _, _) => (is_zfs(fs), format!("--filesystem {fs}")),
-            (None, Some(f), _) => (
+            (Some(fs), _, _) => Sourced::new(is_zfs(fs), format!("--filesystem {fs}")),
+            (None, Some(f), _) => Sourced::new(
                 f.data_on_zfs(),
                 format!(
                     "{}: data directory on {}",
@@ -282,20 +419,20 @@ impl Sources<'_> {
                         .map_or("an unknown filesystem", |s| s.value.as_str())
                 ),
             ),
-            (None, None, Some(m)) => (
+            (None, None, Some(m)) => Sourced::new(
                 m.host.pg_on_zfs,
                 format!("manifest: {}", m.host.pg_on_zfs_source),
             ),
-            (None, None, None) => (
+            (None, None, None) => Sourced::new(
                 false,
-                "nothing says the data directory is on ZFS (--filesystem, --facts)".to_string(),
+                "nothing says the data directory is on ZFS (--filesystem, --facts)",
             ),
         }
     }
 
     /// Redis's or PgBouncer's release: the flag, the facts file, the server
     /// here (when this machine stands in), else the newest dbtune knows.
-    fn service_version(&mut self, r: &Releases) -> ServiceVersion {
+    fn service_version(&mut self, r: &ServiceReleases) -> ServiceVersion {
         let flag = (r.flag)(self.flags);
         let fact = self.facts.as_ref().and_then(|f| (r.found)(&f.servers));
         // This machine is asked only when nothing else says.
@@ -330,8 +467,8 @@ impl Sources<'_> {
     /// The PostgreSQL build and exact release: the facts file's, else this
     /// machine's when nothing else names the host and the version is its
     /// own.
-    fn pg_build(&mut self, pg_version_source: &str) -> (Option<Vec<String>>, Option<String>) {
-        let local_pg = if self.looks_here() && pg_version_source == THIS_MACHINES_POSTGRES {
+    fn pg_build(&mut self, pg_here: bool) -> (Sourced<Option<Vec<String>>>, Option<String>) {
+        let local_pg = if self.looks_here() && pg_here {
             let s = self.local().servers.clone();
             Some((
                 s.postgres_build.map(|b| b.value),
@@ -341,9 +478,12 @@ impl Sources<'_> {
             None
         };
         let pg_build = match (&self.facts, &local_pg) {
-            (Some(f), _) => f.servers.postgres_build.as_ref().map(|b| b.value.clone()),
-            (None, Some((b, _))) => b.clone(),
-            _ => None,
+            (Some(f), _) => Sourced::new(
+                f.servers.postgres_build.as_ref().map(|b| b.value.clone()),
+                self.facts_name(),
+            ),
+            (None, Some((b, _))) => Sourced::new(b.clone(), "this machine's postgres"),
+            _ => Sourced::new(None, "unknown: no facts from the host"),
         };
         let pg_release = match (&self.facts, &local_pg) {
             (Some(f), _) if self.flags.pg_version.is_none() => {
@@ -360,10 +500,7 @@ impl Sources<'_> {
     /// every --reserve, and the assumptions the command line sets.
     fn reserves(&self, ram: ByteSize) -> (Vec<HostReserve>, Assumptions) {
         let (mut reserves, mut assumptions) = match (self.flags.profile, self.manifest) {
-            (Some(p), _) => (
-                crate::plan::memory::host_reserves(p, ram),
-                crate::plan::assumptions_of(p),
-            ),
+            (Some(p), _) => (p.reserves(ram), p.assumptions()),
             (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
             (None, None) => (default_reserves(ram), Assumptions::default()),
         };
@@ -377,55 +514,110 @@ impl Sources<'_> {
         self.flags.assumptions.apply(&mut assumptions);
         (reserves, assumptions)
     }
+
+    /// Whether ZFS is in use on the host (its ARC counts in the budget
+    /// through `zfs_arc_max` in the files, whatever this says).
+    fn zfs_in_use(&self) -> Sourced<bool> {
+        match (&self.facts, self.manifest) {
+            (Some(f), _) => Sourced::new(
+                f.data_on_zfs() || !f.zfs_pools().is_empty(),
+                self.facts_name(),
+            ),
+            (None, Some(m)) => Sourced::new(m.host.zfs, format!("manifest: {}", m.host.zfs_source)),
+            (None, None) => Sourced::new(
+                false,
+                "unknown: the ARC counts through zfs_arc_max in the files",
+            ),
+        }
+    }
+
+    /// CPUs and storage, which judging files does not use: a flag, the
+    /// facts file or the manifest when one says, else unknown (a
+    /// placeholder no rule reads, and the source says so).
+    fn cpus_and_storage(&self) -> (Sourced<u32>, Sourced<StorageKind>) {
+        const UNKNOWN: &str = "unknown: judging files does not need it";
+        let cpus = match (self.flags.cpus, &self.facts, self.manifest) {
+            (Some(c), _, _) => Sourced::new(c, "--cpus"),
+            (None, Some(f), _) => Sourced::new(f.cpu.effective(), self.facts_name()),
+            (None, None, Some(m)) => Sourced::new(m.host.cpus, "manifest"),
+            (None, None, None) => Sourced::new(1, UNKNOWN),
+        };
+        let storage = match (self.flags.storage, &self.facts, self.manifest) {
+            (Some(s), _, _) => Sourced::new(s, "--storage"),
+            (None, Some(f), _) => Sourced::new(f.storage.kind.value, self.facts_name()),
+            (None, None, Some(m)) => Sourced::new(m.host.storage, "manifest"),
+            (None, None, None) => Sourced::new(StorageKind::Ssd, UNKNOWN),
+        };
+        (cpus, storage)
+    }
 }
 
 // ---------------------------------------------------------------------------
-// The host render tunes for: flag > facts file (or this machine, detected
-// when no profile is named) > the profile's nominal host.
+// Tuning: flag > facts file (or this machine, detected when no profile is
+// named) > the profile's nominal host.
 
-/// Every fact of the host a plan is made for, each with its source.
-pub fn render_host(flags: &Flags, facts: Option<&Facts>, profile: &Profile) -> Host {
-    let r = RenderSources {
+/// Every fact of the host a plan is made for; `bench_release` makes it the
+/// bench host (that release, and no ZFS: scratch clusters in temp dirs).
+fn tuning_host(
+    flags: &Flags,
+    facts: Option<&Facts>,
+    profile: &Profile,
+    bench_release: Option<PgVersion>,
+) -> Host {
+    let r = TuningSources {
         flags,
         facts,
         nominal: format!("nominal host of profile {}", profile.name),
         profile,
     };
-    let (ram, ram_source) = r.ram();
-    let (cpus, cpus_source) = r.cpus();
-    let (storage, storage_source) = r.storage();
-    let (pg_version, pg_version_source) = r.pg_version();
-    let zfs = resolve_zfs(profile, flags.filesystem, facts, &|w| r.facts_src(w));
+    let ram = r.ram();
+    let zfs = match bench_release {
+        Some(_) => ZfsUse::none("bench: scratch clusters in temp dirs, never on ZFS"),
+        None => resolve_zfs(profile, flags.filesystem, facts, &|w| r.facts_src(w)),
+    };
+    let pg_version = match bench_release {
+        Some(v) => Sourced::new(v, "bench: the PostgreSQL it runs"),
+        None => r.pg_version(),
+    };
     let build = facts.and_then(|f| f.servers.postgres_build.as_ref());
+    let newest = |what: &str| ServiceVersion {
+        version: String::new(),
+        source: format!("the newest {what} dbtune knows"),
+        assumed: true,
+    };
+    let mut assumptions = profile.assumptions();
+    flags.assumptions.apply(&mut assumptions);
     Host {
+        reserves: profile.reserves(ram.value),
         ram,
-        ram_source,
-        cpus,
-        cpus_source,
-        storage,
-        storage_source,
+        cpus: r.cpus(),
+        storage: r.storage(),
         zfs: zfs.in_use,
-        zfs_source: zfs.in_use_source,
         pg_on_zfs: zfs.pg_on_zfs,
-        pg_on_zfs_source: zfs.pg_on_zfs_source,
         zfs_datasets: zfs.datasets,
         pg_version,
-        pg_version_source,
-        pg_build: build.map(|b| b.value.clone()),
-        pg_build_source: build.map_or("unknown: no facts from the host".to_string(), |b| {
-            r.facts_src(&b.source)
-        }),
+        pg_build: Sourced::new(
+            build.map(|b| b.value.clone()),
+            build.map_or("unknown: no facts from the host".to_string(), |b| {
+                r.facts_src(&b.source)
+            }),
+        ),
+        pg_release: None,
+        redis_version: newest("Redis"),
+        pgbouncer_version: newest("PgBouncer"),
+        assumptions,
+        notes: Vec::new(),
     }
 }
 
-struct RenderSources<'a> {
+struct TuningSources<'a> {
     flags: &'a Flags<'a>,
     facts: Option<&'a Facts>,
     profile: &'a Profile,
     nominal: String,
 }
 
-impl RenderSources<'_> {
+impl TuningSources<'_> {
     /// A fact's source: the facts file's, or this machine's when detected.
     fn facts_src(&self, what: &str) -> String {
         match self.flags.facts {
@@ -434,9 +626,9 @@ impl RenderSources<'_> {
         }
     }
 
-    fn ram(&self) -> (ByteSize, String) {
+    fn ram(&self) -> Sourced<ByteSize> {
         match (self.flags.ram, self.facts) {
-            (Some(r), _) => (r, "--ram".to_string()),
+            (Some(r), _) => Sourced::new(r, "--ram"),
             (None, Some(f)) => {
                 let m = &f.memory;
                 let src = match &m.cgroup_limit {
@@ -446,30 +638,30 @@ impl RenderSources<'_> {
                     )),
                     _ => self.facts_src(&format!("physical ({})", m.physical.source)),
                 };
-                (m.effective(), src)
+                Sourced::new(m.effective(), src)
             }
-            (None, None) => (self.profile.host.ram, self.nominal.clone()),
+            (None, None) => Sourced::new(self.profile.host.ram, self.nominal.clone()),
         }
     }
 
-    fn cpus(&self) -> (u32, String) {
+    fn cpus(&self) -> Sourced<u32> {
         match (self.flags.cpus, self.facts) {
-            (Some(c), _) => (c, "--cpus".to_string()),
-            (None, Some(f)) => (
+            (Some(c), _) => Sourced::new(c, "--cpus"),
+            (None, Some(f)) => Sourced::new(
                 f.cpu.effective(),
                 self.facts_src(&match &f.cpu.cgroup_quota {
                     Some(q) => format!("cgroup quota {} CPUs", q.value),
                     None => format!("{} logical", f.cpu.logical.value),
                 }),
             ),
-            (None, None) => (self.profile.host.cpus, self.nominal.clone()),
+            (None, None) => Sourced::new(self.profile.host.cpus, self.nominal.clone()),
         }
     }
 
-    fn storage(&self) -> (crate::facts::StorageKind, String) {
+    fn storage(&self) -> Sourced<StorageKind> {
         match (self.flags.storage, self.facts) {
-            (Some(s), _) => (s, "--storage".to_string()),
-            (None, Some(f)) => (
+            (Some(s), _) => Sourced::new(s, "--storage"),
+            (None, Some(f)) => Sourced::new(
                 f.storage.kind.value,
                 self.facts_src(&format!(
                     "{}{}",
@@ -481,16 +673,16 @@ impl RenderSources<'_> {
                     }
                 )),
             ),
-            (None, None) => (self.profile.host.storage, self.nominal.clone()),
+            (None, None) => Sourced::new(self.profile.host.storage, self.nominal.clone()),
         }
     }
 
-    fn pg_version(&self) -> (PgVersion, String) {
+    fn pg_version(&self) -> Sourced<PgVersion> {
         match (self.flags.pg_version, self.facts) {
-            (Some(v), _) => (v, "--pg-version".to_string()),
+            (Some(v), _) => Sourced::new(v, "--pg-version"),
             (None, Some(f)) => match f.servers.pg_version() {
-                Some(v) => (v, self.facts_src("postgres found")),
-                None => (
+                Some(v) => Sourced::new(v, self.facts_src("postgres found")),
+                None => Sourced::new(
                     self.profile.host.pg_version,
                     format!(
                         "{} (no PostgreSQL {} in the facts)",
@@ -499,7 +691,7 @@ impl RenderSources<'_> {
                     ),
                 ),
             },
-            (None, None) => (self.profile.host.pg_version, self.nominal.clone()),
+            (None, None) => Sourced::new(self.profile.host.pg_version, self.nominal.clone()),
         }
     }
 }
@@ -508,11 +700,19 @@ impl RenderSources<'_> {
 /// thing that makes the ZFS-only settings safe), whether the ARC is there
 /// to cap and budget, and whether to render the dataset script.
 struct ZfsUse {
-    pub pg_on_zfs: bool,
-    pub pg_on_zfs_source: String,
-    pub in_use: bool,
-    pub in_use_source: String,
-    pub datasets: bool,
+    pg_on_zfs: Sourced<bool>,
+    in_use: Sourced<bool>,
+    datasets: bool,
+}
+
+impl ZfsUse {
+    fn none(why: &str) -> ZfsUse {
+        ZfsUse {
+            pg_on_zfs: Sourced::new(false, why),
+            in_use: Sourced::new(false, why),
+            datasets: false,
+        }
+    }
 }
 
 fn resolve_zfs(
@@ -521,7 +721,6 @@ fn resolve_zfs(
     facts: Option<&Facts>,
     facts_src: &dyn Fn(&str) -> String,
 ) -> ZfsUse {
-    use crate::facts::is_zfs;
     let nominal = format!("nominal host of profile {}", profile.name);
     let (data_on_zfs, data_source) = match (filesystem_flag, facts) {
         (Some(fs), _) => (is_zfs(fs), format!("--filesystem {fs}")),
@@ -552,25 +751,17 @@ fn resolve_zfs(
     };
     let pools = facts.map(|f| f.zfs_pools().to_vec()).unwrap_or_default();
     match profile.zfs.enabled {
-        ZfsMode::Off => ZfsUse {
-            pg_on_zfs: false,
-            pg_on_zfs_source: format!("profile {}: zfs disabled", profile.name),
-            in_use: false,
-            in_use_source: format!("profile {}: zfs disabled", profile.name),
-            datasets: false,
-        },
+        ZfsMode::Off => ZfsUse::none(&format!("profile {}: zfs disabled", profile.name)),
         ZfsMode::On => ZfsUse {
-            pg_on_zfs: data_on_zfs,
-            pg_on_zfs_source: data_source,
-            in_use: true,
-            in_use_source: format!("profile {}: zfs enabled", profile.name),
+            pg_on_zfs: Sourced::new(data_on_zfs, data_source),
+            in_use: Sourced::new(true, format!("profile {}: zfs enabled", profile.name)),
             datasets: true,
         },
         ZfsMode::Auto => {
-            let (in_use, in_use_source) = if data_on_zfs {
-                (true, data_source.clone())
+            let in_use = if data_on_zfs {
+                Sourced::new(true, data_source.clone())
             } else if !pools.is_empty() {
-                (
+                Sourced::new(
                     true,
                     facts_src(&format!(
                         "ZFS pool(s) {} imported, PostgreSQL's data not on ZFS",
@@ -578,13 +769,11 @@ fn resolve_zfs(
                     )),
                 )
             } else {
-                (false, format!("no ZFS in use: {data_source}"))
+                Sourced::new(false, format!("no ZFS in use: {data_source}"))
             };
             ZfsUse {
-                pg_on_zfs: data_on_zfs,
-                pg_on_zfs_source: data_source,
+                pg_on_zfs: Sourced::new(data_on_zfs, data_source),
                 in_use,
-                in_use_source,
                 datasets: data_on_zfs,
             }
         }

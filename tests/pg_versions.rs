@@ -6,11 +6,10 @@
 
 mod harness;
 
-use std::path::Path;
 use std::process::Command;
 
-use dbtune::plan::{self, Host};
-use dbtune::profile::{Profile, BUILTIN};
+use dbtune::plan::{self};
+use dbtune::profile::Profile;
 use dbtune::read::catalog::{Lookup, PgCatalog, VarType};
 use dbtune::read::pgvalue::{self, PgValue};
 use dbtune::render;
@@ -19,30 +18,14 @@ use dbtune::version::PgVersion;
 use harness::Postgres;
 
 fn builtin(name: &str) -> Profile {
-    let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
-    Profile::parse(text, Path::new(name)).unwrap()
+    harness::builtin(name)
 }
 
 /// postgresql.conf of a built-in profile for a host and version.
 fn conf_for(p: &Profile, ram: ByteSize, cpus: u32, major: u32) -> String {
-    let host = Host {
-        ram,
-        ram_source: "test".into(),
-        cpus,
-        cpus_source: "test".into(),
-        storage: p.host.storage,
-        storage_source: "test".into(),
-        zfs: false,
-        zfs_source: "test".into(),
-        pg_on_zfs: false,
-        pg_on_zfs_source: "test".into(),
-        zfs_datasets: false,
-        pg_version: PgVersion::of(major),
-        pg_version_source: "test".into(),
-        // npm's builds: no lz4, zstd or liburing.
-        pg_build: Some(vec![]),
-        pg_build_source: "npm build".into(),
-    };
+    let mut host = harness::host_for(p, Some(ram), Some(cpus), None, Some(major));
+    // npm's builds: no lz4, zstd or liburing.
+    host.pg_build = dbtune::facts::Sourced::new(Some(vec![]), "npm build");
     let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
     let files = render::render(&plan, None).unwrap();
     let report = render::check(&plan, &files).unwrap();

@@ -2,8 +2,9 @@
 //! version-specific parameters, and the property that every rendered set
 //! fits its host or is refused with the numbers.
 
-use std::path::Path;
+mod harness;
 
+use dbtune::facts::Sourced;
 use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
 use dbtune::profile::{Profile, BUILTIN};
@@ -11,35 +12,15 @@ use dbtune::read::report;
 use dbtune::render;
 use dbtune::units::ByteSize;
 use dbtune::version::PgVersion;
+use harness::{host_for, with_zfs};
 use proptest::prelude::*;
 
 fn profile(name: &str) -> Profile {
-    let text = BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .expect("built-in")
-        .1;
-    Profile::parse(text, Path::new(name)).unwrap()
+    harness::builtin(name)
 }
 
 fn nominal(p: &Profile) -> Host {
-    Host {
-        ram: p.host.ram,
-        ram_source: "nominal".into(),
-        cpus: p.host.cpus,
-        cpus_source: "nominal".into(),
-        storage: p.host.storage,
-        storage_source: "nominal".into(),
-        zfs: p.host.filesystem == "zfs",
-        zfs_source: "nominal".into(),
-        pg_on_zfs: p.host.filesystem == "zfs",
-        pg_on_zfs_source: "nominal".into(),
-        zfs_datasets: p.host.filesystem == "zfs",
-        pg_version: p.host.pg_version,
-        pg_version_source: "nominal".into(),
-        pg_build: None,
-        pg_build_source: "nominal".into(),
-    }
+    host_for(p, None, None, None, None)
 }
 
 fn files(p: &Profile, h: &Host) -> Vec<render::Artifact> {
@@ -60,14 +41,7 @@ fn snapshots_of_every_builtin_profile_on_its_nominal_host() {
 #[test]
 fn snapshots_of_zfs_files_for_powerhouse_on_zfs() {
     let p = profile("powerhouse");
-    let h = Host {
-        zfs: true,
-        zfs_source: "test: data on ZFS".into(),
-        pg_on_zfs: true,
-        pg_on_zfs_source: "test: data on ZFS".into(),
-        zfs_datasets: true,
-        ..nominal(&p)
-    };
+    let h = with_zfs(nominal(&p), true, true);
     for a in files(&p, &h)
         .into_iter()
         .filter(|a| a.kind == dbtune::service::FileKind::Zfs)
@@ -98,7 +72,7 @@ fn every_builtin_profile_fits_its_nominal_host_by_its_parsed_files() {
             report::text(&r, false)
         );
         assert!(
-            r.budget.worst > h.ram.scale(0.9),
+            r.budget.worst > h.ram.value.scale(0.9),
             "{name} leaves more than 10% unused:\n{}",
             report::text(&r, false)
         );
@@ -111,11 +85,8 @@ fn every_profile_passes_its_own_check_on_every_postgres_version() {
         let p = profile(name);
         for v in PgVersion::all().map(PgVersion::major) {
             for zfs in [false, true] {
-                let h = Host {
-                    pg_version: PgVersion::of(v),
-                    zfs,
-                    ..nominal(&p)
-                };
+                let h = host_for(&p, None, None, None, Some(v));
+                let h = with_zfs(h.clone(), zfs, h.pg_on_zfs.value);
                 let plan = plan::build(&p, &h).unwrap();
                 let r = render::check(&plan, &render::render(&plan, None).unwrap()).unwrap();
                 assert!(
@@ -148,12 +119,7 @@ fn the_files_render_owns_are_the_files_it_makes() {
         for services in sets {
             for zfs in [false, true] {
                 let p = profile(name).with_services(services);
-                let h = Host {
-                    zfs,
-                    pg_on_zfs: zfs,
-                    zfs_datasets: zfs,
-                    ..nominal(&p)
-                };
+                let h = with_zfs(nominal(&p), zfs, zfs);
                 let plan = plan::build(&p, &h).unwrap();
                 let mut made = render::render(&plan, None).unwrap();
                 let budget = render::check(&plan, &made).unwrap().budget;
@@ -182,10 +148,7 @@ fn pg_names(content: &str) -> Vec<String> {
 fn postgres_parameters_follow_the_version() {
     let p = profile("bulk-ingest");
     for v in PgVersion::all().map(PgVersion::major) {
-        let h = Host {
-            pg_version: PgVersion::of(v),
-            ..nominal(&p)
-        };
+        let h = host_for(&p, None, None, None, Some(v));
         let conf = files(&p, &h)
             .into_iter()
             .find(|a| a.file == "postgresql.conf")
@@ -208,11 +171,8 @@ fn postgres_parameters_follow_the_version() {
         } else {
             "wal_compression = on"
         }));
-        let with_lz4 = Host {
-            pg_version: PgVersion::of(v),
-            pg_build: Some(vec!["lz4".into()]),
-            ..nominal(&p)
-        };
+        let mut with_lz4 = host_for(&p, None, None, None, Some(v));
+        with_lz4.pg_build = Sourced::new(Some(vec!["lz4".into()]), "test");
         let conf_lz4 = files(&p, &with_lz4)
             .into_iter()
             .find(|a| a.file == "postgresql.conf")
@@ -250,10 +210,7 @@ fn postgres_parameters_follow_the_version() {
 #[test]
 fn powerhouse_two_gib_is_refused_with_numbers_and_a_hint() {
     let p = profile("powerhouse");
-    let h = Host {
-        ram: ByteSize::gib(2),
-        ..nominal(&p)
-    };
+    let h = host_for(&p, Some(ByteSize::gib(2)), None, None, None);
     let e = plan::build(&p, &h).unwrap_err();
     assert!(
         e.message().contains("does not fit a host with 2 GiB"),
@@ -289,23 +246,15 @@ proptest! {
         which in 0usize..3,
     ) {
         let p = profile(BUILTIN[which].0);
-        let h = Host {
-            ram: ByteSize::mib(ram_mib),
-            cpus,
-            storage,
-            pg_version: PgVersion::of(version),
-            zfs,
-            pg_on_zfs: zfs,
-            zfs_datasets: zfs,
-            ..nominal(&p)
-        };
+        let h = host_for(&p, Some(ByteSize::mib(ram_mib)), Some(cpus), Some(storage), Some(version));
+        let h = with_zfs(h, zfs, zfs);
         match plan::build(&p, &h) {
             Ok(plan) => {
                 let artifacts = render::render(&plan, None).unwrap();
                 let r = render::check(&plan, &artifacts).unwrap();
                 prop_assert!(
                     r.ok() && r.findings.is_empty(),
-                    "{} on {}:\n{}", p.name, h.ram, report::text(&r, false)
+                    "{} on {}:\n{}", p.name, h.ram.value, report::text(&r, false)
                 );
             }
             Err(e) => {
@@ -357,16 +306,14 @@ fn a_grid_of_hosts_fits_or_is_refused() {
                         (StorageKind::Nvme, true, true),
                         (StorageKind::Ssd, true, false),
                     ] {
-                        let h = Host {
-                            ram: ByteSize::mib(ram),
-                            cpus,
-                            storage,
-                            pg_version: PgVersion::of(version),
-                            zfs,
-                            pg_on_zfs,
-                            zfs_datasets: pg_on_zfs,
-                            ..nominal(&p)
-                        };
+                        let h = host_for(
+                            &p,
+                            Some(ByteSize::mib(ram)),
+                            Some(cpus),
+                            Some(storage),
+                            Some(version),
+                        );
+                        let h = with_zfs(h, zfs, pg_on_zfs);
                         match plan::build(&p, &h) {
                             Ok(plan) => {
                                 let r = render::check(&plan, &render::render(&plan, None).unwrap())
@@ -404,8 +351,7 @@ fn open_file_limits_never_exceed_the_kernels_nr_open() {
     let mut p = profile("powerhouse");
     p.pgbouncer.max_client_conn = 1_000_000;
     p.redis.maxclients = dbtune::profile::MAX_CLIENTS;
-    let mut h = nominal(&p);
-    h.ram = ByteSize::gib(256);
+    let h = host_for(&p, Some(ByteSize::gib(256)), None, None, None);
     let plan = plan::build(&p, &h).unwrap_or_else(|e| panic!("{e}"));
     let artifacts = render::render(&plan, None).unwrap();
     let report = render::check(&plan, &artifacts).unwrap();

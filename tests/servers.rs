@@ -7,8 +7,7 @@ mod harness;
 use std::path::Path;
 use std::process::Command;
 
-use dbtune::facts::StorageKind;
-use dbtune::plan::{self, Host};
+use dbtune::plan::{self};
 use dbtune::profile::{Profile, BUILTIN};
 use dbtune::render::{self, Artifact};
 use dbtune::units::{parse_redis_memory, ByteSize};
@@ -28,27 +27,8 @@ fn fixture_profile(file: &str) -> Profile {
 
 /// A rendering for the PostgreSQL major version installed here.
 fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) -> Vec<Artifact> {
-    let host = Host {
-        ram: ram.unwrap_or(p.host.ram),
-        ram_source: "test".into(),
-        cpus: cpus.unwrap_or(p.host.cpus),
-        cpus_source: "test".into(),
-        storage: if p.host.storage == StorageKind::Hdd {
-            StorageKind::Hdd
-        } else {
-            p.host.storage
-        },
-        storage_source: "test".into(),
-        zfs,
-        zfs_source: "test".into(),
-        pg_on_zfs: zfs,
-        pg_on_zfs_source: "test".into(),
-        zfs_datasets: zfs,
-        pg_version: dbtune::version::PgVersion::nearest(harness::pg_major()),
-        pg_version_source: "installed".into(),
-        pg_build: None,
-        pg_build_source: "test".into(),
-    };
+    let host = harness::host_for(p, ram, cpus, None, Some(harness::pg_major()));
+    let host = harness::with_zfs(host, zfs, zfs);
     let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
     let files = render::render(&plan, None).unwrap();
     let report = render::check(&plan, &files).unwrap();

@@ -452,7 +452,7 @@ impl Detector {
                 rd.flatten()
                     .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                     .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                    .filter(|n| crate::profile::is_zfs_name(n, true))
+                    .filter(|n| crate::doc::is_zfs_name(n, true))
                     .collect()
             })
             .unwrap_or_default();
@@ -470,7 +470,7 @@ impl Detector {
                 pools.extend(
                     out.lines()
                         .map(str::trim)
-                        .filter(|n| crate::profile::is_zfs_name(n, true))
+                        .filter(|n| crate::doc::is_zfs_name(n, true))
                         .map(str::to_string),
                 );
             }

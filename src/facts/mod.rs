@@ -278,7 +278,7 @@ pub fn cpus_problem(cpus: u32) -> Option<String> {
 
 /// Why a host fact's free text (a source, a note) is not plain text.
 pub fn text_problem(text: &str) -> Option<String> {
-    crate::profile::plain_text_problem(text, 4096)
+    crate::doc::plain_text_problem(text, 4096)
 }
 
 impl Facts {
@@ -325,9 +325,9 @@ impl Facts {
         };
         if let Err(bad) = facts.check() {
             let line = if is_json {
-                crate::profile::json_line(&text, &bad.path)
+                crate::doc::json_line(&text, &bad.path)
             } else {
-                crate::profile::toml_line(&text, &bad.path)
+                crate::doc::toml_line(&text, &bad.path)
             };
             return Err(crate::error::Error::input(
                 format!("{}:{line}", path.display()),
@@ -462,7 +462,7 @@ impl Facts {
     /// Pool names and free text that end up in scripts and comments.
     fn check_names(&self) -> Result<(), BadFact> {
         for pool in self.zfs_pools() {
-            if !crate::profile::is_zfs_name(pool, false) {
+            if !crate::doc::is_zfs_name(pool, false) {
                 return Err(BadFact::new(
                     &["zfs", "pools"],
                     format!("`{}` is not a ZFS pool name", pool.escape_debug()),

@@ -604,7 +604,7 @@ pub(super) fn apply_dir(args: &ApplyArgs) -> Result<(std::path::PathBuf, &[Strin
 pub(super) fn vet(
     files: &HostSettings,
     after: &HostSettings,
-    host: &target::CheckTarget,
+    host: &target::Host,
     huge: Option<crate::read::safety::LiveHugePages>,
 ) -> Result<report::Report> {
     let dir_report = report::check_settings(files, host, huge.clone());

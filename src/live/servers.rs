@@ -13,7 +13,8 @@ use crate::error::Error;
 use crate::facts::detect::Detector;
 use crate::read::discover;
 use crate::read::settings::HostSettings;
-use crate::target::{self, CheckTarget, ThisMachine};
+use crate::read::settings::Releases;
+use crate::target::{self, Host};
 use crate::version::PgVersion;
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -98,41 +99,34 @@ pub(super) async fn connect(
 
 /// The servers' host, resolved as check-budget resolves it (the same
 /// code): flags > facts file > manifest > this machine when every server
-/// runs on it; the version is the live server's. When PostgreSQL runs
+/// runs on it; the release is the live server's. When PostgreSQL runs
 /// here, where its data directory really is decides whether it is on ZFS.
 pub(super) fn servers_host(
     flags: &target::Flags,
-    manifest: Option<&crate::render::output::Manifest>,
+    manifest: Option<&crate::manifest::Manifest>,
     live: &Live,
     all_local: bool,
-) -> Result<CheckTarget> {
-    let version = live.pg.as_ref().map(|(_, s)| s.major);
-    let mut host = target::resolve(
+) -> Result<Host> {
+    let postgres = live.pg.as_ref().map(|(_, s)| target::LivePostgres {
+        major: s.major,
+        build: s.build_features(),
+        release: s.version.clone(),
+    });
+    let data_dir = local_data_dir(live, all_local);
+    target::resolve(
         flags,
         manifest,
-        ThisMachine::IfServersLocal(all_local),
-        version,
-    )?;
-    // On this machine, where the data directory really is beats any word
-    // about it, --filesystem too: `full_page_writes = off` on ext4 because
-    // a flag said zfs would lose data at the next crash.
-    if let Some((zfs, source)) = local_data_dir_zfs(live, all_local) {
-        if let Some(fs) = flags.filesystem {
-            if fs.eq_ignore_ascii_case("zfs") != zfs {
-                host.notes.push(format!(
-                    "note: --filesystem {fs} is not used: {source}, and detection decides for a server on this machine"
-                ));
-            }
-        }
-        host.pg_on_zfs = zfs;
-        host.pg_on_zfs_source = source;
-    }
-    Ok(host)
+        target::Purpose::Live {
+            all_local,
+            postgres: postgres.as_ref(),
+            data_dir: data_dir.as_ref(),
+        },
+    )
 }
 
 /// For a PostgreSQL on this machine: whether its data directory (and
 /// pg_wal) is on ZFS, as detection sees it. Detection beats any file.
-pub(super) fn local_data_dir_zfs(live: &Live, all_local: bool) -> Option<(bool, String)> {
+pub(super) fn local_data_dir(live: &Live, all_local: bool) -> Option<target::LocalDataDir> {
     let (_, s) = live.pg.as_ref()?;
     if !all_local {
         return None;
@@ -147,10 +141,10 @@ pub(super) fn local_data_dir_zfs(live: &Live, all_local: bool) -> Option<(bool, 
         .filesystem
         .as_ref()
         .map_or("an unknown filesystem".to_string(), |f| f.value.clone());
-    Some((
-        facts.data_on_zfs(),
-        format!("detected: the server's data_directory {dir} is on {fs}"),
-    ))
+    Some(target::LocalDataDir {
+        on_zfs: facts.data_on_zfs(),
+        source: format!("detected: the server's data_directory {dir} is on {fs}"),
+    })
 }
 
 pub(super) fn live_settings(live: &Live) -> HostSettings {
@@ -167,15 +161,17 @@ pub(super) fn live_settings(live: &Live) -> HostSettings {
     }
 }
 
+/// The files of `dir` as the live servers read them: their releases.
 pub(super) fn load_dir(dir: &Path, live: &Live) -> Result<(HostSettings, discover::Found)> {
     let found = discover::discover(&[dir.to_path_buf()])?;
-    let mut settings = discover::load_found(
-        &found,
-        live_settings(live).pg_version,
-        live.pg.as_ref().map(|(_, s)| s.build_features()),
-        None,
-    )?;
-    settings.pg_release = live.pg.as_ref().map(|(_, s)| s.version.clone());
+    let running = live_settings(live);
+    let releases = Releases {
+        pg_version: running.pg_version,
+        pg_build: running.pg_build,
+        pg_release: running.pg_release,
+        ..Default::default()
+    };
+    let settings = discover::load_found(&found, &releases, None)?;
     Ok((settings, found))
 }
 

@@ -132,8 +132,8 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
              profile (`dbtune profiles`), give Redis a larger share, turn its persistence off, or \
              disable it ([redis] enabled = false)",
             profile.name,
-            host.ram,
-            host.ram_source,
+            host.ram.value,
+            host.ram.source,
             if r.persistence.forks() {
                 "the copy-on-write of its forks"
             } else {
@@ -271,41 +271,13 @@ fn fit_work_mem(room: ByteSize, sorters: u64, per_query: f64) -> ByteSize {
     }
 }
 
-/// Memory the profile keeps for the OS and for the host's other
-/// processes (its `[[reserve]]` entries), on a host with `ram`: budget terms
-/// no config file shows. check-budget --profile uses the same.
-pub fn host_reserves(profile: &Profile, ram: ByteSize) -> Vec<HostReserve> {
-    let os_reserve = profile
-        .os
-        .reserve_min
-        .max(ram.scale(profile.os.reserve_fraction.0));
-    let mut reserves = vec![HostReserve {
-        name: "OS reserve".into(),
-        memory: os_reserve,
-        source: format!(
-            "profile {} [os]: max({}, {:.0}% of RAM)",
-            profile.name,
-            profile.os.reserve_min,
-            profile.os.reserve_fraction.0 * 100.0
-        ),
-    }];
-    for r in &profile.reserve {
-        reserves.push(HostReserve {
-            name: r.name.clone(),
-            memory: r.memory,
-            source: format!("profile {} [[reserve]]", profile.name),
-        });
-    }
-    reserves
-}
-
 /// The memory split, step by step: the host's fixed needs, the shares of
 /// the ARC, Redis and PgBouncer, then PostgreSQL's settings sized so their
 /// worst case fits what is left.
 pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Allocation, Error> {
-    let reserves = host_reserves(profile, host.ram);
+    let reserves = host.reserves.clone();
     let available = after_fixed_needs(profile, host, &reserves)?;
-    let arc = host.zfs.then(|| {
+    let arc = host.zfs.value.then(|| {
         available
             .scale(profile.zfs.arc_share.0)
             .floor_to(ByteSize::mib(1))
@@ -340,7 +312,7 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     let (pg, pgbouncer) = sizing.postgres(bouncer, available)?;
     let notes = sizing.notes(&pg, pgbouncer.as_ref());
     Ok(Allocation {
-        ram: host.ram,
+        ram: host.ram.value,
         os_reserve: reserves[0].memory,
         reserves,
         available,
@@ -368,7 +340,7 @@ fn after_fixed_needs(
     host: &Host,
     reserves: &[HostReserve],
 ) -> Result<ByteSize, Error> {
-    let ram = host.ram;
+    let ram = host.ram.value;
     let fixed: ByteSize = reserves.iter().map(|r| r.memory).sum();
     // Below this PostgreSQL cannot run a handful of connections.
     let floor = ByteSize::mib(256);
@@ -379,7 +351,7 @@ fn after_fixed_needs(
              hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
              [[reserve]] entries, or give the host more memory",
             profile.name,
-            host.ram_source,
+            host.ram.source,
             reserve_lines(reserves)
         )));
     }
@@ -403,7 +375,7 @@ const SUPERUSER_RESERVED: u32 = 3;
 impl PgSizing<'_> {
     /// hash_mem_multiplier as render writes it: 2 where PostgreSQL has it.
     fn hash_mem_multiplier(&self) -> f64 {
-        if self.host.pg_version >= 15 {
+        if self.host.pg_version.value >= 15 {
             2.0
         } else {
             1.0
@@ -414,18 +386,18 @@ impl PgSizing<'_> {
     fn per_query(&self) -> f64 {
         self.a.sorts_per_query as f64
             * self.hash_mem_multiplier()
-            * calibration::pg(self.host.pg_version).hash
+            * calibration::pg(self.host.pg_version.value).hash
     }
 
     /// Every count and size except connections and work_mem, from the CPUs,
     /// the RAM and the share.
     fn shape(&self) -> PgShape {
         let (p, host, pg_share) = (&self.profile.postgres, self.host, self.pg_share);
-        let cpus = host.cpus.max(1);
+        let cpus = host.cpus.value.max(1);
         let max_parallel_workers = if cpus > 1 { cpus.min(32) } else { 0 };
         // Every sender and worker slot is a process the worst case counts;
         // small hosts keep fewer.
-        let small = host.ram < ByteSize::gib(8);
+        let small = host.ram.value < ByteSize::gib(8);
         let wal_senders = match (p.replication, small) {
             (false, _) => 0,
             (true, true) => 2,
@@ -437,7 +409,7 @@ impl PgSizing<'_> {
             .floor_to(ByteSize::mib(1))
             .max(ByteSize::mib(16));
         PgShape {
-            version: host.pg_version,
+            version: host.pg_version.value,
             shared_buffers,
             wal_buffers: match self.profile.workload {
                 // Many concurrent COPY streams fill the default 16 MB quickly.
@@ -449,7 +421,7 @@ impl PgSizing<'_> {
             max_parallel_workers,
             wal_senders,
             autovacuum_workers: p.autovacuum_max_workers,
-            io_workers: if host.pg_version >= 18 {
+            io_workers: if host.pg_version.value >= 18 {
                 (cpus / 4).clamp(3, 16)
             } else {
                 0
@@ -468,7 +440,7 @@ impl PgSizing<'_> {
             query_stats: p.query_stats,
             jit: jit_possible(
                 super::postgres::jit_on(self.profile),
-                host.pg_build.as_deref(),
+                host.pg_build.value.as_deref(),
             ),
         }
     }
@@ -536,8 +508,8 @@ impl PgSizing<'_> {
              hint: give the host more memory, lower the profile's [[reserve]] entries, \
              min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
             self.profile.name,
-            host.ram,
-            host.ram_source,
+            host.ram.value,
+            host.ram.source,
             shape.max_connections,
             p.work_mem_min,
             fixed + p.work_mem_min.scale(self.per_query()) * shape.sorters(),
@@ -584,7 +556,7 @@ impl PgSizing<'_> {
     ) -> ByteSize {
         let a = self.a;
         match self.arc {
-            Some(arc) if self.host.pg_on_zfs => shape.shared_buffers + arc,
+            Some(arc) if self.host.pg_on_zfs.value => shape.shared_buffers + arc,
             // The page cache caches the data; an ARC for other pools is not it.
             _ => {
                 let procs = (shape.max_connections
@@ -592,9 +564,9 @@ impl PgSizing<'_> {
                     + shape.max_worker_processes
                     + 6) as u64;
                 let busy = (shape.max_connections as f64 * a.busy_fraction_typical).ceil() as u64;
-                let backend = a
-                    .backend_memory
-                    .unwrap_or(ByteSize(calibration::pg(self.host.pg_version).backend));
+                let backend = a.backend_memory.unwrap_or(ByteSize(
+                    calibration::pg(self.host.pg_version.value).backend,
+                ));
                 let typical_private = backend * procs + work_mem * busy;
                 (available
                     - self.redis.map_or(ByteSize::ZERO, |r| r.worst)
@@ -642,7 +614,7 @@ impl PgSizing<'_> {
             }
             bb.worst = bouncer_worst(bb.max_client_conn, bb.servers());
         }
-        let cpus = self.host.cpus.max(1);
+        let cpus = self.host.cpus.value.max(1);
         let per_gather_cap = match self.profile.workload {
             Workload::Web => 2,
             Workload::Ingest | Workload::Mixed => 4,
@@ -727,7 +699,7 @@ mod tests {
     fn low_memory_on_its_nominal_host() {
         let a = allocate(
             &profile("low-memory"),
-            &host(4, 2, 15),
+            &host(&profile("low-memory"), 4, 2, 15),
             &Assumptions::default(),
         )
         .unwrap();
@@ -748,7 +720,7 @@ mod tests {
     fn redis_maxmemory_respects_the_profile_cap() {
         let a = allocate(
             &profile("powerhouse"),
-            &host(512, 64, 16),
+            &host(&profile("powerhouse"), 512, 64, 16),
             &Assumptions::default(),
         )
         .unwrap();
@@ -761,7 +733,7 @@ mod tests {
     fn fixed_needs_above_ram_are_refused_with_the_list() {
         let e = allocate(
             &profile("powerhouse"),
-            &host(2, 2, 16),
+            &host(&profile("powerhouse"), 2, 2, 16),
             &Assumptions::default(),
         )
         .unwrap_err();
@@ -779,7 +751,7 @@ mod tests {
         let mut p = profile("low-memory");
         p.pgbouncer.enabled = false;
         p.postgres.max_connections = 400;
-        let a = allocate(&p, &host(4, 2, 15), &Assumptions::default()).unwrap();
+        let a = allocate(&p, &host(&p, 4, 2, 15), &Assumptions::default()).unwrap();
         assert!(a.pg.max_connections < 400);
         assert!(a
             .pg
@@ -791,7 +763,7 @@ mod tests {
     fn huge_pages_cover_the_shared_memory_estimate() {
         let a = allocate(
             &profile("powerhouse"),
-            &host(64, 16, 16),
+            &host(&profile("powerhouse"), 64, 16, 16),
             &Assumptions::default(),
         )
         .unwrap();

@@ -9,56 +9,12 @@ pub mod memory;
 pub mod postgres;
 pub mod services;
 
-use crate::version::PgVersion;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::facts::StorageKind;
-use crate::model::{Assumptions, HostReserve};
 use crate::profile::{Profile, Workload};
 use crate::units::ByteSize;
 
-/// The host a plan is for, each fact with where it came from
-/// (flag > facts file > detected > the profile's nominal host).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Host {
-    pub ram: ByteSize,
-    pub ram_source: String,
-    pub cpus: u32,
-    pub cpus_source: String,
-    pub storage: StorageKind,
-    pub storage_source: String,
-    /// ZFS is in use on the host: its ARC is capped and budgeted.
-    pub zfs: bool,
-    pub zfs_source: String,
-    /// PostgreSQL's data directory (and its WAL directory, when pg_wal
-    /// links elsewhere) is on ZFS. Only then are full_page_writes,
-    /// wal_init_zero and wal_recycle turned off: on any other filesystem a
-    /// crash could leave torn pages.
-    #[serde(default)]
-    pub pg_on_zfs: bool,
-    #[serde(default)]
-    pub pg_on_zfs_source: String,
-    /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
-    #[serde(default)]
-    pub zfs_datasets: bool,
-    pub pg_version: PgVersion,
-    pub pg_version_source: String,
-    /// What the target PostgreSQL build supports (`lz4`...), when known:
-    /// a value its build lacks stops the server from starting.
-    #[serde(default)]
-    pub pg_build: Option<Vec<String>>,
-    #[serde(default)]
-    pub pg_build_source: String,
-}
-
-impl Host {
-    /// Whether the target build is known to have a feature.
-    pub fn pg_build_has(&self, feature: &str) -> bool {
-        self.pg_build
-            .as_ref()
-            .is_some_and(|b| b.iter().any(|f| f == feature))
-    }
-}
+pub use crate::target::Host;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Setting {
@@ -78,6 +34,16 @@ pub struct Section {
 pub struct Sections(pub Vec<Section>);
 
 impl Sections {
+    /// The value the plan gives `name`, when it sets it (the last, for a
+    /// name set more than once).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .flat_map(|s| &s.settings)
+            .rfind(|x| x.name == name)
+            .map(|x| x.value.as_str())
+    }
+
     pub fn section(&mut self, title: &str) -> &mut Section {
         self.0.push(Section {
             title: title.to_string(),
@@ -124,38 +90,24 @@ pub struct ZfsPlan {
 pub struct Plan {
     pub profile: String,
     pub workload: Workload,
+    /// Serialized as the manifest records it: templates read
+    /// `host.ram`, `host.ram_source`...
+    #[serde(serialize_with = "crate::manifest::serialize_host")]
     pub host: Host,
     pub postgres: Sections,
     pub redis: Option<Sections>,
     pub pgbouncer: Option<Sections>,
     pub zfs: Option<ZfsPlan>,
     pub sysctl: Sections,
-    /// Memory claimed outside the rendered files (OS, the profile's
-    /// reservations): budget terms the files cannot show.
-    pub reserves: Vec<HostReserve>,
-    pub assumptions: Assumptions,
     /// Where a cap bound (connections, pools, memory shares shrunk to
     /// fit): what the profile asked and what was given.
     pub notes: Vec<String>,
 }
 
-/// The budget assumptions a profile states (sorts per query...).
-pub fn assumptions_of(profile: &Profile) -> Assumptions {
-    Assumptions {
-        sorts_per_query: profile.postgres.sorts_per_query,
-        manual_maintenance: profile.postgres.manual_maintenance,
-        temp_tables: profile.postgres.temp_tables,
-        busy_fraction_typical: profile.postgres.busy_share.0,
-        backend_memory: profile.postgres.backend_memory,
-        ..Assumptions::default()
-    }
-}
-
 /// Builds the plan, or refuses with the numbers when the profile's fixed
 /// needs cannot fit the host.
 pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Error> {
-    let assumptions = assumptions_of(profile);
-    let alloc = memory::allocate(profile, host, &assumptions)?;
+    let alloc = memory::allocate(profile, host, &host.assumptions)?;
     let postgres = postgres::settings(profile, host, &alloc);
     let redis = alloc.redis.as_ref().map(|r| services::redis(profile, r));
     let pgbouncer = alloc
@@ -175,8 +127,6 @@ pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Error
         pgbouncer,
         zfs,
         sysctl,
-        reserves: alloc.reserves.clone(),
-        assumptions,
         notes: alloc.notes.clone(),
     })
 }
@@ -192,24 +142,22 @@ pub(crate) mod fixture {
     use crate::units::ByteSize;
     use crate::version::PgVersion;
 
-    pub fn host(gib: u64, cpus: u32, version: u32) -> Host {
-        Host {
-            ram: ByteSize::gib(gib),
-            ram_source: "test".into(),
-            cpus,
-            cpus_source: "test".into(),
-            storage: StorageKind::Ssd,
-            storage_source: "test".into(),
-            zfs: false,
-            zfs_source: "test".into(),
-            pg_on_zfs: false,
-            pg_on_zfs_source: "test".into(),
-            zfs_datasets: false,
-            pg_version: PgVersion::of(version),
-            pg_version_source: "test".into(),
-            pg_build: None,
-            pg_build_source: "test".into(),
-        }
+    /// The host render resolves for `p` with this RAM, these CPUs and
+    /// this PostgreSQL (SSD, ext4): the flags a user would give.
+    pub fn host(p: &Profile, gib: u64, cpus: u32, version: u32) -> Host {
+        let flags = crate::target::Flags {
+            ram: Some(ByteSize::gib(gib)),
+            cpus: Some(cpus),
+            storage: Some(StorageKind::Ssd),
+            filesystem: Some("ext4"),
+            pg_version: Some(PgVersion::of(version)),
+            ..Default::default()
+        };
+        let purpose = crate::target::Purpose::Render {
+            profile: p,
+            facts: None,
+        };
+        crate::target::resolve(&flags, None, purpose).unwrap()
     }
 
     /// A built-in profile by name.

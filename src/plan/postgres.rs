@@ -20,7 +20,7 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
     logging(&mut s, profile, alloc);
     // A parameter the target version lacks must never reach it: the
     // version's catalog (from the real server) decides.
-    let cat = crate::read::catalog::PgCatalog::get(host.pg_version);
+    let cat = crate::read::catalog::PgCatalog::get(host.pg_version.value);
     for sec in &mut s.0 {
         sec.settings.retain(|x| {
             // Extension placeholders (pg_stat_statements.max) are
@@ -30,7 +30,7 @@ pub fn settings(profile: &Profile, host: &Host, alloc: &Allocation) -> Sections 
         });
     }
     s.0.retain(|sec| !sec.settings.is_empty());
-    clamp_to_ranges(&mut s, host.pg_version);
+    clamp_to_ranges(&mut s, host.pg_version.value);
     s
 }
 
@@ -159,7 +159,7 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
     sec.set(
         "hash_mem_multiplier",
         format!("{:.1}", pg.hash_mem_multiplier),
-        if host.pg_version >= 15 {
+        if host.pg_version.value >= 15 {
             "the default since 15, written out because the budget multiplies by it"
         } else {
             "the default before 15, written out because the budget multiplies by it"
@@ -181,13 +181,13 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
         format!(
             "dead-tuple memory per autovacuum worker, separate from maintenance_work_mem; {} workers x this is budgeted{}",
             pg.autovacuum_workers,
-            if host.pg_version < 17 { " (at most 1 GB is used before 17)" } else { "" }
+            if host.pg_version.value < 17 { " (at most 1 GB is used before 17)" } else { "" }
         ),
     );
     sec.set(
         "effective_cache_size",
         pg.effective_cache_size.pg(),
-        if alloc.arc.is_some() && host.pg_on_zfs {
+        if alloc.arc.is_some() && host.pg_on_zfs.value {
             "shared_buffers + the ZFS ARC cap: on ZFS the ARC, not the page cache, holds the data".to_string()
         } else {
             "shared_buffers + the page cache left at a typical moment; a planner hint, allocates nothing".to_string()
@@ -226,7 +226,7 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     sec.set("wal_compression", compression, why);
     checkpoints(sec, profile.workload);
     zfs_wal(sec, host);
-    if host.pg_version >= 17 && replication {
+    if host.pg_version.value >= 17 && replication {
         sec.set(
             "summarize_wal",
             "off",
@@ -238,7 +238,7 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
 /// lz4 where the build is known to have it, pglz otherwise (13 and 14
 /// know only `on`): a value the build lacks stops the server.
 fn wal_compression(host: &Host) -> (&'static str, String) {
-    match host.pg_version.major() {
+    match host.pg_version.value.major() {
         ..=14 => (
             "on",
             "less WAL for full-page images (pglz: 13 and 14 know no other)".to_string(),
@@ -247,7 +247,7 @@ fn wal_compression(host: &Host) -> (&'static str, String) {
             "lz4",
             format!(
                 "less WAL for full-page images at little CPU cost; this build has lz4 ({})",
-                host.pg_build_source
+                host.pg_build.source
             ),
         ),
         _ => (
@@ -255,7 +255,7 @@ fn wal_compression(host: &Host) -> (&'static str, String) {
             format!(
                 "less WAL for full-page images; pglz, because lz4 (faster) works only on builds with it \
                  and this one is {} (render with facts from the host to use lz4)",
-                match &host.pg_build {
+                match &host.pg_build.value {
                     Some(_) => "without it",
                     None => "not known",
                 }
@@ -301,14 +301,14 @@ fn checkpoints(sec: &mut super::Section, workload: Workload) {
 /// the host, proves nothing, and on any other filesystem
 /// full_page_writes = off can corrupt data in a crash.
 fn zfs_wal(sec: &mut super::Section, host: &Host) {
-    if host.pg_on_zfs {
+    if host.pg_on_zfs.value {
         sec.set(
             "full_page_writes",
             "off",
             format!(
                 "ZFS never writes a partial record (copy-on-write), so torn pages cannot happen: \
                  the data directory is on ZFS ({})",
-                host.pg_on_zfs_source
+                host.pg_on_zfs.source
             ),
         );
         sec.set(
@@ -326,7 +326,7 @@ fn zfs_wal(sec: &mut super::Section, host: &Host) {
 
 fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
     let pg = &alloc.pg;
-    let cpus = host.cpus;
+    let cpus = host.cpus.value;
     s.section("Parallelism")
         .set(
             "max_worker_processes",
@@ -341,7 +341,7 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
             "max_parallel_workers",
             pg.max_parallel_workers,
             if cpus > 1 {
-                format!("one per CPU ({cpus}, {})", host.cpus_source)
+                format!("one per CPU ({cpus}, {})", host.cpus.source)
             } else {
                 "one CPU: parallel query would only add overhead".to_string()
             },
@@ -359,7 +359,7 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
 }
 
 fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
-    let (rpc, eic, why) = match host.storage {
+    let (rpc, eic, why) = match host.storage.value {
         StorageKind::Nvme => (
             "1.1",
             256,
@@ -376,14 +376,14 @@ fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     sec.set(
         "random_page_cost",
         rpc,
-        format!("{why} ({})", host.storage_source),
+        format!("{why} ({})", host.storage.source),
     );
     sec.set(
         "effective_io_concurrency",
         eic,
         format!(
             "concurrent prefetch requests the {} device can serve",
-            host.storage
+            host.storage.value
         ),
     );
     sec.set(
@@ -393,7 +393,7 @@ fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     );
     // Larger reads for sequential scans and bulk work on fast storage;
     // 256 kB is the most 17 accepts. 18 caps it by io_max_combine_limit.
-    let bulk = profile.workload != Workload::Web && host.storage != StorageKind::Hdd;
+    let bulk = profile.workload != Workload::Web && host.storage.value != StorageKind::Hdd;
     let combine = if bulk { "256kB" } else { "128kB" };
     sec.set(
         "io_max_combine_limit",
@@ -409,7 +409,7 @@ fn io(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
             "the default 128 kB: short web queries read little sequentially"
         },
     );
-    if host.pg_version >= 18 {
+    if host.pg_version.value >= 18 {
         sec.set(
             "io_method",
             "worker",
@@ -460,13 +460,13 @@ fn autovacuum(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocati
     }
     // Only fast storage takes the faster rate; a spinning disk keeps the
     // default (200), or vacuum starves the queries' I/O.
-    if host.storage != StorageKind::Hdd {
+    if host.storage.value != StorageKind::Hdd {
         sec.set(
             "autovacuum_vacuum_cost_limit",
             2000,
             format!(
                 "{} storage can take ten times the default vacuum I/O rate",
-                host.storage
+                host.storage.value
             ),
         );
     }
@@ -576,7 +576,7 @@ mod tests {
         for (name, replication, gib, level, senders) in rows {
             let mut p = profile(name);
             p.postgres.replication = replication;
-            let plan = plan_of(&p, &host(gib, 8, 16));
+            let plan = plan_of(&p, &host(&p, gib, 8, 16));
             let row = format!("{name} replication={replication}");
             assert_eq!(value(&plan.postgres, "wal_level"), Some(level), "{row}");
             assert_eq!(
@@ -600,8 +600,8 @@ mod tests {
             (18, lz4, "lz4"),
         ];
         for (major, build, want) in rows {
-            let mut h = host(8, 4, major);
-            h.pg_build = build.clone();
+            let mut h = host(&profile("bulk-ingest"), 8, 4, major);
+            h.pg_build.value = build.clone();
             assert_eq!(wal_compression(&h).0, want, "PostgreSQL {major}, {build:?}");
         }
     }
@@ -615,8 +615,8 @@ mod tests {
             (true, true, Some("off")),
         ];
         for (zfs, pg_on_zfs, fpw) in rows {
-            let mut h = host(64, 16, 16);
-            (h.zfs, h.pg_on_zfs) = (zfs, pg_on_zfs);
+            let mut h = host(&profile("powerhouse"), 64, 16, 16);
+            (h.zfs.value, h.pg_on_zfs.value) = (zfs, pg_on_zfs);
             let plan = plan_of(&profile("powerhouse"), &h);
             let row = format!("zfs={zfs} pg_on_zfs={pg_on_zfs}");
             for name in ["full_page_writes", "wal_init_zero", "wal_recycle"] {
@@ -657,7 +657,7 @@ mod tests {
         for (major, replication, summarize, io) in rows {
             let mut p = profile("bulk-ingest");
             p.postgres.replication = replication;
-            let plan = plan_of(&p, &host(32, 8, major));
+            let plan = plan_of(&p, &host(&p, 32, 8, major));
             let row = format!("PostgreSQL {major}, replication={replication}");
             assert_eq!(value(&plan.postgres, "summarize_wal"), summarize, "{row}");
             assert_eq!(value(&plan.postgres, "io_workers").is_some(), io, "{row}");
@@ -683,7 +683,10 @@ mod tests {
             (64, "32", "4", "4"),
         ];
         for (cpus, workers, per_gather, maintenance) in rows {
-            let plan = plan_of(&profile("powerhouse"), &host(64, cpus, 16));
+            let plan = plan_of(
+                &profile("powerhouse"),
+                &host(&profile("powerhouse"), 64, cpus, 16),
+            );
             let row = format!("{cpus} CPUs");
             assert_eq!(
                 value(&plan.postgres, "max_parallel_workers"),

@@ -266,7 +266,7 @@ pub fn zfs(profile: &Profile, host: &Host, arc: ByteSize, alloc: &Allocation) ->
              take half the RAM or more",
             profile.zfs.arc_share.0 * 100.0,
             alloc.available,
-            host.zfs_source
+            host.zfs.source
         ),
     }
 }
@@ -367,7 +367,7 @@ mod tests {
         for (persistence, saves, aof, fsync) in rows {
             let mut p = profile("low-memory");
             p.redis.persistence = persistence;
-            let plan = plan_of(&p, &host(4, 2, 15));
+            let plan = plan_of(&p, &host(&p, 4, 2, 15));
             let r = plan.redis.as_ref().unwrap();
             let row = format!("{persistence:?}");
             assert_eq!(values(r, "save"), saves, "{row}");
@@ -383,7 +383,7 @@ mod tests {
         for (listen, bind) in rows {
             let mut p = profile("low-memory");
             p.redis.listen = listen.into();
-            let plan = plan_of(&p, &host(4, 2, 15));
+            let plan = plan_of(&p, &host(&p, 4, 2, 15));
             assert_eq!(
                 value(plan.redis.as_ref().unwrap(), "bind"),
                 Some(bind),
@@ -400,7 +400,7 @@ mod tests {
         let mm = |persistence| {
             let mut p = profile("low-memory");
             p.redis.persistence = persistence;
-            let plan = plan_of(&p, &host(4, 2, 15));
+            let plan = plan_of(&p, &host(&p, 4, 2, 15));
             let r = plan.redis.unwrap();
             crate::units::parse_redis_memory(value(&r, "maxmemory").unwrap()).unwrap()
         };
@@ -418,7 +418,7 @@ mod tests {
             ("low-memory", false),
         ];
         for (name, huge) in rows {
-            let plan = plan_of(&profile(name), &host(64, 16, 16));
+            let plan = plan_of(&profile(name), &host(&profile(name), 64, 16, 16));
             assert_eq!(
                 value(&plan.sysctl, "vm.nr_hugepages").is_some(),
                 huge,
@@ -437,8 +437,8 @@ mod tests {
         // (ZFS in use, data on ZFS, dataset script rendered)
         let rows = [(true, false, false), (true, true, true)];
         for (zfs, on_zfs, script) in rows {
-            let mut h = host(64, 16, 16);
-            (h.zfs, h.pg_on_zfs, h.zfs_datasets) = (zfs, on_zfs, on_zfs);
+            let mut h = host(&profile("powerhouse"), 64, 16, 16);
+            (h.zfs.value, h.pg_on_zfs.value, h.zfs_datasets) = (zfs, on_zfs, on_zfs);
             let plan = plan_of(&profile("powerhouse"), &h);
             let z = plan.zfs.expect("ZFS in use: the ARC is capped");
             assert_eq!(z.script, script, "zfs={zfs} on_zfs={on_zfs}");
@@ -452,7 +452,7 @@ mod tests {
         // and superuser slots are PostgreSQL's max_connections.
         let rows = [("low-memory", 4), ("bulk-ingest", 32), ("powerhouse", 64)];
         for (name, gib) in rows {
-            let plan = plan_of(&profile(name), &host(gib, 8, 16));
+            let plan = plan_of(&profile(name), &host(&profile(name), gib, 8, 16));
             let b = plan.pgbouncer.as_ref().unwrap();
             let n = |s, k| value(s, k).unwrap().parse::<u32>().unwrap();
             let p = profile(name);

@@ -40,7 +40,7 @@ use crate::read::findings::Finding;
 use crate::read::settings::{HostSettings, Location, ServiceSettings};
 use crate::secret::{self, Holds};
 use crate::service::{Scope, Service};
-use crate::target::CheckTarget;
+use crate::target::Host;
 
 /// What the start proof found, one entry per service whose files were
 /// checked.
@@ -312,7 +312,7 @@ impl fmt::Display for StartProof {
 /// Proves each service whose files were found, as check-budget judged
 /// them: PostgreSQL of the report's major, Redis and PgBouncer of the
 /// resolved releases. Progress goes to stderr (a proof takes seconds).
-pub fn check(settings: &HostSettings, host: &CheckTarget) -> StartProof {
+pub fn check(settings: &HostSettings, host: &Host) -> StartProof {
     let mut out = StartProof::default();
     if let Some(pg) = &settings.postgres {
         out.services.push(postgres::prove(pg, settings.pg_version));

@@ -5,11 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::manifest::Manifest;
 use crate::read::include;
-use crate::read::settings::{HostSettings, ServiceSettings};
-use crate::render::output::{self, Manifest};
+use crate::read::settings::{HostSettings, Releases, ServiceSettings};
 use crate::service::FileKind;
-use crate::version::PgVersion;
 
 /// What a file is, from its name, else from its first setting.
 pub fn classify(path: &Path) -> Result<FileKind, Error> {
@@ -134,7 +133,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                         any = true;
                     }
                 }
-                if let Some(m) = output::read_manifest(p)? {
+                if let Some(m) = crate::manifest::read_manifest(p)? {
                     found.manifest = Some(m);
                 }
                 if !any {
@@ -162,13 +161,15 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
 /// Loads what was found, following includes.
 pub fn load_found(
     found: &Found,
-    pg_version: PgVersion,
-    pg_build: Option<Vec<String>>,
+    releases: &Releases,
     root: Option<&Path>,
 ) -> Result<HostSettings, Error> {
     let mut hs = HostSettings {
-        pg_version,
-        pg_build,
+        pg_version: releases.pg_version,
+        pg_build: releases.pg_build.clone(),
+        pg_release: releases.pg_release.clone(),
+        redis_version: releases.redis_version.clone(),
+        pgbouncer_version: releases.pgbouncer_version.clone(),
         ..Default::default()
     };
     if let Some(p) = &found.postgres {

@@ -9,12 +9,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-pub use crate::cli::Level;
 use crate::read::budget::{self, Budget};
 use crate::read::findings::{self, Finding, Severity};
 use crate::read::safety;
 use crate::read::settings::HostSettings;
-use crate::target::CheckTarget;
+use crate::target::Host;
 use crate::units::ByteSize;
 
 /// The verdict on a host's settings.
@@ -133,7 +132,7 @@ pub enum Verdict {
 /// pure.
 pub fn check_settings(
     settings: &HostSettings,
-    target: &CheckTarget,
+    target: &Host,
     live_huge_pages: Option<safety::LiveHugePages>,
 ) -> Report {
     judge(settings, target, live_huge_pages, true)
@@ -142,13 +141,13 @@ pub fn check_settings(
 /// Safety and budget of what a live server runs: the same verdict, without
 /// judging each value as a file's (the server took them, and its own
 /// settings list holds parameters no file may set).
-pub fn check_running(settings: &HostSettings, target: &CheckTarget) -> Report {
+pub fn check_running(settings: &HostSettings, target: &Host) -> Report {
     judge(settings, target, None, false)
 }
 
 fn judge(
     settings: &HostSettings,
-    target: &CheckTarget,
+    target: &Host,
     live_huge_pages: Option<safety::LiveHugePages>,
     validate: bool,
 ) -> Report {
@@ -168,19 +167,19 @@ fn judge(
         findings.extend(findings::pgbouncer(b, &settings.pgbouncer_version));
     }
     let ctx = safety::Context {
-        pg_on_zfs: target.pg_on_zfs,
-        pg_on_zfs_source: target.pg_on_zfs_source.clone(),
+        pg_on_zfs: target.pg_on_zfs.value,
+        pg_on_zfs_source: target.pg_on_zfs.source.clone(),
         live_huge_pages,
     };
     findings.extend(safety::findings(settings, &ctx, &target.assumptions));
     let budget = budget::compute(
         settings,
-        target.ram,
-        &target.ram_source,
+        target.ram.value,
+        &target.ram.source,
         &target.reserves,
         &target.assumptions,
     );
-    findings.extend(crate::read::limits::findings(settings, target.ram));
+    findings.extend(crate::read::limits::findings(settings, target.ram.value));
     // Borrowed keys: cloning the file name per comparison made sorting
     // 300 000 findings the slowest step of a check.
     fn key(f: &Finding) -> Option<(&str, usize)> {
@@ -201,9 +200,19 @@ fn judge(
     }
     Report {
         pg_version: settings.pg_version,
-        pg_version_source: target.pg_version_source.clone(),
-        redis_version: None,
-        pgbouncer_version: None,
+        pg_version_source: target.pg_version.source.clone(),
+        // The releases the files were checked against, for each service
+        // whose files there are (a render's own check names none).
+        redis_version: settings
+            .redis
+            .as_ref()
+            .map(|_| target.redis_version.clone())
+            .filter(|v| !v.version.is_empty()),
+        pgbouncer_version: settings
+            .pgbouncer
+            .as_ref()
+            .map(|_| target.pgbouncer_version.clone())
+            .filter(|v| !v.version.is_empty()),
         postgres_checked: settings.postgres.is_some(),
         files,
         findings,
@@ -214,9 +223,21 @@ fn judge(
     }
 }
 
+/// Which total of the budget must fit in RAM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Every connection sorting, every worker busy, every fork copying.
+    #[default]
+    Worst,
+    /// A typical moment (a share of connections busy): a worst case over
+    /// RAM is then a warning, not a failure.
+    Typical,
+}
+
 /// How a report is written: each format is a variant here and one function
-/// below.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// below (the command line's names for them are in `cli`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// A readable report (colour only on a terminal, never with NO_COLOR).
     Text,

@@ -147,6 +147,18 @@ impl ServiceSettings {
     }
 }
 
+/// The server releases a set of files is read for: the PostgreSQL major
+/// (with its build and exact release when known) and the Redis and
+/// PgBouncer releases (empty: the newest dbtune knows).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Releases {
+    pub pg_version: PgVersion,
+    pub pg_build: Option<Vec<String>>,
+    pub pg_release: Option<String>,
+    pub redis_version: String,
+    pub pgbouncer_version: String,
+}
+
 /// Everything on one host that the budget looks at.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HostSettings {

@@ -484,34 +484,11 @@ pub fn parse_artifacts<'a>(
 pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
     let settings = parse_artifacts(
         artifacts.iter().map(|a| (a.file, a.content.as_str())),
-        plan.host.pg_version,
-        plan.host.pg_build.clone(),
+        plan.host.pg_version.value,
+        plan.host.pg_build.value.clone(),
     )
     .context("dbtune could not parse a file it rendered (a bug, or an override template)")?;
-    let target = crate::target::CheckTarget {
-        ram: plan.host.ram,
-        ram_source: plan.host.ram_source.clone(),
-        reserves: plan.reserves.clone(),
-        assumptions: plan.assumptions.clone(),
-        pg_version: plan.host.pg_version,
-        pg_version_source: plan.host.pg_version_source.clone(),
-        pg_on_zfs: plan.host.pg_on_zfs,
-        pg_on_zfs_source: plan.host.pg_on_zfs_source.clone(),
-        pg_build: plan.host.pg_build.clone(),
-        pg_release: None,
-        redis_version: crate::read::catalog::ServiceVersion {
-            version: String::new(),
-            source: "the newest dbtune knows".into(),
-            assumed: true,
-        },
-        pgbouncer_version: crate::read::catalog::ServiceVersion {
-            version: String::new(),
-            source: "the newest dbtune knows".into(),
-            assumed: true,
-        },
-        notes: Vec::new(),
-    };
     Ok(crate::read::report::check_settings(
-        &settings, &target, None,
+        &settings, &plan.host, None,
     ))
 }

@@ -42,6 +42,48 @@ pub fn dbtune() -> assert_cmd::Command {
     c
 }
 
+/// A built-in profile by name.
+pub fn builtin(name: &str) -> dbtune::profile::Profile {
+    let text = dbtune::profile::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no built-in profile `{name}`"))
+        .1;
+    dbtune::profile::Profile::parse(text, Path::new(name)).unwrap()
+}
+
+/// The host render resolves for `p` from these flags, the profile's
+/// nominal host for what they leave out (reservations follow the RAM).
+pub fn host_for(
+    p: &dbtune::profile::Profile,
+    ram: Option<dbtune::units::ByteSize>,
+    cpus: Option<u32>,
+    storage: Option<dbtune::facts::StorageKind>,
+    version: Option<u32>,
+) -> dbtune::target::Host {
+    let flags = dbtune::target::Flags {
+        ram,
+        cpus,
+        storage,
+        pg_version: version.map(dbtune::version::PgVersion::nearest),
+        ..Default::default()
+    };
+    let purpose = dbtune::target::Purpose::Render {
+        profile: p,
+        facts: None,
+    };
+    dbtune::target::resolve(&flags, None, purpose).unwrap()
+}
+
+/// `h` with ZFS in use or not and PostgreSQL's data on it or not (the
+/// dataset script with the data), whatever the profile says.
+pub fn with_zfs(mut h: dbtune::target::Host, in_use: bool, data: bool) -> dbtune::target::Host {
+    h.zfs = dbtune::facts::Sourced::new(in_use, "test");
+    h.pg_on_zfs = dbtune::facts::Sourced::new(data, "test");
+    h.zfs_datasets = data;
+    h
+}
+
 /// A path under tests/fixtures.
 pub fn fixture(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

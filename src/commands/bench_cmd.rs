@@ -1,0 +1,154 @@
+//! `bench`: the configs compared on scratch clusters of this machine.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::console;
+use crate::error::Error;
+use crate::facts::detect::Detector;
+use crate::facts::Facts;
+use crate::note;
+use crate::plan;
+use crate::profile::{self, Profiles};
+use crate::render;
+use crate::service::FileKind;
+use crate::target;
+use crate::version::PgVersion;
+
+pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
+    use crate::bench::{self, Options, Workload};
+    let facts = Detector::host().detect(None);
+    let ram = facts.memory.effective();
+    let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
+    let pg_version = facts.servers.pg_version().ok_or_else(|| {
+        Error::plain(
+            format!(
+                "no PostgreSQL {} found on this machine",
+                PgVersion::range_text()
+            ),
+            "apt-get install postgresql",
+        )
+    })?;
+    let configs = bench_configs(&args, &facts, pg_version)?;
+    let workloads = if args.only.is_empty() {
+        vec![
+            Workload::Floor,
+            Workload::CopyIndex,
+            Workload::ConcurrentCopy,
+            Workload::Tpcb,
+            Workload::SelectOnly,
+            Workload::Write,
+            Workload::Analytic,
+        ]
+    } else {
+        args.only.clone()
+    };
+    let opts = Options {
+        rows: args.rows,
+        streams: args.streams,
+        scale: args.scale.unwrap_or_else(|| bench::scale_for(ram)),
+        clients: args.clients,
+        seconds: args.seconds,
+        write_seconds: args.write_seconds,
+        runs: args.runs,
+        workloads,
+    };
+    note!(
+        "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
+        configs.len(),
+        opts.runs
+    );
+    let series = bench::run(&configs, &opts, |m| note!("{m}"))?;
+    if args.json {
+        console::print(&(serde_json::to_string_pretty(&series)? + "\n"))?;
+    } else {
+        console::print(&bench::report(&series, &configs))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configs bench compares on this machine: PostgreSQL's defaults, a
+/// PGTune-style baseline, each profile asked for (and its initial-load
+/// variant), and the user's own files.
+fn bench_configs(
+    args: &crate::cli::BenchArgs,
+    facts: &Facts,
+    pg_version: PgVersion,
+) -> Result<Vec<crate::bench::Config>> {
+    use crate::bench::{self, Config};
+    let ram = facts.memory.effective();
+    let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
+    let mut configs = vec![
+        Config {
+            name: "defaults".into(),
+            conf: String::new(),
+            extra: vec![],
+        },
+        Config {
+            name: "pgtune-dw".into(),
+            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
+            extra: vec![],
+        },
+    ];
+    let names = if args.profile.is_empty() {
+        vec![profile::pick(ram, cpus, storage).0]
+    } else {
+        args.profile.clone()
+    };
+    let catalog = Profiles::load()?;
+    let mut variants = Vec::new();
+    for name in names {
+        let (p, _) = catalog.get(&name)?;
+        if args.initial_load && p.postgres.replication {
+            let mut load = p.clone();
+            load.postgres.replication = false;
+            variants.push((format!("dbtune {name} initial-load"), load));
+        }
+        variants.push((format!("dbtune {name}"), p));
+    }
+    variants.sort_by_key(|(n, _)| n.ends_with("initial-load"));
+    for (label, p) in variants {
+        let host = target::resolve(
+            &target::Flags::default(),
+            None,
+            target::Purpose::Bench {
+                profile: &p,
+                facts,
+                pg_version,
+            },
+        )?;
+        let plan = plan::build(&p, &host)?;
+        let conf = render::render(&plan, None)?
+            .into_iter()
+            .find(|a| a.kind == FileKind::Postgres)
+            .expect("postgresql.conf is always rendered")
+            .content;
+        // No huge pages are reserved on this machine for the scratch cluster.
+        let extra = if plan.postgres.value("huge_pages") == Some("on") {
+            vec![("huge_pages".into(), "off".into())]
+        } else {
+            vec![]
+        };
+        configs.push(Config {
+            name: label,
+            conf,
+            extra,
+        });
+    }
+    for c in &args.config {
+        let (name, path) = c.split_once('=').ok_or_else(|| {
+            Error::plain(
+                format!("--config `{c}` is not NAME=FILE"),
+                "e.g. --config mine=/etc/postgresql/15/main/postgresql.conf",
+            )
+        })?;
+        let conf = crate::read::include::read_text(std::path::Path::new(path))?;
+        configs.push(Config {
+            name: name.into(),
+            conf,
+            extra: vec![],
+        });
+    }
+    Ok(configs)
+}

@@ -1,0 +1,630 @@
+//! Profiles: policy. The workload, the host a profile was written for, what
+//! else runs on it, and per-service preferences. Built-ins live in
+//! `profiles/*.toml` and are embedded; users add their own files.
+//!
+//! The schema is here; [`check`] holds every value to its bounds (with its
+//! line), [`load`] finds built-in and user profiles, [`pick`] chooses one
+//! for a host.
+
+mod check;
+mod load;
+mod pick;
+
+pub use check::zfs_value_ok;
+pub use load::{load_file, user_profile_dir, Profiles};
+pub use pick::{pick, pick_from};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::doc::*;
+use crate::facts::StorageKind;
+use crate::units::ByteSize;
+use crate::version::PgVersion;
+
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("low-memory", include_str!("../../profiles/low-memory.toml")),
+    (
+        "bulk-ingest",
+        include_str!("../../profiles/bulk-ingest.toml"),
+    ),
+    ("powerhouse", include_str!("../../profiles/powerhouse.toml")),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Many short queries from an application.
+    Web,
+    /// Bulk loads: COPY, big transactions, index builds.
+    Ingest,
+    /// Both, on a large host.
+    Mixed,
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Workload::Web => "web",
+            Workload::Ingest => "ingest",
+            Workload::Mixed => "mixed",
+        })
+    }
+}
+
+/// The host a profile was written for; used when no facts are given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NominalHost {
+    pub ram: ByteSize,
+    pub cpus: u32,
+    pub storage: StorageKind,
+    #[serde(default = "default_fs")]
+    pub filesystem: String,
+    pub pg_version: PgVersion,
+}
+
+fn default_fs() -> String {
+    "ext4".into()
+}
+
+/// Memory another process on the host needs (API workers, Celery...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reservation {
+    pub name: String,
+    pub memory: ByteSize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OsPolicy {
+    /// The kernel, sshd, cron, log shippers: at least this much...
+    pub reserve_min: ByteSize,
+    /// ...or this fraction of RAM, whichever is larger.
+    pub reserve_fraction: Fraction,
+    pub swappiness: u32,
+}
+
+impl Default for OsPolicy {
+    fn default() -> Self {
+        OsPolicy {
+            reserve_min: ByteSize::mib(512),
+            reserve_fraction: Fraction(0.05),
+            swappiness: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresPolicy {
+    pub listen: String,
+    pub port: u16,
+    /// Connections clients open directly (without PgBouncer): the target
+    /// max_connections when PgBouncer is off.
+    pub max_connections: u32,
+    /// Below this many connections render refuses rather than shrink further.
+    pub min_connections: u32,
+    /// Of PostgreSQL's share of memory.
+    pub shared_buffers_fraction: Fraction,
+    pub shared_buffers_max: ByteSize,
+    pub work_mem_min: ByteSize,
+    pub work_mem_max: ByteSize,
+    pub maintenance_work_mem: ByteSize,
+    pub autovacuum_work_mem: ByteSize,
+    pub autovacuum_max_workers: u32,
+    /// Keep WAL for replicas and point-in-time recovery. `false` allows
+    /// wal_level = minimal: faster bulk loads, no replicas, no PITR.
+    pub replication: bool,
+    pub huge_pages: bool,
+    /// Whether the workload creates temporary tables (temp_buffers counts).
+    pub temp_tables: bool,
+    /// Sort/hash nodes one query may run at once, each up to work_mem.
+    pub sorts_per_query: u32,
+    /// Manual VACUUM / CREATE INDEX sessions that may run at once.
+    pub manual_maintenance: u32,
+    /// Query statistics: pg_stat_statements loaded, its shared memory
+    /// budgeted.
+    pub query_stats: bool,
+    /// Share of connections running a sort or hash at a typical moment
+    /// (the budget's typical column).
+    pub busy_share: Fraction,
+    /// Private memory of a backend when the workload's differs from the one
+    /// measured (data/pg-memory.tsv); unset: as measured.
+    pub backend_memory: Option<ByteSize>,
+}
+
+impl Default for PostgresPolicy {
+    fn default() -> Self {
+        PostgresPolicy {
+            listen: "127.0.0.1".into(),
+            port: 5432,
+            max_connections: 100,
+            min_connections: 10,
+            shared_buffers_fraction: Fraction(0.25),
+            shared_buffers_max: ByteSize::gib(16),
+            work_mem_min: ByteSize::mib(1),
+            work_mem_max: ByteSize::mib(64),
+            maintenance_work_mem: ByteSize::mib(64),
+            autovacuum_work_mem: ByteSize::mib(128),
+            autovacuum_max_workers: 3,
+            replication: true,
+            huge_pages: false,
+            temp_tables: false,
+            sorts_per_query: 2,
+            manual_maintenance: 1,
+            query_stats: false,
+            busy_share: Fraction(0.25),
+            backend_memory: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Persistence {
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "rdb")]
+    Rdb,
+    #[serde(rename = "aof")]
+    Aof,
+    #[serde(rename = "rdb+aof")]
+    RdbAof,
+}
+
+impl Persistence {
+    /// RDB saves and AOF rewrites fork; the child shares pages copy-on-write.
+    pub fn forks(self) -> bool {
+        self != Persistence::None
+    }
+}
+
+/// Redis's `maxmemory-policy` values.
+/// The kernel's default fs.nr_open: no process may open more files, and a
+/// systemd LimitNOFILE= above it keeps the unit from starting. The client
+/// counts a profile may ask for are bounded so that the limits render
+/// writes stay within it.
+pub const NR_OPEN_DEFAULT: u64 = 1_048_576;
+
+/// The most Redis clients a profile may ask for: each is an open file, and
+/// with the 128 Redis keeps for itself they stay within fs.nr_open.
+pub const MAX_CLIENTS: u32 = NR_OPEN_DEFAULT as u32 - 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvictionPolicy {
+    VolatileLru,
+    AllkeysLru,
+    VolatileLfu,
+    AllkeysLfu,
+    VolatileRandom,
+    AllkeysRandom,
+    VolatileTtl,
+    Noeviction,
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::AllkeysLru => "allkeys-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::AllkeysLfu => "allkeys-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::AllkeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+            EvictionPolicy::Noeviction => "noeviction",
+        })
+    }
+}
+
+/// PgBouncer's `pool_mode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    Session,
+    Transaction,
+    Statement,
+}
+
+impl fmt::Display for PoolMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisPolicy {
+    pub enabled: bool,
+    pub listen: String,
+    pub port: u16,
+    /// Of the memory left after reservations.
+    pub share: Fraction,
+    pub maxmemory_max: ByteSize,
+    pub policy: EvictionPolicy,
+    pub persistence: Persistence,
+    pub maxclients: u32,
+    pub disable_commands: Vec<String>,
+    /// Where RDB and AOF files go: Redis refuses to start where it does
+    /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
+    pub dir: String,
+}
+
+impl Default for RedisPolicy {
+    fn default() -> Self {
+        RedisPolicy {
+            enabled: true,
+            listen: "127.0.0.1".into(),
+            port: 6379,
+            share: Fraction(0.2),
+            maxmemory_max: ByteSize::gib(4),
+            policy: EvictionPolicy::AllkeysLru,
+            persistence: Persistence::Rdb,
+            maxclients: 1000,
+            disable_commands: vec!["FLUSHDB".into(), "FLUSHALL".into(), "DEBUG".into()],
+            dir: "/var/lib/redis".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgBouncerPolicy {
+    pub enabled: bool,
+    pub listen: String,
+    pub port: u16,
+    /// The database clients connect to through PgBouncer.
+    pub database: String,
+    pub pool_mode: PoolMode,
+    pub max_client_conn: u32,
+    pub pool_size: u32,
+    pub min_pool_size: u32,
+    pub reserve_pool_size: u32,
+    /// PostgreSQL slots kept for clients that bypass PgBouncer
+    /// (migrations, psql, monitoring).
+    pub direct_connections: u32,
+    /// The user list with SCRAM verifiers (never in pgbouncer.ini).
+    pub auth_file: String,
+}
+
+impl Default for PgBouncerPolicy {
+    fn default() -> Self {
+        PgBouncerPolicy {
+            enabled: false,
+            listen: "127.0.0.1".into(),
+            port: 6432,
+            database: "app".into(),
+            pool_mode: PoolMode::Transaction,
+            max_client_conn: 1000,
+            pool_size: 20,
+            min_pool_size: 0,
+            reserve_pool_size: 5,
+            direct_connections: 10,
+            auth_file: "/etc/pgbouncer/userlist.txt".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ZfsMode {
+    Auto,
+    On,
+    Off,
+}
+
+impl<'de> Deserialize<'de> for ZfsMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            B(bool),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::B(true) => Ok(ZfsMode::On),
+            Raw::B(false) => Ok(ZfsMode::Off),
+            Raw::S(s) if s == "auto" => Ok(ZfsMode::Auto),
+            Raw::S(s) => Err(serde::de::Error::custom(format!(
+                "`{s}`: expected true, false or \"auto\""
+            ))),
+        }
+    }
+}
+
+pub const ZFS_PROPERTIES: &[&str] = &[
+    "atime",
+    "checksum",
+    "compression",
+    "logbias",
+    "primarycache",
+    "recordsize",
+    "redundant_metadata",
+    "secondarycache",
+    "sync",
+    "xattr",
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZfsPolicy {
+    /// `"auto"`: when the data directory is on ZFS (or ZFS is present).
+    pub enabled: ZfsMode,
+    /// Of the memory left after reservations, for the ARC.
+    pub arc_share: Fraction,
+    pub pool: String,
+    /// Parent dataset; data and WAL are children of it.
+    pub dataset: String,
+    pub data: BTreeMap<String, String>,
+    pub wal: BTreeMap<String, String>,
+}
+
+impl Default for ZfsPolicy {
+    fn default() -> Self {
+        let props = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        ZfsPolicy {
+            enabled: ZfsMode::Auto,
+            arc_share: Fraction(0.25),
+            pool: "tank".into(),
+            dataset: "postgres".into(),
+            data: props(&[
+                ("atime", "off"),
+                ("compression", "lz4"),
+                ("logbias", "throughput"),
+                ("recordsize", "16K"),
+                ("xattr", "sa"),
+            ]),
+            wal: props(&[
+                ("atime", "off"),
+                ("compression", "lz4"),
+                ("logbias", "latency"),
+                ("recordsize", "128K"),
+                ("xattr", "sa"),
+            ]),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub workload: Workload,
+    pub host: NominalHost,
+    #[serde(default)]
+    pub reserve: Vec<Reservation>,
+    #[serde(default)]
+    pub os: OsPolicy,
+    #[serde(default)]
+    pub postgres: PostgresPolicy,
+    #[serde(default)]
+    pub redis: RedisPolicy,
+    #[serde(default)]
+    pub pgbouncer: PgBouncerPolicy,
+    #[serde(default)]
+    pub zfs: ZfsPolicy,
+}
+
+impl Profile {
+    /// What the profile says of the workload, as the memory model's
+    /// assumptions.
+    pub fn assumptions(&self) -> crate::model::Assumptions {
+        crate::model::Assumptions {
+            sorts_per_query: self.postgres.sorts_per_query,
+            manual_maintenance: self.postgres.manual_maintenance,
+            temp_tables: self.postgres.temp_tables,
+            busy_fraction_typical: self.postgres.busy_share.0,
+            backend_memory: self.postgres.backend_memory,
+            ..crate::model::Assumptions::default()
+        }
+    }
+
+    /// The memory the profile says other things hold on a host of `ram`:
+    /// the OS reserve and each `[[reserve]]`.
+    pub fn reserves(&self, ram: ByteSize) -> Vec<crate::model::HostReserve> {
+        use crate::model::HostReserve;
+        let os_reserve = self
+            .os
+            .reserve_min
+            .max(ram.scale(self.os.reserve_fraction.0));
+        let mut reserves = vec![HostReserve {
+            name: "OS reserve".into(),
+            memory: os_reserve,
+            source: format!(
+                "profile {} [os]: max({}, {:.0}% of RAM)",
+                self.name,
+                self.os.reserve_min,
+                self.os.reserve_fraction.0 * 100.0
+            ),
+        }];
+        for r in &self.reserve {
+            reserves.push(HostReserve {
+                name: r.name.clone(),
+                memory: r.memory,
+                source: format!("profile {} [[reserve]]", self.name),
+            });
+        }
+        reserves
+    }
+
+    /// The services the profile runs: PostgreSQL, and each optional one it
+    /// enables (ZFS when not switched off).
+    pub fn services(&self) -> Vec<crate::service::Service> {
+        use crate::service::Service;
+        let mut out = vec![Service::Postgres];
+        if self.pgbouncer.enabled {
+            out.push(Service::Pgbouncer);
+        }
+        if self.redis.enabled {
+            out.push(Service::Redis);
+        }
+        // "auto" is the facts' call: listed only when switched on.
+        if self.zfs.enabled == ZfsMode::On {
+            out.push(Service::Zfs);
+        }
+        out
+    }
+
+    /// Runs exactly `services` (PostgreSQL always): the choice a host makes
+    /// over the profile's (`--services`). ZFS listed means ZFS is in use.
+    pub fn with_services(mut self, services: &[crate::service::Service]) -> Profile {
+        use crate::service::Service;
+        self.pgbouncer.enabled = services.contains(&Service::Pgbouncer);
+        self.redis.enabled = services.contains(&Service::Redis);
+        self.zfs.enabled = if services.contains(&Service::Zfs) {
+            ZfsMode::On
+        } else {
+            ZfsMode::Off
+        };
+        self
+    }
+}
+
+/// Where a profile was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Builtin,
+    File(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Builtin => f.write_str("built-in"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn builtin_profiles_parse_and_are_named_after_their_file() {
+        for (name, text) in BUILTIN {
+            let p = Profile::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&p.name, name);
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line() {
+        let text = BUILTIN[0]
+            .1
+            .replace("[postgres]\n", "[postgres]\nshared_bufers = 3\n");
+        let e = Profile::parse(&text, Path::new("p.toml")).unwrap_err();
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("shared_bufers"))
+            .unwrap()
+            + 1;
+        assert_eq!(e.location(), Some(format!("p.toml:{line}").as_str()));
+        assert!(e.message().contains("shared_bufers"), "{}", e.message());
+    }
+
+    /// Each bad value at the line of its key, from toml's spans: in a
+    /// table, a dotted key, an inline table, the second `[[reserve]]`; a
+    /// value the file does not write (a default that conflicts) at its
+    /// table's line.
+    #[test]
+    fn a_bad_value_is_reported_at_its_own_line() {
+        let base =
+            "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\nram = \"4GiB\"\n\
+                    cpus = 2\nstorage = \"ssd\"\npg_version = 16\n";
+        assert!(Profile::parse(base, Path::new("p.toml")).is_ok());
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let at = |text: &str| {
+            let e = Profile::parse(text, Path::new("p.toml")).unwrap_err();
+            (e.location().unwrap().to_string(), e.message().to_string())
+        };
+        let expect = |text: &str, needle: &str| {
+            let (location, message) = at(text);
+            assert_eq!(
+                location,
+                format!("p.toml:{}", line_of(text, needle)),
+                "{message}"
+            );
+        };
+        // An unknown key in a table of free keys (checked after reading).
+        expect(
+            &format!("{base}[zfs.data]\natime = \"off\"\natimx = \"off\"\n"),
+            "atimx",
+        );
+        expect(&format!("{base}[zfs.wal]\nrecordsize = \"3K\"\n"), "3K");
+        // The second element of an array of tables.
+        expect(
+            &format!(
+                "{base}[[reserve]]\nname = \"api\"\nmemory = \"1GiB\"\n\n[[reserve]]\nname = \"two\\nlines\"\nmemory = \"1GiB\"\n"
+            ),
+            "two",
+        );
+        // A dotted key, and an inline table.
+        expect(&format!("redis.port = 0\n{base}"), "redis.port");
+        expect(
+            &format!("pgbouncer = {{ listen = \"no way!\" }}\n{base}"),
+            "no way",
+        );
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\nmin_connections = 6\n"),
+            "min_connections",
+        );
+        // A default the file does not write that conflicts with one it
+        // does: the table's line.
+        expect(
+            &format!("{base}[postgres]\nmax_connections = 5\n"),
+            "[postgres]",
+        );
+    }
+
+    #[test]
+    fn bad_size_and_bad_fraction_are_reported() {
+        let text = BUILTIN[0].1.replace("ram = \"4GiB\"", "ram = \"4XB\"");
+        let e = Profile::parse(&text, Path::new("p.toml")).unwrap_err();
+        assert!(e.message().contains("unknown unit"), "{}", e.message());
+
+        let text = BUILTIN[0].1.replace(
+            "shared_buffers_fraction = 0.25",
+            "shared_buffers_fraction = 2.5",
+        );
+        let e = Profile::parse(&text, Path::new("p.toml")).unwrap_err();
+        assert!(e.message().contains("not a fraction"), "{}", e.message());
+    }
+
+    #[test]
+    fn pick_weighs_ram_cpus_and_storage() {
+        let pick_ = |gib: u64, cpus: u32, s: StorageKind| pick(ByteSize::gib(gib), cpus, s);
+        assert_eq!(pick_(1, 1, StorageKind::Ssd).0, "low-memory");
+        assert_eq!(pick_(4, 2, StorageKind::Ssd).0, "low-memory");
+        assert_eq!(pick_(32, 8, StorageKind::Nvme).0, "bulk-ingest");
+        assert_eq!(pick_(64, 16, StorageKind::Nvme).0, "powerhouse");
+        assert_eq!(pick_(512, 64, StorageKind::Nvme).0, "powerhouse");
+        // The 2-CPU VM with 23.5 GiB: RAM says bulk-ingest, and the reason
+        // says what does not match.
+        let (name, why) = pick(ByteSize::mib(24064), 2, StorageKind::Ssd);
+        assert_eq!(name, "bulk-ingest");
+        assert!(why.contains("2 CPUs here, 8 nominal"), "{why}");
+        assert!(why.contains("ssd here, nvme nominal"), "{why}");
+        // Far from every profile: said so.
+        let (_, why) = pick(ByteSize::gib(512), 2, StorageKind::Hdd);
+        assert!(why.contains("no profile fits this host"), "{why}");
+    }
+}
