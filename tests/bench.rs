@@ -11,9 +11,8 @@ static ONE_BENCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn a_tiny_bench_measures_every_config_and_cleans_up() {
-    if harness::need("postgres").is_none() || harness::need("pgbench").is_none() {
-        return;
-    }
+    harness::need("postgres");
+    harness::need("pgbench");
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
     // Its own temp dir: other processes on the machine make scratch dirs
     // of their own in /tmp, and would be counted as this bench's.
@@ -107,9 +106,8 @@ fn alive(pid: u32) -> bool {
 /// its scratch servers itself: they stop because their parent died.
 #[test]
 fn a_killed_bench_leaves_no_server_running() {
-    if harness::need("postgres").is_none() || harness::need("pgbench").is_none() {
-        return;
-    }
+    harness::need("postgres");
+    harness::need("pgbench");
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
     let bin = assert_cmd::cargo::cargo_bin("dbtune");
     let mut bench = std::process::Command::new(bin)

@@ -309,12 +309,8 @@ fn absolute_includes_are_read_under_root_and_json_reports_every_exit() {
 /// keeps that section open after the include, and so does dbtune.
 #[test]
 fn pgbouncer_include_sections_follow_pgbouncer() {
-    let Some(bin) = harness::need("pgbouncer") else {
-        return;
-    };
-    let Some(psql) = harness::need("psql") else {
-        return;
-    };
+    let bin = harness::need("pgbouncer");
+    let psql = harness::need("psql");
     let dir = harness::server_dir();
     let port = harness::free_port();
     let d = dir.path().display();
@@ -376,9 +372,7 @@ fn pgbouncer_include_sections_follow_pgbouncer() {
 /// setting is the drop-in's; check-budget follows the include_dir.
 #[test]
 fn the_rendered_file_is_a_drop_in_for_debians_layout() {
-    let Some(mut pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let mut pg = Postgres::start("", &[]);
     let major = harness::pg_major();
     pg.stop();
     let dir = pg.dir.path().to_path_buf();
@@ -512,9 +506,7 @@ fn each_service_holds_within_its_rendered_limit() {
         "python3",
         "setpriv",
     ] {
-        if harness::need(p).is_none() {
-            return;
-        }
+        harness::need(p);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/memory-honesty.sh");
     let out = std::process::Command::new("bash")

@@ -41,10 +41,10 @@ fn rendered(dir: &Path) {
 }
 
 /// A PostgreSQL and a Redis at their defaults (Redis without RDB saves).
-fn fresh_servers() -> Option<(Postgres, Redis)> {
-    let pg = Postgres::start("", &[])?;
-    let r = Redis::start("save \"\"\n", &[])?;
-    Some((pg, r))
+fn fresh_servers() -> (Postgres, Redis) {
+    let pg = Postgres::start("", &[]);
+    let r = Redis::start("save \"\"\n", &[]);
+    (pg, r)
 }
 
 fn pg_settings(pg: &Postgres) -> BTreeMap<String, String> {
@@ -71,9 +71,7 @@ fn redis_config(r: &Redis) -> BTreeMap<String, String> {
 
 #[test]
 fn inspect_a_fresh_postgres_and_redis() {
-    let Some((pg, r)) = fresh_servers() else {
-        return;
-    };
+    let (pg, r) = fresh_servers();
     let out = dbtune()
         .args([
             "inspect",
@@ -117,13 +115,9 @@ fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
     let conf = fs::read_to_string(dir.path().join("postgresql.conf")).unwrap();
-    let Some(pg) = Postgres::start(&conf, &[]) else {
-        return;
-    };
+    let pg = Postgres::start(&conf, &[]);
     let redis_conf = fs::read_to_string(dir.path().join("redis.conf")).unwrap();
-    let Some(r) = Redis::start(&redis_conf, &[]) else {
-        return;
-    };
+    let r = Redis::start(&redis_conf, &[]);
     // Compare against the files as the servers run them: the test's ports,
     // address and data directory written in.
     let cmp = tempfile::tempdir().unwrap();
@@ -170,9 +164,7 @@ fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
 fn apply_then_rollback_restores_the_exact_previous_values() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some((pg, r)) = fresh_servers() else {
-        return;
-    };
+    let (pg, r) = fresh_servers();
     let (pg_before, redis_before) = (pg_settings(&pg), redis_config(&r));
     let urls = [pg_url(&pg, "postgres"), redis_url(&r)];
 
@@ -254,9 +246,7 @@ fn apply_then_rollback_restores_the_exact_previous_values() {
 fn apply_refuses_a_set_that_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let before = pg_settings(&pg);
     dbtune()
         .arg("apply")
@@ -273,9 +263,7 @@ fn apply_refuses_a_set_that_does_not_fit() {
 fn apply_as_a_non_superuser_is_refused_before_anything_changes() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
     let snaps = tempfile::tempdir().unwrap();
     dbtune()
@@ -296,9 +284,7 @@ fn apply_as_a_non_superuser_is_refused_before_anything_changes() {
 
 #[test]
 fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
-    let Some(pg) = Postgres::start_auth("", &[], "scram-sha-256") else {
-        return;
-    };
+    let pg = Postgres::start_auth("", &[], "scram-sha-256");
     pg.psql(
         "postgres",
         "postgres",
@@ -425,8 +411,8 @@ fn self_signed_for(dir: &Path, cn: &str, san: &str) -> (std::path::PathBuf, std:
 
 /// A PostgreSQL serving TLS with a self-signed certificate for `cn` and
 /// `san`: the server, the certificate (to trust) and the dir holding it.
-fn tls_postgres(cn: &str, san: &str) -> Option<(Postgres, std::path::PathBuf, tempfile::TempDir)> {
-    harness::need("openssl")?;
+fn tls_postgres(cn: &str, san: &str) -> (Postgres, std::path::PathBuf, tempfile::TempDir) {
+    harness::need("openssl");
     let certs = harness::server_dir();
     let (crt, key) = self_signed_for(certs.path(), cn, san);
     let (crt_s, key_s) = (crt.display().to_string(), key.display().to_string());
@@ -437,15 +423,13 @@ fn tls_postgres(cn: &str, san: &str) -> Option<(Postgres, std::path::PathBuf, te
             ("ssl_cert_file", &crt_s),
             ("ssl_key_file", &key_s),
         ],
-    )?;
-    Some((pg, crt, certs))
+    );
+    (pg, crt, certs)
 }
 
 #[test]
 fn tls_follows_sslmode() {
-    let Some((pg, crt, _certs)) = tls_postgres("localhost", "DNS:localhost,IP:127.0.0.1") else {
-        return;
-    };
+    let (pg, crt, _certs) = tls_postgres("localhost", "DNS:localhost,IP:127.0.0.1");
     let url = |host: &str, mode: &str| {
         format!(
             "postgres://postgres@{host}:{}/postgres?sslmode={mode}",
@@ -482,9 +466,7 @@ fn tls_follows_sslmode() {
 /// the host name in it; verify-full checks both.
 #[test]
 fn verify_ca_checks_the_chain_not_the_host_name() {
-    let Some((pg, crt, _certs)) = tls_postgres("db.example", "DNS:db.example") else {
-        return;
-    };
+    let (pg, crt, _certs) = tls_postgres("db.example", "DNS:db.example");
     let url = |mode: &str| {
         format!(
             "postgres://postgres@127.0.0.1:{}/postgres?sslmode={mode}",
@@ -517,9 +499,7 @@ fn verify_ca_checks_the_chain_not_the_host_name() {
 fn apply_dry_run_output() {
     let dir = tempfile::tempdir().unwrap();
     rendered(dir.path());
-    let Some((pg, r)) = fresh_servers() else {
-        return;
-    };
+    let (pg, r) = fresh_servers();
     let out = dbtune()
         .arg("apply")
         .arg(dir.path())

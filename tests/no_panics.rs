@@ -1,4 +1,9 @@
-//! No parser, validator or budget panics, whatever the input.
+//! No parser, validator or budget panics, whatever the input; what they
+//! return keeps its promises (every finding at a line of the text, a
+//! budget whose total is the sum of its terms); and the binary answers
+//! such input with one of its exit codes, never a panic's 101.
+
+mod harness;
 
 use dbtune::model::Assumptions;
 use dbtune::read::budget;
@@ -40,6 +45,37 @@ fn configish() -> impl Strategy<Value = String> {
     prop::collection::vec(token, 0..40).prop_map(|v| v.concat())
 }
 
+/// Every finding points at a line the text has (or at none).
+fn assert_placed(found: &[findings::Finding], text: &str) {
+    let lines = text.lines().count().max(1);
+    for f in found {
+        if let Some(at) = &f.at {
+            assert!(
+                (1..=lines + 1).contains(&at.line),
+                "{at} in a text of {lines} lines: {f}"
+            );
+        }
+    }
+}
+
+/// The budget adds up: the total is the sum of the terms, and no term's
+/// typical case is above its worst.
+fn assert_adds_up(b: &budget::Budget) {
+    let worst: ByteSize = b.terms.iter().map(|t| t.worst).sum();
+    let typical: ByteSize = b.terms.iter().map(|t| t.typical).sum();
+    assert_eq!(b.worst, worst);
+    assert_eq!(b.typical, typical);
+    for t in &b.terms {
+        assert!(
+            t.typical <= t.worst,
+            "{}: typical {} over worst {}",
+            t.name,
+            t.typical,
+            t.worst
+        );
+    }
+}
+
 fn all_of(text: &str) {
     let _ = grammar::pg_items(text, "f");
     let _ = grammar::redis_items(text, "f");
@@ -51,17 +87,17 @@ fn all_of(text: &str) {
     let bouncer = grammar::pgbouncer_ini(text, "f").ok();
     for v in PgVersion::all() {
         if let Some(p) = &pg {
-            let _ = findings::postgres(p, v, None, Some("13.1"));
+            assert_placed(&findings::postgres(p, v, None, Some("13.1")), text);
         }
     }
     for v in dbtune::read::catalog::REDIS_VERSIONS {
         if let Some(r) = &redis {
-            let _ = findings::redis(r, v);
+            assert_placed(&findings::redis(r, v), text);
         }
     }
     for v in dbtune::read::catalog::PGBOUNCER_VERSIONS {
         if let Some(b) = &bouncer {
-            let _ = findings::pgbouncer(b, v);
+            assert_placed(&findings::pgbouncer(b, v), text);
         }
     }
     let hs = HostSettings {
@@ -72,7 +108,13 @@ fn all_of(text: &str) {
         os: Some(os),
         ..Default::default()
     };
-    let _ = budget::compute(&hs, ByteSize::gib(4), "test", &[], &Assumptions::default());
+    assert_adds_up(&budget::compute(
+        &hs,
+        ByteSize::gib(4),
+        "test",
+        &[],
+        &Assumptions::default(),
+    ));
 }
 
 proptest! {
@@ -129,6 +171,29 @@ proptest! {
             ..Default::default()
         };
         let b = budget::compute(&hs, ByteSize::gib(4), "test", &[], &Assumptions::default());
-        let _ = b.table();
+        assert_adds_up(&b);
+        assert!(b.table().contains("total"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The binary on the same kind of input, as each format: exit 0, 1 or
+    /// 2, never a panic.
+    #[test]
+    fn check_budget_answers_every_input_with_its_exit_codes(text in configish(), which in 0usize..3) {
+        let dir = tempfile::tempdir().unwrap();
+        let name = ["postgresql.conf", "redis.conf", "pgbouncer.ini"][which];
+        std::fs::write(dir.path().join(name), &text).unwrap();
+        let out = harness::dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--pg-version", "16", "--format", "json"])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        prop_assert!(matches!(code, Some(0..=2)), "exit {:?}: {}", code, String::from_utf8_lossy(&out.stderr));
+        // JSON on every exit, whatever the input.
+        prop_assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok(), "{}", String::from_utf8_lossy(&out.stdout));
     }
 }

@@ -37,15 +37,15 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(major: u32) -> Option<Scratch> {
-        let bin = harness::pg_server(major)?;
+    fn new(major: u32) -> Scratch {
+        let bin = harness::pg_server(major);
         let dir = harness::server_dir();
         let mut c = harness::as_postgres(&bin.join("initdb"));
         c.arg("-D")
             .arg(dir.path().join("data"))
             .args(["--no-sync", "-U", "postgres"]);
         harness::run_ok(c);
-        Some(Scratch { major, bin, dir })
+        Scratch { major, bin, dir }
     }
 
     fn data(&self) -> PathBuf {
@@ -274,9 +274,7 @@ fn cases() -> Vec<Case> {
 /// Every case of `cases` this major is asked: dbtune refuses exactly what
 /// the server refuses.
 fn refuses_what_the_server_refuses(major: u32) {
-    let Some(pg) = Scratch::new(major) else {
-        return;
-    };
+    let pg = Scratch::new(major);
     let mut disagreements = Vec::new();
     for (what, files, majors) in cases() {
         if !majors.contains(&major) {
@@ -312,9 +310,7 @@ fn refuses_what_the_server_refuses(major: u32) {
 /// `timezone` and `log_timezone` values: dbtune accepts exactly what the
 /// server's check hooks accept (`postgres -C`, which reads the file).
 fn time_zones_read_as_the_server_reads_them(major: u32) {
-    let Some(pg) = Scratch::new(major) else {
-        return;
-    };
+    let pg = Scratch::new(major);
     let values = [
         "UTC",
         "utc",
@@ -412,9 +408,7 @@ fn time_zones_read_as_the_server_reads_them(major: u32) {
 /// start, dbtune says so at the same line.
 #[test]
 fn an_include_dir_entry_that_is_a_fifo_or_a_dangling_link_is_an_error_at_its_line() {
-    let Some(pg) = Scratch::new(16) else {
-        return;
-    };
+    let pg = Scratch::new(16);
     let conf_d = pg.data().join("conf.d");
     std::fs::create_dir_all(&conf_d).unwrap();
     harness::write(&conf_d.join("01-ok.conf"), "work_mem = 8MB\n");
@@ -479,9 +473,7 @@ per_major! {
 /// and refused by a build known to ship its own.
 #[test]
 fn system_tz_database_names_follow_the_build() {
-    let Some(bin) = harness::need("postgres") else {
-        return;
-    };
+    let bin = harness::need("postgres");
     let version_out = Command::new(&bin).arg("--version").output().unwrap();
     let major: u32 = String::from_utf8_lossy(&version_out.stdout)
         .split_whitespace()

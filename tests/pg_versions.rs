@@ -55,9 +55,7 @@ fn every_profile_on(major: u32) {
                 vec![]
             };
             let label = format!("PostgreSQL {major}, {name} on {ram}/{cpus} CPUs");
-            let Some(pg) = Postgres::start_major(major, &conf, &overrides) else {
-                return;
-            };
+            let pg = Postgres::start_major(major, &conf, &overrides);
             let skip: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
             let compared = harness::assert_reads_back(&pg, &conf, &skip, &label);
             assert!(compared >= 30, "{label}: only {compared} compared");
@@ -72,15 +70,15 @@ struct Oracle {
 }
 
 impl Oracle {
-    fn new(major: u32) -> Option<Oracle> {
-        let bin = harness::pg_server(major)?;
+    fn new(major: u32) -> Oracle {
+        let bin = harness::pg_server(major);
         let dir = harness::server_dir();
         let mut c = harness::as_postgres(&bin.join("initdb"));
         c.arg("-D")
             .arg(dir.path().join("data"))
             .args(["--no-sync", "-U", "postgres"]);
         harness::run_ok(c);
-        Some(Oracle { bin, dir })
+        Oracle { bin, dir }
     }
 
     fn data(&self) -> std::path::PathBuf {
@@ -283,9 +281,7 @@ const WORDS: &[&str] = &[
 /// has: dbtune accepts exactly what the server accepts, and reads it as
 /// the server does.
 fn values_agree(major: u32) {
-    let Some(oracle) = Oracle::new(major) else {
-        return;
-    };
+    let oracle = Oracle::new(major);
     let cat = PgCatalog::get(PgVersion::of(major));
     let mut disagreements = Vec::new();
     let mut asked = 0;
@@ -329,9 +325,7 @@ fn values_agree(major: u32) {
 /// Lines of a postgresql.conf: dbtune's grammar refuses exactly the lines
 /// the server's does, and reads the value it reads.
 fn lines_agree(major: u32) {
-    let Some(oracle) = Oracle::new(major) else {
-        return;
-    };
+    let oracle = Oracle::new(major);
     let lines: &[(&str, &str)] = &[
         ("shared_buffers", "shared_buffers = 1.5GB"),
         ("shared_buffers", "shared_buffers = '1.5GB'"),
@@ -447,11 +441,9 @@ fn shared_mapped(pid: u32) -> u64 {
 /// at 64 MB of shared_buffers and 256 locks measured 3.2% over: its fixed
 /// part and lock slots are fitted at larger sizes).
 fn shared_memory_agrees(major: u32) {
-    let Some(mut pg) = Postgres::start_major(major, "", &[]) else {
-        return;
-    };
+    let mut pg = Postgres::start_major(major, "", &[]);
     pg.stop();
-    let bin = harness::pg_server(major).unwrap();
+    let bin = harness::pg_server(major);
     // (shared_buffers MiB, wal_buffers MiB, connections, locks, query size, prepared)
     for (sb, wal, conns, locks, query, prepared) in [
         (128u64, 4u64, 100u64, 64u64, 1024u64, 0u64),
@@ -544,9 +536,7 @@ per_major! {
 #[test]
 fn the_catalogs_are_the_fetched_servers_own() {
     for major in PgVersion::all().map(PgVersion::major) {
-        let Some(bin) = harness::pg_server(major) else {
-            return;
-        };
+        let bin = harness::pg_server(major);
         let out = Command::new(bin.join("postgres"))
             .arg("--version")
             .output()
@@ -567,9 +557,7 @@ fn the_catalogs_are_the_fetched_servers_own() {
 fn upstream_samples_uncommented_give_no_finding() {
     let dir = tempfile::tempdir().unwrap();
     for major in PgVersion::all().map(PgVersion::major) {
-        let Some(bin) = harness::pg_server(major) else {
-            return;
-        };
+        let bin = harness::pg_server(major);
         let sample = bin.join("../share/postgresql/postgresql.conf.sample");
         let text = std::fs::read_to_string(&sample).unwrap();
         let uncommented: String = text

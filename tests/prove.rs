@@ -19,27 +19,27 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
 
-/// Fails in CI (the servers are part of the test set-up), skips elsewhere.
-fn missing(what: &str) -> bool {
-    let msg =
-        format!("{what} is not on this machine for the start proof (bash .ci/run installs it)");
-    if harness::ci() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    true
+/// The servers each proof needs are part of the test set-up (`bash
+/// .ci/run` fetches and builds them): one that is missing fails the test.
+fn need_pg(major: u32) {
+    assert!(
+        prove::postgres::find(major).is_some(),
+        "PostgreSQL {major} is not on this machine for the start proof (bash .ci/run installs it)"
+    );
 }
 
-fn have_pg(major: u32) -> bool {
-    prove::postgres::find(major).is_some() || !missing(&format!("PostgreSQL {major}"))
+fn need_redis(release: &str) {
+    assert!(
+        prove::redis::find(release).is_some(),
+        "Redis {release} is not on this machine for the start proof (bash .ci/run installs it)"
+    );
 }
 
-fn have_redis(release: &str) -> bool {
-    prove::redis::find(release).is_some() || !missing(&format!("Redis {release}"))
-}
-
-fn have_pgbouncer(release: &str) -> bool {
-    prove::pgbouncer::find(release).is_some() || !missing(&format!("PgBouncer {release}"))
+fn need_pgbouncer(release: &str) {
+    assert!(
+        prove::pgbouncer::find(release).is_some(),
+        "PgBouncer {release} is not on this machine for the start proof (bash .ci/run installs it)"
+    );
 }
 
 /// A directory holding `files` (name, text).
@@ -96,9 +96,7 @@ fn postgres_refusals_are_the_servers_own_lines_at_the_setting() {
         ("unix_socket_group = 'no_such_group'", "no_such_group"),
     ];
     for major in [15, 18] {
-        if !have_pg(major) {
-            continue;
-        }
+        need_pg(major);
         for (line, said) in cases {
             let dir = files(&[("postgresql.conf", &format!("# a comment\n{line}\n"))]);
             let (code, v) = prove_json(
@@ -143,9 +141,7 @@ fn postgres_refusals_are_the_servers_own_lines_at_the_setting() {
 #[test]
 fn redis_refusals_are_the_servers_own_lines_at_the_directive() {
     for release in ["7.0", "8.0"] {
-        if !have_redis(release) {
-            continue;
-        }
+        need_redis(release);
         for (line, said) in [
             ("save \"900\"", "Invalid save parameters"),
             (
@@ -173,7 +169,8 @@ fn redis_refusals_are_the_servers_own_lines_at_the_directive() {
 /// were rewritten from dbtune's parsed value).
 #[test]
 fn refusals_point_into_included_files_and_redis_quoting_survives() {
-    if have_pg(15) {
+    need_pg(15);
+    {
         let dir = files(&[
             (
                 "postgresql.conf",
@@ -188,7 +185,8 @@ fn refusals_point_into_included_files_and_redis_quoting_survives() {
         assert_eq!(code, 1, "{v:#}");
         refusal_at(&v, "tuning.conf", 2, "superuser_reserved_connections");
     }
-    if have_redis("7.0") {
+    need_redis("7.0");
+    {
         let dir = files(&[
             ("redis.conf", "maxmemory 100mb\ninclude sub.conf\n"),
             (
@@ -215,9 +213,7 @@ fn refusals_point_into_included_files_and_redis_quoting_survives() {
 #[test]
 fn pgbouncer_refuses_an_unknown_pgbouncer_key_at_its_line() {
     for release in ["1.18", "1.24"] {
-        if !have_pgbouncer(release) {
-            continue;
-        }
+        need_pgbouncer(release);
         let dir = files(&[(
             "pgbouncer.ini",
             "[databases]\napp = host=127.0.0.1 dbname=app\n[pgbouncer]\nauth_type = scram-sha-256\n\
@@ -243,9 +239,9 @@ fn pgbouncer_refuses_an_unknown_pgbouncer_key_at_its_line() {
 #[test]
 fn rendered_low_memory_sets_start_on_each_release() {
     for (major, redis, bouncer) in [(15, "7.0", "1.18"), (18, "8.0", "1.24")] {
-        if !(have_pg(major) && have_redis(redis) && have_pgbouncer(bouncer)) {
-            continue;
-        }
+        need_pg(major);
+        need_redis(redis);
+        need_pgbouncer(bouncer);
         let dir = tempfile::tempdir().unwrap();
         dbtune()
             .args(["render", "--profile", "low-memory", "--pg-version"])
@@ -311,7 +307,7 @@ fn rendered_low_memory_sets_start_on_each_release() {
 /// A shared library whose constructor creates `marker`: it runs the
 /// moment any process loads it.
 fn evil_library(dir: &Path, marker: &Path) -> PathBuf {
-    let gcc = harness::need("gcc").expect("gcc");
+    let gcc = harness::need("gcc");
     let src = dir.join("evil.c");
     fs::write(
         &src,
@@ -343,9 +339,8 @@ fn wait_for(path: &Path, within: Duration) -> bool {
 
 #[test]
 fn a_committed_config_runs_no_command_and_loads_no_library() {
-    if !have_pg(15) || harness::need("psql").is_none() {
-        return;
-    }
+    harness::need("psql");
+    need_pg(15);
     let b = prove::postgres::find(15).unwrap();
     let dir = harness::server_dir();
     let marker = dir.path().join("MARKER");
@@ -369,7 +364,7 @@ fn a_committed_config_runs_no_command_and_loads_no_library() {
         "control: loading the library creates the marker"
     );
     fs::remove_file(&marker).unwrap();
-    let pg = harness::Postgres::start_major(15, &archive, &[]).unwrap();
+    let pg = harness::Postgres::start_major(15, &archive, &[]);
     pg.psql(
         "postgres",
         "postgres",
@@ -427,7 +422,7 @@ fn a_committed_config_runs_no_command_and_loads_no_library() {
         .unwrap();
     assert_eq!(cmd.to, "");
     let psql = |sql: &str| {
-        let mut c = Command::new(harness::need("psql").unwrap());
+        let mut c = Command::new(harness::need("psql"));
         c.arg("-h")
             .arg(r.scratch.path())
             .args([
@@ -473,9 +468,7 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn a_proof_server_stops_when_the_thread_that_started_it_dies() {
-    if !have_redis("7.0") {
-        return;
-    }
+    need_redis("7.0");
     let b = prove::redis::find("7.0").unwrap();
     let files = files(&[("redis.conf", "maxmemory 10mb\n")]);
     let settings = dbtune::read::include::redis(&files.path().join("redis.conf"), None).unwrap();
@@ -563,12 +556,8 @@ fn pg_url(pg: &harness::Postgres) -> String {
 
 #[test]
 fn apply_prove_start_refuses_a_change_that_would_stop_postgres() {
-    let Some(pg) = harness::Postgres::start("", &[]) else {
-        return;
-    };
-    if !have_pg(harness::pg_major()) {
-        return;
-    }
+    let pg = harness::Postgres::start("", &[]);
+    need_pg(harness::pg_major());
     let dir = files(&[("postgresql.conf", "max_connections = 3\n")]);
     let snaps = tempfile::tempdir().unwrap();
     // dbtune's own start-up rules refuse it already, and the proof does
@@ -621,9 +610,9 @@ fn apply_prove_start_refuses_a_change_that_would_stop_postgres() {
 /// overrode (server paths and minor releases masked).
 #[test]
 fn check_budget_prove_start_text() {
-    if !(have_pg(15) && have_redis("7.0") && have_pgbouncer("1.18")) {
-        return;
-    }
+    need_pg(15);
+    need_redis("7.0");
+    need_pgbouncer("1.18");
     let dir = files(&[
         (
             "postgresql.conf",

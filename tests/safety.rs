@@ -1050,9 +1050,7 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 #[test]
 fn apply_refuses_full_page_writes_off_on_a_cluster_not_on_zfs() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let dir = dir_with(&[(
         "postgresql.conf",
         "full_page_writes = off\nwork_mem = 8MB\n",
@@ -1106,9 +1104,7 @@ fn free_huge_pages() -> u64 {
 
 #[test]
 fn apply_refuses_huge_pages_on_when_this_host_has_too_few() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     // More shared memory than this machine has huge pages for, reserved
     // (on paper) in the directory's own sysctl file.
     let sb = free_huge_pages() * 2 + 512;
@@ -1144,9 +1140,7 @@ fn only_snapshot(dir: &Path) -> PathBuf {
 
 #[test]
 fn rollback_with_the_server_down_restores_postgresql_auto_conf() {
-    let Some(mut pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let mut pg = Postgres::start("", &[]);
     let before = pg_settings(&pg);
     let dir = dir_with(&[(
         "postgresql.conf",
@@ -1216,9 +1210,7 @@ fn rollback_with_the_server_down_restores_postgresql_auto_conf() {
 
 #[test]
 fn offline_rollback_creates_a_missing_auto_conf_the_server_reads() {
-    let Some(mut pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let mut pg = Postgres::start("", &[]);
     // postgresql.auto.conf holds a value before apply: the snapshot records it.
     pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '3MB'");
     pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
@@ -1265,9 +1257,7 @@ fn offline_rollback_creates_a_missing_auto_conf_the_server_reads() {
 
 #[test]
 fn a_killed_apply_leaves_no_temporary_snapshot_behind() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\n")]);
     let snaps = tempfile::tempdir().unwrap();
     let apply = || {
@@ -1310,12 +1300,8 @@ fn a_killed_apply_leaves_no_temporary_snapshot_behind() {
 
 #[test]
 fn a_snapshot_is_checked_against_its_server_and_what_apply_changed() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
-    let Some(other) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
+    let other = Postgres::start("", &[]);
     let dir = dir_with(&[("postgresql.conf", "work_mem = 8MB\njit = off\n")]);
     let snaps = tempfile::tempdir().unwrap();
     dbtune()
@@ -1398,9 +1384,7 @@ fn a_snapshot_is_checked_against_its_server_and_what_apply_changed() {
 
 #[test]
 fn a_failure_partway_through_apply_lists_what_was_applied() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     // jit sorts first and is applied; lc_messages's value passes dbtune (a
     // string: the locales a host has are the host's) but the server
     // refuses it.
@@ -1432,9 +1416,7 @@ fn a_failure_partway_through_apply_lists_what_was_applied() {
 
 #[test]
 fn apply_and_check_budget_give_the_same_verdict_for_the_same_directory() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let dir = tempfile::tempdir().unwrap();
     dbtune()
         .args([
@@ -1495,7 +1477,7 @@ fn assert_hidden(what: &str, out: &str, secrets: &[&str]) {
 
 /// redis-cli as a client that knows the password.
 fn redis_auth(r: &harness::Redis, pw: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(harness::need("redis-cli").unwrap())
+    let out = std::process::Command::new(harness::need("redis-cli"))
         .args([
             "-h",
             "127.0.0.1",
@@ -1527,15 +1509,11 @@ fn credentials_in_files_and_on_servers_never_reach_output_or_snapshots() {
         "UrlPw_4",
         "KvPw_5",
     ];
-    let Some(pg) = Postgres::start(
+    let pg = Postgres::start(
         "primary_conninfo = 'host=10.9.9.9 user=rep password = ''Conn Pw_888'''\n",
         &[],
-    ) else {
-        return;
-    };
-    let Some(r) = harness::Redis::start("save \"\"\n", &[]) else {
-        return;
-    };
+    );
+    let r = harness::Redis::start("save \"\"\n", &[]);
     assert!(r
         .cmd(&["CONFIG", "SET", "masterauth", LIVE_MASTER])
         .contains("OK"));
@@ -1630,9 +1608,7 @@ fn credentials_in_files_and_on_servers_never_reach_output_or_snapshots() {
 /// restores the rest (maxmemory) and says it left the credential alone.
 #[test]
 fn an_old_snapshot_holding_a_credential_still_restores_the_rest() {
-    let Some(r) = harness::Redis::start("save \"\"\nmaxmemory 32mb\n", &[]) else {
-        return;
-    };
+    let r = harness::Redis::start("save \"\"\nmaxmemory 32mb\n", &[]);
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("old.json");
     fs::write(
@@ -1690,9 +1666,7 @@ fn an_empty_snapshot_is_refused_not_restored() {
 /// value) is not reported as "changed since apply".
 #[test]
 fn a_rollback_that_fails_partway_says_what_it_restored() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let sysid = pg.psql(
         "postgres",
         "postgres",
@@ -1875,9 +1849,7 @@ fn unwritable_output_streams_never_panic() {
 /// that does not exist.
 #[test]
 fn apply_refuses_settings_the_server_would_fail_on_at_reload_or_restart() {
-    let Some(pg) = Postgres::start("", &[]) else {
-        return;
-    };
+    let pg = Postgres::start("", &[]);
     let before = pg_settings(&pg);
     for (conf, says) in [
         ("ssl = on\n", "ssl = on needs ssl_cert_file `server.crt`"),
@@ -1922,9 +1894,7 @@ fn apply_refuses_settings_the_server_would_fail_on_at_reload_or_restart() {
 #[test]
 fn a_password_comes_from_pgpassword_or_the_password_file() {
     const PW: &str = "FilePw_4242";
-    let Some(pg) = Postgres::start_auth("", &[], "scram-sha-256") else {
-        return;
-    };
+    let pg = Postgres::start_auth("", &[], "scram-sha-256");
     pg.psql(
         "postgres",
         "postgres",

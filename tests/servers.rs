@@ -64,9 +64,7 @@ fn postgres_and_pgbouncer_on(files: &[Artifact], label: &str, bouncer_version: O
     } else {
         vec![]
     };
-    let Some(pg) = Postgres::start(conf, &overrides) else {
-        return;
-    };
+    let pg = Postgres::start(conf, &overrides);
 
     let skip: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
     let compared = harness::assert_reads_back(&pg, conf, &skip, label);
@@ -86,12 +84,9 @@ fn postgres_and_pgbouncer_on(files: &[Artifact], label: &str, bouncer_version: O
         "CREATE ROLE app LOGIN PASSWORD 'secret'",
     );
     pg.psql("postgres", "postgres", "CREATE DATABASE app OWNER app");
-    let started = match bouncer_version {
+    let bouncer = match bouncer_version {
         None => PgBouncer::start(&ini.content, pg.port, &[("app", "secret")]),
         Some(v) => PgBouncer::start_version(v, &ini.content, pg.port, &[("app", "secret")]),
-    };
-    let Some(bouncer) = started else {
-        return;
     };
     let mut init = pg.tool("pgbench");
     init.arg("-h").arg(pg.dir.path()).args([
@@ -177,12 +172,9 @@ fn redis_case(files: &[Artifact], label: &str) {
 
 fn redis_case_on(files: &[Artifact], label: &str, version: Option<&str>) {
     let conf = file(files, "redis.conf");
-    let started = match version {
+    let r = match version {
         None => Redis::start(conf, &[]),
         Some(v) => Redis::start_version(v, conf, &[]),
-    };
-    let Some(r) = started else {
-        return;
     };
     let rendered = dbtune::read::grammar::redis_conf(conf, "redis.conf").unwrap();
     for (name, entries) in &rendered.entries {
@@ -370,11 +362,9 @@ fn zfs_script_runs_twice_against_a_file_backed_pool() {
     };
     let script = pool.dir.path().join("zfs-datasets.sh");
     std::fs::write(&script, script_text).unwrap();
-    if let Some(sc) = need("shellcheck") {
-        let mut c = Command::new(sc);
-        c.arg(&script);
-        run_ok(c);
-    }
+    let mut c = Command::new(need("shellcheck"));
+    c.arg(&script);
+    run_ok(c);
     let run_script = || {
         let mut c = Command::new("bash");
         c.arg(&script).env("DBTUNE_ZFS_POOL", &pool.name);
@@ -412,11 +402,9 @@ fn zfs_script_runs_twice_against_a_file_backed_pool() {
 
 #[test]
 fn servers_stop_when_a_test_panics() {
-    if need("redis-server").is_none() {
-        return;
-    }
+    need("redis-server");
     let result = std::panic::catch_unwind(|| {
-        let r = Redis::start("save \"\"\n", &[]).unwrap();
+        let r = Redis::start("save \"\"\n", &[]);
         assert_eq!(r.cmd(&["PING"]).trim(), "PONG");
         std::panic::panic_any(r.port);
     });
@@ -425,4 +413,27 @@ fn servers_stop_when_a_test_panics() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "redis on {port} outlived the panicking test"
     );
+}
+
+/// A test killed outright runs no Drop: the kernel stops its servers when
+/// the thread that started them is gone (here, one that forgets its
+/// server and ends).
+#[test]
+fn servers_stop_when_their_test_dies_without_dropping_them() {
+    let port = std::thread::spawn(|| {
+        let r = Redis::start("save \"\"\n", &[]);
+        let port = r.port;
+        std::mem::forget(r);
+        port
+    })
+    .join()
+    .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "redis on {port} outlived the thread that started it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

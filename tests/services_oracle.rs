@@ -15,34 +15,36 @@ use dbtune::read::catalog::{BouncerCatalog, RedisCatalog, RedisType};
 use dbtune::read::{findings, grammar};
 use harness::Redis;
 
-/// (release, redis-server, redis-cli) of every Redis here.
+/// (release, redis-server, redis-cli) of every Redis the tests run:
+/// Debian's 7.0 and the 8.0 built from Debian 13's sources.
 fn redises() -> Vec<(&'static str, PathBuf, PathBuf)> {
-    let mut out = Vec::new();
-    if let (Some(s), Some(c)) = (harness::need("redis-server"), harness::need("redis-cli")) {
-        out.push(("7.0", s, c));
-    }
-    if let Some(bin) = harness::built("redis", "8.0") {
-        out.push(("8.0", bin.join("redis-server"), bin.join("redis-cli")));
-    }
-    out
+    let bin = harness::built("redis", "8.0");
+    vec![
+        (
+            "7.0",
+            harness::need("redis-server"),
+            harness::need("redis-cli"),
+        ),
+        ("8.0", bin.join("redis-server"), bin.join("redis-cli")),
+    ]
 }
 
-/// (release, pgbouncer) of every PgBouncer here.
+/// (release, pgbouncer) of every PgBouncer the tests run: Debian's 1.18
+/// and the 1.24 built from Debian 13's sources.
 fn bouncers() -> Vec<(&'static str, PathBuf)> {
-    let mut out = Vec::new();
-    if let Some(b) = harness::need("pgbouncer") {
-        out.push(("1.18", b));
-    }
-    if let Some(bin) = harness::built("pgbouncer", "1.24") {
-        out.push(("1.24", bin.join("pgbouncer")));
-    }
-    out
+    vec![
+        ("1.18", harness::need("pgbouncer")),
+        (
+            "1.24",
+            harness::built("pgbouncer", "1.24").join("pgbouncer"),
+        ),
+    ]
 }
 
 #[test]
 fn redis_key_lists_are_the_servers_own() {
     for (version, server, cli) in redises() {
-        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]).unwrap();
+        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]);
         let answer = r.cmd(&["CONFIG", "GET", "*"]);
         let theirs: BTreeSet<String> = answer.lines().step_by(2).map(str::to_string).collect();
         // CONFIG GET * lists old names too, and not hidden configs.
@@ -104,7 +106,7 @@ const REDIS_CASES: &[(&str, &[&str])] = &[
 #[test]
 fn redis_refuses_what_dbtune_refuses() {
     for (version, server, cli) in redises() {
-        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]).unwrap();
+        let r = Redis::start_with(&server, &cli, "save \"\"\n", &[]);
         let mut disagreements = Vec::new();
         for (name, values) in REDIS_CASES {
             for v in *values {
@@ -277,13 +279,18 @@ fn sample(t: &dbtune::read::catalog::BouncerType) -> String {
 /// samples leave maxmemory unbounded and use md5).
 #[test]
 fn upstream_samples_give_only_true_findings() {
-    let mut samples = vec![];
-    if let Some(bin) = harness::built("redis", "8.0") {
-        samples.push(("--redis-version", "8.0", bin.join("../redis.conf")));
-    }
-    if let Some(bin) = harness::built("pgbouncer", "1.24") {
-        samples.push(("--pgbouncer-version", "1.24", bin.join("../pgbouncer.ini")));
-    }
+    let samples = [
+        (
+            "--redis-version",
+            "8.0",
+            harness::built("redis", "8.0").join("../redis.conf"),
+        ),
+        (
+            "--pgbouncer-version",
+            "1.24",
+            harness::built("pgbouncer", "1.24").join("../pgbouncer.ini"),
+        ),
+    ];
     for (flag, version, file) in samples {
         let out = harness::dbtune()
             .args([

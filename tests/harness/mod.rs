@@ -3,8 +3,10 @@
 //! test fails or panics. PostgreSQL and PgBouncer refuse to run as root, so
 //! as root they run as the `postgres` user.
 //!
-//! When `CI=true`, a missing server is a failure; elsewhere the test says it
-//! skipped and why.
+//! A missing server or program is a failure, on every machine: `bash
+//! .ci/run` installs them all. The one test that may not run everywhere
+//! (zfs-fuse needs `/dev/fuse`) says so where it skips; no other test can
+//! pass by not running.
 
 #![allow(dead_code)]
 
@@ -97,24 +99,18 @@ pub fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
-/// A program, or None after saying why the test skips (a panic in CI).
-pub fn need(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
+/// A program the test needs (on the PATH, in /usr/sbin, or PostgreSQL's
+/// own directory); a failure when it is not installed.
+pub fn need(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
         .chain(pg_bin_dir())
         .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = format!("`{name}` is not installed (bash .ci/run installs it)");
-        if ci() {
-            panic!("{msg}");
-        }
-        eprintln!("skipped: {msg}");
-    }
-    found
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed (bash .ci/run installs it)"))
 }
 
 /// Where PostgreSQL's programs are: dbtune's own lookup.
@@ -123,22 +119,15 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
 }
 
 /// The bin directory of a server scripts/fetch-redis-pgbouncer.sh built
-/// (`redis` or `pgbouncer`, `major.minor`), or None after saying why (a
-/// panic in CI).
-pub fn built(what: &str, version: &str) -> Option<PathBuf> {
+/// (`redis` or `pgbouncer`, `major.minor`); a failure when it is not.
+pub fn built(what: &str, version: &str) -> PathBuf {
     let bin = server_cache().join(format!("{what}/{version}/bin"));
-    if bin.is_dir() {
-        return Some(bin);
-    }
-    let msg = format!(
+    assert!(
+        bin.is_dir(),
         "{what} {version} is not built in {} (bash scripts/fetch-redis-pgbouncer.sh builds it; .ci/run does)",
         server_cache().display()
     );
-    if ci() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    None
+    bin
 }
 
 /// Where scripts/fetch-postgres.sh caches servers: $DBTUNE_CACHE, else
@@ -148,25 +137,19 @@ pub fn server_cache() -> PathBuf {
 }
 
 /// The bin directory of a PostgreSQL major fetched by
-/// scripts/fetch-postgres.sh, or None after saying why (a panic in CI).
-pub fn pg_server(major: u32) -> Option<PathBuf> {
+/// scripts/fetch-postgres.sh; a failure when it is not there.
+pub fn pg_server(major: u32) -> PathBuf {
     let bin = server_cache().join(format!("postgres/{major}/bin"));
-    if bin.join("postgres").is_file() {
-        return Some(bin);
-    }
-    let msg = format!(
+    assert!(
+        bin.join("postgres").is_file(),
         "PostgreSQL {major} is not in {} (bash scripts/fetch-postgres.sh fetches it; .ci/run does)",
         server_cache().display()
     );
-    if ci() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-    None
+    bin
 }
 
 pub fn pg_major() -> u32 {
-    let bin = need("postgres").expect("postgres");
+    let bin = need("postgres");
     let out = Command::new(bin).arg("--version").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
@@ -259,7 +242,8 @@ pub fn run_ok(c: Command) -> String {
 }
 
 /// A server process that is stopped when dropped: `signal` first, then
-/// SIGKILL if it has not exited within 15 seconds.
+/// SIGKILL if it has not exited within 15 seconds; and killed by the
+/// kernel when the test that started it dies without dropping it.
 pub struct Proc {
     pub child: Child,
     pub name: &'static str,
@@ -269,6 +253,18 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &'static str, mut c: Command, log: PathBuf, signal: i32) -> Proc {
+        // A test process killed outright (SIGKILL, a CI timeout) runs no
+        // Drop: the kernel stops the server when the thread that started
+        // it is gone.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let f = fs::File::create(&log).unwrap();
         c.stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
@@ -357,26 +353,26 @@ impl std::ops::DerefMut for Postgres {
 impl Postgres {
     /// Starts a new cluster with `conf` as its postgresql.conf and the
     /// given overrides appended (port, address and socket always are).
-    pub fn start(conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
+    pub fn start(conf: &str, overrides: &[(&str, &str)]) -> Postgres {
         Postgres::start_auth(conf, overrides, "trust")
     }
 
     /// As `start`, with `host_auth` for TCP connections (local socket
     /// connections stay trusted, for the test's own psql).
-    pub fn start_auth(conf: &str, overrides: &[(&str, &str)], host_auth: &str) -> Option<Postgres> {
-        need("postgres")?;
+    pub fn start_auth(conf: &str, overrides: &[(&str, &str)], host_auth: &str) -> Postgres {
+        need("postgres");
         match dbtune::bench::cluster::Cluster::start_with(conf, overrides, host_auth) {
-            Ok(c) => Some(Postgres(c)),
+            Ok(c) => Postgres(c),
             Err(e) => panic!("cannot start PostgreSQL: {e:#}"),
         }
     }
 
     /// A cluster of PostgreSQL `major` from the fetched servers.
-    pub fn start_major(major: u32, conf: &str, overrides: &[(&str, &str)]) -> Option<Postgres> {
-        let bin = pg_server(major)?;
-        need("psql")?;
+    pub fn start_major(major: u32, conf: &str, overrides: &[(&str, &str)]) -> Postgres {
+        let bin = pg_server(major);
+        need("psql");
         match dbtune::bench::cluster::Cluster::start_in(&bin, conf, overrides, "trust") {
-            Ok(c) => Some(Postgres(c)),
+            Ok(c) => Postgres(c),
             Err(e) => panic!("cannot start PostgreSQL {major}: {e:#}"),
         }
     }
@@ -425,15 +421,13 @@ pub struct Redis {
 impl Redis {
     /// `conf` is the redis.conf; port, bind, dir, logfile and daemonize are
     /// overridden on the command line (which Redis applies after the file).
-    pub fn start(conf: &str, extra: &[&str]) -> Option<Redis> {
-        let server = need("redis-server")?;
-        let cli = need("redis-cli")?;
-        Redis::start_with(&server, &cli, conf, extra)
+    pub fn start(conf: &str, extra: &[&str]) -> Redis {
+        Redis::start_with(&need("redis-server"), &need("redis-cli"), conf, extra)
     }
 
     /// Redis `major.minor` built by scripts/fetch-redis-pgbouncer.sh.
-    pub fn start_version(version: &str, conf: &str, extra: &[&str]) -> Option<Redis> {
-        let bin = built("redis", version)?;
+    pub fn start_version(version: &str, conf: &str, extra: &[&str]) -> Redis {
+        let bin = built("redis", version);
         Redis::start_with(
             &bin.join("redis-server"),
             &bin.join("redis-cli"),
@@ -442,7 +436,7 @@ impl Redis {
         )
     }
 
-    pub fn start_with(server: &Path, cli: &Path, conf: &str, extra: &[&str]) -> Option<Redis> {
+    pub fn start_with(server: &Path, cli: &Path, conf: &str, extra: &[&str]) -> Redis {
         let (server, cli) = (server.to_path_buf(), cli.to_path_buf());
         let dir = tempfile::Builder::new()
             .prefix("dbtune-redis-")
@@ -487,7 +481,7 @@ impl Redis {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(pinged, "redis did not answer PING:\n{}", r.proc.log_text());
-        Some(r)
+        r
     }
 
     /// One command through redis-cli; its output (errors included).
@@ -540,8 +534,8 @@ pub struct PgBouncer {
 impl PgBouncer {
     /// `ini` is the rendered pgbouncer.ini; its listen port, auth file and
     /// the database's port are pointed at the test's own.
-    pub fn start(ini: &str, pg_port: u16, users: &[(&str, &str)]) -> Option<PgBouncer> {
-        let bin = need("pgbouncer")?;
+    pub fn start(ini: &str, pg_port: u16, users: &[(&str, &str)]) -> PgBouncer {
+        let bin = need("pgbouncer");
         PgBouncer::start_with(&bin, ini, pg_port, users)
     }
 
@@ -551,17 +545,12 @@ impl PgBouncer {
         ini: &str,
         pg_port: u16,
         users: &[(&str, &str)],
-    ) -> Option<PgBouncer> {
-        let bin = built("pgbouncer", version)?.join("pgbouncer");
+    ) -> PgBouncer {
+        let bin = built("pgbouncer", version).join("pgbouncer");
         PgBouncer::start_with(&bin, ini, pg_port, users)
     }
 
-    pub fn start_with(
-        bin: &Path,
-        ini: &str,
-        pg_port: u16,
-        users: &[(&str, &str)],
-    ) -> Option<PgBouncer> {
+    pub fn start_with(bin: &Path, ini: &str, pg_port: u16, users: &[(&str, &str)]) -> PgBouncer {
         let dir = server_dir();
         let port = free_port();
         let userlist = dir.path().join("userlist.txt");
@@ -597,7 +586,7 @@ impl PgBouncer {
             libc::SIGINT,
         );
         proc.wait_until(|| port_open(port));
-        Some(PgBouncer { port, dir, proc })
+        PgBouncer { port, dir, proc }
     }
 
     pub fn log(&self) -> String {
@@ -615,14 +604,17 @@ pub struct ZfsPool {
 }
 
 impl ZfsPool {
+    /// The one test set-up that may skip, and says so: zfs-fuse needs
+    /// `/dev/fuse`, which some machines (containers) do not have. With it,
+    /// a missing zfs-fuse is a failure like any missing program.
     pub fn create() -> Option<ZfsPool> {
         if !Path::new("/dev/fuse").exists() {
             eprintln!("skipped: /dev/fuse is missing, so zfs-fuse cannot run here");
             return None;
         }
-        let daemon_bin = need("zfs-fuse")?;
-        need("zpool")?;
-        need("zfs")?;
+        let daemon_bin = need("zfs-fuse");
+        need("zpool");
+        need("zfs");
         let dir = tempfile::Builder::new()
             .prefix("dbtune-zfs-")
             .tempdir()
