@@ -5,7 +5,7 @@
 # Usage: scripts/gen-service-keys.sh REDIS_GIT_DIR PGBOUNCER_GIT_DIR
 # (clones of github.com/redis/redis and github.com/pgbouncer/pgbouncer).
 # Redis 8.0 comes from the tree scripts/fetch-redis-pgbouncer.sh built, which
-# keeps its config.c. tests/services_oracle.rs checks the lists against the
+# keeps its config.c. tests/it/services_oracle.rs checks the lists against the
 # servers that run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."

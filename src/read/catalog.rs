@@ -282,7 +282,7 @@ fn build(version: PgVersion) -> PgCatalog {
         });
     }
     // Check hooks that raise small values instead of refusing them
-    // (check_wal_buffers, check_autovacuum_work_mem); tests/pg_versions.rs
+    // (check_wal_buffers, check_autovacuum_work_mem); tests/it/pg_versions.rs
     // asks every server.
     if let Some(p) = params.get_mut("wal_buffers") {
         p.hook_floor = Some(4.0);

@@ -1063,7 +1063,7 @@ mod tests {
     #[test]
     fn postgres_values_are_checked_against_the_catalog() {
         // Each expectation agrees with PostgreSQL 15 (`postgres -C` on a
-        // file holding the line; tests/pg_oracle.rs asks every version).
+        // file holding the line; tests/it/pg_oracle.rs asks every version).
         let cases: &[(&str, Option<&str>)] = &[
             ("shared_buffers = 128MB", None),
             ("shared_buffers = 16384", None),
@@ -1170,7 +1170,7 @@ mod tests {
     }
 
     /// The values issue #19 found Redis 7.0.15 refusing at start and dbtune
-    /// passing, and their good forms (tests/services_oracle.rs starts 7.0
+    /// passing, and their good forms (tests/it/services_oracle.rs starts 7.0
     /// and 8.0 with each).
     #[test]
     fn redis_special_values_are_judged_by_their_own_checks() {
@@ -1255,7 +1255,7 @@ mod tests {
         assert!(all.contains("unknown section [bogus]"), "{all}");
     }
 
-    /// As PgBouncer 1.18 reads them (tests/services_oracle.rs starts it).
+    /// As PgBouncer 1.18 reads them (tests/it/services_oracle.rs starts it).
     #[test]
     fn pgbouncer_reads_names_exactly_and_times_without_units() {
         let s = grammar::pgbouncer_ini(

@@ -491,7 +491,7 @@ mod tests {
         );
     }
 
-    /// Each as PostgreSQL refuses it at start (tests/pg_start.rs asks
+    /// Each as PostgreSQL refuses it at start (tests/it/pg_start.rs asks
     /// every major).
     #[test]
     fn settings_postgres_checks_against_each_other_at_start() {

@@ -278,7 +278,7 @@ mod tests {
     }
 
     /// Each verdict as PostgreSQL 18 gave it (`postgres -C timezone` with
-    /// the value in postgresql.conf); tests/pg_start.rs asks every major.
+    /// the value in postgresql.conf); tests/it/pg_start.rs asks every major.
     #[test]
     fn timezone_values_read_as_postgresql_reads_them() {
         let ok = [

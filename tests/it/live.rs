@@ -1,15 +1,15 @@
 //! inspect, diff and apply against real PostgreSQL and Redis servers started
 //! by the harness.
 
-mod harness;
 
+use crate::harness;
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::{dbtune, Postgres, Redis};
+use crate::harness::{dbtune, Postgres, Redis};
 use predicates::prelude::*;
 use predicates::str::contains;
 

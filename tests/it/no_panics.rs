@@ -3,8 +3,8 @@
 //! budget whose total is the sum of its terms); and the binary answers
 //! such input with one of its exit codes, never a panic's 101.
 
-mod harness;
 
+use crate::harness;
 use dbtune::model::Assumptions;
 use dbtune::read::budget;
 use dbtune::read::findings;

@@ -6,9 +6,9 @@
 //! Every run reads fixtures and a facts file, never this machine, so the
 //! snapshots are the same on any host.
 
-mod harness;
 
-use harness::dbtune;
+use crate::harness;
+use crate::harness::dbtune;
 
 /// Exit code, stdout and stderr of one run in the fixtures directory, with
 /// `replace` pairs applied (temp dirs, ports).

@@ -3,15 +3,15 @@
 //! while it runs, removes what it no longer renders, and says all of it.
 //! Each test pins one way this once went wrong (issue #19, "Files").
 
-mod harness;
 
+use crate::harness;
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use harness::dbtune;
+use crate::harness::dbtune;
 use predicates::prelude::*;
 use predicates::str::contains;
 

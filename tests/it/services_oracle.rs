@@ -4,8 +4,8 @@
 //! 8.0 and PgBouncer 1.24 are built from Debian 13's sources by
 //! scripts/fetch-redis-pgbouncer.sh.
 
-mod harness;
 
+use crate::harness;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use dbtune::read::catalog::{BouncerCatalog, RedisCatalog, RedisType};
 use dbtune::read::{findings, grammar};
-use harness::Redis;
+use crate::harness::Redis;
 
 /// (release, redis-server, redis-cli) of every Redis the tests run:
 /// Debian's 7.0 and the 8.0 built from Debian 13's sources.

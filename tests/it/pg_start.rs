@@ -7,8 +7,8 @@
 //! target hooks), time zones, include depth and include_dir entries, and a
 //! byte order mark.
 
-mod harness;
 
+use crate::harness;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

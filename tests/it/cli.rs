@@ -1,10 +1,9 @@
 //! The command line as a user meets it: exit codes, messages, files on disk.
 
-mod harness;
 
 use std::fs;
 
-use harness::{dbtune, fixture};
+use crate::harness::{dbtune, fixture};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -330,7 +329,7 @@ fn two_renders_are_byte_identical() {
 fn profile_file_with_an_unknown_key_points_at_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("mine.toml");
-    let text = include_str!("../profiles/low-memory.toml")
+    let text = include_str!("../../profiles/low-memory.toml")
         .replace("name = \"low-memory\"", "name = \"mine\"")
         .replace("[redis]\n", "[redis]\nmax_memory = \"1GiB\"\n");
     let line = text
@@ -352,7 +351,7 @@ fn profile_file_with_an_unknown_key_points_at_its_line() {
 #[test]
 fn user_profiles_are_listed_and_usable_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let text = include_str!("../profiles/low-memory.toml")
+    let text = include_str!("../../profiles/low-memory.toml")
         .replace("name = \"low-memory\"", "name = \"staging-8g\"")
         .replace("ram = \"4GiB\"", "ram = \"8GiB\"");
     fs::write(dir.path().join("staging-8g.toml"), text).unwrap();
@@ -397,7 +396,7 @@ fn override_templates_win_over_built_ins() {
 fn zfs_script_passes_shellcheck() {
     let dir = tempfile::tempdir().unwrap();
     let text =
-        include_str!("../profiles/powerhouse.toml").replace("enabled = \"auto\"", "enabled = true");
+        include_str!("../../profiles/powerhouse.toml").replace("enabled = \"auto\"", "enabled = true");
     let f = dir.path().join("p.toml");
     fs::write(&f, text).unwrap();
     dbtune()

@@ -1,8 +1,8 @@
 //! `dbtune bench` end to end, tiny: scratch clusters start, every config is
 //! measured, the report has a ratio per config, and nothing is left behind.
 
-mod harness;
 
+use crate::harness;
 use predicates::prelude::*;
 use predicates::str::contains;
 

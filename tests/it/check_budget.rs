@@ -1,11 +1,11 @@
 //! check-budget on real files: Debian's stock configs, the seed documents'
 //! configs, include chains, typos, and input that is not a config at all.
 
-mod harness;
 
+use crate::harness;
 use std::fs;
 
-use harness::{dbtune, fixture as fx};
+use crate::harness::{dbtune, fixture as fx};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -502,7 +502,7 @@ fn jit_is_budgeted_only_for_builds_that_can_jit() {
 
 /// A file saved with a UTF-8 byte order mark: one error at line 1 that
 /// names it and says how to remove it, not an unknown parameter whose name
-/// starts with an invisible character (tests/pg_start.rs and
+/// starts with an invisible character (tests/it/pg_start.rs and
 /// services_oracle.rs show each server refuses such a file).
 #[test]
 fn a_byte_order_mark_is_said_plainly_at_line_1() {

@@ -4,13 +4,13 @@
 //! file, and check-budget counts the host's other processes and follows
 //! the include paths of a CI checkout.
 
-mod harness;
 
+use crate::harness;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use harness::{dbtune, fixture as fx, Postgres};
+use crate::harness::{dbtune, fixture as fx, Postgres};
 
 const MIB: u64 = 1 << 20;
 

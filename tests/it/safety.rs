@@ -2,14 +2,14 @@
 //! lose data, stop a server, run a profile's value as code, leak a
 //! password or hang, and pins the behaviour that replaced it.
 
-mod harness;
 
+use crate::harness;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::{dbtune, fixture};
+use crate::harness::{dbtune, fixture};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -810,7 +810,7 @@ fn rerendering_keeps_mode_owner_and_symlinks() {
     };
     render("4GiB").assert().success();
     // postgresql.conf lives in a subdirectory, linked at the top (a link
-    // leaving the directory is refused: tests/files.rs).
+    // leaving the directory is refused: tests/it/files.rs).
     let etc = out.join("etc");
     fs::create_dir(&etc).unwrap();
     let real = etc.join("postgresql.conf");
@@ -1018,7 +1018,7 @@ fn an_sslmode_typo_is_an_error_never_plain_text() {
 
 // --- against real servers -------------------------------------------------
 
-use harness::Postgres;
+use crate::harness::Postgres;
 
 fn pg_url(pg: &Postgres) -> String {
     format!(

@@ -4,8 +4,8 @@
 //! committed config runs no command and loads no library; the scratch
 //! servers stop, also when the process that started them dies.
 
-mod harness;
 
+use crate::harness;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use dbtune::prove;
 use dbtune::read::grammar;
 use dbtune::version::PgVersion;
-use harness::{check_budget_json, dbtune};
+use crate::harness::{check_budget_json, dbtune};
 use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;

@@ -4,8 +4,8 @@
 //! claims to read as they do. The server is the oracle: dbtune's
 //! accept/reject and parsed value must equal `postgres -C`'s.
 
-mod harness;
 
+use crate::harness;
 use std::process::Command;
 
 use dbtune::plan::{self};
@@ -15,7 +15,7 @@ use dbtune::read::pgvalue::{self, PgValue};
 use dbtune::render;
 use dbtune::units::ByteSize;
 use dbtune::version::PgVersion;
-use harness::Postgres;
+use crate::harness::Postgres;
 
 fn builtin(name: &str) -> Profile {
     harness::builtin(name)

@@ -1,0 +1,22 @@
+//! The integration tests, one binary: every module shares one harness
+//! (servers on free loopback ports in temp dirs, the dbtune binary with a
+//! clean environment) and is compiled once.
+
+mod harness;
+
+mod bench;
+mod check_budget;
+mod cli;
+mod deploy;
+mod detect;
+mod files;
+mod live;
+mod no_panics;
+mod output;
+mod pg_start;
+mod pg_versions;
+mod prove;
+mod render;
+mod safety;
+mod servers;
+mod services_oracle;
