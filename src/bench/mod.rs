@@ -499,13 +499,9 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
                 ));
                 continue;
             };
-            let speed = match unit {
-                "tps" => med / base,
-                _ if med == 0.0 => f64::INFINITY,
-                _ => base / med,
-            };
+            let speed = relative(unit, base, med);
             out.push_str(&format!(
-                "  {:<w$} {med:>10.2} {min:>10.2} {max:>10.2} {speed:>6.2}x  {}{}\n",
+                "  {:<w$} {med:>10.2} {min:>10.2} {max:>10.2} {speed:>7}  {}{}\n",
                 s.config,
                 s.values.len(),
                 if s.failures.is_empty() {
@@ -519,9 +515,32 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
     out
 }
 
+/// A config's median against the first config's, as "1.25x" (above 1 is
+/// better), or "-" where no ratio means anything: a zero on either side
+/// (no checkpoints in a write run, say) unless both are zero (the same).
+fn relative(unit: &str, base: f64, med: f64) -> String {
+    if med == base {
+        return "1.00x".into();
+    }
+    if med == 0.0 || base == 0.0 {
+        return "-".into();
+    }
+    let r = if unit == "tps" { med / base } else { base / med };
+    format!("{r:.2}x")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratios_say_better_above_one_and_nothing_where_a_side_is_zero() {
+        assert_eq!(relative("s", 2.0, 1.0), "2.00x");
+        assert_eq!(relative("tps", 100.0, 50.0), "0.50x");
+        assert_eq!(relative("count", 0.0, 0.0), "1.00x");
+        assert_eq!(relative("count", 2.0, 0.0), "-");
+        assert_eq!(relative("count", 0.0, 3.0), "-");
+    }
 
     #[test]
     fn medians_of_odd_and_even_runs() {

@@ -53,13 +53,15 @@ fn redis_rules(r: &ServiceSettings, out: &mut Vec<Finding>) {
         .get("maxmemory")
         .and_then(|e| parse_redis_memory(&e.value));
     if maxmemory.is_none_or(|m| m.bytes() == 0) {
-        let mm_src = r
-            .get("maxmemory")
-            .map_or("default".to_string(), |e| e.at.to_string());
+        // Where it is set, the finding's place says where; unset has none.
+        let what = match r.get("maxmemory") {
+            Some(_) => "Redis maxmemory is 0",
+            None => "Redis maxmemory is unset (the default, 0)",
+        };
         out.push(Finding::error(
             Scope::Redis,
             r.get("maxmemory").map(|e| &e.at),
-            format!("Redis maxmemory is 0 or unset ({mm_src}): its memory is unbounded and no budget can hold it"),
+            format!("{what}: its memory is unbounded and no budget can hold it"),
             Some("set maxmemory (and a maxmemory-policy) to what this host can give Redis".into()),
         ));
         return;
