@@ -10,21 +10,69 @@ use std::path::Path;
 pub const EXIT_NO: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
+/// Where bad input is: the file as the user named it, the line when there
+/// is one, and the setting when the problem is one value. Shown as
+/// `file:line`; JSON gives each part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub line: Option<usize>,
+    pub setting: Option<String>,
+}
+
+impl Place {
+    /// A whole file (it cannot be read, say).
+    pub fn file(file: impl fmt::Display) -> Place {
+        Place {
+            file: file.to_string(),
+            line: None,
+            setting: None,
+        }
+    }
+
+    /// A line of a file.
+    pub fn line(file: impl fmt::Display, line: usize) -> Place {
+        Place {
+            line: Some(line),
+            ..Place::file(file)
+        }
+    }
+
+    /// The same place, about one setting.
+    pub fn setting(mut self, name: impl Into<String>) -> Place {
+        self.setting = Some(name.into());
+        self
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}", self.file),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
 /// Everything a command can fail with that a user must act on. Other
 /// failures (I/O, a server's own error) travel as `anyhow` context and exit
 /// 2; `main` asks [`Error::code`] and prints the Display below.
 #[derive(Debug)]
 pub enum Error {
-    /// Bad input from the user: where (file:line when there is a file),
-    /// what was wrong, and what to do.
+    /// Bad input from the user: where (when there is a file), what was
+    /// wrong, and what to do.
     Input {
-        location: Option<String>,
+        place: Option<Place>,
         message: String,
         hint: Option<String>,
     },
-    /// The answer is "no": a set that does not fit, or committed files that
-    /// differ. Its message is complete (it carries the breakdown).
-    Refusal(String),
+    /// The answer is "no": a set that does not fit, a change a server
+    /// would refuse. Its message is complete (it carries the breakdown);
+    /// the hint says what to change.
+    Refusal {
+        message: String,
+        hint: Option<String>,
+    },
     /// A change to a live server that failed partway: what was applied before
     /// the failure is part of the message, so nothing is left unsaid when a
     /// server dies halfway through.
@@ -38,14 +86,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// Bad input at `location` (file:line, or a flag).
-    pub fn input(
-        location: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    /// Bad input at `place`.
+    pub fn input(place: Place, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Input {
-            location: Some(location.into()),
+            place: Some(place),
             message: message.into(),
             hint: Some(hint.into()),
         }
@@ -54,9 +98,18 @@ impl Error {
     /// Bad input with no one place to point at.
     pub fn plain(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Input {
-            location: None,
+            place: None,
             message: message.into(),
             hint: Some(hint.into()),
+        }
+    }
+
+    /// A refusal: the answer is no (what to change: [`Error::with_hint`]).
+    pub fn refusal(message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        Error::Refusal {
+            message: message.trim_end_matches('\n').to_string(),
+            hint: None,
         }
     }
 
@@ -67,15 +120,15 @@ impl Error {
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
             .unwrap_or(1);
         Error::input(
-            format!("{}:{line}", path.display()),
+            Place::line(path.display(), line),
             e.message().trim().to_string(),
             hint,
         )
     }
 
-    /// The same error with another hint (bad input only).
+    /// The same error with another hint.
     pub fn with_hint(mut self, new: impl Into<String>) -> Self {
-        if let Error::Input { hint, .. } = &mut self {
+        if let Error::Input { hint, .. } | Error::Refusal { hint, .. } = &mut self {
             *hint = Some(new.into());
         }
         self
@@ -83,9 +136,9 @@ impl Error {
 
     /// Bad input placed at `at` when it has no place of its own: an
     /// unreadable include is reported at the line that includes it.
-    pub fn or_at(mut self, at: &str) -> Self {
-        if let Error::Input { location, .. } = &mut self {
-            location.get_or_insert_with(|| at.to_string());
+    pub fn or_at(mut self, at: Place) -> Self {
+        if let Error::Input { place, .. } = &mut self {
+            place.get_or_insert(at);
         }
         self
     }
@@ -93,23 +146,24 @@ impl Error {
     /// The process exit code this error ends a command with.
     pub fn code(&self) -> u8 {
         match self {
-            Error::Refusal(_) => EXIT_NO,
+            Error::Refusal { .. } => EXIT_NO,
             Error::Input { .. } | Error::LiveChange { .. } => EXIT_ERROR,
         }
     }
 
-    /// What went wrong, without location or hint.
+    /// What went wrong, without place or hint.
     pub fn message(&self) -> &str {
         match self {
-            Error::Input { message, .. } | Error::LiveChange { message, .. } => message,
-            Error::Refusal(m) => m,
+            Error::Input { message, .. }
+            | Error::LiveChange { message, .. }
+            | Error::Refusal { message, .. } => message,
         }
     }
 
-    /// file:line (or the flag) the error is about, when there is one.
-    pub fn location(&self) -> Option<&str> {
+    /// The file, line and setting the error is about, when there is one.
+    pub fn place(&self) -> Option<&Place> {
         match self {
-            Error::Input { location, .. } => location.as_deref(),
+            Error::Input { place, .. } => place.as_ref(),
             _ => None,
         }
     }
@@ -117,9 +171,8 @@ impl Error {
     /// What to do about it.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Input { hint, .. } => hint.as_deref(),
+            Error::Input { hint, .. } | Error::Refusal { hint, .. } => hint.as_deref(),
             Error::LiveChange { hint, .. } => Some(hint),
-            Error::Refusal(_) => None,
         }
     }
 }
@@ -127,13 +180,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Input {
-                location, message, ..
-            } => match location {
-                Some(l) => write!(f, "{l}: {message}")?,
+            Error::Input { place, message, .. } => match place {
+                Some(p) => write!(f, "{p}: {message}")?,
                 None => write!(f, "{message}")?,
             },
-            Error::Refusal(m) => return f.write_str(m),
+            Error::Refusal { message, .. } => f.write_str(message)?,
             Error::LiveChange {
                 message,
                 applied,
@@ -166,12 +217,21 @@ mod tests {
 
     #[test]
     fn each_kind_says_where_what_and_what_to_do() {
-        let e = Error::input("p.toml:3", "bad value", "write 8GB");
+        let e = Error::input(
+            Place::line("p.toml", 3).setting("ram"),
+            "bad value",
+            "write 8GB",
+        );
         assert_eq!(e.to_string(), "p.toml:3: bad value\nhint: write 8GB");
         assert_eq!(e.code(), EXIT_ERROR);
-        let r = Error::Refusal("does not fit\n  shared_buffers 8 GiB".into());
-        assert_eq!(r.to_string(), "does not fit\n  shared_buffers 8 GiB");
+        assert_eq!(e.place().and_then(|p| p.setting.as_deref()), Some("ram"));
+        let r = Error::refusal("does not fit\n  shared_buffers 8 GiB\n").with_hint("lower it");
+        assert_eq!(
+            r.to_string(),
+            "does not fit\n  shared_buffers 8 GiB\nhint: lower it"
+        );
         assert_eq!(r.code(), EXIT_NO);
+        assert_eq!(Place::file("a.conf").to_string(), "a.conf");
         let l = Error::LiveChange {
             message: "connection lost".into(),
             applied: vec!["postgres work_mem = 64MB".into()],

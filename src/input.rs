@@ -11,7 +11,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{Error, Place};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
@@ -133,7 +133,7 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, Error> {
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;
         return Err(Error::input(
-            format!("{shown}:{line}"),
+            Place::line(&shown, line),
             format!("this is a binary file, not a {what} (it contains a NUL byte)"),
             format!("point dbtune at the text {what}"),
         ));
@@ -142,7 +142,7 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, Error> {
         let ok = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..ok].iter().filter(|b| **b == b'\n').count() + 1;
         Error::input(
-            format!("{shown}:{line}"),
+            Place::line(&shown, line),
             format!("the {what} is not valid UTF-8"),
             "convert it to UTF-8 (iconv -f LATIN1 -t UTF-8): dbtune reads text as UTF-8",
         )

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::facts::StorageKind;
 use crate::target::Host;
 use crate::units::ByteSize;
@@ -108,7 +108,7 @@ impl Manifest {
                     with --force (files it no longer vouches for are kept as FILE.bak)";
         let m: Manifest = serde_json::from_str(text).map_err(|e| {
             Error::input(
-                format!("{}:{}", path.display(), e.line()),
+                Place::line(path.display(), e.line()),
                 format!("the manifest is not valid: {e}"),
                 hint,
             )
@@ -117,7 +117,7 @@ impl Manifest {
             let keys: Vec<&str> = bad.path.iter().map(String::as_str).collect();
             let line = crate::doc::json_line(text, &keys);
             return Err(Error::input(
-                format!("{}:{line}", path.display()),
+                Place::line(path.display(), line).setting(bad.path.join(".")),
                 format!("the manifest is not valid: {}", bad.message),
                 format!("{}; {hint}", bad.hint),
             ));

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::{CheckArgs, Format};
 use crate::console;
-use crate::error::{Error, EXIT_NO};
+use crate::error::{Error, Place, EXIT_NO};
 use crate::note;
 use crate::profile::Profiles;
 use crate::read::{discover, report};
@@ -23,7 +23,7 @@ pub(super) fn check_budget(args: CheckArgs) -> Result<ExitCode> {
             let ours = e.downcast_ref::<Error>();
             let text = json_error(
                 &ours.map_or_else(|| format!("{e:#}"), |i| i.message().to_string()),
-                ours.and_then(Error::location),
+                ours.and_then(Error::place),
                 ours.and_then(Error::hint),
             );
             console::print(&text)?;
@@ -34,14 +34,22 @@ pub(super) fn check_budget(args: CheckArgs) -> Result<ExitCode> {
 }
 
 /// check-budget's answer when it cannot run (exit 2) in `--format json`:
-/// what went wrong, where, and the hint; a command-line argument with a
-/// password in it is masked before it becomes JSON.
-pub fn json_error(message: &str, at: Option<&str>, hint: Option<&str>) -> String {
+/// what went wrong, where (`at` as file:line, and each part), and the
+/// hint; a command-line argument with a password in it is masked before it
+/// becomes JSON.
+pub fn json_error(message: &str, place: Option<&Place>, hint: Option<&str>) -> String {
     let mask = |s: &str| crate::secret::args_masked(s).into_owned();
     let doc = serde_json::json!({
         "schema": 1,
         "verdict": "error",
-        "error": { "message": mask(message), "at": at.map(mask), "hint": hint },
+        "error": {
+            "message": mask(message),
+            "at": place.map(|p| mask(&p.to_string())),
+            "file": place.map(|p| mask(&p.file)),
+            "line": place.and_then(|p| p.line),
+            "setting": place.and_then(|p| p.setting.as_deref()),
+            "hint": hint,
+        },
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }

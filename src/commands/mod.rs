@@ -48,9 +48,8 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
     let detector =
         match root {
             // A fixture tree that is not there would describe an empty host.
-            Some(root) if !root.is_dir() => return Err(Error::input(
-                "--root",
-                format!("`{}` is not a directory", root.display()),
+            Some(root) if !root.is_dir() => return Err(Error::plain(
+                format!("--root: `{}` is not a directory", root.display()),
                 "pass a directory laid out like / (proc/, sys/, ...), as tests/fixtures/hosts has",
             )
             .into()),

@@ -185,12 +185,15 @@ fn render_checked(
     picked: bool,
 ) -> Result<(plan::Plan, Vec<render::Artifact>)> {
     let plan = plan::build(profile, host).map_err(|e| match e {
-        Error::Refusal(msg) if picked => Error::Refusal(format!(
-            "{msg}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory for \
-                 the applications they were written beside. A host that runs only the databases \
+        Error::Refusal { message, hint } if picked => Error::Refusal {
+            message: format!(
+                "{message}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory \
+                 for the applications they were written beside. A host that runs only the databases \
                  needs a profile of its own without [[reserve]] entries (docs/profiles.md)",
-            profile.name
-        )),
+                profile.name
+            ),
+            hint,
+        },
         other => other,
     })?;
     let template_dir = args.templates.clone().or_else(render::user_template_dir);
@@ -221,12 +224,14 @@ fn render_checked(
     if !report.ok() || !report.findings.is_empty() {
         // The plan sizes everything to fit and writes only valid settings;
         // reaching this is a dbtune bug or an override template's doing.
-        return Err(Error::Refusal(format!(
-            "the rendered files do not pass their own check: {summary}\n{}\
-             hint: if you use override templates, check they print the plan's values; \
-             otherwise please report this with the command line",
+        return Err(Error::refusal(format!(
+            "the rendered files do not pass their own check: {summary}\n{}",
             report::text(&report, false)
         ))
+        .with_hint(
+            "if you use override templates, check they print the plan's values; otherwise \
+             please report this with the command line",
+        )
         .into());
     }
     note!("{summary}\n{}", budget.table());

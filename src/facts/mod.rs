@@ -313,7 +313,7 @@ impl Facts {
         let facts: Facts = if is_json {
             serde_json::from_str(&text).map_err(|e| {
                 crate::error::Error::input(
-                    format!("{}:{}", path.display(), e.line()),
+                    crate::error::Place::line(path.display(), e.line()),
                     format!("invalid facts file: {e}"),
                     "the file should be what `dbtune detect --json` prints; see docs/facts.md",
                 )
@@ -330,7 +330,7 @@ impl Facts {
                 crate::doc::toml_line(&text, &bad.path)
             };
             return Err(crate::error::Error::input(
-                format!("{}:{line}", path.display()),
+                crate::error::Place::line(path.display(), line).setting(bad.path.join(".")),
                 format!("invalid facts file: {}", bad.message),
                 bad.hint,
             )

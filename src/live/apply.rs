@@ -322,14 +322,16 @@ pub(super) fn restart_huge_pages(
         }));
     }
     if !all_local {
-        return Err(Error::Refusal(format!(
+        return Err(Error::refusal(format!(
             "huge_pages = on: after a restart PostgreSQL will not start unless the host has about {} of \
-             huge pages free, and {} is not on this machine, so apply cannot look; nothing was changed\n\
-             hint: on the server's host check HugePages_Free in /proc/meminfo (vm.nr_hugepages), then run \
-             again with --huge-pages-reserved",
+             huge pages free, and {} is not on this machine, so apply cannot look; nothing was changed",
             crate::read::effective::pg_shared_estimate(&pg),
             s.target
         ))
+        .with_hint(
+            "on the server's host check HugePages_Free in /proc/meminfo (vm.nr_hugepages), then run \
+             again with --huge-pages-reserved",
+        )
         .into());
     }
     let size = pg
@@ -368,7 +370,7 @@ pub(super) fn restart_huge_pages(
 }
 
 pub(super) fn print_refusal(what: &str, report: &report::Report) -> anyhow::Error {
-    Error::Refusal(format!(
+    Error::refusal(format!(
         "{what}; nothing was changed\n{}",
         report::text(report, false)
     ))
@@ -398,7 +400,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if let Some((c, s)) = &live.pg {
         let problems = rt.block_on(pg_preflight(c, s, &set, &after, all_local, t))?;
         if !problems.is_empty() {
-            return Err(Error::Refusal(format!(
+            return Err(Error::refusal(format!(
                 "after this change PostgreSQL would not start, or would not load what it is told to; \
                  nothing was changed\n{}",
                 problems

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Snapshot;
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::read::grammar::{self, Item};
 
 /// pg_control begins with the cluster's 64-bit system identifier, in the
@@ -110,7 +110,7 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
     let parsed = grammar::pg_items(&text, &shown);
     if let Some(e) = parsed.errors.first() {
         return Err(Error::input(
-            e.at.to_string(),
+            Place::from(&e.at),
             format!("{}; nothing was changed", e.message),
             "PostgreSQL cannot read this file either: fix the line by hand",
         )

@@ -100,7 +100,7 @@ pub(crate) fn restart(
         }
     };
     if let Some(e) = settings.syntax_errors.first() {
-        return Err(Error::Refusal(format!(
+        return Err(Error::refusal(format!(
             "PostgreSQL would not start after the restart this change needs: its config file has a \
              line it refuses, at {}: {}; nothing was changed",
             e.at, e.message
@@ -117,10 +117,9 @@ pub(crate) fn restart(
             note!("start proof: this machine's {release} starts with the settings after the change");
             Ok(())
         }
-        Outcome::Refused { lines } => Err(Error::Refusal(format!(
+        Outcome::Refused { lines } => Err(Error::refusal(format!(
             "after this change PostgreSQL would not start: this machine's {release} refused the \
-             settings a restart would read (in a scratch directory, --prove-start); nothing was changed\n{}\
-             hint: fix what the server names in the directory, then apply again",
+             settings a restart would read (in a scratch directory, --prove-start); nothing was changed\n{}",
             lines
                 .iter()
                 .map(|l| match &l.at {
@@ -129,6 +128,7 @@ pub(crate) fn restart(
                 })
                 .collect::<String>()
         ))
+        .with_hint("fix what the server names in the directory, then apply again")
         .into()),
         Outcome::NotProven { reason, at, hint } => {
             let at = at.as_ref().map_or(String::new(), |a| format!("{a}: "));

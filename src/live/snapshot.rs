@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use super::{apply::*, change::*, servers::*};
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::service::Scope;
 
 /// Prefix of a snapshot being written: a killed apply leaves one, and the
@@ -113,7 +113,7 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
     let text = crate::input::read_text(path, "snapshot", crate::input::MAX_CONFIG)?;
     let mut snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
         Error::input(
-            format!("{}:{}", path.display(), e.line()),
+            Place::line(path.display(), e.line()),
             format!("not a dbtune snapshot: {e}"),
             "pass the file `dbtune apply --yes` wrote",
         )

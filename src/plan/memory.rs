@@ -126,11 +126,9 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
     let mm = mm.floor_to(ByteSize::mib(1));
     let clients = clients.floor_to(ByteSize::mib(1));
     if mm < ByteSize::mib(16) {
-        return Err(Error::Refusal(format!(
+        return Err(Error::refusal(format!(
             "profile `{}` does not fit a host with {} of RAM ({}): Redis's share ({share}) leaves \
-             maxmemory under 16 MiB once fragmentation and {} are counted\nhint: pick a smaller \
-             profile (`dbtune profiles`), give Redis a larger share, turn its persistence off, or \
-             disable it ([redis] enabled = false)",
+             maxmemory under 16 MiB once fragmentation and {} are counted",
             profile.name,
             host.ram.value,
             host.ram.source,
@@ -139,7 +137,11 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
             } else {
                 "client buffers"
             }
-        )));
+        ))
+        .with_hint(
+            "pick a smaller profile (`dbtune profiles`), give Redis a larger share, turn its \
+             persistence off, or disable it ([redis] enabled = false)",
+        ));
     }
     Ok(RedisAlloc {
         share,
@@ -345,15 +347,17 @@ fn after_fixed_needs(
     // Below this PostgreSQL cannot run a handful of connections.
     let floor = ByteSize::mib(256);
     if fixed + floor > ram {
-        return Err(Error::Refusal(format!(
+        return Err(Error::refusal(format!(
             "profile `{}` does not fit a host with {ram} of RAM ({}): its fixed needs take {fixed}\n{}\n\
-             and PostgreSQL needs at least {floor} more\n\
-             hint: pick a profile written for a smaller host (`dbtune profiles`), lower its \
-             [[reserve]] entries, or give the host more memory",
+             and PostgreSQL needs at least {floor} more",
             profile.name,
             host.ram.source,
             reserve_lines(reserves)
-        )));
+        ))
+        .with_hint(
+            "pick a profile written for a smaller host (`dbtune profiles`), lower its \
+             [[reserve]] entries, or give the host more memory",
+        ));
     }
     Ok(ram - fixed)
 }
@@ -501,12 +505,10 @@ impl PgSizing<'_> {
     fn refuse(&self, shape: &PgShape) -> Error {
         let (p, host, pg_share) = (&self.profile.postgres, self.host, self.pg_share);
         let fixed = shape.fixed_worst(self.a);
-        Error::Refusal(format!(
+        Error::refusal(format!(
             "profile `{}` does not fit a host with {} of RAM ({}): PostgreSQL's share is {pg_share} \
              but {} connections with work_mem {} need {} in the worst case\n\
-             fixed needs:\n{}\n{}{}\
-             hint: give the host more memory, lower the profile's [[reserve]] entries, \
-             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
+             fixed needs:\n{}\n{}{}",
             self.profile.name,
             host.ram.value,
             host.ram.source,
@@ -525,6 +527,10 @@ impl PgSizing<'_> {
                 r.worst.to_string()
             )),
         ))
+        .with_hint(
+            "give the host more memory, lower the profile's [[reserve]] entries, \
+             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
+        )
     }
 
     /// Why max_connections has its value.
@@ -743,7 +749,7 @@ mod tests {
             e.message()
         );
         assert!(e.message().contains("backup jobs"), "{}", e.message());
-        assert!(e.message().contains("hint:"), "{}", e.message());
+        assert!(e.hint().is_some_and(|h| !h.is_empty()), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ impl Profile {
             let keys: Vec<&str> = bad.path.iter().map(String::as_str).collect();
             let line = toml_line(text, &keys);
             return Err(Error::input(
-                format!("{}:{line}", path.display()),
+                crate::error::Place::line(path.display(), line).setting(bad.path.join(".")),
                 bad.message,
                 bad.hint,
             ));

@@ -536,7 +536,10 @@ mod tests {
             .position(|l| l.starts_with("shared_bufers"))
             .unwrap()
             + 1;
-        assert_eq!(e.location(), Some(format!("p.toml:{line}").as_str()));
+        assert_eq!(
+            e.place().map(ToString::to_string),
+            Some(format!("p.toml:{line}"))
+        );
         assert!(e.message().contains("shared_bufers"), "{}", e.message());
     }
 
@@ -554,7 +557,7 @@ mod tests {
             |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
         let at = |text: &str| {
             let e = Profile::parse(text, Path::new("p.toml")).unwrap_err();
-            (e.location().unwrap().to_string(), e.message().to_string())
+            (e.place().unwrap().to_string(), e.message().to_string())
         };
         let expect = |text: &str, needle: &str| {
             let (location, message) = at(text);

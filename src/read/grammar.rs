@@ -5,7 +5,7 @@
 //! splitting (sdssplitargs), PgBouncer's ini sections. They return items:
 //! settings and include directives; `include` follows them.
 
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::read::settings::{Location, ServiceSettings, SyntaxError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn loc(file: &str, line: usize) -> Location {
 }
 
 fn bad(file: &str, line: usize, msg: impl Into<String>, hint: &str) -> Error {
-    Error::input(format!("{file}:{line}"), msg, hint)
+    Error::input(Place::line(file, line), msg, hint)
 }
 
 /// postgresql.conf, by PostgreSQL's own grammar (`parse_pg`); an include

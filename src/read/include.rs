@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::input;
 use crate::read::grammar::{self, IncludeKind, Item};
 use crate::read::settings::{Location, ServiceSettings};
@@ -67,7 +67,7 @@ impl Loader {
         let canon = self.may_enter(path, from)?;
         // An unreadable include is reported at the line that includes it.
         let text = read_text(path).map_err(|e| match from {
-            Some(at) => e.or_at(&at.to_string()),
+            Some(at) => e.or_at(Place::from(at)),
             None => e,
         })?;
         let name = display(path);
@@ -128,7 +128,7 @@ impl Loader {
             return Ok(());
         }
         Err(Error::input(
-            at.to_string(),
+            Place::from(at),
             format!(
                 "`{}` leads outside --root `{}` (to `{}`): not read",
                 display(path),
@@ -149,7 +149,7 @@ impl Loader {
             let again = display(path);
             chain.push(&again);
             return Err(Error::input(
-                from.map_or(display(path), |l| l.to_string()),
+                from.map_or_else(|| Place::file(display(path)), Place::from),
                 format!(
                     "include cycle: `{}` includes itself through {}",
                     display(path),
@@ -161,7 +161,7 @@ impl Loader {
         // The file about to be read is at depth `stack.len()`.
         if self.stack.len() > MAX_DEPTH {
             return Err(Error::input(
-                from.map_or(display(path), |l| l.to_string()),
+                from.map_or_else(|| Place::file(display(path)), Place::from),
                 format!("includes nested more than {MAX_DEPTH} deep"),
                 "flatten the include chain",
             ));
@@ -223,7 +223,7 @@ impl Loader {
             IncludeKind::File => {
                 if !path.exists() {
                     return Err(Error::input(
-                        at.to_string(),
+                        Place::from(at),
                         format!("included file `{}` does not exist", display(&path)),
                         match (&self.root, self.format) {
                             (None, _) if target_path.is_absolute() => {
@@ -274,7 +274,7 @@ impl Loader {
     fn include_dir(&self, dir: &Path, at: &Location) -> Result<Vec<PathBuf>, Error> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
             Error::input(
-                at.to_string(),
+                Place::from(at),
                 format!("cannot read include_dir `{}`: {e}", display(dir)),
                 "fix the path (relative to the including file)",
             )
@@ -294,7 +294,7 @@ impl Loader {
         for f in files {
             let meta = std::fs::metadata(&f).map_err(|e| {
                 Error::input(
-                    at.to_string(),
+                    Place::from(at),
                     format!(
                         "`{}` in include_dir `{}` cannot be read: {e}; PostgreSQL refuses to start",
                         display(&f),
@@ -316,7 +316,7 @@ impl Loader {
                     "a device, not a config file"
                 };
                 return Err(Error::input(
-                    at.to_string(),
+                    Place::from(at),
                     format!(
                         "`{}` in include_dir `{}` is {kind}",
                         display(&f),

@@ -27,6 +27,17 @@ impl fmt::Display for Location {
     }
 }
 
+impl From<&Location> for crate::error::Place {
+    /// The place of an error about a value: its file and line (none for a
+    /// live server's value).
+    fn from(at: &Location) -> Self {
+        match at.line {
+            0 => crate::error::Place::file(&at.file),
+            l => crate::error::Place::line(&at.file, l),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entry {
     pub value: String,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Artifact;
 use crate::atomic::{self, Dir, Judged, State, Swap, Target};
-use crate::error::Error;
+use crate::error::{Error, Place};
 pub use crate::manifest::sha256;
 use crate::manifest::{is_file_name, is_sha256, Manifest, MANIFEST};
 
@@ -50,7 +50,7 @@ impl Record {
                 let shown = out.shown(MANIFEST);
                 let text = String::from_utf8(bytes).map_err(|_| {
                     Error::input(
-                        shown.display().to_string(),
+                        Place::file(shown.display()),
                         "the manifest is not valid UTF-8",
                         "restore it from version control, or remove it and render with --force",
                     )

@@ -1,7 +1,6 @@
 //! check-budget on real files: Debian's stock configs, the seed documents'
 //! configs, include chains, typos, and input that is not a config at all.
 
-
 use crate::harness;
 use std::fs;
 
@@ -588,4 +587,30 @@ fn permission_denied_is_said_with_the_path() {
         );
         assert!(err.contains("hint: "), "{err}");
     }
+}
+
+/// check-budget's JSON when it cannot run names the file, line and setting
+/// as data, not only inside a `file:line` string.
+#[test]
+fn a_bad_facts_value_is_an_error_with_its_file_line_and_setting_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = dir.path().join("facts.toml");
+    fs::write(
+        &facts,
+        "hostname = \"db1\"\n\n[memory]\nphysical = \"8GiB\"\n\n[cpu]\nlogical = 100000\n\n\
+         [storage]\nkind = \"ssd\"\n",
+    )
+    .unwrap();
+    let (code, v) = json(&[
+        "--facts",
+        facts.to_str().unwrap(),
+        &fx("debian/postgresql.conf"),
+    ]);
+    assert_eq!(code, 2, "{v}");
+    let e = &v["error"];
+    assert_eq!(e["file"], facts.display().to_string(), "{v}");
+    assert_eq!(e["line"], 7, "{v}");
+    assert_eq!(e["setting"], "cpu.logical", "{v}");
+    assert_eq!(e["at"], format!("{}:7", facts.display()), "{v}");
+    assert!(e["hint"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
 }
