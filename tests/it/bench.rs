@@ -42,12 +42,7 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
         .unwrap();
     // The whole report as people read it: every workload's table with one
     // row per config; the measured numbers are masked, the layout is not.
-    let text = format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = harness::whole_output(&out);
     let filters = vec![
         (
             r"(?m)^(  [a-z][a-z -]*?) +[\d.]+ +[\d.]+ +[\d.]+ +(?:[\d.]+x|-) +(\d+)$",

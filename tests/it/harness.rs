@@ -86,6 +86,33 @@ pub fn with_zfs(mut h: dbtune::target::Host, in_use: bool, data: bool) -> dbtune
     h
 }
 
+/// The plan of `p` for `host`, rendered, and checked as render checks its
+/// own files: a built-in profile's files always pass.
+pub fn render_checked(
+    p: &dbtune::profile::Profile,
+    host: &dbtune::target::Host,
+) -> Vec<dbtune::render::Artifact> {
+    let plan = dbtune::plan::build(p, host).unwrap_or_else(|e| panic!("{e}"));
+    let files = dbtune::render::render(&plan, None).unwrap();
+    let report = dbtune::render::check(&plan, &files).unwrap();
+    assert!(
+        report.ok(),
+        "{}",
+        dbtune::read::report::text(&report, false)
+    );
+    files
+}
+
+/// A run of the binary as people read it: the exit code, stdout, stderr.
+pub fn whole_output(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A path under tests/fixtures.
 pub fn fixture(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -227,6 +254,19 @@ pub fn as_postgres(program: &Path) -> Command {
 pub fn run(mut c: Command) -> Output {
     let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
     out
+}
+
+/// A new data directory (`DIR/data`) initdb'd by PostgreSQL `major`,
+/// with that major's binaries.
+pub fn initdb(major: u32) -> (PathBuf, TempDir) {
+    let bin = pg_server(major);
+    let dir = server_dir();
+    let mut c = as_postgres(&bin.join("initdb"));
+    c.arg("-D")
+        .arg(dir.path().join("data"))
+        .args(["--no-sync", "-U", "postgres"]);
+    run_ok(c);
+    (bin, dir)
 }
 
 pub fn run_ok(c: Command) -> String {

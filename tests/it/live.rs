@@ -157,7 +157,7 @@ fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
     // The whole report: each drifted setting, the file's value and line
     // against the live value and where it came from.
     insta::with_settings!({ filters => live_filters() }, {
-        insta::assert_snapshot!(whole_output(&out));
+        insta::assert_snapshot!(harness::whole_output(&out));
     });
 }
 
@@ -507,16 +507,11 @@ fn apply_dry_run_output() {
         .args([pg_url(&pg, "postgres"), redis_url(&r)])
         .output()
         .unwrap();
-    let text = format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-    .replace(&dir.path().display().to_string(), "DIR")
-    .replace(&r.dir.path().display().to_string(), "REDIS_DIR")
-    .replace(&format!("port: {} ->", pg.port), "port: PG_PORT ->")
-    .replace(&format!("port: {} ->", r.port), "port: REDIS_PORT ->");
+    let text = harness::whole_output(&out)
+        .replace(&dir.path().display().to_string(), "DIR")
+        .replace(&r.dir.path().display().to_string(), "REDIS_DIR")
+        .replace(&format!("port: {} ->", pg.port), "port: PG_PORT ->")
+        .replace(&format!("port: {} ->", r.port), "port: REDIS_PORT ->");
     insta::assert_snapshot!(text);
 }
 
@@ -555,15 +550,6 @@ fn live_filters() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn whole_output(out: &std::process::Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// inspect's text report, whole: each server's state, the findings, the
 /// budget of what runs on a host of a stated size.
 #[test]
@@ -580,6 +566,6 @@ fn inspect_text_output() {
         .output()
         .unwrap();
     insta::with_settings!({ filters => live_filters() }, {
-        insta::assert_snapshot!(whole_output(&out));
+        insta::assert_snapshot!(harness::whole_output(&out));
     });
 }

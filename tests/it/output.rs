@@ -18,11 +18,9 @@ fn run(args: &[&str], replace: &[(&str, &str)]) -> String {
         .output()
         .unwrap();
     let mut text = format!(
-        "$ dbtune {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+        "$ dbtune {}\n{}",
         args.join(" "),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        harness::whole_output(&out)
     );
     for (from, to) in replace {
         text = text.replace(from, to);

@@ -37,13 +37,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(major: u32) -> Scratch {
-        let bin = harness::pg_server(major);
-        let dir = harness::server_dir();
-        let mut c = harness::as_postgres(&bin.join("initdb"));
-        c.arg("-D")
-            .arg(dir.path().join("data"))
-            .args(["--no-sync", "-U", "postgres"]);
-        harness::run_ok(c);
+        let (bin, dir) = harness::initdb(major);
         Scratch { major, bin, dir }
     }
 

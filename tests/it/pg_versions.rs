@@ -8,11 +8,9 @@ use crate::harness;
 use std::process::Command;
 
 use crate::harness::Postgres;
-use dbtune::plan::{self};
 use dbtune::profile::Profile;
 use dbtune::read::catalog::{Lookup, PgCatalog, VarType};
 use dbtune::read::pgvalue::{self, PgValue};
-use dbtune::render;
 use dbtune::units::ByteSize;
 use dbtune::version::PgVersion;
 
@@ -25,15 +23,7 @@ fn conf_for(p: &Profile, ram: ByteSize, cpus: u32, major: u32) -> String {
     let mut host = harness::host_for(p, Some(ram), Some(cpus), None, Some(major));
     // npm's builds: no lz4, zstd or liburing.
     host.pg_build = dbtune::facts::Sourced::new(Some(vec![]), "npm build");
-    let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
-    let files = render::render(&plan, None).unwrap();
-    let report = render::check(&plan, &files).unwrap();
-    assert!(
-        report.ok(),
-        "{}",
-        dbtune::read::report::text(&report, false)
-    );
-    files
+    harness::render_checked(p, &host)
         .into_iter()
         .find(|a| a.file == "postgresql.conf")
         .unwrap()
@@ -70,13 +60,7 @@ struct Oracle {
 
 impl Oracle {
     fn new(major: u32) -> Oracle {
-        let bin = harness::pg_server(major);
-        let dir = harness::server_dir();
-        let mut c = harness::as_postgres(&bin.join("initdb"));
-        c.arg("-D")
-            .arg(dir.path().join("data"))
-            .args(["--no-sync", "-U", "postgres"]);
-        harness::run_ok(c);
+        let (bin, dir) = harness::initdb(major);
         Oracle { bin, dir }
     }
 

@@ -647,12 +647,7 @@ fn check_budget_prove_start_text() {
         ])
         .output()
         .unwrap();
-    let mut text = format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut text = harness::whole_output(&out);
     assert!(!text.contains("s3cret"), "the password shows:\n{text}");
     for (b, name) in [
         (prove::postgres::find(15).unwrap().bin, "<postgres 15 bin>"),

@@ -221,30 +221,19 @@ fn check_budget_reports_settings_that_lose_data_or_stop_a_server() {
                 && f["message"].as_str().unwrap().contains(text)
         })
     };
-    assert!(
-        unsafe_at("postgresql.conf", 1, "fsync = off"),
-        "{findings:#?}"
-    );
-    assert!(
-        unsafe_at("postgresql.conf", 2, "torn page"),
-        "{findings:#?}"
-    );
-    assert!(
-        unsafe_at("postgresql.conf", 3, "reserves no huge pages"),
-        "{findings:#?}"
-    );
-    assert!(
-        unsafe_at("postgresql.conf", 4, "max_wal_senders = 10"),
-        "{findings:#?}"
-    );
-    assert!(
-        unsafe_at("redis.conf", 2, "protected-mode no"),
-        "{findings:#?}"
-    );
-    assert!(
-        unsafe_at("pgbouncer.ini", 5, "auth_type = trust"),
-        "{findings:#?}"
-    );
+    for (file, line, text) in [
+        ("postgresql.conf", 1, "fsync = off"),
+        ("postgresql.conf", 2, "torn page"),
+        ("postgresql.conf", 3, "reserves no huge pages"),
+        ("postgresql.conf", 4, "max_wal_senders = 10"),
+        ("redis.conf", 2, "protected-mode no"),
+        ("pgbouncer.ini", 5, "auth_type = trust"),
+    ] {
+        assert!(
+            unsafe_at(file, line, text),
+            "{file}:{line} {text}: {findings:#?}"
+        );
+    }
 
     // The text report says the same, and --filesystem zfs clears only the
     // full_page_writes finding.

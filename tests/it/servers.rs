@@ -7,9 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{need, run, run_ok, PgBouncer, Postgres, Redis, ZfsPool};
-use dbtune::plan::{self};
 use dbtune::profile::{Profile, BUILTIN};
-use dbtune::render::{self, Artifact};
+use dbtune::render::Artifact;
 use dbtune::units::{parse_redis_memory, ByteSize};
 
 fn builtin(name: &str) -> Profile {
@@ -28,15 +27,7 @@ fn fixture_profile(file: &str) -> Profile {
 fn render_for(p: &Profile, ram: Option<ByteSize>, cpus: Option<u32>, zfs: bool) -> Vec<Artifact> {
     let host = harness::host_for(p, ram, cpus, None, Some(harness::pg_major()));
     let host = harness::with_zfs(host, zfs, zfs);
-    let plan = plan::build(p, &host).unwrap_or_else(|e| panic!("{e}"));
-    let files = render::render(&plan, None).unwrap();
-    let report = render::check(&plan, &files).unwrap();
-    assert!(
-        report.ok(),
-        "{}",
-        dbtune::read::report::text(&report, false)
-    );
-    files
+    harness::render_checked(p, &host)
 }
 
 fn file<'a>(files: &'a [Artifact], name: &str) -> &'a str {
