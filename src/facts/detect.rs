@@ -20,6 +20,15 @@ pub struct Detector {
     pub probe_commands: bool,
 }
 
+/// Huge pages a new mapping could get, of one page size, and where that
+/// was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HugePagesFree {
+    pub free: u64,
+    pub page: ByteSize,
+    pub source: String,
+}
+
 impl Detector {
     /// The real host.
     pub fn host() -> Self {
@@ -35,6 +44,49 @@ impl Detector {
 
     fn read(&self, p: &str) -> Option<String> {
         std::fs::read_to_string(self.path(p)).ok()
+    }
+
+    /// Huge pages of one size free for a new mapping (free minus reserved),
+    /// from sysfs, else /proc/meminfo for the default size: what a
+    /// PostgreSQL restart with `huge_pages = on` could map. `size` None or
+    /// zero means the default size.
+    pub fn huge_pages_free(&self, size: Option<ByteSize>) -> Option<HugePagesFree> {
+        let meminfo = self.read("/proc/meminfo")?;
+        let field = |k: &str| -> Option<u64> {
+            meminfo.lines().find_map(|l| {
+                l.strip_prefix(k)?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        };
+        let default = ByteSize::kib(field("Hugepagesize:")?);
+        let page = size.filter(|s| *s != ByteSize::ZERO).unwrap_or(default);
+        let dir = format!(
+            "/sys/kernel/mm/hugepages/hugepages-{}kB",
+            page.bytes() / 1024
+        );
+        let count =
+            |f: &str| -> Option<u64> { self.read(&format!("{dir}/{f}"))?.trim().parse().ok() };
+        match (count("free_hugepages"), count("resv_hugepages")) {
+            (Some(free), Some(resv)) => Some(HugePagesFree {
+                free: free.saturating_sub(resv),
+                page,
+                source: format!("{dir}: {free} free, {resv} reserved"),
+            }),
+            _ if page == default => {
+                let free = field("HugePages_Free:")?;
+                let resv = field("HugePages_Rsvd:").unwrap_or(0);
+                Some(HugePagesFree {
+                    free: free.saturating_sub(resv),
+                    page,
+                    source: format!("/proc/meminfo: HugePages_Free {free}, HugePages_Rsvd {resv}"),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Detects every fact. `data_dir` is the PostgreSQL data directory (or
@@ -696,6 +748,39 @@ fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_pages_free_come_from_sysfs_else_meminfo_under_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let at = |p: &str, text: &str| {
+            let path = root.path().join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        at(
+            "proc/meminfo",
+            "HugePages_Total:      10\nHugePages_Free:        8\nHugePages_Rsvd:        3\nHugepagesize:       2048 kB\n",
+        );
+        let d = Detector {
+            root: root.path().to_path_buf(),
+            probe_commands: false,
+        };
+        let free = d.huge_pages_free(None).unwrap();
+        assert_eq!((free.free, free.page), (5, ByteSize::mib(2)));
+        assert!(free.source.starts_with("/proc/meminfo"), "{}", free.source);
+        // Another size is only known from sysfs.
+        assert_eq!(d.huge_pages_free(Some(ByteSize::gib(1))), None);
+        at(
+            "sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages",
+            "4\n",
+        );
+        at(
+            "sys/kernel/mm/hugepages/hugepages-1048576kB/resv_hugepages",
+            "1\n",
+        );
+        let gib = d.huge_pages_free(Some(ByteSize::gib(1))).unwrap();
+        assert_eq!((gib.free, gib.page), (3, ByteSize::gib(1)));
+    }
 
     #[test]
     fn cpu_lists_count_ranges_and_singles() {

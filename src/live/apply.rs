@@ -3,6 +3,8 @@
 //! snapshot, and read back.
 
 use std::fmt;
+
+use crate::facts::detect::{Detector, HugePagesFree};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -246,54 +248,6 @@ pub(super) fn after_change(live: &Live, files: &HostSettings, set: &ChangeSet) -
     after
 }
 
-/// Huge pages of one size on this machine, from sysfs (else /proc/meminfo):
-/// (free minus reserved, page size).
-pub(super) fn host_huge_pages(size: Option<ByteSize>) -> Option<(u64, ByteSize, String)> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let field = |k: &str| -> Option<u64> {
-        meminfo.lines().find_map(|l| {
-            l.strip_prefix(k)?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()
-        })
-    };
-    let default = ByteSize::kib(field("Hugepagesize:")?);
-    let size = size.filter(|s| *s != ByteSize::ZERO).unwrap_or(default);
-    let dir = format!(
-        "/sys/kernel/mm/hugepages/hugepages-{}kB",
-        size.bytes() / 1024
-    );
-    let read = |f: &str| -> Option<u64> {
-        std::fs::read_to_string(format!("{dir}/{f}"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    match (read("free_hugepages"), read("resv_hugepages")) {
-        (Some(free), Some(resv)) => Some((
-            free.saturating_sub(resv),
-            size,
-            format!("{dir}: {free} free, {resv} reserved"),
-        )),
-        _ if size == default => {
-            let (free, resv) = (
-                field("HugePages_Free:")?,
-                field("HugePages_Rsvd:").unwrap_or(0),
-            );
-            Some((
-                free.saturating_sub(resv),
-                size,
-                format!("/proc/meminfo: HugePages_Free {free}, HugePages_Rsvd {resv}"),
-            ))
-        }
-        _ => None,
-    }
-}
-
 /// What a PostgreSQL restart could map in huge pages, when `huge_pages =
 /// on` is in the set after the change: asked of this machine when the
 /// server runs here; on another host apply cannot see, only
@@ -338,7 +292,7 @@ pub(super) fn restart_huge_pages(
         .read("huge_page_size")
         .and_then(|v| v.as_f64())
         .map(|kb| ByteSize::kib(kb as u64));
-    let Some((free, page, source)) = host_huge_pages(size) else {
+    let Some(HugePagesFree { free, page, source }) = Detector::host().huge_pages_free(size) else {
         return Ok(Some(safety::LiveHugePages {
             available: 0,
             page_size: ByteSize::mib(2),
