@@ -71,10 +71,20 @@ fn redis_memory(s: &mut Sections, pol: &RedisPolicy, r: &RedisAlloc) {
             )
         },
     );
+    let policy = pol.eviction();
     mem.set(
         "maxmemory-policy",
-        pol.policy,
-        "what to evict when maxmemory is reached",
+        policy,
+        format!(
+            "{} (role {}): {}",
+            if pol.policy.is_some() {
+                "the profile's policy"
+            } else {
+                "the role's policy"
+            },
+            pol.role,
+            pol.role.when_full(policy)
+        ),
     );
     mem.set(
         "maxmemory-clients",

@@ -369,6 +369,32 @@ impl RedisPolicy {
             "Redis refuses 0 clients, and each client is an open file: the kernel's fs.nr_open \
              (1048576) bounds them",
         )?;
+        if !self.role.allows(self.eviction()) {
+            return Err(BadValue::at(Some(s), "policy").says(
+                format!(
+                    "policy `{}` can evict what a Redis of role `{}` must keep",
+                    self.eviction(),
+                    self.role
+                ),
+                format!(
+                    "leave policy out (role `{}` gets `{}`), or say the Redis is a cache \
+                     (role = \"cache\") if the application can lose any key",
+                    self.role,
+                    self.role.policy()
+                ),
+            ));
+        }
+        if matches!(self.role, RedisRole::Queue | RedisRole::Mixed)
+            && self.persistence == Persistence::None
+        {
+            return Err(BadValue::at(Some(s), "persistence").says(
+                format!(
+                    "persistence `none` with role `{}`: a restart loses every queued task",
+                    self.role
+                ),
+                "use \"rdb+aof\" or \"aof\" (or \"rdb\", which loses the writes since the last save)",
+            ));
+        }
         for c in &self.disable_commands {
             let ok = c.len() <= 64
                 && c.starts_with(|ch: char| ch.is_ascii_alphabetic())

@@ -223,6 +223,87 @@ impl fmt::Display for EvictionPolicy {
     }
 }
 
+/// What a Redis holds, which decides what it may lose: a cache can drop any
+/// key (the application recomputes it), sessions can lose those that
+/// expire anyway (users log in again), a queue or broker can lose nothing
+/// (a dropped key is a task that never runs). `mixed` is a queue among
+/// other data, the staging seed's one Redis for sessions, the Celery broker
+/// and its results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisRole {
+    Cache,
+    Sessions,
+    Queue,
+    #[default]
+    Mixed,
+}
+
+impl fmt::Display for RedisRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedisRole::Cache => "cache",
+            RedisRole::Sessions => "sessions",
+            RedisRole::Queue => "queue",
+            RedisRole::Mixed => "mixed",
+        })
+    }
+}
+
+impl RedisRole {
+    /// The eviction policy that loses only what this role can lose.
+    pub fn policy(self) -> EvictionPolicy {
+        match self {
+            RedisRole::Cache => EvictionPolicy::AllkeysLru,
+            RedisRole::Sessions => EvictionPolicy::VolatileLru,
+            RedisRole::Queue | RedisRole::Mixed => EvictionPolicy::Noeviction,
+        }
+    }
+
+    /// Whether `policy` can evict data this role must keep: any eviction
+    /// for a queue, and keys without a TTL for sessions.
+    pub fn allows(self, policy: EvictionPolicy) -> bool {
+        match self {
+            RedisRole::Cache => true,
+            RedisRole::Sessions => policy.only_expiring(),
+            RedisRole::Queue | RedisRole::Mixed => policy == EvictionPolicy::Noeviction,
+        }
+    }
+
+    /// What happens when Redis is full, in words.
+    pub fn when_full(self, policy: EvictionPolicy) -> &'static str {
+        match (policy, self) {
+            (EvictionPolicy::Noeviction, RedisRole::Queue | RedisRole::Mixed) => {
+                "when Redis is full, writes fail with an OOM error and the application sees it; no \
+                 queued task, session or result is dropped"
+            }
+            (EvictionPolicy::Noeviction, _) => {
+                "when Redis is full, writes fail with an OOM error; nothing is evicted"
+            }
+            (p, _) if p.only_expiring() => {
+                "when Redis is full, keys with a TTL (sessions) may go before they expire, and users \
+                 log in again; keys without one are never evicted (writes then fail)"
+            }
+            _ => "when Redis is full, any key may be evicted, the least recently used first: \
+                  the application must be able to recompute what it cached",
+        }
+    }
+}
+
+impl EvictionPolicy {
+    /// Evicts only keys that have a TTL (or nothing).
+    pub fn only_expiring(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+                | EvictionPolicy::Noeviction
+        )
+    }
+}
+
 /// PgBouncer's `pool_mode` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -251,13 +332,25 @@ pub struct RedisPolicy {
     /// Of the memory left after reservations.
     pub share: Fraction,
     pub maxmemory_max: ByteSize,
-    pub policy: EvictionPolicy,
+    /// What it holds: decides the eviction policy and what persistence it
+    /// needs.
+    pub role: RedisRole,
+    /// Unset: the role's. Set: refused when it can evict what the role
+    /// must keep.
+    pub policy: Option<EvictionPolicy>,
     pub persistence: Persistence,
     pub maxclients: u32,
     pub disable_commands: Vec<String>,
     /// Where RDB and AOF files go: Redis refuses to start where it does
     /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
     pub dir: String,
+}
+
+impl RedisPolicy {
+    /// The `maxmemory-policy` to render: the profile's, else its role's.
+    pub fn eviction(&self) -> EvictionPolicy {
+        self.policy.unwrap_or(self.role.policy())
+    }
 }
 
 impl Default for RedisPolicy {
@@ -268,7 +361,8 @@ impl Default for RedisPolicy {
             port: 6379,
             share: Fraction(0.2),
             maxmemory_max: ByteSize::gib(4),
-            policy: EvictionPolicy::AllkeysLru,
+            role: RedisRole::default(),
+            policy: None,
             persistence: Persistence::Rdb,
             maxclients: 1000,
             disable_commands: vec!["FLUSHDB".into(), "FLUSHALL".into(), "DEBUG".into()],
@@ -596,6 +690,51 @@ mod tests {
             &format!("{base}[postgres]\nmax_connections = 5\n"),
             "[postgres]",
         );
+    }
+
+    /// A Redis's role decides what it may lose: a policy that evicts what
+    /// the role keeps, or a queue without persistence, is refused at its
+    /// line; a role alone gets its policy.
+    #[test]
+    fn a_redis_role_refuses_policies_that_lose_what_it_keeps() {
+        let base = "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\n\
+                    ram = \"4GiB\"\ncpus = 2\nstorage = \"ssd\"\npg_version = 16\n\n[redis]\n";
+        let parse = |extra: &str| Profile::parse(&format!("{base}{extra}"), Path::new("p.toml"));
+        // (role, policy, accepted)
+        let rows = [
+            ("cache", "allkeys-lru", true),
+            ("cache", "noeviction", true),
+            ("sessions", "volatile-lru", true),
+            ("sessions", "volatile-ttl", true),
+            ("sessions", "allkeys-lru", false),
+            ("queue", "noeviction", true),
+            ("queue", "volatile-lru", false),
+            ("mixed", "allkeys-lfu", false),
+            ("mixed", "volatile-lru", false),
+        ];
+        for (role, policy, ok) in rows {
+            let r = parse(&format!("role = \"{role}\"\npolicy = \"{policy}\"\n"));
+            assert_eq!(r.is_ok(), ok, "{role} {policy}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.place().unwrap().line, Some(13), "{e}");
+                assert_eq!(e.place().unwrap().setting.as_deref(), Some("redis.policy"));
+            }
+        }
+        // Unset role: mixed, so an evicting policy needs a role said.
+        assert!(parse("policy = \"allkeys-lru\"\n").is_err());
+        let p = parse("").unwrap();
+        assert_eq!(p.redis.eviction(), EvictionPolicy::Noeviction);
+        for (role, policy) in [
+            (RedisRole::Cache, EvictionPolicy::AllkeysLru),
+            (RedisRole::Sessions, EvictionPolicy::VolatileLru),
+            (RedisRole::Queue, EvictionPolicy::Noeviction),
+        ] {
+            let p = parse(&format!("role = \"{role}\"\n")).unwrap();
+            assert_eq!(p.redis.eviction(), policy, "{role}");
+        }
+        let e = parse("role = \"queue\"\npersistence = \"none\"\n").unwrap_err();
+        assert!(e.message().contains("loses every queued task"), "{e}");
+        assert!(parse("role = \"cache\"\npersistence = \"none\"\n").is_ok());
     }
 
     #[test]

@@ -147,7 +147,7 @@ fn diff_is_clean_then_shows_a_change_made_behind_its_back() {
     pg.psql("postgres", "postgres", "ALTER SYSTEM SET work_mem = '8MB'");
     pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
     std::thread::sleep(Duration::from_millis(500));
-    r.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    r.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
     let out = dbtune()
         .arg("diff")
         .arg(cmp.path())
