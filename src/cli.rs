@@ -222,6 +222,12 @@ pub struct CheckArgs {
     /// (repeatable): `--reserve api=1GiB --reserve celery=768MiB`.
     #[arg(long, value_name = "NAME=SIZE", value_parser = parse_reserve)]
     pub reserve: Vec<(String, ByteSize)>,
+    /// The RAM is a container's memory limit (docker `mem_limit`, a
+    /// Kubernetes limit): the host's OS reserve is not charged to it, the
+    /// container's own overhead is [default: when the facts show a cgroup
+    /// limit below physical RAM].
+    #[arg(long)]
+    pub container: bool,
     /// Read absolute include paths under this directory (a checkout of
     /// the host's /etc: DIR/etc/postgresql/... for /etc/postgresql/...).
     #[arg(long, value_name = "DIR")]
@@ -251,9 +257,11 @@ pub struct CheckArgs {
     /// thousands of tables.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub backend_memory: Option<ByteSize>,
-    /// The total that must fit: `worst` (default) or `typical`, where a
-    /// worst case over RAM is a warning.
-    #[arg(long, value_enum, default_value_t = Level::Worst)]
+    /// The total that must fit: `busy` (default: the typical moment while
+    /// a busy share of the connections run the worst case's heavy query),
+    /// `worst` (the strict gate, what render sizes for) or `typical`; below
+    /// `worst`, a worst case over RAM is a warning (docs/budget-model.md).
+    #[arg(long, value_enum, default_value_t = Level::Busy)]
     pub level: Level,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -272,7 +280,7 @@ pub use crate::read::report::Level;
 /// `--level`: the read side's levels, named for the command line.
 impl clap::ValueEnum for Level {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Level::Worst, Level::Typical]
+        &Level::ALL
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
@@ -280,6 +288,9 @@ impl clap::ValueEnum for Level {
         Some(match self {
             Level::Worst => PossibleValue::new("worst")
                 .help("Every connection sorting, every worker busy, every fork copying"),
+            Level::Busy => PossibleValue::new("busy").help(
+                "The typical moment while a busy share of the connections (or the pools in front) run the worst case's heavy query: the default gate",
+            ),
             Level::Typical => PossibleValue::new("typical").help(
                 "A typical moment (a share of connections busy): a worst case over RAM is then a warning, not a failure",
             ),

@@ -45,6 +45,10 @@ pub struct Host {
     /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
     pub zfs_datasets: bool,
     pub pg_version: Sourced<PgVersion>,
+    /// A flag, a facts file, a manifest or the live server named the
+    /// major; otherwise it is assumed (this machine's, or the default) and
+    /// a parameter only other majors have is a warning, not an error.
+    pub pg_version_stated: bool,
     /// What the PostgreSQL build supports (`lz4`...), when known: a value
     /// its build lacks stops the server from starting.
     pub pg_build: Sourced<Option<Vec<String>>>,
@@ -98,8 +102,12 @@ pub struct Flags<'a> {
     pub pgbouncer_version: Option<&'a str>,
     /// A profile whose reservations and assumptions to count.
     pub profile: Option<&'a Profile>,
-    /// More memory held on the host (`--reserve NAME=SIZE`).
+    /// More memory held on the host (`--reserve NAME=SIZE`); one named as
+    /// a reservation of the profile or manifest takes its place.
     pub reserves: &'a [(String, ByteSize)],
+    /// The RAM is a container's memory limit (`--container`): the host's
+    /// OS reserve is not charged to it.
+    pub container: bool,
     /// Budget assumptions given on the command line, over the profile's
     /// or manifest's.
     pub assumptions: AssumptionFlags,
@@ -191,6 +199,32 @@ pub fn default_reserves(ram: ByteSize) -> Vec<HostReserve> {
     }]
 }
 
+/// Whether `--reserve NAME` names the reservation `existing`: its whole
+/// name, or its first word (`api` for "API: 4 gunicorn workers"), in any
+/// case. Such a --reserve replaces it, so nothing is counted twice.
+pub fn names_reserve(name: &str, existing: &str) -> bool {
+    let first = existing
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    name.eq_ignore_ascii_case(existing) || (!first.is_empty() && name.eq_ignore_ascii_case(first))
+}
+
+/// Inside a container the host's OS reserve is the host's business: the
+/// container is charged what it needs itself (measured, see
+/// calibration::CONTAINER_OVERHEAD).
+fn container_reserve(why: &str, host_reserve: &HostReserve) -> HostReserve {
+    HostReserve {
+        name: "container overhead".into(),
+        memory: ByteSize(crate::calibration::CONTAINER_OVERHEAD),
+        source: format!(
+            "{why}: the RAM is a container's limit, so the host's {} is not charged to it; {}",
+            host_reserve.memory,
+            crate::calibration::CONTAINER_OVERHEAD_SOURCE
+        ),
+    }
+}
+
 /// The host for `purpose`, every fact resolved from the sources that
 /// purpose reads, in its order. The one resolution every command calls.
 pub fn resolve(flags: &Flags, manifest: Option<&Manifest>, purpose: Purpose) -> Result<Host> {
@@ -245,6 +279,7 @@ fn judged_host(
     };
     let ram = src.ram(here)?;
     let (pg_version, pg_here) = src.pg_version(live_pg.map(|p| p.major));
+    let pg_version_stated = !pg_here && !pg_version.source.starts_with("assumed");
     let mut pg_on_zfs = src.pg_on_zfs();
     if let Some(d) = data_dir {
         if let Some(fs) = flags.filesystem {
@@ -266,7 +301,8 @@ fn judged_host(
         ),
         None => src.pg_build(pg_here),
     };
-    let (reserves, assumptions) = src.reserves(ram.value);
+    let container = src.container(&ram);
+    let (reserves, assumptions) = src.reserves(ram.value, container.as_deref())?;
     let (cpus, storage) = src.cpus_and_storage();
     Ok(Host {
         ram,
@@ -276,6 +312,7 @@ fn judged_host(
         pg_on_zfs,
         zfs_datasets: false,
         pg_version,
+        pg_version_stated,
         pg_build,
         pg_release,
         redis_version,
@@ -393,7 +430,13 @@ impl Sources<'_> {
             (Sourced::new(m.host.pg_version, "manifest"), false)
         } else {
             match self.local().servers.pg_version() {
-                Some(v) => (Sourced::new(v, "this machine's postgres"), true),
+                Some(v) => (
+                    Sourced::new(
+                        v,
+                        "assumed: this machine's postgres; not stated by --pg-version, facts or manifest",
+                    ),
+                    true,
+                ),
                 None => (
                     Sourced::new(
                         PgVersion::DEFAULT,
@@ -441,15 +484,18 @@ impl Sources<'_> {
         } else {
             None
         };
+        let unstated = format!("not stated by {} or a facts file", r.flag_name);
+        let stated = flag.is_some() || fact.is_some();
         let (given, source) = match (flag, fact, local) {
             (Some(v), _, _) => (v.to_string(), r.flag_name.to_string()),
             (None, Some(v), _) => (v, self.facts_name()),
-            (None, None, Some(v)) => (v, "this machine's".to_string()),
+            (None, None, Some(v)) => (v, format!("assumed: this machine's; {unstated}")),
             (None, None, None) => {
                 return ServiceVersion {
                     version: r.known[r.known.len() - 1].to_string(),
-                    source: "assumed: the newest dbtune knows".into(),
+                    source: format!("assumed: the newest dbtune knows; {unstated}"),
                     assumed: true,
+                    stated: false,
                 }
             }
         };
@@ -457,6 +503,7 @@ impl Sources<'_> {
         ServiceVersion {
             version,
             assumed: false,
+            stated,
             source: match note {
                 Some(n) => format!("{source}: {n}"),
                 None => source,
@@ -495,24 +542,89 @@ impl Sources<'_> {
         (pg_build, pg_release)
     }
 
+    /// Why the RAM is a container's limit, when it is: `--container`, or
+    /// a cgroup limit below physical RAM in the facts (the facts file's,
+    /// or this machine's when its RAM is the one judged).
+    fn container(&mut self, ram: &Sourced<ByteSize>) -> Option<String> {
+        if self.flags.container {
+            return Some("--container".into());
+        }
+        let limited = |f: &Facts| match &f.memory.cgroup_limit {
+            Some(l) if l.value < f.memory.physical.value => Some(format!(
+                "cgroup limit {} ({}) below physical {}",
+                l.value, l.source, f.memory.physical.value
+            )),
+            _ => None,
+        };
+        if let Some(f) = &self.facts {
+            return limited(f).map(|why| format!("{}: {why}", self.facts_name()));
+        }
+        if ram.source.starts_with("this machine") {
+            return limited(self.local()).map(|why| format!("this machine: {why}"));
+        }
+        None
+    }
+
     /// The host's other memory and the budget's assumptions: the profile's
-    /// (--profile), else the manifest's, else the OS reserve alone; plus
-    /// every --reserve, and the assumptions the command line sets.
-    fn reserves(&self, ram: ByteSize) -> (Vec<HostReserve>, Assumptions) {
+    /// (--profile), else the manifest's, else the OS reserve alone; inside
+    /// a container its own overhead in place of the host's OS reserve;
+    /// every --reserve, in place of the reservation it names (counted
+    /// once), and the assumptions the command line sets.
+    fn reserves(
+        &self,
+        ram: ByteSize,
+        container: Option<&str>,
+    ) -> Result<(Vec<HostReserve>, Assumptions)> {
         let (mut reserves, mut assumptions) = match (self.flags.profile, self.manifest) {
             (Some(p), _) => (p.reserves(ram), p.assumptions()),
             (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
             (None, None) => (default_reserves(ram), Assumptions::default()),
         };
+        if let Some(why) = container {
+            for r in reserves.iter_mut().filter(|r| r.name == "OS reserve") {
+                *r = container_reserve(why, r);
+            }
+        }
         for (name, memory) in self.flags.reserves {
-            reserves.push(HostReserve {
-                name: name.clone(),
-                memory: *memory,
-                source: "--reserve".into(),
-            });
+            let same: Vec<usize> = reserves
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| names_reserve(name, &r.name))
+                .map(|(i, _)| i)
+                .collect();
+            match same.as_slice() {
+                [] => reserves.push(HostReserve {
+                    name: name.clone(),
+                    memory: *memory,
+                    source: "--reserve".into(),
+                }),
+                [i] => {
+                    let r = &mut reserves[*i];
+                    r.source = format!(
+                        "--reserve {name}={memory}, in place of {} ({}: {})",
+                        r.name, r.source, r.memory
+                    );
+                    r.memory = *memory;
+                }
+                many => {
+                    return Err(Error::plain(
+                        format!(
+                            "--reserve {name} names {} reservations: {}",
+                            many.len(),
+                            many.iter()
+                                .map(|i| format!("`{}`", reserves[*i].name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        "name one of them in full (a --reserve that names a reservation of the profile \
+                         or manifest replaces it), or pick a name of its own to add one",
+                    )
+                    .into())
+                }
+            }
         }
         self.flags.assumptions.apply(&mut assumptions);
-        (reserves, assumptions)
+        Ok((reserves, assumptions))
     }
 
     /// Whether ZFS is in use on the host (its ARC counts in the budget
@@ -584,6 +696,7 @@ fn tuning_host(
         version: String::new(),
         source: format!("the newest {what} dbtune knows"),
         assumed: true,
+        stated: false,
     };
     let mut assumptions = profile.assumptions();
     flags.assumptions.apply(&mut assumptions);
@@ -596,6 +709,7 @@ fn tuning_host(
         pg_on_zfs: zfs.pg_on_zfs,
         zfs_datasets: zfs.datasets,
         pg_version,
+        pg_version_stated: true,
         pg_build: Sourced::new(
             build.map(|b| b.value.clone()),
             build.map_or("unknown: no facts from the host".to_string(), |b| {

@@ -69,6 +69,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
         pgbouncer_version: args.pgbouncer_version.as_deref(),
         profile: profile.as_ref(),
         reserves: &args.reserve,
+        container: args.container,
         assumptions: target::AssumptionFlags {
             sorts_per_query: args.sorts_per_query,
             busy_share: args.busy_share,

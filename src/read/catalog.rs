@@ -376,6 +376,10 @@ pub struct ServiceVersion {
     /// Nothing named the release: `version` is the newest dbtune knows.
     #[serde(skip)]
     pub assumed: bool,
+    /// A flag, a facts file or a manifest named the release. Otherwise it
+    /// is assumed (this machine's server, or the newest), and a key only
+    /// other releases have is a warning, not an error.
+    pub stated: bool,
 }
 
 impl ServiceVersion {
@@ -383,6 +387,32 @@ impl ServiceVersion {
     pub fn known(&self) -> Option<&str> {
         (!self.assumed).then_some(self.version.as_str())
     }
+}
+
+/// The Redis releases dbtune knows that have directive `name`.
+pub fn redis_releases_with(name: &str) -> Vec<&'static str> {
+    REDIS_VERSIONS
+        .iter()
+        .copied()
+        .filter(|v| RedisCatalog::get(v).key(name).is_some())
+        .collect()
+}
+
+/// The PgBouncer releases dbtune knows that have setting `name`.
+pub fn pgbouncer_releases_with(name: &str) -> Vec<&'static str> {
+    PGBOUNCER_VERSIONS
+        .iter()
+        .copied()
+        .filter(|v| BouncerCatalog::get(v).key(name).is_some())
+        .collect()
+}
+
+/// The PostgreSQL majors dbtune knows that have parameter `name`.
+pub fn pg_majors_with(name: &str) -> Vec<String> {
+    crate::version::PgVersion::all()
+        .filter(|v| matches!(PgCatalog::get(*v).lookup(name), Lookup::Known(_)))
+        .map(|v| v.to_string())
+        .collect()
 }
 
 /// The newest known release at or below `wanted` ("7.0.15" -> "7.0",

@@ -79,6 +79,48 @@ pub struct Found {
     pub pgbouncer: Option<PathBuf>,
     pub os: Vec<PathBuf>,
     pub manifest: Option<Manifest>,
+    /// The directory the manifest is in.
+    pub manifest_dir: Option<PathBuf>,
+}
+
+impl Found {
+    /// Takes the manifest of `dir`: a set judged with one manifest gives
+    /// one answer; two rendered directories in one check are refused.
+    fn take_manifest(&mut self, dir: &Path, m: Manifest) -> Result<(), Error> {
+        let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        match &self.manifest_dir {
+            Some(prev) if *prev != canon => Err(Error::plain(
+                format!(
+                    "files from two rendered directories: `{}` and `{}` each have a manifest",
+                    prev.display(),
+                    dir.display()
+                ),
+                "check one host at a time",
+            )),
+            _ => {
+                self.manifest = Some(m);
+                self.manifest_dir = Some(canon);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The manifest beside a file named on the command line, when it lists
+/// that file: render's files are judged as render meant them whether the
+/// directory or the files are named.
+fn manifest_listing(file: &Path) -> anyhow::Result<Option<(PathBuf, Manifest)>> {
+    let dir = match file.parent() {
+        Some(d) if d.as_os_str().is_empty() => Path::new("."),
+        Some(d) => d,
+        None => return Ok(None),
+    };
+    let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+        return Ok(None);
+    };
+    Ok(crate::manifest::read_manifest(dir)?
+        .filter(|m| m.files.contains_key(name))
+        .map(|m| (dir.to_path_buf(), m)))
 }
 
 const DIR_NAMES: &[(&str, FileKind)] = &[
@@ -134,7 +176,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                     }
                 }
                 if let Some(m) = crate::manifest::read_manifest(p)? {
-                    found.manifest = Some(m);
+                    found.take_manifest(p, m)?;
                 }
                 if !any {
                     return Err(Error::plain(
@@ -145,7 +187,12 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                     .into());
                 }
             }
-            Some(_) => put(classify(p)?, p.clone(), &mut found)?,
+            Some(_) => {
+                put(classify(p)?, p.clone(), &mut found)?;
+                if let Some((dir, m)) = manifest_listing(p)? {
+                    found.take_manifest(&dir, m)?;
+                }
+            }
             None => {
                 return Err(Error::plain(
                     format!("`{}` does not exist", p.display()),

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::read::catalog::{
-    BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisKey, RedisType,
-    Suggestion, Suggestions,
+    self, BouncerCatalog, BouncerType, Lookup, PgCatalog, PgParam, RedisCatalog, RedisKey,
+    RedisType, Suggestion, Suggestions,
 };
 use crate::read::settings::{Entry, Location, ServiceSettings};
 use crate::units::parse_redis_memory;
@@ -47,6 +47,10 @@ pub struct Finding {
     /// change that breaks one, as it refuses a set that does not fit.
     #[serde(skip)]
     pub memory_limit: bool,
+    /// A key the target release lacks that other releases have (listed):
+    /// an error only when the release was stated (report::judge).
+    #[serde(skip)]
+    pub other_releases: Option<Vec<String>>,
 }
 
 impl Finding {
@@ -54,6 +58,14 @@ impl Finding {
     pub fn memory_limit(self) -> Finding {
         Finding {
             memory_limit: true,
+            ..self
+        }
+    }
+
+    /// The same finding, marked as a key that exists only in `releases`.
+    pub fn only_in(self, releases: Vec<String>) -> Finding {
+        Finding {
+            other_releases: Some(releases),
             ..self
         }
     }
@@ -68,6 +80,7 @@ impl Finding {
             severity: Severity::Error,
             safety: false,
             memory_limit: false,
+            other_releases: None,
             service,
             at: at.cloned(),
             message,
@@ -165,21 +178,27 @@ pub fn postgres(
         }
         match cat.lookup(name) {
             Lookup::Known(p) => known_param(p, name, entries, build, release, version, &mut out),
-            Lookup::NotYet(v) => out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                format!("`{name}` does not exist in PostgreSQL {version}: it was added in {v}"),
-                Some(format!("remove it, or check against --pg-version {v}")),
-            )),
-            Lookup::Removed(v, renamed) => out.push(Finding::error(
-                Scope::Postgres,
-                Some(&e.at),
-                format!("`{name}` does not exist in PostgreSQL {version}: {v} was the last version with it"),
-                Some(match renamed {
-                    Some(r) => format!("it is called `{r}` now"),
-                    None => "remove it".into(),
-                }),
-            )),
+            Lookup::NotYet(v) => out.push(
+                Finding::error(
+                    Scope::Postgres,
+                    Some(&e.at),
+                    format!("`{name}` does not exist in PostgreSQL {version}: it was added in {v}"),
+                    Some(format!("remove it, or check against --pg-version {v}")),
+                )
+                .only_in(catalog::pg_majors_with(name)),
+            ),
+            Lookup::Removed(v, renamed) => out.push(
+                Finding::error(
+                    Scope::Postgres,
+                    Some(&e.at),
+                    format!("`{name}` does not exist in PostgreSQL {version}: {v} was the last version with it"),
+                    Some(match renamed {
+                        Some(r) => format!("it is called `{r}` now"),
+                        None => "remove it".into(),
+                    }),
+                )
+                .only_in(catalog::pg_majors_with(name)),
+            ),
             Lookup::Unknown => out.push(Finding::error(
                 Scope::Postgres,
                 Some(&e.at),
@@ -389,7 +408,7 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
         let e = entries.last().expect("entries are never empty");
         let Some(key) = cat.key(name) else {
             let added = cat.added_in(name);
-            out.push(Finding::error(
+            let f = Finding::error(
                 Scope::Redis,
                 Some(&e.at),
                 match added {
@@ -406,7 +425,16 @@ pub fn redis(s: &ServiceSettings, version: &str) -> Vec<Finding> {
                         other => format!("not a {v_name} directive{}", skipped(&other)),
                     },
                 }),
-            ));
+            );
+            out.push(match added {
+                Some(_) => f.only_in(
+                    catalog::redis_releases_with(name)
+                        .into_iter()
+                        .map(String::from)
+                        .collect(),
+                ),
+                None => f,
+            });
             continue;
         };
         if key.typ == RedisType::Deprecated {
@@ -969,6 +997,15 @@ fn bouncer_setting(
     };
     let Some(k) = cat.key(name) else {
         let added = cat.added_in(name);
+        let only_in = |f: Finding| match added {
+            Some(_) => f.only_in(
+                catalog::pgbouncer_releases_with(name)
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            ),
+            None => f,
+        };
         return bad(
             match added {
                 Some(v) => format!("`{name}` does not exist in {v_name}: it was added in {v}"),
@@ -986,7 +1023,8 @@ fn bouncer_setting(
                     other => format!("not a {v_name} setting{}", skipped(&other)),
                 },
             },
-        );
+        )
+        .map(only_in);
     };
     if let Some(pos) = v
         .find(" #")

@@ -60,25 +60,64 @@ impl Report {
 
     /// Whether the total `--level` names fits in RAM.
     pub fn budget_fits(&self) -> bool {
-        match self.level {
-            Level::Worst => self.budget.total_fits(),
-            Level::Typical => self.budget.typical <= self.budget.ram,
+        self.level_fits(self.level)
+    }
+
+    /// The total a level counts: the worst case, the busy level (the rest
+    /// of the set at its typical moment while the busy share of the
+    /// queries that can run at once are heavy), the typical moment.
+    pub fn level_total(&self, level: Level) -> ByteSize {
+        match level {
+            Level::Worst => self.budget.worst,
+            // Never below the typical moment: when the pools in front are
+            // small, the typical share of max_connections can be more.
+            Level::Busy => self
+                .budget
+                .exposure
+                .as_ref()
+                .map_or(self.budget.typical, |e| {
+                    e.busy_total().max(self.budget.typical)
+                }),
+            Level::Typical => self.budget.typical,
         }
     }
 
-    /// Judged at `level`: at the typical level a worst case over RAM is a
-    /// warning.
+    pub fn level_fits(&self, level: Level) -> bool {
+        self.level_total(level) <= self.budget.ram
+    }
+
+    /// The strictest level the set fits at, if any.
+    pub fn fits_at(&self) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| self.level_fits(*l))
+    }
+
+    /// Judged at `level`: below the worst case, a worst case over RAM is
+    /// a warning that says by how much.
     pub fn at_level(mut self, level: Level) -> Report {
         self.level = level;
-        if level == Level::Typical && !self.budget.total_fits() {
+        if level != Level::Worst && !self.budget.total_fits() {
+            let (judged, hint) = match level {
+                Level::Busy => (
+                    format!(
+                        "the busy level ({}) is judged: --level worst requires the worst case",
+                        self.level_total(Level::Busy)
+                    ),
+                    "at the worst case (every connection running its heavy query at once) the OOM killer \
+                     picks a process; the exposure line says how many heavy queries the set survives",
+                ),
+                _ => (
+                    format!("only the typical moment ({}) is checked", self.budget.typical),
+                    "at the worst case (every connection sorting at once) the OOM killer picks a process",
+                ),
+            };
             self.findings.push(Finding::warning(
                 Scope::Budget,
                 None,
                 format!(
-                    "the worst case ({} of {}) does not fit: only the typical moment ({}) is checked",
-                    self.budget.worst, self.budget.ram, self.budget.typical
+                    "the worst case ({} of {}) does not fit: {judged}",
+                    self.budget.worst, self.budget.ram
                 ),
-                Some("at the worst case (every connection sorting at once) the OOM killer picks a process".into()),
+                Some(hint.into()),
             ));
         }
         self
@@ -166,6 +205,7 @@ fn judge(
     if let (true, Some(b)) = (validate, &settings.pgbouncer) {
         findings.extend(findings::pgbouncer(b, &settings.pgbouncer_version));
     }
+    stated_releases(&mut findings, target);
     let ctx = safety::Context {
         pg_on_zfs: target.pg_on_zfs.value,
         pg_on_zfs_source: target.pg_on_zfs.source.clone(),
@@ -223,16 +263,99 @@ fn judge(
     }
 }
 
-/// Which total of the budget must fit in RAM.
+/// A key that exists only in other releases is an error when the target
+/// release was stated (a flag, facts, a manifest); when it was assumed
+/// (this machine's server, the newest), a warning that names the releases
+/// that have it and the flag to state yours.
+fn stated_releases(findings: &mut [Finding], target: &Host) {
+    for f in findings.iter_mut() {
+        let Some(releases) = &f.other_releases else {
+            continue;
+        };
+        let (stated, assumed, flag) = match f.service {
+            Scope::Postgres => (
+                target.pg_version_stated,
+                format!(
+                    "PostgreSQL {} ({})",
+                    target.pg_version.value, target.pg_version.source
+                ),
+                "--pg-version",
+            ),
+            Scope::Redis => (
+                target.redis_version.stated,
+                format!(
+                    "Redis {} ({})",
+                    target.redis_version.version, target.redis_version.source
+                ),
+                "--redis-version",
+            ),
+            Scope::Pgbouncer => (
+                target.pgbouncer_version.stated,
+                format!(
+                    "PgBouncer {} ({})",
+                    target.pgbouncer_version.version, target.pgbouncer_version.source
+                ),
+                "--pgbouncer-version",
+            ),
+            _ => continue,
+        };
+        if stated {
+            continue;
+        }
+        f.severity = Severity::Warning;
+        f.message = format!(
+            "{}; the release is not stated, {assumed} was assumed",
+            f.message
+        );
+        f.hint = Some(format!(
+            "{} {}: state the release the file is for with {flag} (or a facts file), \
+             and this is an error when it lacks the key",
+            releases.join(", "),
+            if releases.len() == 1 {
+                "has it"
+            } else {
+                "have it"
+            },
+        ));
+        f.hint = f.hint.take().map(|h| {
+            if releases.len() == 1 {
+                format!("release {h}")
+            } else {
+                format!("releases {h}")
+            }
+        });
+    }
+}
+
+/// Which total of the budget must fit in RAM, strictest first. An
+/// `observed` level (what a live host was seen to hold, from `observe`)
+/// goes after `typical` once observations exist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// Every connection sorting, every worker busy, every fork copying.
+    /// Every connection sorting, every worker busy, every fork copying:
+    /// the honest ceiling, what render and apply size for.
     #[default]
     Worst,
-    /// A typical moment (a share of connections busy): a worst case over
-    /// RAM is then a warning, not a failure.
+    /// check-budget's default gate: the set at its typical moment while
+    /// the busy share of the queries that can run at once (max_connections,
+    /// or PgBouncer's pools in front) are heavy ones (the worst case's
+    /// query: its nodes at hash_mem, JIT where it can run).
+    Busy,
+    /// A typical moment (a share of connections running one node each).
     Typical,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Worst, Level::Busy, Level::Typical];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Worst => "worst case",
+            Level::Busy => "busy",
+            Level::Typical => "typical",
+        }
+    }
 }
 
 /// How a report is written: each format is a variant here and one function
@@ -320,6 +443,18 @@ impl fmt::Display for Text<'_> {
         };
         let budget_line = match r.level {
             Level::Worst => format!("worst case {worst} of {ram} ({})", r.budget.headroom_text()),
+            Level::Busy => format!(
+                "busy level {} of {ram} ({}; worst case {worst})",
+                r.level_total(Level::Busy),
+                match &r.budget.exposure {
+                    Some(e) => format!(
+                        "{} heavy queries at once survive, {} needed",
+                        e.survives.min(e.can_run),
+                        e.required
+                    ),
+                    None => "no PostgreSQL: the typical moment".to_string(),
+                }
+            ),
             Level::Typical => format!(
                 "typical {} of {ram} (--level typical; worst case {worst})",
                 r.budget.typical
@@ -327,6 +462,10 @@ impl fmt::Display for Text<'_> {
         };
         if let Some(proof) = &r.start_proof {
             write!(s, "{proof}")?;
+        }
+        writeln!(s, "levels: {}", levels_text(r))?;
+        if let Some(e) = &r.budget.exposure {
+            writeln!(s, "exposure: {}", e.describe(ram))?;
         }
         writeln!(s, "assumptions: {}", r.assumptions.describe())?;
         let mut versions: Vec<String> = Vec::new();
@@ -355,6 +494,48 @@ impl fmt::Display for Text<'_> {
     }
 }
 
+/// Each level's total and whether it fits, the strictest that does, and
+/// the place of the observed level.
+fn levels_text(r: &Report) -> String {
+    let mut parts: Vec<String> = Level::ALL
+        .iter()
+        .map(|l| {
+            let total = r.level_total(*l);
+            let fits = if total <= r.budget.ram {
+                "fits".to_string()
+            } else {
+                format!("{} over", total - r.budget.ram)
+            };
+            format!("{} {total} ({fits})", l.name())
+        })
+        .collect();
+    parts.push("observed: none (no observation of the live host)".into());
+    let at = match r.fits_at() {
+        Some(l) => format!("fits at the {} level", l.name()),
+        None => "fits at no level".to_string(),
+    };
+    format!(
+        "{}; {at}, judged at {} (--level)",
+        parts.join(", "),
+        r.level.name()
+    )
+}
+
+#[derive(Serialize)]
+struct JsonLevel {
+    total: ByteSize,
+    fits: bool,
+}
+
+#[derive(Serialize)]
+struct JsonLevels {
+    worst: JsonLevel,
+    busy: JsonLevel,
+    typical: JsonLevel,
+    /// What a live host was seen to hold: null until observations exist.
+    observed: Option<JsonLevel>,
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     /// Bumped only on incompatible changes.
@@ -369,6 +550,17 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pgbouncer_version: Option<&'a crate::read::catalog::ServiceVersion>,
     level: Level,
+    /// The strictest level the set fits at, null when none.
+    fits_at: Option<Level>,
+    levels: JsonLevels,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exposure: Option<&'a budget::Exposure>,
+    /// Counts of the findings, whatever the verdict: a set can be both
+    /// over its RAM and invalid.
+    errors: usize,
+    warnings: usize,
+    #[serde(rename = "unsafe")]
+    unsafe_: usize,
     assumptions: &'a crate::model::Assumptions,
     worst: ByteSize,
     typical: ByteSize,
@@ -391,6 +583,23 @@ pub fn json(r: &Report) -> String {
         redis_version: r.redis_version.as_ref(),
         pgbouncer_version: r.pgbouncer_version.as_ref(),
         level: r.level,
+        fits_at: r.fits_at(),
+        levels: {
+            let at = |l: Level| JsonLevel {
+                total: r.level_total(l),
+                fits: r.level_fits(l),
+            };
+            JsonLevels {
+                worst: at(Level::Worst),
+                busy: at(Level::Busy),
+                typical: at(Level::Typical),
+                observed: None,
+            }
+        },
+        exposure: r.budget.exposure.as_ref(),
+        errors: r.errors(),
+        warnings: r.findings.len() - r.errors(),
+        unsafe_: r.unsafe_errors(),
         assumptions: &r.assumptions,
         worst: r.budget.worst,
         typical: r.budget.typical,
@@ -445,8 +654,16 @@ pub fn github(r: &Report) -> String {
             "::error title=dbtune memory budget::{}",
             gh_escape(
                 &format!(
-                    "does not fit: worst case {} of {} RAM ({})",
-                    r.budget.worst, r.budget.ram, r.budget.ram_source
+                    "does not fit: {} {} of {} RAM ({}), --level {}",
+                    r.level.name(),
+                    r.level_total(r.level),
+                    r.budget.ram,
+                    r.budget.ram_source,
+                    match r.level {
+                        Level::Worst => "worst",
+                        Level::Busy => "busy",
+                        Level::Typical => "typical",
+                    }
                 ),
                 false
             )

@@ -37,6 +37,14 @@ const STAGING: [&str; 4] = [
 
 #[test]
 fn check_budget_text_that_does_not_fit() {
+    // The strict gate: the staging seed's worst case is over its 4 GiB.
+    insta::assert_snapshot!(run(&[&STAGING[..], &["--level", "worst"]].concat(), &[]));
+}
+
+#[test]
+fn check_budget_text_at_the_default_gate() {
+    // The same files at the default (busy) level: they fit, the worst
+    // case is a warning, and the levels and the exposure are said.
     insta::assert_snapshot!(run(&STAGING, &[]));
 }
 

@@ -57,6 +57,66 @@ pub struct Budget {
     pub terms: Vec<Term>,
     pub worst: ByteSize,
     pub typical: ByteSize,
+    /// How many heavy queries the set survives at once, when PostgreSQL
+    /// is in it.
+    pub exposure: Option<Exposure>,
+}
+
+/// The exposure: how many concurrent heavy queries (the worst case's
+/// query on one connection) the set survives before memory crosses RAM,
+/// with everything else at its typical moment; against the queries that
+/// can run at once (max_connections, or PgBouncer's server pools in front).
+#[derive(Clone, Debug, Serialize)]
+pub struct Exposure {
+    /// One heavy query's memory.
+    pub heavy_query: ByteSize,
+    pub heavy_query_source: String,
+    /// Everything else at its typical moment: the typical total without
+    /// the typical sorts and JIT.
+    pub rest: ByteSize,
+    /// Heavy queries at once before memory crosses RAM (0 when the rest
+    /// alone does not fit).
+    pub survives: u64,
+    pub max_connections: u64,
+    /// PgBouncer's server connections, when a pgbouncer.ini is in the set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooled: Option<u64>,
+    /// Queries that can run at once: the pools in front when smaller than
+    /// max_connections, else max_connections.
+    pub can_run: u64,
+    pub can_run_source: String,
+    /// What the default gate (`--level busy`) asks: the busy share of
+    /// `can_run`, at least one.
+    pub required: u64,
+}
+
+impl Exposure {
+    /// Memory at the busy level: the rest, and `required` heavy queries.
+    pub fn busy_total(&self) -> ByteSize {
+        self.rest + self.heavy_query * self.required
+    }
+
+    /// The exposure line of the report.
+    pub fn describe(&self, ram: ByteSize) -> String {
+        let verdict = if self.rest > ram {
+            format!("none: the rest ({}) alone is over {ram}", self.rest)
+        } else if self.survives >= self.can_run {
+            format!(
+                "survives all {} queries that can run at once ({})",
+                self.can_run, self.can_run_source
+            )
+        } else {
+            format!(
+                "survives {} concurrent heavy queries before memory crosses {ram}, of {} that can run at once ({})",
+                self.survives, self.can_run, self.can_run_source
+            )
+        };
+        format!(
+            "{verdict}; a heavy query holds {} ({}), the rest of the set {} at its typical moment; \
+             the default gate (--level busy) needs {}",
+            self.heavy_query, self.heavy_query_source, self.rest, self.required
+        )
+    }
 }
 
 impl Budget {
@@ -109,15 +169,16 @@ pub fn compute(
         .as_ref()
         .map(|os| huge_pages(os, a))
         .unwrap_or_default();
+    let mut heavy = None;
     if let Some(pg) = &settings.postgres {
-        postgres_terms(
+        heavy = Some(postgres_terms(
             pg,
             settings.pg_version,
             settings.pg_build.as_deref(),
             hugepages.as_ref().map(|h| h.0),
             a,
             &mut terms,
-        );
+        ));
     }
     if let Some(r) = &settings.redis {
         let version = Some(settings.redis_version.as_str()).filter(|v| !v.is_empty());
@@ -158,12 +219,69 @@ pub fn compute(
     }
     let worst = terms.iter().map(|t| t.worst).sum();
     let typical = terms.iter().map(|t| t.typical).sum();
+    let exposure = heavy.map(|h| exposure(h, &terms, typical, ram, settings, a));
     Budget {
         ram,
         ram_source: ram_source.to_string(),
         terms,
         worst,
         typical,
+        exposure,
+    }
+}
+
+/// How many heavy queries fit beside everything else at its typical
+/// moment, and how many can run at once.
+fn exposure(
+    h: postgres::HeavyQuery,
+    terms: &[Term],
+    typical: ByteSize,
+    ram: ByteSize,
+    settings: &HostSettings,
+    a: &Assumptions,
+) -> Exposure {
+    // The typical sorts and JIT are what the heavy queries replace.
+    let queries: ByteSize = terms
+        .iter()
+        .filter(|t| t.service == Scope::Postgres && (t.name == "work_mem" || t.name == "JIT"))
+        .map(|t| t.typical)
+        .sum();
+    let rest = typical - queries;
+    let survives = if rest > ram {
+        0
+    } else if h.memory == ByteSize::ZERO {
+        h.max_connections
+    } else {
+        (ram - rest).bytes() / h.memory.bytes()
+    };
+    let pooled = settings
+        .pgbouncer
+        .as_ref()
+        .map(|b| pgbouncer_server_conns(b).0);
+    let (can_run, can_run_source) = match pooled {
+        Some(p) if p > 0 && p < h.max_connections => (
+            p,
+            format!(
+                "PgBouncer's server pools in front; max_connections {} at {}",
+                h.max_connections, h.max_connections_at
+            ),
+        ),
+        _ => (
+            h.max_connections,
+            format!("max_connections at {}", h.max_connections_at),
+        ),
+    };
+    let required = ((can_run as f64 * a.busy_fraction_typical).ceil() as u64).max(1);
+    Exposure {
+        heavy_query: h.memory,
+        heavy_query_source: h.source,
+        rest,
+        survives,
+        max_connections: h.max_connections,
+        pooled,
+        can_run,
+        can_run_source,
+        required,
     }
 }
 

@@ -17,7 +17,7 @@ pub(super) fn postgres_terms(
     hugepages: Option<ByteSize>,
     a: &Assumptions,
     terms: &mut Vec<Term>,
-) {
+) -> HeavyQuery {
     let pg = Pg::new(s, version);
     let max_conn = pg.int("max_connections", 100).max(0) as u64;
     let t = PgTerms {
@@ -32,7 +32,10 @@ pub(super) fn postgres_terms(
     let in_huge_pages = t.shared_memory(hugepages, terms);
     terms.push(t.backend_processes(in_huge_pages));
     terms.push(t.work_mem());
-    if jit_possible(t.pg.bool("jit", true), build) {
+    // jit_above_cost = -1 switches JIT off as surely as jit = off.
+    let jit =
+        jit_possible(t.pg.bool("jit", true), build) && t.pg.int("jit_above_cost", 100_000) >= 0;
+    if jit {
         terms.push(t.jit());
     }
     terms.push(t.autovacuum());
@@ -42,6 +45,16 @@ pub(super) fn postgres_terms(
     if a.temp_tables {
         terms.push(t.temp_buffers());
     }
+    t.heavy_query(jit)
+}
+
+/// One heavy query as the worst case counts it, for the exposure: the
+/// connection's sort/hash nodes at hash_mem, plus JIT where it can happen.
+pub(super) struct HeavyQuery {
+    pub memory: ByteSize,
+    pub source: String,
+    pub max_connections: u64,
+    pub max_connections_at: String,
 }
 
 /// PostgreSQL's terms, one method each, over the counts they share.
@@ -186,17 +199,46 @@ impl PgTerms<'_> {
         )
     }
 
+    /// The worst case's query on one connection: its nodes at hash_mem
+    /// x the measured hash factor, and JIT's memory when JIT can run.
+    fn heavy_query(&self, jit: bool) -> HeavyQuery {
+        let (pg, a, version) = (&self.pg, self.a, self.version());
+        let c = calibration::pg(version);
+        let work_mem = ByteSize(pg.mem("work_mem", 4 * MIB as i64).max(0) as u64);
+        let hmm = pg.real("hash_mem_multiplier", if version >= 15 { 2.0 } else { 1.0 });
+        let nodes = work_mem.scale(a.sorts_per_query as f64 * hmm * c.hash);
+        let jit_each = if jit { jit_worst(1) } else { ByteSize::ZERO };
+        HeavyQuery {
+            memory: nodes + jit_each,
+            source: format!(
+                "{} hash nodes x work_mem {work_mem} x hash_mem_multiplier {hmm} x {:.2} (measured on PostgreSQL {}){}",
+                a.sorts_per_query,
+                c.hash,
+                c.version,
+                if jit {
+                    format!(" + JIT {jit_each} ({})", calibration::pg_jit_measured_on())
+                } else {
+                    " (no JIT: off, or the build lacks LLVM)".to_string()
+                },
+            ),
+            max_connections: self.max_conn,
+            max_connections_at: pg.src("max_connections"),
+        }
+    }
+
     fn jit(&self) -> Term {
         let jit = jit_worst(1);
         let busy_typical = self.busy_typical;
-        Term::new(Scope::Postgres, "JIT",
+        Term::new(
+            Scope::Postgres,
+            "JIT",
             jit_worst(self.sorters()),
             jit_worst(busy_typical),
             format!(
-                "jit on ({}): a JIT-compiled query holds {jit} more (measured, {}) x ({} connections \
+                "jit on ({}): a JIT-compiled query holds {jit} more ({}) x ({} connections \
                  + {} parallel workers); typical: {busy_typical} busy",
                 self.pg.src("jit"),
-                calibration::PG_SOURCE,
+                calibration::pg_jit_measured_on(),
                 self.max_conn,
                 self.parallel,
             ),
