@@ -116,6 +116,10 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The total that must fit, as check-budget's --level: `busy`
+    /// (default), `worst` or `typical`.
+    #[arg(long, value_enum, default_value_t = Level::Busy)]
+    pub level: Level,
     #[command(flatten)]
     pub live: LiveArgs,
 }

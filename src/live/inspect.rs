@@ -100,31 +100,33 @@ pub(super) fn health(live: &Live) -> Vec<Finding> {
     out
 }
 
-/// inspect's last line: the report's verdict with the numbers behind it.
+/// inspect's last lines: each level and where the set fits, then the
+/// report's verdict with the numbers behind it, at the level judged.
 fn verdict_line(r: &Report) -> String {
     let b = &r.budget;
-    match r.verdict() {
+    let level = r.level.name();
+    let total = r.level_total(r.level);
+    let last = match r.verdict() {
         Verdict::DoesNotFit => format!(
-            "does not fit: worst case {} is {} more than {}",
-            b.worst,
-            b.worst - b.ram,
+            "does not fit: {level} {total} is {} more than {}",
+            total - b.ram,
             b.ram
         ),
         Verdict::Unsafe => format!(
-            "unsafe: {} error(s), {} of them can lose data or stop a server; the worst case {} would fit {}",
+            "unsafe: {} error(s), {} of them can lose data or stop a server; the {level} total {total} \
+             would fit {}",
             r.errors(),
             r.unsafe_errors(),
-            b.worst,
             b.ram
         ),
         Verdict::Invalid => format!(
-            "{} error(s); the worst case {} would fit {}",
+            "{} error(s); the {level} total {total} would fit {}",
             r.errors(),
-            b.worst,
             b.ram
         ),
-        Verdict::Fits => format!("fits: worst case {} of {}", b.worst, b.ram),
-    }
+        Verdict::Fits => format!("fits: {level} {total} of {}", b.ram),
+    };
+    format!("levels: {}\n{last}", report::levels_text(r))
 }
 
 /// What runs, its health and its budget, judged as check-budget judges
@@ -141,7 +143,9 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     for n in &host.notes {
         note!("{n}");
     }
-    let report = report::check_running(&live_settings(&live), &host).with_findings(health(&live));
+    let report = report::check_running(&live_settings(&live), &host)
+        .at_level(args.level)
+        .with_findings(health(&live));
     let budget = &report.budget;
     let out = if args.json {
         let doc = json!({

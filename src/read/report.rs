@@ -496,7 +496,7 @@ impl fmt::Display for Text<'_> {
 
 /// Each level's total and whether it fits, the strictest that does, and
 /// the place of the observed level.
-fn levels_text(r: &Report) -> String {
+pub fn levels_text(r: &Report) -> String {
     let mut parts: Vec<String> = Level::ALL
         .iter()
         .map(|l| {

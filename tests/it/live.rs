@@ -105,7 +105,7 @@ fn inspect_a_fresh_postgres_and_redis() {
         .stdout(
             contains("settings not at their default:")
                 .and(contains("port = "))
-                .and(contains("fits: worst case")),
+                .and(contains("fits: busy")),
         );
 }
 
