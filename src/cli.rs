@@ -51,6 +51,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Change live servers to match a directory (dry run unless --yes), or roll a change back.
     Apply(ApplyArgs),
+    /// Read live PostgreSQL, Redis and PgBouncer over a window and write what they did as JSON (read-only).
+    Observe(ObserveArgs),
     /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
     Bench(BenchArgs),
 }
@@ -120,6 +122,27 @@ pub struct InspectArgs {
     /// (default), `worst` or `typical`.
     #[arg(long, value_enum, default_value_t = Level::Busy)]
     pub level: Level,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ObserveArgs {
+    /// postgres://..., redis://... and pgbouncer://user@host:port (PgBouncer's
+    /// admin console) URLs [default: PG* variables and REDIS_URL].
+    #[arg(value_name = "URL")]
+    pub targets: Vec<String>,
+    /// How long to watch: counters are read at the start and the end.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub seconds: u64,
+    /// Seconds between the samples the peaks come from.
+    #[arg(long, value_name = "SECS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// Write the observation to this new file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub host: ServersHostArgs,
     #[command(flatten)]
     pub live: LiveArgs,
 }

@@ -23,6 +23,7 @@ pub mod facts;
 pub mod live;
 pub mod manifest;
 pub mod model;
+pub mod observation;
 pub mod plan;
 pub mod profile;
 pub mod prove;

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Render(args) => render_cmd(args),
         Command::CheckBudget(args) => check_budget(args),
         Command::Inspect(args) => crate::live::inspect::inspect(args),
+        Command::Observe(args) => crate::live::observe::observe(args),
         Command::Diff(args) => crate::live::diff::diff(args),
         Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),

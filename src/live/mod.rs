@@ -7,11 +7,10 @@
 //!
 //! - [`conn`] (URLs, TLS, passwords) and [`servers`] (connect, and the
 //!   host the servers run on) -> [`state`] (what runs);
-//! - verbs: [`inspect`], [`diff`], [`apply`] (with [`change`] and
-//!   [`snapshot`]), [`rollback`] (with [`offline`] for a stopped server);
-//!   a new verb that reads a live host over a window (observing it before
-//!   advising) is a module here beside `inspect`, built on `servers` and
-//!   `state`;
+//! - verbs: [`inspect`], [`observe`] (a window of counters, written as
+//!   an `observation::Observation`), [`diff`], [`apply`] (with [`change`]
+//!   and [`snapshot`]), [`rollback`] (with [`offline`] for a stopped
+//!   server);
 //! - [`show`](mod@show): what inspect and diff print.
 
 pub mod apply;
@@ -19,6 +18,7 @@ pub mod change;
 pub mod conn;
 pub mod diff;
 pub mod inspect;
+pub mod observe;
 pub mod offline;
 mod prove;
 pub mod rollback;

@@ -269,6 +269,18 @@ pub fn initdb(major: u32) -> (PathBuf, TempDir) {
     (bin, dir)
 }
 
+/// Waits for a child started with `spawn` and asserts it succeeded.
+pub fn run_ok_child(c: Child) -> String {
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "a child failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn run_ok(c: Command) -> String {
     let desc = format!("{c:?}");
     let out = run(c);

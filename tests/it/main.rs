@@ -12,6 +12,7 @@ mod detect;
 mod files;
 mod live;
 mod no_panics;
+mod observe;
 mod output;
 mod pg_start;
 mod pg_versions;
