@@ -525,7 +525,11 @@ fn relative(unit: &str, base: f64, med: f64) -> String {
     if med == 0.0 || base == 0.0 {
         return "-".into();
     }
-    let r = if unit == "tps" { med / base } else { base / med };
+    let r = if unit == "tps" {
+        med / base
+    } else {
+        base / med
+    };
     format!("{r:.2}x")
 }
 

@@ -76,6 +76,13 @@ fn own(scratch: &Path) -> Vec<(&'static str, String, Why)> {
         ("dbfilename", "dump.rdb".into(), Why::Place),
         ("appendfilename", "appendonly.aof".into(), Why::Place),
         ("appenddirname", "appendonlydir".into(), Why::Place),
+        // Read, written and locked at start in cluster mode; a corrupt one
+        // is quoted whole in the refusal.
+        (
+            "cluster-config-file",
+            quoted(&format!("{dir}/nodes.conf")),
+            Why::Place,
+        ),
         ("pidfile", quoted(""), Why::Place),
         ("daemonize", "no".into(), Why::Place),
         ("supervised", "no".into(), Why::Place),
@@ -93,12 +100,24 @@ fn left_out(name: &str) -> Option<(&'static str, Why)> {
     match name {
         // A module is code: a committed config must not make CI run it.
         "loadmodule" => Some(("(not loaded)", Why::Code)),
-        // The host's file.
-        "aclfile" => Some(("(not read)", Why::Host)),
         // A scratch server connects to no other server.
         "replicaof" => Some(("(left out)", Why::Host)),
+        // The host's files (aclfile, tls-cert-file, tls-ca-cert-dir...):
+        // the server would read them, and quote them when it cannot.
+        _ if names_a_path(name) => Some(("(not read)", Why::Host)),
         _ => None,
     }
+}
+
+/// Whether a directive names a file or directory, by the words Redis
+/// names them with (`aclfile`, `cluster-config-file`, `tls-ca-cert-dir`,
+/// `appenddirname`): a directive a later release adds is caught by its
+/// name, not by a list that must keep up.
+fn names_a_path(name: &str) -> bool {
+    name == "unixsocket"
+        || name.split('-').any(|w| {
+            w.ends_with("file") || w.ends_with("filename") || w == "dir" || w.ends_with("dirname")
+        })
 }
 
 /// The proof's redis.conf, which file:line each of its lines stands for,
@@ -365,6 +384,42 @@ mod tests {
         );
         assert_eq!(log_line("Invalid save parameters"), None);
         assert_eq!(log_line(">>> 'save \"900\"'"), None);
+    }
+
+    #[test]
+    fn every_directive_naming_a_path_is_the_proofs_or_left_out() {
+        let scratch = Path::new("/scratch");
+        let own = own(scratch);
+        for name in [
+            "dir",
+            "dbfilename",
+            "appendfilename",
+            "appenddirname",
+            "logfile",
+            "pidfile",
+            "unixsocket",
+            "cluster-config-file",
+            "aclfile",
+            "tls-cert-file",
+            "tls-key-file",
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-dh-params-file",
+            "tls-ca-cert-file",
+            "tls-ca-cert-dir",
+        ] {
+            match own.iter().find(|(n, _, _)| *n == name) {
+                Some((_, value, _)) => assert!(
+                    !value.trim_matches('"').starts_with('/')
+                        || value.trim_matches('"').starts_with("/scratch"),
+                    "{name} {value}"
+                ),
+                None => assert!(left_out(name).is_some(), "{name} reaches the server"),
+            }
+        }
+        for plain in ["maxmemory", "rdb-del-sync-files", "save", "appendfsync"] {
+            assert!(left_out(plain).is_none(), "{plain}");
+        }
     }
 
     #[test]

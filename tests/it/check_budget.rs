@@ -1,7 +1,6 @@
 //! check-budget on real files: Debian's stock configs, the seed documents'
 //! configs, include chains, typos, and input that is not a config at all.
 
-
 use crate::harness;
 use std::fs;
 

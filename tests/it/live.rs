@@ -1,7 +1,6 @@
 //! inspect, diff and apply against real PostgreSQL and Redis servers started
 //! by the harness.
 
-
 use crate::harness;
 use std::collections::BTreeMap;
 use std::fs;
@@ -521,7 +520,6 @@ fn apply_dry_run_output() {
     insta::assert_snapshot!(text);
 }
 
-
 /// What changes from run to run in a live report: ports, temp dirs, the
 /// servers' patch releases and their counters. Everything else is the
 /// report as people read it.
@@ -530,18 +528,30 @@ fn live_filters() -> Vec<(&'static str, &'static str)> {
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
         (r"port = \d+", "port = [PORT]"),
         (r"port: \d+ ->", "port: [PORT] ->"),
-        (r"[^\s(]*/dbtune-(bench|redis|pgbouncer|server)-[A-Za-z0-9]+", "[TMP]"),
+        (
+            r"[^\s(]*/dbtune-(bench|redis|pgbouncer|server)-[A-Za-z0-9]+",
+            "[TMP]",
+        ),
         (r"[^\s(]*/\.tmp[A-Za-z0-9]+", "[TMP]"),
         (r"PostgreSQL \d+\.\d+ \([^)]*\)", "PostgreSQL [RELEASE]"),
         (r"Redis \d+\.\d+\.\d+ at", "Redis [RELEASE] at"),
         (r"active \d+", "active [N]"),
         (r"cache hit ratio: [\d.]+%", "cache hit ratio: [N]%"),
-        (r"used [\d.]+[KMG]?, peak [\d.]+[KMG]?, fragmentation [\d.]+", "used [N], peak [N], fragmentation [N]"),
-        (r"hits \d+, misses \d+, evicted keys \d+, clients \d+", "hits [N], misses [N], evicted keys [N], clients [N]"),
+        (
+            r"used [\d.]+[KMG]?, peak [\d.]+[KMG]?, fragmentation [\d.]+",
+            "used [N], peak [N], fragmentation [N]",
+        ),
+        (
+            r"hits \d+, misses \d+, evicted keys \d+, clients \d+",
+            "hits [N], misses [N], evicted keys [N], clients [N]",
+        ),
         (r"\(\d+ changes since\)", "([N] changes since)"),
         // A server that just started may or may not have read its catalog
         // into shared_buffers yet: the warning comes and goes.
-        (r"warning: cache hit ratio is [\d.]+%, under 99%\n  hint: [^\n]*\n", ""),
+        (
+            r"warning: cache hit ratio is [\d.]+%, under 99%\n  hint: [^\n]*\n",
+            "",
+        ),
     ]
 }
 
@@ -560,7 +570,13 @@ fn whole_output(out: &std::process::Output) -> String {
 fn inspect_text_output() {
     let (pg, r) = fresh_servers();
     let out = dbtune()
-        .args(["inspect", "--ram", "4GiB", &pg_url(&pg, "postgres"), &redis_url(&r)])
+        .args([
+            "inspect",
+            "--ram",
+            "4GiB",
+            &pg_url(&pg, "postgres"),
+            &redis_url(&r),
+        ])
         .output()
         .unwrap();
     insta::with_settings!({ filters => live_filters() }, {

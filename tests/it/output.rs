@@ -6,7 +6,6 @@
 //! Every run reads fixtures and a facts file, never this machine, so the
 //! snapshots are the same on any host.
 
-
 use crate::harness;
 use crate::harness::dbtune;
 

@@ -4,10 +4,10 @@
 //! claims to read as they do. The server is the oracle: dbtune's
 //! accept/reject and parsed value must equal `postgres -C`'s.
 
-
 use crate::harness;
 use std::process::Command;
 
+use crate::harness::Postgres;
 use dbtune::plan::{self};
 use dbtune::profile::Profile;
 use dbtune::read::catalog::{Lookup, PgCatalog, VarType};
@@ -15,7 +15,6 @@ use dbtune::read::pgvalue::{self, PgValue};
 use dbtune::render;
 use dbtune::units::ByteSize;
 use dbtune::version::PgVersion;
-use crate::harness::Postgres;
 
 fn builtin(name: &str) -> Profile {
     harness::builtin(name)

@@ -4,17 +4,16 @@
 //! committed config runs no command and loads no library; the scratch
 //! servers stop, also when the process that started them dies.
 
-
 use crate::harness;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::harness::{check_budget_json, dbtune};
 use dbtune::prove;
 use dbtune::read::grammar;
 use dbtune::version::PgVersion;
-use crate::harness::{check_budget_json, dbtune};
 use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
@@ -699,4 +698,71 @@ fn mask_minor(text: &str, prefix: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A committed redis.conf names the host's files (a cluster's nodes.conf,
+/// an ACL file): the proof's server neither reads, writes nor creates
+/// them, and their content never reaches the report (Redis 8 quotes a
+/// corrupt cluster config file whole in its refusal).
+#[test]
+fn redis_proof_never_touches_a_file_outside_its_scratch_directory() {
+    for release in ["7.0", "8.0"] {
+        need_redis(release);
+        let outside = tempfile::tempdir().unwrap();
+        let nodes = outside.path().join("nodes.conf");
+        let acl = outside.path().join("users.acl");
+        let fresh = outside.path().join("new");
+        fs::write(&nodes, "SECRETCONTENT not a cluster config\n").unwrap();
+        fs::write(&acl, "user SECRETCONTENT on >SECRETCONTENT\n").unwrap();
+        let before = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+        let (nodes_t, acl_t) = (before(&nodes), before(&acl));
+        let dir = files(&[(
+            "redis.conf",
+            &format!(
+                "maxmemory 100mb\ncluster-enabled yes\ncluster-config-file {}\naclfile {}\n\
+                 tls-ca-cert-dir {}\n",
+                nodes.display(),
+                acl.display(),
+                fresh.join("certs").display()
+            ),
+        )]);
+        let out = dbtune()
+            .current_dir(dir.path())
+            .args(["check-budget", "--prove-start", "--format", "json"])
+            .args(["--ram", "4GiB", "--redis-version", release, "redis.conf"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let label = format!("Redis {release}");
+        assert!(
+            !stdout.contains("SECRETCONTENT") && !stderr.contains("SECRETCONTENT"),
+            "{label}: a host file's content shows:\n{stdout}\n{stderr}"
+        );
+        let v: Value = serde_json::from_str(&stdout).unwrap();
+        let p = proof(&v, "redis");
+        assert_eq!(p["outcome"], "starts", "{label}: {p:#}");
+        let overridden = |name: &str| {
+            p["overrides"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["name"] == name)
+        };
+        for name in ["cluster-config-file", "aclfile", "tls-ca-cert-dir"] {
+            assert!(overridden(name), "{label}: {name} not said: {p:#}");
+        }
+        assert_eq!(
+            fs::read_to_string(&nodes).unwrap(),
+            "SECRETCONTENT not a cluster config\n"
+        );
+        assert_eq!((before(&nodes), before(&acl)), (nodes_t, acl_t), "{label}");
+        let left: Vec<_> = fs::read_dir(outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{label}: the server made {left:?}");
+    }
 }

@@ -4,16 +4,15 @@
 //! 8.0 and PgBouncer 1.24 are built from Debian 13's sources by
 //! scripts/fetch-redis-pgbouncer.sh.
 
-
 use crate::harness;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::harness::Redis;
 use dbtune::read::catalog::{BouncerCatalog, RedisCatalog, RedisType};
 use dbtune::read::{findings, grammar};
-use crate::harness::Redis;
 
 /// (release, redis-server, redis-cli) of every Redis the tests run:
 /// Debian's 7.0 and the 8.0 built from Debian 13's sources.
