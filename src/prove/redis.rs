@@ -20,6 +20,7 @@ use anyhow::{bail, Result};
 
 use super::{Attempt, Override, Process, Scratch, Server, ServerLine, ServiceProof, Wait, Why};
 use crate::note;
+use crate::read::catalog::RedisCatalog;
 use crate::read::grammar;
 use crate::read::settings::{Location, Read, ServiceSettings};
 use crate::secret;
@@ -209,7 +210,7 @@ pub fn start(b: &Binary, s: &ServiceSettings) -> Result<(Attempt<Running>, Vec<O
             s,
             &map,
             &lines,
-            scratch.path(),
+            (scratch.path(), &b.release),
             status,
         )),
         Wait::Timeout => Attempt::NotReady(format!(
@@ -246,15 +247,15 @@ fn log_line(line: &str) -> Option<(char, &str)> {
     Some((level, chars.as_str().trim_start()))
 }
 
-/// `>>> 'requirepass x'` as it may be shown: the directive, and its
-/// arguments masked when secret.
+/// `>>> 'requirepasss ...'` as it may be shown: a line Redis could not
+/// place is a directive it does not know (a typo of `requirepass`, a
+/// line of an included `.env` file), so whether its arguments are secret
+/// cannot be told: the directive by name only.
 fn echoed(line: &str) -> String {
-    let (name, args) = line.split_once(' ').unwrap_or((line, ""));
-    format!(
-        "'{} {}'",
-        secret::name(name),
-        secret::show(Scope::Redis, &name.to_ascii_lowercase(), args)
-    )
+    match line.split_once(' ') {
+        Some((name, _)) => format!("'{} ...'", secret::name(name)),
+        None => format!("'{}'", secret::name(line)),
+    }
 }
 
 /// What Redis said when it refused: the FATAL CONFIG FILE ERROR block
@@ -265,9 +266,11 @@ fn refusal(
     s: &ServiceSettings,
     map: &[Option<Location>],
     generated: &[String],
-    scratch: &Path,
+    (scratch, release): (&Path, &str),
     status: ExitStatus,
 ) -> Vec<ServerLine> {
+    let cat = RedisCatalog::get(&super::major_minor(release));
+    let known = |n: &str| cat.key(n).is_some();
     let at_line = |n: usize| map.get(n.checked_sub(1)?).cloned().flatten();
     let mut out = Vec::new();
     let mut lines = log.lines().map(str::trim_end).peekable();
@@ -287,7 +290,7 @@ fn refusal(
                 }
             }
             out.push(ServerLine {
-                text: super::scrub(&said.join(" "), Scope::Redis, s, scratch),
+                text: super::scrub(&said.join(" "), Scope::Redis, s, scratch, &known),
                 at,
             });
             continue;
@@ -313,7 +316,7 @@ fn refusal(
             ),
         };
         out.push(ServerLine {
-            text: super::scrub(&text, Scope::Redis, s, scratch),
+            text: super::scrub(&text, Scope::Redis, s, scratch, &known),
             at,
         });
     }
@@ -424,7 +427,9 @@ mod tests {
 
     #[test]
     fn an_echoed_password_is_masked() {
-        assert_eq!(echoed("requirepass \"s3cret\""), "'requirepass ***'");
-        assert_eq!(echoed("foo bar"), "'foo bar'");
+        assert_eq!(echoed("requirepass \"s3cret\""), "'requirepass ...'");
+        assert_eq!(echoed("requirepasss s3cret"), "'requirepasss ...'");
+        assert_eq!(echoed("GITHUB_TOKEN=ghp_x"), "'GITHUB_TOKEN=...'");
+        assert_eq!(echoed("foo"), "'foo'");
     }
 }

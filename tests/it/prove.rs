@@ -766,3 +766,91 @@ fn redis_proof_never_touches_a_file_outside_its_scratch_directory() {
         assert_eq!(left.len(), 2, "{label}: the server made {left:?}");
     }
 }
+
+/// `check-budget --prove-start` in every format: (exit code, stdout and
+/// stderr together).
+fn prove_outputs(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
+    ["text", "json", "github"]
+        .iter()
+        .map(|format| {
+            let out = dbtune()
+                .current_dir(dir)
+                .args(["check-budget", "--prove-start", "--format", format])
+                .args(args)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (format.to_string(), all)
+        })
+        .collect()
+}
+
+/// A server that refuses a line quotes what it could not place: a typo
+/// of a secret's name (`requirepasss`), an ACL rule, a line of an
+/// included `.env` file, a connection string with its password spaced
+/// out. None of their secrets reaches the report, in any format; the
+/// refusal is still reported.
+#[test]
+fn a_refused_line_never_shows_its_secret() {
+    let redis_cases = [
+        "requirepasss SECRETv1\n",
+        "usr bob on >SECRETv2 ~* +@all\n",
+        "user bob on \">SECRETv3 a b\" #SECRETv4\n",
+        "user carol on >SECRETv5 #SECRETv6\n",
+        "include secrets.env\n",
+    ];
+    for release in ["7.0", "8.0"] {
+        need_redis(release);
+        for case in redis_cases {
+            let dir = files(&[
+                ("redis.conf", &format!("maxmemory 100mb\n{case}")),
+                ("secrets.env", "GITHUB_PAT SECRETv7\n"),
+            ]);
+            for (format, out) in prove_outputs(
+                dir.path(),
+                &["--ram", "4GiB", "--redis-version", release, "redis.conf"],
+            ) {
+                let label = format!("Redis {release}, {format}, {case}");
+                assert!(out.contains("refused"), "{label}: not refused:\n{out}");
+                assert!(!out.contains("SECRETv"), "{label}: a secret shows:\n{out}");
+            }
+        }
+    }
+    for release in ["1.18", "1.24"] {
+        need_pgbouncer(release);
+        for case in [
+            "%include secrets.env\n",
+            "[databases]\nb2 = host=127.0.0.1\tpassword\t=\tSECRETv8 pool_mode=bogus\n",
+            "[databases]\nb3 = host=127.0.0.1 password =  SECRETv9 pool_mode=bogus\n",
+        ] {
+            let dir = files(&[
+                (
+                    "pgbouncer.ini",
+                    &format!(
+                        "[databases]\napp = host=127.0.0.1 dbname=app\n[pgbouncer]\n\
+                         auth_type = scram-sha-256\n{case}"
+                    ),
+                ),
+                ("secrets.env", "GITHUB_PAT=SECRETv10\n"),
+            ]);
+            for (format, out) in prove_outputs(
+                dir.path(),
+                &[
+                    "--ram",
+                    "4GiB",
+                    "--pgbouncer-version",
+                    release,
+                    "pgbouncer.ini",
+                ],
+            ) {
+                let label = format!("PgBouncer {release}, {format}, {case}");
+                assert!(out.contains("refused"), "{label}: not refused:\n{out}");
+                assert!(!out.contains("SECRETv"), "{label}: a secret shows:\n{out}");
+            }
+        }
+    }
+}
