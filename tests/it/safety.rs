@@ -1990,3 +1990,128 @@ fn includes_never_leave_root() {
         .assert()
         .success();
 }
+
+/// A snapshot names what a rollback writes into postgresql.auto.conf. A
+/// forged one that names `include` (or any name that is not a plain
+/// parameter) would make the server read, and run, another file; one
+/// that another user could have written is no proof of what apply did.
+/// Both are refused, online and offline, and the file is left as it was.
+#[test]
+fn a_forged_or_untrusted_snapshot_is_never_restored() {
+    let mut pg = Postgres::start("", &[]);
+    let sysid = pg
+        .psql(
+            "postgres",
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()",
+        )
+        .trim()
+        .to_string();
+    pg.stop();
+    let data = pg.data_dir();
+    let auto = data.join("postgresql.auto.conf");
+    let before = fs::read_to_string(&auto).unwrap_or_default();
+    let snaps = tempfile::tempdir().unwrap();
+    let evil = snaps.path().join("evil.conf");
+    fs::write(&evil, "archive_command = 'touch /tmp/pwned'\n").unwrap();
+    let snapshot = |name: &str, value: &str| {
+        serde_json::json!({
+            "dbtune_version": "0.1.0",
+            "created_unix": 1,
+            "postgres": {
+                "target": "postgres://postgres@127.0.0.1:5432/postgres",
+                "host_port": "127.0.0.1:5432",
+                "system_identifier": sysid,
+                "data_directory": data.display().to_string(),
+                "changes": [{
+                    "name": name,
+                    "previous_setting": "",
+                    "previous_auto_conf": value,
+                    "applied": "x"
+                }]
+            },
+            "redis": null
+        })
+        .to_string()
+    };
+    let evil_path = evil.display().to_string();
+    for (i, name) in [
+        "include",
+        "include_if_exists",
+        "include_dir",
+        "work_mem.",
+        "a.b.c",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let snap = snaps.path().join(format!("forged-{i}.json"));
+        fs::write(&snap, snapshot(name, &evil_path)).unwrap();
+        fs::set_permissions(&snap, fs::Permissions::from_mode(0o600)).unwrap();
+        for online in [false, true] {
+            let mut c = dbtune();
+            c.args(["apply", "--rollback"]).arg(&snap).arg("--yes");
+            if online {
+                c.arg("postgres://postgres@127.0.0.1:1/postgres");
+            } else {
+                c.arg("--data-dir").arg(&data);
+            }
+            c.assert()
+                .code(2)
+                .stderr(contains("which is not a parameter").and(contains(name)));
+        }
+    }
+    assert_eq!(fs::read_to_string(&auto).unwrap_or_default(), before);
+
+    // A genuine-looking snapshot others can write, or a link to one.
+    let snap = snaps.path().join("open.json");
+    fs::write(&snap, snapshot("work_mem", "8MB")).unwrap();
+    fs::set_permissions(&snap, fs::Permissions::from_mode(0o666)).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("is not trusted").and(contains("others can write it")));
+    fs::set_permissions(&snap, fs::Permissions::from_mode(0o600)).unwrap();
+    let link = snaps.path().join("link.json");
+    std::os::unix::fs::symlink(&snap, &link).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&link)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("is not trusted").and(contains("symbolic link")));
+    if harness::is_root() {
+        std::os::unix::fs::chown(&snap, Some(65534), None).unwrap();
+        dbtune()
+            .args(["apply", "--rollback"])
+            .arg(&snap)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--yes")
+            .assert()
+            .code(2)
+            .stderr(contains("is not trusted").and(contains("owned by uid 65534")));
+        std::os::unix::fs::chown(&snap, Some(0), None).unwrap();
+    }
+    assert_eq!(fs::read_to_string(&auto).unwrap_or_default(), before);
+    // The same snapshot, trusted, restores.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&auto)
+        .unwrap()
+        .contains("work_mem = '8MB'"));
+}
