@@ -532,9 +532,11 @@ pub fn args_masked(text: &str) -> Cow<'_, str> {
     type Found = (Vec<(String, String)>, Vec<String>);
     static FOUND: std::sync::OnceLock<Found> = std::sync::OnceLock::new();
     let (parts, passwords) = FOUND.get_or_init(|| {
+        // Lossily, as a message shows an argument that is not UTF-8: its
+        // password is masked all the same.
         let args: Vec<String> = std::env::args_os()
             .skip(1)
-            .filter_map(|a| a.into_string().ok())
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let mut parts: Vec<(String, String)> = args.iter().flat_map(|a| secret_parts(a)).collect();
         parts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
