@@ -132,6 +132,12 @@ fn split_list(value: &str, kind: ListOf) -> Option<Vec<String>> {
 /// server quotes them one by one). An empty list cannot be given: the
 /// server would write `""`, a list of one empty name it then refuses.
 pub fn alter_args(name: &str, value: &str) -> Result<Vec<String>, String> {
+    if value.contains('\n') {
+        // PostgreSQL's own rule: postgresql.auto.conf has no place for it.
+        return Err(format!(
+            "ALTER SYSTEM refuses a value with a newline for `{name}`; set it in postgresql.conf by hand"
+        ));
+    }
     let Some(kind) = list_of(name) else {
         return Ok(vec![value.to_string()]);
     };

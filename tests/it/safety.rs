@@ -2115,3 +2115,61 @@ fn a_forged_or_untrusted_snapshot_is_never_restored() {
         .unwrap()
         .contains("work_mem = '8MB'"));
 }
+
+/// A value with a control character (an ESC in log_line_prefix, in a
+/// Redis string) is what the server ran: apply recorded it in its
+/// snapshot, and its own rollback then refused the snapshot. The rollback
+/// now restores it exactly, showing it escaped, never raw.
+#[test]
+fn a_value_with_a_control_character_rolls_back_and_shows_escaped() {
+    let pg = Postgres::start("", &[]);
+    let r = harness::Redis::start("save \"\"\n", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "ALTER SYSTEM SET log_line_prefix = E'%m \\033[31m '",
+    );
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    r.cmd(&["CONFIG", "SET", "masteruser", "a\x1b]0;x\x07b"]);
+    let pg_before = pg.psql("postgres", "postgres", "SHOW log_line_prefix");
+    assert!(pg_before.contains('\x1b'), "{pg_before:?}");
+    let redis_before = r.cmd(&["CONFIG", "GET", "masteruser"]);
+    assert!(redis_before.contains('\x1b'), "{redis_before:?}");
+    let dir = dir_with(&[
+        ("postgresql.conf", "log_line_prefix = '%m '\n"),
+        ("redis.conf", "maxmemory 64mb\nmasteruser bob\n"),
+    ]);
+    let snaps = tempfile::tempdir().unwrap();
+    let urls = [pg_url(&pg), format!("redis://127.0.0.1:{}", r.port)];
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .args(&urls)
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success();
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW log_line_prefix")
+            .trim(),
+        "%m"
+    );
+    let snap = only_snapshot(snaps.path());
+    for yes in [false, true] {
+        let mut c = dbtune();
+        c.args(["apply", "--rollback"]).arg(&snap).args(&urls);
+        if yes {
+            c.arg("--yes");
+        }
+        let a = c.assert().success();
+        let out = format!("{}{}", stdout_of(&a), stderr_of(&a));
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+        assert!(out.contains("\\u{1b}"), "{out}");
+    }
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW log_line_prefix"),
+        pg_before
+    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "masteruser"]), redis_before);
+}
