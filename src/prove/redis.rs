@@ -247,6 +247,14 @@ fn log_line(line: &str) -> Option<(char, &str)> {
     Some((level, chars.as_str().trim_start()))
 }
 
+/// Lines every start logs, at the warning level (`#`) in Redis 7.0 and
+/// before: its banner, which says nothing about a refusal.
+fn routine(msg: &str) -> bool {
+    msg.starts_with("oO0OoO0OoO0Oo Redis is starting")
+        || msg.starts_with("Redis version=")
+        || msg == "Configuration loaded"
+}
+
 /// `>>> 'requirepasss ...'` as it may be shown: a line Redis could not
 /// place is a directive it does not know (a typo of `requirepass`, a
 /// line of an included `.env` file), so whether its arguments are secret
@@ -296,7 +304,7 @@ fn refusal(
             continue;
         }
         let msg = match log_line(line) {
-            Some(('#', msg)) if !msg.starts_with("WARNING") => msg,
+            Some(('#', msg)) if !msg.starts_with("WARNING") && !routine(msg) => msg,
             Some(_) => continue,
             None if line.trim().is_empty() => continue,
             None => line,
@@ -374,6 +382,28 @@ pub fn prove(s: &ServiceSettings, release: &str) -> ServiceProof {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_start_banner_is_no_refusal() {
+        let log = "1:C 30 Nov 2026 18:22:10.801 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo\n\
+                   1:C 30 Nov 2026 18:22:10.801 # Redis version=7.0.15, bits=64, commit=00000000, modified=0, pid=1, just started\n\
+                   1:C 30 Nov 2026 18:22:10.801 # Configuration loaded\n\
+                   1:M 30 Nov 2026 18:22:10.802 # Unrecoverable error: corrupted cluster config file.\n";
+        use std::os::unix::process::ExitStatusExt;
+        let lines = refusal(
+            log,
+            &ServiceSettings::default(),
+            &[],
+            &[],
+            (Path::new("/scratch"), "7.0.15"),
+            ExitStatus::from_raw(256),
+        );
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Unrecoverable error: corrupted cluster config file."]
+        );
+    }
 
     #[test]
     fn log_lines_give_their_level() {
