@@ -854,3 +854,34 @@ fn a_refused_line_never_shows_its_secret() {
         }
     }
 }
+
+/// A refusal line that names no line of the files (PgBouncer's `FATAL
+/// cannot load config file`) is annotated on the file alone: GitHub has
+/// no line 0.
+#[test]
+fn github_annotations_without_a_line_name_the_file_only() {
+    need_pgbouncer("1.18");
+    let dir = files(&[(
+        "pgbouncer.ini",
+        "[databases]\napp = host=127.0.0.1 dbname=app\n[pgbouncer]\nauth_type = scram-sha-256\n\
+         pool_mode = bogus\n",
+    )]);
+    let out = dbtune()
+        .current_dir(dir.path())
+        .args(["check-budget", "--prove-start", "--format", "github"])
+        .args([
+            "--ram",
+            "4GiB",
+            "--pgbouncer-version",
+            "1.18",
+            "pgbouncer.ini",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("::error file=pgbouncer.ini,title=dbtune pgbouncer::PgBouncer 1.18"),
+        "{text}"
+    );
+    assert!(!text.contains("line=0"), "{text}");
+}
