@@ -2173,3 +2173,49 @@ fn a_value_with_a_control_character_rolls_back_and_shows_escaped() {
     );
     assert_eq!(r.cmd(&["CONFIG", "GET", "masteruser"]), redis_before);
 }
+
+/// Nested include_dir multiplies: five levels of ten files, each
+/// including the next level's directory, is 111,110 reads that no depth
+/// limit stops. One set reads at most 10,000 files, and says where the
+/// next include would have gone past it.
+#[test]
+fn include_fan_out_is_capped_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for level in 1..=5 {
+        let d = dir.path().join(format!("l{level}"));
+        fs::create_dir(&d).unwrap();
+        for i in 0..10 {
+            let text = if level < 5 {
+                format!("include_dir '../l{}'\n", level + 1)
+            } else {
+                "work_mem = '4MB'\n".to_string()
+            };
+            fs::write(d.join(format!("f{i}.conf")), text).unwrap();
+        }
+    }
+    fs::write(
+        dir.path().join("postgresql.conf"),
+        "shared_buffers = 128MB\ninclude_dir 'l1'\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let a = dbtune()
+        .current_dir(dir.path())
+        .args([
+            "check-budget",
+            "--ram",
+            "4GiB",
+            "--pg-version",
+            "15",
+            "postgresql.conf",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("includes read more than 10000 files"))
+        .stderr(contains("l4/f").and(contains(":1")));
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{}",
+        stderr_of(&a)
+    );
+}
