@@ -129,6 +129,11 @@ pub fn read_open(file: File, path: &Path, what: &str, limit: u64) -> Result<Vec<
 /// A regular UTF-8 text file of at most `limit` bytes, without NUL bytes.
 pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, Error> {
     let bytes = read_bytes(path, what, limit)?;
+    text_of(bytes, path, what)
+}
+
+/// Bytes read from `path` as text: no NUL byte, valid UTF-8.
+pub fn text_of(bytes: Vec<u8>, path: &Path, what: &str) -> Result<String, Error> {
     let shown = path.display().to_string();
     if let Some(pos) = bytes.iter().position(|b| *b == 0) {
         let line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;

@@ -25,9 +25,12 @@ fn main() -> ExitCode {
             }
             if e.use_stderr() {
                 console::message(text.trim_end_matches('\n'));
-            } else {
-                // --help and --version are data.
-                let _ = console::print(&text);
+            } else if let Err(w) = console::print(&text) {
+                // --help and --version are data: one that cannot be
+                // written (a full disk) fails like any other output (a
+                // closed pipe stays quiet in `console`).
+                console::message(&format!("error: cannot write to stdout: {w}"));
+                return ExitCode::from(EXIT_ERROR);
             }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
@@ -47,7 +50,12 @@ fn main() -> ExitCode {
 /// Whether the command line asks for `check-budget` with `--format json`
 /// (looked at by hand because clap could not parse it).
 fn wants_json_check() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: an argument that is not UTF-8 (a file name) must not
+    // panic here; it is neither of the two words looked for.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let check = args.iter().any(|a| a == "check-budget");
     let json = args.iter().any(|a| a == "--format=json")
         || args

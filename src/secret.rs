@@ -56,9 +56,20 @@ const SECRET_WORDS: &[&str] = &[
     "api-key",
 ];
 
+/// Settings whose name holds one of [`SECRET_WORDS`] but whose value is
+/// no secret: a hash method, a boolean.
+const NOT_SECRET: &[(Scope, &str)] = &[
+    (Scope::Postgres, "password_encryption"),
+    (Scope::Postgres, "ssl_passphrase_command_supports_reload"),
+    (Scope::Postgres, "md5_password_warnings"),
+];
+
 /// What the value of `name` holds in the format of `scope`.
 pub fn holds(scope: Scope, name: &str) -> Holds {
     let lower = name.to_ascii_lowercase();
+    if NOT_SECRET.contains(&(scope, lower.as_str())) {
+        return Holds::Plain;
+    }
     let by_name = match scope {
         Scope::Postgres => match lower.as_str() {
             "primary_conninfo" => Some(Holds::Conninfo),
@@ -192,17 +203,34 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A libpq connection string with its password masked: a URI
+/// Keywords of a libpq connection string (and query parameters of a
+/// URL) whose value is a secret: libpq's `password` and `sslpassword`
+/// (the client key's passphrase), and redis-rs's `pass` of a unix-socket
+/// URL.
+const CONNINFO_SECRETS: &[&str] = &["password", "sslpassword", "pass"];
+
+fn secret_key(key: &str) -> bool {
+    CONNINFO_SECRETS.iter().any(|k| key.eq_ignore_ascii_case(k))
+}
+
+/// A libpq connection string with its passwords masked: a URI
 /// (`postgresql://...`) or keyword/value pairs, parsed as libpq parses
 /// them (`conninfo_parse`). A string libpq would refuse is masked whole
 /// from the point it stops making sense.
 pub fn conninfo(s: &str) -> String {
+    conninfo_parts(s).0
+}
+
+/// [`conninfo`], and the secret values it masked (as written, and
+/// unquoted), for text that may quote them elsewhere.
+fn conninfo_parts(s: &str) -> (String, Vec<String>) {
     let trimmed = s.trim_start();
     if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
-        return url(s);
+        return url_parts(s);
     }
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
+    let mut secrets = Vec::new();
     let mut i = 0;
     let ws = |c: u8| c.is_ascii_whitespace();
     while i < b.len() {
@@ -226,7 +254,8 @@ pub fn conninfo(s: &str) -> String {
             // libpq: missing "=" after the keyword. Show up to here.
             out.push_str(&s[start..key_start]);
             out.push_str(MASK);
-            return out;
+            secrets.push(s[key_start..].trim().to_string());
+            return (out, secrets);
         }
         i += 1;
         while i < b.len() && ws(b[i]) {
@@ -251,7 +280,8 @@ pub fn conninfo(s: &str) -> String {
             if !closed {
                 // An unterminated quote: libpq refuses the string.
                 out.push_str(MASK);
-                return out;
+                secrets.push(s[value_start..].to_string());
+                return (out, secrets);
             }
         } else {
             while i < b.len() && !ws(b[i]) {
@@ -259,44 +289,65 @@ pub fn conninfo(s: &str) -> String {
             }
         }
         let i_end = i.min(b.len());
-        if key.eq_ignore_ascii_case("password") {
+        let value = &s[value_start..i_end];
+        if secret_key(key) {
             out.push_str(MASK);
+            secrets.push(value.to_string());
+            let bare = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\''));
+            let unquoted = bare
+                .unwrap_or(value)
+                .replace("\\'", "'")
+                .replace("\\\\", "\\");
+            secrets.push(unquoted);
         } else {
-            out.push_str(&s[value_start..i_end]);
+            out.push_str(value);
         }
         i = i_end;
     }
-    out
+    (out, secrets)
 }
 
-/// A URL (`postgres://`, `postgresql://`, `redis://`, `rediss://`...)
-/// with its password masked: the user-info ends at the last `@` of the
-/// whole string, so a password holding an unencoded `@`, `/`, `#` or `?`
-/// stays hidden (at worst a host is hidden too); a `password=` query
-/// parameter is masked as well. A URL whose "port" is not a number and
-/// that has no `@` (`postgres://u:pw`) is masked after the colon.
+/// A URL (`postgres://`, `postgresql://`, `redis://`, `rediss://`,
+/// `redis+unix://`...) with its password masked: a `password=`,
+/// `sslpassword=` or `pass=` query parameter first (its value may hold an
+/// unencoded `@`), then the user-info, which ends at the last `@` left,
+/// so a password holding an unencoded `@`, `/`, `#` or `?` stays hidden
+/// (at worst a host is hidden too). A URL whose "port" is not a number
+/// and that has no `@` (`postgres://u:pw`) is masked after the colon.
 pub fn url(s: &str) -> String {
+    url_parts(s).0
+}
+
+/// [`url`], and the secret values it masked.
+fn url_parts(s: &str) -> (String, Vec<String>) {
+    let mut secrets = Vec::new();
     let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
         // `user:pw@host`, typed without a scheme.
-        return match s.rfind('@') {
+        let out = match s.rfind('@') {
             Some(at) => match s[..at].split_once(':') {
-                Some((user, _)) => {
-                    escape_controls(&format!("{user}:{MASK}{}", &s[at..])).into_owned()
+                Some((user, pw)) => {
+                    secrets.push(pw.to_string());
+                    format!("{user}:{MASK}{}", &s[at..])
                 }
-                None => escape_controls(s).into_owned(),
+                None => s.to_string(),
             },
-            None => escape_controls(s).into_owned(),
+            None => s.to_string(),
         };
+        return (escape_controls(&out).into_owned(), secrets);
     };
     let (scheme, rest) = s.split_at(scheme_end);
+    let rest = query_passwords(rest, &mut secrets);
     let out = match rest.rfind('@') {
         Some(at) => {
             let (userinfo, tail) = rest.split_at(at);
             let user = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:{MASK}"),
+                Some((user, pw)) => {
+                    secrets.push(pw.to_string());
+                    format!("{user}:{MASK}")
+                }
                 None => userinfo.to_string(),
             };
-            format!("{scheme}{user}{}", query_password(tail))
+            format!("{scheme}{user}{tail}")
         }
         None => {
             let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -307,29 +358,89 @@ pub fn url(s: &str) -> String {
                         && !port.is_empty()
                         && !port.chars().all(|c| c.is_ascii_digit() || c == ',') =>
                 {
+                    secrets.push(port.to_string());
                     format!("{host}:{MASK}")
                 }
                 _ => auth.to_string(),
             };
-            format!("{scheme}{auth}{}", query_password(tail))
+            format!("{scheme}{auth}{tail}")
         }
     };
-    escape_controls(&out).into_owned()
+    (escape_controls(&out).into_owned(), secrets)
 }
 
-/// `password=...` parameters of a URL's query masked.
-fn query_password(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_string();
+/// `rest` of a URL with the value of every secret query parameter
+/// (`?password=`, `&sslpassword=`, `&pass=`) masked, wherever it stands
+/// (a password before it may hold an unencoded `?`). A value runs to the
+/// next `&` that starts another `key=`, or a `#`, or the end.
+fn query_passwords(rest: &str, secrets: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(rest.len());
+    let mut i = 0;
+    while let Some(off) = rest[i..].find(['?', '&']) {
+        let sep = i + off;
+        out.push_str(&rest[i..=sep]);
+        let after = &rest[sep + 1..];
+        let key_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if !(secret_key(&after[..key_len]) && after[key_len..].starts_with('=')) {
+            i = sep + 1;
+            continue;
+        }
+        let value_start = sep + 1 + key_len + 1;
+        let mut end = rest.len();
+        let mut j = value_start;
+        while let Some(o) = rest[j..].find(['&', '#']) {
+            let at = j + o;
+            let next = &rest[at + 1..];
+            let starts_key = next.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if rest.as_bytes()[at] == b'#' || starts_key {
+                end = at;
+                break;
+            }
+            j = at + 1;
+        }
+        out.push_str(&after[..=key_len]);
+        out.push_str(MASK);
+        secrets.push(rest[value_start..end].to_string());
+        i = end;
+    }
+    out.push_str(&rest[i..]);
+    out
+}
+
+/// The parts of `raw` (a value that holds `holds`) that are secret, as
+/// they may appear on their own in other text (a server's message that
+/// quotes one argument): the whole value when it is a secret, the
+/// passwords of a connection string or of ACL rules. `args` are the
+/// value's arguments as the server split them, when known.
+pub fn secrets_in(holds: Holds, raw: &str, args: Option<&[String]>) -> Vec<String> {
+    let mut out = match holds {
+        Holds::Plain => Vec::new(),
+        Holds::Secret => {
+            let mut v = vec![raw.to_string()];
+            v.extend(args.into_iter().flatten().cloned());
+            v.extend(raw.split_whitespace().map(str::to_string));
+            v
+        }
+        Holds::Conninfo => conninfo_parts(raw).1,
+        Holds::AclRules => {
+            let mut v = acl_passwords(raw);
+            for a in args.into_iter().flatten() {
+                if let Some(pw) = a.strip_prefix(['>', '<', '#', '!']) {
+                    v.push(a.clone());
+                    v.push(pw.to_string());
+                }
+            }
+            v
+        }
     };
-    let params: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("{path}?{}", params.join("&"))
+    out.retain(|s| !s.is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
 }
 
 /// Redis ACL rules (a `user` line's arguments, joined by spaces as the
@@ -338,6 +449,15 @@ fn query_password(tail: &str) -> String {
 /// from the next rule: words after a password that are not ACL rules are
 /// taken as part of it.
 fn acl_rules(s: &str) -> String {
+    acl_walk(s).0
+}
+
+/// The passwords and hashes of ACL rules, each whole (words joined).
+fn acl_passwords(s: &str) -> Vec<String> {
+    acl_walk(s).1
+}
+
+fn acl_walk(s: &str) -> (String, Vec<String>) {
     let is_rule = |w: &str| {
         w.starts_with(['~', '%', '&', '+', '-', '>', '<', '#', '!', '('])
             || [
@@ -359,19 +479,25 @@ fn acl_rules(s: &str) -> String {
             .contains(&w.to_ascii_lowercase().as_str())
     };
     let mut out = Vec::new();
+    let mut secrets: Vec<String> = Vec::new();
     let mut in_secret = false;
     for w in s.split(' ') {
         if w.starts_with(['>', '<', '#', '!']) {
             out.push(format!("{}{MASK}", &w[..1]));
+            secrets.push(w[1..].to_string());
             in_secret = true;
         } else if in_secret && !is_rule(w) {
             // still the password
+            if let Some(last) = secrets.last_mut() {
+                last.push(' ');
+                last.push_str(w);
+            }
         } else {
             in_secret = false;
             out.push(w.to_string());
         }
     }
-    out.join(" ")
+    (out.join(" "), secrets)
 }
 
 /// The parts of one command-line argument that may carry a password and
@@ -406,9 +532,11 @@ pub fn args_masked(text: &str) -> Cow<'_, str> {
     type Found = (Vec<(String, String)>, Vec<String>);
     static FOUND: std::sync::OnceLock<Found> = std::sync::OnceLock::new();
     let (parts, passwords) = FOUND.get_or_init(|| {
+        // Lossily, as a message shows an argument that is not UTF-8: its
+        // password is masked all the same.
         let args: Vec<String> = std::env::args_os()
             .skip(1)
-            .filter_map(|a| a.into_string().ok())
+            .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let mut parts: Vec<(String, String)> = args.iter().flat_map(|a| secret_parts(a)).collect();
         parts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
@@ -458,7 +586,7 @@ fn passwords_in(arg: &str) -> Vec<String> {
     }
     for kv in arg.split(['&', '?', ' ']) {
         if let Some((k, v)) = kv.split_once('=') {
-            if k.eq_ignore_ascii_case("password") {
+            if secret_key(k) {
                 out.push(v.trim_matches('\'').to_string());
             }
         }
@@ -504,6 +632,51 @@ mod tests {
         assert_eq!(holds(Scope::Pgbouncer, "pgbouncer.pool_mode"), Holds::Plain);
         // The same name means nothing secret in another format.
         assert_eq!(holds(Scope::Postgres, "user"), Holds::Plain);
+    }
+
+    #[test]
+    fn settings_that_merely_name_a_password_are_not_masked() {
+        for name in [
+            "password_encryption",
+            "ssl_passphrase_command_supports_reload",
+            "md5_password_warnings",
+        ] {
+            assert_eq!(holds(Scope::Postgres, name), Holds::Plain, "{name}");
+        }
+        assert_eq!(
+            show(Scope::Postgres, "password_encryption", "scram-sha-256"),
+            "scram-sha-256"
+        );
+        assert_eq!(
+            holds(Scope::Postgres, "ssl_passphrase_command"),
+            Holds::Secret
+        );
+        assert_eq!(holds(Scope::Postgres, "myext.password"), Holds::Secret);
+    }
+
+    #[test]
+    fn sslpassword_and_spaced_or_tabbed_passwords_are_masked() {
+        for (input, want) in [
+            (
+                "host=db sslpassword=keypass user=x",
+                "host=db sslpassword=*** user=x",
+            ),
+            (
+                "host=db\tpassword\t=\tpw1 user=x",
+                "host=db\tpassword\t=\t*** user=x",
+            ),
+            ("host=db password =  pw1", "host=db password =  ***"),
+            (
+                "postgresql://u@db/app?sslpassword=keypass&sslmode=require",
+                "postgresql://u@db/app?sslpassword=***&sslmode=require",
+            ),
+        ] {
+            assert_eq!(conninfo(input), want, "{input}");
+        }
+        assert_eq!(
+            conninfo_parts("host=db password = 'a b\\' c'").1,
+            vec!["'a b\\' c'".to_string(), "a b' c".to_string()]
+        );
     }
 
     #[test]
@@ -570,6 +743,35 @@ mod tests {
                 "postgres://db/app?user=x&password=hunter2&sslmode=require",
                 "postgres://db/app?user=x&password=***&sslmode=require",
             ),
+            // An `@` in a query password is not the user-info's end.
+            (
+                "postgres://db/app?password=p@ss",
+                "postgres://db/app?password=***",
+            ),
+            (
+                "postgres://db/app?password=p@ss&sslmode=require",
+                "postgres://db/app?password=***&sslmode=require",
+            ),
+            (
+                "postgres://db/app?password=a&b@c",
+                "postgres://db/app?password=***",
+            ),
+            (
+                "redis+unix://user:pw@/run/redis.sock",
+                "redis+unix://user:***@/run/redis.sock",
+            ),
+            (
+                "redis+unix://:pw@/run/redis.sock?db=1",
+                "redis+unix://:***@/run/redis.sock?db=1",
+            ),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=pw&user=u",
+                "redis+unix:///run/redis.sock?db=1&pass=***&user=u",
+            ),
+            (
+                "unix:///run/redis.sock?pass=p@w",
+                "unix:///run/redis.sock?pass=***",
+            ),
         ] {
             assert_eq!(url(input), want, "{input}");
         }
@@ -612,6 +814,15 @@ mod tests {
         );
         // The reader keeps the arguments joined, without their quotes.
         assert_eq!(acl_rules("bob on >a b ~* +@all"), "bob on >*** ~* +@all");
+        assert_eq!(
+            secrets_in(Holds::AclRules, "bob on >p a s s ~*", None),
+            vec!["p a s s".to_string()]
+        );
+        // With Redis's own split, a quoted password is one argument.
+        let args: Vec<String> = ["bob", "on", ">p a s s", "~*"].map(String::from).into();
+        let found = secrets_in(Holds::AclRules, "bob on >p a s s ~*", Some(&args));
+        assert_eq!(found[0], ">p a s s");
+        assert!(found.contains(&"p a s s".to_string()));
     }
 
     #[test]

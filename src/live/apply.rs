@@ -219,6 +219,10 @@ pub(super) fn change_set(live: &Live, files: &HostSettings) -> ChangeSet {
             Some(s) if s.context == "internal" => set
                 .notes
                 .push(format!("postgres {}: fixed at initdb, skipped", d.name)),
+            Some(_) if alter_args(&d.name, d.file_value.expose()).is_err() => {
+                let why = alter_args(&d.name, d.file_value.expose()).unwrap_err();
+                set.notes.push(format!("postgres {}: not applied: {why}", d.name))
+            }
             Some(s) => set.pg.push(PgChange {
                 name: d.name.clone(),
                 from: s.display(),

@@ -311,36 +311,55 @@ fn password_for(config: &tokio_postgres::Config) -> Option<Vec<u8>> {
 }
 
 /// The password of the first `host:port:database:user:password` line
-/// that matches (`*` matches anything; `\:` and `\\` are a colon and a
-/// backslash), as libpq's passwordFromFile reads it.
+/// that matches, as libpq's passwordFromFile reads it: a field that is
+/// exactly `*` matches anything (an escaped `\*` is a star); `\:` and
+/// `\\` are a colon and a backslash; the password ends at the next
+/// colon that is not escaped (a trailing `:` is not part of it).
 fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -> Option<String> {
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let mut fields: Vec<String> = vec![String::new()];
+        // Each field's text and whether it was a bare `*`.
+        let mut fields: Vec<(String, bool)> = Vec::new();
+        let mut field = String::new();
+        let mut escaped_any = false;
         let mut chars = line.chars();
+        let mut ended = false;
         while let Some(c) = chars.next() {
             match c {
                 '\\' => {
                     if let Some(n) = chars.next() {
-                        fields.last_mut().expect("one field").push(n);
+                        field.push(n);
+                        escaped_any = true;
                     }
                 }
-                ':' if fields.len() < 5 => fields.push(String::new()),
-                _ => fields.last_mut().expect("one field").push(c),
+                ':' => {
+                    let star = field == "*" && !escaped_any;
+                    fields.push((std::mem::take(&mut field), star));
+                    escaped_any = false;
+                    if fields.len() == 5 {
+                        ended = true;
+                        break;
+                    }
+                }
+                _ => field.push(c),
             }
+        }
+        if !ended {
+            let star = field == "*" && !escaped_any;
+            fields.push((field, star));
         }
         if fields.len() < 5 {
             continue;
         }
-        let matches = |f: &str, v: &str| f == "*" || f == v;
+        let matches = |(f, star): &(String, bool), v: &str| *star || f == v;
         if matches(&fields[0], host)
             && matches(&fields[1], port)
             && matches(&fields[2], db)
             && matches(&fields[3], user)
         {
-            return Some(fields[4].clone());
+            return Some(fields[4].0.clone());
         }
     }
     None
@@ -598,6 +617,28 @@ mod tests {
             Some("socket")
         );
         assert_eq!(pgpass_lookup(text, "h", "5432", "x", "y"), None);
+        // A trailing colon ends the password; an escaped one is in it; an
+        // escaped star is a star, not a wildcard.
+        let text = "h1:5432:db:u:pw:\n\
+                    h2:5432:db:u:p\\:w\\:\n\
+                    \\*:5432:db:u:star\n\
+                    *:5432:db:u:any:trailing:junk\n";
+        assert_eq!(
+            pgpass_lookup(text, "h1", "5432", "db", "u").as_deref(),
+            Some("pw")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "h2", "5432", "db", "u").as_deref(),
+            Some("p:w:")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "*", "5432", "db", "u").as_deref(),
+            Some("star")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "h3", "5432", "db", "u").as_deref(),
+            Some("any")
+        );
     }
 
     #[test]

@@ -239,6 +239,11 @@ async fn run(
     if let Some(b) = bouncer.as_mut() {
         b.before = Some(b.stats(t).await?);
     }
+    note!(
+        "observing for {} s (first read done; peaks every {} s)",
+        window.as_secs(),
+        interval.as_secs()
+    );
     let mut samples = 0u32;
     loop {
         if let Some(p) = pg.as_mut() {

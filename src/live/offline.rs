@@ -13,6 +13,7 @@ use anyhow::Result;
 use super::Snapshot;
 use crate::error::{Error, Place};
 use crate::read::grammar::{self, Item};
+use crate::service::Scope;
 
 /// pg_control begins with the cluster's 64-bit system identifier, in the
 /// machine's byte order.
@@ -129,17 +130,24 @@ pub fn rollback(snap: &Snapshot, path: &Path, data_dir: &Path, yes: bool) -> Res
         }
     }
     let mut plan = String::new();
+    let value = |name: &str, v: &str| crate::secret::Value::new(Scope::Postgres, name, v);
     for c in &p.changes {
         match &c.previous_auto_conf {
             Some(v) => {
                 let _ = writeln!(new, "{} = {}", c.name, quote(v));
-                let _ = writeln!(plan, "postgres  {}: back to {v} in {shown}", c.name);
+                let _ = writeln!(
+                    plan,
+                    "postgres  {}: back to {} in {shown}",
+                    c.name,
+                    value(&c.name, v)
+                );
             }
             None => {
                 let _ = writeln!(
                     plan,
                     "postgres  {}: removed from {shown} (was {} from elsewhere)",
-                    c.name, c.previous_setting
+                    c.name,
+                    value(&c.name, &c.previous_setting)
                 );
             }
         }

@@ -54,8 +54,15 @@ async fn after_restart(
             }),
         }
     }
+    // As ALTER SYSTEM writes each change: a list parameter's elements
+    // quoted one by one, which is what the restart reads.
     for (name, e) in changes {
-        out.push(name, e.value.clone(), e.at.clone());
+        let args = super::change::alter_args(name, &e.value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        out.push(
+            name,
+            super::change::auto_conf_value(name, &args),
+            e.at.clone(),
+        );
     }
     for p in s.settings.iter().filter(|p| p.source == "command line") {
         out.push(

@@ -180,19 +180,34 @@ pub(super) fn rollback_targets(
 pub(super) struct RollbackPlan<'a>(&'a Snapshot);
 
 impl fmt::Display for RollbackPlan<'_> {
+    /// Values as [`Value`] shows them: masked when secret, control
+    /// characters escaped (a snapshot records what the server ran,
+    /// whatever it holds).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pg = |name: &str, v: &str| Value::new(Scope::Postgres, name, v);
         for c in self.0.postgres.iter().flat_map(|p| &p.changes) {
             match &c.previous_auto_conf {
-                Some(v) => writeln!(f, "postgres  {}: ALTER SYSTEM SET back to {v}", c.name)?,
+                Some(v) => writeln!(
+                    f,
+                    "postgres  {}: ALTER SYSTEM SET back to {}",
+                    c.name,
+                    pg(&c.name, v)
+                )?,
                 None => writeln!(
                     f,
                     "postgres  {}: ALTER SYSTEM RESET (was {} from outside postgresql.auto.conf)",
-                    c.name, c.previous_setting
+                    c.name,
+                    pg(&c.name, &c.previous_setting)
                 )?,
             }
         }
         for c in self.0.redis.iter().flat_map(|r| &r.changes) {
-            writeln!(f, "redis     {}: CONFIG SET back to {}", c.name, c.previous)?;
+            writeln!(
+                f,
+                "redis     {}: CONFIG SET back to {}",
+                c.name,
+                Value::new(Scope::Redis, &c.name, c.previous.clone())
+            )?;
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ pub(super) fn take_snapshot(
 /// what, plain values. A credential (which apply no longer changes, but
 /// an older dbtune did) is left out with a note, not restored.
 pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
-    let text = crate::input::read_text(path, "snapshot", crate::input::MAX_CONFIG)?;
+    let text = read_trusted(path)?;
     let mut snap: Snapshot = serde_json::from_str(&text).map_err(|e| {
         Error::input(
             Place::line(path.display(), e.line()),
@@ -125,7 +125,6 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
         )
         .into()
     };
-    let plain = |v: &str| !v.chars().any(|c| c.is_control());
     let mut notes = Vec::new();
     let mut skip_credential = |scope: Scope, name: &str| -> bool {
         let credential = crate::secret::holds(scope, name).is_credential();
@@ -139,11 +138,7 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
     };
     if let Some(p) = &mut snap.postgres {
         for c in &p.changes {
-            let name_ok = !c.name.is_empty()
-                && c.name.chars().all(|ch| {
-                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '.'
-                });
-            if !name_ok {
+            if !guc_name(&c.name) {
                 return Err(bad(format!(
                     "names `{}`, which is not a parameter",
                     c.name.escape_debug()
@@ -152,16 +147,13 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
             if PG_NEVER.contains(&c.name.as_str()) {
                 return Err(bad(format!("sets `{}`, which apply never changes", c.name)));
             }
-            let values = [
-                c.previous_auto_conf.as_deref(),
-                Some(&c.previous_setting),
-                c.applied.as_deref(),
-            ];
-            if !values.into_iter().flatten().all(plain) {
-                return Err(bad(format!(
-                    "gives `{}` a value with a control character",
-                    c.name
-                )));
+            // What goes back into postgresql.auto.conf: ALTER SYSTEM
+            // refuses a newline (the file's grammar has none in a
+            // value), so apply never wrote one. Other control characters
+            // are values like any other, escaped wherever shown.
+            let values = [c.previous_auto_conf.as_deref(), c.applied.as_deref()];
+            if values.into_iter().flatten().any(|v| v.contains('\n')) {
+                return Err(bad(format!("gives `{}` a value with a newline", c.name)));
             }
         }
         p.changes
@@ -185,16 +177,6 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
                     c.name
                 )));
             }
-            if ![Some(&c.previous), c.applied.as_ref()]
-                .into_iter()
-                .flatten()
-                .all(|v| plain(v))
-            {
-                return Err(bad(format!(
-                    "gives Redis `{}` a value with a control character",
-                    c.name
-                )));
-            }
         }
         r.changes
             .retain(|c| !skip_credential(Scope::Redis, &c.name));
@@ -212,6 +194,63 @@ pub(super) fn read_snapshot(path: &Path) -> Result<(Snapshot, Vec<String>)> {
         .into());
     }
     Ok((snap, notes))
+}
+
+/// A snapshot's text, when it can be trusted as what apply wrote: the
+/// same rule as dbtune's state files (a regular file, not a link, owned
+/// by this user or root, writable by no one else). A snapshot names what
+/// a rollback writes into postgresql.auto.conf, which PostgreSQL runs
+/// commands from: one another user could have written is refused.
+fn read_trusted(path: &Path) -> Result<String> {
+    let shown = path.display();
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::plain(
+            format!("`{shown}` is not a snapshot file"),
+            "pass the file `dbtune apply --yes` wrote",
+        )
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = crate::atomic::Dir::open(parent).map_err(|e| {
+        Error::plain(
+            format!("cannot read snapshot `{shown}`: {e}"),
+            "pass the file `dbtune apply --yes` wrote",
+        )
+    })?;
+    match dir.read_state(name, crate::input::MAX_CONFIG)? {
+        crate::atomic::State::Trusted(bytes) => Ok(crate::input::text_of(bytes, path, "snapshot")?),
+        crate::atomic::State::Missing => Err(Error::plain(
+            format!("snapshot `{shown}` does not exist"),
+            "pass the file `dbtune apply --yes` wrote (apply names it)",
+        )
+        .into()),
+        crate::atomic::State::Untrusted(why) => Err(Error::plain(
+            format!("snapshot `{shown}` is not trusted: {why}; nothing was changed"),
+            "a rollback restores only a snapshot no other user could have written: pass the one \
+             apply wrote (yours or root's, mode 0600), or set the values by hand",
+        )
+        .into()),
+    }
+}
+
+/// A parameter name as PostgreSQL's config grammar takes it, lower case
+/// as the server reports it: a word, or two joined by a dot (an
+/// extension's), never a directive of the file (`include`,
+/// `include_dir`, `include_if_exists`), which would make the server read
+/// another file.
+fn guc_name(name: &str) -> bool {
+    let word = |w: &str| {
+        w.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let ok = match name.split_once('.') {
+        Some((a, b)) => word(a) && word(b),
+        None => word(name),
+    };
+    ok && !["include", "include_dir", "include_if_exists"].contains(&name)
 }
 
 /// What `apply --yes` wrote first, so `apply --rollback` can undo it.
@@ -269,4 +308,31 @@ pub struct RedisPrevious {
     /// What apply set.
     #[serde(default)]
     pub applied: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guc_name;
+
+    #[test]
+    fn only_plain_parameter_names_are_restored() {
+        for ok in ["work_mem", "pg_stat_statements.max", "_x1"] {
+            assert!(guc_name(ok), "{ok}");
+        }
+        for bad in [
+            "include",
+            "include_dir",
+            "include_if_exists",
+            "",
+            "1abc",
+            "a..b",
+            "a.b.c",
+            ".a",
+            "a.",
+            "work_mem = '1' #",
+            "Work_Mem",
+        ] {
+            assert!(!guc_name(bad), "{bad}");
+        }
+    }
 }

@@ -582,24 +582,58 @@ fn outcome<T>(attempt: Attempt<T>) -> Outcome {
 }
 
 /// Lines the server logged when it refused, cleaned for people: a value
-/// of a secret setting is masked wherever it appears, control characters
-/// escaped, the scratch directory shown as `<scratch>`.
-fn scrub(text: &str, scope: Scope, s: &ServiceSettings, scratch: &Path) -> String {
+/// of a secret setting (a password, a connection string's password, an
+/// ACL rule's) is masked wherever it appears, so is every argument of a
+/// setting the server's release does not know (`known` says which it
+/// does: a typo of a secret's name, a line of an included `.env` file,
+/// keeps its secret), control characters escaped, the scratch directory
+/// shown as `<scratch>`.
+fn scrub(
+    text: &str,
+    scope: Scope,
+    s: &ServiceSettings,
+    scratch: &Path,
+    known: &dyn Fn(&str) -> bool,
+) -> String {
     let mut out = text.replace(&scratch.display().to_string(), "<scratch>");
+    let mut hidden: Vec<(String, String)> = Vec::new();
     for (name, entries) in &s.entries {
         let holds = secret::holds(scope, name);
-        if holds == Holds::Plain {
+        let unknown = !known(name);
+        if holds == Holds::Plain && !unknown {
             continue;
         }
         for e in entries {
-            // A Redis line may echo an argument alone (a password in
-            // quotes): each argument, and the value whole.
-            let parts = std::iter::once(e.value.as_str()).chain(e.value.split_whitespace());
+            let args = e.args.as_deref();
+            // The value whole, and each argument alone (a Redis line may
+            // echo one, in quotes).
+            let mut parts = vec![e.value.clone()];
+            parts.extend(args.into_iter().flatten().cloned());
             for raw in parts {
-                if raw.len() >= 2 && out.contains(raw) {
-                    out = out.replace(raw, &secret::masked(holds, raw));
+                if unknown {
+                    hidden.extend(
+                        raw.split_whitespace()
+                            .map(|w| (w.to_string(), secret::MASK.to_string())),
+                    );
+                    hidden.push((raw.clone(), secret::MASK.to_string()));
+                } else {
+                    hidden.push((raw.clone(), secret::masked(holds, &raw)));
                 }
+                hidden.extend(
+                    secret::secrets_in(holds, &raw, args)
+                        .into_iter()
+                        .map(|p| (p, secret::MASK.to_string())),
+                );
             }
+        }
+    }
+    // Longest first: a password of two words goes whole before either
+    // word could be masked alone and leave the other.
+    hidden.retain(|(raw, shown)| raw.len() >= 2 && raw != shown);
+    hidden.sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
+    for (raw, shown) in hidden {
+        if out.contains(raw.as_str()) {
+            out = out.replace(raw.as_str(), &shown);
         }
     }
     secret::escape_controls(&out).into_owned()

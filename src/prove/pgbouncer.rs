@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use super::{Attempt, Override, Process, Scratch, Server, ServerLine, ServiceProof, Wait, Why};
 use crate::note;
+use crate::read::catalog::BouncerCatalog;
 use crate::read::settings::{Location, Read, ServiceSettings};
 use crate::secret;
 use crate::service::{Scope, Service};
@@ -210,7 +211,7 @@ pub fn start(b: &Binary, s: &ServiceSettings) -> Result<(Attempt<Running>, Vec<O
             s,
             &map,
             &ini,
-            scratch.path(),
+            (scratch.path(), &b.release),
             status,
         )),
         Wait::Timeout => Attempt::NotReady(format!(
@@ -247,9 +248,18 @@ fn refusal(
     s: &ServiceSettings,
     map: &[Option<Location>],
     ini: &Path,
-    scratch: &Path,
+    (scratch, release): (&Path, &str),
     status: ExitStatus,
 ) -> Vec<ServerLine> {
+    let cat = BouncerCatalog::get(&super::major_minor(release));
+    // [pgbouncer] keys the release knows; a [databases] entry is a
+    // connection string, masked as one; anything else (a [users] line, a
+    // line of an included .env file) may hold anything.
+    let known = |n: &str| match n.split_once('.') {
+        Some(("pgbouncer", key)) => cat.key(key).is_some(),
+        Some(("databases", _)) => true,
+        _ => false,
+    };
     let in_conf = format!(" in configuration ({}:", ini.display());
     let mut out = Vec::new();
     for line in log.lines().map(str::trim_end) {
@@ -283,7 +293,7 @@ fn refusal(
             at = super::setting_named(&text, s, |w| format!("pgbouncer.{w}"));
         }
         out.push(ServerLine {
-            text: super::scrub(&text, Scope::Pgbouncer, s, scratch),
+            text: super::scrub(&text, Scope::Pgbouncer, s, scratch, &known),
             at,
         });
     }

@@ -267,7 +267,7 @@ pub fn start(
             s,
             &map,
             &conf_path,
-            scratch.path(),
+            (scratch.path(), version),
             status,
         )),
         Wait::Timeout => Attempt::NotReady(format!(
@@ -314,9 +314,11 @@ fn refusal(
     s: &ServiceSettings,
     map: &[Option<Location>],
     conf_path: &Path,
-    scratch: &Path,
+    (scratch, version): (&Path, PgVersion),
     status: ExitStatus,
 ) -> Vec<ServerLine> {
+    let cat = PgCatalog::get(version);
+    let known = |n: &str| matches!(cat.lookup(n), Lookup::Known(_));
     let generated = conf_path.display().to_string();
     let main = s.files.first().cloned().unwrap_or_default();
     let in_file = format!(" in file \"{generated}\" line ");
@@ -343,7 +345,7 @@ fn refusal(
         // "FATAL:  could not..." reads as "FATAL: could not...".
         let text = text.replacen(":  ", ": ", 1);
         out.push(ServerLine {
-            text: super::scrub(&text, Scope::Postgres, s, scratch),
+            text: super::scrub(&text, Scope::Postgres, s, scratch, &known),
             at,
         });
     }

@@ -20,6 +20,7 @@ use anyhow::{bail, Result};
 
 use super::{Attempt, Override, Process, Scratch, Server, ServerLine, ServiceProof, Wait, Why};
 use crate::note;
+use crate::read::catalog::RedisCatalog;
 use crate::read::grammar;
 use crate::read::settings::{Location, Read, ServiceSettings};
 use crate::secret;
@@ -76,6 +77,13 @@ fn own(scratch: &Path) -> Vec<(&'static str, String, Why)> {
         ("dbfilename", "dump.rdb".into(), Why::Place),
         ("appendfilename", "appendonly.aof".into(), Why::Place),
         ("appenddirname", "appendonlydir".into(), Why::Place),
+        // Read, written and locked at start in cluster mode; a corrupt one
+        // is quoted whole in the refusal.
+        (
+            "cluster-config-file",
+            quoted(&format!("{dir}/nodes.conf")),
+            Why::Place,
+        ),
         ("pidfile", quoted(""), Why::Place),
         ("daemonize", "no".into(), Why::Place),
         ("supervised", "no".into(), Why::Place),
@@ -93,12 +101,24 @@ fn left_out(name: &str) -> Option<(&'static str, Why)> {
     match name {
         // A module is code: a committed config must not make CI run it.
         "loadmodule" => Some(("(not loaded)", Why::Code)),
-        // The host's file.
-        "aclfile" => Some(("(not read)", Why::Host)),
         // A scratch server connects to no other server.
         "replicaof" => Some(("(left out)", Why::Host)),
+        // The host's files (aclfile, tls-cert-file, tls-ca-cert-dir...):
+        // the server would read them, and quote them when it cannot.
+        _ if names_a_path(name) => Some(("(not read)", Why::Host)),
         _ => None,
     }
+}
+
+/// Whether a directive names a file or directory, by the words Redis
+/// names them with (`aclfile`, `cluster-config-file`, `tls-ca-cert-dir`,
+/// `appenddirname`): a directive a later release adds is caught by its
+/// name, not by a list that must keep up.
+fn names_a_path(name: &str) -> bool {
+    name == "unixsocket"
+        || name.split('-').any(|w| {
+            w.ends_with("file") || w.ends_with("filename") || w == "dir" || w.ends_with("dirname")
+        })
 }
 
 /// The proof's redis.conf, which file:line each of its lines stands for,
@@ -190,7 +210,7 @@ pub fn start(b: &Binary, s: &ServiceSettings) -> Result<(Attempt<Running>, Vec<O
             s,
             &map,
             &lines,
-            scratch.path(),
+            (scratch.path(), &b.release),
             status,
         )),
         Wait::Timeout => Attempt::NotReady(format!(
@@ -227,15 +247,23 @@ fn log_line(line: &str) -> Option<(char, &str)> {
     Some((level, chars.as_str().trim_start()))
 }
 
-/// `>>> 'requirepass x'` as it may be shown: the directive, and its
-/// arguments masked when secret.
+/// Lines every start logs, at the warning level (`#`) in Redis 7.0 and
+/// before: its banner, which says nothing about a refusal.
+fn routine(msg: &str) -> bool {
+    msg.starts_with("oO0OoO0OoO0Oo Redis is starting")
+        || msg.starts_with("Redis version=")
+        || msg == "Configuration loaded"
+}
+
+/// `>>> 'requirepasss ...'` as it may be shown: a line Redis could not
+/// place is a directive it does not know (a typo of `requirepass`, a
+/// line of an included `.env` file), so whether its arguments are secret
+/// cannot be told: the directive by name only.
 fn echoed(line: &str) -> String {
-    let (name, args) = line.split_once(' ').unwrap_or((line, ""));
-    format!(
-        "'{} {}'",
-        secret::name(name),
-        secret::show(Scope::Redis, &name.to_ascii_lowercase(), args)
-    )
+    match line.split_once(' ') {
+        Some((name, _)) => format!("'{} ...'", secret::name(name)),
+        None => format!("'{}'", secret::name(line)),
+    }
 }
 
 /// What Redis said when it refused: the FATAL CONFIG FILE ERROR block
@@ -246,9 +274,11 @@ fn refusal(
     s: &ServiceSettings,
     map: &[Option<Location>],
     generated: &[String],
-    scratch: &Path,
+    (scratch, release): (&Path, &str),
     status: ExitStatus,
 ) -> Vec<ServerLine> {
+    let cat = RedisCatalog::get(&super::major_minor(release));
+    let known = |n: &str| cat.key(n).is_some();
     let at_line = |n: usize| map.get(n.checked_sub(1)?).cloned().flatten();
     let mut out = Vec::new();
     let mut lines = log.lines().map(str::trim_end).peekable();
@@ -268,13 +298,13 @@ fn refusal(
                 }
             }
             out.push(ServerLine {
-                text: super::scrub(&said.join(" "), Scope::Redis, s, scratch),
+                text: super::scrub(&said.join(" "), Scope::Redis, s, scratch, &known),
                 at,
             });
             continue;
         }
         let msg = match log_line(line) {
-            Some(('#', msg)) if !msg.starts_with("WARNING") => msg,
+            Some(('#', msg)) if !msg.starts_with("WARNING") && !routine(msg) => msg,
             Some(_) => continue,
             None if line.trim().is_empty() => continue,
             None => line,
@@ -294,7 +324,7 @@ fn refusal(
             ),
         };
         out.push(ServerLine {
-            text: super::scrub(&text, Scope::Redis, s, scratch),
+            text: super::scrub(&text, Scope::Redis, s, scratch, &known),
             at,
         });
     }
@@ -354,6 +384,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_start_banner_is_no_refusal() {
+        let log = "1:C 30 Nov 2026 18:22:10.801 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo\n\
+                   1:C 30 Nov 2026 18:22:10.801 # Redis version=7.0.15, bits=64, commit=00000000, modified=0, pid=1, just started\n\
+                   1:C 30 Nov 2026 18:22:10.801 # Configuration loaded\n\
+                   1:M 30 Nov 2026 18:22:10.802 # Unrecoverable error: corrupted cluster config file.\n";
+        use std::os::unix::process::ExitStatusExt;
+        let lines = refusal(
+            log,
+            &ServiceSettings::default(),
+            &[],
+            &[],
+            (Path::new("/scratch"), "7.0.15"),
+            ExitStatus::from_raw(256),
+        );
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Unrecoverable error: corrupted cluster config file."]
+        );
+    }
+
+    #[test]
     fn log_lines_give_their_level() {
         assert_eq!(
             log_line("29956:M 30 Nov 2026 15:46:20.078 # >>> 'foo bar'"),
@@ -368,8 +420,46 @@ mod tests {
     }
 
     #[test]
+    fn every_directive_naming_a_path_is_the_proofs_or_left_out() {
+        let scratch = Path::new("/scratch");
+        let own = own(scratch);
+        for name in [
+            "dir",
+            "dbfilename",
+            "appendfilename",
+            "appenddirname",
+            "logfile",
+            "pidfile",
+            "unixsocket",
+            "cluster-config-file",
+            "aclfile",
+            "tls-cert-file",
+            "tls-key-file",
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-dh-params-file",
+            "tls-ca-cert-file",
+            "tls-ca-cert-dir",
+        ] {
+            match own.iter().find(|(n, _, _)| *n == name) {
+                Some((_, value, _)) => assert!(
+                    !value.trim_matches('"').starts_with('/')
+                        || value.trim_matches('"').starts_with("/scratch"),
+                    "{name} {value}"
+                ),
+                None => assert!(left_out(name).is_some(), "{name} reaches the server"),
+            }
+        }
+        for plain in ["maxmemory", "rdb-del-sync-files", "save", "appendfsync"] {
+            assert!(left_out(plain).is_none(), "{plain}");
+        }
+    }
+
+    #[test]
     fn an_echoed_password_is_masked() {
-        assert_eq!(echoed("requirepass \"s3cret\""), "'requirepass ***'");
-        assert_eq!(echoed("foo bar"), "'foo bar'");
+        assert_eq!(echoed("requirepass \"s3cret\""), "'requirepass ...'");
+        assert_eq!(echoed("requirepasss s3cret"), "'requirepasss ...'");
+        assert_eq!(echoed("GITHUB_TOKEN=ghp_x"), "'GITHUB_TOKEN=...'");
+        assert_eq!(echoed("foo"), "'foo'");
     }
 }

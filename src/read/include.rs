@@ -17,6 +17,12 @@ use crate::read::settings::{Location, ServiceSettings};
 /// libusual's cfparser.c) is the same; Redis has none and gets this one.
 const MAX_DEPTH: usize = 10;
 
+/// Files one set may read through its includes, counting a file each
+/// time it is read: nesting include_dir or globs ten deep multiplies
+/// (ten directories of ten files is ten billion reads), and no server's
+/// depth limit stops that. Far above any real configuration.
+const MAX_FILES: usize = 10_000;
+
 /// The UTF-8 byte order mark some editors put at the start of a file.
 pub const BOM: char = '\u{feff}';
 
@@ -43,6 +49,8 @@ struct Loader {
     /// Absolute include paths are read under this directory (a CI checkout
     /// of /etc), when given.
     root: Option<PathBuf>,
+    /// Files read so far (each time it is read), held to MAX_FILES.
+    read: usize,
 }
 
 fn display(p: &Path) -> String {
@@ -57,6 +65,7 @@ impl Loader {
             stack: Vec::new(),
             section: None,
             root: root.map(Path::to_path_buf),
+            read: 0,
         }
     }
 
@@ -65,6 +74,7 @@ impl Loader {
             self.within_root(path, at)?;
         }
         let canon = self.may_enter(path, from)?;
+        self.read += 1;
         // An unreadable include is reported at the line that includes it.
         let text = read_text(path).map_err(|e| match from {
             Some(at) => e.or_at(Place::from(at)),
@@ -156,6 +166,17 @@ impl Loader {
                     chain.join(" -> ")
                 ),
                 "remove one of the include directives",
+            ));
+        }
+        if self.read >= MAX_FILES {
+            return Err(Error::input(
+                from.map_or_else(|| Place::file(display(path)), Place::from),
+                format!(
+                    "includes read more than {MAX_FILES} files: `{}` would be one more",
+                    display(path)
+                ),
+                "nested include_dir or globs multiply: include each directory once, from the \
+                 main file",
             ));
         }
         // The file about to be read is at depth `stack.len()`.

@@ -638,8 +638,11 @@ pub fn github(r: &Report) -> String {
             Some(h) => format!("{}\nhint: {h}", f.message),
             None => f.message.clone(),
         };
-        let loc = f.at.as_ref().map_or(String::new(), |l| {
-            format!("file={},line={},", gh_escape(&l.file, true), l.line)
+        // A place without a line (a whole file, a server's refusal that
+        // names none) is annotated on the file: `line=0` is no line.
+        let loc = f.at.as_ref().map_or(String::new(), |l| match l.line {
+            0 => format!("file={},", gh_escape(&l.file, true)),
+            n => format!("file={},line={n},", gh_escape(&l.file, true)),
         });
         let _ = writeln!(
             s,

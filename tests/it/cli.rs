@@ -419,3 +419,72 @@ fn zfs_script_passes_shellcheck() {
         Err(_) => eprintln!("skipped: shellcheck is not installed (apt-get install shellcheck)"),
     }
 }
+
+/// An argument that is not UTF-8 (a file name from another locale) made
+/// main panic while it looked for `--format json` in the arguments: it
+/// is a usage error, exit 2, in every form, and a password in it stays
+/// masked in the message.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"conf\xff.d");
+    let url = OsStr::from_bytes(b"postgres://u:Sup3rSecretPW@h/db\xff");
+    for args in [
+        vec![OsStr::new("check-budget"), bad],
+        vec![
+            OsStr::new("check-budget"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+            bad,
+        ],
+        vec![OsStr::new("check-budget"), OsStr::new("--format=json"), bad],
+        vec![OsStr::new("inspect"), url],
+        vec![bad],
+    ] {
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {all}");
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        assert!(!all.contains("Sup3rSecretPW"), "{args:?}: {all}");
+    }
+}
+
+/// `--help` into a full disk fails like any other output; into a closed
+/// pipe it stays quiet.
+#[test]
+fn help_that_cannot_be_written_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .arg("--help")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write to stdout"));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .arg("--help")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.stderr.is_empty());
+}

@@ -202,7 +202,7 @@ fn apply_then_rollback_restores_the_exact_previous_values() {
         after["effective_cache_size"],
         pg_before["effective_cache_size"]
     );
-    assert_eq!(redis_config(&r)["maxmemory-policy"], "allkeys-lru");
+    assert_eq!(redis_config(&r)["maxmemory-policy"], "noeviction");
     let pending = pg.psql(
         "postgres",
         "postgres",
@@ -568,4 +568,69 @@ fn inspect_text_output() {
     insta::with_settings!({ filters => live_filters() }, {
         insta::assert_snapshot!(harness::whole_output(&out));
     });
+}
+
+/// A list parameter goes to ALTER SYSTEM element by element: given as
+/// one string, `'pg_stat_statements, auto_explain'` became the one
+/// library `"pg_stat_statements, auto_explain"` in postgresql.auto.conf
+/// and the server did not start again; search_path became one schema.
+/// With --prove-start, the proof reads what ALTER SYSTEM writes. The
+/// rollback restores the same way.
+#[test]
+fn apply_sets_a_list_parameter_the_server_reads_back_as_a_list() {
+    let mut pg = Postgres::start("", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("postgresql.conf"),
+        "search_path = '\"$user\", public, App'\n\
+         shared_preload_libraries = 'pg_stat_statements, auto_explain'\n",
+    )
+    .unwrap();
+    let snaps = tempfile::tempdir().unwrap();
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .arg(pg_url(&pg, "postgres"))
+        .args(["--yes", "--prove-start", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success()
+        .stderr(contains("starts with the settings after the change"));
+    let auto = fs::read_to_string(pg.data_dir().join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("shared_preload_libraries = 'pg_stat_statements, auto_explain'\n")
+            && auto.contains("search_path = '\"$user\", public, app'\n"),
+        "{auto}"
+    );
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW search_path").trim(),
+        "\"$user\", public, app"
+    );
+    pg.stop();
+    pg.start_again()
+        .unwrap_or_else(|e| panic!("the server does not start after apply: {e:#}\n{auto}"));
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW shared_preload_libraries")
+            .trim(),
+        "pg_stat_statements, auto_explain"
+    );
+    let snap = fs::read_dir(snaps.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .args(["--yes", &pg_url(&pg, "postgres")])
+        .assert()
+        .success();
+    pg.stop();
+    pg.start_again()
+        .expect("the server starts after the rollback");
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW search_path").trim(),
+        "\"$user\", public"
+    );
 }

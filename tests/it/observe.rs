@@ -3,18 +3,23 @@
 //! role cannot read is said, a reset inside the window is not computed,
 //! and no secret reaches the file.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use crate::harness::{self, PgBouncer, Postgres, Redis};
 
 /// `dbtune observe ARGS` started in the background (the test runs the
-/// workload meanwhile); `finish` waits and parses its JSON.
-struct Observing(Child);
+/// workload meanwhile, once observe says its first read is done);
+/// `finish` waits and parses its JSON.
+struct Observing {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    said: String,
+}
 
 impl Observing {
     fn start(args: &[&str]) -> Observing {
-        let child = Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
             .arg("observe")
             .args(args)
             .env_remove("PGHOST")
@@ -25,16 +30,36 @@ impl Observing {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Its first read of the counters comes before the workload.
-        std::thread::sleep(Duration::from_millis(700));
-        Observing(child)
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            let n = stderr.read_line(&mut line).unwrap();
+            said.push_str(&line);
+            assert!(n > 0, "observe ended before its first read:\n{said}");
+            if line.contains("first read done") {
+                break;
+            }
+        }
+        Observing {
+            child,
+            stderr,
+            said,
+        }
     }
 
-    fn finish(self) -> (serde_json::Value, String, String) {
-        let out = self.0.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "observe failed:\n{stderr}\n{stdout}");
+    fn finish(mut self) -> (serde_json::Value, String, String) {
+        let mut stdout = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let mut stderr = self.said;
+        self.stderr.read_to_string(&mut stderr).unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "observe failed:\n{stderr}\n{stdout}");
         let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
         (v, stdout, stderr)
     }

@@ -694,3 +694,189 @@ fn mask_minor(text: &str, prefix: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A committed redis.conf names the host's files (a cluster's nodes.conf,
+/// an ACL file): the proof's server neither reads, writes nor creates
+/// them, and their content never reaches the report (Redis 8 quotes a
+/// corrupt cluster config file whole in its refusal).
+#[test]
+fn redis_proof_never_touches_a_file_outside_its_scratch_directory() {
+    for release in ["7.0", "8.0"] {
+        need_redis(release);
+        let outside = tempfile::tempdir().unwrap();
+        let nodes = outside.path().join("nodes.conf");
+        let acl = outside.path().join("users.acl");
+        let fresh = outside.path().join("new");
+        fs::write(&nodes, "SECRETCONTENT not a cluster config\n").unwrap();
+        fs::write(&acl, "user SECRETCONTENT on >SECRETCONTENT\n").unwrap();
+        let before = |p: &Path| fs::metadata(p).unwrap().modified().unwrap();
+        let (nodes_t, acl_t) = (before(&nodes), before(&acl));
+        let dir = files(&[(
+            "redis.conf",
+            &format!(
+                "maxmemory 100mb\ncluster-enabled yes\ncluster-config-file {}\naclfile {}\n\
+                 tls-ca-cert-dir {}\n",
+                nodes.display(),
+                acl.display(),
+                fresh.join("certs").display()
+            ),
+        )]);
+        let out = dbtune()
+            .current_dir(dir.path())
+            .args(["check-budget", "--prove-start", "--format", "json"])
+            .args(["--ram", "4GiB", "--redis-version", release, "redis.conf"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let label = format!("Redis {release}");
+        assert!(
+            !stdout.contains("SECRETCONTENT") && !stderr.contains("SECRETCONTENT"),
+            "{label}: a host file's content shows:\n{stdout}\n{stderr}"
+        );
+        let v: Value = serde_json::from_str(&stdout).unwrap();
+        let p = proof(&v, "redis");
+        assert_eq!(p["outcome"], "starts", "{label}: {p:#}");
+        let overridden = |name: &str| {
+            p["overrides"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["name"] == name)
+        };
+        for name in ["cluster-config-file", "aclfile", "tls-ca-cert-dir"] {
+            assert!(overridden(name), "{label}: {name} not said: {p:#}");
+        }
+        assert_eq!(
+            fs::read_to_string(&nodes).unwrap(),
+            "SECRETCONTENT not a cluster config\n"
+        );
+        assert_eq!((before(&nodes), before(&acl)), (nodes_t, acl_t), "{label}");
+        let left: Vec<_> = fs::read_dir(outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{label}: the server made {left:?}");
+    }
+}
+
+/// `check-budget --prove-start` in every format: (exit code, stdout and
+/// stderr together).
+fn prove_outputs(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
+    ["text", "json", "github"]
+        .iter()
+        .map(|format| {
+            let out = dbtune()
+                .current_dir(dir)
+                .args(["check-budget", "--prove-start", "--format", format])
+                .args(args)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (format.to_string(), all)
+        })
+        .collect()
+}
+
+/// A server that refuses a line quotes what it could not place: a typo
+/// of a secret's name (`requirepasss`), an ACL rule, a line of an
+/// included `.env` file, a connection string with its password spaced
+/// out. None of their secrets reaches the report, in any format; the
+/// refusal is still reported.
+#[test]
+fn a_refused_line_never_shows_its_secret() {
+    let redis_cases = [
+        "requirepasss SECRETv1\n",
+        "usr bob on >SECRETv2 ~* +@all\n",
+        "user bob on \">SECRETv3 a b\" #SECRETv4\n",
+        "user carol on >SECRETv5 #SECRETv6\n",
+        "include secrets.env\n",
+    ];
+    for release in ["7.0", "8.0"] {
+        need_redis(release);
+        for case in redis_cases {
+            let dir = files(&[
+                ("redis.conf", &format!("maxmemory 100mb\n{case}")),
+                ("secrets.env", "GITHUB_PAT SECRETv7\n"),
+            ]);
+            for (format, out) in prove_outputs(
+                dir.path(),
+                &["--ram", "4GiB", "--redis-version", release, "redis.conf"],
+            ) {
+                let label = format!("Redis {release}, {format}, {case}");
+                assert!(out.contains("refused"), "{label}: not refused:\n{out}");
+                assert!(!out.contains("SECRETv"), "{label}: a secret shows:\n{out}");
+            }
+        }
+    }
+    for release in ["1.18", "1.24"] {
+        need_pgbouncer(release);
+        for case in [
+            "%include secrets.env\n",
+            "[databases]\nb2 = host=127.0.0.1\tpassword\t=\tSECRETv8 pool_mode=bogus\n",
+            "[databases]\nb3 = host=127.0.0.1 password =  SECRETv9 pool_mode=bogus\n",
+        ] {
+            let dir = files(&[
+                (
+                    "pgbouncer.ini",
+                    &format!(
+                        "[databases]\napp = host=127.0.0.1 dbname=app\n[pgbouncer]\n\
+                         auth_type = scram-sha-256\n{case}"
+                    ),
+                ),
+                ("secrets.env", "GITHUB_PAT=SECRETv10\n"),
+            ]);
+            for (format, out) in prove_outputs(
+                dir.path(),
+                &[
+                    "--ram",
+                    "4GiB",
+                    "--pgbouncer-version",
+                    release,
+                    "pgbouncer.ini",
+                ],
+            ) {
+                let label = format!("PgBouncer {release}, {format}, {case}");
+                assert!(out.contains("refused"), "{label}: not refused:\n{out}");
+                assert!(!out.contains("SECRETv"), "{label}: a secret shows:\n{out}");
+            }
+        }
+    }
+}
+
+/// A refusal line that names no line of the files (PgBouncer's `FATAL
+/// cannot load config file`) is annotated on the file alone: GitHub has
+/// no line 0.
+#[test]
+fn github_annotations_without_a_line_name_the_file_only() {
+    need_pgbouncer("1.18");
+    let dir = files(&[(
+        "pgbouncer.ini",
+        "[databases]\napp = host=127.0.0.1 dbname=app\n[pgbouncer]\nauth_type = scram-sha-256\n\
+         pool_mode = bogus\n",
+    )]);
+    let out = dbtune()
+        .current_dir(dir.path())
+        .args(["check-budget", "--prove-start", "--format", "github"])
+        .args([
+            "--ram",
+            "4GiB",
+            "--pgbouncer-version",
+            "1.18",
+            "pgbouncer.ini",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("::error file=pgbouncer.ini,title=dbtune pgbouncer::PgBouncer 1.18"),
+        "{text}"
+    );
+    assert!(!text.contains("line=0"), "{text}");
+}

@@ -246,7 +246,7 @@ fn check_budget_reports_settings_that_lose_data_or_stop_a_server() {
     );
     assert!(!text.contains("torn page"), "{text}");
     assert!(text.contains("error: unsafe: fsync = off"), "{text}");
-    assert!(text.contains("\nunsafe: worst case"), "{text}");
+    assert!(text.contains("\nunsafe: busy level"), "{text}");
     assert!(
         text.contains("3 error(s) (3 can lose data or stop a server)"),
         "{text}"
@@ -401,8 +401,8 @@ fn hostile_profiles_are_refused_at_load_with_their_line() {
             "unknown variant `bogus`",
         ),
         (
-            "policy = \"allkeys-lru\"",
-            "policy = \"lru\"",
+            "role = \"cache\"",
+            "role = \"cache\"\npolicy = \"lru\"",
             "\"lru\"",
             "unknown variant `lru`",
         ),
@@ -1978,4 +1978,233 @@ fn includes_never_leave_root() {
         .arg(etc.join("postgresql.conf"))
         .assert()
         .success();
+}
+
+/// A snapshot names what a rollback writes into postgresql.auto.conf. A
+/// forged one that names `include` (or any name that is not a plain
+/// parameter) would make the server read, and run, another file; one
+/// that another user could have written is no proof of what apply did.
+/// Both are refused, online and offline, and the file is left as it was.
+#[test]
+fn a_forged_or_untrusted_snapshot_is_never_restored() {
+    let mut pg = Postgres::start("", &[]);
+    let sysid = pg
+        .psql(
+            "postgres",
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()",
+        )
+        .trim()
+        .to_string();
+    pg.stop();
+    let data = pg.data_dir();
+    let auto = data.join("postgresql.auto.conf");
+    let before = fs::read_to_string(&auto).unwrap_or_default();
+    let snaps = tempfile::tempdir().unwrap();
+    let evil = snaps.path().join("evil.conf");
+    fs::write(&evil, "archive_command = 'touch /tmp/pwned'\n").unwrap();
+    let snapshot = |name: &str, value: &str| {
+        serde_json::json!({
+            "dbtune_version": "0.1.0",
+            "created_unix": 1,
+            "postgres": {
+                "target": "postgres://postgres@127.0.0.1:5432/postgres",
+                "host_port": "127.0.0.1:5432",
+                "system_identifier": sysid,
+                "data_directory": data.display().to_string(),
+                "changes": [{
+                    "name": name,
+                    "previous_setting": "",
+                    "previous_auto_conf": value,
+                    "applied": "x"
+                }]
+            },
+            "redis": null
+        })
+        .to_string()
+    };
+    let evil_path = evil.display().to_string();
+    for (i, name) in [
+        "include",
+        "include_if_exists",
+        "include_dir",
+        "work_mem.",
+        "a.b.c",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let snap = snaps.path().join(format!("forged-{i}.json"));
+        fs::write(&snap, snapshot(name, &evil_path)).unwrap();
+        fs::set_permissions(&snap, fs::Permissions::from_mode(0o600)).unwrap();
+        for online in [false, true] {
+            let mut c = dbtune();
+            c.args(["apply", "--rollback"]).arg(&snap).arg("--yes");
+            if online {
+                c.arg("postgres://postgres@127.0.0.1:1/postgres");
+            } else {
+                c.arg("--data-dir").arg(&data);
+            }
+            c.assert()
+                .code(2)
+                .stderr(contains("which is not a parameter").and(contains(name)));
+        }
+    }
+    assert_eq!(fs::read_to_string(&auto).unwrap_or_default(), before);
+
+    // A genuine-looking snapshot others can write, or a link to one.
+    let snap = snaps.path().join("open.json");
+    fs::write(&snap, snapshot("work_mem", "8MB")).unwrap();
+    fs::set_permissions(&snap, fs::Permissions::from_mode(0o666)).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("is not trusted").and(contains("others can write it")));
+    fs::set_permissions(&snap, fs::Permissions::from_mode(0o600)).unwrap();
+    let link = snaps.path().join("link.json");
+    std::os::unix::fs::symlink(&snap, &link).unwrap();
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&link)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .code(2)
+        .stderr(contains("is not trusted").and(contains("symbolic link")));
+    if harness::is_root() {
+        std::os::unix::fs::chown(&snap, Some(65534), None).unwrap();
+        dbtune()
+            .args(["apply", "--rollback"])
+            .arg(&snap)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--yes")
+            .assert()
+            .code(2)
+            .stderr(contains("is not trusted").and(contains("owned by uid 65534")));
+        std::os::unix::fs::chown(&snap, Some(0), None).unwrap();
+    }
+    assert_eq!(fs::read_to_string(&auto).unwrap_or_default(), before);
+    // The same snapshot, trusted, restores.
+    dbtune()
+        .args(["apply", "--rollback"])
+        .arg(&snap)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--yes")
+        .assert()
+        .success();
+    assert!(fs::read_to_string(&auto)
+        .unwrap()
+        .contains("work_mem = '8MB'"));
+}
+
+/// A value with a control character (an ESC in log_line_prefix, in a
+/// Redis string) is what the server ran: apply recorded it in its
+/// snapshot, and its own rollback then refused the snapshot. The rollback
+/// now restores it exactly, showing it escaped, never raw.
+#[test]
+fn a_value_with_a_control_character_rolls_back_and_shows_escaped() {
+    let pg = Postgres::start("", &[]);
+    let r = harness::Redis::start("save \"\"\n", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "ALTER SYSTEM SET log_line_prefix = E'%m \\033[31m '",
+    );
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    r.cmd(&["CONFIG", "SET", "masteruser", "a\x1b]0;x\x07b"]);
+    let pg_before = pg.psql("postgres", "postgres", "SHOW log_line_prefix");
+    assert!(pg_before.contains('\x1b'), "{pg_before:?}");
+    let redis_before = r.cmd(&["CONFIG", "GET", "masteruser"]);
+    assert!(redis_before.contains('\x1b'), "{redis_before:?}");
+    let dir = dir_with(&[
+        ("postgresql.conf", "log_line_prefix = '%m '\n"),
+        ("redis.conf", "maxmemory 64mb\nmasteruser bob\n"),
+    ]);
+    let snaps = tempfile::tempdir().unwrap();
+    let urls = [pg_url(&pg), format!("redis://127.0.0.1:{}", r.port)];
+    dbtune()
+        .arg("apply")
+        .arg(dir.path())
+        .args(&urls)
+        .args(["--yes", "--ram", "8GiB", "--snapshot-dir"])
+        .arg(snaps.path())
+        .assert()
+        .success();
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW log_line_prefix")
+            .trim(),
+        "%m"
+    );
+    let snap = only_snapshot(snaps.path());
+    for yes in [false, true] {
+        let mut c = dbtune();
+        c.args(["apply", "--rollback"]).arg(&snap).args(&urls);
+        if yes {
+            c.arg("--yes");
+        }
+        let a = c.assert().success();
+        let out = format!("{}{}", stdout_of(&a), stderr_of(&a));
+        assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+        assert!(out.contains("\\u{1b}"), "{out}");
+    }
+    assert_eq!(
+        pg.psql("postgres", "postgres", "SHOW log_line_prefix"),
+        pg_before
+    );
+    assert_eq!(r.cmd(&["CONFIG", "GET", "masteruser"]), redis_before);
+}
+
+/// Nested include_dir multiplies: five levels of ten files, each
+/// including the next level's directory, is 111,110 reads that no depth
+/// limit stops. One set reads at most 10,000 files, and says where the
+/// next include would have gone past it.
+#[test]
+fn include_fan_out_is_capped_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for level in 1..=5 {
+        let d = dir.path().join(format!("l{level}"));
+        fs::create_dir(&d).unwrap();
+        for i in 0..10 {
+            let text = if level < 5 {
+                format!("include_dir '../l{}'\n", level + 1)
+            } else {
+                "work_mem = '4MB'\n".to_string()
+            };
+            fs::write(d.join(format!("f{i}.conf")), text).unwrap();
+        }
+    }
+    fs::write(
+        dir.path().join("postgresql.conf"),
+        "shared_buffers = 128MB\ninclude_dir 'l1'\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let a = dbtune()
+        .current_dir(dir.path())
+        .args([
+            "check-budget",
+            "--ram",
+            "4GiB",
+            "--pg-version",
+            "15",
+            "postgresql.conf",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("includes read more than 10000 files"))
+        .stderr(contains("l4/f").and(contains(":1")));
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{}",
+        stderr_of(&a)
+    );
 }
