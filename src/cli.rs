@@ -53,6 +53,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Read live PostgreSQL, Redis and PgBouncer over a window and write what they did as JSON (read-only).
     Observe(ObserveArgs),
+    /// Propose settings from an observation (a file, or URLs observed first), each with its evidence, within the budget.
+    Advise(AdviseArgs),
     /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
     Bench(BenchArgs),
 }
@@ -145,6 +147,31 @@ pub struct ObserveArgs {
     pub host: ServersHostArgs,
     #[command(flatten)]
     pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// An observation (`dbtune observe --out FILE`), or server URLs to
+    /// observe first as `observe` does [default: PG* variables and
+    /// REDIS_URL].
+    #[arg(value_name = "FILE|URL")]
+    pub inputs: Vec<String>,
+    /// With URLs: how long to observe first.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub seconds: u64,
+    /// text or json (a top-level `advice` array, docs/advise.md).
+    #[arg(long, value_enum, default_value_t = AdviseFormat::Text)]
+    pub format: AdviseFormat,
+    #[command(flatten)]
+    pub host: ServersHostArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdviseFormat {
+    Text,
+    Json,
 }
 
 /// What inspect and apply are told about the host the servers run on (a

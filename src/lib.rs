@@ -18,6 +18,7 @@
 //! flags, [`error`] the one error type and its exit codes.
 
 // The pipeline.
+pub mod advise;
 pub mod bench;
 pub mod facts;
 pub mod live;

@@ -221,6 +221,9 @@ pub struct PgObservation {
     pub target: String,
     pub version: String,
     pub major: u32,
+    /// What the build supports (`lz4`...), as the live server shows it.
+    #[serde(default)]
+    pub build: Vec<String>,
     /// Whether the server restarted inside the window (its postmaster
     /// start time changed): no counter of it is then compared.
     pub restarted: bool,

@@ -4,6 +4,7 @@
 //! ([`render_cmd`], [`check_cmd`], [`bench_cmd`]); the live commands are
 //! in `live`, one module per verb.
 
+mod advise_cmd;
 mod bench_cmd;
 mod check_cmd;
 mod render_cmd;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckBudget(args) => check_budget(args),
         Command::Inspect(args) => crate::live::inspect::inspect(args),
         Command::Observe(args) => crate::live::observe::observe(args),
+        Command::Advise(args) => advise_cmd::advise(args),
         Command::Diff(args) => crate::live::diff::diff(args),
         Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),

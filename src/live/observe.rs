@@ -168,12 +168,7 @@ pub fn observe(args: ObserveArgs) -> Result<ExitCode> {
             .into());
         }
     }
-    let t = Duration::from_secs(args.live.timeout);
-    let window = Duration::from_secs(args.seconds);
-    let interval = Duration::from_secs(args.interval);
-    let rt = runtime()?;
-    let obs = rt.block_on(run(&targets, &args, window, interval, t))?;
-    summarize(&obs);
+    let obs = collect(&targets, &args)?;
     let text = serde_json::to_string_pretty(&obs)? + "\n";
     match &args.out {
         Some(out) => {
@@ -183,6 +178,22 @@ pub fn observe(args: ObserveArgs) -> Result<ExitCode> {
         None => console::print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Observes the servers `args` name over its window (advise's first step
+/// when it is given URLs).
+pub fn observe_for(args: &ObserveArgs) -> Result<Observation> {
+    collect(&parse_targets(&args.targets)?, args)
+}
+
+fn collect(targets: &Targets, args: &ObserveArgs) -> Result<Observation> {
+    let t = Duration::from_secs(args.live.timeout);
+    let window = Duration::from_secs(args.seconds);
+    let interval = Duration::from_secs(args.interval);
+    let rt = runtime()?;
+    let obs = rt.block_on(run(targets, args, window, interval, t))?;
+    summarize(&obs);
+    Ok(obs)
 }
 
 /// Writes `out` as a new file (never over one that appeared meanwhile).
@@ -687,6 +698,7 @@ impl PgReader {
             target: self.state.target.clone(),
             version: self.state.version.clone(),
             major: self.state.major,
+            build: self.state.build_features(),
             restarted,
             settings: self
                 .state

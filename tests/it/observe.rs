@@ -11,14 +11,14 @@ use crate::harness::{self, PgBouncer, Postgres, Redis};
 /// `dbtune observe ARGS` started in the background (the test runs the
 /// workload meanwhile, once observe says its first read is done);
 /// `finish` waits and parses its JSON.
-struct Observing {
+pub(crate) struct Observing {
     child: Child,
     stderr: BufReader<ChildStderr>,
     said: String,
 }
 
 impl Observing {
-    fn start(args: &[&str]) -> Observing {
+    pub(crate) fn start(args: &[&str]) -> Observing {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
             .arg("observe")
             .args(args)
@@ -48,7 +48,7 @@ impl Observing {
         }
     }
 
-    fn finish(mut self) -> (serde_json::Value, String, String) {
+    pub(crate) fn finish(mut self) -> (serde_json::Value, String, String) {
         let mut stdout = String::new();
         self.child
             .stdout
@@ -65,7 +65,7 @@ impl Observing {
     }
 }
 
-fn pg_url(pg: &Postgres, user: &str) -> String {
+pub(crate) fn pg_url(pg: &Postgres, user: &str) -> String {
     format!(
         "postgres://{user}:NotThePassw0rd@127.0.0.1:{}/postgres?sslmode=disable",
         pg.port
@@ -73,7 +73,7 @@ fn pg_url(pg: &Postgres, user: &str) -> String {
 }
 
 /// A sort that cannot fit work_mem (64kB): it writes temp files.
-const SPILL: &str =
+pub(crate) const SPILL: &str =
     "SELECT count(*) FROM (SELECT g FROM generate_series(1, 200000) g ORDER BY g DESC) s";
 
 /// On every major: temp bytes from a spilling sort, the statement that

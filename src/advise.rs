@@ -1,0 +1,577 @@
+//! Advice from an observation: each rule reads what the host did
+//! (`observation`), proposes a setting with the evidence and the threshold
+//! it crossed, and every proposal is judged by the same budget check-budget
+//! uses. A raise that does not fit for every connection is scoped to the
+//! role that needs it, or takes its room from a setting the observation
+//! shows is oversized, and says which. Pure: no I/O.
+//!
+//! docs/advise.md documents each rule, its threshold and why.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::observation::{Observation, ObservedSetting};
+use crate::read::report::{self, Level};
+use crate::read::settings::{HostSettings, Location, ServiceSettings};
+use crate::service::Scope;
+use crate::target::Host;
+use crate::units::ByteSize;
+use crate::version::PgVersion;
+
+/// One proposed change, with why.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Proposal {
+    pub service: Scope,
+    pub setting: String,
+    pub current: String,
+    pub proposed: String,
+    /// Where it is set: `system` (ALTER SYSTEM, CONFIG SET, the ini),
+    /// `role NAME` (ALTER ROLE ... SET) or `database NAME`.
+    pub applies_to: String,
+    /// The rule's name (docs/advise.md).
+    pub rule: &'static str,
+    /// The counters, the window, the rate and the threshold crossed.
+    pub evidence: String,
+    /// Whether the server must restart for it.
+    pub restart: bool,
+    /// Where the memory for a raise comes from, when the budget needed
+    /// room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<9} {} = {}  (now {}; {}{}) [{}]",
+            self.service.name(),
+            self.setting,
+            self.proposed,
+            self.current,
+            self.applies_to,
+            if self.restart {
+                ", needs a restart"
+            } else {
+                ""
+            },
+            self.rule
+        )?;
+        write!(f, "  evidence: {}", self.evidence)?;
+        if let Some(r) = &self.room {
+            write!(f, "\n  room: {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What advise says: the proposals, what it could not judge and why, and
+/// the budget before and after the system-wide ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct Advice {
+    pub schema: u32,
+    pub advice: Vec<Proposal>,
+    pub notes: Vec<String>,
+    pub budget: BudgetChange,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BudgetChange {
+    pub ram: ByteSize,
+    /// The total at the default gate (check-budget's busy level).
+    pub before: ByteSize,
+    pub after: ByteSize,
+    pub level: Level,
+}
+
+/// The observed settings as the read side reads files, with `changes`
+/// (scope, name, value) applied.
+fn settings(obs: &Observation, changes: &[(Scope, String, String)]) -> HostSettings {
+    let service = |scope: Scope, list: &[ObservedSetting], prefix: &str| {
+        let mut s = ServiceSettings {
+            files: vec![format!("observed {}", scope.name())],
+            ..Default::default()
+        };
+        for x in list {
+            let name = format!("{prefix}{}", x.name.to_ascii_lowercase());
+            let value = changes
+                .iter()
+                .find(|(sc, n, _)| *sc == scope && format!("{prefix}{n}") == name)
+                .map_or_else(|| x.value.clone(), |(_, _, v)| v.clone());
+            s.push(
+                &name,
+                value,
+                Location {
+                    file: format!("observed {} ({})", scope.name(), x.source),
+                    line: 0,
+                },
+            );
+        }
+        s
+    };
+    HostSettings {
+        pg_version: obs
+            .postgres
+            .as_ref()
+            .map_or(PgVersion::DEFAULT, |p| PgVersion::nearest(p.major)),
+        pg_build: obs.postgres.as_ref().map(|p| p.build.clone()),
+        pg_release: obs.postgres.as_ref().map(|p| p.version.clone()),
+        postgres: obs
+            .postgres
+            .as_ref()
+            .map(|p| service(Scope::Postgres, &p.settings, "")),
+        redis: obs
+            .redis
+            .as_ref()
+            .map(|r| service(Scope::Redis, &r.settings, "")),
+        pgbouncer: obs
+            .pgbouncer
+            .as_ref()
+            .map(|b| service(Scope::Pgbouncer, &b.settings, "pgbouncer.")),
+        ..Default::default()
+    }
+}
+
+/// The total at the default gate with `changes`, and whether it fits.
+fn judge(obs: &Observation, host: &Host, changes: &[(Scope, String, String)]) -> (ByteSize, bool) {
+    let r = report::check_running(&settings(obs, changes), host).at_level(Level::Busy);
+    (r.level_total(Level::Busy), r.level_fits(Level::Busy))
+}
+
+fn pg_setting<'a>(obs: &'a Observation, name: &str) -> Option<&'a ObservedSetting> {
+    obs.postgres
+        .as_ref()?
+        .settings
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+/// A PostgreSQL setting in bytes (its unit applied).
+fn pg_bytes(obs: &Observation, name: &str) -> Option<f64> {
+    let s = pg_setting(obs, name)?;
+    let n: f64 = s.value.parse().ok()?;
+    let unit = match s.unit.as_deref() {
+        Some("8kB") => 8192.0,
+        Some(u) => crate::read::pgvalue::memory_unit_bytes(u)?,
+        None => 1.0,
+    };
+    Some(n * unit)
+}
+
+/// A PostgreSQL setting in seconds.
+fn pg_seconds(obs: &Observation, name: &str) -> Option<f64> {
+    let s = pg_setting(obs, name)?;
+    let n: f64 = s.value.parse().ok()?;
+    Some(
+        n * match s.unit.as_deref() {
+            Some("ms") => 0.001,
+            Some("min") => 60.0,
+            Some("h") => 3600.0,
+            _ => 1.0,
+        },
+    )
+}
+
+fn pg_number(obs: &Observation, name: &str) -> Option<f64> {
+    pg_setting(obs, name)?.value.parse().ok()
+}
+
+/// The next power of two at or above `bytes`, in whole MiB at least.
+fn round_up_mib(bytes: f64) -> ByteSize {
+    let mib = (bytes / 1048576.0).ceil().max(1.0) as u64;
+    ByteSize::mib(mib.next_power_of_two())
+}
+
+fn mib(bytes: f64) -> String {
+    ByteSize(bytes.max(0.0) as u64).to_string()
+}
+
+/// Every rule over `obs`, each proposal judged by the budget of `host`.
+pub fn advise(obs: &Observation, host: &Host) -> Advice {
+    let mut advice = Vec::new();
+    let mut notes = Vec::new();
+    checkpoints(obs, &mut advice, &mut notes);
+    temp_spills(obs, host, &mut advice, &mut notes);
+    redis_evictions(obs, host, &mut advice, &mut notes);
+    pgbouncer_waiting(obs, &mut advice, &mut notes);
+    let (before, _) = judge(obs, host, &[]);
+    let system: Vec<(Scope, String, String)> = advice
+        .iter()
+        .filter(|p| p.applies_to == "system")
+        .map(|p| (p.service, p.setting.clone(), raw_value(p)))
+        .collect();
+    let (after, _) = judge(obs, host, &system);
+    Advice {
+        schema: 1,
+        advice,
+        notes,
+        budget: BudgetChange {
+            ram: host.ram.value,
+            before,
+            after,
+            level: Level::Busy,
+        },
+    }
+}
+
+/// A proposal's value as the read side reads a file's (`64MB`, `3`).
+fn raw_value(p: &Proposal) -> String {
+    p.proposed.clone()
+}
+
+/// Checkpoints requested by WAL volume rather than by time: max_wal_size
+/// sized from the observed WAL rate. PostgreSQL starts a checkpoint when
+/// the WAL since the last one reaches max_wal_size / (1 +
+/// checkpoint_completion_target) (xlog.c, CalculateCheckpointSegments), so
+/// one checkpoint_timeout of WAL at the observed rate needs max_wal_size
+/// of at least that times (1 + checkpoint_completion_target).
+fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(p) = &obs.postgres else { return };
+    let wal = p.counters.get("wal");
+    let rate = wal
+        .and_then(|c| {
+            c.per_second
+                .get("wal_bytes")
+                .or(c.per_second.get("wal_position_bytes"))
+        })
+        .copied();
+    let (Some(rate), Some(max_wal), Some(timeout)) = (
+        rate,
+        pg_bytes(obs, "max_wal_size"),
+        pg_seconds(obs, "checkpoint_timeout"),
+    ) else {
+        if wal.is_some_and(|c| c.reset.is_some()) {
+            notes.push("checkpoints: no WAL rate (the counters were reset in the window)".into());
+        }
+        return;
+    };
+    let cct = pg_number(obs, "checkpoint_completion_target").unwrap_or(0.9);
+    let (req, timed) = match (p.counters.get("checkpointer"), p.counters.get("bgwriter")) {
+        (Some(c), _) if c.get("num_requested").is_some() => (
+            c.get("num_requested").unwrap_or(0.0),
+            c.get("num_timed").unwrap_or(0.0),
+        ),
+        (_, Some(b)) => (
+            b.get("checkpoints_req").unwrap_or(0.0),
+            b.get("checkpoints_timed").unwrap_or(0.0),
+        ),
+        _ => (0.0, 0.0),
+    };
+    let per_cycle = rate * timeout;
+    let trigger = max_wal / (1.0 + cct);
+    if per_cycle <= trigger && req == 0.0 {
+        return;
+    }
+    let need = per_cycle * (1.0 + cct);
+    let proposed = round_up_mib(need);
+    if (proposed.bytes() as f64) <= max_wal {
+        // Requested checkpoints at a rate max_wal_size already covers:
+        // something else asked for them (CHECKPOINT, a base backup).
+        notes.push(format!(
+            "checkpoints: {req:.0} requested, but {} of WAL per checkpoint_timeout fits \
+             max_wal_size {}: requested by something other than WAL volume",
+            mib(per_cycle),
+            mib(max_wal)
+        ));
+        return;
+    }
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "max_wal_size".into(),
+        current: ByteSize(max_wal as u64).pg(),
+        proposed: proposed.pg(),
+        applies_to: "system".into(),
+        rule: "checkpoints-by-wal-volume",
+        evidence: format!(
+            "{req:.0} checkpoint(s) requested and {timed:.0} timed in {:.0} s; WAL {}/s is {} per \
+             checkpoint_timeout ({timeout:.0} s), over the {} that starts a checkpoint \
+             (max_wal_size / (1 + checkpoint_completion_target {cct})); the proposal holds one \
+             checkpoint_timeout of WAL, rounded up to a power of two (pg_wal may grow to it: \
+             check the disk)",
+            obs.seconds,
+            mib(rate),
+            mib(per_cycle),
+            mib(trigger)
+        ),
+        restart: false,
+        room: None,
+    });
+}
+
+/// Sorts and hashes that spill to temp files: work_mem for the role (or
+/// database) whose statements spill, sized from the temp bytes per call.
+/// An in-memory sort holds its tuples with headers and pointers, so it
+/// needs more than the file it would write: twice the file, rounded up to
+/// a power of two (tests/it/advise.rs applies it and the spill is gone).
+/// For everyone only when the budget holds it for every connection.
+fn temp_spills(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(p) = &obs.postgres else { return };
+    let Some(work_mem) = pg_bytes(obs, "work_mem") else {
+        return;
+    };
+    // (scope, bytes per spill, evidence)
+    let mut needs: Vec<(String, f64, String)> = Vec::new();
+    if !p.statements.is_empty() {
+        let mut by_role: std::collections::BTreeMap<&str, (f64, f64, f64)> = Default::default();
+        for s in &p.statements {
+            let blocks = s.counters.get("temp_blks_written").unwrap_or(0.0);
+            let calls = s.counters.get("calls").unwrap_or(0.0);
+            if blocks > 0.0 && calls > 0.0 {
+                let e = by_role.entry(&s.role).or_default();
+                e.0 = e.0.max(blocks * 8192.0 / calls);
+                e.1 += calls;
+                e.2 += blocks * 8192.0;
+            }
+        }
+        for (role, (per_call, calls, bytes)) in by_role {
+            needs.push((
+                format!("role {role}"),
+                per_call,
+                format!(
+                    "{calls:.0} call(s) of role {role}'s statements wrote {} of temp files in {:.0} s \
+                     (pg_stat_statements temp_blks_written), up to {} per call, with work_mem {}",
+                    mib(bytes),
+                    obs.seconds,
+                    mib(per_call),
+                    mib(work_mem)
+                ),
+            ));
+        }
+    } else {
+        for (db, c) in &p.databases {
+            let (files, bytes) = (
+                c.get("temp_files").unwrap_or(0.0),
+                c.get("temp_bytes").unwrap_or(0.0),
+            );
+            if files > 0.0 && bytes > 0.0 {
+                needs.push((
+                    format!("database {db}"),
+                    bytes / files,
+                    format!(
+                        "{files:.0} temp file(s), {} in {:.0} s in database {db} (pg_stat_database; \
+                         no pg_stat_statements to tell which statements), {} per file, with work_mem {}",
+                        mib(bytes),
+                        obs.seconds,
+                        mib(bytes / files),
+                        mib(work_mem)
+                    ),
+                ));
+            }
+        }
+    }
+    let Some(widest) = needs.iter().map(|n| n.1).reduce(f64::max) else {
+        return;
+    };
+    let size = |b: f64| round_up_mib((2.0 * b).max(2.0 * work_mem)).min(ByteSize::gib(2));
+    // For everyone, if the budget holds the widest need at every connection.
+    let global = size(widest);
+    let (total, fits) = judge(
+        obs,
+        host,
+        &[(Scope::Postgres, "work_mem".into(), global.pg())],
+    );
+    if fits {
+        out.push(Proposal {
+            service: Scope::Postgres,
+            setting: "work_mem".into(),
+            current: ByteSize(work_mem as u64).pg(),
+            proposed: global.pg(),
+            applies_to: "system".into(),
+            rule: "temp-spills",
+            evidence: needs
+                .iter()
+                .map(|n| n.2.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            restart: false,
+            room: Some(format!(
+                "the budget holds it for every connection: busy level {total} of {}",
+                host.ram.value
+            )),
+        });
+        return;
+    }
+    for (scope, need, evidence) in needs {
+        out.push(Proposal {
+            service: Scope::Postgres,
+            setting: "work_mem".into(),
+            current: ByteSize(work_mem as u64).pg(),
+            proposed: size(need).pg(),
+            applies_to: scope.clone(),
+            rule: "temp-spills",
+            evidence,
+            restart: false,
+            room: Some(format!(
+                "not for every connection: at work_mem {} the busy level would be {total} of {}; \
+                 only {scope}'s sessions get it (ALTER {} SET work_mem)",
+                global.pg(),
+                host.ram.value,
+                scope.split(' ').next().unwrap_or("ROLE").to_uppercase()
+            )),
+        });
+    }
+    notes.push(
+        "temp-spills: a raise for one role or database is outside the budget's work_mem term; \
+         its sessions can use that much more each"
+            .into(),
+    );
+}
+
+/// A Redis that evicts: maxmemory up as far as the budget allows (at most
+/// twice), when keys were evicted in the window and lookups missed.
+fn redis_evictions(
+    obs: &Observation,
+    host: &Host,
+    out: &mut Vec<Proposal>,
+    notes: &mut Vec<String>,
+) {
+    let Some(r) = &obs.redis else { return };
+    let evicted = r.counters.get("evicted_keys").unwrap_or(0.0);
+    if evicted == 0.0 {
+        return;
+    }
+    let Some(max) = r.gauges.get("maxmemory").copied().filter(|m| *m > 0.0) else {
+        return;
+    };
+    let (hits, misses) = (
+        r.counters.get("keyspace_hits").unwrap_or(0.0),
+        r.counters.get("keyspace_misses").unwrap_or(0.0),
+    );
+    let hit_rate = if hits + misses > 0.0 {
+        hits / (hits + misses)
+    } else {
+        1.0
+    };
+    // Twice, then less while the budget does not hold it.
+    let mut proposed = None;
+    for factor in [2.0, 1.5, 1.25] {
+        let value = ByteSize((max * factor) as u64).floor_to(ByteSize::kib(1));
+        let (_, fits) = judge(
+            obs,
+            host,
+            &[(Scope::Redis, "maxmemory".into(), value.bytes().to_string())],
+        );
+        if fits {
+            proposed = Some(value);
+            break;
+        }
+    }
+    let evidence = format!(
+        "{evicted:.0} key(s) evicted in {:.0} s at maxmemory {} (used memory peaked at {}), hit rate \
+         {:.1}%",
+        obs.seconds,
+        mib(max),
+        mib(r.peaks.get("used_memory").map_or(0.0, |p| p.max)),
+        100.0 * hit_rate
+    );
+    match proposed {
+        Some(v) => out.push(Proposal {
+            service: Scope::Redis,
+            setting: "maxmemory".into(),
+            current: ByteSize(max as u64).redis(),
+            proposed: v.redis(),
+            applies_to: "system".into(),
+            rule: "redis-evictions",
+            evidence,
+            restart: false,
+            room: Some(format!(
+                "the budget at the busy level holds it on {}",
+                host.ram.value
+            )),
+        }),
+        None => notes.push(format!(
+            "redis-evictions: {evidence}; no room: even 1.25x maxmemory does not fit the budget \
+             (lower PostgreSQL's share or give the host memory)"
+        )),
+    }
+}
+
+/// Clients waiting for a server connection: default_pool_size up by the
+/// most that waited at once, within PostgreSQL's max_connections when the
+/// observation has it.
+fn pgbouncer_waiting(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(b) = &obs.pgbouncer else { return };
+    let waiting = b.peaks.get("clients_waiting").map_or(0.0, |p| p.max);
+    let wait = b.peaks.get("longest_wait_seconds").map_or(0.0, |p| p.max);
+    // PgBouncer's own advice: clients waiting more than about a second
+    // means the pool is too small for the load (SHOW POOLS, maxwait).
+    if waiting < 1.0 || wait < 0.5 {
+        return;
+    }
+    let Some(current) = b
+        .settings
+        .iter()
+        .find(|s| s.name == "default_pool_size")
+        .and_then(|s| s.value.parse::<f64>().ok())
+    else {
+        return;
+    };
+    let mut proposed = current + waiting;
+    let mut room = None;
+    if let Some(max) = pg_number(obs, "max_connections") {
+        let reserved = pg_number(obs, "superuser_reserved_connections").unwrap_or(3.0);
+        let cap = (max - reserved).max(current);
+        if proposed > cap {
+            proposed = cap;
+            room = Some(format!(
+                "capped by PostgreSQL's max_connections {max:.0} less {reserved:.0} reserved"
+            ));
+        }
+    } else {
+        notes.push(
+            "pgbouncer-waiting: PostgreSQL was not observed, so the pool is not checked against \
+             its max_connections"
+                .into(),
+        );
+    }
+    if proposed <= current {
+        return;
+    }
+    out.push(Proposal {
+        service: Scope::Pgbouncer,
+        setting: "default_pool_size".into(),
+        current: format!("{current:.0}"),
+        proposed: format!("{proposed:.0}"),
+        applies_to: "system".into(),
+        rule: "pgbouncer-waiting",
+        evidence: format!(
+            "up to {waiting:.0} client(s) waited at once for a server connection, the longest \
+             {wait:.1} s (SHOW POOLS cl_waiting, maxwait, sampled every {:.1} s)",
+            obs.seconds / f64::from(obs.samples.max(1))
+        ),
+        restart: false,
+        room,
+    });
+}
+
+/// The text report: each proposal, the notes, the budget.
+pub fn text(a: &Advice) -> String {
+    let mut s = String::new();
+    if a.advice.is_empty() {
+        s.push_str("no advice: no rule's threshold was crossed in the window\n");
+    }
+    for p in &a.advice {
+        s.push_str(&format!("{p}\n"));
+    }
+    for n in &a.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s.push_str(&format!(
+        "budget at the busy level: {} before, {} after the system-wide proposals, of {}\n",
+        a.budget.before, a.budget.after, a.budget.ram
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_up_to_powers_of_two() {
+        assert_eq!(round_up_mib(3.0 * 1048576.0), ByteSize::mib(4));
+        assert_eq!(round_up_mib(1.0), ByteSize::mib(1));
+        assert_eq!(round_up_mib(64.0 * 1048576.0), ByteSize::mib(64));
+    }
+}

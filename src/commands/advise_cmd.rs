@@ -1,0 +1,96 @@
+//! `advise`: an observation (read from a file, or taken first from URLs)
+//! turned into proposals by `advise`, judged against the host the servers
+//! run on.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::advise;
+use crate::cli::{AdviseArgs, AdviseFormat, ObserveArgs};
+use crate::console;
+use crate::error::{Error, Place};
+use crate::observation::{Observation, SCHEMA};
+use crate::units::ByteSize;
+
+pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
+    let from_file = match args.inputs.as_slice() {
+        [one] if !one.contains("://") => Some(Path::new(one).to_path_buf()),
+        _ => None,
+    };
+    let obs = match &from_file {
+        Some(path) => read(path)?,
+        None => crate::live::observe::observe_for(&ObserveArgs {
+            targets: args.inputs.clone(),
+            seconds: args.seconds,
+            interval: 1,
+            out: None,
+            host: crate::cli::ServersHostArgs {
+                ram: args.host.ram,
+                facts: args.host.facts.clone(),
+                filesystem: args.host.filesystem.clone(),
+            },
+            live: crate::cli::LiveArgs {
+                timeout: args.live.timeout,
+            },
+        })?,
+    };
+    let host = host(&obs, &args)?;
+    let advice = advise::advise(&obs, &host);
+    let text = match args.format {
+        AdviseFormat::Json => serde_json::to_string_pretty(&advice)? + "\n",
+        AdviseFormat::Text => advise::text(&advice),
+    };
+    console::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An observation file, checked to be one this dbtune reads.
+fn read(path: &Path) -> Result<Observation> {
+    let text = crate::input::read_text(path, "observation", crate::input::MAX_DOCUMENT)?;
+    let obs: Observation = serde_json::from_str(&text).map_err(|e| {
+        Error::input(
+            Place::line(path.display(), e.line()),
+            format!("not a dbtune observation: {e}"),
+            "pass the file `dbtune observe --out FILE` wrote",
+        )
+    })?;
+    if obs.schema != SCHEMA {
+        return Err(Error::input(
+            Place::file(path.display()),
+            format!("observation schema {} is not {SCHEMA}", obs.schema),
+            "observe again with this dbtune",
+        )
+        .into());
+    }
+    Ok(obs)
+}
+
+/// The host to judge the proposals against: flags and facts first, else
+/// the observation's own host (resolved when it was taken).
+fn host(obs: &Observation, args: &AdviseArgs) -> Result<crate::target::Host> {
+    let mut flags = crate::target::Flags {
+        ram: args.host.ram,
+        facts: args.host.facts.as_deref(),
+        filesystem: args.host.filesystem.as_deref(),
+        ..Default::default()
+    };
+    if flags.ram.is_none() && flags.facts.is_none() {
+        flags.ram = Some(ByteSize(obs.host.ram_bytes));
+    }
+    let postgres = obs.postgres.as_ref().map(|p| crate::target::LivePostgres {
+        major: p.major,
+        build: p.build.clone(),
+        release: p.version.clone(),
+    });
+    crate::target::resolve(
+        &flags,
+        None,
+        crate::target::Purpose::Live {
+            all_local: false,
+            postgres: postgres.as_ref(),
+            data_dir: None,
+        },
+    )
+}

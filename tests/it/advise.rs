@@ -1,0 +1,249 @@
+//! `dbtune advise` against real servers: each rule provoked by the load it
+//! is about (a write burst under a small max_wal_size, a spilling sort,
+//! Redis written past maxmemory, more PgBouncer clients than the pool),
+//! its proposal applied where that proves it (the spill is gone), and a
+//! well-sized set under a light load that gets no proposal at all.
+
+use std::process::Child;
+
+use crate::harness::{self, PgBouncer, Postgres, Redis};
+use crate::observe::{pg_url, Observing, SPILL};
+
+/// The observation's JSON through `dbtune advise FILE --format json`.
+fn advise(observation: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("obs.json");
+    std::fs::write(&file, observation).unwrap();
+    let out = harness::dbtune()
+        .args(["advise", "--format", "json", "--ram", "4GiB"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn proposals<'a>(v: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
+    v["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["rule"] == rule)
+        .collect()
+}
+
+fn psql_bg(pg: &Postgres, user: &str, sql: &str) -> Child {
+    let mut c = pg.tool("psql");
+    c.args(["-U", user, "-d", "postgres", "-XAtqc", sql])
+        .stdout(std::process::Stdio::null());
+    c.spawn().unwrap()
+}
+
+/// A write burst under max_wal_size 32MB requests checkpoints; advise
+/// sizes max_wal_size from the WAL rate, with the counts as evidence.
+#[test]
+fn a_write_burst_under_a_small_max_wal_size_gets_max_wal_size_from_its_wal_rate() {
+    let pg = Postgres::start("max_wal_size = 32MB\nmin_wal_size = 32MB\n", &[]);
+    pg.psql("postgres", "postgres", "CREATE TABLE t (id int, v text)");
+    let obs = Observing::start(&["--seconds", "4", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 400000) g",
+    );
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "checkpoints-by-wal-volume");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["setting"], "max_wal_size");
+    assert_eq!(p[0]["current"], "32MB");
+    let proposed = p[0]["proposed"].as_str().unwrap();
+    let mb: u64 = proposed
+        .trim_end_matches("MB")
+        .trim_end_matches("GB")
+        .parse()
+        .unwrap();
+    assert!(proposed.ends_with("GB") || mb > 32, "{proposed}");
+    let evidence = p[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("requested"), "{evidence}");
+    assert_eq!(p[0]["restart"], false);
+}
+
+/// A sort that spills at work_mem 64kB: advise proposes work_mem for the
+/// role that spilled (or everyone, when the budget holds it), and with the
+/// proposal applied the same sort writes no temp file.
+#[test]
+fn a_spilling_sort_gets_work_mem_that_stops_the_spill() {
+    let pg = Postgres::start(
+        "shared_preload_libraries = 'pg_stat_statements'\nwork_mem = 64kB\n",
+        &[],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
+    let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    pg.psql("postgres", "app", SPILL);
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "temp-spills");
+    assert_eq!(p.len(), 1, "{v:#}");
+    let (scope, value) = (
+        p[0]["applies_to"].as_str().unwrap(),
+        p[0]["proposed"].as_str().unwrap(),
+    );
+    assert!(scope == "system" || scope == "role app", "{scope}");
+    assert!(
+        p[0]["evidence"].as_str().unwrap().contains("temp"),
+        "{}",
+        p[0]
+    );
+    let sql = match scope {
+        "system" => format!("ALTER SYSTEM SET work_mem = '{value}'"),
+        _ => format!("ALTER ROLE app SET work_mem = '{value}'"),
+    };
+    pg.psql("postgres", "postgres", &sql);
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let temp = || -> u64 {
+        pg.psql(
+            "postgres",
+            "postgres",
+            "SELECT temp_bytes FROM pg_stat_database WHERE datname = 'postgres'",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let before = temp();
+    pg.psql("postgres", "app", SPILL);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_eq!(temp(), before, "the sort still spills at work_mem {value}");
+}
+
+/// Redis written past maxmemory 2mb: advise raises maxmemory within the
+/// budget of a 4 GiB host, with the evictions as evidence.
+#[test]
+fn a_redis_that_evicts_gets_more_maxmemory_within_the_budget() {
+    let r = Redis::start("maxmemory 2mb\nmaxmemory-policy allkeys-lru\n", &[]);
+    let url = format!("redis://127.0.0.1:{}", r.port);
+    let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &url]);
+    for i in 0..300 {
+        r.cmd(&["SET", &format!("k{i}"), &"v".repeat(20_000)]);
+    }
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "redis-evictions");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["setting"], "maxmemory");
+    assert_eq!(p[0]["proposed"], "4mb");
+    assert!(p[0]["evidence"].as_str().unwrap().contains("evicted"));
+    assert!(v["budget"]["after"].as_u64().unwrap() <= 4 << 30, "{v:#}");
+}
+
+/// Three clients for a pool of one: advise raises default_pool_size by
+/// the clients that waited, within PostgreSQL's max_connections.
+#[test]
+fn clients_waiting_for_a_small_pool_get_a_larger_pool() {
+    let pg = Postgres::start("", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'AppSecret9'",
+    );
+    let ini = "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
+               [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
+               auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = 1\n\
+               admin_users = app\nstats_period = 1\n";
+    let b = PgBouncer::start(ini, pg.port, &[("app", "AppSecret9")]);
+    let obs = Observing::start(&[
+        "--seconds",
+        "6",
+        "--ram",
+        "4GiB",
+        &pg_url(&pg, "postgres"),
+        &format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port),
+    ]);
+    let clients: Vec<Child> = (0..3)
+        .map(|_| {
+            let mut c = pg.tool("psql");
+            c.env("PGPASSWORD", "AppSecret9")
+                .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
+                .args(["-d", "postgres", "-XAtqc", "SELECT pg_sleep(1.5)"]);
+            c.spawn().unwrap()
+        })
+        .collect();
+    for c in clients {
+        harness::run_ok_child(c);
+    }
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "pgbouncer-waiting");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["current"], "1");
+    let proposed: u32 = p[0]["proposed"].as_str().unwrap().parse().unwrap();
+    assert!((2..=3).contains(&proposed), "{}", p[0]);
+}
+
+/// The null case: PostgreSQL at its defaults with pg_stat_statements,
+/// Redis with room, PgBouncer with a pool larger than its load, under a
+/// light load: no rule fires.
+#[test]
+fn a_well_sized_set_under_a_light_load_gets_no_advice() {
+    let pg = Postgres::start("shared_preload_libraries = 'pg_stat_statements'\n", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'AppSecret9'",
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE t (id int primary key, v text)",
+    );
+    let r = Redis::start("maxmemory 64mb\nmaxmemory-policy allkeys-lru\n", &[]);
+    let ini = "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
+               [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
+               auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = 5\n\
+               admin_users = app\nstats_period = 1\n";
+    let b = PgBouncer::start(ini, pg.port, &[("app", "AppSecret9")]);
+    let obs = Observing::start(&[
+        "--seconds",
+        "4",
+        "--ram",
+        "4GiB",
+        &pg_url(&pg, "postgres"),
+        &format!("redis://127.0.0.1:{}", r.port),
+        &format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port),
+    ]);
+    let light = psql_bg(
+        &pg,
+        "postgres",
+        "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 1000) g; \
+         SELECT count(*) FROM t; SELECT v FROM t ORDER BY id LIMIT 10",
+    );
+    for i in 0..50 {
+        r.cmd(&["SET", &format!("k{i}"), "v"]);
+        r.cmd(&["GET", &format!("k{i}")]);
+    }
+    let mut c = pg.tool("psql");
+    c.env("PGPASSWORD", "AppSecret9")
+        .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
+        .args(["-d", "postgres", "-XAtqc", "SELECT 1"]);
+    harness::run_ok(c);
+    harness::run_ok_child(light);
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    assert!(v["advice"].as_array().unwrap().is_empty(), "{v:#}");
+}
