@@ -55,6 +55,8 @@ pub enum Command {
     Observe(ObserveArgs),
     /// Propose settings from an observation (a file, or URLs observed first), each with its evidence, within the budget.
     Advise(AdviseArgs),
+    /// Compare two observations of the same workload (before and after a change): improved, regressed or within noise; exit 1 when something regressed.
+    Compare(CompareArgs),
     /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
     Bench(BenchArgs),
 }
@@ -166,6 +168,19 @@ pub struct AdviseArgs {
     pub host: ServersHostArgs,
     #[command(flatten)]
     pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The observation before the change (`dbtune observe --out`).
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+    /// The observation after it, of the same workload and window.
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+    /// text or json.
+    #[arg(long, value_enum, default_value_t = AdviseFormat::Text)]
+    pub format: AdviseFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

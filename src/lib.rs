@@ -20,6 +20,7 @@
 // The pipeline.
 pub mod advise;
 pub mod bench;
+pub mod compare;
 pub mod facts;
 pub mod live;
 pub mod manifest;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::advise;
-use crate::cli::{AdviseArgs, AdviseFormat, ObserveArgs};
+use crate::cli::{AdviseArgs, AdviseFormat, CompareArgs, ObserveArgs};
 use crate::console;
 use crate::error::{Error, Place};
 use crate::observation::{Observation, SCHEMA};
@@ -44,6 +44,26 @@ pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
     };
     console::print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `compare`: two observation files; exit 1 when a measure regressed.
+pub(super) fn compare(args: CompareArgs) -> Result<ExitCode> {
+    let (before, after) = (read(&args.before)?, read(&args.after)?);
+    let c = crate::compare::compare(&before, &after);
+    let text = match args.format {
+        AdviseFormat::Json => serde_json::to_string_pretty(&c)? + "\n",
+        AdviseFormat::Text => crate::compare::text(&c),
+    };
+    console::print(&text)?;
+    let regressed = c
+        .changes
+        .iter()
+        .any(|x| x.outcome == crate::compare::Outcome::Regressed);
+    Ok(if regressed {
+        ExitCode::from(crate::error::EXIT_NO)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// An observation file, checked to be one this dbtune reads.

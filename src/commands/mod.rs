@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => crate::live::inspect::inspect(args),
         Command::Observe(args) => crate::live::observe::observe(args),
         Command::Advise(args) => advise_cmd::advise(args),
+        Command::Compare(args) => advise_cmd::compare(args),
         Command::Diff(args) => crate::live::diff::diff(args),
         Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),

@@ -354,6 +354,16 @@ struct PgReader {
 impl PgReader {
     async fn connect(target: &Target, t: Duration) -> Result<PgReader> {
         let client = connect_pg(target, t).await?;
+        // observe's own queries must not show up as the host's load: a
+        // server at a small work_mem would count their sorts as spills.
+        // Only this session changes; it is named so people can tell it.
+        timed("SET", t, async {
+            client
+                .batch_execute("SET work_mem = '16MB'; SET application_name = 'dbtune observe'")
+                .await
+                .map_err(|e| anyhow!("SET failed: {}", conn::pg_error_text(&e)))
+        })
+        .await?;
         let state = pg_state(&client, target.shown(), t).await?;
         let mut unavailable = Vec::new();
         let sees_all: bool = pg_query(
@@ -646,6 +656,10 @@ impl PgReader {
             Ok(s) => s,
             Err(_) => {
                 self.client = connect_pg(target, t).await?;
+                let _ = self
+                    .client
+                    .batch_execute("SET work_mem = '16MB'; SET application_name = 'dbtune observe'")
+                    .await;
                 self.snapshot(t).await?
             }
         };

@@ -247,3 +247,69 @@ fn a_well_sized_set_under_a_light_load_gets_no_advice() {
     let v = advise(&text);
     assert!(v["advice"].as_array().unwrap().is_empty(), "{v:#}");
 }
+
+/// Observe, advise, apply, observe the same workload again, compare: the
+/// spilling statement's temp bytes per call and the database's temp bytes
+/// per transaction are reported improved with the numbers, and comparing
+/// a window with itself claims nothing.
+#[test]
+fn compare_shows_the_advised_work_mem_removed_the_spill() {
+    let pg = Postgres::start(
+        "shared_preload_libraries = 'pg_stat_statements'\nwork_mem = 64kB\n",
+        &[],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
+    let dir = tempfile::tempdir().unwrap();
+    let window = |name: &str| {
+        let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+        for _ in 0..3 {
+            pg.psql("postgres", "app", SPILL);
+        }
+        let (_, text, _) = obs.finish();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        (path, text)
+    };
+    let (before, text) = window("before.json");
+    let v = advise(&text);
+    let p = proposals(&v, "temp-spills");
+    let value = p[0]["proposed"].as_str().unwrap();
+    pg.psql(
+        "postgres",
+        "postgres",
+        &format!("ALTER ROLE app SET work_mem = '{value}'"),
+    );
+    let (after, _) = window("after.json");
+    let out = harness::dbtune()
+        .args(["compare", "--format", "json"])
+        .arg(&before)
+        .arg(&after)
+        .output()
+        .unwrap();
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = c["changes"].as_array().unwrap();
+    let find = |m: &str| {
+        changes
+            .iter()
+            .find(|x| x["measure"].as_str().unwrap().contains(m))
+            .unwrap_or_else(|| panic!("no {m}: {c:#}"))
+    };
+    let temp = find("temp bytes per transaction");
+    assert_eq!(temp["outcome"], "improved", "{temp}");
+    assert_eq!(temp["after"], 0.0, "{temp}");
+    let per_call = find("temp bytes per call");
+    assert_eq!(per_call["outcome"], "improved", "{per_call}");
+    // The same window against itself: nothing improved or regressed.
+    harness::dbtune()
+        .args(["compare"])
+        .arg(&after)
+        .arg(&after)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("0 improved, 0 regressed"));
+}
