@@ -392,6 +392,65 @@ fn temp_spills(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &
         });
         return;
     }
+    // Room from connections the window never used: max_connections down
+    // to twice the peak (at least 10 above it, at least 20).
+    let peak = p.peaks.get("client_backends").map_or(0.0, |x| x.max);
+    if let Some(max_conn) = pg_number(obs, "max_connections") {
+        let fewer = (peak * 2.0).max(peak + 10.0).max(20.0).ceil();
+        if fewer < max_conn {
+            let changes = [
+                (Scope::Postgres, "work_mem".to_string(), global.pg()),
+                (
+                    Scope::Postgres,
+                    "max_connections".to_string(),
+                    format!("{fewer:.0}"),
+                ),
+            ];
+            let (with_room, fits) = judge(obs, host, &changes);
+            if fits {
+                out.push(Proposal {
+                    service: Scope::Postgres,
+                    setting: "max_connections".into(),
+                    current: format!("{max_conn:.0}"),
+                    proposed: format!("{fewer:.0}"),
+                    applies_to: "system".into(),
+                    rule: "connections-unused",
+                    evidence: format!(
+                        "at most {peak:.0} client backend(s) at once in {:.0} s (sampled every \
+                         {:.1} s) of max_connections {max_conn:.0}: the budget counts every \
+                         connection's worst case; twice the peak (at least 10 more, at least 20) \
+                         is kept. Observe a busy period before applying: a peak the window missed \
+                         would be refused connections",
+                        obs.seconds,
+                        obs.seconds / f64::from(obs.samples.max(1))
+                    ),
+                    restart: true,
+                    room: None,
+                });
+                out.push(Proposal {
+                    service: Scope::Postgres,
+                    setting: "work_mem".into(),
+                    current: ByteSize(work_mem as u64).pg(),
+                    proposed: global.pg(),
+                    applies_to: "system".into(),
+                    rule: "temp-spills",
+                    evidence: needs
+                        .iter()
+                        .map(|n| n.2.clone())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    restart: false,
+                    room: Some(format!(
+                        "from max_connections {max_conn:.0} -> {fewer:.0} (connections-unused): \
+                         the busy level is then {with_room} of {} (it would be {total} with every \
+                         connection kept)",
+                        host.ram.value
+                    )),
+                });
+                return;
+            }
+        }
+    }
     for (scope, need, evidence) in needs {
         out.push(Proposal {
             service: Scope::Postgres,

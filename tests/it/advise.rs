@@ -313,3 +313,49 @@ fn compare_shows_the_advised_work_mem_removed_the_spill() {
         .success()
         .stdout(predicates::str::contains("0 improved, 0 regressed"));
 }
+
+/// A spill whose work_mem the budget cannot give 500 connections: the
+/// room comes from connections the window never used, and advise says so
+/// (max_connections down, work_mem up for everyone, the budget after).
+#[test]
+fn a_raise_that_does_not_fit_takes_its_room_from_unused_connections() {
+    let pg = Postgres::start(
+        "shared_preload_libraries = 'pg_stat_statements'\nwork_mem = 64kB\nmax_connections = 500\n",
+        &[],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
+    let obs = Observing::start(&["--seconds", "3", "--ram", "2GiB", &pg_url(&pg, "postgres")]);
+    pg.psql("postgres", "app", SPILL);
+    let (_, text, _) = obs.finish();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("obs.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = harness::dbtune()
+        .args(["advise", "--format", "json", "--ram", "2GiB"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conns = proposals(&v, "connections-unused");
+    assert_eq!(conns.len(), 1, "{v:#}");
+    assert_eq!(conns[0]["current"], "500");
+    assert_eq!(conns[0]["restart"], true);
+    let wm = proposals(&v, "temp-spills");
+    assert_eq!(wm.len(), 1, "{v:#}");
+    assert_eq!(wm[0]["applies_to"], "system");
+    assert!(
+        wm[0]["room"]
+            .as_str()
+            .unwrap()
+            .contains("max_connections 500 ->"),
+        "{}",
+        wm[0]
+    );
+    // The set with both fits the 2 GiB host at the default gate.
+    assert!(v["budget"]["after"].as_u64().unwrap() <= 2 << 30, "{v:#}");
+}
