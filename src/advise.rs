@@ -192,6 +192,8 @@ pub fn advise(obs: &Observation, host: &Host) -> Advice {
     let mut advice = Vec::new();
     let mut notes = Vec::new();
     checkpoints(obs, &mut advice, &mut notes);
+    wal_buffers(obs, &mut advice);
+    cache_hits(obs, host, &mut advice, &mut notes);
     temp_spills(obs, host, &mut advice, &mut notes);
     redis_evictions(obs, host, &mut advice, &mut notes);
     pgbouncer_waiting(obs, &mut advice, &mut notes);
@@ -297,6 +299,114 @@ fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<Strin
         restart: false,
         room: None,
     });
+}
+
+/// WAL written by backends because wal_buffers was full (pg_stat_wal,
+/// 14+): at one a second or more, wal_buffers up to PostgreSQL's own
+/// automatic size's cap (16MB: 1/32 of shared_buffers, at most one WAL
+/// segment), or twice the current value when it is already there, at most
+/// 64MB.
+fn wal_buffers(obs: &Observation, out: &mut Vec<Proposal>) {
+    let Some(p) = &obs.postgres else { return };
+    let Some(full) = p
+        .counters
+        .get("wal")
+        .and_then(|w| w.get("wal_buffers_full"))
+    else {
+        return;
+    };
+    let Some(current) = pg_bytes(obs, "wal_buffers") else {
+        return;
+    };
+    if full < obs.seconds || current >= 64.0 * 1048576.0 {
+        return;
+    }
+    let proposed = if current < 16.0 * 1048576.0 {
+        ByteSize::mib(16)
+    } else {
+        round_up_mib(2.0 * current).min(ByteSize::mib(64))
+    };
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "wal_buffers".into(),
+        current: ByteSize(current as u64).pg(),
+        proposed: proposed.pg(),
+        applies_to: "system".into(),
+        rule: "wal-buffers-full",
+        evidence: format!(
+            "WAL buffers were full {full:.0} time(s) in {:.0} s (pg_stat_wal wal_buffers_full, \
+             threshold one a second): each time a backend wrote WAL itself while holding the \
+             write lock",
+            obs.seconds
+        ),
+        restart: true,
+        room: Some(format!(
+            "{} more shared memory, inside shared_buffers' order of magnitude",
+            ByteSize(proposed.bytes().saturating_sub(current as u64))
+        )),
+    });
+}
+
+/// Reads that missed shared_buffers on a database larger than it: under
+/// 99% hits with a thousand blocks read or more, shared_buffers up to the
+/// data (rounded up to a power of two), as far as the budget holds it.
+fn cache_hits(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(p) = &obs.postgres else { return };
+    let Some(db) = p.counters.get("database") else {
+        return;
+    };
+    let (hits, reads) = (
+        db.get("blks_hit").unwrap_or(0.0),
+        db.get("blks_read").unwrap_or(0.0),
+    );
+    let (Some(sb), Some(size)) = (
+        pg_bytes(obs, "shared_buffers"),
+        p.gauges.get("database_bytes"),
+    ) else {
+        return;
+    };
+    if reads < 1000.0 || hits / (hits + reads) >= 0.99 || *size <= sb {
+        return;
+    }
+    let ratio = hits / (hits + reads);
+    let mut target = round_up_mib(*size);
+    while target.bytes() as f64 > sb {
+        let (_, fits) = judge(
+            obs,
+            host,
+            &[(Scope::Postgres, "shared_buffers".into(), target.pg())],
+        );
+        if fits {
+            out.push(Proposal {
+                service: Scope::Postgres,
+                setting: "shared_buffers".into(),
+                current: ByteSize(sb as u64).pg(),
+                proposed: target.pg(),
+                applies_to: "system".into(),
+                rule: "cache-misses",
+                evidence: format!(
+                    "{:.2}% of {:.0} block reads hit shared_buffers in {:.0} s (threshold 99%, \
+                     with at least 1000 read), and the databases hold {} against shared_buffers {}",
+                    100.0 * ratio,
+                    hits + reads,
+                    obs.seconds,
+                    ByteSize(*size as u64),
+                    ByteSize(sb as u64)
+                ),
+                restart: true,
+                room: Some(format!(
+                    "the budget at the busy level holds it on {}",
+                    host.ram.value
+                )),
+            });
+            return;
+        }
+        target = ByteSize(target.bytes() / 2);
+    }
+    notes.push(format!(
+        "cache-misses: {:.2}% hits, but no larger shared_buffers fits the budget",
+        100.0 * ratio
+    ));
 }
 
 /// Sorts and hashes that spill to temp files: work_mem for the role (or

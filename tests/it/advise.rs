@@ -359,3 +359,53 @@ fn a_raise_that_does_not_fit_takes_its_room_from_unused_connections() {
     // The set with both fits the 2 GiB host at the default gate.
     assert!(v["budget"]["after"].as_u64().unwrap() <= 2 << 30, "{v:#}");
 }
+
+/// A write burst through wal_buffers of 64kB: backends found them full,
+/// and advise raises wal_buffers (a restart).
+#[test]
+fn full_wal_buffers_get_larger_wal_buffers() {
+    let pg = Postgres::start("wal_buffers = 64kB\n", &[]);
+    pg.psql("postgres", "postgres", "CREATE TABLE t (id int, v text)");
+    let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 200000) g",
+    );
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "wal-buffers-full");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["current"], "64kB");
+    assert_eq!(p[0]["proposed"], "16MB");
+    assert_eq!(p[0]["restart"], true);
+}
+
+/// Random reads over a database ten times shared_buffers: hits under 99%,
+/// and advise raises shared_buffers toward the data within the budget.
+#[test]
+fn cache_misses_on_a_database_larger_than_shared_buffers_get_more_shared_buffers() {
+    let pg = Postgres::start("shared_buffers = 16MB\n", &[]);
+    let mut init = pg.tool("pgbench");
+    init.args(["-U", "postgres", "-i", "-s", "10", "-q", "postgres"]);
+    harness::run_ok(init);
+    let obs = Observing::start(&["--seconds", "4", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    let mut run = pg.tool("pgbench");
+    run.args(["-U", "postgres", "-S", "-T", "3", "-c", "2", "postgres"]);
+    harness::run_ok(run);
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "cache-misses");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["current"], "16MB");
+    let proposed = p[0]["proposed"].as_str().unwrap();
+    assert!(
+        proposed.ends_with("MB") || proposed.ends_with("GB"),
+        "{proposed}"
+    );
+    assert_ne!(proposed, "16MB");
+    assert!(p[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("hit shared_buffers"));
+}
