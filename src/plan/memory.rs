@@ -547,7 +547,10 @@ impl PgSizing<'_> {
                 "lowered from the profile's {wanted} so work_mem stays at least {} within {pg_share}",
                 profile.postgres.work_mem_min
             ),
-            None => format!("the profile's {}: clients connect directly", profile.name),
+            None => format!(
+                "the profile's max_connections ({wanted}): clients connect directly, with no \
+                 PgBouncer in this plan"
+            ),
         }
     }
 

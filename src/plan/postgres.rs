@@ -340,8 +340,14 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
         .set(
             "max_parallel_workers",
             pg.max_parallel_workers,
-            if cpus > 1 {
+            if cpus > 1 && pg.max_parallel_workers == cpus {
                 format!("one per CPU ({cpus}, {})", host.cpus.source)
+            } else if cpus > 1 {
+                format!(
+                    "one per CPU, at most {}: {cpus} CPUs ({}), and each worker is a process with \
+                     its own work_mem in the budget",
+                    pg.max_parallel_workers, host.cpus.source
+                )
             } else {
                 "one CPU: parallel query would only add overhead".to_string()
             },

@@ -333,6 +333,9 @@ fn render_all(plan: &Plan, template_dir: Option<PathBuf>) -> Result<Vec<Artifact
 pub struct Limit {
     pub service: Service,
     pub unit: &'static str,
+    /// What `systemctl restart` takes: PostgreSQL's Debian instance
+    /// (`postgresql@15-main`), the unit's name for the others.
+    pub restart: String,
     pub compose_name: &'static str,
     pub file: &'static str,
     pub memory_max: u64,
@@ -389,6 +392,12 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
             Limit {
                 service,
                 unit,
+                restart: match service {
+                    Service::Postgres => {
+                        format!("postgresql@{}-main", plan.host.pg_version.value)
+                    }
+                    _ => unit.trim_end_matches(".service").to_string(),
+                },
                 compose_name: service.name(),
                 file,
                 memory_max: max,

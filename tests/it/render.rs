@@ -365,3 +365,73 @@ fn open_file_limits_never_exceed_the_kernels_nr_open() {
         );
     }
 }
+
+/// The comment above a setting says the number it uses: over a grid of
+/// hosts, "one per CPU (N" and "at most N" name the value written below,
+/// and the systemd drop-in names the instance to restart.
+#[test]
+fn comments_name_the_numbers_their_values_use() {
+    let number_after = |text: &str, marker: &str| -> Option<u32> {
+        let rest = &text[text.find(marker)? + marker.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+    };
+    for (name, _) in BUILTIN {
+        let p = profile(name);
+        for cpus in [1u32, 2, 8, 32, 33, 64, 128] {
+            for ram in [8u64, 64, 256] {
+                let h = host_for(&p, Some(ByteSize::gib(ram)), Some(cpus), None, None);
+                let Ok(plan) = plan::build(&p, &h) else {
+                    continue;
+                };
+                let files = render::render(&plan, None).unwrap();
+                let conf = &files
+                    .iter()
+                    .find(|a| a.file == "postgresql.conf")
+                    .unwrap()
+                    .content;
+                let lines: Vec<&str> = conf.lines().collect();
+                let at = lines
+                    .iter()
+                    .position(|l| l.starts_with("max_parallel_workers ="))
+                    .unwrap();
+                let value: u32 = lines[at]
+                    .trim_start_matches("max_parallel_workers =")
+                    .trim()
+                    .parse()
+                    .unwrap();
+                let comment = lines[at - 1];
+                let label = format!("{name} {cpus} CPUs {ram} GiB: {comment} / {}", lines[at]);
+                if let Some(n) = number_after(comment, "one per CPU (") {
+                    assert_eq!(n, value, "{label}");
+                }
+                if let Some(n) = number_after(comment, "at most ") {
+                    assert_eq!(n, value, "{label}");
+                }
+                assert!(
+                    comment.contains("one per CPU") || comment.contains("one CPU"),
+                    "{label}"
+                );
+                let limits = render::render_limits(
+                    &plan,
+                    &render::check(&plan, &files).unwrap().budget,
+                    None,
+                )
+                .unwrap();
+                let dropin = &limits
+                    .iter()
+                    .find(|a| a.file == "postgresql.service.conf")
+                    .unwrap()
+                    .content;
+                assert!(
+                    dropin.contains(&format!(
+                        "systemctl restart postgresql@{}-main",
+                        h.pg_version.value
+                    )),
+                    "{dropin}"
+                );
+            }
+        }
+    }
+}
