@@ -174,6 +174,8 @@ struct PgShape {
     autovacuum_workers: u32,
     io_workers: u32,
     maintenance_work_mem: ByteSize,
+    /// Parallel CREATE INDEX workers maintenance_work_mem can feed.
+    max_parallel_maintenance: u32,
     autovacuum_work_mem: ByteSize,
     huge_pages: bool,
     /// pg_stat_statements is loaded (its entries take shared memory).
@@ -362,6 +364,30 @@ fn after_fixed_needs(
     Ok(ram - fixed)
 }
 
+/// What a parallel CREATE INDEX needs of maintenance_work_mem per
+/// participant (the leader and each worker): PostgreSQL plans fewer workers
+/// until each gets this much (plan_create_index_workers).
+pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
+
+/// maintenance_work_mem and the parallel index workers it can feed: the
+/// profile's value, else a 16th of PostgreSQL's share kept between 64 MB
+/// (or 32 MB per participant of `workers` + the leader) and 2 GB
+/// (PGTune's cap); never above a 16th of the share. Workers beyond what
+/// it feeds at 32 MB each would never be planned, so they are not asked.
+fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
+    let sixteenth = pg_share.scale(1.0 / 16.0);
+    let wanted = asked.unwrap_or_else(|| {
+        let floor = ByteSize::mib(64).max(INDEX_PARTICIPANT_MEM * (u64::from(workers) + 1));
+        sixteenth.max(floor).min(ByteSize::gib(2))
+    });
+    let mwm = wanted
+        .min(sixteenth)
+        .floor_to(ByteSize::mib(1))
+        .max(ByteSize::mib(1));
+    let fed = (mwm.bytes() / INDEX_PARTICIPANT_MEM.bytes()).saturating_sub(1) as u32;
+    (mwm, workers.min(fed))
+}
+
 /// Sizing PostgreSQL inside its share, after everything else took theirs.
 struct PgSizing<'a> {
     profile: &'a Profile,
@@ -407,6 +433,8 @@ impl PgSizing<'_> {
             (true, true) => 2,
             (true, false) => 5,
         };
+        let (maintenance_work_mem, max_parallel_maintenance) =
+            maintenance(p.maintenance_work_mem, pg_share, (cpus / 2).min(4));
         let shared_buffers = pg_share
             .scale(p.shared_buffers_fraction.0)
             .min(p.shared_buffers_max)
@@ -430,11 +458,8 @@ impl PgSizing<'_> {
             } else {
                 0
             },
-            maintenance_work_mem: p
-                .maintenance_work_mem
-                .min(pg_share.scale(1.0 / 16.0))
-                .floor_to(ByteSize::mib(1))
-                .max(ByteSize::mib(1)),
+            maintenance_work_mem,
+            max_parallel_maintenance,
             autovacuum_work_mem: p
                 .autovacuum_work_mem
                 .min(pg_share.scale(1.0 / (8.0 * p.autovacuum_max_workers.max(1) as f64)))
@@ -638,7 +663,7 @@ impl PgSizing<'_> {
             max_worker_processes: shape.max_worker_processes,
             max_parallel_workers: shape.max_parallel_workers,
             max_parallel_per_gather: (cpus / 2).min(per_gather_cap),
-            max_parallel_maintenance: (cpus / 2).min(4),
+            max_parallel_maintenance: shape.max_parallel_maintenance,
             wal_senders: shape.wal_senders,
             autovacuum_workers: shape.autovacuum_workers,
             io_workers: shape.io_workers,
@@ -683,10 +708,13 @@ impl PgSizing<'_> {
                 p.max_connections, pg.max_connections, p.work_mem_min
             ));
         }
-        if pg.maintenance_work_mem < p.maintenance_work_mem {
+        if let Some(asked) = p
+            .maintenance_work_mem
+            .filter(|a| pg.maintenance_work_mem < *a)
+        {
             notes.push(format!(
-                "maintenance_work_mem: the profile asks {}, {} fit (a 16th of PostgreSQL's {pg_share})",
-                p.maintenance_work_mem, pg.maintenance_work_mem
+                "maintenance_work_mem: the profile asks {asked}, {} fit (a 16th of PostgreSQL's {pg_share})",
+                pg.maintenance_work_mem
             ));
         }
         if pg.autovacuum_work_mem < p.autovacuum_work_mem {
@@ -703,6 +731,29 @@ impl PgSizing<'_> {
 mod tests {
     use super::super::fixture::{host, profile};
     use super::*;
+
+    /// maintenance_work_mem grows with the host between 64 MB and 2 GB,
+    /// and never asks for parallel index workers it cannot give 32 MB each.
+    #[test]
+    fn maintenance_work_mem_feeds_the_index_workers_it_asks_for() {
+        // (share, asked, workers) -> (maintenance_work_mem MiB, workers)
+        let rows = [
+            (ByteSize::gib(1), None, 1, (64, 1)),
+            (ByteSize::gib(4), None, 4, (256, 4)),
+            (ByteSize::gib(64), None, 4, (2048, 4)),
+            // A small share: a 16th of 512 MiB is 32 MB, no worker fits.
+            (ByteSize::mib(512), None, 2, (32, 0)),
+            (ByteSize::gib(8), Some(ByteSize::mib(64)), 4, (64, 1)),
+        ];
+        for (share, asked, workers, (mib, fed)) in rows {
+            let (m, w) = maintenance(asked, share, workers);
+            assert_eq!(
+                (m, w),
+                (ByteSize::mib(mib), fed),
+                "{share} {asked:?} {workers}"
+            );
+        }
+    }
 
     #[test]
     fn low_memory_on_its_nominal_host() {

@@ -168,11 +168,18 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
     sec.set(
         "maintenance_work_mem",
         pg.maintenance_work_mem.pg(),
-        if pg.maintenance_work_mem == p.maintenance_work_mem {
-            "the profile's value: more than 64 MB made CREATE INDEX slower in measurements so far"
-                .to_string()
-        } else {
-            format!("a 16th of PostgreSQL's {} share", pg.share)
+        match p.maintenance_work_mem {
+            Some(v) if v == pg.maintenance_work_mem => "the profile's value".to_string(),
+            Some(v) => format!(
+                "the profile asks {v}; a 16th of PostgreSQL's {} share fits",
+                pg.share
+            ),
+            None => format!(
+                "a 16th of PostgreSQL's {} share, kept between 64 MB (or 32 MB for each of the \
+                 {} parallel index workers and the leader) and 2 GB: each manual CREATE INDEX \
+                 or VACUUM session holds it, and the budget counts them",
+                pg.share, pg.max_parallel_maintenance
+            ),
         },
     );
     sec.set(
@@ -360,7 +367,8 @@ fn parallelism(s: &mut Sections, host: &Host, alloc: &Allocation) {
         .set(
             "max_parallel_maintenance_workers",
             pg.max_parallel_maintenance,
-            "half the CPUs, at most 4, for CREATE INDEX and VACUUM",
+            "half the CPUs, at most 4, and no more than maintenance_work_mem gives 32 MB each \
+             with the leader (PostgreSQL plans fewer otherwise: plan_create_index_workers)",
         );
 }
 

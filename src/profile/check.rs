@@ -299,7 +299,7 @@ impl PostgresPolicy {
             ),
             (
                 "maintenance_work_mem",
-                self.maintenance_work_mem,
+                self.maintenance_work_mem.unwrap_or(ByteSize::mib(64)),
                 ByteSize::mib(1),
                 PG_MAX_KB_SIZE,
                 "PostgreSQL's range",

@@ -115,7 +115,9 @@ pub struct PostgresPolicy {
     pub shared_buffers_max: ByteSize,
     pub work_mem_min: ByteSize,
     pub work_mem_max: ByteSize,
-    pub maintenance_work_mem: ByteSize,
+    /// Unset: sized from the host (a 16th of PostgreSQL's share, at least
+    /// 32 MB per parallel index build participant, at most 2 GB).
+    pub maintenance_work_mem: Option<ByteSize>,
     pub autovacuum_work_mem: ByteSize,
     pub autovacuum_max_workers: u32,
     /// Keep WAL for replicas and point-in-time recovery. `false` allows
@@ -150,7 +152,7 @@ impl Default for PostgresPolicy {
             shared_buffers_max: ByteSize::gib(16),
             work_mem_min: ByteSize::mib(1),
             work_mem_max: ByteSize::mib(64),
-            maintenance_work_mem: ByteSize::mib(64),
+            maintenance_work_mem: None,
             autovacuum_work_mem: ByteSize::mib(128),
             autovacuum_max_workers: 3,
             replication: true,
