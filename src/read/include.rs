@@ -111,6 +111,28 @@ impl Loader {
         Ok(())
     }
 
+    /// An include the server cannot open: an error at the including line,
+    /// remembered so that check-budget still exits 2 (a file it names was
+    /// not read) after reporting everything else.
+    fn unread(&mut self, at: &Location, message: String, hint: &str) {
+        self.out
+            .syntax_errors
+            .push(crate::read::settings::SyntaxError {
+                at: at.clone(),
+                message,
+                hint: Some(hint.to_string()),
+            });
+        self.out.unread.push(at.clone());
+    }
+
+    fn server(&self) -> &'static str {
+        match self.format {
+            Format::Postgres => "PostgreSQL",
+            Format::Redis => "Redis",
+            Format::PgBouncer => "PgBouncer",
+        }
+    }
+
     /// With --root, what an include names must be under it once `..` and
     /// links are resolved: files checked out of a pull request must not
     /// make check-budget read (and echo into a CI log) anything else on
@@ -222,23 +244,32 @@ impl Loader {
         match kind {
             IncludeKind::File => {
                 if !path.exists() {
-                    return Err(Error::input(
-                        at.to_string(),
-                        format!("included file `{}` does not exist", display(&path)),
-                        match (&self.root, self.format) {
-                            (None, _) if target_path.is_absolute() => {
-                                "an absolute path names the server's host: check a copy of it with --root DIR \
-                                 (DIR/etc/... for /etc/...)"
-                            }
-                            (_, Format::Postgres) => {
-                                "fix the path (relative to the including file), or use include_if_exists"
-                            }
-                            _ => {
-                                "Redis and PgBouncer read a relative include from their working directory: \
-                                 run dbtune from there, or write the path in full"
-                            }
-                        },
-                    ));
+                    // Reported at the including line, and the rest read on:
+                    // the server stops here, but every other finding of the
+                    // same pass is worth seeing at once.
+                    let hint = match (&self.root, self.format) {
+                        (None, _) if target_path.is_absolute() => {
+                            "an absolute path names the server's host: check a copy of it with --root DIR \
+                             (DIR/etc/... for /etc/...)"
+                        }
+                        (_, Format::Postgres) => {
+                            "fix the path (relative to the including file), or use include_if_exists"
+                        }
+                        _ => {
+                            "Redis and PgBouncer read a relative include from their working directory: \
+                             run dbtune from there, or write the path in full"
+                        }
+                    };
+                    self.unread(
+                        at,
+                        format!(
+                            "included file `{}` does not exist: {} refuses to start",
+                            display(&path),
+                            self.server()
+                        ),
+                        hint,
+                    );
+                    return Ok(());
                 }
                 self.file(&path, Some(at))
             }
@@ -251,6 +282,17 @@ impl Loader {
             }
             IncludeKind::Dir => {
                 self.within_root(&path, at)?;
+                if !path.exists() {
+                    self.unread(
+                        at,
+                        format!(
+                            "include_dir `{}` does not exist: PostgreSQL refuses to start",
+                            display(&path)
+                        ),
+                        "fix the path (relative to the including file)",
+                    );
+                    return Ok(());
+                }
                 for f in self.include_dir(&path, at)? {
                     self.file(&f, Some(at))?;
                 }
