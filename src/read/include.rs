@@ -26,7 +26,7 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     input::read_text(path, "config file", input::MAX_CONFIG)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Format {
     Postgres,
     Redis,
@@ -40,6 +40,10 @@ struct Loader {
     /// and as the user named them (to show it).
     stack: Vec<(PathBuf, String)>,
     section: Option<String>,
+    /// Redis's working directory as it reads: a `dir` line changes it
+    /// (Redis chdir()s as it reads the line), and a relative include after
+    /// it is opened from there.
+    redis_cwd: PathBuf,
     /// Absolute include paths are read under this directory (a CI checkout
     /// of /etc), when given.
     root: Option<PathBuf>,
@@ -56,6 +60,7 @@ impl Loader {
             out: ServiceSettings::default(),
             stack: Vec::new(),
             section: None,
+            redis_cwd: PathBuf::from("."),
             root: root.map(Path::to_path_buf),
         }
     }
@@ -109,6 +114,18 @@ impl Loader {
         }
         self.stack.pop();
         Ok(())
+    }
+
+    /// Where `target` is from `base`: an absolute path under --root when
+    /// given.
+    fn resolve(&self, base: &Path, target: &str) -> PathBuf {
+        let target_path = Path::new(target);
+        match &self.root {
+            Some(root) if target_path.is_absolute() => {
+                root.join(target_path.strip_prefix("/").unwrap_or(target_path))
+            }
+            _ => base.join(target),
+        }
     }
 
     /// An include the server cannot open: an error at the including line,
@@ -207,7 +224,12 @@ impl Loader {
                 name: key,
                 args,
                 line,
-            } => self.out.push_args(&key, args, at(line)),
+            } => {
+                if self.format == Format::Redis && key == "dir" && args.len() == 1 {
+                    self.redis_cwd = self.resolve(&self.redis_cwd.clone(), &args[0]);
+                }
+                self.out.push_args(&key, args, at(line))
+            }
             Item::Key { key, value, line } => {
                 match grammar::in_section(self.section.as_deref(), &key, name, line) {
                     Ok(full) => self.out.push(&full, value, at(line)),
@@ -221,7 +243,11 @@ impl Loader {
                 self.section = Some(sec)
             }
             Item::Include { kind, target, line } => {
-                self.include(base, kind, &target, &at(line))?;
+                let base = match self.format {
+                    Format::Redis => self.redis_cwd.clone(),
+                    _ => base.to_path_buf(),
+                };
+                self.include(&base, kind, &target, &at(line))?;
             }
         }
         Ok(())
@@ -235,12 +261,7 @@ impl Loader {
         at: &Location,
     ) -> Result<(), Error> {
         let target_path = Path::new(target);
-        let path = match &self.root {
-            Some(root) if target_path.is_absolute() => {
-                root.join(target_path.strip_prefix("/").unwrap_or(target_path))
-            }
-            _ => base.join(target),
-        };
+        let path = self.resolve(base, target);
         match kind {
             IncludeKind::File => {
                 if !path.exists() {

@@ -142,3 +142,37 @@ fn pgbouncer_and_dbtune_on_a_missing_include() {
     assert!(at.contains(&"pgbouncer.ini:10".to_string()), "{at:?}");
     assert!(at.contains(&"pgbouncer.ini:11".to_string()), "{at:?}");
 }
+
+/// Redis opens a relative include from its working directory as it reads,
+/// and a `dir` line before it has already moved there (Redis 7.0 and 8.0
+/// load the file only when the include is in `dir`); dbtune looks in the
+/// same place.
+#[test]
+fn redis_reads_a_relative_include_from_dir_once_dir_is_read() {
+    let dir = harness::server_dir();
+    let (data, cwd) = (dir.path().join("data"), dir.path().join("cwd"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&cwd).unwrap();
+    let conf = format!("port 0\ndir {}\ninclude rel.conf\n", data.display());
+    harness::write(&cwd.join("redis.conf"), &conf);
+    harness::write(&data.join("rel.conf"), "maxmemory 7mb\n");
+    let bin = harness::built("redis", "8.0").join("redis-server");
+    for server in [harness::need("redis-server"), bin] {
+        let out = std::process::Command::new(harness::need("timeout"))
+            .current_dir(&cwd)
+            .arg("2")
+            .arg(&server)
+            .arg("redis.conf")
+            .output()
+            .unwrap();
+        // It read the whole file (then exits: port 0 listens nowhere).
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(log.contains("Configuration loaded") && !log.contains("Fatal"), "{log}");
+    }
+    let (code, v) = harness::check_budget_json(
+        Some(cwd.to_str().unwrap()),
+        &["redis.conf", "--redis-version", "7.0", "--ram", "8GiB"],
+    );
+    assert_ne!(code, 2, "{v}");
+    assert!(v["files"].to_string().contains("rel.conf"), "{v}");
+}
