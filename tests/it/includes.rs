@@ -167,7 +167,10 @@ fn redis_reads_a_relative_include_from_dir_once_dir_is_read() {
             .unwrap();
         // It read the whole file (then exits: port 0 listens nowhere).
         let log = String::from_utf8_lossy(&out.stdout);
-        assert!(log.contains("Configuration loaded") && !log.contains("Fatal"), "{log}");
+        assert!(
+            log.contains("Configuration loaded") && !log.contains("Fatal"),
+            "{log}"
+        );
     }
     let (code, v) = harness::check_budget_json(
         Some(cwd.to_str().unwrap()),

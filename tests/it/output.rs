@@ -6,7 +6,6 @@
 //! Every run reads fixtures and a facts file, never this machine, so the
 //! snapshots are the same on any host.
 
-
 use crate::harness;
 use crate::harness::dbtune;
 
@@ -165,7 +164,14 @@ fn error_hints() {
         &["render", "--profile-file", "profiles/does-not-exist.toml"],
         &["check-budget", "no/such/dir"],
         &["check-budget", "cycle/postgresql.conf", "--ram", "4GiB"],
-        &["check-budget", "missing-include", "--ram", "4GiB"],
+        &[
+            "check-budget",
+            "missing-include",
+            "--ram",
+            "4GiB",
+            "--pg-version",
+            "15",
+        ],
         &["check-budget", "seeds/staging", "--pg-version", "12"],
         &[
             "check-budget",
