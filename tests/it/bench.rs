@@ -1,7 +1,6 @@
 //! `dbtune bench` end to end, tiny: scratch clusters start, every config is
 //! measured, the report has a ratio per config, and nothing is left behind.
 
-
 use crate::harness;
 use predicates::prelude::*;
 use predicates::str::contains;

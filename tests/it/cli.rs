@@ -1,6 +1,5 @@
 //! The command line as a user meets it: exit codes, messages, files on disk.
 
-
 use std::fs;
 
 use crate::harness::{dbtune, fixture};
@@ -395,8 +394,8 @@ fn override_templates_win_over_built_ins() {
 #[test]
 fn zfs_script_passes_shellcheck() {
     let dir = tempfile::tempdir().unwrap();
-    let text =
-        include_str!("../../profiles/powerhouse.toml").replace("enabled = \"auto\"", "enabled = true");
+    let text = include_str!("../../profiles/powerhouse.toml")
+        .replace("enabled = \"auto\"", "enabled = true");
     let f = dir.path().join("p.toml");
     fs::write(&f, text).unwrap();
     dbtune()

@@ -4,7 +4,6 @@
 //! file, and check-budget counts the host's other processes and follows
 //! the include paths of a CI checkout.
 
-
 use crate::harness;
 use std::collections::BTreeMap;
 use std::fs;

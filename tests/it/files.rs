@@ -3,7 +3,6 @@
 //! while it runs, removes what it no longer renders, and says all of it.
 //! Each test pins one way this once went wrong (issue #19, "Files").
 
-
 use crate::harness;
 use std::fs;
 use std::io::Write as _;

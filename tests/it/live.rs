@@ -1,7 +1,6 @@
 //! inspect, diff and apply against real PostgreSQL and Redis servers started
 //! by the harness.
 
-
 use crate::harness;
 use std::collections::BTreeMap;
 use std::fs;

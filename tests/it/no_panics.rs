@@ -3,7 +3,6 @@
 //! budget whose total is the sum of its terms); and the binary answers
 //! such input with one of its exit codes, never a panic's 101.
 
-
 use crate::harness;
 use dbtune::model::Assumptions;
 use dbtune::read::budget;

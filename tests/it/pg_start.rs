@@ -7,7 +7,6 @@
 //! target hooks), time zones, include depth and include_dir entries, and a
 //! byte order mark.
 
-
 use crate::harness;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};

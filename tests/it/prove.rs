@@ -4,17 +4,16 @@
 //! committed config runs no command and loads no library; the scratch
 //! servers stop, also when the process that started them dies.
 
-
 use crate::harness;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::harness::{check_budget_json, dbtune};
 use dbtune::prove;
 use dbtune::read::grammar;
 use dbtune::version::PgVersion;
-use crate::harness::{check_budget_json, dbtune};
 use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;

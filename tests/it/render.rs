@@ -2,8 +2,8 @@
 //! version-specific parameters, and the property that every rendered set
 //! fits its host or is refused with the numbers.
 
-
 use crate::harness;
+use crate::harness::{host_for, with_zfs};
 use dbtune::facts::Sourced;
 use dbtune::facts::StorageKind;
 use dbtune::plan::{self, Host};
@@ -12,7 +12,6 @@ use dbtune::read::report;
 use dbtune::render;
 use dbtune::units::ByteSize;
 use dbtune::version::PgVersion;
-use crate::harness::{host_for, with_zfs};
 use proptest::prelude::*;
 
 fn profile(name: &str) -> Profile {

@@ -2,7 +2,6 @@
 //! lose data, stop a server, run a profile's value as code, leak a
 //! password or hang, and pins the behaviour that replaced it.
 
-
 use crate::harness;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -2,16 +2,15 @@
 //! PgBouncer from Debian's packages start with every built-in profile (and a
 //! 1 GiB and a 128 GiB host), and what they report equals the files.
 
-
 use crate::harness;
 use std::path::Path;
 use std::process::Command;
 
+use crate::harness::{need, run, run_ok, PgBouncer, Postgres, Redis, ZfsPool};
 use dbtune::plan::{self};
 use dbtune::profile::{Profile, BUILTIN};
 use dbtune::render::{self, Artifact};
 use dbtune::units::{parse_redis_memory, ByteSize};
-use crate::harness::{need, run, run_ok, PgBouncer, Postgres, Redis, ZfsPool};
 
 fn builtin(name: &str) -> Profile {
     let text = BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1;
