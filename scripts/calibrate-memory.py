@@ -6,13 +6,7 @@ PostgreSQL, for every major scripts/fetch-postgres.sh cached and the
 installed one (run as root: the servers run as the postgres user, the
 backend measurements need a memory cgroup):
 
-  shared memory  the size of the postmaster's shared mappings, started at a
-                 base point and with one setting changed at a time
-                 (shared_buffers, max_connections, max_locks_per_transaction,
-                 track_activity_query_size, max_prepared_transactions),
-                 fitted as sb * (1 + buffer_overhead) + wal_buffers + base
-                 + slots * (slot + lock * max_locks + query * tqs), then
-                 checked at a point the fit did not use;
+  (shared memory is measured by scripts/measure-shared-memory.py)
   backend        the cgroup's anonymous memory per connection after each ran
                  the same app-like statements over 20 tables (the idle cost
                  of a backend that has touched a schema);
@@ -230,56 +224,6 @@ BASE = {"shared_buffers": "128MB", "wal_buffers": "4MB", "max_connections": "100
         "autovacuum_max_workers": "3"}
 
 
-def slots(major, s):
-    av = 16 if major >= 18 else int(s["autovacuum_max_workers"])
-    return (int(s["max_connections"]) + av + 1 + int(s["max_worker_processes"])
-            + int(s["max_wal_senders"]) + int(s["max_prepared_transactions"]))
-
-
-def size(v):
-    units = {"kB": 1024, "MB": MIB, "GB": 1 << 30}
-    for u, m in units.items():
-        if v.endswith(u):
-            return int(v[: -len(u)]) * m
-    return int(v)
-
-
-def shared_memory(bin_dir, data, major):
-    def at(**change):
-        s = dict(BASE, **{k: str(v) for k, v in change.items()})
-        srv = Server(bin_dir, data, s)
-        try:
-            return srv.shared_mapped(), s
-        finally:
-            srv.stop()
-
-    base, s0 = at()
-    big_sb, _ = at(shared_buffers="1GB")
-    d_sb = size("1GB") - size("128MB")
-    buffer_overhead = (big_sb - base - d_sb) / d_sb
-    conns, s1 = at(max_connections=1000)
-    d_slots = slots(major, s1) - slots(major, s0)
-    locks, _ = at(max_locks_per_transaction=256)
-    lock = (locks - base) / (slots(major, s0) * 192)
-    tqs, _ = at(track_activity_query_size=8192)
-    # The activity buffer has a slot per backend and auxiliary process.
-    query = (tqs - base) / ((slots(major, s0)) * (8192 - 1024))
-    slot = (conns - base) / d_slots - lock * 64 - query * 1024
-    fixed = base - size("128MB") * (1 + buffer_overhead) - size("4MB") - slots(major, s0) * (slot + lock * 64 + query * 1024)
-
-    def model(s):
-        n = slots(major, s)
-        return (size(s["shared_buffers"]) * (1 + buffer_overhead) + size(s["wal_buffers"]) + fixed
-                + n * (slot + lock * int(s["max_locks_per_transaction"])
-                       + query * int(s["track_activity_query_size"])))
-
-    check = dict(shared_buffers="512MB", wal_buffers="16MB", max_connections=300,
-                 max_locks_per_transaction=128, track_activity_query_size=4096, max_prepared_transactions=50)
-    real, s = at(**check)
-    return {"buffer_overhead": buffer_overhead, "fixed": fixed, "slot": slot, "lock": lock,
-            "query": query, "check_error": (model(s) - real) / real}
-
-
 APP_TABLES = 20
 
 
@@ -368,9 +312,8 @@ def postgres(bins):
             data = Path(tmp) / "data"
             subprocess.run([str(Path(bin_dir) / "initdb"), "-D", str(data), "-U", "postgres", "--no-sync"],
                            check=True, capture_output=True, preexec_fn=as_postgres())
-            shm = shared_memory(bin_dir, data, major)
             be = backends(bin_dir, data, major, jit)
-        row = dict(major=major, version=version, **shm, **be)
+        row = dict(major=major, version=version, **be)
         print(json.dumps(row), file=sys.stderr)
         rows.append(row)
     # One row per major: the installed build wins over npm's of the same
@@ -388,14 +331,13 @@ def postgres(bins):
                 kept.append(line)
     with open(out, "w") as f:
         f.write("# PostgreSQL memory constants measured by scripts/calibrate-memory.py on "
-                f"{time.strftime('%Y-%m-%d')} (docs/budget-model.md explains each).\n")
-        f.write("# major\tversion\tbuffer_overhead\tfixed_bytes\tslot_bytes\tlock_bytes\tquery_factor"
-                "\tbackend_bytes\thash_factor\tjit_bytes\tcheck_error\n")
+                f"{time.strftime('%Y-%m-%d')} (docs/budget-model.md explains each); shared memory is in "
+                "data/pg-shared-memory.tsv.\n")
+        f.write("# major\tversion\tbackend_bytes\thash_factor\tjit_bytes\n")
         rows_out = {int(l.split("\t")[0]): l for l in kept}
         for m, r in by_major.items():
-            rows_out[m] = (f"{m}\t{r['version']}\t{r['buffer_overhead']:.5f}\t{int(r['fixed'])}\t{int(r['slot'])}"
-                           f"\t{r['lock']:.1f}\t{r['query']:.3f}\t{int(r['backend'])}\t{r['hash']:.3f}"
-                           f"\t{int(r['jit']) if 'jit' in r else ''}\t{r['check_error']:+.4f}")
+            rows_out[m] = (f"{m}\t{r['version']}\t{int(r['backend'])}\t{r['hash']:.3f}"
+                           f"\t{int(r['jit']) if 'jit' in r else ''}")
         for m in sorted(rows_out):
             f.write(rows_out[m] + "\n")
     print(f"wrote {out}", file=sys.stderr)

@@ -1,12 +1,15 @@
 //! The memory model's constants as measured on the real servers by
-//! scripts/calibrate-memory.py (data/pg-memory.tsv, data/redis-memory.tsv):
-//! per PostgreSQL major and Redis release. docs/budget-model.md says how
-//! each was measured.
+//! scripts/calibrate-memory.py (data/pg-memory.tsv, data/redis-memory.tsv)
+//! and scripts/measure-shared-memory.py (data/pg-shared-memory.tsv,
+//! data/pg-preload-libraries.tsv): per PostgreSQL major and Redis release.
+//! docs/budget-model.md says how each was measured.
 
 use std::sync::OnceLock;
 
 /// Where the constants come from, for reasons and reports.
 pub const PG_SOURCE: &str = "data/pg-memory.tsv";
+pub const PG_SHARED_SOURCE: &str = "data/pg-shared-memory.tsv";
+pub const PG_LIBRARY_SOURCE: &str = "data/pg-preload-libraries.tsv";
 pub const REDIS_SOURCE: &str = "data/redis-memory.tsv";
 
 /// PostgreSQL's memory, measured for one major.
@@ -15,17 +18,6 @@ pub struct PgMemory {
     pub major: u32,
     /// The release measured.
     pub version: String,
-    /// Shared memory per byte of shared_buffers beyond the buffers
-    /// (descriptors, the buffer mapping table, checkpoint sort space).
-    pub buffer_overhead: f64,
-    /// Shared memory no setting sizes.
-    pub fixed: u64,
-    /// Shared memory per backend slot (PGPROC, snapshots, stats...).
-    pub slot: u64,
-    /// Per slot and per `max_locks_per_transaction` (the lock tables).
-    pub lock: f64,
-    /// Per slot, times `track_activity_query_size`.
-    pub query: f64,
     /// Private memory of a backend that has run app statements over a
     /// schema of 20 tables, idle.
     pub backend: u64,
@@ -33,8 +25,39 @@ pub struct PgMemory {
     pub hash: f64,
     /// Extra private memory of a JIT-compiled query (where measured).
     pub jit: Option<u64>,
-    /// The fit's error at a point it did not use (negative: under).
-    pub check_error: f64,
+}
+
+/// PostgreSQL's shared memory, measured for one major: what each setting
+/// that sizes it adds (`model::pg_shared_memory` adds them up).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgShared {
+    pub major: u32,
+    pub version: String,
+    /// Per byte of shared_buffers beyond the buffers (descriptors, the
+    /// buffer mapping table, checkpoint sort space, the SLRU caches).
+    pub buffer_overhead: f64,
+    /// What no setting sizes, raised to cover the largest shortfall over
+    /// the measured grid.
+    pub fixed: u64,
+    /// Per backend slot (MaxBackends): PGPROC, snapshots, statistics.
+    pub slot: f64,
+    /// Per max_prepared_transactions beyond its lock-table share.
+    pub prepared: f64,
+    /// Per lock-table entry (lock slots x max_locks_per_transaction),
+    /// beyond the hash buckets.
+    pub lock: f64,
+    /// Per predicate-lock target (lock slots x
+    /// max_pred_locks_per_transaction), beyond the hash buckets.
+    pub pred_lock: f64,
+    /// Per backend slot and per byte of track_activity_query_size.
+    pub query: f64,
+    /// Per max_replication_slots.
+    pub replication_slot: f64,
+    /// Per asynchronous I/O handle (18): (MaxBackends + 38) x
+    /// io_max_concurrency handles.
+    pub aio_handle: f64,
+    /// The largest excess of the model over the server on the grid.
+    pub grid_over: f64,
 }
 
 /// Redis's memory, measured for one release.
@@ -68,8 +91,8 @@ pub const CONTAINER_OVERHEAD_SOURCE: &str = "a container's own need: 8 MiB of ke
     (1.8 MiB measured for an idle PostgreSQL 15 in a memory cgroup, x 4 for a busy one; its \
     entrypoint execs the server, so no other process stays)";
 
-/// Margin on the shared-memory fit: the worst check error measured was
-/// 0.7% under the server's own figure.
+/// Margin on the shared-memory model for settings beyond the measured
+/// grid (on the grid it is never under: `PgShared::fixed`).
 pub const SHARED_MARGIN: f64 = 0.01;
 
 fn rows(text: &str) -> impl Iterator<Item = Vec<&str>> {
@@ -90,15 +113,9 @@ fn pg_all() -> &'static [PgMemory] {
                 PgMemory {
                     major: num(0) as u32,
                     version: f[1].to_string(),
-                    buffer_overhead: num(2),
-                    fixed: num(3) as u64,
-                    slot: num(4) as u64,
-                    lock: num(5),
-                    query: num(6),
-                    backend: num(7) as u64,
-                    hash: num(8),
-                    jit: f[9].parse::<f64>().ok().map(|v| v as u64),
-                    check_error: num(10),
+                    backend: num(2) as u64,
+                    hash: num(3),
+                    jit: f[4].parse::<f64>().ok().map(|v| v as u64),
                 }
             })
             .collect()
@@ -113,6 +130,79 @@ pub fn pg(major: impl Into<u32>) -> &'static PgMemory {
         .iter()
         .min_by_key(|m| (m.major.abs_diff(major), std::cmp::Reverse(m.major)))
         .expect("data/pg-memory.tsv has rows")
+}
+
+fn pg_shared_all() -> &'static [PgShared] {
+    static ALL: OnceLock<Vec<PgShared>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rows(include_str!("../data/pg-shared-memory.tsv"))
+            .map(|f| {
+                let num = |i: usize| -> f64 {
+                    f[i].parse()
+                        .unwrap_or_else(|_| panic!("{PG_SHARED_SOURCE}: bad number `{}`", f[i]))
+                };
+                PgShared {
+                    major: num(0) as u32,
+                    version: f[1].to_string(),
+                    buffer_overhead: num(2),
+                    fixed: num(3) as u64,
+                    slot: num(4),
+                    prepared: num(5),
+                    lock: num(6),
+                    pred_lock: num(7),
+                    query: num(8),
+                    replication_slot: num(9),
+                    aio_handle: num(10),
+                    grid_over: num(11),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The shared-memory constants of PostgreSQL `major`: its own, else the
+/// nearest major measured (the newer one on a tie).
+pub fn pg_shared(major: impl Into<u32>) -> &'static PgShared {
+    let major = major.into();
+    pg_shared_all()
+        .iter()
+        .min_by_key(|m| (m.major.abs_diff(major), std::cmp::Reverse(m.major)))
+        .expect("data/pg-shared-memory.tsv has rows")
+}
+
+/// What a preloaded library adds to shared memory on one major, measured:
+/// bytes whatever its settings, and bytes per unit of the setting that
+/// sizes it (pg_stat_statements.max).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgLibrary {
+    pub major: u32,
+    pub name: String,
+    pub fixed: u64,
+    pub per_unit: f64,
+}
+
+fn pg_libraries() -> &'static [PgLibrary] {
+    static ALL: OnceLock<Vec<PgLibrary>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rows(include_str!("../data/pg-preload-libraries.tsv"))
+            .map(|f| PgLibrary {
+                major: f[0].parse().expect("major"),
+                name: f[1].to_string(),
+                fixed: f[2].parse().expect("fixed bytes"),
+                per_unit: f[3].parse().expect("bytes per unit"),
+            })
+            .collect()
+    })
+}
+
+/// A library measured on `major` (else on the nearest major measured that
+/// has it, the newer on a tie); None when no build measured it.
+pub fn pg_library(major: impl Into<u32>, name: &str) -> Option<&'static PgLibrary> {
+    let major = major.into();
+    pg_libraries()
+        .iter()
+        .filter(|l| l.name == name)
+        .min_by_key(|l| (l.major.abs_diff(major), std::cmp::Reverse(l.major)))
 }
 
 /// A JIT-compiled query's extra memory: the largest measured on any build
@@ -209,10 +299,18 @@ mod tests {
         for major in crate::version::PgVersion::all().map(|v| v.major()) {
             assert_eq!(pg(major).major, major);
             let m = pg(major);
-            assert!(m.buffer_overhead > 0.0 && m.buffer_overhead < 0.1, "{m:?}");
             assert!(m.backend > 1 << 20 && m.backend < 16 << 20, "{m:?}");
             assert!(m.hash >= 1.0 && m.hash < 2.0, "{m:?}");
-            assert!(m.check_error.abs() <= SHARED_MARGIN, "{m:?}");
+            let s = pg_shared(major);
+            assert_eq!(s.major, major);
+            assert!(s.buffer_overhead > 0.0 && s.buffer_overhead < 0.1, "{s:?}");
+            assert!(
+                s.lock > 100.0 && s.pred_lock > 100.0 && s.slot > 1000.0,
+                "{s:?}"
+            );
+            assert!(s.grid_over >= 0.0 && s.grid_over < 0.03, "{s:?}");
+            assert!(pg_library(major, "pg_stat_statements").is_some());
+            assert_eq!(pg_library(major, "plpgsql").map(|l| l.fixed), Some(0));
         }
         assert_eq!(pg(12u32).major, 13);
         assert_eq!(pg(40u32).major, 18);

@@ -154,30 +154,119 @@ pub struct HostReserve {
     pub source: String,
 }
 
-/// pg_stat_statements keeps about 420 bytes per entry in shared memory
-/// (`postgres -C shared_memory_size` with and without it, 15 and 18: +2 MB
-/// for 5000 entries, +8 MB for 20000); counted as 512.
-pub const PGSS_BYTES_PER_ENTRY: u64 = 512;
+/// The settings PostgreSQL sizes its shared memory by, as the server reads
+/// them (`defaults` gives the server's own defaults for the rest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgShmSettings {
+    pub shared_buffers: ByteSize,
+    /// The effective value (`effective_wal_buffers`).
+    pub wal_buffers: ByteSize,
+    pub min_dynamic_shared_memory: ByteSize,
+    pub max_connections: u64,
+    /// autovacuum_max_workers, or autovacuum_worker_slots from 18.
+    pub autovacuum_slots: u64,
+    /// Workers with a slot of their own: the autovacuum launcher, and from
+    /// 17 the slot sync worker.
+    pub special_workers: u64,
+    pub max_worker_processes: u64,
+    pub max_wal_senders: u64,
+    pub max_prepared_transactions: u64,
+    pub max_locks_per_transaction: u64,
+    pub max_pred_locks_per_transaction: u64,
+    pub track_activity_query_size: u64,
+    pub max_replication_slots: u64,
+    /// -1: chosen by the server from shared_buffers (18).
+    pub io_max_concurrency: i64,
+}
 
-/// Estimated shared memory: shared_buffers and what sizes with it,
-/// wal_buffers, the per-slot structures (lock tables by
-/// max_locks_per_transaction, the activity buffer by
-/// track_activity_query_size) and the rest, with the constants measured on
-/// the major's server (data/pg-memory.tsv) and a margin for the fit.
-pub fn pg_shared_memory(
-    major: PgVersion,
-    shared_buffers: ByteSize,
-    wal_buffers: ByteSize,
-    slots: u64,
-    max_locks: u64,
-    query_size: u64,
-) -> ByteSize {
-    let c = calibration::pg(major);
-    let per_slot = c.slot as f64 + c.lock * max_locks as f64 + c.query * query_size as f64;
-    let bytes = shared_buffers.bytes() as f64 * (1.0 + c.buffer_overhead)
-        + wal_buffers.bytes() as f64
+impl PgShmSettings {
+    /// The server's defaults of `major` with `shared_buffers`.
+    pub fn defaults(major: PgVersion, shared_buffers: ByteSize) -> Self {
+        PgShmSettings {
+            shared_buffers,
+            wal_buffers: effective_wal_buffers(-1, shared_buffers),
+            min_dynamic_shared_memory: ByteSize::ZERO,
+            max_connections: 100,
+            autovacuum_slots: if major >= 18 { 16 } else { 3 },
+            special_workers: if major >= 17 { 2 } else { 1 },
+            max_worker_processes: 8,
+            max_wal_senders: 10,
+            max_prepared_transactions: 0,
+            max_locks_per_transaction: 64,
+            max_pred_locks_per_transaction: 64,
+            track_activity_query_size: 1024,
+            max_replication_slots: 10,
+            io_max_concurrency: -1,
+        }
+    }
+
+    /// MaxBackends: connections, autovacuum slots, the special workers,
+    /// background workers and WAL senders.
+    pub fn max_backends(&self) -> u64 {
+        self.max_connections
+            + self.autovacuum_slots
+            + self.special_workers
+            + self.max_worker_processes
+            + self.max_wal_senders
+    }
+
+    /// Slots the lock tables are sized for: MaxBackends and prepared
+    /// transactions.
+    pub fn lock_slots(&self) -> u64 {
+        self.max_backends() + self.max_prepared_transactions
+    }
+
+    /// The I/O handles of each process on 18: io_max_concurrency, or when
+    /// -1 shared_buffers' pages over the processes, 1 to 64.
+    fn io_concurrency(&self) -> u64 {
+        if self.io_max_concurrency >= 0 {
+            return self.io_max_concurrency as u64;
+        }
+        let pages = self.shared_buffers.bytes() / 8192;
+        (pages / (self.max_backends() + AIO_AUXILIARY)).clamp(1, 64)
+    }
+}
+
+/// The auxiliary processes PostgreSQL 18 sizes I/O handles for besides
+/// MaxBackends (NUM_AUXILIARY_PROCS: 6 and up to 32 I/O workers).
+const AIO_AUXILIARY: u64 = 38;
+
+/// The bucket array of one of PostgreSQL's shared hash tables: a pointer
+/// per bucket, as many buckets as the next power of two of its entries,
+/// in segments of 256.
+pub fn hash_buckets(entries: u64) -> u64 {
+    8 * entries.next_power_of_two().max(256)
+}
+
+/// Estimated shared memory, as docs/budget-model.md sets out: each part
+/// the server sizes from a setting times what the major was measured to
+/// take for it (data/pg-shared-memory.tsv), the lock and predicate-lock
+/// tables' buckets as the server rounds them, and a margin for settings
+/// beyond the measured grid.
+pub fn pg_shared_memory(major: PgVersion, s: &PgShmSettings) -> ByteSize {
+    let c = calibration::pg_shared(major);
+    let backends = s.max_backends() as f64;
+    let locks = s.lock_slots() * s.max_locks_per_transaction;
+    let pred = s.lock_slots() * s.max_pred_locks_per_transaction;
+    // The server adds 10% to the predicate-lock tables' estimate.
+    let buckets = (hash_buckets(locks) + hash_buckets(2 * locks)) as f64
+        + 1.1 * (hash_buckets(pred) + hash_buckets(2 * pred)) as f64;
+    let aio = if major >= 18 {
+        ((s.max_backends() + AIO_AUXILIARY) * s.io_concurrency()) as f64 * c.aio_handle
+    } else {
+        0.0
+    };
+    let bytes = s.shared_buffers.bytes() as f64 * (1.0 + c.buffer_overhead)
+        + s.wal_buffers.bytes() as f64
+        + s.min_dynamic_shared_memory.bytes() as f64
         + c.fixed as f64
-        + per_slot * slots as f64;
+        + backends * (c.slot + c.query * s.track_activity_query_size as f64)
+        + s.max_prepared_transactions as f64 * c.prepared
+        + locks as f64 * c.lock
+        + pred as f64 * c.pred_lock
+        + buckets
+        + s.max_replication_slots as f64 * c.replication_slot
+        + aio;
     ByteSize((bytes * (1.0 + calibration::SHARED_MARGIN)).ceil() as u64)
 }
 

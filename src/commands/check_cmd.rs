@@ -94,7 +94,10 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     } else {
         console::print(&out)?;
     }
-    Ok(if report.ok() {
+    Ok(if settings.has_unread_includes() {
+        // Reported at its line with everything else; still "could not run".
+        ExitCode::from(2)
+    } else if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NO)

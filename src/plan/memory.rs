@@ -6,7 +6,7 @@ use crate::calibration;
 use crate::error::Error;
 use crate::model::{
     autovacuum_each, effective_wal_buffers, jit_possible, jit_worst, pg_process_worst,
-    pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve,
+    pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve, PgShmSettings,
 };
 use crate::profile::{Profile, Workload};
 use crate::units::{ByteSize, KIB};
@@ -192,28 +192,23 @@ impl PgShape {
         }
     }
 
-    fn slots(&self) -> u64 {
-        (self.max_connections
-            + self.autovacuum_workers
-            + self.max_worker_processes
-            + self.wal_senders
-            + 1) as u64
-    }
-
     fn shared_estimate(&self) -> ByteSize {
         let pgss = if self.query_stats {
-            ByteSize(PGSS_MAX * crate::model::PGSS_BYTES_PER_ENTRY)
+            crate::calibration::pg_library(self.version, "pg_stat_statements")
+                .map_or(ByteSize::ZERO, |m| {
+                    ByteSize(m.fixed + (m.per_unit * PGSS_MAX as f64).ceil() as u64)
+                })
         } else {
             ByteSize::ZERO
         };
-        pg_shared_memory(
-            self.version,
-            self.shared_buffers,
-            self.wal(),
-            self.slots(),
-            64,
-            1024,
-        ) + pgss
+        let mut s = PgShmSettings::defaults(self.version, self.shared_buffers);
+        s.wal_buffers = self.wal();
+        s.max_connections = self.max_connections as u64;
+        // On 18 the plan sets autovacuum_worker_slots to the workers too.
+        s.autovacuum_slots = self.autovacuum_workers as u64;
+        s.max_worker_processes = self.max_worker_processes as u64;
+        s.max_wal_senders = self.wal_senders as u64;
+        pg_shared_memory(self.version, &s) + pgss
     }
 
     /// Huge pages to reserve: the estimate rounded up to 2 MiB pages, plus

@@ -29,11 +29,19 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
         return Ok(FileKind::Os);
     }
     let text = include::read_text(path)?;
+    // The first line that tells: PostgreSQL's own include directives do;
+    // a plain `include` is both PostgreSQL's and Redis's, so the next line
+    // decides.
     let first = text
         .trim_start_matches(include::BOM)
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .find(|l| l.split_whitespace().next() != Some("include"));
+    let word = first.and_then(|l| l.split(|c: char| c.is_whitespace() || c == '=').next());
+    if matches!(word, Some("include_if_exists" | "include_dir")) {
+        return Ok(FileKind::Postgres);
+    }
     match first {
         Some(l) if l.starts_with('[') => Ok(FileKind::Pgbouncer),
         Some(l) if l.starts_with("options ") => Ok(FileKind::Os),

@@ -135,35 +135,44 @@ pub struct SharedMemory {
 
 impl SharedMemory {
     pub fn of(pg: &Pg) -> SharedMemory {
+        let count = |name: &str, default: i64| pg.int(name, default).max(0) as u64;
         let sb = ByteSize(pg.mem("shared_buffers", 128 * MIB as i64).max(0) as u64);
-        let wal = effective_wal_buffers(pg.mem("wal_buffers", -1), sb);
-        let max_conn = pg.int("max_connections", 100).max(0) as u64;
-        let av_workers = if pg.version() >= 18 {
-            pg.int("autovacuum_worker_slots", 16)
+        let version = pg.version();
+        let mut s = PgShmSettings::defaults(version, sb);
+        s.wal_buffers = effective_wal_buffers(pg.mem("wal_buffers", -1), sb);
+        s.min_dynamic_shared_memory =
+            ByteSize(pg.mem("min_dynamic_shared_memory", 0).max(0) as u64);
+        s.max_connections = count("max_connections", 100);
+        s.autovacuum_slots = if version >= 18 {
+            count("autovacuum_worker_slots", 16)
         } else {
-            pg.int("autovacuum_max_workers", 3)
+            count("autovacuum_max_workers", 3)
+        };
+        s.max_worker_processes = count("max_worker_processes", 8);
+        s.max_wal_senders = count("max_wal_senders", 10);
+        s.max_prepared_transactions = count("max_prepared_transactions", 0);
+        s.max_locks_per_transaction = pg.int("max_locks_per_transaction", 64).max(10) as u64;
+        s.max_pred_locks_per_transaction =
+            pg.int("max_pred_locks_per_transaction", 64).max(10) as u64;
+        s.track_activity_query_size = pg.int("track_activity_query_size", 1024).max(100) as u64;
+        s.max_replication_slots = count("max_replication_slots", 10);
+        if version >= 18 {
+            s.io_max_concurrency = pg.int("io_max_concurrency", -1);
         }
-        .max(0) as u64;
-        let bg_workers = pg.int("max_worker_processes", 8).max(0) as u64;
-        let wal_senders = pg.int("max_wal_senders", 10).max(0) as u64;
-        let prepared = pg.int("max_prepared_transactions", 0).max(0) as u64;
-        let max_locks = pg.int("max_locks_per_transaction", 64).max(10) as u64;
-        let query_size = pg.int("track_activity_query_size", 1024).max(100) as u64;
-        let slots = max_conn + av_workers + bg_workers + wal_senders + prepared + 1;
         let ext = extension_shared_memory(pg);
         SharedMemory {
             shared_buffers: sb,
-            wal_buffers: wal,
-            slots,
-            total: pg_shared_memory(pg.version(), sb, wal, slots, max_locks, query_size)
-                + ext.known,
+            wal_buffers: s.wal_buffers,
+            slots: s.lock_slots(),
+            total: pg_shared_memory(version, &s) + ext.known,
             extensions: ext,
         }
     }
 }
 
 /// Shared memory of the libraries in shared_preload_libraries: what
-/// dbtune models, and the names of those it does not.
+/// dbtune measured (data/pg-preload-libraries.tsv, none for most), and the
+/// names of those no build measured.
 #[derive(Clone, Debug, Default)]
 pub struct ExtensionMemory {
     pub known: ByteSize,
@@ -171,27 +180,52 @@ pub struct ExtensionMemory {
     pub unknown: Vec<String>,
 }
 
+/// The library a shared_preload_libraries entry loads: `$libdir/x.so`
+/// and `x` are the same file.
+fn library_name(entry: &str) -> &str {
+    let name = entry.strip_prefix("$libdir/").unwrap_or(entry);
+    name.strip_suffix(".so").unwrap_or(name)
+}
+
 pub fn extension_shared_memory(pg: &Pg) -> ExtensionMemory {
     let libs = pg.text("shared_preload_libraries", "");
     let mut out = ExtensionMemory::default();
-    for lib in libs
+    let mut none = Vec::new();
+    for entry in libs
         .split(',')
         .map(|l| l.trim().trim_matches('"'))
         .filter(|l| !l.is_empty())
     {
+        let lib = library_name(entry);
+        let Some(m) = crate::calibration::pg_library(pg.version(), lib) else {
+            out.unknown.push(entry.to_string());
+            continue;
+        };
         if lib == "pg_stat_statements" {
             let max = pg
                 .raw_int("pg_stat_statements.max")
                 .unwrap_or(5000)
                 .clamp(0, 1 << 30) as u64;
-            let bytes = ByteSize(max * PGSS_BYTES_PER_ENTRY);
+            let bytes = ByteSize(m.fixed + (m.per_unit * max as f64).ceil() as u64);
             out.known += bytes;
             out.detail.push(format!(
-                "pg_stat_statements {max} entries x {PGSS_BYTES_PER_ENTRY} B"
+                "pg_stat_statements {bytes} ({max} entries x {:.0} B, measured on {})",
+                m.per_unit, m.major
             ));
+        } else if m.fixed == 0 {
+            none.push(lib.to_string());
         } else {
-            out.unknown.push(lib.to_string());
+            out.known += ByteSize(m.fixed);
+            out.detail.push(format!(
+                "{lib} {} (measured on {})",
+                ByteSize(m.fixed),
+                m.major
+            ));
         }
+    }
+    if !none.is_empty() {
+        out.detail
+            .push(format!("{} no shared memory (measured)", none.join(", ")));
     }
     out
 }

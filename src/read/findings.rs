@@ -959,6 +959,7 @@ pub fn pgbouncer(s: &ServiceSettings, version: &str) -> Vec<Finding> {
             _ => continue,
         }
     }
+    out.extend(crate::read::bouncer_options::findings(s, version));
     duplicates(s, Scope::Pgbouncer, &[], &mut out);
     out
 }
@@ -1026,6 +1027,21 @@ fn bouncer_setting(
         )
         .map(only_in);
     };
+    // The ini reader takes a value as it comes: one that starts with `;`
+    // or `#` is not a comment but the value itself.
+    if v.starts_with([';', '#']) {
+        let show = |v: &str| crate::secret::show(Scope::Pgbouncer, &format!("pgbouncer.{name}"), v);
+        return bad(
+            format!(
+                "`{name}` starts with `{}`: PgBouncer reads `{}` as the value, not as a comment",
+                &v[..1],
+                show(v)
+            ),
+            format!(
+                "leave it empty (`{name} =`) or remove the line; a comment goes on its own line"
+            ),
+        );
+    }
     if let Some(pos) = v
         .find(" #")
         .or_else(|| v.find(" ;"))

@@ -32,7 +32,7 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
     input::read_text(path, "config file", input::MAX_CONFIG)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Format {
     Postgres,
     Redis,
@@ -46,6 +46,10 @@ struct Loader {
     /// and as the user named them (to show it).
     stack: Vec<(PathBuf, String)>,
     section: Option<String>,
+    /// Redis's working directory as it reads: a `dir` line changes it
+    /// (Redis chdir()s as it reads the line), and a relative include after
+    /// it is opened from there.
+    redis_cwd: PathBuf,
     /// Absolute include paths are read under this directory (a CI checkout
     /// of /etc), when given.
     root: Option<PathBuf>,
@@ -64,6 +68,7 @@ impl Loader {
             out: ServiceSettings::default(),
             stack: Vec::new(),
             section: None,
+            redis_cwd: PathBuf::from("."),
             root: root.map(Path::to_path_buf),
             read: 0,
         }
@@ -119,6 +124,40 @@ impl Loader {
         }
         self.stack.pop();
         Ok(())
+    }
+
+    /// Where `target` is from `base`: an absolute path under --root when
+    /// given.
+    fn resolve(&self, base: &Path, target: &str) -> PathBuf {
+        let target_path = Path::new(target);
+        match &self.root {
+            Some(root) if target_path.is_absolute() => {
+                root.join(target_path.strip_prefix("/").unwrap_or(target_path))
+            }
+            _ => base.join(target),
+        }
+    }
+
+    /// An include the server cannot open: an error at the including line,
+    /// remembered so that check-budget still exits 2 (a file it names was
+    /// not read) after reporting everything else.
+    fn unread(&mut self, at: &Location, message: String, hint: &str) {
+        self.out
+            .syntax_errors
+            .push(crate::read::settings::SyntaxError {
+                at: at.clone(),
+                message,
+                hint: Some(hint.to_string()),
+            });
+        self.out.unread.push(at.clone());
+    }
+
+    fn server(&self) -> &'static str {
+        match self.format {
+            Format::Postgres => "PostgreSQL",
+            Format::Redis => "Redis",
+            Format::PgBouncer => "PgBouncer",
+        }
     }
 
     /// With --root, what an include names must be under it once `..` and
@@ -206,7 +245,12 @@ impl Loader {
                 name: key,
                 args,
                 line,
-            } => self.out.push_args(&key, args, at(line)),
+            } => {
+                if self.format == Format::Redis && key == "dir" && args.len() == 1 {
+                    self.redis_cwd = self.resolve(&self.redis_cwd.clone(), &args[0]);
+                }
+                self.out.push_args(&key, args, at(line))
+            }
             Item::Key { key, value, line } => {
                 match grammar::in_section(self.section.as_deref(), &key, name, line) {
                     Ok(full) => self.out.push(&full, value, at(line)),
@@ -220,7 +264,11 @@ impl Loader {
                 self.section = Some(sec)
             }
             Item::Include { kind, target, line } => {
-                self.include(base, kind, &target, &at(line))?;
+                let base = match self.format {
+                    Format::Redis => self.redis_cwd.clone(),
+                    _ => base.to_path_buf(),
+                };
+                self.include(&base, kind, &target, &at(line))?;
             }
         }
         Ok(())
@@ -234,32 +282,36 @@ impl Loader {
         at: &Location,
     ) -> Result<(), Error> {
         let target_path = Path::new(target);
-        let path = match &self.root {
-            Some(root) if target_path.is_absolute() => {
-                root.join(target_path.strip_prefix("/").unwrap_or(target_path))
-            }
-            _ => base.join(target),
-        };
+        let path = self.resolve(base, target);
         match kind {
             IncludeKind::File => {
                 if !path.exists() {
-                    return Err(Error::input(
-                        Place::from(at),
-                        format!("included file `{}` does not exist", display(&path)),
-                        match (&self.root, self.format) {
-                            (None, _) if target_path.is_absolute() => {
-                                "an absolute path names the server's host: check a copy of it with --root DIR \
-                                 (DIR/etc/... for /etc/...)"
-                            }
-                            (_, Format::Postgres) => {
-                                "fix the path (relative to the including file), or use include_if_exists"
-                            }
-                            _ => {
-                                "Redis and PgBouncer read a relative include from their working directory: \
-                                 run dbtune from there, or write the path in full"
-                            }
-                        },
-                    ));
+                    // Reported at the including line, and the rest read on:
+                    // the server stops here, but every other finding of the
+                    // same pass is worth seeing at once.
+                    let hint = match (&self.root, self.format) {
+                        (None, _) if target_path.is_absolute() => {
+                            "an absolute path names the server's host: check a copy of it with --root DIR \
+                             (DIR/etc/... for /etc/...)"
+                        }
+                        (_, Format::Postgres) => {
+                            "fix the path (relative to the including file), or use include_if_exists"
+                        }
+                        _ => {
+                            "Redis and PgBouncer read a relative include from their working directory: \
+                             run dbtune from there, or write the path in full"
+                        }
+                    };
+                    self.unread(
+                        at,
+                        format!(
+                            "included file `{}` does not exist: {} refuses to start",
+                            display(&path),
+                            self.server()
+                        ),
+                        hint,
+                    );
+                    return Ok(());
                 }
                 self.file(&path, Some(at))
             }
@@ -272,6 +324,17 @@ impl Loader {
             }
             IncludeKind::Dir => {
                 self.within_root(&path, at)?;
+                if !path.exists() {
+                    self.unread(
+                        at,
+                        format!(
+                            "include_dir `{}` does not exist: PostgreSQL refuses to start",
+                            display(&path)
+                        ),
+                        "fix the path (relative to the including file)",
+                    );
+                    return Ok(());
+                }
                 for f in self.include_dir(&path, at)? {
                     self.file(&f, Some(at))?;
                 }

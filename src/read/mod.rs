@@ -19,6 +19,7 @@
 //! 7. [`discover`] finds the files under the paths given, and [`report`]
 //!    gives the verdict as text, JSON or GitHub annotations.
 
+pub mod bouncer_options;
 pub mod budget;
 pub mod catalog;
 pub mod discover;

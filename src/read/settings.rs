@@ -66,6 +66,10 @@ pub struct ServiceSettings {
     pub syntax_errors: Vec<SyntaxError>,
     /// Section headers read (pgbouncer.ini), with where.
     pub sections: Vec<(String, Location)>,
+    /// Includes that name a file or directory that is not there (each also
+    /// a syntax error at its line).
+    #[serde(skip)]
+    pub unread: Vec<Location>,
     /// Entries pushed so far: the next one's `seq`.
     #[serde(skip)]
     pub pushed: usize,
@@ -190,4 +194,16 @@ pub struct HostSettings {
     /// sysctl keys (`vm.nr_hugepages`) and `zfs_arc_max` from the modprobe
     /// options file.
     pub os: Option<ServiceSettings>,
+}
+
+impl HostSettings {
+    /// Whether an include named a file or directory that is not there: the
+    /// report has every finding, and check-budget exits 2 (a file it names
+    /// was not read).
+    pub fn has_unread_includes(&self) -> bool {
+        [&self.postgres, &self.redis, &self.pgbouncer]
+            .into_iter()
+            .flatten()
+            .any(|s| !s.unread.is_empty())
+    }
 }

@@ -234,6 +234,13 @@ pub fn server_dir() -> TempDir {
     dir
 }
 
+/// A directory the postgres user owns when we are root.
+pub fn chown_postgres(path: &Path) {
+    if let Some((uid, gid)) = postgres_ids() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
 pub fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
     if let Some((uid, gid)) = postgres_ids() {
@@ -822,4 +829,24 @@ pub fn check_budget_json(cwd: Option<&str>, args: &[&str]) -> (i32, serde_json::
         )
     });
     (out.status.code().unwrap(), v)
+}
+
+/// The shared memory the postmaster maps: its main segment, the SysV stub
+/// and the DSM control segment.
+pub fn shared_mapped(pid: u32) -> u64 {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    maps.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let shared = f[1].as_bytes()[3] == b's';
+            let anon = f.len() < 6
+                || ["/dev/zero", "/SYSV", "/dev/shm"]
+                    .iter()
+                    .any(|p| f[5].starts_with(p));
+            let (lo, hi) = f[0].split_once('-')?;
+            (shared && anon).then(|| {
+                u64::from_str_radix(hi, 16).unwrap() - u64::from_str_radix(lo, 16).unwrap()
+            })
+        })
+        .sum()
 }

@@ -170,7 +170,14 @@ fn error_hints() {
         &["render", "--profile-file", "profiles/does-not-exist.toml"],
         &["check-budget", "no/such/dir"],
         &["check-budget", "cycle/postgresql.conf", "--ram", "4GiB"],
-        &["check-budget", "missing-include", "--ram", "4GiB"],
+        &[
+            "check-budget",
+            "missing-include",
+            "--ram",
+            "4GiB",
+            "--pg-version",
+            "15",
+        ],
         &["check-budget", "seeds/staging", "--pg-version", "12"],
         &[
             "check-budget",

@@ -556,3 +556,129 @@ fn a_byte_order_mark_is_refused_by_redis_and_pgbouncer_and_said_plainly() {
         assert!(pgbouncer_starts_around(&bin, "", ""), "PgBouncer {version}");
     }
 }
+
+/// `[databases]` and `[users]` lines, each after the minimal working
+/// config: PgBouncer 1.18 and 1.24 start exactly when dbtune finds no
+/// error (the options, values and names each release refuses;
+/// data/pgbouncer-options.tsv has them per release from the source).
+const BOUNCER_LINE_CASES: &[&str] = &[
+    "[databases]\nfoo = host=127.0.0.1 port=1 pool_size=5",
+    "[databases]\nfoo = host=127.0.0.1 pool_sise=5",
+    "[databases]\nfoo = host=127.0.0.1 port=${DB_PORT}",
+    "[databases]\nfoo = host=127.0.0.1 port=5x",
+    "[databases]\nfoo = host=127.0.0.1 pool_size=many",
+    "[databases]\nfoo = host=127.0.0.1 pool_mode=Transaction",
+    "[databases]\nfoo = host=127.0.0.1 pool_mode=tx",
+    "[databases]\nfoo = host=127.0.0.1 reserve_pool=2",
+    "[databases]\nfoo = host=127.0.0.1 reserve_pool_size=2",
+    "[databases]\nfoo = host=127.0.0.1 server_lifetime=60",
+    "[databases]\nfoo = host=127.0.0.1 auth_dbname=postgres",
+    "[databases]\nfoo = host=127.0.0.1 auth_query='SELECT 1'",
+    "[databases]\nfoo = host=127.0.0.1 load_balance_hosts=disable",
+    "[databases]\nfoo = host=127.0.0.1 load_balance_hosts=random",
+    "[databases]\nfoo = host=127.0.0.1 max_db_client_connections=10",
+    "[databases]\nfoo = host=127.0.0.1 password='open",
+    "[databases]\nfoo = host=127.0.0.1 password='it''s'",
+    "[databases]\nfoo = host=127.0.0.1 ; the test database",
+    "[databases]\nfoo = host=127.0.0.1 dbname=",
+    "[databases]\nfoo = host = 127.0.0.1",
+    "[databases]\npgbouncer = host=127.0.0.1",
+    "[databases]\n* = host=127.0.0.1 pool_sise=5",
+    "[users]\napp = pool_mode=transaction",
+    "[users]\napp = max_user_conections=3",
+    "[users]\napp = max_user_connections=3",
+    "[users]\napp = pool_size=5",
+    "[users]\napp = reserve_pool_size=1",
+    "[users]\napp = max_user_client_connections=10",
+    "[users]\napp = query_timeout=5",
+    "[users]\napp = pool_mode",
+];
+
+#[test]
+fn pgbouncer_reads_databases_and_users_as_dbtune_does() {
+    for (version, bin) in bouncers() {
+        let mut disagreements = Vec::new();
+        for case in BOUNCER_LINE_CASES {
+            let theirs = pgbouncer_starts(&bin, case);
+            let text = format!("[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\n{case}\n");
+            let s = grammar::pgbouncer_ini(&text, "pgbouncer.ini").unwrap();
+            let f = findings::pgbouncer(&s, version);
+            let ours = f.iter().all(|f| f.severity != findings::Severity::Error);
+            if theirs != ours {
+                disagreements.push(format!(
+                    "{case:?}: PgBouncer {}, dbtune {} {f:?}",
+                    if theirs { "starts" } else { "refuses" },
+                    if ours { "accepts" } else { "refuses" }
+                ));
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "PgBouncer {version}:\n{}",
+            disagreements.join("\n")
+        );
+    }
+}
+
+/// `server_reset_query =        ; (blank is fine ...)`: PgBouncer starts
+/// and takes the text after `=` as the query (its admin console shows it),
+/// and dbtune says so.
+#[test]
+fn pgbouncer_takes_a_value_starting_with_a_semicolon_as_the_value() {
+    let psql = harness::need("psql");
+    for (version, bin) in bouncers() {
+        let dir = harness::server_dir();
+        let port = harness::free_port();
+        harness::write(&dir.path().join("users.txt"), "\"app\" \"x\"\n");
+        let ini = format!(
+            "[databases]\napp = host=127.0.0.1 port=1\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir = {d}\nauth_type = plain\nauth_file = {d}/users.txt\nlogfile = {d}/log\n\
+             admin_users = app\nserver_reset_query =        ; (blank is fine)\n",
+            d = dir.path().display()
+        );
+        let path = dir.path().join("pgbouncer.ini");
+        harness::write(&path, &ini);
+        let mut c = harness::as_postgres(&bin);
+        c.arg(&path);
+        let mut proc =
+            harness::Proc::spawn("pgbouncer", c, dir.path().join("out.log"), libc::SIGINT);
+        proc.wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        let out = std::process::Command::new(&psql)
+            .env("PGPASSWORD", "x")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "app",
+                "-XAt",
+                "-F",
+                "|",
+            ])
+            .args(["-c", "SHOW CONFIG", "pgbouncer"])
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        let row = shown
+            .lines()
+            .find(|l| l.starts_with("server_reset_query|"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "PgBouncer {version}: no server_reset_query in {shown}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        assert!(
+            row.starts_with("server_reset_query|; (blank is fine)|"),
+            "PgBouncer {version}: {row}"
+        );
+        let s = grammar::pgbouncer_ini(&ini, "pgbouncer.ini").unwrap();
+        let f = findings::pgbouncer(&s, version);
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("reads `; (blank is fine)` as the value")),
+            "{f:?}"
+        );
+    }
+}

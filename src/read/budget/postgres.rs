@@ -267,7 +267,7 @@ impl PgTerms<'_> {
             avwm_eff * av_running,
             avwm_eff.min(ByteSize::gib(1)),
             format!(
-                "{av_running} workers x {avwm_eff} ({avwm_src}{}); typical: one worker",
+                "{av_running} workers x {avwm_eff} ({avwm_src}{}); typical: one worker, at most 1 GiB",
                 if version < 17 && avwm > avwm_eff {
                     ", capped at 1 GB before PostgreSQL 17"
                 } else {
