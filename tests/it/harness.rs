@@ -573,8 +573,13 @@ impl Redis {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(data).unwrap();
+        // Written from a thread: redis-cli prints a line per error reply,
+        // and a full stdout pipe would stop it reading stdin.
+        let mut stdin = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&data));
         let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     }
 
