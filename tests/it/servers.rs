@@ -432,11 +432,11 @@ fn servers_stop_when_a_test_panics() {
 /// server and ends).
 #[test]
 fn servers_stop_when_their_test_dies_without_dropping_them() {
-    let port = std::thread::spawn(|| {
+    let (port, dir) = std::thread::spawn(|| {
         let r = Redis::start("save \"\"\n", &[]);
-        let port = r.port;
+        let out = (r.port, r.dir.path().to_path_buf());
         std::mem::forget(r);
-        port
+        out
     })
     .join()
     .unwrap();
@@ -448,4 +448,6 @@ fn servers_stop_when_their_test_dies_without_dropping_them() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The forgotten server's directory is this test's to remove.
+    let _ = std::fs::remove_dir_all(dir);
 }
