@@ -266,6 +266,10 @@ pub struct CheckArgs {
     /// Config files (postgresql.conf, redis.conf, pgbouncer.ini, sysctl) or directories of them.
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
+    /// An observation of the host (`dbtune observe --out FILE`): the report
+    /// adds the observed level, the budget at the load it saw.
+    #[arg(long, value_name = "FILE")]
+    pub observed: Option<PathBuf>,
     /// RAM of the target host, e.g. 4GiB [default: the facts file, else the
     /// manifest in the directory, else this machine].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

@@ -16,6 +16,26 @@ use serde::{Deserialize, Serialize};
 /// The version of the file's layout; a reader refuses others.
 pub const SCHEMA: u32 = 1;
 
+/// An observation file's text, checked to be one this dbtune reads.
+pub fn parse(text: &str, path: &std::path::Path) -> Result<Observation, crate::error::Error> {
+    use crate::error::{Error, Place};
+    let obs: Observation = serde_json::from_str(text).map_err(|e| {
+        Error::input(
+            Place::line(path.display(), e.line()),
+            format!("not a dbtune observation: {e}"),
+            "pass the file `dbtune observe --out FILE` wrote",
+        )
+    })?;
+    if obs.schema != SCHEMA {
+        return Err(Error::input(
+            Place::file(path.display()),
+            format!("observation schema {} is not {SCHEMA}", obs.schema),
+            "observe again with this dbtune",
+        ));
+    }
+    Ok(obs)
+}
+
 /// One observation of a host: each server read over the same window.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Observation {

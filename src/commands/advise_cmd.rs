@@ -10,8 +10,7 @@ use anyhow::Result;
 use crate::advise;
 use crate::cli::{AdviseArgs, AdviseFormat, CompareArgs, ObserveArgs};
 use crate::console;
-use crate::error::{Error, Place};
-use crate::observation::{Observation, SCHEMA};
+use crate::observation::Observation;
 use crate::units::ByteSize;
 
 pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
@@ -67,24 +66,9 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode> {
 }
 
 /// An observation file, checked to be one this dbtune reads.
-fn read(path: &Path) -> Result<Observation> {
+pub(super) fn read(path: &Path) -> Result<Observation> {
     let text = crate::input::read_text(path, "observation", crate::input::MAX_DOCUMENT)?;
-    let obs: Observation = serde_json::from_str(&text).map_err(|e| {
-        Error::input(
-            Place::line(path.display(), e.line()),
-            format!("not a dbtune observation: {e}"),
-            "pass the file `dbtune observe --out FILE` wrote",
-        )
-    })?;
-    if obs.schema != SCHEMA {
-        return Err(Error::input(
-            Place::file(path.display()),
-            format!("observation schema {} is not {SCHEMA}", obs.schema),
-            "observe again with this dbtune",
-        )
-        .into());
-    }
-    Ok(obs)
+    Ok(crate::observation::parse(&text, path)?)
 }
 
 /// The host to judge the proposals against: flags and facts first, else

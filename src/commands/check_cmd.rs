@@ -87,6 +87,10 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
     if args.prove_start {
         report = report.with_start_proof(crate::prove::check(&settings, &host));
     }
+    if let Some(path) = &args.observed {
+        let obs = super::advise_cmd::read(path)?;
+        report = report.with_observation(&obs, &path.display().to_string());
+    }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let out = report.render(args.format, color);
     if color {

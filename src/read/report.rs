@@ -36,6 +36,18 @@ pub struct Report {
     pub assumptions: crate::model::Assumptions,
     /// Whether the servers start with these settings (`--prove-start`).
     pub start_proof: Option<crate::prove::StartProof>,
+    /// The total at the load an observation saw (`--observed`), with each
+    /// assumption it replaced.
+    pub observed: Option<ObservedLevel>,
+}
+
+/// The budget at an observed load: the worst case's heavy query times the
+/// most active backends seen at once, Redis at its observed peak, the
+/// rest at its typical moment. Each replaced assumption is named.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ObservedLevel {
+    pub total: ByteSize,
+    pub replaced: Vec<String>,
 }
 
 impl Report {
@@ -89,6 +101,57 @@ impl Report {
     /// The strictest level the set fits at, if any.
     pub fn fits_at(&self) -> Option<Level> {
         Level::ALL.into_iter().find(|l| self.level_fits(*l))
+    }
+
+    /// With the observed level of `obs` (read from `source`).
+    pub fn with_observation(
+        mut self,
+        obs: &crate::observation::Observation,
+        source: &str,
+    ) -> Report {
+        let b = &self.budget;
+        let mut replaced = Vec::new();
+        let mut total = b.exposure.as_ref().map_or(b.typical, |e| e.rest);
+        if let (Some(e), Some(p)) = (&b.exposure, &obs.postgres) {
+            let active = p.peaks.get("active").map_or(0.0, |x| x.max).ceil() as u64;
+            total += e.heavy_query * active;
+            replaced.push(format!(
+                "heavy queries at once: {active}, the most active backends seen at once in {:.0} s \
+                 ({source}), instead of the busy share's {}",
+                obs.seconds, e.required
+            ));
+        }
+        if let Some(r) = &obs.redis {
+            let assumed: ByteSize = b
+                .terms
+                .iter()
+                .filter(|t| t.service == Scope::Redis)
+                .map(|t| t.typical)
+                .sum();
+            let rss = r.peaks.get("used_memory_rss").map_or(0.0, |x| x.max);
+            let cow = ["rdb_last_cow_size", "aof_last_cow_size"]
+                .iter()
+                .filter_map(|k| r.gauges.get(*k))
+                .fold(0.0_f64, |a, b| a.max(*b));
+            if assumed > ByteSize::ZERO {
+                let seen = ByteSize((rss + cow) as u64);
+                total = total - assumed.min(total) + seen;
+                replaced.push(format!(
+                    "Redis: {seen} (its peak RSS {} + the last fork's copy-on-write {}, {source}) \
+                     instead of its typical {assumed}",
+                    ByteSize(rss as u64),
+                    ByteSize(cow as u64)
+                ));
+            }
+        }
+        if obs.postgres.as_ref().is_some_and(|p| p.restarted)
+            || obs.redis.as_ref().is_some_and(|r| r.restarted)
+        {
+            replaced
+                .push("a server restarted inside the window: its peaks may miss the load".into());
+        }
+        self.observed = Some(ObservedLevel { total, replaced });
+        self
     }
 
     /// Judged at `level`: below the worst case, a worst case over RAM is
@@ -260,6 +323,7 @@ fn judge(
         level: Level::Worst,
         assumptions: target.assumptions.clone(),
         start_proof: None,
+        observed: None,
     }
 }
 
@@ -464,6 +528,11 @@ impl fmt::Display for Text<'_> {
             write!(s, "{proof}")?;
         }
         writeln!(s, "levels: {}", levels_text(r))?;
+        if let Some(o) = &r.observed {
+            for x in &o.replaced {
+                writeln!(s, "observed: {x}")?;
+            }
+        }
         if let Some(e) = &r.budget.exposure {
             writeln!(s, "exposure: {}", e.describe(ram))?;
         }
@@ -509,7 +578,17 @@ pub fn levels_text(r: &Report) -> String {
             format!("{} {total} ({fits})", l.name())
         })
         .collect();
-    parts.push("observed: none (no observation of the live host)".into());
+    parts.push(match &r.observed {
+        Some(o) => {
+            let fits = if o.total <= r.budget.ram {
+                "fits".to_string()
+            } else {
+                format!("{} over", o.total - r.budget.ram)
+            };
+            format!("observed {} ({fits})", o.total)
+        }
+        None => "observed: none (no observation of the live host)".into(),
+    });
     let at = match r.fits_at() {
         Some(l) => format!("fits at the {} level", l.name()),
         None => "fits at no level".to_string(),
@@ -525,6 +604,9 @@ pub fn levels_text(r: &Report) -> String {
 struct JsonLevel {
     total: ByteSize,
     fits: bool,
+    /// The assumptions an observation replaced (the observed level).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replaced: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -588,12 +670,17 @@ pub fn json(r: &Report) -> String {
             let at = |l: Level| JsonLevel {
                 total: r.level_total(l),
                 fits: r.level_fits(l),
+                replaced: Vec::new(),
             };
             JsonLevels {
                 worst: at(Level::Worst),
                 busy: at(Level::Busy),
                 typical: at(Level::Typical),
-                observed: None,
+                observed: r.observed.as_ref().map(|o| JsonLevel {
+                    total: o.total,
+                    fits: o.total <= r.budget.ram,
+                    replaced: o.replaced.clone(),
+                }),
             }
         },
         exposure: r.budget.exposure.as_ref(),

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
 use crate::harness::{self, PgBouncer, Postgres, Redis};
+use predicates::prelude::*;
 
 /// `dbtune observe ARGS` started in the background (the test runs the
 /// workload meanwhile, once observe says its first read is done);
@@ -385,4 +386,68 @@ fn a_restart_inside_the_window_is_said_and_not_computed() {
     assert!(x["delta"].as_object().unwrap().is_empty(), "{x}");
     assert!(x["reset"].as_str().unwrap().contains("went down"), "{x}");
     assert!(stderr.contains("no deltas"), "{stderr}");
+}
+
+/// check-budget --observed: the files' budget at the load an observation
+/// saw (the most active backends at once times the heavy query, Redis at
+/// its peak RSS), each replaced assumption named, beside the other levels.
+#[test]
+fn check_budget_adds_the_observed_level_and_names_what_it_replaced() {
+    let pg = Postgres::start("", &[]);
+    let r = Redis::start("maxmemory 64mb\nmaxmemory-policy noeviction\n", &[]);
+    let obs = Observing::start(&[
+        "--seconds",
+        "3",
+        "--ram",
+        "4GiB",
+        &pg_url(&pg, "postgres"),
+        &format!("redis://127.0.0.1:{}", r.port),
+    ]);
+    let mut sleeper = pg.tool("psql");
+    sleeper.args([
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-XAtqc",
+        "SELECT pg_sleep(1.5)",
+    ]);
+    let sleeping = sleeper.spawn().unwrap();
+    harness::run_ok_child(sleeping);
+    let (_, text, _) = obs.finish();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("obs.json");
+    std::fs::write(&file, &text).unwrap();
+    let rendered = dir.path().join("set");
+    harness::dbtune()
+        .args(["render", "--profile", "low-memory", "--out"])
+        .arg(&rendered)
+        .assert()
+        .success();
+    let out = harness::dbtune()
+        .args(["check-budget", "--format", "json", "--observed"])
+        .arg(&file)
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let levels = &v["levels"];
+    let observed = &levels["observed"];
+    let replaced = observed["replaced"].to_string();
+    assert!(replaced.contains("heavy queries at once: 1,"), "{replaced}");
+    assert!(replaced.contains("Redis:"), "{replaced}");
+    assert!(
+        observed["total"].as_u64().unwrap() < levels["busy"]["total"].as_u64().unwrap(),
+        "{levels:#}"
+    );
+    // The text report says the same.
+    harness::dbtune()
+        .args(["check-budget", "--observed"])
+        .arg(&file)
+        .arg(&rendered)
+        .assert()
+        .stdout(
+            predicates::str::contains("observed: heavy queries at once")
+                .and(predicates::str::contains(", observed ")),
+        );
 }
