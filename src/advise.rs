@@ -193,6 +193,7 @@ pub fn advise(obs: &Observation, host: &Host) -> Advice {
     let mut notes = Vec::new();
     checkpoints(obs, &mut advice, &mut notes);
     wal_buffers(obs, &mut advice);
+    jit_overhead(obs, &mut advice);
     cache_hits(obs, host, &mut advice, &mut notes);
     temp_spills(obs, host, &mut advice, &mut notes);
     redis_evictions(obs, host, &mut advice, &mut notes);
@@ -344,6 +345,72 @@ fn wal_buffers(obs: &Observation, out: &mut Vec<Proposal>) {
             "{} more shared memory, inside shared_buffers' order of magnitude",
             ByteSize(proposed.bytes().saturating_sub(current as u64))
         )),
+    });
+}
+
+/// JIT that costs more than it saves: over the statements it compiled
+/// (pg_stat_statements' jit_* columns, 15+), a quarter or more of their
+/// execution time went to generating, inlining, optimizing and emitting
+/// code, and they are short (under a second each on average). PostgreSQL's
+/// docs: JIT pays off mainly for long-running CPU-bound queries. Proposes
+/// jit_above_cost ten times higher (so only queries ten times costlier
+/// compile), or jit = off when it is already at 1e6 or more.
+fn jit_overhead(obs: &Observation, out: &mut Vec<Proposal>) {
+    let Some(p) = &obs.postgres else { return };
+    let (mut jit, mut exec, mut calls) = (0.0, 0.0, 0.0);
+    for s in &p.statements {
+        let c = &s.counters;
+        if c.get("jit_functions").unwrap_or(0.0) == 0.0 {
+            continue;
+        }
+        jit += [
+            "jit_generation_time",
+            "jit_inlining_time",
+            "jit_optimization_time",
+            "jit_emission_time",
+            "jit_deform_time",
+        ]
+        .iter()
+        .filter_map(|k| c.get(k))
+        .sum::<f64>();
+        exec += c.get("total_exec_time").unwrap_or(0.0);
+        calls += c.get("calls").unwrap_or(0.0);
+    }
+    if exec <= 0.0 || calls == 0.0 || jit / exec < 0.25 || exec / calls >= 1000.0 {
+        return;
+    }
+    let Some(cost) = pg_number(obs, "jit_above_cost") else {
+        return;
+    };
+    let (setting, current, proposed) = if cost < 1e6 {
+        (
+            "jit_above_cost",
+            format!("{cost:.0}"),
+            format!("{:.0}", (cost * 10.0).max(1e6).min(1e9)),
+        )
+    } else {
+        (
+            "jit",
+            pg_setting(obs, "jit").map_or("on".into(), |s| s.value.clone()),
+            "off".to_string(),
+        )
+    };
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: setting.into(),
+        current,
+        proposed,
+        applies_to: "system".into(),
+        rule: "jit-overhead",
+        evidence: format!(
+            "{calls:.0} call(s) compiled by JIT in {:.0} s spent {jit:.1} ms in JIT of {exec:.1} ms \
+             executing ({:.0}%, threshold 25%), {:.1} ms a call (short: under 1 s)",
+            obs.seconds,
+            100.0 * jit / exec,
+            exec / calls
+        ),
+        restart: false,
+        room: None,
     });
 }
 

@@ -409,3 +409,36 @@ fn cache_misses_on_a_database_larger_than_shared_buffers_get_more_shared_buffers
         .unwrap()
         .contains("hit shared_buffers"));
 }
+
+/// Short queries compiled by JIT at every cost (jit_above_cost = 0, on
+/// Debian's build, which has llvmjit): JIT time is most of their
+/// execution, and advise raises jit_above_cost.
+#[test]
+fn jit_that_costs_more_than_it_saves_gets_a_higher_jit_above_cost() {
+    harness::need("postgres");
+    let pg = Postgres::start(
+        "shared_preload_libraries = 'pg_stat_statements'\njit = on\njit_above_cost = 0\n\
+         jit_inline_above_cost = 0\njit_optimize_above_cost = 0\n",
+        &[],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    for _ in 0..5 {
+        pg.psql(
+            "postgres",
+            "postgres",
+            "SELECT sum(g), avg(g), max(g) FROM generate_series(1, 100) g",
+        );
+    }
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "jit-overhead");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["setting"], "jit_above_cost");
+    assert_eq!(p[0]["current"], "0");
+    assert_eq!(p[0]["proposed"], "1000000");
+}
