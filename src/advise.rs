@@ -386,7 +386,7 @@ fn jit_overhead(obs: &Observation, out: &mut Vec<Proposal>) {
         (
             "jit_above_cost",
             format!("{cost:.0}"),
-            format!("{:.0}", (cost * 10.0).max(1e6).min(1e9)),
+            format!("{:.0}", (cost * 10.0).clamp(1e6, 1e9)),
         )
     } else {
         (
