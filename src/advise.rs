@@ -422,9 +422,21 @@ fn cache_hits(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &m
     let Some(db) = p.counters.get("database") else {
         return;
     };
+    // Before PostgreSQL 16 a block a table grows by counts as read: take
+    // the databases' growth out of the reads.
+    let growth = p
+        .gauges
+        .get("database_growth_bytes")
+        .copied()
+        .unwrap_or(0.0);
+    let grown = if p.major < 16 {
+        growth.max(0.0) / 8192.0
+    } else {
+        0.0
+    };
     let (hits, reads) = (
         db.get("blks_hit").unwrap_or(0.0),
-        db.get("blks_read").unwrap_or(0.0),
+        (db.get("blks_read").unwrap_or(0.0) - grown).max(0.0),
     );
     let (Some(sb), Some(size)) = (
         pg_bytes(obs, "shared_buffers"),
@@ -453,10 +465,19 @@ fn cache_hits(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &m
                 rule: "cache-misses",
                 evidence: format!(
                     "{:.2}% of {:.0} block reads hit shared_buffers in {:.0} s (threshold 99%, \
-                     with at least 1000 read), and the databases hold {} against shared_buffers {}",
+                     with at least 1000 read{}), and the databases hold {} against shared_buffers {}",
                     100.0 * ratio,
                     hits + reads,
                     obs.seconds,
+                    if grown > 0.0 {
+                        format!(
+                            "; {grown:.0} blocks the databases grew by are not counted as reads, \
+                             as PostgreSQL {} counts them",
+                            p.major
+                        )
+                    } else {
+                        String::new()
+                    },
                     ByteSize(*size as u64),
                     ByteSize(sb as u64)
                 ),

@@ -149,7 +149,12 @@ fn checkpoints(p: &PgObservation) -> Option<(f64, f64)> {
 }
 
 /// The measures of PostgreSQL both windows have.
-fn postgres(b: &PgObservation, a: &PgObservation, out: &mut Vec<Change>, notes: &mut Vec<String>) {
+fn postgres(
+    (before_obs, b): (&Observation, &PgObservation),
+    (after_obs, a): (&Observation, &PgObservation),
+    out: &mut Vec<Change>,
+    notes: &mut Vec<String>,
+) {
     let (db_b, db_a) = (b.counters.get("database"), a.counters.get("database"));
     for (side, db) in [("before", db_b), ("after", db_a)] {
         if let Some(why) = db.and_then(|c| c.reset.as_deref()) {
@@ -200,12 +205,15 @@ fn postgres(b: &PgObservation, a: &PgObservation, out: &mut Vec<Change>, notes: 
         ),
         Better::Lower,
     );
-    let share =
-        |p: &PgObservation| checkpoints(p).and_then(|(r, t)| (r + t > 0.0).then(|| r / (r + t)));
+    // Checkpoints forced by WAL volume (or asked for), per minute of the
+    // window: what max_wal_size is about.
+    let requested = |o: &Observation, p: &PgObservation| {
+        checkpoints(p).map(|(r, _)| 60.0 * r / o.seconds.max(1.0))
+    };
     push(
-        "share of checkpoints requested (not timed)",
-        share(b),
-        share(a),
+        "checkpoints requested per minute",
+        requested(before_obs, b),
+        requested(after_obs, a),
         Better::Lower,
     );
     // Statements in both windows, the busiest before first.
@@ -270,7 +278,7 @@ pub fn compare(before: &Observation, after: &Observation) -> Comparison {
         ));
     }
     match (&before.postgres, &after.postgres) {
-        (Some(b), Some(a)) => postgres(b, a, &mut changes, &mut notes),
+        (Some(b), Some(a)) => postgres((before, b), (after, a), &mut changes, &mut notes),
         (None, None) => {}
         _ => notes.push("PostgreSQL is observed in only one of the two".into()),
     }

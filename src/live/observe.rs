@@ -332,6 +332,8 @@ fn observed_host(
 
 /// One read of PostgreSQL's counters.
 struct PgSnap {
+    /// Every database's size, summed.
+    size: Option<f64>,
     started: String,
     groups: BTreeMap<String, Snapshot>,
     databases: BTreeMap<String, Snapshot>,
@@ -364,7 +366,32 @@ impl PgReader {
                 .map_err(|e| anyhow!("SET failed: {}", conn::pg_error_text(&e)))
         })
         .await?;
-        let state = pg_state(&client, target.shown(), t).await?;
+        // Its own queries out of pg_stat_statements where the role may say
+        // so (a superuser); otherwise they are in it, and said to be.
+        let untracked = client
+            .batch_execute("SET pg_stat_statements.track = 'none'")
+            .await
+            .is_ok();
+        // The settings as the server runs them: pg_settings shows this
+        // session's SETs, so those rows take the value the session started
+        // with (reset_val).
+        let mut state = pg_state(&client, target.shown(), t).await?;
+        let own = pg_query(
+            &client,
+            "SELECT name, reset_val FROM pg_settings WHERE source = 'session'",
+            &[],
+            t,
+        )
+        .await?;
+        for row in own {
+            let (name, reset): (String, Option<String>) = (row.get(0), row.get(1));
+            if let Some(s) = state.settings.iter_mut().find(|s| s.name == name) {
+                s.setting = reset.unwrap_or_default();
+                s.source = "before observe's own SET (reset_val)".into();
+                s.sourcefile = None;
+                s.sourceline = None;
+            }
+        }
         let mut unavailable = Vec::new();
         let sees_all: bool = pg_query(
             &client,
@@ -382,6 +409,16 @@ impl PgReader {
                     "`{}` is neither a superuser nor a member of pg_read_all_stats (pg_monitor \
                      includes it): their state and statements are hidden, so the peaks count only \
                      this role's",
+                    state.user
+                ),
+            });
+        }
+        if !untracked && state.get("pg_stat_statements.track").is_some() {
+            unavailable.push(Unavailable {
+                what: "observe's own statements left out of pg_stat_statements".into(),
+                why: format!(
+                    "`{}` may not set pg_stat_statements.track (superuser only): observe's own \
+                     queries are among the statements, under its role",
                     state.user
                 ),
             });
@@ -552,6 +589,22 @@ impl PgReader {
         }
         total.reset_at = (!resets.is_empty()).then(|| resets.join(", "));
         groups.insert("database".into(), total);
+        let mut size = None;
+        // The databases' growth: before PostgreSQL 16 a block added to a
+        // relation counts as a block read (blks_read), so advice needs it
+        // to tell reads that missed the cache from a table growing.
+        if let Some(bytes) = pg_query(
+            &self.client,
+            "SELECT sum(pg_database_size(oid))::float8 FROM pg_database WHERE datallowconn",
+            &[],
+            t,
+        )
+        .await
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.get::<_, Option<f64>>(0)))
+        {
+            size = Some(bytes);
+        }
         let mut statements = BTreeMap::new();
         if self.statements {
             let rows = pg_query(
@@ -574,6 +627,7 @@ impl PgReader {
             }
         }
         Ok(PgSnap {
+            size,
             started,
             groups,
             databases,
@@ -660,11 +714,18 @@ impl PgReader {
                     .client
                     .batch_execute("SET work_mem = '16MB'; SET application_name = 'dbtune observe'")
                     .await;
+                let _ = self
+                    .client
+                    .batch_execute("SET pg_stat_statements.track = 'none'")
+                    .await;
                 self.snapshot(t).await?
             }
         };
         let restarted = before.started != after.started;
-        let gauges = self.gauges(t).await;
+        let mut gauges = self.gauges(t).await;
+        if let (Some(b), Some(a)) = (before.size, after.size) {
+            gauges.insert("database_growth_bytes".into(), a - b);
+        }
         let compare = |b: &BTreeMap<String, Snapshot>, a: &BTreeMap<String, Snapshot>| {
             a.iter()
                 .map(|(k, s)| {
