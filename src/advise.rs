@@ -569,25 +569,27 @@ fn temp_spills(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &
         host,
         &[(Scope::Postgres, "work_mem".into(), global.pg())],
     );
+    // The raise for everyone, with where its room came from.
+    let for_everyone = |room: String| Proposal {
+        service: Scope::Postgres,
+        setting: "work_mem".into(),
+        current: ByteSize(work_mem as u64).pg(),
+        proposed: global.pg(),
+        applies_to: "system".into(),
+        rule: "temp-spills",
+        evidence: needs
+            .iter()
+            .map(|n| n.2.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        restart: false,
+        room: Some(room),
+    };
     if fits {
-        out.push(Proposal {
-            service: Scope::Postgres,
-            setting: "work_mem".into(),
-            current: ByteSize(work_mem as u64).pg(),
-            proposed: global.pg(),
-            applies_to: "system".into(),
-            rule: "temp-spills",
-            evidence: needs
-                .iter()
-                .map(|n| n.2.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-            restart: false,
-            room: Some(format!(
-                "the budget holds it for every connection: busy level {total} of {}",
-                host.ram.value
-            )),
-        });
+        out.push(for_everyone(format!(
+            "the budget holds it for every connection: busy level {total} of {}",
+            host.ram.value
+        )));
         return;
     }
     // Room from connections the window never used: max_connections down
@@ -625,26 +627,12 @@ fn temp_spills(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &
                     restart: true,
                     room: None,
                 });
-                out.push(Proposal {
-                    service: Scope::Postgres,
-                    setting: "work_mem".into(),
-                    current: ByteSize(work_mem as u64).pg(),
-                    proposed: global.pg(),
-                    applies_to: "system".into(),
-                    rule: "temp-spills",
-                    evidence: needs
-                        .iter()
-                        .map(|n| n.2.clone())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    restart: false,
-                    room: Some(format!(
-                        "from max_connections {max_conn:.0} -> {fewer:.0} (connections-unused): \
-                         the busy level is then {with_room} of {} (it would be {total} with every \
-                         connection kept)",
-                        host.ram.value
-                    )),
-                });
+                out.push(for_everyone(format!(
+                    "from max_connections {max_conn:.0} -> {fewer:.0} (connections-unused): the \
+                     busy level is then {with_room} of {} (it would be {total} with every \
+                     connection kept)",
+                    host.ram.value
+                )));
                 return;
             }
         }

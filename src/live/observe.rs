@@ -822,20 +822,7 @@ impl RedisReader {
     }
 
     async fn info(&mut self, t: Duration) -> Result<BTreeMap<String, String>> {
-        let con = &mut self.con;
-        let text: String = timed("INFO", t, async {
-            redis::cmd("INFO")
-                .arg("all")
-                .query_async(con)
-                .await
-                .map_err(|e| anyhow!("INFO failed: {e}"))
-        })
-        .await?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-            .collect())
+        super::state::redis_info(&mut self.con, t).await
     }
 
     async fn sample(&mut self, t: Duration) {

@@ -331,12 +331,12 @@ pub async fn pg_state(c: &tokio_postgres::Client, target: &str, t: Duration) -> 
     })
 }
 
-pub async fn redis_state(
+/// `INFO all` as field -> value.
+pub(super) async fn redis_info(
     con: &mut redis::aio::MultiplexedConnection,
-    target: &str,
     t: Duration,
-) -> Result<RedisState> {
-    let info: String = timed("INFO", t, async {
+) -> Result<BTreeMap<String, String>> {
+    let text: String = timed("INFO", t, async {
         redis::cmd("INFO")
             .arg("all")
             .query_async(con)
@@ -344,11 +344,19 @@ pub async fn redis_state(
             .map_err(|e| anyhow!("INFO failed: {e}"))
     })
     .await?;
-    let info = info
+    Ok(text
         .lines()
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
+        .collect())
+}
+
+pub async fn redis_state(
+    con: &mut redis::aio::MultiplexedConnection,
+    target: &str,
+    t: Duration,
+) -> Result<RedisState> {
+    let info = redis_info(con, t).await?;
     let config: BTreeMap<String, String> = timed("CONFIG GET", t, async {
         let pairs: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")

@@ -6,16 +6,21 @@
 
 use std::process::Child;
 
-use crate::harness::{self, PgBouncer, Postgres, Redis};
-use crate::observe::{pg_url, Observing, SPILL};
+use crate::harness::{self, Postgres, Redis};
+use crate::observe::{bouncer, in_background, pg_url, through, Observing, SPILL};
 
-/// The observation's JSON through `dbtune advise FILE --format json`.
+/// The observation's JSON through `dbtune advise FILE --format json` for
+/// a 4 GiB host.
 fn advise(observation: &str) -> serde_json::Value {
+    advise_on(observation, "4GiB")
+}
+
+fn advise_on(observation: &str, ram: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("obs.json");
     std::fs::write(&file, observation).unwrap();
     let out = harness::dbtune()
-        .args(["advise", "--format", "json", "--ram", "4GiB"])
+        .args(["advise", "--format", "json", "--ram", ram])
         .arg(&file)
         .output()
         .unwrap();
@@ -34,13 +39,6 @@ fn proposals<'a>(v: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Va
         .iter()
         .filter(|p| p["rule"] == rule)
         .collect()
-}
-
-fn psql_bg(pg: &Postgres, user: &str, sql: &str) -> Child {
-    let mut c = pg.tool("psql");
-    c.args(["-U", user, "-d", "postgres", "-XAtqc", sql])
-        .stdout(std::process::Stdio::null());
-    c.spawn().unwrap()
 }
 
 /// A write burst under max_wal_size 32MB requests checkpoints; advise
@@ -157,11 +155,7 @@ fn clients_waiting_for_a_small_pool_get_a_larger_pool() {
         "postgres",
         "CREATE ROLE app LOGIN PASSWORD 'AppSecret9'",
     );
-    let ini = "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
-               [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
-               auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = 1\n\
-               admin_users = app\nstats_period = 1\n";
-    let b = PgBouncer::start(ini, pg.port, &[("app", "AppSecret9")]);
+    let b = bouncer(&pg, None, 1);
     let obs = Observing::start(&[
         "--seconds",
         "6",
@@ -171,13 +165,7 @@ fn clients_waiting_for_a_small_pool_get_a_larger_pool() {
         &format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port),
     ]);
     let clients: Vec<Child> = (0..3)
-        .map(|_| {
-            let mut c = pg.tool("psql");
-            c.env("PGPASSWORD", "AppSecret9")
-                .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
-                .args(["-d", "postgres", "-XAtqc", "SELECT pg_sleep(1.5)"]);
-            c.spawn().unwrap()
-        })
+        .map(|_| through(&pg, &b, "SELECT pg_sleep(1.5)"))
         .collect();
     for c in clients {
         harness::run_ok_child(c);
@@ -213,11 +201,7 @@ fn a_well_sized_set_under_a_light_load_gets_no_advice() {
         "CREATE TABLE t (id int primary key, v text)",
     );
     let r = Redis::start("maxmemory 64mb\nmaxmemory-policy allkeys-lru\n", &[]);
-    let ini = "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
-               [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
-               auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = 5\n\
-               admin_users = app\nstats_period = 1\n";
-    let b = PgBouncer::start(ini, pg.port, &[("app", "AppSecret9")]);
+    let b = bouncer(&pg, None, 5);
     let obs = Observing::start(&[
         "--seconds",
         "4",
@@ -227,9 +211,8 @@ fn a_well_sized_set_under_a_light_load_gets_no_advice() {
         &format!("redis://127.0.0.1:{}", r.port),
         &format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port),
     ]);
-    let light = psql_bg(
+    let light = in_background(
         &pg,
-        "postgres",
         "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 1000) g; \
          SELECT count(*) FROM t; SELECT v FROM t ORDER BY id LIMIT 10",
     );
@@ -237,11 +220,7 @@ fn a_well_sized_set_under_a_light_load_gets_no_advice() {
         r.cmd(&["SET", &format!("k{i}"), "v"]);
         r.cmd(&["GET", &format!("k{i}")]);
     }
-    let mut c = pg.tool("psql");
-    c.env("PGPASSWORD", "AppSecret9")
-        .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
-        .args(["-d", "postgres", "-XAtqc", "SELECT 1"]);
-    harness::run_ok(c);
+    harness::run_ok_child(through(&pg, &b, "SELECT 1"));
     harness::run_ok_child(light);
     let (_, text, _) = obs.finish();
     let v = advise(&text);
@@ -332,15 +311,7 @@ fn a_raise_that_does_not_fit_takes_its_room_from_unused_connections() {
     let obs = Observing::start(&["--seconds", "3", "--ram", "2GiB", &pg_url(&pg, "postgres")]);
     pg.psql("postgres", "app", SPILL);
     let (_, text, _) = obs.finish();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("obs.json");
-    std::fs::write(&file, &text).unwrap();
-    let out = harness::dbtune()
-        .args(["advise", "--format", "json", "--ram", "2GiB"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = advise_on(&text, "2GiB");
     let conns = proposals(&v, "connections-unused");
     assert_eq!(conns.len(), 1, "{v:#}");
     assert_eq!(conns[0]["current"], "500");

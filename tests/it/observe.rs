@@ -66,6 +66,41 @@ impl Observing {
     }
 }
 
+/// PgBouncer in front of `pg`'s `postgres` database for role `app`
+/// (password AppSecret9, also its admin), pools of `pool`, statistics
+/// every second.
+pub(crate) fn bouncer(pg: &Postgres, version: Option<&str>, pool: u32) -> PgBouncer {
+    let ini = format!(
+        "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
+         [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
+         auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = {pool}\n\
+         admin_users = app\nstats_period = 1\n"
+    );
+    let users = [("app", "AppSecret9")];
+    match version {
+        None => PgBouncer::start(&ini, pg.port, &users),
+        Some(v) => PgBouncer::start_version(v, &ini, pg.port, &users),
+    }
+}
+
+/// `sql` as role app through PgBouncer, started in the background.
+pub(crate) fn through(pg: &Postgres, b: &PgBouncer, sql: &str) -> Child {
+    let mut c = pg.tool("psql");
+    c.env("PGPASSWORD", "AppSecret9")
+        .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
+        .args(["-d", "postgres", "-XAtqc", sql])
+        .stdout(Stdio::null());
+    c.spawn().unwrap()
+}
+
+/// `sql` as the superuser over the socket, started in the background.
+pub(crate) fn in_background(pg: &Postgres, sql: &str) -> Child {
+    let mut c = pg.tool("psql");
+    c.args(["-U", "postgres", "-d", "postgres", "-XAtqc", sql])
+        .stdout(Stdio::null());
+    c.spawn().unwrap()
+}
+
 pub(crate) fn pg_url(pg: &Postgres, user: &str) -> String {
     format!(
         "postgres://{user}:NotThePassw0rd@127.0.0.1:{}/postgres?sslmode=disable",
@@ -101,16 +136,7 @@ fn observe_reads_each_majors_counters_peaks_and_statements() {
         );
         pg.psql("postgres", "postgres", "CREATE TABLE t (id int, v text)");
         let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "mon")]);
-        let mut sleeper = pg.tool("psql");
-        sleeper.args([
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-XAtqc",
-            "SELECT pg_sleep(1.5)",
-        ]);
-        let sleeping = sleeper.spawn().unwrap();
+        let sleeping = in_background(&pg, "SELECT pg_sleep(1.5)");
         pg.psql("postgres", "postgres", SPILL);
         pg.psql(
             "postgres",
@@ -280,25 +306,12 @@ fn observe_pgbouncer_sees_clients_waiting_for_a_small_pool() {
         "postgres",
         "CREATE ROLE app LOGIN PASSWORD 'AppSecret9'",
     );
-    let ini = "[databases]\npostgres = host=127.0.0.1 port=5432 dbname=postgres\n\n\
-               [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = plain\n\
-               auth_file = users.txt\npool_mode = transaction\ndefault_pool_size = 1\n\
-               admin_users = app\nstats_period = 1\n";
     for version in [None, Some("1.24")] {
-        let b = match version {
-            None => PgBouncer::start(ini, pg.port, &[("app", "AppSecret9")]),
-            Some(v) => PgBouncer::start_version(v, ini, pg.port, &[("app", "AppSecret9")]),
-        };
+        let b = bouncer(&pg, version, 1);
         let url = format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port);
         let obs = Observing::start(&["--seconds", "4", "--ram", "4GiB", &url]);
         let clients: Vec<Child> = (0..3)
-            .map(|_| {
-                let mut c = pg.tool("psql");
-                c.env("PGPASSWORD", "AppSecret9")
-                    .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-U", "app"])
-                    .args(["-d", "postgres", "-XAtqc", "SELECT pg_sleep(0.8)"]);
-                c.spawn().unwrap()
-            })
+            .map(|_| through(&pg, &b, "SELECT pg_sleep(0.8)"))
             .collect();
         for c in clients {
             harness::run_ok_child(c);
@@ -405,16 +418,7 @@ fn check_budget_adds_the_observed_level_and_names_what_it_replaced() {
         &pg_url(&pg, "postgres"),
         &format!("redis://127.0.0.1:{}", r.port),
     ]);
-    let mut sleeper = pg.tool("psql");
-    sleeper.args([
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-XAtqc",
-        "SELECT pg_sleep(1.5)",
-    ]);
-    let sleeping = sleeper.spawn().unwrap();
+    let sleeping = in_background(&pg, "SELECT pg_sleep(1.5)");
     harness::run_ok_child(sleeping);
     let (_, text, _) = obs.finish();
     let dir = tempfile::tempdir().unwrap();
