@@ -177,6 +177,9 @@ fn pg_number(obs: &Observation, name: &str) -> Option<f64> {
     pg_setting(obs, name)?.value.parse().ok()
 }
 
+/// The largest max_wal_size advise proposes (see `checkpoints`).
+const MAX_WAL_SIZE_CAP: ByteSize = ByteSize::gib(16);
+
 /// The next power of two at or above `bytes`, in whole MiB at least.
 fn round_up_mib(bytes: f64) -> ByteSize {
     let mib = (bytes / 1048576.0).ceil().max(1.0) as u64;
@@ -267,7 +270,10 @@ fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<Strin
         return;
     }
     let need = per_cycle * (1.0 + cct);
-    let proposed = round_up_mib(need);
+    // pg_wal may grow to max_wal_size, and a full disk stops PostgreSQL:
+    // the observation does not know the free space, so the proposal stops
+    // at 16 GB (PGTune's largest) and the evidence says to check the disk.
+    let proposed = round_up_mib(need).min(MAX_WAL_SIZE_CAP);
     if (proposed.bytes() as f64) <= max_wal {
         // Requested checkpoints at a rate max_wal_size already covers:
         // something else asked for them (CHECKPOINT, a base backup).
@@ -290,8 +296,8 @@ fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<Strin
             "{req:.0} checkpoint(s) requested and {timed:.0} timed in {:.0} s; WAL {}/s is {} per \
              checkpoint_timeout ({timeout:.0} s), over the {} that starts a checkpoint \
              (max_wal_size / (1 + checkpoint_completion_target {cct})); the proposal holds one \
-             checkpoint_timeout of WAL, rounded up to a power of two (pg_wal may grow to it: \
-             check the disk)",
+             checkpoint_timeout of WAL, rounded up to a power of two, at most 16GB (pg_wal may \
+             grow to it, and a full disk stops the server: check the free space first)",
             obs.seconds,
             mib(rate),
             mib(per_cycle),

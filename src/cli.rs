@@ -104,7 +104,7 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct LiveArgs {
     /// Seconds to wait for a connection and for each query.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -191,7 +191,7 @@ pub enum AdviseFormat {
 
 /// What inspect and apply are told about the host the servers run on (a
 /// live server's versions are its own).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ServersHostArgs {
     /// RAM of the servers' host, for the budget check [default: the facts,
     /// else (apply) the directory's manifest, else this machine's when the

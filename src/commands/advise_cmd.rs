@@ -25,14 +25,8 @@ pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
             seconds: args.seconds,
             interval: 1,
             out: None,
-            host: crate::cli::ServersHostArgs {
-                ram: args.host.ram,
-                facts: args.host.facts.clone(),
-                filesystem: args.host.filesystem.clone(),
-            },
-            live: crate::cli::LiveArgs {
-                timeout: args.live.timeout,
-            },
+            host: args.host.clone(),
+            live: args.live.clone(),
         })?,
     };
     let host = host(&obs, &args)?;
