@@ -201,6 +201,12 @@ pub fn advise(obs: &Observation, host: &Host) -> Advice {
     temp_spills(obs, host, &mut advice, &mut notes);
     redis_evictions(obs, host, &mut advice, &mut notes);
     pgbouncer_waiting(obs, &mut advice, &mut notes);
+    idle_in_transaction(obs, &mut advice);
+    autovacuum(obs, &mut advice, &mut notes);
+    connections_near_limit(obs, host, &mut advice, &mut notes);
+    shared_buffers_oversized(obs, host, &mut advice);
+    redis_fragmentation(obs, &mut advice);
+    redis_fork(obs, &mut notes);
     let (before, _) = judge(obs, host, &[]);
     let system: Vec<(Scope, String, String)> = advice
         .iter()
@@ -794,6 +800,362 @@ fn pgbouncer_waiting(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec
         restart: false,
         room,
     });
+}
+
+/// A session idle inside a transaction for a minute or more, with no
+/// timeout set: it holds its locks and its snapshot, so VACUUM cannot
+/// remove the rows that snapshot may still see (PostgreSQL's documentation
+/// of idle_in_transaction_session_timeout). The timeout proposed is twice
+/// the longest idle seen, at least 5 minutes, so the sessions the window
+/// saw are not cut short.
+fn idle_in_transaction(obs: &Observation, out: &mut Vec<Proposal>) {
+    let Some(p) = &obs.postgres else { return };
+    let longest = p
+        .peaks
+        .get("longest_idle_in_transaction_seconds")
+        .map_or(0.0, |x| x.max);
+    let sessions = p.peaks.get("idle_in_transaction").map_or(0.0, |x| x.max);
+    let Some(current) = pg_seconds(obs, "idle_in_transaction_session_timeout") else {
+        return;
+    };
+    if longest < IDLE_IN_TRANSACTION_SECONDS || current > 0.0 {
+        return;
+    }
+    let minutes = ((2.0 * longest) / 60.0).ceil().max(5.0);
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "idle_in_transaction_session_timeout".into(),
+        current: "0".into(),
+        proposed: format!("{minutes:.0}min"),
+        applies_to: "system".into(),
+        rule: "idle-in-transaction",
+        evidence: format!(
+            "up to {sessions:.0} session(s) idle in a transaction at once, the longest for \
+             {longest:.0} s (pg_stat_activity, sampled every {:.1} s; threshold {IDLE_IN_TRANSACTION_SECONDS:.0} s), \
+             with no timeout: each holds its locks and keeps VACUUM from removing rows its \
+             snapshot may see. A session idle longer than the timeout is ended and its \
+             transaction rolled back: find the code path that leaves transactions open first",
+            obs.seconds / f64::from(obs.samples.max(1))
+        ),
+        restart: false,
+        room: None,
+    });
+}
+
+/// Idle in a transaction this long counts.
+const IDLE_IN_TRANSACTION_SECONDS: f64 = 60.0;
+
+/// Dead rows autovacuum has not removed: with autovacuum off, turn it on;
+/// with it on and the dead rows more than twice its own trigger (50 rows +
+/// autovacuum_vacuum_scale_factor of the live ones, summed over the
+/// tables), give its workers more I/O (autovacuum_vacuum_cost_limit). A
+/// transaction ID age past autovacuum_freeze_max_age is said: an
+/// anti-wraparound vacuum is due, whatever the settings.
+fn autovacuum(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(p) = &obs.postgres else { return };
+    let (Some(dead), Some(live)) = (
+        p.gauges.get("dead_tuples").copied(),
+        p.gauges.get("live_tuples").copied(),
+    ) else {
+        return;
+    };
+    if let (Some(age), Some(freeze)) = (
+        p.gauges.get("oldest_xid_age").copied(),
+        pg_number(obs, "autovacuum_freeze_max_age"),
+    ) {
+        if age > freeze {
+            notes.push(format!(
+                "autovacuum: the oldest database's transaction ID age is {age:.0}, past \
+                 autovacuum_freeze_max_age {freeze:.0}: an anti-wraparound vacuum is due or \
+                 running; at 2^31 - 3 million PostgreSQL refuses new transactions. Check \
+                 pg_stat_progress_vacuum and long transactions holding the horizon"
+            ));
+        }
+    }
+    let scale = pg_number(obs, "autovacuum_vacuum_scale_factor").unwrap_or(0.2);
+    let base = pg_number(obs, "autovacuum_vacuum_threshold").unwrap_or(50.0);
+    let trigger = base + scale * live;
+    if dead < AUTOVACUUM_MIN_DEAD || dead < 2.0 * trigger {
+        return;
+    }
+    let evidence = |what: &str| {
+        format!(
+            "{dead:.0} dead rows against {live:.0} live in the user tables at the end of the \
+             {:.0} s window (pg_stat_user_tables), over twice autovacuum's trigger ({base:.0} + \
+             {scale} x live = {trigger:.0}) and over {AUTOVACUUM_MIN_DEAD:.0}: {what}",
+            obs.seconds
+        )
+    };
+    let on = pg_setting(obs, "autovacuum").map(|s| s.value.as_str());
+    if on == Some("off") {
+        out.push(Proposal {
+            service: Scope::Postgres,
+            setting: "autovacuum".into(),
+            current: "off".into(),
+            proposed: "on".into(),
+            applies_to: "system".into(),
+            rule: "autovacuum-behind",
+            evidence: evidence(
+                "autovacuum is off, so nothing removes them but a manual VACUUM, and tables \
+                 and indexes grow (anti-wraparound vacuums still run)",
+            ),
+            restart: false,
+            room: None,
+        });
+        return;
+    }
+    // -1 means vacuum_cost_limit (200 by default).
+    let limit = match pg_number(obs, "autovacuum_vacuum_cost_limit") {
+        Some(l) if l > 0.0 => l,
+        _ => pg_number(obs, "vacuum_cost_limit").unwrap_or(200.0),
+    };
+    if limit >= AUTOVACUUM_COST_LIMIT_CAP {
+        notes.push(format!(
+            "autovacuum-behind: {}; its cost limit is already {limit:.0}: look for long \
+             transactions holding back the horizon, or vacuum the largest tables by hand",
+            evidence("autovacuum is behind")
+        ));
+        return;
+    }
+    let proposed = (limit * 4.0).min(AUTOVACUUM_COST_LIMIT_CAP);
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "autovacuum_vacuum_cost_limit".into(),
+        current: format!("{limit:.0}"),
+        proposed: format!("{proposed:.0}"),
+        applies_to: "system".into(),
+        rule: "autovacuum-behind",
+        evidence: evidence(
+            "autovacuum is on but behind; its workers sleep each time they have spent the cost \
+             limit, shared between them, so a limit four times higher lets them read and dirty \
+             four times as many pages between sleeps (more I/O while they run)",
+        ),
+        restart: false,
+        room: None,
+    });
+}
+
+/// Fewer dead rows than this are never "behind".
+const AUTOVACUUM_MIN_DEAD: f64 = 10_000.0;
+/// PostgreSQL's upper bound for the cost limit is 10000; past 2000 the
+/// I/O it allows matters more than the sleeps.
+const AUTOVACUUM_COST_LIMIT_CAP: f64 = 2000.0;
+
+/// Client backends near max_connections: past 80% of the connections
+/// ordinary roles may use (max_connections less the reserved ones), a
+/// spike is refused with "too many clients". max_connections up by a
+/// quarter of the peak when the budget holds it; otherwise a pooler in
+/// front (or the one there made smaller) is what fits.
+fn connections_near_limit(
+    obs: &Observation,
+    host: &Host,
+    out: &mut Vec<Proposal>,
+    notes: &mut Vec<String>,
+) {
+    let Some(p) = &obs.postgres else { return };
+    let peak = p.peaks.get("client_backends").map_or(0.0, |x| x.max);
+    let Some(max) = pg_number(obs, "max_connections") else {
+        return;
+    };
+    let reserved = pg_number(obs, "superuser_reserved_connections").unwrap_or(3.0)
+        + pg_number(obs, "reserved_connections").unwrap_or(0.0);
+    let usable = (max - reserved).max(1.0);
+    if peak < CONNECTIONS_NEAR * usable {
+        return;
+    }
+    let evidence = format!(
+        "up to {peak:.0} client backend(s) at once in {:.0} s (sampled every {:.1} s) of the \
+         {usable:.0} max_connections {max:.0} leaves to ordinary roles (over {:.0}%): a spike \
+         past them is refused with \"too many clients already\"",
+        obs.seconds,
+        obs.seconds / f64::from(obs.samples.max(1)),
+        100.0 * CONNECTIONS_NEAR
+    );
+    let proposed = (peak * 1.25 + reserved).ceil().max(max + 1.0);
+    let (total, fits) = judge(
+        obs,
+        host,
+        &[(
+            Scope::Postgres,
+            "max_connections".into(),
+            format!("{proposed:.0}"),
+        )],
+    );
+    if fits {
+        out.push(Proposal {
+            service: Scope::Postgres,
+            setting: "max_connections".into(),
+            current: format!("{max:.0}"),
+            proposed: format!("{proposed:.0}"),
+            applies_to: "system".into(),
+            rule: "connections-near-limit",
+            evidence,
+            restart: true,
+            room: Some(format!(
+                "the budget at the busy level holds every connection's worst case: {total} of {}",
+                host.ram.value
+            )),
+        });
+        return;
+    }
+    let pooled = obs.pgbouncer.is_some();
+    notes.push(format!(
+        "connections-near-limit: {evidence}. max_connections {proposed:.0} would not fit the \
+         budget ({total} at the busy level of {}): {}",
+        host.ram.value,
+        if pooled {
+            "make PgBouncer's pools smaller (default_pool_size, max_db_connections) so they stay \
+             under max_connections, and let clients wait in PgBouncer instead"
+        } else {
+            "a pooler is needed: PgBouncer in transaction mode in front, with a pool sized to \
+             the busy backends (see docs/profiles.md on what transaction pooling asks of the \
+             application)"
+        }
+    ));
+}
+
+/// The share of usable connections that counts as near the limit.
+const CONNECTIONS_NEAR: f64 = 0.8;
+
+/// shared_buffers far larger than all the data, on a host where it hits:
+/// shared_buffers down to twice the data (at least PostgreSQL's default
+/// 128MB), so the memory goes to the page cache, work_mem or other
+/// services. Only above 128MB and under a 99% hit ratio's worth of
+/// evidence; the data's growth in the window is said.
+fn shared_buffers_oversized(obs: &Observation, host: &Host, out: &mut Vec<Proposal>) {
+    let Some(p) = &obs.postgres else { return };
+    let (Some(sb), Some(size)) = (
+        pg_bytes(obs, "shared_buffers"),
+        p.gauges.get("database_bytes").copied(),
+    ) else {
+        return;
+    };
+    let default = 128.0 * 1048576.0;
+    if sb <= default || size * 4.0 > sb {
+        return;
+    }
+    let proposed = round_up_mib(2.0 * size).max(ByteSize::mib(128));
+    if proposed.bytes() as f64 >= sb {
+        return;
+    }
+    let growth = p
+        .gauges
+        .get("database_growth_bytes")
+        .copied()
+        .unwrap_or(0.0);
+    let (before, _) = judge(obs, host, &[]);
+    let (after, _) = judge(
+        obs,
+        host,
+        &[(Scope::Postgres, "shared_buffers".into(), proposed.pg())],
+    );
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "shared_buffers".into(),
+        current: ByteSize(sb as u64).pg(),
+        proposed: proposed.pg(),
+        applies_to: "system".into(),
+        rule: "shared-buffers-oversized",
+        evidence: format!(
+            "every database together holds {} (pg_database_size; {} in the {:.0} s window) \
+             against shared_buffers {}, over four times the data: the rest of it is memory no \
+             page will use until the data grows; twice the data is kept, at least 128MB. \
+             Observe again before applying if the data is about to grow",
+            ByteSize(size as u64),
+            if growth > 0.0 {
+                format!("grew by {}", ByteSize(growth as u64))
+            } else {
+                "no growth".into()
+            },
+            obs.seconds,
+            ByteSize(sb as u64),
+        ),
+        restart: true,
+        room: Some(format!(
+            "frees memory: the busy level goes from {before} to {after} of {}",
+            host.ram.value
+        )),
+    });
+}
+
+/// Redis's memory fragmented: RSS at least 1.2 times the data and 100 MB
+/// or more of it not data (Redis's own active-defrag-threshold-lower 10%
+/// and active-defrag-ignore-bytes 100mb say when defragmentation is worth
+/// its CPU), with activedefrag off: turn it on. Only a Redis built with
+/// its bundled jemalloc can (CONFIG SET refuses otherwise, and says so);
+/// nothing in INFO tells the two builds apart, so the evidence says it.
+fn redis_fragmentation(obs: &Observation, out: &mut Vec<Proposal>) {
+    let Some(r) = &obs.redis else { return };
+    let (Some(ratio), Some(rss), Some(used)) = (
+        r.gauges.get("mem_fragmentation_ratio").copied(),
+        r.gauges.get("used_memory_rss").copied(),
+        r.gauges.get("used_memory").copied(),
+    ) else {
+        return;
+    };
+    let waste = rss - used;
+    let defrag = r
+        .settings
+        .iter()
+        .find(|s| s.name == "activedefrag")
+        .map(|s| s.value.as_str());
+    if ratio < 1.2 || waste < 100.0 * 1048576.0 || defrag != Some("no") {
+        return;
+    }
+    out.push(Proposal {
+        service: Scope::Redis,
+        setting: "activedefrag".into(),
+        current: "no".into(),
+        proposed: "yes".into(),
+        applies_to: "system".into(),
+        rule: "redis-fragmentation",
+        evidence: format!(
+            "RSS {} holds {} of data: fragmentation {ratio:.2} (threshold 1.2) and {} not \
+             data (threshold 100MB), memory the budget counts but no key uses; active \
+             defragmentation moves values to free whole pages, using up to \
+             active-defrag-cycle-max of one CPU while it runs. Needs a Redis built with \
+             the jemalloc bundled in its source (its default build); one linked to the \
+             system's jemalloc (Debian's package) refuses it at CONFIG SET",
+            ByteSize(rss as u64),
+            ByteSize(used as u64),
+            ByteSize(waste as u64),
+        ),
+        restart: false,
+        room: None,
+    });
+}
+
+/// Redis's last fork: the time it blocked Redis and what its copy-on-write
+/// cost, said when they matter (a fork of more than a second stalls every
+/// client; a copy over a quarter of the data is memory the budget must
+/// hold each time Redis saves). No setting fixes either: less written
+/// during saves, saves less often, or huge pages off (transparent huge
+/// pages make each copied page 2 MB).
+fn redis_fork(obs: &Observation, notes: &mut Vec<String>) {
+    let Some(r) = &obs.redis else { return };
+    let fork = r.gauges.get("latest_fork_usec").copied().unwrap_or(0.0) / 1e6;
+    let used = r.gauges.get("used_memory").copied().unwrap_or(0.0);
+    let cow = ["rdb_last_cow_size", "aof_last_cow_size"]
+        .iter()
+        .filter_map(|k| r.gauges.get(*k))
+        .fold(0.0_f64, |a, b| a.max(*b));
+    if fork >= 1.0 {
+        notes.push(format!(
+            "redis-fork: the last fork blocked Redis for {fork:.2} s (latest_fork_usec) with {} \
+             of data: every client waits that long at each save; check that transparent huge \
+             pages are off, and save less often",
+            ByteSize(used as u64)
+        ));
+    }
+    if used > 0.0 && cow > 0.25 * used && cow > 64.0 * 1048576.0 {
+        notes.push(format!(
+            "redis-fork: the last save copied {} on write, {:.0}% of the {} of data: that much \
+             more memory each time Redis saves; check-budget --observed counts it",
+            ByteSize(cow as u64),
+            100.0 * cow / used,
+            ByteSize(used as u64)
+        ));
+    }
 }
 
 /// The text report: each proposal, the notes, the budget.

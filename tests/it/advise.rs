@@ -413,3 +413,199 @@ fn jit_that_costs_more_than_it_saves_gets_a_higher_jit_above_cost() {
     assert_eq!(p[0]["current"], "0");
     assert_eq!(p[0]["proposed"], "1000000");
 }
+
+/// A session left idle inside a transaction for over a minute, and a table
+/// whose dead rows nothing removes (autovacuum off): advise proposes a
+/// timeout longer than the idle it saw, and autovacuum on; both applied,
+/// the server takes them and the dead rows go.
+#[test]
+fn an_idle_transaction_and_dead_rows_get_a_timeout_and_autovacuum() {
+    let pg = Postgres::start("autovacuum = off\n", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE t (id int primary key, v int); \
+         INSERT INTO t SELECT g, 0 FROM generate_series(1, 100000) g; \
+         UPDATE t SET v = 1",
+    );
+    // BEGIN, a statement, then nothing for 66 s: idle in transaction.
+    let mut idle = pg.tool("psql");
+    idle.args(["-U", "postgres", "-d", "postgres", "-XAtq"])
+        .args([
+            "-c",
+            "BEGIN",
+            "-c",
+            "SELECT 1",
+            "-c",
+            "\\! sleep 66",
+            "-c",
+            "COMMIT",
+        ])
+        .stdout(std::process::Stdio::null());
+    let idle = idle.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(61));
+    let obs = Observing::start(&["--seconds", "2", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    let (_, text, _) = obs.finish();
+    harness::run_ok_child(idle);
+    let v = advise(&text);
+    let p = proposals(&v, "idle-in-transaction");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["setting"], "idle_in_transaction_session_timeout");
+    assert_eq!(p[0]["current"], "0");
+    // Twice the 62 s or more it saw, rounded up to minutes: at least 5.
+    assert_eq!(p[0]["proposed"], "5min", "{v:#}");
+    let a = proposals(&v, "autovacuum-behind");
+    assert_eq!(a.len(), 1, "{v:#}");
+    assert_eq!(
+        (a[0]["setting"].as_str(), a[0]["proposed"].as_str()),
+        (Some("autovacuum"), Some("on"))
+    );
+    assert!(
+        a[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("100000 dead rows"),
+        "{}",
+        a[0]
+    );
+    for q in [
+        "ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'",
+        "ALTER SYSTEM SET autovacuum = on",
+        "ALTER SYSTEM SET autovacuum_naptime = 1",
+        "SELECT pg_reload_conf()",
+    ] {
+        pg.psql("postgres", "postgres", q);
+    }
+    let dead = || -> u64 {
+        pg.psql(
+            "postgres",
+            "postgres",
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 't'",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while dead() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(dead(), 0, "autovacuum on did not remove the dead rows");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "postgres",
+            "SHOW idle_in_transaction_session_timeout"
+        )
+        .trim(),
+        "5min"
+    );
+}
+
+/// Six clients at once against max_connections 10 (7 for ordinary
+/// roles): advise raises max_connections within the budget; the server
+/// starts with it.
+#[test]
+fn connections_near_max_connections_get_more_within_the_budget() {
+    let pg = Postgres::start("max_connections = 10\n", &[]);
+    let url = pg_url(&pg, "postgres");
+    let obs = Observing::start(&["--seconds", "4", "--ram", "4GiB", &url]);
+    let clients: Vec<Child> = (0..6)
+        .map(|_| in_background(&pg, "SELECT pg_sleep(5)"))
+        .collect();
+    let (_, text, _) = obs.finish();
+    for c in clients {
+        harness::run_ok_child(c);
+    }
+    let v = advise(&text);
+    let p = proposals(&v, "connections-near-limit");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["current"], "10");
+    // 6 x 1.25 + 3 reserved = 10.5 -> 11.
+    assert_eq!(p[0]["proposed"], "11", "{v:#}");
+    assert_eq!(p[0]["restart"], true);
+    // On a host where it does not fit, no raise: a note says a pooler.
+    let small = advise_on(&text, "160MiB");
+    assert!(
+        proposals(&small, "connections-near-limit").is_empty(),
+        "{small:#}"
+    );
+    assert!(
+        small["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("a pooler is needed")),
+        "{small:#}"
+    );
+}
+
+/// shared_buffers 512MB over a few megabytes of data: advise brings it
+/// down to 128MB and says what that frees; the real server starts with it.
+#[test]
+fn shared_buffers_far_above_the_data_come_down() {
+    let pg = Postgres::start("shared_buffers = 512MB\n", &[]);
+    let obs = Observing::start(&["--seconds", "2", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+    pg.psql("postgres", "postgres", "SELECT count(*) FROM pg_class");
+    let (_, text, _) = obs.finish();
+    let v = advise(&text);
+    let p = proposals(&v, "shared-buffers-oversized");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(
+        (p[0]["current"].as_str(), p[0]["proposed"].as_str()),
+        (Some("512MB"), Some("128MB"))
+    );
+    assert!(
+        p[0]["room"].as_str().unwrap().contains("frees memory"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        v["budget"]["after"].as_u64().unwrap() < v["budget"]["before"].as_u64().unwrap(),
+        "{v:#}"
+    );
+}
+
+/// Redis filled with 240 MB of values and three in four deleted: the
+/// freed memory stays in its RSS. advise proposes activedefrag; Redis 8.0
+/// built from source (bundled jemalloc) takes it, Debian's 7.0 (system
+/// jemalloc) refuses it, as the evidence says.
+#[test]
+fn a_fragmented_redis_gets_active_defragmentation() {
+    for (version, takes) in [("8.0", true), ("7.0", false)] {
+        let r = if version == "7.0" {
+            Redis::start("enable-debug-command local\n", &[])
+        } else {
+            Redis::start_version(version, "enable-debug-command local\n", &[])
+        };
+        r.cmd(&["DEBUG", "POPULATE", "400000", "key", "512"]);
+        r.cmd(&[
+            "EVAL",
+            "for i = 0, 399999 do if i % 4 ~= 0 then redis.call('DEL', 'key:' .. i) end end return 1",
+            "0",
+        ]);
+        let url = format!("redis://127.0.0.1:{}", r.port);
+        let obs = Observing::start(&["--seconds", "2", "--ram", "4GiB", &url]);
+        let (_, text, _) = obs.finish();
+        let v = advise(&text);
+        let p = proposals(&v, "redis-fragmentation");
+        assert_eq!(p.len(), 1, "{version}: {v:#}");
+        assert_eq!(
+            (p[0]["setting"].as_str(), p[0]["proposed"].as_str()),
+            (Some("activedefrag"), Some("yes"))
+        );
+        assert!(p[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("Debian's package"));
+        let set = r.cmd(&["CONFIG", "SET", "activedefrag", "yes"]);
+        if takes {
+            assert_eq!(set.trim(), "OK", "{version}");
+        } else {
+            assert!(
+                set.contains("Active defragmentation cannot be enabled"),
+                "{set}"
+            );
+        }
+    }
+}
