@@ -164,6 +164,13 @@ pub struct AdviseArgs {
     /// text or json (a top-level `advice` array, docs/advise.md).
     #[arg(long, value_enum, default_value_t = AdviseFormat::Text)]
     pub format: AdviseFormat,
+    /// Write the advised set here (postgresql.conf, redis.conf, roles.sql and
+    /// a manifest), for check-budget, diff and apply as they take render's.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Overwrite files in --out changed since dbtune wrote them, keeping each as FILE.bak.
+    #[arg(long, requires = "out")]
+    pub force: bool,
     #[command(flatten)]
     pub host: ServersHostArgs,
     #[command(flatten)]
@@ -254,6 +261,10 @@ pub struct ApplyArgs {
     /// would not start (docs/live.md).
     #[arg(long, conflicts_with = "rollback")]
     pub prove_start: bool,
+    /// The total that must fit before and after the change, as
+    /// check-budget's --level: `busy` (default), `worst` or `typical`.
+    #[arg(long, value_enum, default_value_t = Level::Busy)]
+    pub level: Level,
     #[command(flatten)]
     pub live: LiveArgs,
 }

@@ -19,6 +19,7 @@
 
 // The pipeline.
 pub mod advise;
+pub mod advise_out;
 pub mod bench;
 pub mod compare;
 pub mod facts;

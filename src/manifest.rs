@@ -243,6 +243,12 @@ pub struct HostRecord {
     pub pg_build: Option<Vec<String>>,
     #[serde(default)]
     pub pg_build_source: String,
+    /// The Redis and PgBouncer releases the files were written for, when
+    /// something named them (a flag, facts, the live server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgbouncer_version: Option<String>,
 }
 
 impl From<&Host> for HostRecord {
@@ -263,6 +269,14 @@ impl From<&Host> for HostRecord {
             pg_version_source: h.pg_version.source.clone(),
             pg_build: h.pg_build.value.clone(),
             pg_build_source: h.pg_build.source.clone(),
+            redis_version: h
+                .redis_version
+                .stated
+                .then(|| h.redis_version.version.clone()),
+            pgbouncer_version: h
+                .pgbouncer_version
+                .stated
+                .then(|| h.pgbouncer_version.version.clone()),
         }
     }
 }

@@ -338,6 +338,8 @@ struct ServiceReleases {
     flag_name: &'static str,
     flag: for<'a> fn(&Flags<'a>) -> Option<&'a str>,
     found: fn(&crate::facts::Servers) -> Option<String>,
+    /// What a directory's manifest says it was written for.
+    recorded: fn(&Manifest) -> Option<String>,
     known: &'static [&'static str],
     /// The release as dbtune knows it, and a note when it is not exact.
     resolve: fn(&str) -> (String, Option<String>),
@@ -346,6 +348,7 @@ struct ServiceReleases {
 const REDIS: ServiceReleases = ServiceReleases {
     flag_name: "--redis-version",
     flag: |f| f.redis_version,
+    recorded: |m| m.host.redis_version.clone(),
     found: |s| s.redis.as_ref().map(|v| v.value.clone()),
     known: &catalog::REDIS_VERSIONS,
     resolve: catalog::redis_version,
@@ -354,6 +357,7 @@ const REDIS: ServiceReleases = ServiceReleases {
 const PGBOUNCER: ServiceReleases = ServiceReleases {
     flag_name: "--pgbouncer-version",
     flag: |f| f.pgbouncer_version,
+    recorded: |m| m.host.pgbouncer_version.clone(),
     found: |s| s.pgbouncer.as_ref().map(|v| v.value.clone()),
     known: &catalog::PGBOUNCER_VERSIONS,
     resolve: catalog::pgbouncer_version,
@@ -478,6 +482,7 @@ impl Sources<'_> {
     fn service_version(&mut self, r: &ServiceReleases) -> ServiceVersion {
         let flag = (r.flag)(self.flags);
         let fact = self.facts.as_ref().and_then(|f| (r.found)(&f.servers));
+        let recorded = self.manifest.and_then(r.recorded);
         // This machine is asked only when nothing else says.
         let local = if flag.is_none() && fact.is_none() && self.looks_here() {
             (r.found)(&self.local().servers)
@@ -485,10 +490,12 @@ impl Sources<'_> {
             None
         };
         let unstated = format!("not stated by {} or a facts file", r.flag_name);
-        let stated = flag.is_some() || fact.is_some();
-        let (given, source) = match (flag, fact, local) {
+        let stated = flag.is_some() || fact.is_some() || recorded.is_some();
+        let from_facts = fact.is_some();
+        let (given, source) = match (flag, fact.or(recorded), local) {
             (Some(v), _, _) => (v.to_string(), r.flag_name.to_string()),
-            (None, Some(v), _) => (v, self.facts_name()),
+            (None, Some(v), _) if from_facts => (v, self.facts_name()),
+            (None, Some(v), _) => (v, "manifest".to_string()),
             (None, None, Some(v)) => (v, format!("assumed: this machine's; {unstated}")),
             (None, None, None) => {
                 return ServiceVersion {

@@ -11,6 +11,8 @@ use crate::advise;
 use crate::cli::{AdviseArgs, AdviseFormat, CompareArgs, ObserveArgs};
 use crate::console;
 use crate::observation::Observation;
+use crate::render::Artifact;
+use crate::service::FileKind;
 use crate::units::ByteSize;
 
 pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
@@ -36,7 +38,76 @@ pub(super) fn advise(args: AdviseArgs) -> Result<ExitCode> {
         AdviseFormat::Text => advise::text(&advice),
     };
     console::print(&text)?;
+    if let Some(dir) = &args.out {
+        write_out(dir, &obs, &advice, &host, &args)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The advised set written as a directory render's readers take, with a
+/// manifest naming the host it was judged for.
+fn write_out(
+    dir: &Path,
+    obs: &Observation,
+    advice: &advise::Advice,
+    host: &crate::target::Host,
+    args: &AdviseArgs,
+) -> Result<()> {
+    let (files, notes) = crate::advise_out::files(obs, advice);
+    if files.is_empty() {
+        return Err(crate::error::Error::refusal(
+            "nothing to write: the observation has no PostgreSQL or Redis settings",
+        )
+        .with_hint("observe with a role that may read pg_settings, or CONFIG GET on Redis")
+        .into());
+    }
+    let artifacts: Vec<Artifact> = files
+        .into_iter()
+        .map(|f| Artifact {
+            kind: match f.name {
+                "redis.conf" => FileKind::Redis,
+                _ => FileKind::Postgres,
+            },
+            file: f.name,
+            template: "(advise)",
+            content: f.content,
+            executable: false,
+        })
+        .collect();
+    let owned: std::collections::BTreeSet<&str> = artifacts.iter().map(|a| a.file).collect();
+    let from = match args.inputs.as_slice() {
+        [one] if !one.contains("://") => format!("observation {one}"),
+        _ => "servers observed for this run".into(),
+    };
+    let manifest = crate::manifest::Manifest {
+        dbtune_version: env!("CARGO_PKG_VERSION").into(),
+        profile: "advise".into(),
+        profile_origin: crate::secret::args_masked(&from).into_owned(),
+        host: host.into(),
+        reserves: host.reserves.clone(),
+        assumptions: host.assumptions.clone(),
+        files: Default::default(),
+    };
+    let report =
+        crate::render::output::write_dir(dir, &artifacts, Some(&owned), manifest, args.force)?;
+    if let Some(e) = report.raced_error(dir) {
+        if !args.force {
+            return Err(e.into());
+        }
+    }
+    for (f, bak) in &report.backed_up {
+        crate::note!("kept your {f} as {}", bak.display());
+    }
+    if !report.written.is_empty() {
+        crate::note!("wrote {} in {}", report.written.join(", "), dir.display());
+    }
+    if !report.unchanged.is_empty() {
+        crate::note!("unchanged: {}", report.unchanged.join(", "));
+    }
+    for n in notes {
+        crate::note!("note: {n}");
+    }
+    Ok(())
 }
 
 /// `compare`: two observation files; exit 1 when a measure regressed.
@@ -74,6 +145,9 @@ fn host(obs: &Observation, args: &AdviseArgs) -> Result<crate::target::Host> {
         filesystem: args.host.filesystem.as_deref(),
         ..Default::default()
     };
+    // The releases the servers run, for the advised files' checks.
+    flags.redis_version = obs.redis.as_ref().map(|r| r.version.as_str());
+    flags.pgbouncer_version = obs.pgbouncer.as_ref().map(|b| b.version.as_str());
     if flags.ram.is_none() && flags.facts.is_none() {
         flags.ram = Some(ByteSize(obs.host.ram_bytes));
     }

@@ -354,7 +354,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let set = change_set(&live, &files);
     let after = after_change(&live, &files, &set);
     let huge = restart_huge_pages(&live, &after, all_local, args.huge_pages_reserved)?;
-    let after_report = vet(&files, &after, &host, huge)?;
+    let after_report = vet(&files, &after, &host, huge, args.level)?;
     if let Some((c, s)) = &live.pg {
         let problems = rt.block_on(pg_preflight(c, s, &set, &after, all_local, t))?;
         if !problems.is_empty() {
@@ -566,8 +566,11 @@ pub(super) fn vet(
     after: &HostSettings,
     host: &target::Host,
     huge: Option<crate::read::safety::LiveHugePages>,
+    level: report::Level,
 ) -> Result<report::Report> {
-    let dir_report = report::check_settings(files, host, huge.clone());
+    // Judged at the level check-budget's gate uses (busy by default), so
+    // a directory check-budget passes is one apply takes.
+    let dir_report = report::check_settings(files, host, huge.clone()).at_level(level);
     if !dir_report.ok() {
         let what = match dir_report.verdict() {
             Verdict::Unsafe => "the directory holds settings that can lose data or stop a server",
@@ -576,12 +579,12 @@ pub(super) fn vet(
         };
         return Err(print_refusal(what, &dir_report));
     }
-    let after_report = report::check_settings(after, host, huge);
+    let after_report = report::check_settings(after, host, huge).at_level(level);
     let blocking = after_report
         .findings
         .iter()
         .any(|f| f.severity == Severity::Error && (f.safety || f.memory_limit));
-    if !after_report.budget.total_fits() || blocking {
+    if !after_report.budget_fits() || blocking {
         let what = if after_report.unsafe_errors() > 0 {
             "after this change the servers would run settings that can lose data or stop them"
         } else {

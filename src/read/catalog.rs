@@ -601,12 +601,26 @@ impl RedisCatalog {
         self.keys.values()
     }
 
-    /// A config by name or old name (any case, as Redis reads it).
+    /// A config by name or old name (any case, as Redis reads it). Files
+    /// are read under the newest release's names (`redis_new_name`), so a
+    /// name this release knows only by an older spelling is found by it:
+    /// 7.0's `server_cpulist`, read as 7.4's `server-cpulist`.
     pub fn key(&self, name: &str) -> Option<&RedisKey> {
         let lower = name.to_ascii_lowercase();
         self.keys
             .get(&lower)
             .or_else(|| self.aliases.get(&lower).and_then(|n| self.keys.get(n)))
+            .or_else(|| {
+                let newest = REDIS_VERSIONS[REDIS_VERSIONS.len() - 1];
+                if self.version == newest {
+                    return None;
+                }
+                RedisCatalog::get(newest)
+                    .aliases
+                    .iter()
+                    .filter(|(_, current)| **current == lower)
+                    .find_map(|(old, _)| self.keys.get(old))
+            })
     }
 
     /// The current name of an old one.
@@ -853,6 +867,13 @@ mod tests {
             Some("hash-max-listpack-entries")
         );
         assert_eq!(c.current_name("slaveof"), Some("replicaof"));
+        // Read under 7.4's name, known to 7.0 by its old one.
+        assert_eq!(
+            RedisCatalog::get("7.0")
+                .key("server-cpulist")
+                .map(|k| k.name.as_str()),
+            Some("server_cpulist")
+        );
         assert!(c.key("maxmemory-clients").is_some());
         assert!(c.key("locale-collate").is_none());
         assert_eq!(c.added_in("locale-collate"), Some("7.2"));

@@ -609,3 +609,171 @@ fn a_fragmented_redis_gets_active_defragmentation() {
         }
     }
 }
+
+/// `advise --out DIR`: the advised set as a directory. check-budget judges
+/// it, diff against the servers shows the proposals and nothing else,
+/// apply makes them, and diff then finds nothing; a role's work_mem goes
+/// to roles.sql, which psql runs. The problems are states, not rates
+/// (dead rows with autovacuum off, a fragmented Redis 8.0), so the window
+/// cannot miss them.
+#[test]
+fn advise_out_writes_a_directory_check_budget_diff_and_apply_take() {
+    let pg = Postgres::start(
+        "autovacuum = off\nshared_preload_libraries = 'pg_stat_statements'\nwork_mem = 64kB\n",
+        &[],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements",
+    );
+    pg.psql("postgres", "postgres", "CREATE ROLE app LOGIN");
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE t (id int primary key, v int); \
+         INSERT INTO t SELECT g, 0 FROM generate_series(1, 100000) g; \
+         UPDATE t SET v = 1",
+    );
+    let r = Redis::start_version(
+        "8.0",
+        "enable-debug-command local\nmaxmemory 256mb\nmaxmemory-policy allkeys-lru\n",
+        &[],
+    );
+    r.cmd(&["DEBUG", "POPULATE", "400000", "key", "512"]);
+    r.cmd(&[
+        "EVAL",
+        "for i = 0, 399999 do if i % 4 ~= 0 then redis.call('DEL', 'key:' .. i) end end return 1",
+        "0",
+    ]);
+    let urls = [
+        pg_url(&pg, "postgres"),
+        format!("redis://127.0.0.1:{}", r.port),
+    ];
+    let obs = Observing::start(&["--seconds", "4", "--ram", "4GiB", &urls[0], &urls[1]]);
+    pg.psql("postgres", "app", SPILL);
+    let (_, text, _) = obs.finish();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("obs.json");
+    std::fs::write(&file, &text).unwrap();
+    let out = work.path().join("advised");
+    let run = harness::dbtune()
+        .args(["advise", "--ram", "4GiB", "--format", "json", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let system: Vec<(String, String)> = v["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["applies_to"] == "system")
+        .map(|p| {
+            (
+                p["setting"].as_str().unwrap().to_string(),
+                p["proposed"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = system.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"autovacuum") && names.contains(&"activedefrag"),
+        "{v:#}"
+    );
+    let conf = std::fs::read_to_string(out.join("postgresql.conf")).unwrap();
+    assert!(conf.contains("# advised (autovacuum-behind)"), "{conf}");
+    assert!(conf.contains("autovacuum = 'on'"), "{conf}");
+    assert!(out.join("dbtune-manifest.json").exists());
+
+    // The set fits the host it was advised for (the manifest says which).
+    let check = harness::dbtune()
+        .arg("check-budget")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", harness::whole_output(&check));
+
+    // diff: the proposals and nothing else.
+    let diff = harness::dbtune()
+        .arg("diff")
+        .arg(&out)
+        .args(&urls)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&diff.stdout).into_owned();
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{}",
+        harness::whole_output(&diff)
+    );
+    assert!(
+        shown.contains(&format!("{} setting(s) differ", system.len())),
+        "{shown}\n{system:?}"
+    );
+
+    let apply = harness::dbtune()
+        .arg("apply")
+        .arg(&out)
+        .args(&urls)
+        .args(["--yes", "--snapshot-dir"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(apply.status.success(), "{}", harness::whole_output(&apply));
+    // What needs a restart still differs until the server restarts.
+    let pending = v["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["applies_to"] == "system" && p["restart"] == true)
+        .count();
+    let again = harness::dbtune()
+        .arg("diff")
+        .arg(&out)
+        .args(&urls)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("{pending} setting(s) differ")),
+        "{}",
+        harness::whole_output(&again)
+    );
+    // The role's work_mem, run as psql would.
+    let roles = out.join("roles.sql");
+    if roles.exists() {
+        let mut psql = pg.tool("psql");
+        let ran = psql
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+            ])
+            .arg(&roles)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let set = pg.psql(
+            "postgres",
+            "postgres",
+            "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s \
+             JOIN pg_roles r ON r.oid = s.setrole WHERE rolname = 'app'",
+        );
+        assert!(set.contains("work_mem="), "{set}");
+    }
+}
