@@ -99,7 +99,7 @@ fn proposal_lines(p: &Proposal) -> String {
 }
 
 /// The proposals for one service that apply to the whole server.
-fn system<'a>(a: &'a Advice, scope: Scope) -> BTreeMap<String, &'a Proposal> {
+fn system(a: &Advice, scope: Scope) -> BTreeMap<String, &Proposal> {
     a.advice
         .iter()
         .filter(|p| p.service == scope && p.applies_to == "system")
