@@ -144,6 +144,50 @@ impl Report {
                 ));
             }
         }
+        if let Some(b) = &obs.pgbouncer {
+            let assumed: ByteSize = self
+                .budget
+                .terms
+                .iter()
+                .filter(|t| t.service == Scope::Pgbouncer)
+                .map(|t| t.typical)
+                .sum();
+            let peak = |k: &str| b.peaks.get(k).map_or(0.0, |x| x.max).ceil() as u64;
+            let (clients, servers) = (
+                peak("clients_active") + peak("clients_waiting"),
+                peak("servers_active"),
+            );
+            let pkt_buf = b
+                .settings
+                .iter()
+                .find(|s| s.name == "pkt_buf")
+                .and_then(|s| s.value.parse::<u64>().ok())
+                .unwrap_or(4096);
+            if assumed > ByteSize::ZERO {
+                // As the budget's own term: each connection's buffer and
+                // its 1 KiB, plus the process.
+                let seen =
+                    (ByteSize(pkt_buf) + ByteSize::kib(1)) * (clients + servers) + ByteSize::mib(2);
+                total = total - assumed.min(total) + seen;
+                replaced.push(format!(
+                    "PgBouncer: {seen} for the {clients} client and {servers} server connection(s) \
+                     active at once at their most, observe's own console connection among them \
+                     ({source}), instead of its typical {assumed}"
+                ));
+            }
+        }
+        if let Some(p) = &obs.postgres {
+            let temp_files: f64 = p
+                .databases
+                .values()
+                .filter_map(|c| c.get("temp_files"))
+                .sum();
+            replaced.push(format!(
+                "kept: each heavy query's sort and hash memory is the worst case's (PostgreSQL \
+                 counts no backend's work memory; {temp_files:.0} temp file(s) in the window say \
+                 how many sorts or hashes outgrew work_mem)"
+            ));
+        }
         if obs.postgres.as_ref().is_some_and(|p| p.restarted)
             || obs.redis.as_ref().is_some_and(|r| r.restarted)
         {

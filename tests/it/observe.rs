@@ -409,7 +409,13 @@ fn a_restart_inside_the_window_is_said_and_not_computed() {
 #[test]
 fn check_budget_adds_the_observed_level_and_names_what_it_replaced() {
     let pg = Postgres::start("", &[]);
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE ROLE app LOGIN PASSWORD 'AppSecret9'",
+    );
     let r = Redis::start("maxmemory 64mb\nmaxmemory-policy noeviction\n", &[]);
+    let b = bouncer(&pg, None, 5);
     let obs = Observing::start(&[
         "--seconds",
         "3",
@@ -417,9 +423,12 @@ fn check_budget_adds_the_observed_level_and_names_what_it_replaced() {
         "4GiB",
         &pg_url(&pg, "postgres"),
         &format!("redis://127.0.0.1:{}", r.port),
+        &format!("pgbouncer://app:AppSecret9@127.0.0.1:{}", b.port),
     ]);
     let sleeping = in_background(&pg, "SELECT pg_sleep(1.5)");
+    let pooled = through(&pg, &b, "SELECT pg_sleep(1.5)");
     harness::run_ok_child(sleeping);
+    harness::run_ok_child(pooled);
     let (_, text, _) = obs.finish();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("obs.json");
@@ -440,8 +449,18 @@ fn check_budget_adds_the_observed_level_and_names_what_it_replaced() {
     let levels = &v["levels"];
     let observed = &levels["observed"];
     let replaced = observed["replaced"].to_string();
-    assert!(replaced.contains("heavy queries at once: 1,"), "{replaced}");
+    // The backend through PgBouncer and the one direct, at once.
+    assert!(replaced.contains("heavy queries at once: 2,"), "{replaced}");
     assert!(replaced.contains("Redis:"), "{replaced}");
+    assert!(
+        replaced.contains("PgBouncer:") && replaced.contains("2 client and 1 server connection(s)"),
+        "{replaced}"
+    );
+    assert!(
+        replaced.contains("kept: each heavy query's sort and hash memory"),
+        "{replaced}"
+    );
+    assert!(!replaced.contains("AppSecret9"), "{replaced}");
     assert!(
         observed["total"].as_u64().unwrap() < levels["busy"]["total"].as_u64().unwrap(),
         "{levels:#}"
