@@ -201,6 +201,7 @@ pub fn advise(obs: &Observation, host: &Host) -> Advice {
     temp_spills(obs, host, &mut advice, &mut notes);
     redis_evictions(obs, host, &mut advice, &mut notes);
     pgbouncer_waiting(obs, &mut advice, &mut notes);
+    connections_over_budget(obs, host, &mut advice, &mut notes);
     idle_in_transaction(obs, &mut advice);
     autovacuum(obs, &mut advice, &mut notes);
     connections_near_limit(obs, host, &mut advice, &mut notes);
@@ -799,6 +800,76 @@ fn pgbouncer_waiting(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec
         ),
         restart: false,
         room,
+    });
+}
+
+/// A set that does not fit the host at the busy level, with connections
+/// the window never used: max_connections down to twice the peak (at
+/// least 10 above it, at least 20), the cheapest room there is. When a
+/// raise already took that room (`temp-spills`), nothing more.
+fn connections_over_budget(
+    obs: &Observation,
+    host: &Host,
+    out: &mut Vec<Proposal>,
+    notes: &mut Vec<String>,
+) {
+    let Some(p) = &obs.postgres else { return };
+    if out.iter().any(|x| x.setting == "max_connections") {
+        return;
+    }
+    let (before, fits) = judge(obs, host, &[]);
+    if fits {
+        return;
+    }
+    let peak = p.peaks.get("client_backends").map_or(0.0, |x| x.max);
+    let Some(max_conn) = pg_number(obs, "max_connections") else {
+        return;
+    };
+    let fewer = (peak * 2.0).max(peak + 10.0).max(20.0).ceil();
+    if fewer >= max_conn {
+        notes.push(format!(
+            "connections-unused: the set does not fit at the busy level ({before} of {}), and \
+             max_connections {max_conn:.0} is already within twice the peak {peak:.0}: the room \
+             must come from work_mem, shared_buffers or another service",
+            host.ram.value
+        ));
+        return;
+    }
+    let (after, fits_after) = judge(
+        obs,
+        host,
+        &[(
+            Scope::Postgres,
+            "max_connections".into(),
+            format!("{fewer:.0}"),
+        )],
+    );
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "max_connections".into(),
+        current: format!("{max_conn:.0}"),
+        proposed: format!("{fewer:.0}"),
+        applies_to: "system".into(),
+        rule: "connections-unused",
+        evidence: format!(
+            "the set does not fit at the busy level ({before} of {}), and at most {peak:.0} client \
+             backend(s) were seen at once in {:.0} s (sampled every {:.1} s) of max_connections \
+             {max_conn:.0}; twice the peak (at least 10 more, at least 20) is kept. Observe a \
+             busy period before applying: a peak the window missed would be refused connections",
+            host.ram.value,
+            obs.seconds,
+            obs.seconds / f64::from(obs.samples.max(1))
+        ),
+        restart: true,
+        room: Some(if fits_after {
+            format!("frees memory: the busy level goes from {before} to {after}, which fits")
+        } else {
+            format!(
+                "frees memory: the busy level goes from {before} to {after}, still over {}: more \
+                 must give",
+                host.ram.value
+            )
+        }),
     });
 }
 

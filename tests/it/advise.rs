@@ -777,3 +777,36 @@ fn advise_out_writes_a_directory_check_budget_diff_and_apply_take() {
         assert!(set.contains("work_mem="), "{set}");
     }
 }
+
+/// max_connections 300 on a host of 1 GiB with two clients seen: the set
+/// does not fit at the busy level, and the unused connections are the
+/// room; on 4 GiB it fits and nothing is proposed.
+#[test]
+fn a_set_over_its_budget_gets_max_connections_down_to_what_was_used() {
+    let pg = Postgres::start("max_connections = 300\n", &[]);
+    let obs = Observing::start(&["--seconds", "3", "--ram", "1GiB", &pg_url(&pg, "postgres")]);
+    let clients: Vec<Child> = (0..2)
+        .map(|_| in_background(&pg, "SELECT pg_sleep(2)"))
+        .collect();
+    for c in clients {
+        harness::run_ok_child(c);
+    }
+    let (_, text, _) = obs.finish();
+    let v = advise_on(&text, "1GiB");
+    let p = proposals(&v, "connections-unused");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(
+        (p[0]["current"].as_str(), p[0]["proposed"].as_str()),
+        (Some("300"), Some("20"))
+    );
+    assert!(
+        p[0]["room"].as_str().unwrap().contains("frees memory"),
+        "{}",
+        p[0]
+    );
+    assert!(
+        v["budget"]["after"].as_u64().unwrap() < v["budget"]["before"].as_u64().unwrap(),
+        "{v:#}"
+    );
+    assert!(proposals(&advise_on(&text, "8GiB"), "connections-unused").is_empty());
+}
