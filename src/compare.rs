@@ -56,6 +56,18 @@ pub struct Change {
     pub outcome: Outcome,
 }
 
+/// Below this on both sides a measure says nothing: WAL a transaction
+/// writes under 100 bytes is the background's records spread over the
+/// transactions (a one-row update writes more), and temp files under one
+/// block per transaction are a rare spill averaged away.
+fn floor(measure: &str) -> f64 {
+    match measure {
+        "WAL bytes per transaction" => 100.0,
+        "temp bytes per transaction" => 8192.0,
+        _ => 0.0,
+    }
+}
+
 impl Change {
     fn new(
         service: &'static str,
@@ -64,8 +76,11 @@ impl Change {
         after: f64,
         better: Better,
     ) -> Change {
+        let floor = floor(&measure);
         let outcome = if before == after {
             Outcome::Same
+        } else if before.abs() < floor && after.abs() < floor {
+            Outcome::WithinNoise
         } else if before != 0.0 && ((after - before) / before).abs() < NOISE {
             Outcome::WithinNoise
         } else if (after < before) == (better == Better::Lower) {
@@ -352,6 +367,18 @@ mod tests {
 
     #[test]
     fn outcomes_follow_the_better_direction_and_the_noise_band() {
+        let wal = |b, a| {
+            Change::new(
+                "postgres",
+                "WAL bytes per transaction".into(),
+                b,
+                a,
+                Better::Lower,
+            )
+            .outcome
+        };
+        assert_eq!(wal(0.0, 0.108), Outcome::WithinNoise);
+        assert_eq!(wal(0.0, 4000.0), Outcome::Regressed);
         let c = |b, a, better| Change::new("postgres", "m".into(), b, a, better).outcome;
         assert_eq!(c(100.0, 50.0, Better::Lower), Outcome::Improved);
         assert_eq!(c(100.0, 50.0, Better::Higher), Outcome::Regressed);

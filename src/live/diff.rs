@@ -111,10 +111,20 @@ pub fn redis_drift(file: &ServiceSettings, live: &RedisState) -> Vec<Drift> {
         } else {
             e.value.clone()
         };
-        let l = live.config.get(name);
+        // Files are read under the newest release's names; an older
+        // server answers CONFIG GET with its own (7.0's
+        // `server_cpulist`), which is also the name CONFIG SET takes.
+        let (live_name, l) = match live.config.get(name) {
+            Some(l) => (name.clone(), Some(l)),
+            None => live
+                .config
+                .iter()
+                .find(|(k, _)| crate::read::catalog::redis_new_name(k).as_deref() == Some(name))
+                .map_or((name.clone(), None), |(k, v)| (k.clone(), Some(v))),
+        };
         out.push(Drift {
             service: Scope::Redis,
-            name: name.clone(),
+            name: live_name,
             file_value: Value::new(Scope::Redis, name, value.clone()),
             at: e.at.clone(),
             live: l.map(|l| Value::new(Scope::Redis, name, l.clone())),
