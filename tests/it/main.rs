@@ -24,3 +24,4 @@ mod render;
 mod safety;
 mod servers;
 mod services_oracle;
+mod shell;
