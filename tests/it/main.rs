@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod action;
 mod advise;
 mod bench;
 mod check_budget;
