@@ -6,6 +6,7 @@ mod harness;
 
 mod action;
 mod advise;
+mod ansible;
 mod bench;
 mod check_budget;
 mod cli;
