@@ -96,9 +96,11 @@ impl clap::builder::TypedValueParser for ProfileName {
     fn possible_values(
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(crate::profile::BUILTIN.iter().map(|(name, _)| {
-            clap::builder::PossibleValue::new(*name)
-        })))
+        Some(Box::new(
+            crate::profile::BUILTIN
+                .iter()
+                .map(|(name, _)| clap::builder::PossibleValue::new(*name)),
+        ))
     }
 }
 

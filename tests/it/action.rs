@@ -36,8 +36,8 @@ fn unquote(v: &str) -> String {
 }
 
 fn read_action() -> Action {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines.iter().any(|l| *l == "  using: composite"),
@@ -120,7 +120,10 @@ fn run_check(action: &Action, cwd: &Path, with: &[(&str, &str)]) -> Output {
         .env("DBTUNE_TEMPLATE_DIR", "/nonexistent/dbtune-templates")
         .env("NO_COLOR", "1");
     for (k, _) in with {
-        assert!(action.inputs.contains_key(*k), "action.yml has no input `{k}`");
+        assert!(
+            action.inputs.contains_key(*k),
+            "action.yml has no input `{k}`"
+        );
     }
     for (var, input) in &action.env {
         let value = with
@@ -148,13 +151,23 @@ fn every_check_budget_input_reaches_the_script() {
     let carried: Vec<&str> = action.env.iter().map(|(_, i)| i.as_str()).collect();
     for input in action.inputs.keys() {
         if input != "install" {
-            assert!(carried.contains(&input.as_str()), "input `{input}` is not used");
+            assert!(
+                carried.contains(&input.as_str()),
+                "input `{input}` is not used"
+            );
         }
     }
     for (var, _) in &action.env {
-        assert!(action.run.contains(&format!("\"${var}\"")), "{var} is not read");
+        assert!(
+            action.run.contains(&format!("\"${var}\"")),
+            "{var} is not read"
+        );
     }
-    assert!(action.run.contains("dbtune \"${args[@]}\""), "{}", action.run);
+    assert!(
+        action.run.contains("dbtune \"${args[@]}\""),
+        "{}",
+        action.run
+    );
     assert!(action.run.contains("--format github"), "{}", action.run);
 }
 
@@ -183,10 +196,7 @@ fn action_annotates_an_unknown_setting_and_fails_the_step() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{}", whole_output(&out));
     assert!(
-        text.lines()
-            .next()
-            .unwrap()
-            .starts_with("::error file="),
+        text.lines().next().unwrap().starts_with("::error file="),
         "{text}"
     );
 }

@@ -85,10 +85,8 @@ fn fish_completes_a_subcommand_and_a_profile_name() {
     std::fs::write(&file, script("fish")).unwrap();
     let complete = |line: &str| -> Vec<String> {
         let mut c = Command::new(need("fish"));
-        c.args(["--no-config", "-c"]).arg(format!(
-            "source {}; complete -C'{line}'",
-            file.display()
-        ));
+        c.args(["--no-config", "-c"])
+            .arg(format!("source {}; complete -C'{line}'", file.display()));
         // Each candidate, then a tab and its description.
         run_ok(c)
             .lines()
@@ -154,7 +152,14 @@ fn man_page_renders_and_names_every_command() {
     let page = dir.path().join("dbtune.1");
     std::fs::write(&page, &out.stdout).unwrap();
     let text = groff_clean(&page);
-    for cmd in ["detect", "render", "check-budget", "inspect", "completions", "man"] {
+    for cmd in [
+        "detect",
+        "render",
+        "check-budget",
+        "inspect",
+        "completions",
+        "man",
+    ] {
         assert!(text.contains(&format!("dbtune-{cmd}(1)")), "{cmd}: {text}");
     }
 }
@@ -170,7 +175,10 @@ fn man_dir_writes_a_page_per_command() {
         .success()
         .stdout("");
     for cmd in ["", "-render", "-check-budget", "-apply", "-completions"] {
-        assert!(pages.join(format!("dbtune{cmd}.1")).is_file(), "dbtune{cmd}.1");
+        assert!(
+            pages.join(format!("dbtune{cmd}.1")).is_file(),
+            "dbtune{cmd}.1"
+        );
     }
     let text = groff_clean(&pages.join("dbtune-check-budget.1"));
     assert!(text.contains("--format"), "{text}");
