@@ -40,7 +40,7 @@ fn read_action() -> Action {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines.iter().any(|l| *l == "  using: composite"),
+        lines.contains(&"  using: composite"),
         "a composite action"
     );
 
