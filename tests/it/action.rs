@@ -39,10 +39,7 @@ fn read_action() -> Action {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines.contains(&"  using: composite"),
-        "a composite action"
-    );
+    assert!(lines.contains(&"  using: composite"), "a composite action");
 
     let mut inputs = BTreeMap::new();
     let start = lines.iter().position(|l| *l == "inputs:").expect("inputs:");
