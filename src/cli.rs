@@ -59,12 +59,55 @@ pub enum Command {
     Compare(CompareArgs),
     /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
     Bench(BenchArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write dbtune.1 and a dbtune-COMMAND.1 for each command into this
+        /// directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `--profile NAME`: any name, because user profiles are files named by
+/// their users; the built-in names are its possible values only so that
+/// shell completions can offer them (the arguments hide them from --help
+/// and the man page, where the text names them).
+#[derive(Clone, Copy, Debug)]
+struct ProfileName;
+
+impl clap::builder::TypedValueParser for ProfileName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::profile::BUILTIN
+                .iter()
+                .map(|(name, _)| clap::builder::PossibleValue::new(*name)),
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// dbtune profiles to render for this machine and measure [default: the one it picks].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ProfileName, hide_possible_values = true)]
     pub profile: Vec<String>,
     /// More configs to measure, as NAME=path/to/postgresql.conf.
     #[arg(long, value_name = "NAME=FILE")]
@@ -300,7 +343,7 @@ pub struct CheckArgs {
     /// reserve and [[reserve]] entries, e.g. API and Celery workers), and
     /// use its budget assumptions [default: the manifest's, else only an OS
     /// reserve].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ProfileName, hide_possible_values = true)]
     pub profile: Option<String>,
     /// Memory another process on the host holds, as NAME=SIZE
     /// (repeatable): `--reserve api=1GiB --reserve celery=768MiB`.
@@ -471,7 +514,13 @@ pub fn parse_fs(s: &str) -> Result<String, String> {
 pub struct RenderArgs {
     /// Profile to use: low-memory, bulk-ingest, powerhouse or a user profile
     /// [default: detect this host and pick one].
-    #[arg(long, value_name = "NAME", conflicts_with = "profile_file")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "profile_file",
+        value_parser = ProfileName,
+        hide_possible_values = true
+    )]
     pub profile: Option<String>,
     /// Profile read from a TOML file.
     #[arg(long, value_name = "FILE")]

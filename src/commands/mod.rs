@@ -1,13 +1,15 @@
 //! The commands: turn parsed flags into a resolved host and profile, run
 //! the pipeline, and print. Data to stdout, everything else to stderr.
 //! `detect` and `profiles` are here; one module per larger command
-//! ([`render_cmd`], [`check_cmd`], [`bench_cmd`]); the live commands are
-//! in `live`, one module per verb.
+//! ([`render_cmd`], [`check_cmd`], [`bench_cmd`]; [`shell_cmd`] for
+//! completions and the man page); the live commands are in `live`, one
+//! module per verb.
 
 mod advise_cmd;
 mod bench_cmd;
 mod check_cmd;
 mod render_cmd;
+mod shell_cmd;
 
 use bench_cmd::bench;
 use check_cmd::check_budget;
@@ -45,6 +47,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => crate::live::diff::diff(args),
         Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),
+        Command::Completions { shell } => shell_cmd::completions(shell),
+        Command::Man { dir } => shell_cmd::man(dir.as_deref()),
     }
 }
 

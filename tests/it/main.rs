@@ -4,7 +4,9 @@
 
 mod harness;
 
+mod action;
 mod advise;
+mod ansible;
 mod bench;
 mod check_budget;
 mod cli;
@@ -24,3 +26,4 @@ mod render;
 mod safety;
 mod servers;
 mod services_oracle;
+mod shell;
