@@ -7,16 +7,25 @@
 #  3. the Debian package (cargo-deb), with that same binary and the
 #     completions and man pages it generates, installed with dpkg, looked
 #     at, and removed again (as root: CI runs as root).
-# One release target dir (target/package-check) serves the install and the
-# .deb, so the dependencies build once. cargo-deb is installed at a pinned
-# version when ~/.cargo/bin does not have it.
+# One target dir serves the install and the .deb, so the dependencies
+# build once. PROFILE=release (the default) builds what a user installs,
+# in target/package-check; .ci/run passes PROFILE=dev, which builds in
+# target/ beside the tests' own build and reuses its dependencies (the
+# release build alone is about 4 minutes of CI on 2 cores; the recipe is
+# the same). cargo-deb is installed at a pinned version when ~/.cargo/bin
+# does not have it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo_deb_version=3.8.0
 version="$(cargo metadata --no-deps --format-version 1 --locked |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["version"])')"
-target="$PWD/target/package-check"
+profile="${PROFILE:-release}"
+case "$profile" in
+    release) target="$PWD/target/package-check"; out_dir=release; install_flags=() ;;
+    dev) target="$PWD/target"; out_dir=debug; install_flags=(--debug) ;;
+    *) echo "error: PROFILE must be release or dev, not $profile" >&2; exit 2 ;;
+esac
 root="$(mktemp -d)"
 installed=""
 cleanup() {
@@ -41,7 +50,7 @@ for d in tests bench scripts docs; do
 done
 
 echo "-- cargo install from the packaged crate"
-cargo install --locked --path "$crate" --root "$root" --target-dir "$target" --quiet
+cargo install --locked "${install_flags[@]}" --path "$crate" --root "$root" --target-dir "$target" --quiet
 "$root/bin/dbtune" --version
 "$root/bin/dbtune" render --profile low-memory --only postgres 2>/dev/null | grep -q '^shared_buffers = ' ||
     { echo "error: the installed dbtune did not render" >&2; exit 1; }
@@ -52,18 +61,18 @@ if [ "$(cargo deb --version 2>/dev/null | awk '{print $2}')" != "$cargo_deb_vers
 fi
 # The .deb's binary is the one just built from the packaged crate; its
 # completions and man pages come from that binary, so they describe it.
-assets="$target/release/assets"
+assets="$target/$out_dir/assets"
 rm -rf "$assets"
 mkdir -p "$assets/completions"
-"$target/release/dbtune" completions bash > "$assets/completions/dbtune.bash"
-"$target/release/dbtune" completions zsh > "$assets/completions/_dbtune"
-"$target/release/dbtune" completions fish > "$assets/completions/dbtune.fish"
-"$target/release/dbtune" man --dir "$assets/man"
+"$target/$out_dir/dbtune" completions bash > "$assets/completions/dbtune.bash"
+"$target/$out_dir/dbtune" completions zsh > "$assets/completions/_dbtune"
+"$target/$out_dir/dbtune" completions fish > "$assets/completions/dbtune.fish"
+"$target/$out_dir/dbtune" man --dir "$assets/man"
 # Debian's policy wants man pages gzipped; cargo-deb compresses only the
 # assets it did not build itself, and these are under target/release.
 gzip -9n "$assets"/man/*.1
 mkdir "$root/deb"
-CARGO_TARGET_DIR="$target" cargo deb --locked --no-build --output "$root/deb/"
+CARGO_TARGET_DIR="$target" cargo deb --locked --no-build --profile "$profile" --output "$root/deb/"
 deb="$(ls "$root"/deb/dbtune_*.deb)"
 dpkg-deb --contents "$deb"
 
