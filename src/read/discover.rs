@@ -16,6 +16,10 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    if crate::read::operator::yaml_name(path) {
+        // An operator's YAML, whatever its name (cluster.yaml, patroni.yml).
+        return Ok(FileKind::Postgres);
+    }
     if name.contains("postgresql") || name.starts_with("postgres") {
         return Ok(FileKind::Postgres);
     }
@@ -89,6 +93,10 @@ pub struct Found {
     pub manifest: Option<Manifest>,
     /// The directory the manifest is in.
     pub manifest_dir: Option<PathBuf>,
+    /// PostgreSQL's settings read from an operator's YAML (the file in
+    /// `postgres`), read when found: the host to judge them on depends on
+    /// what it says (its memory limit, its image).
+    pub deployment: Option<(ServiceSettings, crate::read::operator::Deployment)>,
 }
 
 impl Found {
@@ -133,6 +141,8 @@ fn manifest_listing(file: &Path) -> anyhow::Result<Option<(PathBuf, Manifest)>> 
 
 const DIR_NAMES: &[(&str, FileKind)] = &[
     ("postgresql.conf", FileKind::Postgres),
+    ("cluster.yaml", FileKind::Postgres),
+    ("patroni.yml", FileKind::Postgres),
     ("redis.conf", FileKind::Redis),
     ("pgbouncer.ini", FileKind::Pgbouncer),
     ("99-dbtune.conf", FileKind::Os),
@@ -210,6 +220,13 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
             }
         }
     }
+    if let Some(p) = found
+        .postgres
+        .as_ref()
+        .filter(|p| crate::read::operator::yaml_name(p))
+    {
+        found.deployment = Some(crate::read::operator::read(p)?);
+    }
     Ok(found)
 }
 
@@ -227,7 +244,10 @@ pub fn load_found(
         pgbouncer_version: releases.pgbouncer_version.clone(),
         ..Default::default()
     };
-    if let Some(p) = &found.postgres {
+    if let Some((s, d)) = &found.deployment {
+        hs.postgres = Some(s.clone());
+        hs.deployment = Some(d.clone());
+    } else if let Some(p) = &found.postgres {
         hs.postgres = Some(include::postgres(p, root)?);
     }
     if let Some(p) = &found.redis {
