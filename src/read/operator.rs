@@ -351,6 +351,15 @@ pub fn patroni_dcs_kept(name: &str) -> bool {
         .any(|(n, from, _, _)| *n == name && *from == "DCS")
 }
 
+/// The least value Patroni accepts for `name` (below it, Patroni runs
+/// PostgreSQL with its own default).
+pub fn patroni_min(name: &str) -> Option<i64> {
+    PATRONI_CONTROLLED
+        .iter()
+        .find(|(n, _, _, _)| *n == name)
+        .and_then(|(_, _, _, min)| *min)
+}
+
 /// Whether CloudNativePG sets `name` itself (a render leaves it out).
 pub fn cnpg_fixed(name: &str) -> bool {
     CNPG_FIXED.contains(&name)
