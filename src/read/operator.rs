@@ -377,8 +377,10 @@ fn value_of(n: &Node) -> Option<(String, bool, usize)> {
     }
 }
 
-/// Whether a plain YAML scalar is typed as something other than a string
-/// (YAML 1.2 core schema: null, booleans, integers and floats).
+/// Whether a plain YAML scalar is typed as something other than a string:
+/// null, booleans, integers and floats, with YAML 1.1's booleans (`on`,
+/// `off`, `yes`, `no`, `y`, `n`) because Kubernetes reads manifests with a
+/// YAML 1.1 parser (go-yaml v2 under sigs.k8s.io/yaml).
 fn typed_not_string(text: &str) -> bool {
     let t = text.trim();
     matches!(
@@ -393,6 +395,9 @@ fn typed_not_string(text: &str) -> bool {
             | "false"
             | "False"
             | "FALSE"
+    ) || matches!(
+        t.to_ascii_lowercase().as_str(),
+        "on" | "off" | "yes" | "no" | "y" | "n"
     ) || t.parse::<i64>().is_ok()
         || t.parse::<f64>()
             .is_ok_and(|_| t.chars().any(|c| c.is_ascii_digit()))
@@ -741,4 +746,85 @@ pub fn parse_quantity(s: &str) -> Result<ByteSize, String> {
     }
     // Kubernetes rounds a fractional byte count up.
     Ok(ByteSize((n * mult).ceil() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_quantities_in_every_suffix() {
+        let q = |s: &str| parse_quantity(s).map(|b| b.0);
+        assert_eq!(q("1073741824"), Ok(1 << 30));
+        assert_eq!(q("1Gi"), Ok(1 << 30));
+        assert_eq!(q("1.5Gi"), Ok(3 << 29));
+        assert_eq!(q("512Mi"), Ok(512 << 20));
+        assert_eq!(q("4G"), Ok(4_000_000_000));
+        assert_eq!(q("128M"), Ok(128_000_000));
+        assert_eq!(q("100k"), Ok(100_000));
+        assert_eq!(q("1e9"), Ok(1_000_000_000));
+        assert!(q("4GB").is_err(), "GB is not a Kubernetes suffix");
+        assert!(q("100m").is_err(), "milli-bytes are not memory");
+        assert!(q("lots").is_err());
+    }
+
+    #[test]
+    fn the_major_from_an_image_tag() {
+        let m = image_major;
+        assert_eq!(m("ghcr.io/cloudnative-pg/postgresql:16.4"), Some(16));
+        assert_eq!(
+            m("ghcr.io/cloudnative-pg/postgresql:17.2-bookworm"),
+            Some(17)
+        );
+        assert_eq!(
+            m("ghcr.io/cloudnative-pg/postgresql:16-standard-bookworm"),
+            Some(16)
+        );
+        assert_eq!(m("registry:5000/postgresql:15"), Some(15));
+        assert_eq!(m("registry:5000/postgresql"), None, "a port is not a tag");
+        assert_eq!(m("ghcr.io/cloudnative-pg/postgresql:latest"), None);
+        assert_eq!(m("postgresql@sha256:abc"), None);
+        assert_eq!(m("postgres:16.4@sha256:abc"), Some(16));
+    }
+
+    #[test]
+    fn operators_are_told_apart_by_content() {
+        let cnpg = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nspec: {}\n";
+        assert_eq!(detect(cnpg), Some(Operator::Cnpg));
+        let other = "apiVersion: postgresql.cnpg.io/v1\nkind: Pooler\n";
+        assert_eq!(detect(other), None);
+        assert_eq!(
+            detect("scope: x\npostgresql:\n  listen: :5432\n"),
+            Some(Operator::Patroni)
+        );
+        assert_eq!(detect("services:\n  db: {}\n"), None);
+    }
+
+    #[test]
+    fn values_keep_their_text_and_line() {
+        let (s, d) = read_text(
+            "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nspec:\n  postgresql:\n    parameters:\n      \
+             work_mem: \"4MB\"\n      Search_Path: '\"$user\", public'\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert!(d.findings.is_empty(), "{:?}", d.findings);
+        let w = s.get("work_mem").unwrap();
+        assert_eq!((w.value.as_str(), w.at.line), ("4MB", 6));
+        assert_eq!(s.get("search_path").unwrap().value, "\"$user\", public");
+        // The operator's own defaults stand for what is left out.
+        assert_eq!(s.get("max_worker_processes").unwrap().value, "32");
+    }
+
+    #[test]
+    fn yaml_typed_values_are_told_from_strings() {
+        for t in [
+            "100", "1.5", "true", "null", "~", "0x10", "1e3", "on", "Off", "yes",
+        ] {
+            assert!(typed_not_string(t), "{t}");
+        }
+        for t in ["4MB", "replica", "1s", "0.9x", "online"] {
+            assert!(!typed_not_string(t), "{t}");
+        }
+    }
 }

@@ -597,10 +597,26 @@ pub fn render_operator(
             for p in &params {
                 pg.push(&p.name, p.value.clone(), here());
             }
+            let huge_on = pg.get("huge_pages").is_some_and(|e| e.value == "on");
+            let need = crate::read::effective::pg_shared_estimate(
+                &crate::read::effective::Pg::new(&pg, host.pg_version.value),
+            );
+            let huge_mib = need.div_ceil(ByteSize::mib(2)) * 2;
             let hs = HostSettings {
                 pg_version: host.pg_version.value,
                 pg_build: host.pg_build.value.clone(),
                 postgres: Some(pg.clone()),
+                // Shared memory in the pod's huge pages is outside its
+                // memory limit, as check-budget counts it.
+                deployment: huge_on.then(|| op::Deployment {
+                    operator: Operator::Cnpg,
+                    file: "cluster.yaml".into(),
+                    memory_limit: None,
+                    hugepages: Some((ByteSize::mib(huge_mib), here())),
+                    image: None,
+                    image_major: None,
+                    findings: Vec::new(),
+                }),
                 ..Default::default()
             };
             // check-budget judges the file with the default assumptions
@@ -615,11 +631,6 @@ pub fn render_operator(
                 .unwrap_or_default();
             let overhead = ByteSize(crate::calibration::CONTAINER_OVERHEAD);
             let limit_mib = ByteSize(worst.0 + overhead.0).div_ceil(ByteSize::mib(1));
-            let huge_on = pg.get("huge_pages").is_some_and(|e| e.value == "on");
-            let need = crate::read::effective::pg_shared_estimate(
-                &crate::read::effective::Pg::new(&pg, host.pg_version.value),
-            );
-            let huge_mib = need.div_ceil(ByteSize::mib(2)) * 2;
             let ctx = minijinja::context! {
                 version,
                 profile => &plan.profile,
@@ -629,8 +640,9 @@ pub fn render_operator(
                 parameters => &params,
                 memory => format!("{limit_mib}Mi"),
                 memory_reason => format!(
-                    "PostgreSQL's worst case in dbtune's budget of these parameters ({worst}) plus the \
-                     container's own {overhead}: check-budget reads this limit as the pod's RAM"
+                    "PostgreSQL's worst case in dbtune's budget of these parameters ({worst}{}) plus \
+                     the container's own {overhead}: check-budget reads this limit as the pod's RAM",
+                    if huge_on { ", its shared memory in huge pages apart" } else { "" }
                 ),
                 cpu => host.cpus.value.to_string(),
                 hugepages => huge_on.then(|| format!("{huge_mib}Mi")),
