@@ -199,8 +199,8 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                 if !any {
                     return Err(Error::plain(
                         format!("no config file found in `{}`", p.display()),
-                        "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
-                         zfs-arc.conf in a directory; name files directly to check others",
+                        "dbtune looks for postgresql.conf, cluster.yaml, patroni.yml, redis.conf, pgbouncer.ini, \
+                         99-dbtune.conf and zfs-arc.conf in a directory; name files directly to check others",
                     )
                     .into());
                 }

@@ -126,10 +126,10 @@ fn a_rendered_patroni_file_passes_check_budget_on_its_host() {
     }
 }
 
-/// The manifest's parameters as the operator writes them into the
-/// server's configuration: `name = 'value'`.
+/// The file's parameters as the operator writes them into the server's
+/// configuration: `name = 'value'`.
 fn as_conf(yaml: &str) -> String {
-    let (s, _) = dbtune::read::operator::read_text(yaml, "cluster.yaml").unwrap();
+    let (s, _) = dbtune::read::operator::read_text(yaml, "file.yaml").unwrap();
     let mut conf = String::new();
     for (name, entries) in &s.entries {
         let e = entries.last().unwrap();
@@ -139,11 +139,17 @@ fn as_conf(yaml: &str) -> String {
 }
 
 #[test]
-fn the_real_postgresql_accepts_a_rendered_clusters_parameters() {
-    for major in [15u32, 17] {
-        let yaml = render("cnpg", "bulk-ingest", &major.to_string());
+fn the_real_postgresql_accepts_a_rendered_clusters_and_patroni_files_parameters() {
+    for (layout, major) in [
+        ("cnpg", 15u32),
+        ("cnpg", 17),
+        ("patroni", 16),
+        ("patroni", 18),
+    ] {
+        let yaml = render(layout, "bulk-ingest", &major.to_string());
         let conf = as_conf(&yaml);
-        // CloudNativePG loads pg_stat_statements itself for its settings.
+        // CloudNativePG loads pg_stat_statements itself for its settings
+        // (a Patroni team lists it in shared_preload_libraries).
         let pg = Postgres::start_major(
             major,
             &conf,
@@ -156,8 +162,12 @@ fn the_real_postgresql_accepts_a_rendered_clusters_parameters() {
             "postgres",
             "SELECT name || ': ' || error FROM pg_file_settings WHERE error IS NOT NULL",
         );
-        assert_eq!(errors.trim(), "", "PostgreSQL {major} refused:\n{conf}");
-        let (s, _) = dbtune::read::operator::read_text(&yaml, "cluster.yaml").unwrap();
+        assert_eq!(
+            errors.trim(),
+            "",
+            "PostgreSQL {major} refused ({layout}):\n{conf}"
+        );
+        let (s, _) = dbtune::read::operator::read_text(&yaml, "file.yaml").unwrap();
         for name in s.entries.keys().filter(|n| !n.contains('.')) {
             let source = pg.psql(
                 "postgres",
