@@ -33,6 +33,10 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
         return Ok(FileKind::Os);
     }
     let text = include::read_text(path)?;
+    // An operator's YAML under another name (patroni.conf...).
+    if crate::read::operator::detect(&text).is_some() {
+        return Ok(FileKind::Postgres);
+    }
     // The first line that tells: PostgreSQL's own include directives do;
     // a plain `include` is both PostgreSQL's and Redis's, so the next line
     // decides.
@@ -220,11 +224,11 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
             }
         }
     }
-    if let Some(p) = found
-        .postgres
-        .as_ref()
-        .filter(|p| crate::read::operator::yaml_name(p))
-    {
+    if let Some(p) = found.postgres.as_ref().filter(|p| {
+        // By name, else by content (a Patroni file called patroni.conf).
+        crate::read::operator::yaml_name(p)
+            || include::read_text(p).is_ok_and(|t| crate::read::operator::detect(&t).is_some())
+    }) {
         found.deployment = Some(crate::read::operator::read(p)?);
     }
     Ok(found)

@@ -182,3 +182,27 @@ fn the_real_postgresql_accepts_a_rendered_clusters_and_patroni_files_parameters(
         }
     }
 }
+
+#[test]
+fn a_patroni_file_under_another_name_is_known_by_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("member.conf");
+    std::fs::copy(fixture("operators/patroni.yml"), &conf).unwrap();
+    let out = dbtune()
+        .current_dir(dir.path())
+        .args([
+            "check-budget",
+            "--ram",
+            "8GiB",
+            "--pg-version",
+            "15",
+            "member.conf",
+        ])
+        .output()
+        .unwrap();
+    let by_content = whole_output(&out).replace("member.conf", "patroni.yml");
+    assert_eq!(
+        by_content,
+        check(&["--ram", "8GiB", "--pg-version", "15", "patroni.yml"])
+    );
+}
