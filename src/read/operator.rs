@@ -553,6 +553,26 @@ fn cnpg(doc: &Node, file: &str) -> (ServiceSettings, Deployment) {
         d.image = Some((text.clone(), at(file, line)));
     }
     cnpg_huge_pages(&with_defaults, &mut d);
+    // The operator archives WAL (archive_mode on) unless told not to, and
+    // PostgreSQL refuses to start with archiving at wal_level minimal.
+    if let Some(e) = with_defaults
+        .get("wal_level")
+        .filter(|e| e.value.trim().eq_ignore_ascii_case("minimal"))
+    {
+        d.findings.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            "wal_level = minimal, but CloudNativePG runs with archive_mode on (a fixed parameter) and \
+             streams WAL to its replicas: PostgreSQL refuses to start with WAL archiving at wal_level \
+             minimal"
+                .to_string(),
+            Some(
+                "use replica (the operator's default is logical); minimal is only for a single instance \
+                 whose WAL archiving is disabled"
+                    .into(),
+            ),
+        ));
+    }
     (with_defaults, d)
 }
 

@@ -676,6 +676,17 @@ pub fn render_operator(
                 "an override template may use a name the context does not have",
             ))
         })?;
+    // Read back as check-budget reads it: what the operator would refuse
+    // or ignore is never written.
+    let (_, back) = op::read_text(&text, file)?;
+    if let Some(f) = back.findings.first() {
+        return Err(Error::refusal(format!(
+            "the rendered {file} would not work under {}: {f}",
+            operator.name()
+        ))
+        .with_hint("change the profile so the plan avoids it (docs/kubernetes.md)")
+        .into());
+    }
     Ok(Artifact {
         kind: FileKind::Postgres,
         file,

@@ -206,3 +206,20 @@ fn a_patroni_file_under_another_name_is_known_by_its_content() {
         check(&["--ram", "8GiB", "--pg-version", "15", "patroni.yml"])
     );
 }
+
+/// What the wal_level finding says, asked of the server: with CloudNativePG's
+/// archive_mode on, wal_level minimal stops PostgreSQL from starting.
+#[test]
+fn the_real_postgresql_refuses_wal_level_minimal_with_archiving_as_the_finding_says() {
+    let bin = crate::harness::pg_server(17);
+    let conf = "wal_level = 'minimal'\nmax_wal_senders = 0\narchive_mode = 'on'\n";
+    match dbtune::bench::cluster::Cluster::start_in(&bin, conf, &[], "trust") {
+        Ok(_) => panic!("PostgreSQL 17 started with wal_level minimal and archive_mode on"),
+        Err(e) => assert!(format!("{e:#}").contains("wal_level"), "{e:#}"),
+    }
+    let out = check(&["cnpg-minimal.yaml"]);
+    assert!(
+        out.contains("cnpg-minimal.yaml:9: error: wal_level = minimal"),
+        "{out}"
+    );
+}
