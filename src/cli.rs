@@ -568,4 +568,16 @@ pub struct RenderArgs {
     /// Data directory to inspect when detecting this host.
     #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
+    /// Write PostgreSQL's settings as an operator's file instead of the
+    /// host's files: a CloudNativePG `Cluster` (cluster.yaml, with the
+    /// pod's resources from the budget) or a Patroni fragment (patroni.yml).
+    #[arg(long, value_enum, conflicts_with = "only")]
+    pub layout: Option<Layout>,
+}
+
+/// `render --layout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    Cnpg,
+    Patroni,
 }

@@ -111,6 +111,10 @@ pub struct Flags<'a> {
     /// Budget assumptions given on the command line, over the profile's
     /// or manifest's.
     pub assumptions: AssumptionFlags,
+    /// An operator's YAML being judged: its container's memory limit is
+    /// the RAM (after --ram), its image's tag the major (after
+    /// --pg-version).
+    pub deployment: Option<&'a crate::read::operator::Deployment>,
 }
 
 /// `--sorts-per-query`, `--busy-share`, `--manual-maintenance`,
@@ -382,8 +386,13 @@ impl Sources<'_> {
     }
 
     fn ram(&mut self, here: Here) -> Result<Sourced<ByteSize>> {
+        let limit = self.flags.deployment.and_then(|d| d.memory_limit.as_ref());
         let (ram, source) = match (self.flags.ram, &self.facts, self.manifest) {
             (Some(r), _, _) => (r, "--ram".to_string()),
+            (None, _, _) if limit.is_some() => {
+                let (b, at) = limit.expect("checked");
+                (*b, format!("the container's memory limit ({at})"))
+            }
             (None, Some(f), _) => (f.memory.effective(), self.facts_name()),
             (None, None, Some(m)) => (m.host.ram, format!("manifest: {}", m.host.ram_source)),
             (None, None, None) => {
@@ -428,6 +437,18 @@ impl Sources<'_> {
             )
         } else if let Some(v) = self.flags.pg_version {
             (Sourced::new(v, "--pg-version"), false)
+        } else if let Some((major, (image, at))) = self
+            .flags
+            .deployment
+            .and_then(|d| Some((d.image_major?, d.image.as_ref()?)))
+        {
+            (
+                Sourced::new(
+                    PgVersion::nearest(major),
+                    format!("the image's tag: {image} ({at})"),
+                ),
+                false,
+            )
         } else if let Some(v) = self.facts.as_ref().and_then(|f| f.servers.pg_version()) {
             (Sourced::new(v, self.facts_name()), false)
         } else if let Some(m) = self.manifest {
@@ -556,6 +577,9 @@ impl Sources<'_> {
         if self.flags.container {
             return Some("--container".into());
         }
+        if ram.source.starts_with("the container's memory limit") {
+            return Some(ram.source.clone());
+        }
         let limited = |f: &Facts| match &f.memory.cgroup_limit {
             Some(l) if l.value < f.memory.physical.value => Some(format!(
                 "cgroup limit {} ({}) below physical {}",
@@ -582,8 +606,15 @@ impl Sources<'_> {
         ram: ByteSize,
         container: Option<&str>,
     ) -> Result<(Vec<HostReserve>, Assumptions)> {
+        // A pod's memory limit holds PostgreSQL alone: the host's
+        // reservations (applications beside it) are not in it.
+        let pod = self
+            .flags
+            .deployment
+            .is_some_and(|d| d.memory_limit.is_some() && self.flags.ram.is_none());
         let (mut reserves, mut assumptions) = match (self.flags.profile, self.manifest) {
             (Some(p), _) => (p.reserves(ram), p.assumptions()),
+            (None, Some(m)) if pod => (default_reserves(ram), m.assumptions.clone()),
             (None, Some(m)) => (m.reserves.clone(), m.assumptions.clone()),
             (None, None) => (default_reserves(ram), Assumptions::default()),
         };

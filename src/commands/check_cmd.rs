@@ -76,6 +76,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
             manual_maintenance: args.manual_maintenance,
             backend_memory: args.backend_memory,
         },
+        deployment: found.deployment.as_ref().map(|(_, d)| d),
         ..Default::default()
     };
     let host = target::resolve(&flags, found.manifest.as_ref(), target::Purpose::Check)?;

@@ -114,7 +114,22 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
 pub(super) fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let (profile, origin, host, without_only) = resolve(&args)?;
     let picked = args.profile.is_none() && args.profile_file.is_none();
-    let (plan, artifacts) = render_checked(&args, &profile, &host, picked)?;
+    let (plan, mut artifacts) = render_checked(&args, &profile, &host, picked)?;
+    let mut without_only = without_only;
+    if let Some(layout) = args.layout {
+        let operator = match layout {
+            crate::cli::Layout::Cnpg => crate::read::operator::Operator::Cnpg,
+            crate::cli::Layout::Patroni => crate::read::operator::Operator::Patroni,
+        };
+        let template_dir = args.templates.clone().or_else(render::user_template_dir);
+        artifacts = vec![render::render_operator(
+            &plan,
+            &artifacts,
+            operator,
+            template_dir,
+        )?];
+        without_only = None;
+    }
     // What render owns in --out: every file it makes for these inputs;
     // --only limits what is written now, not what is dbtune's.
     let owned: Option<BTreeSet<&'static str>> = match &without_only {

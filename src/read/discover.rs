@@ -16,6 +16,10 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    if crate::read::operator::yaml_name(path) {
+        // An operator's YAML, whatever its name (cluster.yaml, patroni.yml).
+        return Ok(FileKind::Postgres);
+    }
     if name.contains("postgresql") || name.starts_with("postgres") {
         return Ok(FileKind::Postgres);
     }
@@ -29,6 +33,10 @@ pub fn classify(path: &Path) -> Result<FileKind, Error> {
         return Ok(FileKind::Os);
     }
     let text = include::read_text(path)?;
+    // An operator's YAML under another name (patroni.conf...).
+    if crate::read::operator::detect(&text).is_some() {
+        return Ok(FileKind::Postgres);
+    }
     // The first line that tells: PostgreSQL's own include directives do;
     // a plain `include` is both PostgreSQL's and Redis's, so the next line
     // decides.
@@ -89,6 +97,10 @@ pub struct Found {
     pub manifest: Option<Manifest>,
     /// The directory the manifest is in.
     pub manifest_dir: Option<PathBuf>,
+    /// PostgreSQL's settings read from an operator's YAML (the file in
+    /// `postgres`), read when found: the host to judge them on depends on
+    /// what it says (its memory limit, its image).
+    pub deployment: Option<(ServiceSettings, crate::read::operator::Deployment)>,
 }
 
 impl Found {
@@ -133,6 +145,8 @@ fn manifest_listing(file: &Path) -> anyhow::Result<Option<(PathBuf, Manifest)>> 
 
 const DIR_NAMES: &[(&str, FileKind)] = &[
     ("postgresql.conf", FileKind::Postgres),
+    ("cluster.yaml", FileKind::Postgres),
+    ("patroni.yml", FileKind::Postgres),
     ("redis.conf", FileKind::Redis),
     ("pgbouncer.ini", FileKind::Pgbouncer),
     ("99-dbtune.conf", FileKind::Os),
@@ -189,8 +203,8 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
                 if !any {
                     return Err(Error::plain(
                         format!("no config file found in `{}`", p.display()),
-                        "dbtune looks for postgresql.conf, redis.conf, pgbouncer.ini, 99-dbtune.conf and \
-                         zfs-arc.conf in a directory; name files directly to check others",
+                        "dbtune looks for postgresql.conf, cluster.yaml, patroni.yml, redis.conf, pgbouncer.ini, \
+                         99-dbtune.conf and zfs-arc.conf in a directory; name files directly to check others",
                     )
                     .into());
                 }
@@ -210,6 +224,13 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
             }
         }
     }
+    if let Some(p) = found.postgres.as_ref().filter(|p| {
+        // By name, else by content (a Patroni file called patroni.conf).
+        crate::read::operator::yaml_name(p)
+            || include::read_text(p).is_ok_and(|t| crate::read::operator::detect(&t).is_some())
+    }) {
+        found.deployment = Some(crate::read::operator::read(p)?);
+    }
     Ok(found)
 }
 
@@ -227,7 +248,10 @@ pub fn load_found(
         pgbouncer_version: releases.pgbouncer_version.clone(),
         ..Default::default()
     };
-    if let Some(p) = &found.postgres {
+    if let Some((s, d)) = &found.deployment {
+        hs.postgres = Some(s.clone());
+        hs.deployment = Some(d.clone());
+    } else if let Some(p) = &found.postgres {
         hs.postgres = Some(include::postgres(p, root)?);
     }
     if let Some(p) = &found.redis {

@@ -16,6 +16,8 @@
 //!    [`limits`]: memory rules broken whatever the total; [`budget`]: the
 //!    worst- and typical-case memory, term by term, with the formulas of
 //!    [`model`](crate::model);
+//!    [`operator`]: a CloudNativePG `Cluster` or a Patroni YAML read into
+//!    the same settings, with what the operator decides about them;
 //! 7. [`discover`] finds the files under the paths given, and [`report`]
 //!    gives the verdict as text, JSON or GitHub annotations.
 
@@ -28,6 +30,7 @@ pub mod findings;
 pub mod grammar;
 pub mod include;
 pub mod limits;
+pub mod operator;
 pub mod pgvalue;
 pub mod report;
 pub mod safety;

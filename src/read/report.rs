@@ -312,6 +312,9 @@ fn judge(
     if let (true, Some(b)) = (validate, &settings.pgbouncer) {
         findings.extend(findings::pgbouncer(b, &settings.pgbouncer_version));
     }
+    if let (true, Some(d)) = (validate, &settings.deployment) {
+        findings.extend(d.findings.iter().cloned());
+    }
     stated_releases(&mut findings, target);
     let ctx = safety::Context {
         pg_on_zfs: target.pg_on_zfs.value,

@@ -96,7 +96,13 @@ fn postgres(
             ),
         ));
     }
-    if pg.text("huge_pages", "try") == "on" {
+    // In a CloudNativePG pod the huge pages are the container's limits,
+    // judged by `operator` (not the host's vm.nr_hugepages).
+    let pod = hs
+        .deployment
+        .as_ref()
+        .is_some_and(|d| d.operator == crate::read::operator::Operator::Cnpg);
+    if pg.text("huge_pages", "try") == "on" && !pod {
         huge_pages(s, &pg, hs, ctx, a, out);
     }
     reserved_slots(s, &pg, out);

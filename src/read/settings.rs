@@ -194,6 +194,10 @@ pub struct HostSettings {
     /// sysctl keys (`vm.nr_hugepages`) and `zfs_arc_max` from the modprobe
     /// options file.
     pub os: Option<ServiceSettings>,
+    /// The PostgreSQL settings came from an operator's YAML (CloudNativePG,
+    /// Patroni): what else it says, and its findings.
+    #[serde(skip)]
+    pub deployment: Option<crate::read::operator::Deployment>,
 }
 
 impl HostSettings {

@@ -61,6 +61,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "docker-compose.override.yml.j2",
         include_str!("../../templates/docker-compose.override.yml.j2"),
     ),
+    (
+        "cnpg-cluster.yaml.j2",
+        include_str!("../../templates/cnpg-cluster.yaml.j2"),
+    ),
+    (
+        "patroni.yml.j2",
+        include_str!("../../templates/patroni.yml.j2"),
+    ),
 ];
 
 /// `$DBTUNE_TEMPLATE_DIR`, else `$XDG_CONFIG_HOME/dbtune/templates`.
@@ -88,6 +96,12 @@ fn environment(override_dir: Option<PathBuf>) -> Environment<'static> {
     env.add_filter("comment", |text: String| one_line(&text));
     // A word for a shell script: single-quoted, so nothing in it runs.
     env.add_filter("sh", |text: String| shell_quote(&text));
+    // A YAML string: double-quoted with JSON's escapes (a JSON string is a
+    // YAML double-quoted scalar), so a value is never read as a number,
+    // a boolean or more YAML.
+    env.add_filter("yaml", |text: String| {
+        serde_json::to_string(&text).unwrap_or_else(|_| "\"\"".into())
+    });
     env.set_loader(move |name| {
         if let Some(dir) = &override_dir {
             let p = dir.join(name);
@@ -500,4 +514,184 @@ pub fn check(plan: &Plan, artifacts: &[Artifact]) -> Result<Report> {
     Ok(crate::read::report::check_settings(
         &settings, &plan.host, None,
     ))
+}
+
+/// One PostgreSQL parameter of an operator's file: its value as the
+/// rendered postgresql.conf holds it, and the plan's reason.
+#[derive(Clone, Debug, Serialize)]
+struct OperatorParam {
+    name: String,
+    value: String,
+    reason: String,
+}
+
+/// PostgreSQL's settings as an operator's YAML (`render --layout`): a
+/// CloudNativePG `Cluster` or a Patroni fragment, from the checked
+/// postgresql.conf among `artifacts` (values as PostgreSQL reads them)
+/// and the plan's reasons. A Cluster's memory limit is PostgreSQL's worst
+/// case in the budget of these very parameters, plus the container's own
+/// overhead, so the file passes check-budget against its own limit.
+pub fn render_operator(
+    plan: &Plan,
+    artifacts: &[Artifact],
+    operator: crate::read::operator::Operator,
+    template_dir: Option<PathBuf>,
+) -> Result<Artifact> {
+    use crate::read::operator::{self as op, Operator};
+    let conf = artifacts
+        .iter()
+        .find(|a| a.file == "postgresql.conf")
+        .context("render made no postgresql.conf")?;
+    let parsed = grammar::postgresql_conf(&conf.content, conf.file)?;
+    let mut params = Vec::new();
+    for s in plan.postgres.0.iter().flat_map(|sec| &sec.settings) {
+        let Some(e) = parsed.get(&s.name) else {
+            continue;
+        };
+        let leave_out = match operator {
+            Operator::Cnpg => op::cnpg_fixed(&s.name),
+            // Patroni sets these from postgresql.listen and scope.
+            Operator::Patroni => matches!(
+                s.name.as_str(),
+                "listen_addresses" | "port" | "cluster_name"
+            ),
+        };
+        if leave_out || params.iter().any(|p: &OperatorParam| p.name == s.name) {
+            continue;
+        }
+        let mut p = OperatorParam {
+            name: s.name.clone(),
+            value: e.value.clone(),
+            reason: s.reason.clone(),
+        };
+        // Patroni replaces a value below its minimum with its default:
+        // the minimum is the nearest value it keeps.
+        if let (Operator::Patroni, Some(min)) = (operator, op::patroni_min(&s.name)) {
+            if p.value.parse::<i64>().is_ok_and(|v| v < min) {
+                p.reason = format!(
+                    "{} (raised from {}: Patroni's least value)",
+                    p.reason, p.value
+                );
+                p.value = min.to_string();
+            }
+        }
+        params.push(p);
+    }
+    let env = environment(template_dir);
+    let host = &plan.host;
+    let version = env!("CARGO_PKG_VERSION");
+    let (file, template, content) = match operator {
+        Operator::Cnpg => {
+            // The settings the pod runs with: the operator's defaults for
+            // what is left out, then the parameters.
+            let here = || crate::read::settings::Location {
+                file: "cluster.yaml".into(),
+                line: 0,
+            };
+            let mut pg = ServiceSettings::default();
+            for (name, value) in op::CNPG_DEFAULTS {
+                if !params.iter().any(|p| p.name == *name) {
+                    pg.push(name, *value, here());
+                }
+            }
+            for p in &params {
+                pg.push(&p.name, p.value.clone(), here());
+            }
+            let huge_on = pg.get("huge_pages").is_some_and(|e| e.value == "on");
+            let need = crate::read::effective::pg_shared_estimate(
+                &crate::read::effective::Pg::new(&pg, host.pg_version.value),
+            );
+            let huge_mib = need.div_ceil(ByteSize::mib(2)) * 2;
+            let hs = HostSettings {
+                pg_version: host.pg_version.value,
+                pg_build: host.pg_build.value.clone(),
+                postgres: Some(pg.clone()),
+                // Shared memory in the pod's huge pages is outside its
+                // memory limit, as check-budget counts it.
+                deployment: huge_on.then(|| op::Deployment {
+                    operator: Operator::Cnpg,
+                    file: "cluster.yaml".into(),
+                    memory_limit: None,
+                    hugepages: Some((ByteSize::mib(huge_mib), here())),
+                    image: None,
+                    image_major: None,
+                    findings: Vec::new(),
+                }),
+                ..Default::default()
+            };
+            // check-budget judges the file with the default assumptions
+            // unless told otherwise: the larger of the two.
+            let worst = [host.assumptions.clone(), Default::default()]
+                .iter()
+                .map(|a| {
+                    crate::read::budget::compute(&hs, ByteSize::gib(1), "", &[], a)
+                        .service_worst(Service::Postgres)
+                })
+                .max()
+                .unwrap_or_default();
+            let overhead = ByteSize(crate::calibration::CONTAINER_OVERHEAD);
+            let limit_mib = ByteSize(worst.0 + overhead.0).div_ceil(ByteSize::mib(1));
+            let ctx = minijinja::context! {
+                version,
+                profile => &plan.profile,
+                host => crate::manifest::HostRecord::from(&plan.host),
+                name => "postgres",
+                image => format!("ghcr.io/cloudnative-pg/postgresql:{}", host.pg_version.value),
+                parameters => &params,
+                memory => format!("{limit_mib}Mi"),
+                memory_reason => format!(
+                    "PostgreSQL's worst case in dbtune's budget of these parameters ({worst}{}) plus \
+                     the container's own {overhead}: check-budget reads this limit as the pod's RAM",
+                    if huge_on { ", its shared memory in huge pages apart" } else { "" }
+                ),
+                cpu => host.cpus.value.to_string(),
+                hugepages => huge_on.then(|| format!("{huge_mib}Mi")),
+                hugepages_reason => format!(
+                    "huge_pages = on: PostgreSQL's shared memory (about {need}) in 2 MiB pages; the \
+                     nodes must have them reserved"
+                ),
+            };
+            ("cluster.yaml", "cnpg-cluster.yaml.j2", ctx)
+        }
+        Operator::Patroni => {
+            let (dcs, local): (Vec<_>, Vec<_>) =
+                params.iter().partition(|p| op::patroni_dcs_kept(&p.name));
+            let ctx = minijinja::context! {
+                version,
+                profile => &plan.profile,
+                host => crate::manifest::HostRecord::from(&plan.host),
+                name => "postgres",
+                dcs => dcs,
+                parameters => local,
+            };
+            ("patroni.yml", "patroni.yml.j2", ctx)
+        }
+    };
+    let text = env
+        .get_template(template)
+        .and_then(|t| t.render(content))
+        .map_err(|e| {
+            anyhow::Error::new(Error::plain(
+                format!("template `{template}` failed: {e:#}"),
+                "an override template may use a name the context does not have",
+            ))
+        })?;
+    // Read back as check-budget reads it: what the operator would refuse
+    // or ignore is never written.
+    let (_, back) = op::read_text(&text, file)?;
+    if let Some(f) = back.findings.first() {
+        return Err(Error::refusal(format!(
+            "the rendered {file} would not work under {}: {f}",
+            operator.name()
+        ))
+        .with_hint("change the profile so the plan avoids it (docs/kubernetes.md)")
+        .into());
+    }
+    Ok(Artifact {
+        kind: FileKind::Postgres,
+        file,
+        template,
+        content: text,
+        executable: false,
+    })
 }

@@ -18,6 +18,7 @@ mod includes;
 mod live;
 mod no_panics;
 mod observe;
+mod operators;
 mod output;
 mod pg_start;
 mod pg_versions;

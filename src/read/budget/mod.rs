@@ -169,16 +169,35 @@ pub fn compute(
         .as_ref()
         .map(|os| huge_pages(os, a))
         .unwrap_or_default();
+    // A CloudNativePG pod's huge pages are its own hugepages-2Mi limit,
+    // outside its memory limit (Kubernetes accounts them apart).
+    let pod_huge = settings
+        .deployment
+        .as_ref()
+        .and_then(|d| d.hugepages.as_ref())
+        .map(|h| h.0)
+        .filter(|_| hugepages.is_none());
     let mut heavy = None;
     if let Some(pg) = &settings.postgres {
         heavy = Some(postgres_terms(
             pg,
             settings.pg_version,
             settings.pg_build.as_deref(),
-            hugepages.as_ref().map(|h| h.0),
+            hugepages.as_ref().map(|h| h.0).or(pod_huge),
             a,
             &mut terms,
         ));
+        if pod_huge.is_some() {
+            for t in terms
+                .iter_mut()
+                .filter(|t| t.name == "shared memory (in huge pages)")
+            {
+                t.source = t.source.replace(
+                    "held in the huge pages counted under os",
+                    "held in the pod's hugepages limit, outside its memory limit",
+                );
+            }
+        }
     }
     if let Some(r) = &settings.redis {
         let version = Some(settings.redis_version.as_str()).filter(|v| !v.is_empty());
