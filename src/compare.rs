@@ -79,9 +79,9 @@ impl Change {
         let floor = floor(&measure);
         let outcome = if before == after {
             Outcome::Same
-        } else if before.abs() < floor && after.abs() < floor {
-            Outcome::WithinNoise
-        } else if before != 0.0 && ((after - before) / before).abs() < NOISE {
+        } else if (before.abs() < floor && after.abs() < floor)
+            || (before != 0.0 && ((after - before) / before).abs() < NOISE)
+        {
             Outcome::WithinNoise
         } else if (after < before) == (better == Better::Lower) {
             Outcome::Improved
