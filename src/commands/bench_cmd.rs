@@ -79,23 +79,39 @@ fn bench_configs(
     use crate::bench::{self, Config};
     let ram = facts.memory.effective();
     let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
-    let mut configs = vec![
-        Config {
-            name: "defaults".into(),
-            conf: String::new(),
-            extra: vec![],
-        },
-        Config {
-            name: "pgtune-dw".into(),
-            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
-            extra: vec![],
-        },
-    ];
+    let mut configs = vec![Config {
+        name: "defaults".into(),
+        conf: String::new(),
+        extra: vec![],
+    }];
     let names = if args.profile.is_empty() {
         vec![profile::pick(ram, cpus, storage).0]
     } else {
         args.profile.clone()
     };
+    // PGTune for the type its users would pick for each profile's host.
+    let mut types: Vec<bench::pgtune::DbType> = Vec::new();
+    for name in &names {
+        let t = bench::pgtune::DbType::for_profile(name);
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    for t in types {
+        let host = bench::pgtune::Host {
+            ram,
+            cpus,
+            storage,
+            pg_version,
+            connections: None,
+            db_size: bench::pgtune::DbSize::MidRam,
+        };
+        configs.push(Config {
+            name: format!("pgtune-{}", t.name()),
+            conf: bench::pgtune::conf(t, &host),
+            extra: vec![],
+        });
+    }
     let catalog = Profiles::load()?;
     let mut variants = Vec::new();
     for name in names {
