@@ -114,7 +114,12 @@ impl Cgroup {
                 "no memory cgroup controller is mounted (neither a delegated cgroup v2 one nor v1)"
             )
         };
-        let memory_dir = parent_dir(version, "memory").expect("checked").join(name);
+        let parent = parent_dir(version, "memory").expect("checked");
+        remove_stale(&parent);
+        if let Some(cpu) = parent_dir(Version::V1, "cpu").filter(|_| version == Version::V1) {
+            remove_stale(&cpu);
+        }
+        let memory_dir = parent.join(name);
         fs::create_dir(&memory_dir)
             .with_context(|| format!("cannot create the memory cgroup {}", memory_dir.display()))?;
         let mut cg = Cgroup {
@@ -258,6 +263,30 @@ impl Cgroup {
         };
         let text = self.read(file)?;
         oom_kills_in(&text).with_context(|| format!("no oom_kill line in {file} (kernel < 4.13?)"))
+    }
+}
+
+/// Removes the empty cgroups a bench killed with SIGKILL left in `parent`
+/// (named `dbtune-bench-PID-...` after a PID that no longer runs): its
+/// servers stopped with it, its Drop never ran.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("dbtune-bench-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let empty =
+            fs::read_to_string(e.path().join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+        if empty && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir(e.path());
+        }
     }
 }
 

@@ -813,7 +813,7 @@ fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> S
         return String::new();
     }
     let mut out = format!(
-        "  counters (median per run; unit = transaction or row):\n  {:<w$}",
+        "  counters (median per run; unit = transaction or row; a COPY's requested checkpoints include bench's own before it):\n  {:<w$}",
         "config"
     );
     for n in &names {
@@ -838,9 +838,14 @@ fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> S
     out
 }
 
+/// Runs each side needs before a difference is claimed: with one or two,
+/// ranges apart say little.
+const RUNS_TO_CLAIM: usize = 3;
+
 /// What the runs allow to claim against the first config: a config is
 /// faster or slower only where its min-max range and the first config's do
-/// not overlap; otherwise no claim, whatever the medians say.
+/// not overlap, with enough runs on both sides; otherwise no claim,
+/// whatever the medians say.
 fn verdict(rows: &[&Series]) -> String {
     let Some(base) = rows.first() else {
         return String::new();
@@ -853,7 +858,10 @@ fn verdict(rows: &[&Series]) -> String {
         let (Some(min), Some(max)) = (s.min(), s.max()) else {
             continue;
         };
-        let claim = if min > bmax || max < bmin {
+        let fewest = s.values.len().min(base.values.len());
+        let claim = if fewest < RUNS_TO_CLAIM {
+            format!("no claim: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)")
+        } else if min > bmax || max < bmin {
             let higher = min > bmax;
             let better = if base.unit == "tps" { higher } else { !higher };
             if better {
@@ -898,6 +906,35 @@ mod tests {
         assert_eq!(relative("count", 0.0, 0.0), "1.00x");
         assert_eq!(relative("count", 2.0, 0.0), "-");
         assert_eq!(relative("count", 0.0, 3.0), "-");
+    }
+
+    #[test]
+    fn a_difference_is_claimed_only_with_ranges_apart_and_three_runs() {
+        let s = |config: &str, unit: &'static str, v: &[f64]| Series {
+            config: config.into(),
+            metric: "m".into(),
+            counter: None,
+            unit,
+            values: v.to_vec(),
+            failures: vec![],
+        };
+        let base = s("defaults", "tps", &[100.0, 110.0, 105.0]);
+        let apart = s("tuned", "tps", &[120.0, 130.0, 125.0]);
+        let overlap = s("pgtune", "tps", &[108.0, 130.0, 125.0]);
+        let few = s("one", "tps", &[300.0]);
+        assert_eq!(
+            verdict(&[&base, &apart, &overlap, &few]),
+            "  tuned: better than defaults (ranges apart)\n\
+             \x20 pgtune: overlaps defaults: no claim\n\
+             \x20 one: no claim: too few runs (1; 3 needed)\n"
+        );
+        // Seconds: lower is better.
+        let base = s("defaults", "s", &[1.0, 1.1, 1.2]);
+        let slower = s("x", "s", &[2.0, 2.1, 2.2]);
+        assert_eq!(
+            verdict(&[&base, &slower]),
+            "  x: worse than defaults (ranges apart)\n"
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
             "$1  [counters]",
         ),
         (
-            r"(?m)^(  [a-z][a-z -]*?): (?:better than|worse than|overlaps) .*$",
+            r"(?m)^(  [a-z][a-z -]*?): (?:better than|worse than|overlaps|no claim).*$",
             "$1: [claim]",
         ),
     ];
