@@ -13,9 +13,10 @@
 # - low-memory at its own host, 4 GiB and 2 CPUs: pgbench's data sized by
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
-#   TPC-B reads and writes for WRITE_SECONDS (90: the defaults' 1 GB
-#   max_wal_size fills about once or twice at this size; 300 would give
-#   several checkpoints and takes 4x as long).
+#   TPC-B reads and writes for WRITE_SECONDS (60: about one WAL-triggered
+#   checkpoint of the defaults' 1 GB max_wal_size, if its WAL rate is
+#   near 10 MB/s; WRITE_SECONDS=300 would give several and add about 36
+#   minutes).
 # - bulk-ingest is written for 32 GiB and powerhouse for 64 GiB; three
 #   clusters of those sizes do not fit in 24 GiB, so both run smaller, with
 #   2 CPUs: the same policy rendered at a smaller size. bulk-ingest as a
@@ -32,9 +33,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-host-size.md}"
 runs="${RUNS:-3}"
-write_seconds="${WRITE_SECONDS:-90}"
+write_seconds="${WRITE_SECONDS:-60}"
 low_scale="${LOW_SCALE:-}"
-rows=5000000 streams=8 mid_scale=100 an_scale=20 seconds=30 clients=48
+rows=5000000 streams=8 mid_scale=100 an_scale=20 seconds=20 clients=48
 if [ -n "${SMOKE:-}" ]; then
     runs=1 write_seconds=3 low_scale=2 rows=20000 streams=2 mid_scale=2 an_scale=5 seconds=2 clients=4
 fi
