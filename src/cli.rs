@@ -139,6 +139,20 @@ pub struct BenchArgs {
     /// into a table created in the same transaction writes no WAL.
     #[arg(long)]
     pub initial_load: bool,
+    /// Run as a host with this much memory: each scratch cluster in its own
+    /// memory cgroup of SIZE (page cache included), every config rendered
+    /// for that host, pgbench's data sized from it (see --data).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub ram: Option<ByteSize>,
+    /// With --ram: limit each cluster to N CPUs (a CFS quota) and render
+    /// the configs for N CPUs.
+    #[arg(long, value_name = "N", requires = "ram", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub cpus: Option<u32>,
+    /// With --ram and no --scale: pgbench's database 1.5x the RAM
+    /// (`larger`) or half of it (`within`: above the default
+    /// shared_buffers, inside the RAM).
+    #[arg(long, value_enum, requires = "ram", default_value_t = crate::bench::DataSize::Larger)]
+    pub data: crate::bench::DataSize,
     /// Only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<crate::bench::Workload>,

@@ -51,6 +51,9 @@ pub struct Cluster {
     pub client_bin: PathBuf,
     ids: Option<(u32, u32)>,
     child: Option<Child>,
+    /// The host-sized cgroup the server runs in (`bench --ram`); removed
+    /// after the server stops.
+    pub cgroup: Option<super::cgroup::Cgroup>,
 }
 
 /// A program run as `ids` (the postgres user, when we are root).
@@ -108,6 +111,18 @@ impl Cluster {
         extra: &[(&str, &str)],
         host_auth: &str,
     ) -> Result<Cluster> {
+        Cluster::start_limited(bin, conf, extra, host_auth, None)
+    }
+
+    /// As `start_in`, the server (and every process it forks) inside
+    /// `cgroup` when given.
+    pub fn start_limited(
+        bin: &Path,
+        conf: &str,
+        extra: &[(&str, &str)],
+        host_auth: &str,
+        cgroup: Option<super::cgroup::Cgroup>,
+    ) -> Result<Cluster> {
         let bin = bin.to_path_buf();
         let client_bin = crate::facts::detect::postgres_bin_dir()
             .filter(|d| d.join("psql").is_file())
@@ -143,6 +158,7 @@ impl Cluster {
             client_bin,
             ids,
             child: None,
+            cgroup,
         };
         c.start_again()?;
         Ok(c)
@@ -161,7 +177,14 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.dir.path().join("postgres.log"))?;
-        let mut command = Self::command(&self.bin.join("postgres"), self.ids);
+        let mut command = match &self.cgroup {
+            Some(cg) => {
+                let mut c = Command::new(self.bin.join("postgres"));
+                cg.enter(&mut c, self.ids);
+                c
+            }
+            None => Self::command(&self.bin.join("postgres"), self.ids),
+        };
         stop_with_parent(&mut command);
         let child = command
             .arg("-D")
@@ -213,6 +236,11 @@ impl Cluster {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// The postmaster's PID while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn log(&self) -> String {

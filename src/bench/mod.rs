@@ -9,6 +9,7 @@
 //! this made whichever config ran after an aggressive autovacuum look ~10%
 //! slower).
 
+pub mod cgroup;
 pub mod cluster;
 pub mod pgtune;
 
@@ -71,6 +72,41 @@ pub struct Options {
     pub write_seconds: u32,
     pub runs: u32,
     pub workloads: Vec<Workload>,
+    /// The host each cluster runs as (`--ram`, `--cpus`): its own cgroup of
+    /// that size; None: this machine, unlimited.
+    pub host: Option<HostSize>,
+}
+
+/// The memory and CPUs of the host bench pretends to be.
+#[derive(Clone, Copy, Debug)]
+pub struct HostSize {
+    pub ram: crate::units::ByteSize,
+    pub cpus: Option<u32>,
+}
+
+/// How large pgbench's database is against the host's RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataSize {
+    /// 1.5x the RAM: reads go to disk whatever the config.
+    Larger,
+    /// Half the RAM: larger than the default shared_buffers, inside the
+    /// RAM, so shared_buffers against the page cache decides.
+    Within,
+}
+
+impl DataSize {
+    pub fn factor(self) -> f64 {
+        match self {
+            DataSize::Larger => 1.5,
+            DataSize::Within => 0.5,
+        }
+    }
+}
+
+/// A pgbench scale whose database is `factor` times `ram` (pgbench's
+/// tables and indexes take about 16 MB a scale unit), at least 1.
+pub fn scale_of(ram: crate::units::ByteSize, factor: f64) -> u32 {
+    ((ram.bytes() as f64 * factor / (16u64 << 20) as f64) as u32).max(1)
 }
 
 /// A named postgresql.conf to measure.
@@ -87,6 +123,10 @@ pub struct Config {
 pub struct Series {
     pub config: String,
     pub metric: String,
+    /// A mechanism counter measured alongside `metric` (WAL, checkpoints,
+    /// reads, peak memory...): None for the timed quantity itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counter: Option<&'static str>,
     /// "s" (lower is better) or "tps" (higher is better).
     pub unit: &'static str,
     pub values: Vec<f64>,
@@ -253,6 +293,11 @@ fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
 }
 
 fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
+    Ok(pgbench_counted(c, o, select_only)?.0)
+}
+
+/// (tps, transactions) of one pgbench run.
+fn pgbench_counted(c: &Cluster, o: &Options, select_only: bool) -> Result<(f64, f64)> {
     let mut cmd = c.client("pgbench");
     cmd.args([
         "-n",
@@ -274,11 +319,19 @@ fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    text.lines()
+    let tps = text
+        .lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no tps in pgbench output:\n{text}"))
+        .with_context(|| format!("no tps in pgbench output:\n{text}"))?;
+    let tx = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|l| l.split(['/', ' ']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    Ok((tps, tx))
 }
 
 /// Measures every config; `progress` hears what runs.
@@ -322,7 +375,7 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
                 for other in &clusters {
                     let _ = other.psql("CHECKPOINT");
                 }
-                measure(*w, c, &cfg.name, o, &data, &mut series);
+                measure_counted(*w, c, &cfg.name, o, &data, &mut series);
             }
         }
     }
@@ -346,7 +399,17 @@ fn start_cluster(cfg: &Config, o: &Options, progress: &mut impl FnMut(&str)) -> 
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let c = Cluster::start(&cfg.conf, &extra).with_context(|| format!("config {}", cfg.name))?;
+    let cgroup = match o.host {
+        Some(h) => {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("dbtune-bench-{}-{n}", std::process::id());
+            Some(cgroup::Cgroup::create(&name, h.ram, h.cpus)?)
+        }
+        None => None,
+    };
+    let c = Cluster::start_limited(&cluster::pg_bin_dir()?, &cfg.conf, &extra, "trust", cgroup)
+        .with_context(|| format!("config {}", cfg.name))?;
     if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
         progress(&format!("{}: pgbench -i -s {}", cfg.name, o.scale));
         let out = c
@@ -380,16 +443,28 @@ struct Recorder(Vec<Series>);
 
 impl Recorder {
     fn record(&mut self, config: &str, metric: &str, unit: &'static str, r: Result<f64>) {
+        self.record_counter(config, metric, None, unit, r)
+    }
+
+    fn record_counter(
+        &mut self,
+        config: &str,
+        metric: &str,
+        counter: Option<&'static str>,
+        unit: &'static str,
+        r: Result<f64>,
+    ) {
         let series = &mut self.0;
         let i = match series
             .iter()
-            .position(|s| s.config == config && s.metric == metric)
+            .position(|s| s.config == config && s.metric == metric && s.counter == counter)
         {
             Some(i) => i,
             None => {
                 series.push(Series {
                     config: config.to_string(),
                     metric: metric.to_string(),
+                    counter,
                     unit,
                     values: Vec::new(),
                     failures: Vec::new(),
@@ -400,6 +475,208 @@ impl Recorder {
         match r {
             Ok(v) => series[i].values.push(v),
             Err(e) => series[i].failures.push(format!("{e:#}")),
+        }
+    }
+
+    /// Values recorded so far for a config's timed metric.
+    fn count(&self, config: &str, metric: &str) -> usize {
+        self.0
+            .iter()
+            .find(|s| s.config == config && s.metric == metric && s.counter.is_none())
+            .map_or(0, |s| s.values.len())
+    }
+
+    /// Turns the last value of a config's timed metric into a failure.
+    fn fail_last(&mut self, config: &str, metric: &str, why: String) {
+        if let Some(s) = self
+            .0
+            .iter_mut()
+            .find(|s| s.config == config && s.metric == metric && s.counter.is_none())
+        {
+            s.values.pop();
+            s.failures.push(why);
+        }
+    }
+}
+
+/// The timed metric a workload's counters are reported under (for
+/// copy-index: its COPY, the counters covering COPY and CREATE INDEX).
+fn main_metric(w: Workload, o: &Options) -> String {
+    match w {
+        Workload::CopyIndex => "COPY".into(),
+        Workload::ConcurrentCopy => format!("{} concurrent COPY streams", o.streams),
+        Workload::Tpcb => "pgbench TPC-B".into(),
+        Workload::SelectOnly => "pgbench select-only".into(),
+        Workload::Write => format!(
+            "pgbench TPC-B for {} s (writes, checkpoints)",
+            o.write_seconds
+        ),
+        Workload::Analytic => "hash aggregate of 500 000 groups (analytic)".into(),
+        Workload::Floor => "COPY floor: UNLOGGED, no index".into(),
+    }
+}
+
+/// Cumulative server counters read before and after a run (None: this
+/// server version has no such counter).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    wal_bytes: Option<f64>,
+    wal_fpi: Option<f64>,
+    checkpoints_timed: Option<f64>,
+    checkpoints_requested: Option<f64>,
+    backend_writes: Option<f64>,
+    temp_bytes: Option<f64>,
+    blks_read: Option<f64>,
+    blks_hit: Option<f64>,
+    commits: Option<f64>,
+}
+
+/// The query reading [`Counters`] on PostgreSQL `major`: pg_stat_wal's
+/// full-page images from 14, the checkpointer's own view from 17, writes
+/// by client backends from pg_stat_io from 16 (pg_stat_bgwriter's
+/// buffers_backend before; 17 dropped it).
+fn counters_sql(major: u32) -> String {
+    let fpi = if major >= 14 {
+        "(SELECT wal_fpi FROM pg_stat_wal)"
+    } else {
+        "NULL"
+    };
+    let checkpoints = if major >= 17 {
+        "(SELECT num_timed FROM pg_stat_checkpointer), (SELECT num_requested FROM pg_stat_checkpointer)"
+    } else {
+        "(SELECT checkpoints_timed FROM pg_stat_bgwriter), (SELECT checkpoints_req FROM pg_stat_bgwriter)"
+    };
+    let backend = if major >= 16 {
+        "(SELECT sum(writes) FROM pg_stat_io WHERE backend_type = 'client backend')"
+    } else {
+        "(SELECT buffers_backend FROM pg_stat_bgwriter)"
+    };
+    format!(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'), {fpi}, {checkpoints}, {backend}, \
+         temp_bytes, blks_read, blks_hit, xact_commit \
+         FROM pg_stat_database WHERE datname = current_database()"
+    )
+}
+
+fn read_counters(c: &Cluster) -> Result<Counters> {
+    let num: u32 = c.psql("SHOW server_version_num")?.trim().parse()?;
+    let line = c.psql(&counters_sql(num / 10000))?;
+    let f: Vec<Option<f64>> = line.trim().split('|').map(|v| v.parse().ok()).collect();
+    if f.len() != 9 {
+        bail!("unexpected counters: {line}");
+    }
+    Ok(Counters {
+        wal_bytes: f[0],
+        wal_fpi: f[1],
+        checkpoints_timed: f[2],
+        checkpoints_requested: f[3],
+        backend_writes: f[4],
+        temp_bytes: f[5],
+        blks_read: f[6],
+        blks_hit: f[7],
+        commits: f[8],
+    })
+}
+
+/// Rows a COPY workload loads in one run (what WAL per row divides by).
+fn rows_of(w: Workload, o: &Options) -> Option<f64> {
+    match w {
+        Workload::CopyIndex | Workload::Floor => Some(o.rows as f64),
+        Workload::ConcurrentCopy => {
+            Some((o.rows / o.streams.max(1) as u64 * o.streams as u64) as f64)
+        }
+        _ => None,
+    }
+}
+
+/// One run of one workload with the mechanism counters around it: what
+/// changed in the server's counters, the cgroup's peak memory and the OOM
+/// kills in it. A run during which the OOM killer struck is a lost run
+/// (recorded as a failure), whatever the timing says.
+fn measure_counted(
+    w: Workload,
+    c: &Cluster,
+    name: &str,
+    o: &Options,
+    data: &Data,
+    rec: &mut Recorder,
+) {
+    let metric = main_metric(w, o);
+    let before = read_counters(c).ok();
+    let kills_before = c.cgroup.as_ref().and_then(|cg| cg.oom_kills().ok());
+    if let Some(cg) = &c.cgroup {
+        cg.reset_peak();
+    }
+    let recorded = rec.count(name, &metric);
+    measure(w, c, name, o, data, rec);
+    let kills = c.cgroup.as_ref().and_then(|cg| {
+        let after = cg.oom_kills().ok()?;
+        Some(after - kills_before.unwrap_or(after))
+    });
+    if let Some(cg) = &c.cgroup {
+        if let Ok(peak) = cg.peak() {
+            let mib = peak.bytes() as f64 / (1u64 << 20) as f64;
+            rec.record_counter(name, &metric, Some("peak MiB"), "count", Ok(mib));
+        }
+        rec.record_counter(
+            name,
+            &metric,
+            Some("OOM kills"),
+            "count",
+            kills
+                .map(|k| k as f64)
+                .context("no OOM kill counter in this kernel's cgroup"),
+        );
+        if kills.unwrap_or(0) > 0 && rec.count(name, &metric) > recorded {
+            rec.fail_last(
+                name,
+                &metric,
+                format!(
+                    "lost: the OOM killer killed {} process(es) in the host's {}",
+                    kills.unwrap_or(0),
+                    cg.limit
+                ),
+            );
+        }
+    }
+    // The server may have restarted after a kill: counters start again.
+    let (Some(b), Ok(a)) = (before, read_counters(c)) else {
+        return;
+    };
+    let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?).filter(|v| *v >= 0.0);
+    let units = rows_of(w, o).or_else(|| {
+        matches!(w, Workload::Tpcb | Workload::SelectOnly | Workload::Write)
+            .then(|| d(b.commits, a.commits))
+            .flatten()
+    });
+    let per = |v: Option<f64>| match units {
+        Some(u) if u > 0.0 => v.map(|v| v / u),
+        _ => None,
+    };
+    let mut put = |counter: &'static str, v: Option<f64>| {
+        if let Some(v) = v {
+            rec.record_counter(name, &metric, Some(counter), "count", Ok(v));
+        }
+    };
+    let wal = d(b.wal_bytes, a.wal_bytes);
+    put("WAL MiB", wal.map(|v| v / (1u64 << 20) as f64));
+    put("WAL B/unit", per(wal));
+    put("FPI/unit", per(d(b.wal_fpi, a.wal_fpi)));
+    put("ckpt timed", d(b.checkpoints_timed, a.checkpoints_timed));
+    put(
+        "ckpt req",
+        d(b.checkpoints_requested, a.checkpoints_requested),
+    );
+    put("backend writes", d(b.backend_writes, a.backend_writes));
+    put(
+        "temp MiB",
+        d(b.temp_bytes, a.temp_bytes).map(|v| v / (1u64 << 20) as f64),
+    );
+    let (read, hit) = (d(b.blks_read, a.blks_read), d(b.blks_hit, a.blks_hit));
+    put("blks read", read);
+    if let (Some(r), Some(h)) = (read, hit) {
+        if r + h > 0.0 {
+            put("hit %", Some(100.0 * h / (r + h)));
         }
     }
 }
@@ -458,7 +735,7 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
     let mut out = String::new();
     let mut metrics: Vec<&str> = Vec::new();
     for s in series {
-        if !metrics.contains(&s.metric.as_str()) {
+        if s.counter.is_none() && !metrics.contains(&s.metric.as_str()) {
             metrics.push(&s.metric);
         }
     }
@@ -471,7 +748,11 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
     for m in metrics {
         let rows: Vec<&Series> = configs
             .iter()
-            .filter_map(|c| series.iter().find(|s| s.metric == m && s.config == c.name))
+            .filter_map(|c| {
+                series
+                    .iter()
+                    .find(|s| s.metric == m && s.config == c.name && s.counter.is_none())
+            })
             .collect();
         let Some(base) = rows.first().and_then(|s| s.median()) else {
             continue;
@@ -490,7 +771,7 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
             "max",
             "speed"
         ));
-        for s in rows {
+        for s in &rows {
             let (Some(med), Some(min), Some(max)) = (s.median(), s.min(), s.max()) else {
                 out.push_str(&format!(
                     "  {:<w$} all runs failed: {}\n",
@@ -511,6 +792,87 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
                 }
             ));
         }
+        out.push_str(&counters_table(series, configs, m, w));
+        out.push_str(&verdict(&rows));
+    }
+    out
+}
+
+/// The mechanism counters of metric `m`, a median per config: one column
+/// per counter any config has.
+fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> String {
+    let mut names: Vec<&'static str> = Vec::new();
+    for s in series.iter().filter(|s| s.metric == m) {
+        if let Some(c) = s.counter {
+            if !names.contains(&c) {
+                names.push(c);
+            }
+        }
+    }
+    if names.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "  counters (median per run; unit = transaction or row; a COPY's requested checkpoints include bench's own before it):\n  {:<w$}",
+        "config"
+    );
+    for n in &names {
+        out.push_str(&format!(" {n:>14}"));
+    }
+    out.push('\n');
+    for c in configs {
+        out.push_str(&format!("  {:<w$}", c.name));
+        for n in &names {
+            let v = series
+                .iter()
+                .find(|s| s.metric == m && s.config == c.name && s.counter == Some(n))
+                .and_then(|s| s.median());
+            out.push_str(&match v {
+                Some(v) if v.abs() >= 100.0 || v == v.trunc() => format!(" {v:>14.0}"),
+                Some(v) => format!(" {v:>14.2}"),
+                None => format!(" {:>14}", "-"),
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs each side needs before a difference is claimed: with one or two,
+/// ranges apart say little.
+const RUNS_TO_CLAIM: usize = 3;
+
+/// What the runs allow to claim against the first config: a config is
+/// faster or slower only where its min-max range and the first config's do
+/// not overlap, with enough runs on both sides; otherwise no claim,
+/// whatever the medians say.
+fn verdict(rows: &[&Series]) -> String {
+    let Some(base) = rows.first() else {
+        return String::new();
+    };
+    let (Some(bmin), Some(bmax)) = (base.min(), base.max()) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for s in &rows[1..] {
+        let (Some(min), Some(max)) = (s.min(), s.max()) else {
+            continue;
+        };
+        let fewest = s.values.len().min(base.values.len());
+        let claim = if fewest < RUNS_TO_CLAIM {
+            format!("no claim: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)")
+        } else if min > bmax || max < bmin {
+            let higher = min > bmax;
+            let better = if base.unit == "tps" { higher } else { !higher };
+            if better {
+                format!("better than {} (ranges apart)", base.config)
+            } else {
+                format!("worse than {} (ranges apart)", base.config)
+            }
+        } else {
+            format!("overlaps {}: no claim", base.config)
+        };
+        out.push_str(&format!("  {}: {claim}\n", s.config));
     }
     out
 }
@@ -547,11 +909,41 @@ mod tests {
     }
 
     #[test]
+    fn a_difference_is_claimed_only_with_ranges_apart_and_three_runs() {
+        let s = |config: &str, unit: &'static str, v: &[f64]| Series {
+            config: config.into(),
+            metric: "m".into(),
+            counter: None,
+            unit,
+            values: v.to_vec(),
+            failures: vec![],
+        };
+        let base = s("defaults", "tps", &[100.0, 110.0, 105.0]);
+        let apart = s("tuned", "tps", &[120.0, 130.0, 125.0]);
+        let overlap = s("pgtune", "tps", &[108.0, 130.0, 125.0]);
+        let few = s("one", "tps", &[300.0]);
+        assert_eq!(
+            verdict(&[&base, &apart, &overlap, &few]),
+            "  tuned: better than defaults (ranges apart)\n\
+             \x20 pgtune: overlaps defaults: no claim\n\
+             \x20 one: no claim: too few runs (1; 3 needed)\n"
+        );
+        // Seconds: lower is better.
+        let base = s("defaults", "s", &[1.0, 1.1, 1.2]);
+        let slower = s("x", "s", &[2.0, 2.1, 2.2]);
+        assert_eq!(
+            verdict(&[&base, &slower]),
+            "  x: worse than defaults (ranges apart)\n"
+        );
+    }
+
+    #[test]
     fn medians_of_odd_and_even_runs() {
         let s = |v: &[f64]| Series {
             config: "a".into(),
             metric: "m".into(),
             unit: "s",
+            counter: None,
             values: v.to_vec(),
             failures: vec![],
         };

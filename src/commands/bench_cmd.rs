@@ -18,7 +18,26 @@ use crate::version::PgVersion;
 
 pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     use crate::bench::{self, Options, Workload};
-    let facts = Detector::host().detect(None);
+    let mut facts = Detector::host().detect(None);
+    if let Some(ram) = args.ram {
+        // The host bench runs as: every config is rendered for it.
+        facts.memory.physical = crate::facts::Sourced::new(ram, "bench --ram");
+        facts.memory.cgroup_limit = None;
+        if let Some(n) = args.cpus {
+            facts.cpu.logical = crate::facts::Sourced::new(n, "bench --cpus");
+            facts.cpu.cgroup_quota = None;
+        }
+        // Refused now, not after the configs were rendered: a run without
+        // the limit would measure this machine, not the host.
+        let probe = format!("dbtune-bench-probe-{}", std::process::id());
+        if let Err(e) = bench::cgroup::Cgroup::create(&probe, ram, args.cpus) {
+            return Err(Error::plain(
+                format!("--ram needs a memory cgroup of its own: {e:#}"),
+                "run as root on a machine with cgroup v1's memory controller or a delegated cgroup v2 one (and v1's cpu controller or v2's cpu for --cpus), or leave out --ram",
+            )
+            .into());
+        }
+    }
     let ram = facts.memory.effective();
     let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
     let pg_version = facts.servers.pg_version().ok_or_else(|| {
@@ -47,18 +66,34 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     let opts = Options {
         rows: args.rows,
         streams: args.streams,
-        scale: args.scale.unwrap_or_else(|| bench::scale_for(ram)),
+        scale: args.scale.unwrap_or_else(|| match args.ram {
+            Some(r) => bench::scale_of(r, args.data.factor()),
+            None => bench::scale_for(ram),
+        }),
         clients: args.clients,
         seconds: args.seconds,
         write_seconds: args.write_seconds,
         runs: args.runs,
         workloads,
+        host: args.ram.map(|ram| bench::HostSize {
+            ram,
+            cpus: args.cpus,
+        }),
     };
-    note!(
-        "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
-        configs.len(),
-        opts.runs
-    );
+    match args.ram {
+        Some(_) => note!(
+            "bench as a host of {ram}, {cpus} CPUs (each cluster in a cgroup of that size{}), {storage}, PostgreSQL {pg_version}; pgbench scale {}; {} configs, {} runs each",
+            if args.cpus.is_some() { " and CPU quota" } else { "" },
+            opts.scale,
+            configs.len(),
+            opts.runs
+        ),
+        None => note!(
+            "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
+            configs.len(),
+            opts.runs
+        ),
+    }
     let series = bench::run(&configs, &opts, |m| note!("{m}"))?;
     if args.json {
         console::print(&(serde_json::to_string_pretty(&series)? + "\n"))?;
@@ -79,23 +114,39 @@ fn bench_configs(
     use crate::bench::{self, Config};
     let ram = facts.memory.effective();
     let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
-    let mut configs = vec![
-        Config {
-            name: "defaults".into(),
-            conf: String::new(),
-            extra: vec![],
-        },
-        Config {
-            name: "pgtune-dw".into(),
-            conf: bench::pgtune::dw(ram, cpus, storage, pg_version),
-            extra: vec![],
-        },
-    ];
+    let mut configs = vec![Config {
+        name: "defaults".into(),
+        conf: String::new(),
+        extra: vec![],
+    }];
     let names = if args.profile.is_empty() {
         vec![profile::pick(ram, cpus, storage).0]
     } else {
         args.profile.clone()
     };
+    // PGTune for the type its users would pick for each profile's host.
+    let mut types: Vec<bench::pgtune::DbType> = Vec::new();
+    for name in &names {
+        let t = bench::pgtune::DbType::for_profile(name);
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    for t in types {
+        let host = bench::pgtune::Host {
+            ram,
+            cpus,
+            storage,
+            pg_version,
+            connections: None,
+            db_size: bench::pgtune::DbSize::MidRam,
+        };
+        configs.push(Config {
+            name: format!("pgtune-{}", t.name()),
+            conf: bench::pgtune::conf(t, &host),
+            extra: vec![],
+        });
+    }
     let catalog = Profiles::load()?;
     let mut variants = Vec::new();
     for name in names {

@@ -52,6 +52,15 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
             r"bench on this machine: [^;]*;",
             "bench on this machine: [HOST];",
         ),
+        // The counters' medians, and what the ranges allow to claim.
+        (
+            r"(?m)^(  [a-z][a-z -]*?)(?: +(?:[\d.]+|-)){5,}$",
+            "$1  [counters]",
+        ),
+        (
+            r"(?m)^(  [a-z][a-z -]*?): (?:better than|worse than|overlaps|no claim).*$",
+            "$1: [claim]",
+        ),
     ];
     insta::with_settings!({ filters => filters }, {
         insta::assert_snapshot!(text);
@@ -197,4 +206,216 @@ impl Drop for Reap {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// The directory bench's memory cgroups are created in: ours (the test's
+/// and so the bench's) in the v1 memory hierarchy, as on this machine and
+/// CI, or the v2 one.
+fn own_memory_cgroup() -> std::path::PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let v1 = own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+        list.split(',').any(|c| c == "memory").then(|| {
+            std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))
+        })
+    });
+    v1.filter(|p| p.join("memory.limit_in_bytes").exists())
+        .expect("bench --ram needs the cgroup v1 memory controller at /sys/fs/cgroup/memory")
+}
+
+/// Bench's cgroups for the bench process `pid` (named dbtune-bench-PID-N).
+fn bench_cgroups(pid: u32) -> Vec<std::path::PathBuf> {
+    let prefix = format!("dbtune-bench-{pid}-");
+    std::fs::read_dir(own_memory_cgroup())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// The low-memory profile without its application reserves, so that it
+/// fits a 1 GiB host: bench refuses to render a profile that does not fit.
+fn one_gib_profile_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/low-memory.toml"),
+    )
+    .unwrap();
+    let mut out = String::new();
+    let mut in_reserve = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_reserve = line == "[[reserve]]";
+        }
+        if !in_reserve {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(dir.path().join("low-memory.toml"), out).unwrap();
+    dir
+}
+
+/// `bench --ram 1GiB`: while it runs, every scratch cluster is in a memory
+/// cgroup limited to 1 GiB (read from the kernel, with the postmaster's
+/// own /proc/PID/cgroup naming it); the report has each run's peak memory
+/// (above zero, under the limit) and OOM kills; no cgroup is left after.
+#[test]
+fn bench_at_a_host_size_runs_each_cluster_in_a_cgroup_of_that_size() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let profiles = one_gib_profile_dir();
+    let tmp = harness::server_dir();
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let out_path = tmp.path().join("bench.json");
+    let mut bench = std::process::Command::new(bin)
+        .args([
+            "bench",
+            "--profile",
+            "low-memory",
+            "--ram",
+            "1GiB",
+            "--cpus",
+            "1",
+        ])
+        .args([
+            "--only",
+            "tpcb,copy-index",
+            "--rows",
+            "20000",
+            "--scale",
+            "1",
+        ])
+        .args(["--clients", "2", "--seconds", "3", "--runs", "1", "--json"])
+        .env("DBTUNE_PROFILE_DIR", profiles.path())
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    // Watch the cgroups while the clusters run: 3 configs, 3 cgroups, each
+    // limited to 1 GiB and holding a postgres whose /proc says so.
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
+        for cg in bench_cgroups(pid) {
+            if seen.contains(&cg) {
+                continue;
+            }
+            let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+            let Some(server) = procs
+                .lines()
+                .filter_map(|l| l.parse::<u32>().ok())
+                .find(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/comm"))
+                        .is_ok_and(|c| c.trim() == "postgres")
+                })
+            else {
+                continue;
+            };
+            let limit = std::fs::read_to_string(cg.join("memory.limit_in_bytes")).unwrap();
+            assert_eq!(limit.trim(), (1u64 << 30).to_string(), "{}", cg.display());
+            let own = std::fs::read_to_string(format!("/proc/{server}/cgroup")).unwrap();
+            let name = cg.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                own.lines()
+                    .any(|l| l.contains(":memory:") && l.ends_with(&name)),
+                "postgres {server} is not in {name}:\n{own}"
+            );
+            seen.push(cg);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "bench failed:\n{err}");
+    assert_eq!(
+        seen.len(),
+        3,
+        "clusters seen in 1 GiB cgroups: {seen:?}\n{err}"
+    );
+    assert!(err.contains("bench as a host of 1 GiB, 1 CPUs"), "{err}");
+    let series: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let counter = |name: &str| -> Vec<f64> {
+        series
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["counter"] == name)
+            .flat_map(|s| {
+                s["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+            })
+            .collect()
+    };
+    // 3 configs x 2 workloads x 1 run.
+    let peaks = counter("peak MiB");
+    assert_eq!(peaks.len(), 6, "{series:#}");
+    assert!(peaks.iter().all(|p| *p > 0.0 && *p <= 1024.0), "{peaks:?}");
+    assert_eq!(counter("OOM kills"), vec![0.0; 6]);
+    assert!(!counter("WAL B/unit").is_empty(), "{series:#}");
+    assert!(
+        bench_cgroups(pid).is_empty(),
+        "cgroups left: {:?}",
+        bench_cgroups(pid)
+    );
+}
+
+/// A process that outgrows its cgroup is killed by the kernel, and the
+/// cgroup's counter, which bench reports, says so; the cgroup is removed.
+#[test]
+fn an_oom_kill_in_a_bench_cgroup_is_counted() {
+    use dbtune::bench::cgroup::Cgroup;
+    use dbtune::units::ByteSize;
+    let name = format!("dbtune-bench-{}-oom-test", std::process::id());
+    let cg = Cgroup::create(&name, ByteSize::mib(32), None).expect("a memory cgroup");
+    assert_eq!(cg.oom_kills().unwrap(), 0);
+    let mut perl = std::process::Command::new(harness::need("perl"));
+    // 256 MiB in a string, touched: far over 32 MiB.
+    perl.args(["-e", "my $x = 'a' x (256 * 1024 * 1024); print length $x"]);
+    cg.enter(&mut perl, None);
+    let status = perl.status().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "{status}"
+    );
+    assert_eq!(cg.oom_kills().unwrap(), 1);
+    assert!(cg.peak().unwrap() <= ByteSize::mib(32));
+    let dir = cg.memory_dir.clone();
+    drop(cg);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// Without a writable memory cgroup (here: not root) `--ram` is refused
+/// with a hint, not run on this machine's memory.
+#[test]
+fn bench_ram_without_a_cgroup_is_an_input_error() {
+    use std::os::unix::process::CommandExt;
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let out = std::process::Command::new(bin)
+        .args(["bench", "--ram", "4GiB", "--only", "tpcb"])
+        .env("DBTUNE_PROFILE_DIR", "/nonexistent/dbtune-profiles")
+        .env("NO_COLOR", "1")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--ram needs a memory cgroup of its own"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
 }
