@@ -92,7 +92,7 @@ fn bench_configs(
         },
     ];
     let names = if args.profile.is_empty() {
-        vec![profile::pick(ram, cpus, storage).0]
+        vec![profile::GENERIC.to_string()]
     } else {
         args.profile.clone()
     };
