@@ -331,17 +331,22 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
 /// What a refusal suggests: every name in it exists. A profile with
 /// services or reservations beside PostgreSQL can drop them
 /// (`--profile postgres-only`); PostgreSQL alone can only ask less.
-fn smaller_hint(profile: &Profile, own: &str) -> String {
+fn smaller_hint(profile: &Profile, own: &str, jit: bool) -> String {
     if profile.reserve.is_empty() && profile.services() == [crate::service::Service::Postgres] {
         format!(
-            "give the host more memory, or write a profile of your own (start from \
-             profiles/{GENERIC}.toml, --profile-file FILE) and {own} in it"
+            "give the host more memory{}, or lower {own} in a profile of your own (start from \
+             profiles/{GENERIC}.toml, --profile-file FILE)",
+            if jit {
+                ", state a workload that keeps JIT off and its memory out of the worst case \
+                 (--workload mixed or web)"
+            } else {
+                ""
+            }
         )
     } else {
         format!(
-            "render PostgreSQL alone (--profile {GENERIC}, or --services postgres to keep this \
-             profile without Redis and PgBouncer), lower its [[reserve]] entries, or give the host \
-             more memory"
+            "render PostgreSQL alone (--profile {GENERIC}), run fewer services (--services), lower \
+             the profile's [[reserve]] entries, or give the host more memory"
         )
     }
 }
@@ -374,7 +379,7 @@ fn after_fixed_needs(
             host.ram.source,
             reserve_lines(reserves)
         ))
-        .with_hint(smaller_hint(profile, "lower [os] reserve_min")));
+        .with_hint(smaller_hint(profile, "[os] reserve_min", false)));
     }
     Ok(ram - fixed)
 }
@@ -567,7 +572,11 @@ impl PgSizing<'_> {
                 r.worst.to_string()
             )),
         ))
-        .with_hint(smaller_hint(self.profile, "lower [postgres] min_connections"))
+        .with_hint(smaller_hint(
+            self.profile,
+            "[postgres] min_connections",
+            shape.jit,
+        ))
     }
 
     /// Without PgBouncer the application's own pool must fit max_connections

@@ -28,9 +28,14 @@ pub fn unnamed(
         "the default; --workload web, mixed, analytics or ingest says yours"
     };
     let say = format!(
-        "no profile named: PostgreSQL alone for a {w} workload ({why}); name a \
+        "no profile named: PostgreSQL alone for {} {w} workload ({why}); name a \
          profile (`dbtune profiles`) or write one to add Redis, PgBouncer or memory for the \
-         applications on this host (docs/profiles.md)"
+         applications on this host (docs/profiles.md)",
+        if w == Workload::Analytics || w == Workload::Ingest {
+            "an"
+        } else {
+            "a"
+        }
     );
     Ok((p, origin, say))
 }
