@@ -392,8 +392,9 @@ pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
 /// maintenance_work_mem and the parallel index workers it can feed: the
 /// profile's value, else a 16th of PostgreSQL's share kept between 64 MB
 /// (or 32 MB per participant of `workers` + the leader) and 2 GB
-/// (PGTune's cap); never above a 16th of the share. Workers beyond what
-/// it feeds at 32 MB each would never be planned, so they are not asked.
+/// (PGTune's is 8 GB on Linux); never above a 16th of the share. Workers
+/// beyond what it feeds at 32 MB each would never be planned, so they are
+/// not asked.
 fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
     let sixteenth = pg_share.scale(1.0 / 16.0);
     let wanted = asked.unwrap_or_else(|| {
