@@ -22,11 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show this host's facts, where each came from, and the profile that fits.
+    /// Show this host's facts, where each came from, and what render tunes for it.
     Detect {
         /// Print the facts as JSON (a facts file `render --facts` accepts).
         #[arg(long)]
         json: bool,
+        /// What the database is for, as render would take it [default: mixed].
+        #[arg(long, value_enum)]
+        workload: Option<crate::profile::Workload>,
         /// PostgreSQL data directory whose storage and filesystem matter
         /// [default: /var/lib/postgresql if it exists, else /].
         #[arg(long, value_name = "PATH")]
@@ -106,7 +109,7 @@ impl clap::builder::TypedValueParser for ProfileName {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// dbtune profiles to render for this machine and measure [default: the one it picks].
+    /// dbtune profiles to render for this machine and measure [default: postgres-only].
     #[arg(long, value_name = "NAME", value_parser = ProfileName, hide_possible_values = true)]
     pub profile: Vec<String>,
     /// More configs to measure, as NAME=path/to/postgresql.conf.
@@ -526,8 +529,9 @@ pub fn parse_fs(s: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Profile to use: low-memory, bulk-ingest, powerhouse or a user profile
-    /// [default: detect this host and pick one].
+    /// Profile to use: low-memory, bulk-ingest, powerhouse, postgres-only or
+    /// a user profile [default: postgres-only, PostgreSQL alone, for this
+    /// host's facts].
     #[arg(
         long,
         value_name = "NAME",
@@ -539,6 +543,10 @@ pub struct RenderArgs {
     /// Profile read from a TOML file.
     #[arg(long, value_name = "FILE")]
     pub profile_file: Option<PathBuf>,
+    /// What the database is for (oltp is web) [default: the profile's; with
+    /// no profile named, mixed].
+    #[arg(long, value_enum)]
+    pub workload: Option<crate::profile::Workload>,
     /// Facts of the target host, as printed by `dbtune detect --json` (or TOML).
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,

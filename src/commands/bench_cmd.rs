@@ -120,7 +120,7 @@ fn bench_configs(
         extra: vec![],
     }];
     let names = if args.profile.is_empty() {
-        vec![profile::pick(ram, cpus, storage).0]
+        vec![profile::GENERIC.to_string()]
     } else {
         args.profile.clone()
     };

@@ -34,9 +34,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Detect {
             json,
+            workload,
             data_dir,
             root,
-        } => detect(json, data_dir, root),
+        } => detect(json, workload, data_dir, root),
         Command::Profiles { json } => profiles(json),
         Command::Render(args) => render_cmd(args),
         Command::CheckBudget(args) => check_budget(args),
@@ -52,7 +53,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Result<ExitCode> {
+fn detect(
+    json: bool,
+    workload: Option<crate::profile::Workload>,
+    data_dir: Option<PathBuf>,
+    root: Option<PathBuf>,
+) -> Result<ExitCode> {
     let detector =
         match root {
             // A fixture tree that is not there would describe an empty host.
@@ -68,12 +74,13 @@ fn detect(json: bool, data_dir: Option<PathBuf>, root: Option<PathBuf>) -> Resul
             None => Detector::host(),
         };
     let mut facts = detector.detect(data_dir.as_deref());
-    let (name, reason) = Profiles::load()?.pick(
-        facts.memory.effective(),
-        facts.cpu.effective(),
-        facts.storage.kind.value,
-    );
-    facts.suggested_profile = Some(Suggestion { name, reason });
+    // The host's size is a fact; what runs on it is a question: detect says
+    // what render tunes when none is named, never a profile guessed by size.
+    let (p, _, reason) = crate::profile::unnamed(&Profiles::load()?, workload)?;
+    facts.suggested_profile = Some(Suggestion {
+        name: p.name,
+        reason,
+    });
     let text = if json {
         serde_json::to_string_pretty(&facts)? + "\n"
     } else {

@@ -36,18 +36,15 @@ pub fn resolve(args: &RenderArgs) -> Result<(Profile, Origin, Host, Option<Profi
         (Some(f), _) => (profile::load_file(f)?, Origin::File(f.clone())),
         (None, Some(name)) => Profiles::load()?.get(name)?,
         (None, None) => {
-            let f = facts
-                .as_ref()
-                .expect("facts are detected when no profile is named");
-            let (name, reason) = Profiles::load()?.pick(
-                args.ram.unwrap_or(f.memory.effective()),
-                args.cpus.unwrap_or(f.cpu.effective()),
-                args.storage.unwrap_or(f.storage.kind.value),
-            );
-            note!("profile: {reason}");
-            Profiles::load()?.get(&name)?
+            let (p, origin, say) = profile::unnamed(&Profiles::load()?, args.workload)?;
+            note!("profile {}: {say}", p.name);
+            (p, origin)
         }
     };
+    let (profile, said) = profile.with_workload(args.workload);
+    if let Some(said) = said {
+        note!("{said}");
+    }
     let without_only = (args.services.is_empty() && !args.only.is_empty()).then(|| profile.clone());
     let profile = choose_services(profile, &args.services, &args.only);
     let flags = target::Flags {
@@ -113,8 +110,7 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
 
 pub(super) fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     let (profile, origin, host, without_only) = resolve(&args)?;
-    let picked = args.profile.is_none() && args.profile_file.is_none();
-    let (plan, mut artifacts) = render_checked(&args, &profile, &host, picked)?;
+    let (plan, mut artifacts) = render_checked(&args, &profile, &host)?;
     let mut without_only = without_only;
     if let Some(layout) = args.layout {
         let operator = match layout {
@@ -197,20 +193,8 @@ fn render_checked(
     args: &RenderArgs,
     profile: &Profile,
     host: &Host,
-    picked: bool,
 ) -> Result<(plan::Plan, Vec<render::Artifact>)> {
-    let plan = plan::build(profile, host).map_err(|e| match e {
-        Error::Refusal { message, hint } if picked => Error::Refusal {
-            message: format!(
-                "{message}\nnote: dbtune picked `{}` for this host; built-in profiles reserve memory \
-                 for the applications they were written beside. A host that runs only the databases \
-                 needs a profile of its own without [[reserve]] entries (docs/profiles.md)",
-                profile.name
-            ),
-            hint,
-        },
-        other => other,
-    })?;
+    let plan = plan::build(profile, host)?;
     let template_dir = args.templates.clone().or_else(render::user_template_dir);
     if let Some(d) = &args.templates {
         if !d.is_dir() {

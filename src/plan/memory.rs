@@ -8,9 +8,14 @@ use crate::model::{
     autovacuum_each, effective_wal_buffers, jit_possible, jit_worst, pg_process_worst,
     pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve, PgShmSettings,
 };
-use crate::profile::{Profile, Workload};
+use crate::profile::{Profile, Workload, GENERIC};
 use crate::units::{ByteSize, KIB};
 use crate::version::PgVersion;
+
+/// The least work_mem dbtune renders: PostgreSQL's default. Below it a
+/// "tuned" server spills to temp files sorts and hashes an untuned one
+/// keeps in memory; render lowers connections (or refuses) instead.
+pub const WORK_MEM_FLOOR: ByteSize = ByteSize::mib(4);
 
 /// pg_stat_statements.max as render writes it (the extension's default).
 pub const PGSS_MAX: u64 = 5000;
@@ -138,10 +143,10 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
                 "client buffers"
             }
         ))
-        .with_hint(
-            "pick a smaller profile (`dbtune profiles`), give Redis a larger share, turn its \
-             persistence off, or disable it ([redis] enabled = false)",
-        ));
+        .with_hint(format!(
+            "give Redis a larger [redis] share, or render without it (--services without redis, \
+             or --profile {GENERIC}: PostgreSQL alone)"
+        )));
     }
     Ok(RedisAlloc {
         share,
@@ -323,6 +328,29 @@ pub fn allocate(profile: &Profile, host: &Host, a: &Assumptions) -> Result<Alloc
     })
 }
 
+/// What a refusal suggests: every name in it exists. A profile with
+/// services or reservations beside PostgreSQL can drop them
+/// (`--profile postgres-only`); PostgreSQL alone can only ask less.
+fn smaller_hint(profile: &Profile, own: &str, jit: bool) -> String {
+    if profile.reserve.is_empty() && profile.services() == [crate::service::Service::Postgres] {
+        format!(
+            "give the host more memory{}, or lower {own} in a profile of your own (start from \
+             profiles/{GENERIC}.toml, --profile-file FILE)",
+            if jit {
+                ", state a workload that keeps JIT off and its memory out of the worst case \
+                 (--workload mixed or web)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "render PostgreSQL alone (--profile {GENERIC}), run fewer services (--services), lower \
+             the profile's [[reserve]] entries, or give the host more memory"
+        )
+    }
+}
+
 /// The reserves as refusals list them, one per line.
 fn reserve_lines(reserves: &[HostReserve]) -> String {
     reserves
@@ -351,10 +379,7 @@ fn after_fixed_needs(
             host.ram.source,
             reserve_lines(reserves)
         ))
-        .with_hint(
-            "pick a profile written for a smaller host (`dbtune profiles`), lower its \
-             [[reserve]] entries, or give the host more memory",
-        ));
+        .with_hint(smaller_hint(profile, "[os] reserve_min", false)));
     }
     Ok(ram - fixed)
 }
@@ -367,8 +392,9 @@ pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
 /// maintenance_work_mem and the parallel index workers it can feed: the
 /// profile's value, else a 16th of PostgreSQL's share kept between 64 MB
 /// (or 32 MB per participant of `workers` + the leader) and 2 GB
-/// (PGTune's cap); never above a 16th of the share. Workers beyond what
-/// it feeds at 32 MB each would never be planned, so they are not asked.
+/// (PGTune's is 8 GB on Linux); never above a 16th of the share. Workers
+/// beyond what it feeds at 32 MB each would never be planned, so they are
+/// not asked.
 fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
     let sixteenth = pg_share.scale(1.0 / 16.0);
     let wanted = asked.unwrap_or_else(|| {
@@ -476,7 +502,7 @@ impl PgSizing<'_> {
             Some(bb) => {
                 bb.servers() + self.profile.pgbouncer.direct_connections + SUPERUSER_RESERVED
             }
-            None => self.profile.postgres.max_connections,
+            None => self.profile.max_connections(),
         }
     }
 
@@ -547,16 +573,62 @@ impl PgSizing<'_> {
                 r.worst.to_string()
             )),
         ))
-        .with_hint(
-            "give the host more memory, lower the profile's [[reserve]] entries, \
-             min_connections or work_mem_min, or pick a smaller profile (`dbtune profiles`)",
-        )
+        .with_hint(smaller_hint(
+            self.profile,
+            "[postgres] min_connections",
+            shape.jit,
+        ))
+    }
+
+    /// Without PgBouncer the application's own pool must fit max_connections
+    /// (less the superuser slots); with it, max_client_conn must take it.
+    fn check_app_pool(&self, shape: &PgShape, bouncer: Option<&BouncerAlloc>) -> Result<(), Error> {
+        let Some(app) = self.profile.postgres.app_connections else {
+            return Ok(());
+        };
+        let name = &self.profile.name;
+        match bouncer {
+            Some(bb) if bb.max_client_conn < app => Err(Error::refusal(format!(
+                "profile `{name}`: the application opens {app} connections (app_connections) but \
+                 PgBouncer accepts {} (max_client_conn)",
+                bb.max_client_conn
+            ))
+            .with_hint("raise [pgbouncer] max_client_conn to at least app_connections")),
+            Some(_) => Ok(()),
+            None if shape.max_connections.saturating_sub(SUPERUSER_RESERVED) < app => {
+                Err(Error::refusal(format!(
+                    "profile `{name}` does not fit a host with {} of RAM ({}) for an application that \
+                     connects directly: it opens {app} connections (app_connections) and {} fit \
+                     (max_connections {} less {SUPERUSER_RESERVED} superuser-reserved) with work_mem \
+                     at least {}",
+                    self.host.ram.value,
+                    self.host.ram.source,
+                    shape.max_connections.saturating_sub(SUPERUSER_RESERVED),
+                    shape.max_connections,
+                    self.profile.postgres.work_mem_min,
+                ))
+                .with_hint(
+                    "put PgBouncer in transaction mode in front (--services with pgbouncer, or \
+                     [pgbouncer] enabled = true; docs/profiles.md says what the application must do \
+                     then), lower app_connections, or give the host more memory",
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Who asked for the direct connections: the profile, or its workload.
+    fn asked_by(&self) -> String {
+        match self.profile.postgres.max_connections {
+            Some(_) => "the profile's".to_string(),
+            None => format!("the {} workload's", self.profile.workload),
+        }
     }
 
     /// Why max_connections has its value.
     fn connections_reason(&self, bouncer: Option<&BouncerAlloc>, connections: u32) -> String {
         let (profile, pg_share) = (self.profile, self.pg_share);
-        let wanted = profile.postgres.max_connections;
+        let wanted = profile.max_connections();
         match bouncer {
             Some(bb) => format!(
                 "PgBouncer's {} server connections + {} direct + {SUPERUSER_RESERVED} superuser-reserved",
@@ -564,12 +636,14 @@ impl PgSizing<'_> {
                 profile.pgbouncer.direct_connections
             ),
             None if connections < wanted => format!(
-                "lowered from the profile's {wanted} so work_mem stays at least {} within {pg_share}",
+                "lowered from {} {wanted} so work_mem stays at least {} within {pg_share}",
+                self.asked_by(),
                 profile.postgres.work_mem_min
             ),
             None => format!(
-                "the profile's max_connections ({wanted}): clients connect directly, with no \
-                 PgBouncer in this plan"
+                "{} max_connections ({wanted}): clients connect directly, with no \
+                 PgBouncer in this plan",
+                self.asked_by()
             ),
         }
     }
@@ -621,12 +695,37 @@ impl PgSizing<'_> {
         );
         let mut shape = self.shape();
         shape.max_connections = self.connections_for(bouncer.as_ref());
+        let asked_connections = shape.max_connections;
+        // What the connections asked for would have had each, before any
+        // were taken away to hold the floor.
+        let asked_work_mem = self.work_mem_at(&shape);
         let Some(work_mem) = self.fit_connections(&mut shape, &mut bouncer) else {
             return Err(self.refuse(&shape));
         };
         let work_mem = work_mem.min(p.work_mem_max);
         let hmm = self.hash_mem_multiplier();
-        let work_mem_reason = if work_mem == p.work_mem_max {
+        self.check_app_pool(&shape, bouncer.as_ref())?;
+        let work_mem_reason = if asked_work_mem.is_none_or(|w| w < p.work_mem_min) {
+            format!(
+                "at least {} ({}), held by lowering {} from {asked_connections} \
+                 to {}: the {asked_connections} asked for would get {}; in the worst case, every \
+                 connection and parallel worker sorting at once, this costs {} ({} processes x {} nodes \
+                 x hash_mem_multiplier {hmm}); a sort or hash larger than it spills to temp files on \
+                 disk (log_temp_files names them)",
+                p.work_mem_min,
+                if p.work_mem_min == WORK_MEM_FLOOR {
+                    "dbtune's floor, PostgreSQL's default"
+                } else {
+                    "the profile's work_mem_min"
+                },
+                if bouncer.is_some() { "PgBouncer's pool and max_connections" } else { "max_connections" },
+                shape.max_connections,
+                asked_work_mem.map_or("no room at all".to_string(), |w| format!("{w} each")),
+                work_mem.scale(self.per_query()) * shape.sorters(),
+                shape.sorters(),
+                a.sorts_per_query,
+            )
+        } else if work_mem == p.work_mem_max {
             "the profile's cap; the worst case would allow more".to_string()
         } else {
             format!(
@@ -647,6 +746,8 @@ impl PgSizing<'_> {
         let per_gather_cap = match self.profile.workload {
             Workload::Web => 2,
             Workload::Ingest | Workload::Mixed => 4,
+            // A long report may use half the CPUs (PGTune's dw too).
+            Workload::Analytics => shape.max_parallel_workers.max(1),
         };
         let pg = PgAlloc {
             share: pg_share,
@@ -697,10 +798,10 @@ impl PgSizing<'_> {
                 p.work_mem_min
             ));
         }
-        if bouncer.is_none() && pg.max_connections < p.max_connections {
+        if bouncer.is_none() && pg.max_connections < self.profile.max_connections() {
             notes.push(format!(
-                "max_connections: the profile asks {}, {} fit so work_mem stays at least {} within PostgreSQL's {pg_share}",
-                p.max_connections, pg.max_connections, p.work_mem_min
+                "max_connections: {} {}, {} fit so work_mem stays at least {} within PostgreSQL's {pg_share}",
+                self.asked_by(), self.profile.max_connections(), pg.max_connections, p.work_mem_min
             ));
         }
         if let Some(asked) = p
@@ -805,13 +906,44 @@ mod tests {
     fn direct_connections_shrink_before_refusing() {
         let mut p = profile("low-memory");
         p.pgbouncer.enabled = false;
-        p.postgres.max_connections = 400;
+        p.postgres.max_connections = Some(400);
+        p.postgres.app_connections = None;
         let a = allocate(&p, &host(&p, 4, 2, 15), &Assumptions::default()).unwrap();
         assert!(a.pg.max_connections < 400);
         assert!(a
             .pg
             .connections_reason
             .contains("lowered from the profile's 400"));
+        // The work_mem comment says what holding the floor cost.
+        assert_eq!(a.pg.work_mem, WORK_MEM_FLOOR);
+        assert!(
+            a.pg.work_mem_reason
+                .contains("held by lowering max_connections from 400")
+                && a.pg.work_mem_reason.contains("spills to temp files"),
+            "{}",
+            a.pg.work_mem_reason
+        );
+    }
+
+    /// The staging seed's app opens 80 connections directly: without
+    /// PgBouncer the few that fit 4 GiB beside the app are refused with the
+    /// pooler named; with it, the plan stands.
+    #[test]
+    fn an_app_pool_larger_than_max_connections_needs_pgbouncer() {
+        let p = profile("low-memory");
+        let h = host(&p, 4, 2, 15);
+        assert!(allocate(&p, &h, &Assumptions::default()).is_ok());
+        let direct = p
+            .clone()
+            .with_services(&[crate::service::Service::Postgres]);
+        let e = allocate(&direct, &h, &Assumptions::default()).unwrap_err();
+        assert!(e.message().contains("opens 80 connections"), "{e}");
+        assert!(
+            e.hint().unwrap().contains("PgBouncer in transaction mode"),
+            "{e}"
+        );
+        // A host large enough takes the 80 directly.
+        assert!(allocate(&direct, &host(&p, 16, 2, 15), &Assumptions::default()).is_ok());
     }
 
     #[test]

@@ -292,6 +292,12 @@ fn checkpoints(sec: &mut super::Section, workload: Workload) {
             "10min",
             "spread checkpoints over a busy mixed load",
         ),
+        Workload::Analytics => (
+            "1GB",
+            "8GB",
+            "15min",
+            "a reporting database writes in batch loads: checkpoints by time, not by size",
+        ),
     };
     sec.set("min_wal_size", min_wal, "WAL segments kept for reuse");
     sec.set("max_wal_size", max_wal, why);
@@ -465,6 +471,14 @@ fn autovacuum(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocati
         "0.05",
         "keep planner statistics fresh after 5% changes",
     );
+    if profile.workload == Workload::Analytics {
+        sec.set(
+            "default_statistics_target",
+            500,
+            "long queries filter and join on skewed columns: 5x the default histogram and \
+             common values (PGTune's for a warehouse); ANALYZE reads more rows and takes longer",
+        );
+    }
     if profile.workload != Workload::Web {
         sec.set(
             "autovacuum_vacuum_insert_scale_factor",
@@ -564,10 +578,10 @@ fn logging(s: &mut Sections, profile: &Profile, alloc: &Allocation) {
     }
 }
 
-/// JIT stays on only for the ingest workload (long analytic queries); its
+/// JIT stays on only for the ingest and analytics workloads (long queries); its
 /// memory is then in the budget.
 pub fn jit_on(profile: &Profile) -> bool {
-    profile.workload == Workload::Ingest
+    matches!(profile.workload, Workload::Ingest | Workload::Analytics)
 }
 
 /// One table per concern: each row is a host or profile difference and the

@@ -184,7 +184,20 @@ pub fn pgbouncer(profile: &Profile, b: &BouncerAlloc, alloc: &Allocation) -> Sec
             &pol.auth_file,
             "secrets stay out of this file: the user list (the profile's [pgbouncer] auth_file) holds the SCRAM verifiers",
         )
-        .set("pool_mode", pol.pool_mode, "the profile's pooling mode")
+        .set(
+            "pool_mode",
+            pol.pool_mode,
+            match pol.pool_mode {
+                crate::profile::PoolMode::Transaction => {
+                    "the profile's: a server connection is a client's for one transaction, so SET \
+                     (use SET LOCAL), session advisory locks, LISTEN and WITH HOLD cursors do not \
+                     survive it; protocol-level prepared statements need PgBouncer 1.21+ with \
+                     max_prepared_statements, else turn off the driver's statement cache (asyncpg \
+                     statement_cache_size=0); docs/profiles.md, Transaction pooling"
+                }
+                _ => "the profile's pooling mode",
+            },
+        )
         .set(
             "max_client_conn",
             b.max_client_conn,

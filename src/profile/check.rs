@@ -254,15 +254,19 @@ impl PostgresPolicy {
             ));
         }
         port_ok(s, self.port)?;
-        range_u32(
-            s,
-            "max_connections",
-            self.max_connections,
-            1,
-            PG_MAX_BACKENDS,
-            "PostgreSQL's range",
-        )?;
-        if self.min_connections == 0 || self.min_connections > self.max_connections {
+        for (key, v) in [
+            ("max_connections", self.max_connections),
+            ("app_connections", self.app_connections),
+        ] {
+            if let Some(v) = v {
+                range_u32(s, key, v, 1, PG_MAX_BACKENDS, "PostgreSQL's range")?;
+            }
+        }
+        if self.min_connections == 0
+            || self
+                .max_connections
+                .is_some_and(|m| self.min_connections > m)
+        {
             return Err(BadValue::at(Some(s), "min_connections").says(
                 "min_connections must be at least 1 and at most max_connections",
                 "render lowers max_connections toward min_connections to fit memory",
@@ -314,6 +318,17 @@ impl PostgresPolicy {
         ];
         for (key, v, lo, hi, what) in sizes {
             range_size(s, key, v, lo, hi, what)?;
+        }
+        if self.work_mem_min < crate::plan::memory::WORK_MEM_FLOOR {
+            return Err(BadValue::at(Some(s), "work_mem_min").says(
+                format!(
+                    "work_mem_min {} is below dbtune's floor, {} (PostgreSQL's default work_mem): \
+                     under it sorts and hashes a default server does in memory spill to temp files",
+                    self.work_mem_min,
+                    crate::plan::memory::WORK_MEM_FLOOR
+                ),
+                "leave it out (4MiB); render lowers connections, or refuses, before it goes below",
+            ));
         }
         if self.work_mem_min > self.work_mem_max {
             return Err(BadValue::at(Some(s), "work_mem_min")

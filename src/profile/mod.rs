@@ -3,8 +3,8 @@
 //! `profiles/*.toml` and are embedded; users add their own files.
 //!
 //! The schema is here; [`check`] holds every value to its bounds (with its
-//! line), [`load`] finds built-in and user profiles, [`pick`] chooses one
-//! for a host.
+//! line), [`load`] finds built-in and user profiles, [`pick`] says what
+//! render tunes when no profile is named.
 
 mod check;
 mod load;
@@ -12,7 +12,7 @@ mod pick;
 
 pub use check::zfs_value_ok;
 pub use load::{load_file, user_profile_dir, Profiles};
-pub use pick::{pick, pick_from};
+pub use pick::unnamed;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,26 +33,52 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../profiles/bulk-ingest.toml"),
     ),
     ("powerhouse", include_str!("../../profiles/powerhouse.toml")),
+    (GENERIC, include_str!("../../profiles/postgres-only.toml")),
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The profile render uses when none is named: PostgreSQL alone, for the
+/// stated workload.
+pub const GENERIC: &str = "postgres-only";
+
+/// What the database is for: a question dbtune asks (`workload =` in a
+/// profile, `--workload`), never guesses from the host's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
-    /// Many short queries from an application.
+    /// Many short queries from an application (web, OLTP).
+    #[serde(alias = "oltp")]
+    #[value(alias = "oltp")]
     Web,
+    /// Short queries and reports on the same server: the default.
+    Mixed,
+    /// Long queries over much data (reporting, a warehouse).
+    Analytics,
     /// Bulk loads: COPY, big transactions, index builds.
     Ingest,
-    /// Both, on a large host.
-    Mixed,
 }
 
 impl fmt::Display for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Workload::Web => "web",
-            Workload::Ingest => "ingest",
             Workload::Mixed => "mixed",
+            Workload::Analytics => "analytics",
+            Workload::Ingest => "ingest",
         })
+    }
+}
+
+impl Workload {
+    /// The clients a server for this workload is sized for when the profile
+    /// does not say: many short sessions for web, a few long ones for
+    /// analytics and loads (PGTune's web 200, mixed 100, dw 40). Render
+    /// lowers it to fit the memory.
+    pub fn connections(self) -> u32 {
+        match self {
+            Workload::Web => 200,
+            Workload::Mixed => 100,
+            Workload::Analytics | Workload::Ingest => 40,
+        }
     }
 }
 
@@ -106,8 +132,12 @@ pub struct PostgresPolicy {
     pub listen: String,
     pub port: u16,
     /// Connections clients open directly (without PgBouncer): the target
-    /// max_connections when PgBouncer is off.
-    pub max_connections: u32,
+    /// max_connections when PgBouncer is off. Unset: the workload's.
+    pub max_connections: Option<u32>,
+    /// The application's own pool: connections it opens at once (workers x
+    /// pool size). Unset: not known. Without PgBouncer, a max_connections
+    /// below it is refused.
+    pub app_connections: Option<u32>,
     /// Below this many connections render refuses rather than shrink further.
     pub min_connections: u32,
     /// Of PostgreSQL's share of memory.
@@ -146,11 +176,12 @@ impl Default for PostgresPolicy {
         PostgresPolicy {
             listen: "127.0.0.1".into(),
             port: 5432,
-            max_connections: 100,
+            max_connections: None,
+            app_connections: None,
             min_connections: 10,
             shared_buffers_fraction: Fraction(0.25),
             shared_buffers_max: ByteSize::gib(16),
-            work_mem_min: ByteSize::mib(1),
+            work_mem_min: crate::plan::memory::WORK_MEM_FLOOR,
             work_mem_max: ByteSize::mib(64),
             maintenance_work_mem: None,
             autovacuum_work_mem: ByteSize::mib(128),
@@ -516,6 +547,14 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The max_connections asked for direct clients: the profile's, else the
+    /// workload's.
+    pub fn max_connections(&self) -> u32 {
+        self.postgres
+            .max_connections
+            .unwrap_or(self.workload.connections())
+    }
+
     /// What the profile says of the workload, as the memory model's
     /// assumptions.
     pub fn assumptions(&self) -> crate::model::Assumptions {
@@ -754,21 +793,31 @@ mod tests {
     }
 
     #[test]
-    fn pick_weighs_ram_cpus_and_storage() {
-        let pick_ = |gib: u64, cpus: u32, s: StorageKind| pick(ByteSize::gib(gib), cpus, s);
-        assert_eq!(pick_(1, 1, StorageKind::Ssd).0, "low-memory");
-        assert_eq!(pick_(4, 2, StorageKind::Ssd).0, "low-memory");
-        assert_eq!(pick_(32, 8, StorageKind::Nvme).0, "bulk-ingest");
-        assert_eq!(pick_(64, 16, StorageKind::Nvme).0, "powerhouse");
-        assert_eq!(pick_(512, 64, StorageKind::Nvme).0, "powerhouse");
-        // The 2-CPU VM with 23.5 GiB: RAM says bulk-ingest, and the reason
-        // says what does not match.
-        let (name, why) = pick(ByteSize::mib(24064), 2, StorageKind::Ssd);
-        assert_eq!(name, "bulk-ingest");
-        assert!(why.contains("2 CPUs here, 8 nominal"), "{why}");
-        assert!(why.contains("ssd here, nvme nominal"), "{why}");
-        // Far from every profile: said so.
-        let (_, why) = pick(ByteSize::gib(512), 2, StorageKind::Hdd);
-        assert!(why.contains("no profile fits this host"), "{why}");
+    fn no_profile_named_is_postgres_alone_for_the_stated_workload() {
+        let all = Profiles {
+            entries: BUILTIN
+                .iter()
+                .map(|(n, t)| (Profile::parse(t, Path::new(n)).unwrap(), Origin::Builtin))
+                .collect(),
+            user_dir: None,
+        };
+        let (p, _, say) = unnamed(&all, None).unwrap();
+        assert_eq!(p.name, GENERIC);
+        assert_eq!(p.workload, Workload::Mixed);
+        assert!(p.reserve.is_empty() && !p.redis.enabled && !p.pgbouncer.enabled);
+        assert_eq!(p.max_connections(), 100);
+        assert!(
+            say.contains("PostgreSQL alone for a mixed workload (the default"),
+            "{say}"
+        );
+        let (p, _, say) = unnamed(&all, Some(Workload::Analytics)).unwrap();
+        assert_eq!((p.workload, p.max_connections()), (Workload::Analytics, 40));
+        assert!(say.contains("analytics workload (--workload)"), "{say}");
+        // A named profile keeps its workload unless --workload says one.
+        let lm = all.get("low-memory").unwrap().0;
+        assert_eq!(lm.clone().with_workload(Some(Workload::Web)).1, None);
+        let (p, said) = lm.with_workload(Some(Workload::Ingest));
+        assert_eq!(p.workload, Workload::Ingest);
+        assert!(said.unwrap().contains("profile low-memory says web"));
     }
 }

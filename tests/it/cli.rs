@@ -93,10 +93,9 @@ fn facts_toml_written_by_hand_is_accepted() {
         .assert()
         .success()
         .stderr(contains(
-            "profile: this host (48 GiB, 12 CPUs, hdd) is closest to powerhouse",
+            "profile postgres-only: no profile named: PostgreSQL alone for a mixed workload",
         ))
-        .stderr(contains("it differs in hdd here, nvme nominal"))
-        .stderr(contains("powerhouse").and(contains("PostgreSQL 16")))
+        .stderr(contains("PostgreSQL 16"))
         .stdout(contains("effective_io_concurrency = 2"));
 }
 
@@ -119,15 +118,24 @@ fn detect_json_is_a_facts_file_render_accepts() {
     fs::write(&f, &out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["memory"]["cgroup_limit"]["value"], 1u64 << 30);
-    // A 1 GiB container: low-memory's app reservations alone do not fit.
+    // A 1 GiB container: no profile named is PostgreSQL alone, which fits;
+    // low-memory's app reservations do not, and the hint names what does.
     dbtune()
-        .args(["render", "--facts"])
+        .args(["render", "--only", "postgres", "--facts"])
+        .arg(&f)
+        .assert()
+        .success()
+        .stderr(contains("PostgreSQL alone for a mixed workload"))
+        .stderr(contains("1 GiB (cgroup limit"));
+    dbtune()
+        .args(["render", "--profile", "low-memory", "--facts"])
         .arg(&f)
         .assert()
         .code(1)
         .stderr(contains("does not fit a host with 1 GiB"))
-        .stderr(contains("cgroup limit"))
-        .stderr(contains("note: dbtune picked `low-memory`"));
+        .stderr(contains(
+            "hint: render PostgreSQL alone (--profile postgres-only",
+        ));
 }
 
 #[test]
@@ -139,7 +147,21 @@ fn detect_says_where_each_fact_came_from() {
         .stdout(contains("2 GiB cgroup limit (cgroup v2 /sys/fs/cgroup/system.slice/postgresql.service/memory.max)"))
         .stdout(contains("1.5 CPUs of cgroup quota"))
         .stdout(contains("storage    nvme"))
-        .stdout(contains("profile    low-memory"));
+        .stdout(contains(
+            "profile    postgres-only (no profile named: PostgreSQL alone for a mixed workload",
+        ));
+    // The workload is asked, and detect says it as render would take it.
+    dbtune()
+        .args([
+            "detect",
+            "--workload",
+            "oltp",
+            "--root",
+            &fixture("hosts/cgroup-v2-limited"),
+        ])
+        .assert()
+        .success()
+        .stdout(contains("PostgreSQL alone for a web workload (--workload)"));
 }
 
 #[test]
@@ -383,6 +405,8 @@ fn override_templates_win_over_built_ins() {
             "low-memory",
             "--only",
             "redis",
+            "--services",
+            "postgres,redis,pgbouncer",
             "--templates",
         ])
         .arg(dir.path())

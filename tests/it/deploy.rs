@@ -69,24 +69,47 @@ fn without_pgbouncer_max_connections_is_sized_for_direct_clients() {
     assert!(conns(&full) < 100, "{}", conns(&full));
     assert!(!direct.path().join("conf/pgbouncer.ini").exists());
 
-    // On 3 GiB, 100 do not fit beside the app: render says so, with the
-    // number asked for and the number given.
-
+    // On 3 GiB, the app's 80 do not fit beside it: without PgBouncer that
+    // is refused, with the numbers and the pooler named.
+    let out = dbtune()
+        .args([
+            "render",
+            "--profile",
+            "low-memory",
+            "--ram",
+            "3GiB",
+            "--cpus",
+            "2",
+        ])
+        .args(["--only", "postgres,redis"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("for an application that connects directly: it opens 80 connections"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: put PgBouncer in transaction mode in front"),
+        "{err}"
+    );
+    // With no app pool stated, the connections are lowered and said.
     let (small, err) = render(&[
-        "--profile",
-        "low-memory",
         "--ram",
-        "3GiB",
+        "1GiB",
         "--cpus",
         "2",
+        "--filesystem",
+        "ext4",
         "--only",
-        "postgres,redis",
+        "postgres",
     ]);
     let given = conns(&small);
     assert!(given < 100);
     assert!(
         err.contains(&format!(
-            "note: max_connections: the profile asks 100, {given} fit"
+            "note: max_connections: the mixed workload's 100, {given} fit"
         )),
         "{err}"
     );
@@ -94,7 +117,7 @@ fn without_pgbouncer_max_connections_is_sized_for_direct_clients() {
 
 #[test]
 fn a_pool_shrunk_to_fit_is_said_on_stderr() {
-    let (dir, err) = render(&["--profile", "low-memory", "--ram", "2816MiB", "--cpus", "2"]);
+    let (dir, err) = render(&["--profile", "low-memory", "--ram", "3GiB", "--cpus", "2"]);
     let pool = value(&dir.path().join("conf/pgbouncer.ini"), "default_pool_size").unwrap();
     assert!(
         err.contains(&format!(
@@ -429,6 +452,10 @@ fn the_rendered_file_is_a_drop_in_for_debians_layout() {
         .args([
             "--pg-version",
             &major.to_string(),
+            // The host runs staging's PgBouncer (the app's 80 connections go
+            // through it); only PostgreSQL's file is wanted here.
+            "--services",
+            "postgres,pgbouncer,redis",
             "--only",
             "postgres",
             "--out",

@@ -117,7 +117,9 @@ fn the_files_render_owns_are_the_files_it_makes() {
     for (name, _) in BUILTIN {
         for services in sets {
             for zfs in [false, true] {
-                let p = profile(name).with_services(services);
+                let mut p = profile(name).with_services(services);
+                // Ownership, not pools: the app may connect directly here.
+                p.postgres.app_connections = None;
                 let h = with_zfs(nominal(&p), zfs, zfs);
                 let plan = plan::build(&p, &h).unwrap();
                 let mut made = render::render(&plan, None).unwrap();
@@ -431,6 +433,109 @@ fn comments_name_the_numbers_their_values_use() {
                     )),
                     "{dropin}"
                 );
+            }
+        }
+    }
+}
+
+/// Hosts from 512 MiB to 1 TiB, with no profile named (each workload) and
+/// with each seed named: every one renders, or is refused with a hint
+/// whose `--profile NAME` is a profile that exists. With none named the
+/// output says it is PostgreSQL alone, and nothing but PostgreSQL's files
+/// is rendered.
+#[test]
+fn a_grid_of_hosts_renders_or_is_refused_with_a_profile_that_exists() {
+    let hosts = [
+        ("512MiB", "1"),
+        ("1GiB", "1"),
+        ("2GiB", "2"),
+        ("4GiB", "2"),
+        ("23.5GiB", "2"),
+        ("40GiB", "16"),
+        ("256GiB", "32"),
+        ("1TiB", "64"),
+    ];
+    let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+    let mut runs: Vec<Vec<&str>> = vec![vec![]];
+    for w in ["web", "mixed", "analytics", "ingest"] {
+        runs.push(vec!["--workload", w]);
+    }
+    for n in ["low-memory", "bulk-ingest", "powerhouse"] {
+        runs.push(vec!["--profile", n]);
+    }
+    for (ram, cpus) in hosts {
+        for extra in &runs {
+            let out = harness::dbtune()
+                .args(["render", "--ram", ram, "--cpus", cpus, "--storage", "ssd"])
+                .args(["--filesystem", "ext4", "--pg-version", "16"])
+                .args(extra)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let row = format!("{ram} {cpus} CPUs {extra:?}");
+            let named = extra.first() == Some(&"--profile");
+            match out.status.code() {
+                Some(0) if !named => {
+                    assert!(err.contains("PostgreSQL alone for a"), "{row}: {err}");
+                    assert!(stdout.contains("max_connections = "), "{row}");
+                    assert!(!stdout.contains("==> redis.conf"), "{row}");
+                    assert!(!stdout.contains("==> pgbouncer.ini"), "{row}");
+                }
+                Some(0) => {}
+                Some(1) => {
+                    // PostgreSQL alone is refused only on the smallest host.
+                    assert!(
+                        named || ram == "512MiB",
+                        "{row}: PostgreSQL alone refused\n{err}"
+                    );
+                    let hint = err
+                        .lines()
+                        .find(|l| l.starts_with("hint: "))
+                        .unwrap_or_else(|| panic!("{row}: no hint\n{err}"));
+                    let named_in = |flag: &str| -> Vec<String> {
+                        hint.split(flag)
+                            .skip(1)
+                            .map(|t| {
+                                t.split(|c: char| !(c.is_alphanumeric() || c == '-'))
+                                    .next()
+                                    .unwrap()
+                                    .to_string()
+                            })
+                            .collect()
+                    };
+                    let (profiles, workloads) = (named_in("--profile "), named_in("--workload "));
+                    assert!(
+                        !profiles.is_empty() || !workloads.is_empty(),
+                        "{row}: the hint names no profile or workload: {hint}"
+                    );
+                    for p in profiles {
+                        assert!(
+                            names.contains(&p.as_str()),
+                            "{row}: `{p}` does not exist: {hint}"
+                        );
+                    }
+                    for w in workloads {
+                        let ok = harness::dbtune()
+                            .args(["render", "--ram", ram, "--cpus", cpus, "--storage", "ssd"])
+                            .args([
+                                "--filesystem",
+                                "ext4",
+                                "--pg-version",
+                                "16",
+                                "--workload",
+                                &w,
+                            ])
+                            .output()
+                            .unwrap();
+                        assert_eq!(
+                            ok.status.code(),
+                            Some(0),
+                            "{row}: --workload {w} does not render"
+                        );
+                    }
+                }
+                c => panic!("{row}: exit {c:?}\n{err}"),
             }
         }
     }

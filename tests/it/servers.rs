@@ -291,6 +291,35 @@ fn bulk_ingest_128gib_on_real_postgres_and_pgbouncer() {
     postgres_and_pgbouncer(&files, "bulk-ingest 128 GiB");
 }
 
+/// What render tunes with no profile named, PostgreSQL alone, for every
+/// workload on the smallest host it renders and a large one: the real
+/// server starts with it and reads back every setting (the analytics
+/// statistics target and JIT, the 4 MB floor on 512 MiB).
+#[test]
+fn postgres_alone_for_every_workload_on_real_postgres() {
+    use dbtune::profile::Workload;
+    for w in [
+        Workload::Web,
+        Workload::Mixed,
+        Workload::Analytics,
+        Workload::Ingest,
+    ] {
+        let mut p = builtin("postgres-only");
+        p.workload = w;
+        for (ram, cpus) in [(ByteSize::mib(512), 1), (ByteSize::gib(64), 16)] {
+            if ram < ByteSize::gib(1) && matches!(w, Workload::Analytics | Workload::Ingest) {
+                // Refused there (JIT's memory): the grid test in render.rs.
+                continue;
+            }
+            let files = render_for(&p, Some(ram), Some(cpus), false);
+            assert!(!files
+                .iter()
+                .any(|a| a.file == "redis.conf" || a.file == "pgbouncer.ini"));
+            postgres_and_pgbouncer(&files, &format!("postgres-only {w} on {ram}"));
+        }
+    }
+}
+
 #[test]
 fn one_gib_container_on_real_postgres() {
     let files = render_for(
