@@ -75,6 +75,10 @@ pub struct RedisMemory {
     pub process: u64,
     /// An idle client connection.
     pub client: u64,
+    /// The fragmentation and fork copy a profile states, measured on its
+    /// own host (`[redis] fragmentation`, `fork_copy`): they replace the
+    /// measured worst, and every source says so.
+    pub stated: bool,
 }
 
 /// What a container limit is charged beyond the terms of the servers in
@@ -245,6 +249,7 @@ fn redis_all() -> &'static [RedisMemory] {
                     fork_copy: num(3),
                     process: num(4) as u64,
                     client: num(5) as u64,
+                    stated: false,
                 }
             })
             .collect()
@@ -256,7 +261,36 @@ impl RedisMemory {
     /// copied (the data at its worst fragmentation), and never less than
     /// the copy measured when every key was rewritten during a save.
     pub fn fork_factor(&self) -> f64 {
+        if self.stated {
+            return self.fork_copy;
+        }
         self.fragmentation.max(self.fork_copy)
+    }
+
+    /// With the factors the assumptions state in place of the measured
+    /// worst ones.
+    pub fn stated(mut self, a: &crate::model::Assumptions) -> RedisMemory {
+        if a.redis_fragmentation.is_none() && a.redis_fork_copy.is_none() {
+            return self;
+        }
+        if let Some(f) = a.redis_fragmentation {
+            self.fragmentation = f;
+        }
+        self.fork_copy = a
+            .redis_fork_copy
+            .unwrap_or(self.fragmentation.max(self.fork_copy));
+        self.stated = true;
+        self
+    }
+
+    /// Where the factors come from, for a budget term's source.
+    pub fn source(&self) -> String {
+        if self.stated {
+            "stated by the profile's [redis] fragmentation and fork_copy, measured on its host"
+                .into()
+        } else {
+            format!("measured on Redis {}, {}", self.release, REDIS_SOURCE)
+        }
     }
 }
 
@@ -279,6 +313,7 @@ pub fn redis(version: Option<&str>) -> RedisMemory {
             fork_copy: all.iter().map(|r| r.fork_copy).fold(0.0, f64::max),
             process: all.iter().map(|r| r.process).max().unwrap_or(0),
             client: all.iter().map(|r| r.client).max().unwrap_or(0),
+            stated: false,
         };
     };
     let key = version_key(v);

@@ -31,6 +31,14 @@ pub struct Assumptions {
     /// jemalloc fragmentation of Redis data at a typical moment (the worst
     /// is measured).
     pub redis_frag_typical: f64,
+    /// Redis's worst fragmentation and fork copy (per byte of maxmemory),
+    /// when the profile states them as measured on its host (`observe`:
+    /// mem_fragmentation_ratio at its highest, rdb_last_cow_size over
+    /// used_memory); else the factors measured here (data/redis-memory.tsv).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_fragmentation: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_fork_copy: Option<f64>,
     pub hugepage_size: ByteSize,
 }
 
@@ -43,6 +51,8 @@ impl Default for Assumptions {
             manual_maintenance: 1,
             temp_tables: false,
             redis_frag_typical: 1.2,
+            redis_fragmentation: None,
+            redis_fork_copy: None,
             hugepage_size: ByteSize::mib(2),
         }
     }
@@ -349,6 +359,22 @@ pub fn check_assumptions(
                 crate::calibration::REDIS_SOURCE
             ),
         ));
+    }
+    if let Some(f) = a.redis_fragmentation {
+        if !(1.0..=3.0).contains(&f) {
+            return Err(BadValue::at(Some(section), "redis_fragmentation").says(
+                format!("{section}.redis_fragmentation = {f} is out of range"),
+                "1.0 to 3.0: Redis's resident memory over its data at the worst moment seen",
+            ));
+        }
+    }
+    if let Some(f) = a.redis_fork_copy {
+        if !(0.0..=3.0).contains(&f) {
+            return Err(BadValue::at(Some(section), "redis_fork_copy").says(
+                format!("{section}.redis_fork_copy = {f} is out of range"),
+                "0.0 to 3.0: a save's copy-on-write over maxmemory",
+            ));
+        }
     }
     let hp = a.hugepage_size;
     if !(hp.0.is_power_of_two() && hp >= ByteSize::kib(64) && hp <= ByteSize::gib(16)) {

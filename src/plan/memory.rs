@@ -34,6 +34,9 @@ pub struct RedisAlloc {
     /// a fork's copy when the persistence forks.
     pub fragmentation: f64,
     pub fork: Option<f64>,
+    /// The factors are the profile's (measured on its host), not the
+    /// measured worst.
+    pub stated: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -107,8 +110,9 @@ fn redis_total(
 
 fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAlloc, Error> {
     let r = &profile.redis;
-    // The release is not known when rendering: the largest factors measured.
-    let c = calibration::redis(None);
+    // The release is not known when rendering: the largest factors
+    // measured, unless the profile states its host's own.
+    let c = calibration::redis(None).stated(&profile.assumptions());
     let backlog = ByteSize::mib(1);
     let forks = r.persistence.forks();
     // Per byte of maxmemory: its fragmentation, and a fork's copy.
@@ -157,6 +161,7 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
         capped,
         fragmentation: c.fragmentation,
         fork: forks.then(|| c.fork_factor()),
+        stated: c.stated,
     })
 }
 

@@ -375,6 +375,24 @@ impl RedisPolicy {
             crate::facts::MAX_RAM,
             "the cap on Redis's maxmemory",
         )?;
+        if let Some(f) = self.fragmentation {
+            if !(1.0..=3.0).contains(&f) {
+                return Err(BadValue::at(Some(s), "fragmentation").says(
+                    format!("fragmentation = {f} is out of range"),
+                    "1.0 to 3.0: the highest mem_fragmentation_ratio `dbtune observe` saw on this \
+                     host (resident memory over the data)",
+                ));
+            }
+        }
+        if let Some(f) = self.fork_copy {
+            if !(0.0..=3.0).contains(&f) {
+                return Err(BadValue::at(Some(s), "fork_copy").says(
+                    format!("fork_copy = {f} is out of range"),
+                    "0.0 to 3.0: a save's copy-on-write over the data (rdb_last_cow_size / \
+                     used_memory in `dbtune observe`), at its busiest save",
+                ));
+            }
+        }
         range_u32(
             s,
             "maxclients",

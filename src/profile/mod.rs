@@ -377,6 +377,12 @@ pub struct RedisPolicy {
     /// Where RDB and AOF files go: Redis refuses to start where it does
     /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
     pub dir: String,
+    /// Redis's worst fragmentation on this host, as observed (the highest
+    /// mem_fragmentation_ratio), in place of the measured worst (1.95).
+    pub fragmentation: Option<f64>,
+    /// A save's copy-on-write over maxmemory on this host, as observed
+    /// (rdb_last_cow_size / used_memory at its busiest save).
+    pub fork_copy: Option<f64>,
 }
 
 impl RedisPolicy {
@@ -400,6 +406,8 @@ impl Default for RedisPolicy {
             maxclients: 1000,
             disable_commands: vec!["FLUSHDB".into(), "FLUSHALL".into(), "DEBUG".into()],
             dir: "/var/lib/redis".into(),
+            fragmentation: None,
+            fork_copy: None,
         }
     }
 }
@@ -564,6 +572,8 @@ impl Profile {
             temp_tables: self.postgres.temp_tables,
             busy_fraction_typical: self.postgres.busy_share.0,
             backend_memory: self.postgres.backend_memory,
+            redis_fragmentation: self.redis.fragmentation,
+            redis_fork_copy: self.redis.fork_copy,
             ..crate::model::Assumptions::default()
         }
     }

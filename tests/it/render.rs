@@ -540,3 +540,103 @@ fn a_grid_of_hosts_renders_or_is_refused_with_a_profile_that_exists() {
         }
     }
 }
+
+/// Redis's fragmentation and fork copy as measured on the host, stated in
+/// the profile: maxmemory is sized with them instead of the measured worst
+/// (1.95 and 1.95), the comment says whose they are and what a worse one
+/// costs, check-budget of the directory judges with them (the manifest
+/// carries them) and the real Redis starts on the file; a value out of
+/// range is refused at its line.
+#[test]
+fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "low-memory")
+        .unwrap()
+        .1
+        .replace("name = \"low-memory\"", "name = \"staging-measured\"");
+    let stated = base.replace(
+        "[redis]\n",
+        "[redis]\nfragmentation = 1.1\nfork_copy = 0.3\n",
+    );
+    assert_ne!(stated, base);
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, &stated).unwrap();
+    let out = dir.path().join("out");
+    let run = harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", harness::whole_output(&run));
+    let conf = std::fs::read_to_string(out.join("redis.conf")).unwrap();
+    let mm = |conf: &str| -> u64 {
+        conf.lines()
+            .find_map(|l| l.strip_prefix("maxmemory "))
+            .and_then(|v| v.trim_end_matches("mb").parse().ok())
+            .unwrap()
+    };
+    let seed_out = dir.path().join("seed");
+    let seed = harness::dbtune()
+        .args(["render", "--profile", "low-memory", "--out"])
+        .arg(&seed_out)
+        .output()
+        .unwrap();
+    assert!(seed.status.success(), "{}", harness::whole_output(&seed));
+    let seed_mm = mm(&std::fs::read_to_string(seed_out.join("redis.conf")).unwrap());
+    assert!(mm(&conf) > 2 * seed_mm, "{} vs {seed_mm}", mm(&conf));
+    assert!(
+        conf.contains("the factors are the profile's, measured on its host"),
+        "{conf}"
+    );
+    let check = harness::dbtune()
+        .args(["check-budget", "--level", "worst"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = harness::whole_output(&check);
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("x 1.10 worst (stated by the profile's [redis]"),
+        "{text}"
+    );
+    assert!(text.contains("maxmemory x 0.30 (stated"), "{text}");
+    // The real Redis takes the file (its paths are the Debian layout's:
+    // only dir and port are moved to the test's).
+    let conf_here: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("dir ") && !l.starts_with("port ") && !l.starts_with("bind "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = harness::Redis::start(&conf_here, &[]);
+    assert_eq!(
+        r.cmd(&["CONFIG", "GET", "maxmemory"])
+            .lines()
+            .nth(1)
+            .map(str::trim),
+        Some((mm(&conf) * 1048576).to_string().as_str())
+    );
+    // Out of range: exit 2 at the line.
+    std::fs::write(
+        &file,
+        base.replace("[redis]\n", "[redis]\nfragmentation = 0.5\n"),
+    )
+    .unwrap();
+    let bad = harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        harness::whole_output(&bad)
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("fragmentation = 0.5 is out of range"), "{err}");
+    assert!(err.contains("p.toml:"), "{err}");
+}

@@ -30,19 +30,16 @@ pub(super) fn redis_terms(
         ));
         return;
     };
-    let measured = format!(
-        "measured on Redis {}, {}",
-        c.release,
-        calibration::REDIS_SOURCE
-    );
+    let measured = c.source();
     terms.push(Term::new(
         Scope::Redis,
         "data x fragmentation",
         mm.scale(c.fragmentation),
-        mm.scale(a.redis_frag_typical),
+        mm.scale(a.redis_frag_typical.min(c.fragmentation)),
         format!(
             "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {} typical (assumed)",
-            c.fragmentation, a.redis_frag_typical
+            c.fragmentation,
+            a.redis_frag_typical.min(c.fragmentation)
         ),
     ));
     let (clients, clients_src) = redis_clients(r, mm, c);
@@ -63,7 +60,11 @@ pub(super) fn redis_terms(
         "process",
         ByteSize(c.process),
         ByteSize(c.process),
-        format!("an empty server ({measured})"),
+        format!(
+            "an empty server (measured on Redis {}, {})",
+            c.release,
+            calibration::REDIS_SOURCE
+        ),
     ));
 }
 
@@ -131,10 +132,14 @@ fn redis_fork(
         Scope::Redis,
         "fork copy-on-write",
         mm.scale(c.fork_factor()),
-        mm.scale(0.1),
+        mm.scale(0.1_f64.min(c.fork_factor())),
         format!(
-            "{what} ({at}): the child may copy every resident page, maxmemory x {:.2} \
-             ({measured}); typical 10%",
+            "{what} ({at}): {}, maxmemory x {:.2} ({measured}); typical 10%",
+            if c.stated {
+                "the child copies the pages written while it saves"
+            } else {
+                "the child may copy every resident page"
+            },
             c.fork_factor()
         ),
     ))
