@@ -1218,6 +1218,16 @@ fn redis_fork(obs: &Observation, notes: &mut Vec<String>) {
             ByteSize(used as u64)
         ));
     }
+    if let Some(ratio) = r.gauges.get("mem_fragmentation_ratio").filter(|_| used > 0.0) {
+        // Tiny datasets read high: the process's own pages over little data.
+        if used >= 64.0 * 1048576.0 {
+            notes.push(format!(
+                "redis-factors: fragmentation {ratio:.2} and a save's copy-on-write {:.2} of the                  data were seen here{}; a profile can state what a busy period shows as [redis]                  fragmentation and fork_copy, and render sizes maxmemory with them instead of the                  worst measured (docs/profiles.md)",
+                cow / used,
+                if cow == 0.0 { " (no save in this Redis's life)" } else { "" }
+            ));
+        }
+    }
     if used > 0.0 && cow > 0.25 * used && cow > 64.0 * 1048576.0 {
         notes.push(format!(
             "redis-fork: the last save copied {} on write, {:.0}% of the {} of data: that much \
