@@ -523,7 +523,7 @@ pub fn render_compose(
         ),
         None => (
             "redis:7".to_string(),
-            "the official image, Redis 7 (no release stated: --redis-version names one)"
+            "the official image, Redis 7 (the release is not known: a facts file from the host gives it)"
                 .to_string(),
         ),
     };

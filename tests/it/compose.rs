@@ -386,3 +386,51 @@ fn redis_in(net: &Network, server: &Path, cli: &Path, redis_conf: &str, password
     // The server stops before its directory goes.
     drop(redis);
 }
+
+fn render_stdout(extra: &[&str]) -> String {
+    let out = harness::dbtune()
+        .args([
+            "render",
+            "--profile",
+            "low-memory",
+            "--ram",
+            "4GiB",
+            "--cpus",
+            "2",
+        ])
+        .args(["--pg-version", "16"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", harness::whole_output(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_layout_files_whole() {
+    insta::assert_snapshot!(
+        "compose-low-memory",
+        render_stdout(&["--layout", "compose"])
+    );
+}
+
+#[test]
+fn the_systemd_layout_is_the_default() {
+    assert_eq!(render_stdout(&["--layout", "systemd"]), render_stdout(&[]));
+}
+
+#[test]
+fn only_is_refused_with_the_compose_layout() {
+    let out = harness::dbtune()
+        .args(["render", "--profile", "low-memory", "--ram", "4GiB"])
+        .args(["--layout", "compose", "--only", "redis"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        harness::whole_output(&out)
+    );
+    assert!(harness::whole_output(&out).contains("its files go together"));
+}
