@@ -279,9 +279,7 @@ fn the_compose_layout_serves_the_network_with_passwords_only() {
         String::from_utf8_lossy(&ok.stdout).trim(),
         format!("{APP_ADDR}|*")
     );
-    let method = local(&format!(
-        "SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host'"
-    ));
+    let method = local("SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host'");
     assert_eq!(
         String::from_utf8_lossy(&method.stdout).trim(),
         "scram-sha-256"
