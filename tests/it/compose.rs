@@ -2,9 +2,10 @@
 //! container runtime, so the compose network is made the way a container
 //! runtime makes one: two network namespaces ("db", where the servers run
 //! as the containers would, and "app", a client container) joined by a
-//! veth pair with addresses in one subnet. The real PostgreSQL and Redis
-//! run in "db" with the rendered files; clients in "app" reach them by the
-//! db namespace's address, with the password and without it.
+//! veth pair with addresses in one subnet, and the service name `postgres`
+//! resolving to the db address there. The real PostgreSQL, PgBouncer and
+//! Redis run in "db" with the rendered files; clients in "app" reach them
+//! by the db namespace's address, with the password and without it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,17 @@ impl Network {
         let ip = &net.ip;
         // Made one by one, each after the guard exists: whatever was made
         // is removed by Drop if a later step fails.
+        // The compose network's name service: `ip netns exec` puts
+        // /etc/netns/NAME/hosts over /etc/hosts, so in the db namespace
+        // `postgres` (PgBouncer's host) is the db address, as compose's
+        // DNS makes a service name the container's address.
+        let etc = net.etc();
+        fs::create_dir_all(&etc).unwrap();
+        fs::write(
+            etc.join("hosts"),
+            format!("127.0.0.1 localhost\n{DB_ADDR} postgres\n"),
+        )
+        .unwrap();
         ip_ok(ip, &["netns", "add", &net.db]);
         ip_ok(ip, &["netns", "add", &net.app]);
         // Interface names hold at most 15 bytes: made in the db namespace,
@@ -84,6 +96,11 @@ impl Network {
         net
     }
 
+    /// The db namespace's files over /etc.
+    fn etc(&self) -> PathBuf {
+        Path::new("/etc/netns").join(&self.db)
+    }
+
     /// `program args` run inside namespace `ns`.
     fn exec(&self, ns: &str, program: &Path) -> Command {
         let mut c = Command::new(&self.ip);
@@ -97,6 +114,7 @@ impl Drop for Network {
         for ns in [&self.db, &self.app] {
             let _ = Command::new(&self.ip).args(["netns", "del", ns]).output();
         }
+        let _ = fs::remove_dir_all(self.etc());
     }
 }
 
@@ -321,8 +339,83 @@ fn the_compose_layout_serves_the_network_with_passwords_only() {
         redis_in(&net, &server, &cli, &redis_conf, &redis_password);
     }
 
+    // PgBouncer in the db namespace with the rendered pgbouncer.ini: its
+    // database entry names the host `postgres`, resolved as compose would.
+    // What is rewritten, and why: auth_file is the user list this test
+    // writes (the compose file mounts yours at the rendered path) and the
+    // Unix socket goes to a temp dir (the image's is its own). The user
+    // list holds the SCRAM verifier PostgreSQL stored, never the password.
+    let ini = read("pgbouncer.ini");
+    assert!(ini.contains("host=postgres port=5432 dbname=app"), "{ini}");
+    for sql in [
+        format!("CREATE USER app PASSWORD '{pg_password}'"),
+        "CREATE DATABASE app OWNER app".to_string(),
+    ] {
+        let done = local(&sql);
+        assert!(done.status.success(), "{}", text(&done));
+    }
+    let verifier = local("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'");
+    let verifier = String::from_utf8_lossy(&verifier.stdout).trim().to_string();
+    assert!(verifier.starts_with("SCRAM-SHA-256$"), "{verifier}");
+    let bdir = harness::server_dir();
+    let userlist = bdir.path().join("userlist.txt");
+    harness::write(&userlist, &format!("\"app\" \"{verifier}\"\n"));
+    let mut rewritten = String::new();
+    for line in ini.lines() {
+        if line.starts_with("auth_file = ") {
+            rewritten.push_str(&format!("auth_file = {}\n", userlist.display()));
+        } else {
+            rewritten.push_str(line);
+            rewritten.push('\n');
+        }
+    }
+    rewritten.push_str(&format!("unix_socket_dir = {}\n", bdir.path().display()));
+    let bini = bdir.path().join("pgbouncer.ini");
+    harness::write(&bini, &rewritten);
+    let mut c = net.exec(&net.db, &harness::need("setpriv"));
+    c.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={gid}"),
+        "--clear-groups",
+    ])
+    .arg(harness::need("pgbouncer"))
+    .arg(&bini);
+    let mut bouncer = Proc::spawn(
+        "pgbouncer",
+        c,
+        bdir.path().join("pgbouncer.log"),
+        libc::SIGINT,
+    );
+    let through = |password: Option<&str>| {
+        let mut c = net.exec(&net.app, &psql);
+        c.args(["-h", DB_ADDR, "-p", "6432", "-U", "app", "-d", "app"])
+            .args(["-XAtw", "-c", "SELECT current_user, inet_server_addr()"]);
+        c.env_remove("PGPASSWORD").env("PGCONNECT_TIMEOUT", "10");
+        if let Some(p) = password {
+            c.env("PGPASSWORD", p);
+        }
+        c.output().unwrap()
+    };
+    bouncer.wait_until(|| text(&through(None)).contains("password"));
+    let ok = through(Some(&pg_password));
+    assert!(
+        ok.status.success(),
+        "{}\n{}\n{}",
+        text(&ok),
+        bouncer.log_text(),
+        pg.log_text()
+    );
+    // PgBouncer reached PostgreSQL at the address `postgres` names.
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        format!("app|{DB_ADDR}")
+    );
+    let wrong = through(Some("not-the-password"));
+    assert!(!wrong.status.success(), "{}", text(&wrong));
+
     // Servers stop before the namespaces go (drop order: last made, first
     // dropped, and the same when an assertion above fails).
+    drop(bouncer);
     drop(pg);
 }
 
