@@ -590,16 +590,22 @@ pub struct RenderArgs {
     /// Data directory to inspect when detecting this host.
     #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
-    /// Write PostgreSQL's settings as an operator's file instead of the
-    /// host's files: a CloudNativePG `Cluster` (cluster.yaml, with the
+    /// Where the files run: systemd (the host's services, with systemd
+    /// drop-ins and a compose override for the limits; the default),
+    /// compose (every service in its official image on a compose network:
+    /// docker-compose.yml and pg_hba.conf, listening on the network, Redis's
+    /// password from the environment), or PostgreSQL's settings as an
+    /// operator's file: a CloudNativePG `Cluster` (cluster.yaml, with the
     /// pod's resources from the budget) or a Patroni fragment (patroni.yml).
-    #[arg(long, value_enum, conflicts_with = "only")]
+    #[arg(long, value_enum, value_name = "LAYOUT")]
     pub layout: Option<Layout>,
 }
 
 /// `render --layout`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Layout {
+    Systemd,
+    Compose,
     Cnpg,
     Patroni,
 }

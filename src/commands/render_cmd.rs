@@ -109,14 +109,29 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
 }
 
 pub(super) fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
+    use crate::cli::Layout;
+    let layout = args.layout.unwrap_or(Layout::Systemd);
+    if layout != Layout::Systemd && !args.only.is_empty() {
+        // The compose file mounts every file beside it; an operator's file
+        // is one file.
+        return Err(Error::plain(
+            format!(
+                "--only cannot be used with --layout {}: its files go together",
+                format!("{layout:?}").to_lowercase()
+            ),
+            "leave out --only (or use --services to choose the services)",
+        )
+        .into());
+    }
     let (profile, origin, host, without_only) = resolve(&args)?;
-    let (plan, mut artifacts) = render_checked(&args, &profile, &host)?;
+    let (plan, mut artifacts) = render_checked(&args, &profile, &host, layout)?;
     let mut without_only = without_only;
-    if let Some(layout) = args.layout {
-        let operator = match layout {
-            crate::cli::Layout::Cnpg => crate::read::operator::Operator::Cnpg,
-            crate::cli::Layout::Patroni => crate::read::operator::Operator::Patroni,
-        };
+    let operator = match layout {
+        Layout::Cnpg => Some(crate::read::operator::Operator::Cnpg),
+        Layout::Patroni => Some(crate::read::operator::Operator::Patroni),
+        Layout::Systemd | Layout::Compose => None,
+    };
+    if let Some(operator) = operator {
         let template_dir = args.templates.clone().or_else(render::user_template_dir);
         artifacts = vec![render::render_operator(
             &plan,
@@ -193,8 +208,15 @@ fn render_checked(
     args: &RenderArgs,
     profile: &Profile,
     host: &Host,
+    layout: crate::cli::Layout,
 ) -> Result<(plan::Plan, Vec<render::Artifact>)> {
     let plan = plan::build(profile, host)?;
+    let compose = layout == crate::cli::Layout::Compose;
+    let plan = if compose {
+        plan::layout::compose(plan)
+    } else {
+        plan
+    };
     let template_dir = args.templates.clone().or_else(render::user_template_dir);
     if let Some(d) = &args.templates {
         if !d.is_dir() {
@@ -208,7 +230,11 @@ fn render_checked(
     let mut artifacts = render::render(&plan, template_dir.clone())?;
     let report = render::check(&plan, &artifacts)?;
     // The limits that make the budget real come from the files' own budget.
-    artifacts.extend(render::render_limits(&plan, &report.budget, template_dir)?);
+    if compose {
+        artifacts.extend(render::render_compose(&plan, &report.budget, template_dir)?);
+    } else {
+        artifacts.extend(render::render_limits(&plan, &report.budget, template_dir)?);
+    }
     let budget = &report.budget;
     let summary = format!(
         "budget for profile {} on {} ({}), PostgreSQL {}: worst case {} of {} ({})",

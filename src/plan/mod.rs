@@ -5,6 +5,7 @@
 //! formulas the budget uses, so what it produces fits by construction (and
 //! `render` proves it by parsing its own files back through the budget).
 
+pub mod layout;
 pub mod memory;
 pub mod postgres;
 pub mod services;

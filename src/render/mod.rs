@@ -62,6 +62,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/docker-compose.override.yml.j2"),
     ),
     (
+        "docker-compose.yml.j2",
+        include_str!("../../templates/docker-compose.yml.j2"),
+    ),
+    (
+        "pg_hba.conf.j2",
+        include_str!("../../templates/pg_hba.conf.j2"),
+    ),
+    (
         "cnpg-cluster.yaml.j2",
         include_str!("../../templates/cnpg-cluster.yaml.j2"),
     ),
@@ -473,6 +481,103 @@ pub fn render_limits(
         executable: false,
     });
     Ok(out)
+}
+
+/// The compose layout's own files (`render --layout compose`), from a plan
+/// made by [`crate::plan::layout::compose`]: the pg_hba.conf its
+/// postgresql.conf names, and a docker-compose.yml running each service in
+/// its official image with these files mounted and the limits of the
+/// files' budget. A whole file, not an override: an override merges into
+/// services the user already defined (their images, commands, volumes),
+/// while this layout needs its own command lines and mounts to work.
+pub fn render_compose(
+    plan: &Plan,
+    budget: &crate::read::budget::Budget,
+    template_dir: Option<PathBuf>,
+) -> Result<Vec<Artifact>> {
+    use crate::plan::layout::COMPOSE_HBA;
+    let env = environment(template_dir);
+    let limits = limits_of(plan, budget);
+    let major = plan.host.pg_version.value.major();
+    // The image's VOLUME: 18+ keeps data in /var/lib/postgresql/MAJOR/docker
+    // so pg_upgrade --link works across majors on one mount.
+    let (pg_volume, pg_volume_reason) = if major >= 18 {
+        (
+            "/var/lib/postgresql",
+            "the image's volume from PostgreSQL 18 on (PGDATA is /var/lib/postgresql/MAJOR/docker below it)",
+        )
+    } else {
+        (
+            "/var/lib/postgresql/data",
+            "the image's volume and PGDATA before PostgreSQL 18",
+        )
+    };
+    let pg_limit = limits
+        .iter()
+        .find(|l| l.service == Service::Postgres)
+        .map_or(0, |l| l.memory_max);
+    let (redis_image, redis_image_reason) = match plan.host.redis_version.known() {
+        Some(v) => (
+            format!("redis:{v}"),
+            format!("the official image of the Redis release the files are for ({v})"),
+        ),
+        None => (
+            "redis:7".to_string(),
+            "the official image, Redis 7 (the release is not known: a facts file from the host gives it)"
+                .to_string(),
+        ),
+    };
+    let ctx = minijinja::context! {
+        version => env!("CARGO_PKG_VERSION"),
+        profile => &plan.profile,
+        limits => &limits,
+        hba_path => COMPOSE_HBA,
+        pg_major => major,
+        pg_volume,
+        pg_volume_reason,
+        shm_size => pg_limit,
+        shm_reason => format!(
+            "/dev/shm holds the dynamic shared memory of parallel queries and parallel index builds; \
+             Docker's 64 MB would fail them (could not resize shared memory segment). Its pages count \
+             against the memory limit, so the limit ({}) bounds it, not this size",
+            ByteSize(pg_limit)
+        ),
+        redis => plan.redis.is_some(),
+        redis_image,
+        redis_image_reason,
+        pgbouncer => plan.pgbouncer.is_some(),
+        pgbouncer_auth_file => plan
+            .pgbouncer
+            .as_ref()
+            .and_then(|b| b.value("auth_file"))
+            .unwrap_or("/etc/pgbouncer/userlist.txt"),
+    };
+    let one = |tpl: &'static str, file: &'static str, kind: FileKind| -> Result<Artifact> {
+        let content = env
+            .get_template(tpl)
+            .and_then(|t| t.render(&ctx))
+            .map_err(|e| {
+                anyhow::Error::new(Error::plain(
+                    format!("template `{tpl}` failed: {e:#}"),
+                    "an override template may use a name the context does not have",
+                ))
+            })?;
+        Ok(Artifact {
+            kind,
+            file,
+            template: tpl,
+            content,
+            executable: false,
+        })
+    };
+    Ok(vec![
+        one("pg_hba.conf.j2", "pg_hba.conf", FileKind::Postgres)?,
+        one(
+            "docker-compose.yml.j2",
+            "docker-compose.yml",
+            FileKind::Limits,
+        )?,
+    ])
 }
 
 /// Parses rendered (or committed) files back into settings, by file name.

@@ -10,6 +10,7 @@ mod ansible;
 mod bench;
 mod check_budget;
 mod cli;
+mod compose;
 mod corpus;
 mod deploy;
 mod detect;
