@@ -1218,7 +1218,11 @@ fn redis_fork(obs: &Observation, notes: &mut Vec<String>) {
             ByteSize(used as u64)
         ));
     }
-    if let Some(ratio) = r.gauges.get("mem_fragmentation_ratio").filter(|_| used > 0.0) {
+    if let Some(ratio) = r
+        .gauges
+        .get("mem_fragmentation_ratio")
+        .filter(|_| used > 0.0)
+    {
         // Tiny datasets read high: the process's own pages over little data.
         if used >= 64.0 * 1048576.0 {
             notes.push(format!(

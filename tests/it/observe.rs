@@ -257,8 +257,11 @@ fn observe_redis_sees_evictions_and_keeps_its_password_out() {
         // Set once it answers (the harness pings without a password).
         r.cmd(&["CONFIG", "SET", "requirepass", "Redis-S3cret-Pw"]);
         let url = format!("redis://:Redis-S3cret-Pw@127.0.0.1:{}", r.port);
-        let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &url]);
+        let obs = Observing::start(&["--seconds", "8", "--ram", "4GiB", &url]);
         let auth = ["--no-auth-warning", "-a", "Redis-S3cret-Pw"];
+        // A hit first, so a slow machine cannot push it out of the window.
+        r.cmd(&[&auth[..], &["SET", "first", "v"]].concat());
+        r.cmd(&[&auth[..], &["GET", "first"]].concat());
         for i in 0..300 {
             let key = format!("k{i}");
             let value = "v".repeat(20_000);
