@@ -52,7 +52,7 @@ done
 echo "-- cargo install from the packaged crate"
 cargo install --locked "${install_flags[@]}" --path "$crate" --root "$root" --target-dir "$target" --quiet
 "$root/bin/dbtune" --version
-"$root/bin/dbtune" render --profile low-memory --only postgres 2>/dev/null | grep -q '^shared_buffers = ' ||
+"$root/bin/dbtune" render --profile postgres-only --ram 4GiB --only postgres 2>/dev/null | grep -q '^shared_buffers = ' ||
     { echo "error: the installed dbtune did not render" >&2; exit 1; }
 
 echo "-- Debian package"
