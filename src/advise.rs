@@ -177,6 +177,12 @@ fn pg_number(obs: &Observation, name: &str) -> Option<f64> {
     pg_setting(obs, name)?.value.parse().ok()
 }
 
+/// max_connections kept when unused ones are the room: twice the peak
+/// seen, at least 10 above it, at least 20.
+fn connections_kept(peak: f64) -> f64 {
+    (peak * 2.0).max(peak + 10.0).max(20.0).ceil()
+}
+
 /// The largest max_wal_size advise proposes (see `checkpoints`).
 const MAX_WAL_SIZE_CAP: ByteSize = ByteSize::gib(16);
 
@@ -609,7 +615,7 @@ fn temp_spills(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &
     // to twice the peak (at least 10 above it, at least 20).
     let peak = p.peaks.get("client_backends").map_or(0.0, |x| x.max);
     if let Some(max_conn) = pg_number(obs, "max_connections") {
-        let fewer = (peak * 2.0).max(peak + 10.0).max(20.0).ceil();
+        let fewer = connections_kept(peak);
         if fewer < max_conn {
             let changes = [
                 (Scope::Postgres, "work_mem".to_string(), global.pg()),
@@ -825,7 +831,7 @@ fn connections_over_budget(
     let Some(max_conn) = pg_number(obs, "max_connections") else {
         return;
     };
-    let fewer = (peak * 2.0).max(peak + 10.0).max(20.0).ceil();
+    let fewer = connections_kept(peak);
     if fewer >= max_conn {
         notes.push(format!(
             "connections-unused: the set does not fit at the busy level ({before} of {}), and \
