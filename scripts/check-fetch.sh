@@ -3,23 +3,38 @@
 # empty cache (nothing downloaded or built before), then asks every server
 # they produced for its version and checks it is the one the script says it
 # installed. A cache that already holds a build cannot hide a broken recipe
-# here. .ci/run runs it on every CI run; run it by hand after changing
-# scripts/ or .ci/run:
-#   bash scripts/check-fetch.sh [--adopt]
+# here. Run it by hand after changing scripts/ or .ci/run:
+#   bash scripts/check-fetch.sh [--adopt] [--if-changed]
 # With --adopt, the servers it verified replace those of the usual cache
 # (scripts/cache-dir.sh) that another recipe or release made, so CI builds
-# each server once per run, not once here and again there.
+# each server once per run, not once here and again there, and the hash of
+# the recipes it proved is written to the usual cache's PROVEN file.
+# With --if-changed (.ci/run), it proves nothing when PROVEN holds the hash
+# of the recipes as they are now: those exact scripts already built every
+# server from nothing on this machine, and the versions they fetch are
+# pinned. Any edit to a recipe changes the hash, and the next run proves it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 adopt=no
-case "${1:-}" in
-    --adopt) adopt=yes ;;
-    "") ;;
-    *) echo "usage: bash scripts/check-fetch.sh [--adopt]" >&2; exit 2 ;;
-esac
+if_changed=no
+for arg in "$@"; do
+    case "$arg" in
+        --adopt) adopt=yes ;;
+        --if-changed) if_changed=yes ;;
+        *) echo "usage: bash scripts/check-fetch.sh [--adopt] [--if-changed]" >&2; exit 2 ;;
+    esac
+done
 # shellcheck source=scripts/cache-dir.sh
 . "$here/cache-dir.sh"
-shared="$cache"
+shared="${cache:?}"
+# Every file that decides what the fetch scripts produce, this check included.
+recipes="$(recipe_of "$here/cache-dir.sh" "$here/fetch-postgres.sh" \
+    "$here/fetch-redis-pgbouncer.sh" "$here/check-fetch.sh")"
+if [ "$if_changed" = yes ] && [ -f "$shared/PROVEN" ] &&
+    [ "$(head -n1 "$shared/PROVEN")" = "$recipes" ]; then
+    echo "recipes $recipes: proven on an empty cache $(sed -n 2p "$shared/PROVEN"); unchanged since, not proven again"
+    exit 0
+fi
 
 DBTUNE_CACHE="$(mktemp -d)"
 export DBTUNE_CACHE
@@ -81,9 +96,11 @@ if [ "$adopt" = yes ]; then
         fi
         mkdir -p "$shared/$(dirname "$rel")"
         chmod 755 "$shared" "$shared/$(dirname "$rel")"
-        rm -rf "$shared/$rel.new" "$shared/$rel"
+        rm -rf "${shared:?}/$rel.new" "${shared:?}/$rel"
         cp -a "$dir" "$shared/$rel.new"
         mv "$shared/$rel.new" "$shared/$rel"
         echo "adopted into $shared: $rel ($(cat "$dir/VERSION"))"
     done
+    printf '%s\n%s, in %ss\n' "$recipes" "$(date -u +%Y-%m-%dT%H:%MZ)" "$((pg_s + rp_s))" > "$shared/PROVEN.new"
+    mv "$shared/PROVEN.new" "$shared/PROVEN"
 fi

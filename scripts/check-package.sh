@@ -9,8 +9,8 @@
 #     at, and removed again (as root: CI runs as root).
 # One target dir serves the install and the .deb, so the dependencies
 # build once. PROFILE=release (the default) builds what a user installs,
-# in target/package-check; .ci/run passes PROFILE=dev, which builds in
-# target/ beside the tests' own build and reuses its dependencies (the
+# in package-check/ under cargo's target dir; .ci/run passes PROFILE=dev,
+# which builds in the target dir beside the tests' own build and reuses its dependencies (the
 # release build alone is about 4 minutes of CI on 2 cores; the recipe is
 # the same). cargo-deb is installed at a pinned version when ~/.cargo/bin
 # does not have it.
@@ -21,9 +21,11 @@ cargo_deb_version=3.8.0
 version="$(cargo metadata --no-deps --format-version 1 --locked |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["version"])')"
 profile="${PROFILE:-release}"
+# Cargo's own target dir (CARGO_TARGET_DIR, which .ci/run sets, else ./target).
+cargo_target="${CARGO_TARGET_DIR:-$PWD/target}"
 case "$profile" in
-    release) target="$PWD/target/package-check"; out_dir=release; install_flags=() ;;
-    dev) target="$PWD/target"; out_dir=debug; install_flags=(--debug) ;;
+    release) target="$cargo_target/package-check"; out_dir=release; install_flags=() ;;
+    dev) target="$cargo_target"; out_dir=debug; install_flags=(--debug) ;;
     *) echo "error: PROFILE must be release or dev, not $profile" >&2; exit 2 ;;
 esac
 root="$(mktemp -d)"
@@ -40,7 +42,7 @@ echo "-- cargo package"
 # and in the shared target dir (cargo package's own would build every
 # dependency once more, in debug).
 cargo package --locked --no-verify --allow-dirty
-tar -xzf "target/package/dbtune-$version.crate" -C "$root"
+tar -xzf "$cargo_target/package/dbtune-$version.crate" -C "$root"
 crate="$root/dbtune-$version"
 for f in src/main.rs templates/postgresql.conf.j2 profiles/low-memory.toml data/pg-catalog-16.tsv; do
     [ -f "$crate/$f" ] || { echo "error: the crate lacks $f" >&2; exit 1; }
