@@ -558,9 +558,45 @@ fn counters_sql(major: u32) -> String {
     )
 }
 
-fn read_counters(c: &Cluster) -> Result<Counters> {
+fn server_major(c: &Cluster) -> Result<u32> {
     let num: u32 = c.psql("SHOW server_version_num")?.trim().parse()?;
-    let line = c.psql(&counters_sql(num / 10000))?;
+    Ok(num / 10000)
+}
+
+/// Before 16, a backend's writes reach pg_stat_bgwriter.buffers_backend
+/// only when the checkpointer absorbs the backends' sync requests and then
+/// reports its statistics: it wakes for that when its request queue (one
+/// slot per shared buffer) is half full, or for a checkpoint. With large
+/// shared_buffers and no checkpoint in a run, the writes of that run were
+/// never shown (PGTune's configs read 0), and the next phase's own
+/// CHECKPOINT credited them to that phase. So the counter is read after a
+/// CHECKPOINT, once the checkpointer's report (sent after the checkpoint
+/// completes) has arrived. From 16 pg_stat_io is the backends' own.
+fn settle_backend_writes(c: &Cluster, major: u32) -> Result<Option<f64>> {
+    if major >= 16 {
+        return Ok(None);
+    }
+    let read = || -> Result<Option<f64>> {
+        Ok(c.psql("SELECT buffers_backend FROM pg_stat_bgwriter")?
+            .trim()
+            .parse()
+            .ok())
+    };
+    c.psql("CHECKPOINT")?;
+    let mut last = read()?;
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = read()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
+fn read_counters(c: &Cluster) -> Result<Counters> {
+    let line = c.psql(&counters_sql(server_major(c)?))?;
     let f: Vec<Option<f64>> = line.trim().split('|').map(|v| v.parse().ok()).collect();
     if f.len() != 9 {
         bail!("unexpected counters: {line}");
@@ -602,6 +638,11 @@ fn measure_counted(
     rec: &mut Recorder,
 ) {
     let metric = main_metric(w, o);
+    let major = server_major(c).ok();
+    // Writes of earlier phases are shown before this one starts.
+    if let Some(m) = major {
+        let _ = settle_backend_writes(c, m);
+    }
     let before = read_counters(c).ok();
     let kills_before = c.cgroup.as_ref().and_then(|cg| cg.oom_kills().ok());
     if let Some(cg) = &c.cgroup {
@@ -640,9 +681,16 @@ fn measure_counted(
         }
     }
     // The server may have restarted after a kill: counters start again.
-    let (Some(b), Ok(a)) = (before, read_counters(c)) else {
+    let (Some(b), Ok(mut a)) = (before, read_counters(c)) else {
         return;
     };
+    // After every other counter is read: the CHECKPOINT that shows this
+    // run's backend writes must not count as one of its checkpoints.
+    if let Some(m) = major {
+        if let Ok(Some(w)) = settle_backend_writes(c, m) {
+            a.backend_writes = Some(w);
+        }
+    }
     let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?).filter(|v| *v >= 0.0);
     let units = rows_of(w, o).or_else(|| {
         matches!(w, Workload::Tpcb | Workload::SelectOnly | Workload::Write)
