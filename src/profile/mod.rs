@@ -306,9 +306,14 @@ impl RedisRole {
     /// What happens when Redis is full, in words.
     pub fn when_full(self, policy: EvictionPolicy) -> &'static str {
         match (policy, self) {
-            (EvictionPolicy::Noeviction, RedisRole::Queue | RedisRole::Mixed) => {
-                "when Redis is full, writes fail with an OOM error and the application sees it; no \
-                 queued task, session or result is dropped"
+            (EvictionPolicy::Noeviction, RedisRole::Queue) => {
+                "writes are refused (an OOM error to the producer) when the queue reaches \
+                 maxmemory; nothing is evicted, no queued task or result is dropped"
+            }
+            (EvictionPolicy::Noeviction, RedisRole::Mixed) => {
+                "writes are refused (an OOM error to whoever writes: the app storing a session, \
+                 the producer queueing a task, the worker storing a result) when the data reaches \
+                 maxmemory; nothing is evicted, no queued task, session or result is dropped"
             }
             (EvictionPolicy::Noeviction, _) => {
                 "when Redis is full, writes fail with an OOM error; nothing is evicted"
@@ -574,6 +579,7 @@ impl Profile {
             backend_memory: self.postgres.backend_memory,
             redis_fragmentation: self.redis.fragmentation,
             redis_fork_copy: self.redis.fork_copy,
+            redis_role: self.redis.enabled.then_some(self.redis.role),
             ..crate::model::Assumptions::default()
         }
     }

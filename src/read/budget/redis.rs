@@ -37,7 +37,7 @@ pub(super) fn redis_terms(
         mm.scale(c.fragmentation),
         mm.scale(a.redis_frag_typical.min(c.fragmentation)),
         format!(
-            "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {} typical (assumed)",
+            "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {:.2} typical (assumed)",
             c.fragmentation,
             a.redis_frag_typical.min(c.fragmentation)
         ),
@@ -135,10 +135,10 @@ fn redis_fork(
         mm.scale(0.1_f64.min(c.fork_factor())),
         format!(
             "{what} ({at}): {}, maxmemory x {:.2} ({measured}); typical 10%",
-            if c.stated {
-                "the child copies the pages written while it saves"
-            } else {
+            if c.fork_counts_every_page() {
                 "the child may copy every resident page"
+            } else {
+                "the child copies the pages written while it saves"
             },
             c.fork_factor()
         ),
