@@ -324,3 +324,47 @@ fn a_queue_stays_under_its_budget_on_real_redis() {
 fn a_mixed_redis_stays_under_its_budget_on_real_redis() {
     role_on_real_redis(RedisRole::Mixed);
 }
+
+/// The role travels with the files: the manifest records it, and
+/// check-budget of the directory judges Redis with that role's factors,
+/// as render sized it (a hand-written directory gets the worst bound).
+#[test]
+fn check_budget_judges_a_rendered_directory_with_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = harness::dbtune()
+        .args(["render", "--profile", "low-memory", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", harness::whole_output(&run));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("dbtune-manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["assumptions"]["redis_role"], "mixed");
+    let check = harness::dbtune()
+        .args(["check-budget", "--level", "worst"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = harness::whole_output(&check);
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("x 1.11 worst (measured for role mixed")
+            && text.contains("maxmemory x 1.56 (measured for role mixed")
+            && text.contains("margin +50%, data/redis-roles.tsv"),
+        "{text}"
+    );
+    // The same redis.conf without the manifest: nobody said what it
+    // holds, so the worst churn's bound.
+    let bare = dir.path().join("bare");
+    fs::create_dir(&bare).unwrap();
+    fs::copy(out.join("redis.conf"), bare.join("redis.conf")).unwrap();
+    let check = harness::dbtune()
+        .args(["check-budget", "--ram", "4GiB", "--level", "worst"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    let text = harness::whole_output(&check);
+    assert!(text.contains("x 1.95 worst (measured on Redis"), "{text}");
+}

@@ -37,9 +37,10 @@ pub(super) fn redis_terms(
         mm.scale(c.fragmentation),
         mm.scale(a.redis_frag_typical.min(c.fragmentation)),
         format!(
-            "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {:.2} typical (assumed)",
+            "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {} typical (assumed)",
             c.fragmentation,
-            a.redis_frag_typical.min(c.fragmentation)
+            // Rounded, as the worst is: below the worst, the role's bound.
+            (a.redis_frag_typical.min(c.fragmentation) * 100.0).round() / 100.0
         ),
     ));
     let (clients, clients_src) = redis_clients(r, mm, c);
