@@ -383,7 +383,8 @@ pub struct RedisPolicy {
     /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
     pub dir: String,
     /// Redis's worst fragmentation on this host, as observed (the highest
-    /// mem_fragmentation_ratio), in place of the measured worst (1.95).
+    /// mem_fragmentation_ratio), in place of the one measured for its role
+    /// (data/redis-roles.tsv).
     pub fragmentation: Option<f64>,
     /// A save's copy-on-write over maxmemory on this host, as observed
     /// (rdb_last_cow_size / used_memory at its busiest save).

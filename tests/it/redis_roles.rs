@@ -66,7 +66,7 @@ fn workload(role: RedisRole, bytes: u64, rng: &mut Lcg, n: &mut u64) -> Vec<u8> 
             RedisRole::Cache => {
                 // Small values, then large ones under new keys: the churn
                 // that fragments most.
-                let size = if i % 2 == 0 {
+                let size = if i.is_multiple_of(2) {
                     rng.next(60, 120)
                 } else {
                     rng.next(3000, 9000)
@@ -84,7 +84,7 @@ fn workload(role: RedisRole, bytes: u64, rng: &mut Lcg, n: &mut u64) -> Vec<u8> 
             RedisRole::Sessions => {
                 let size = rng.next(512, 4096);
                 // A new session, or a live one rewritten, with a TTL.
-                let k = if i % 4 == 0 {
+                let k = if i.is_multiple_of(4) {
                     i - rng.next(1, 3).min(i - 1)
                 } else {
                     i
@@ -109,7 +109,7 @@ fn workload(role: RedisRole, bytes: u64, rng: &mut Lcg, n: &mut u64) -> Vec<u8> 
                 let size = rng.next(200, 8192);
                 resp(&mut out, &[b"LPUSH", b"celery", &blob[..size as usize]]);
                 written += size;
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     resp(&mut out, &[b"RPOP", b"celery", b"2"]);
                     resp(
                         &mut out,
