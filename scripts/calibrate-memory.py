@@ -26,11 +26,33 @@ built), in a memory cgroup with maxmemory 256 MB, allkeys-lru:
                  during a slow BGSAVE (rdb-key-save-delay), over the
                  memory in use when it forked.
 
+Then, per role (data/redis-roles.tsv), each in a fresh server in its own
+memory cgroup with maxmemory 128 MB and the role's policy, the same two
+factors under the role's own workload (the largest of 3 runs: one run is
+noisy):
+
+  cache          the churn above (allkeys-lru);
+  sessions       SET EX of 0.5-4 KB values with TTLs of 2-30 s, reads and
+                 rewrites of live sessions, 3 x maxmemory written
+                 (volatile-lru: expiry and eviction both churn);
+  queue          tasks of 0.2-8 KB LPUSHed until writes are refused (OOM,
+                 counted) and popped to empty by a consumer that SETs a
+                 result with a TTL (Celery's broker and backend), three
+                 times (noeviction); its fork is the larger of a BGSAVE's
+                 and an AOF rewrite's;
+  mixed          the sessions', the queue's and cache SETs without a TTL
+                 at once (noeviction).
+
+  The fork copy of a role is measured while its workload keeps writing at
+  full speed through a save slowed to ~6 s (rdb-key-save-delay), over the
+  memory in use when it forked.
+
 Usage: scripts/calibrate-memory.py [--only postgres|redis] [BIN_DIR...]
 """
 
 import json
 import os
+import random
 import pwd
 import shutil
 import socket
@@ -449,6 +471,259 @@ def redis(bins):
             f.write(f"{r['version']}\t{r['release']}\t{r['frag']:.3f}\t{r['fork']:.3f}\t{r['base']}"
                     f"\t{int(r['clients'])}\n")
     print(f"wrote {out}", file=sys.stderr)
+    return rows
+
+# --- Redis roles -----------------------------------------------------------
+
+class Resp:
+    """A pipelining RESP client: what the roles' workloads need of one."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.r = self.sock.makefile("rb")
+
+    @staticmethod
+    def enc(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def reply(self):
+        line = self.r.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.r.read(n + 2)
+            return data[:-2]
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise RuntimeError(f"bad reply {line!r}")
+
+    def pipe(self, cmds):
+        """Sends commands at once; their replies (errors as values)."""
+        self.sock.sendall(b"".join(cmds))
+        return [self.reply() for _ in cmds]
+
+    def call(self, *args):
+        return self.pipe([self.enc(*args)])[0]
+
+    def info(self, field):
+        text = self.call("INFO", "all").decode()
+        return text.split(field + ":")[1].split()[0]
+
+
+BLOB = b"v" * 16384
+
+
+class Workload:
+    """A role's clients: each step sends one pipelined batch."""
+
+    def __init__(self, role, port, maxmemory, rng):
+        self.role, self.mm, self.rng = role, maxmemory, rng
+        self.c = Resp(port)
+        self.consumer = Resp(port)
+        self.sessions = 0
+        self.tasks = 0
+        self.cached = 0
+        self.refused = 0
+        self.written = 0
+
+    def refused_in(self, replies):
+        n = sum(1 for r in replies if isinstance(r, RuntimeError))
+        for r in replies:
+            if isinstance(r, RuntimeError) and not str(r).startswith("OOM"):
+                raise r
+        self.refused += n
+        return n
+
+    def session_batch(self, n=200):
+        rng, cmds = self.rng, []
+        for _ in range(n):
+            x = rng.random()
+            if x < 0.5 or self.sessions == 0:
+                size = rng.randint(512, 4096)
+                self.sessions += 1
+                cmds.append(Resp.enc("SET", f"session:{self.sessions}", BLOB[:size], "EX", rng.randint(2, 30)))
+                self.written += size
+            elif x < 0.8:
+                cmds.append(Resp.enc("GET", f"session:{rng.randint(max(1, self.sessions - 20000), self.sessions)}"))
+            else:
+                # A live session rewritten (a login refreshes it, its size changes).
+                size = rng.randint(512, 4096)
+                k = f"session:{rng.randint(max(1, self.sessions - 5000), self.sessions)}"
+                cmds.append(Resp.enc("SET", k, BLOB[:size], "EX", rng.randint(2, 30)))
+                self.written += size
+        return self.refused_in(self.c.pipe(cmds))
+
+    def produce(self, n=200):
+        cmds = []
+        for _ in range(n):
+            size = self.rng.randint(200, 8192)
+            self.tasks += 1
+            cmds.append(Resp.enc("LPUSH", "celery", BLOB[:size]))
+            self.written += size
+        return self.refused_in(self.c.pipe(cmds))
+
+    def consume(self, n=20):
+        """A worker: takes tasks (RPOP with a count, as a BRPOP loop
+        would one by one) and stores each result with a TTL."""
+        got = self.consumer.pipe([Resp.enc("RPOP", "celery", 10) for _ in range(n)])
+        done = sum(len(g) for g in got if isinstance(g, list))
+        cmds = []
+        for _ in range(done):
+            self.tasks += 1
+            cmds.append(Resp.enc("SET", f"celery-task-meta-{self.tasks}", BLOB[:self.rng.randint(100, 1024)],
+                                 "EX", self.rng.randint(5, 60)))
+        if cmds:
+            self.refused_in(self.consumer.pipe(cmds))
+        return done
+
+    def cache_batch(self, n=100):
+        cmds = []
+        for _ in range(n):
+            size = self.rng.choice([60, 90, 120, 3000, 5000, 9000])
+            self.cached += 1
+            cmds.append(Resp.enc("SET", f"cache:{self.cached}", BLOB[:size]))
+            self.written += size
+        return self.refused_in(self.c.pipe(cmds))
+
+    def queue_cycles(self, cycles):
+        for _ in range(cycles):
+            # Fill: the producers outrun the workers until Redis refuses.
+            while self.produce() < 20:
+                self.consume(2)
+            # Drain: the workers catch up, to an empty queue.
+            while self.consume() > 0:
+                pass
+
+    def run(self):
+        """The fragmentation phase."""
+        if self.role == "sessions":
+            while self.written < 3 * self.mm:
+                self.session_batch()
+        elif self.role == "queue":
+            self.queue_cycles(3)
+        elif self.role == "mixed":
+            for _ in range(3):
+                while True:
+                    refused = self.session_batch(100) + self.produce(100) + self.cache_batch(50)
+                    self.consume(2)
+                    if refused > 50:
+                        break
+                while self.consume() > 0:
+                    self.session_batch(50)
+        self.prepare_fork()
+
+    def prepare_fork(self):
+        """Before a save: a full Redis (a queue at its deepest)."""
+        if self.role in ("queue", "mixed"):
+            while self.produce() < 20:
+                pass
+
+    def step(self):
+        """Full-speed writes while a save runs."""
+        if self.role == "sessions":
+            self.session_batch()
+        elif self.role == "queue":
+            self.consume(10)
+            self.produce(100)
+        else:
+            self.consume(5)
+            self.session_batch(50)
+            self.produce(50)
+            self.cache_batch(20)
+
+
+ROLE_POLICY = {"sessions": "volatile-lru", "queue": "noeviction", "mixed": "noeviction"}
+
+
+def redis_role(server, role, maxmemory, seed):
+    cg = Cgroup(f"redis-{role}")
+    with tempfile.TemporaryDirectory(prefix="dbtune-calibrate-") as tmp:
+        port = free_port()
+        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp,
+                                 "--save", "", "--appendonly", "no", "--maxmemory", str(maxmemory),
+                                 "--maxmemory-policy", ROLE_POLICY[role], "--daemonize", "no",
+                                 "--logfile", f"{tmp}/log"],
+                                preexec_fn=cg.join)
+        try:
+            for _ in range(100):
+                try:
+                    Resp(port).call("PING")
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            empty = cg.anon()
+            w = Workload(role, port, maxmemory, random.Random(seed))
+            peak = Peak(cg)
+            w.run()
+            frag = (peak.stop() - empty) / maxmemory
+
+            def fork(start, busy):
+                w.prepare_fork()
+                keys = w.c.call("DBSIZE")
+                # A save of ~6 s, whatever the number of keys.
+                w.c.call("CONFIG", "SET", "rdb-key-save-delay", str(max(1, int(6e6 / max(keys, 1)))))
+                used = int(w.c.info("used_memory"))
+                before = cg.anon()
+                pk = Peak(cg)
+                w.c.call(*start)
+                time.sleep(0.05)
+                while w.c.info(busy) == "1":
+                    for _ in range(5):
+                        w.step()
+                f = (pk.stop() - before) / used
+                w.c.call("CONFIG", "SET", "rdb-key-save-delay", "0")
+                return f
+
+            forks = fork(["BGSAVE"], "rdb_bgsave_in_progress")
+            if role == "queue":
+                forks = max(forks, fork(["BGREWRITEAOF"], "aof_rewrite_in_progress"))
+            refused = w.refused
+        finally:
+            proc.kill()
+            proc.wait()
+            cg.remove()
+    return frag, forks, refused
+
+
+def redis_roles(bins, cache_rows, runs=3):
+    # Smaller than the churn's 256 MB: 3 runs x 3 roles x each release in
+    # about a quarter of an hour.
+    maxmemory = 128 * MIB
+    rows = []
+    for (server, _), c in zip(bins, cache_rows):
+        rows.append(dict(version=c["version"], release=c["release"], role="cache", frag=c["frag"],
+                         fork=c["fork"], runs=1, refused=0))
+        for role in ("sessions", "queue", "mixed"):
+            got = [redis_role(server, role, maxmemory, seed) for seed in range(runs)]
+            row = dict(version=c["version"], release=c["release"], role=role,
+                       frag=max(g[0] for g in got), fork=max(g[1] for g in got), runs=runs,
+                       refused=max(g[2] for g in got))
+            print(json.dumps(dict(row, each=got)), file=sys.stderr)
+            rows.append(row)
+    out = ROOT / "data/redis-roles.tsv"
+    with open(out, "w") as f:
+        f.write("# Redis fragmentation and fork copy per role, measured by scripts/calibrate-memory.py on "
+                f"{time.strftime('%Y-%m-%d')} (docs/budget-model.md explains each): maxmemory 128 MB, "
+                "the role's policy and workload, the largest of `runs` runs; cache is this run's churn "
+                "(data/redis-memory.tsv, whose rows dbtune sizes a cache with).\n")
+        f.write("# version\trelease\trole\tfragmentation\tfork_copy\truns\twrites_refused\n")
+        for r in rows:
+            f.write(f"{r['version']}\t{r['release']}\t{r['role']}\t{r['frag']:.3f}\t{r['fork']:.3f}"
+                    f"\t{r['runs']}\t{r['refused']}\n")
+    print(f"wrote {out}", file=sys.stderr)
 
 
 def main():
@@ -465,7 +740,8 @@ def main():
             bins.append(str(installed))
         postgres(bins)
     if only in (None, "redis"):
-        redis(redis_bins())
+        bins = redis_bins()
+        redis_roles(bins, redis(bins))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,29 @@
 //! The memory model's constants as measured on the real servers by
-//! scripts/calibrate-memory.py (data/pg-memory.tsv, data/redis-memory.tsv)
+//! scripts/calibrate-memory.py (data/pg-memory.tsv, data/redis-memory.tsv,
+//! data/redis-roles.tsv)
 //! and scripts/measure-shared-memory.py (data/pg-shared-memory.tsv,
 //! data/pg-preload-libraries.tsv): per PostgreSQL major and Redis release.
 //! docs/budget-model.md says how each was measured.
 
 use std::sync::OnceLock;
 
+use crate::profile::RedisRole;
+
 /// Where the constants come from, for reasons and reports.
 pub const PG_SOURCE: &str = "data/pg-memory.tsv";
 pub const PG_SHARED_SOURCE: &str = "data/pg-shared-memory.tsv";
 pub const PG_LIBRARY_SOURCE: &str = "data/pg-preload-libraries.tsv";
 pub const REDIS_SOURCE: &str = "data/redis-memory.tsv";
+pub const REDIS_ROLES_SOURCE: &str = "data/redis-roles.tsv";
+
+/// The margin on a role's measured factors (docs/budget-model.md argues
+/// it): +50% on the fragmentation's excess over the data and on the whole
+/// fork copy, both measured as the largest over releases and 3 runs at
+/// maxmemory 128 MB. A smaller Redis written faster copies more per byte
+/// in a save: at 24 MiB with redis-cli writing at full speed,
+/// tests/it/redis_roles.rs saw a queue's save take 1.39 x maxmemory where
+/// the calibration measured 1.04.
+pub const REDIS_ROLE_MARGIN: f64 = 0.5;
 
 /// PostgreSQL's memory, measured for one major.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +92,57 @@ pub struct RedisMemory {
     /// own host (`[redis] fragmentation`, `fork_copy`): they replace the
     /// measured worst, and every source says so.
     pub stated: bool,
+    /// The role whose workload the factors were measured under, with
+    /// where; None: the worst churn, whatever Redis holds.
+    pub role: Option<RoleBasis>,
+}
+
+/// Where a role's factors come from, for reasons and sources.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleBasis {
+    pub role: RedisRole,
+    /// The releases whose measurement was the largest: fragmentation, fork
+    /// copy.
+    pub fragmentation_on: String,
+    pub fork_on: String,
+    /// The factors as measured, before the margin.
+    pub measured_fragmentation: f64,
+    pub measured_fork_copy: f64,
+}
+
+/// One role measured on one release (data/redis-roles.tsv).
+#[derive(Clone, Debug, PartialEq)]
+struct RoleRow {
+    release: String,
+    role: RedisRole,
+    fragmentation: f64,
+    fork_copy: f64,
+}
+
+fn roles_all() -> &'static [RoleRow] {
+    static ALL: OnceLock<Vec<RoleRow>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        rows(include_str!("../data/redis-roles.tsv"))
+            .map(|f| {
+                let num = |i: usize| -> f64 {
+                    f[i].parse()
+                        .unwrap_or_else(|_| panic!("{REDIS_ROLES_SOURCE}: bad number `{}`", f[i]))
+                };
+                RoleRow {
+                    release: f[1].to_string(),
+                    role: match f[2] {
+                        "cache" => RedisRole::Cache,
+                        "sessions" => RedisRole::Sessions,
+                        "queue" => RedisRole::Queue,
+                        "mixed" => RedisRole::Mixed,
+                        other => panic!("{REDIS_ROLES_SOURCE}: unknown role `{other}`"),
+                    },
+                    fragmentation: num(3),
+                    fork_copy: num(4),
+                }
+            })
+            .collect()
+    })
 }
 
 /// What a container limit is charged beyond the terms of the servers in
@@ -250,6 +314,7 @@ fn redis_all() -> &'static [RedisMemory] {
                     process: num(4) as u64,
                     client: num(5) as u64,
                     stated: false,
+                    role: None,
                 }
             })
             .collect()
@@ -260,15 +325,97 @@ impl RedisMemory {
     /// A fork's copy, per byte of maxmemory: every resident page may be
     /// copied (the data at its worst fragmentation), and never less than
     /// the copy measured when every key was rewritten during a save.
+    /// For a role other than cache, the copy measured under the role's own
+    /// workload (with its margin) is the bound instead.
     pub fn fork_factor(&self) -> f64 {
-        if self.stated {
+        if !self.fork_counts_every_page() {
             return self.fork_copy;
         }
         self.fragmentation.max(self.fork_copy)
     }
 
+    /// Whether a fork is counted as copying every resident page: not when
+    /// the copy was stated or measured under the role's own workload (the
+    /// worst churn's bound stays for a role whose policy evicts).
+    pub fn fork_counts_every_page(&self) -> bool {
+        !self.stated && self.role.as_ref().is_none_or(|b| keeps_worst(b.role))
+    }
+
+    /// Where the factors come from, in a few words for a comment.
+    pub fn basis(&self) -> String {
+        match &self.role {
+            _ if self.stated => "the profile's, measured on its host".into(),
+            Some(b) if !keeps_worst(b.role) => format!(
+                "measured for role {} with a +{:.0}% margin",
+                b.role,
+                REDIS_ROLE_MARGIN * 100.0
+            ),
+            Some(b) => format!(
+                "the worst churn measured, a fork copying every resident page: role {} evicts, so \
+                 writes go on at full speed when it is full",
+                b.role
+            ),
+            None => "the worst churn measured, a fork copying every resident page".into(),
+        }
+    }
+
+    /// The factors a budget uses for what the assumptions say: the role's
+    /// measured ones with their margin, then what the profile states.
+    pub fn assumed(self, a: &crate::model::Assumptions) -> RedisMemory {
+        self.for_role(a.redis_role).stated(a)
+    }
+
+    /// With the factors measured under `role`'s workload: the largest over
+    /// releases and runs, plus the margin (`REDIS_ROLE_MARGIN`) on the
+    /// fragmentation's excess and on the fork copy. A cache keeps the worst
+    /// churn's factors (its own workload), without a margin: its fork
+    /// already counts every resident page; so do sessions, whose policy
+    /// evicts too (measured at full speed they reached 3.6 x maxmemory,
+    /// docs/budget-model.md). No role: unchanged.
+    pub fn for_role(mut self, role: Option<RedisRole>) -> RedisMemory {
+        let Some(role) = role else { return self };
+        if keeps_worst(role) {
+            self.role = Some(RoleBasis {
+                role,
+                fragmentation_on: self.release.clone(),
+                fork_on: self.release.clone(),
+                measured_fragmentation: self.fragmentation,
+                measured_fork_copy: self.fork_copy,
+            });
+            return self;
+        }
+        // A mixed Redis may at any moment run mostly one of its parts: the
+        // largest of the three.
+        let measured_as = |r: RedisRole| {
+            r == role
+                || (role == RedisRole::Mixed && matches!(r, RedisRole::Sessions | RedisRole::Queue))
+        };
+        let rows: Vec<&RoleRow> = roles_all().iter().filter(|r| measured_as(r.role)).collect();
+        let largest = |f: fn(&RoleRow) -> f64| {
+            rows.iter()
+                .copied()
+                .max_by(|a, b| f(a).total_cmp(&f(b)))
+                .map(|r| (f(r), r.release.clone()))
+        };
+        let (Some((frag, frag_on)), Some((fork, fork_on))) =
+            (largest(|r| r.fragmentation), largest(|r| r.fork_copy))
+        else {
+            return self; // not measured: the worst churn's
+        };
+        self.fragmentation = 1.0 + (frag - 1.0).max(0.0) * (1.0 + REDIS_ROLE_MARGIN);
+        self.fork_copy = fork * (1.0 + REDIS_ROLE_MARGIN);
+        self.role = Some(RoleBasis {
+            role,
+            fragmentation_on: frag_on,
+            fork_on,
+            measured_fragmentation: frag,
+            measured_fork_copy: fork,
+        });
+        self
+    }
+
     /// With the factors the assumptions state in place of the measured
-    /// worst ones.
+    /// ones.
     pub fn stated(mut self, a: &crate::model::Assumptions) -> RedisMemory {
         if a.redis_fragmentation.is_none() && a.redis_fork_copy.is_none() {
             return self;
@@ -276,9 +423,7 @@ impl RedisMemory {
         if let Some(f) = a.redis_fragmentation {
             self.fragmentation = f;
         }
-        self.fork_copy = a
-            .redis_fork_copy
-            .unwrap_or(self.fragmentation.max(self.fork_copy));
+        self.fork_copy = a.redis_fork_copy.unwrap_or(self.fork_factor());
         self.stated = true;
         self
     }
@@ -286,12 +431,48 @@ impl RedisMemory {
     /// Where the factors come from, for a budget term's source.
     pub fn source(&self) -> String {
         if self.stated {
-            "stated by the profile's [redis] fragmentation and fork_copy, measured on its host"
-                .into()
-        } else {
-            format!("measured on Redis {}, {}", self.release, REDIS_SOURCE)
+            return "stated by the profile's [redis] fragmentation and fork_copy, measured on its \
+                    host"
+                .into();
+        }
+        match &self.role {
+            Some(b) if keeps_worst(b.role) => format!(
+                "role {}: the worst churn, measured on Redis {}, {REDIS_SOURCE}, no margin: its \
+                 policy evicts, writes go on when it is full, a fork counts every resident page",
+                b.role, self.release
+            ),
+            Some(b) => {
+                let on = if b.fragmentation_on == b.fork_on {
+                    format!("Redis {}", b.fragmentation_on)
+                } else {
+                    format!(
+                        "Redis {} (fragmentation) and {} (fork copy)",
+                        b.fragmentation_on, b.fork_on
+                    )
+                };
+                format!(
+                    "measured for role {}{} on {on}: fragmentation {:.2}, fork copy {:.2}, the \
+                     largest of 3 runs; margin +{:.0}%, {REDIS_ROLES_SOURCE}",
+                    b.role,
+                    if b.role == RedisRole::Mixed {
+                        ", the largest of mixed, sessions and queue,"
+                    } else {
+                        ""
+                    },
+                    b.measured_fragmentation,
+                    b.measured_fork_copy,
+                    REDIS_ROLE_MARGIN * 100.0
+                )
+            }
+            None => format!("measured on Redis {}, {}", self.release, REDIS_SOURCE),
         }
     }
+}
+
+/// A role whose policy evicts keeps accepting writes when full, at full
+/// speed: the churn the worst bound was measured under.
+fn keeps_worst(role: RedisRole) -> bool {
+    role.policy() != crate::profile::EvictionPolicy::Noeviction
 }
 
 fn version_key(v: &str) -> (u32, u32) {
@@ -314,6 +495,7 @@ pub fn redis(version: Option<&str>) -> RedisMemory {
             process: all.iter().map(|r| r.process).max().unwrap_or(0),
             client: all.iter().map(|r| r.client).max().unwrap_or(0),
             stated: false,
+            role: None,
         };
     };
     let key = version_key(v);
@@ -360,5 +542,117 @@ mod tests {
         assert_eq!(redis(Some("6.2")).version, "7.0");
         let any = redis(None);
         assert!(any.fragmentation >= redis(Some("8.0")).fragmentation);
+    }
+
+    fn measured(role: RedisRole) -> impl Iterator<Item = &'static RoleRow> {
+        roles_all().iter().filter(move |r| r.role == role)
+    }
+
+    #[test]
+    fn every_role_is_measured_on_every_release() {
+        for r in redis_all() {
+            for role in [
+                RedisRole::Cache,
+                RedisRole::Sessions,
+                RedisRole::Queue,
+                RedisRole::Mixed,
+            ] {
+                assert!(
+                    measured(role).any(|m| m.release == r.release),
+                    "{role} on {}",
+                    r.release
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn roles_that_evict_keep_the_worst_churn_bound() {
+        let worst = redis(None);
+        for role in [RedisRole::Cache, RedisRole::Sessions] {
+            let c = redis(None).for_role(Some(role));
+            assert_eq!(c.fragmentation, worst.fragmentation);
+            assert_eq!(c.fork_factor(), worst.fork_factor());
+            assert_eq!(c.fork_factor(), worst.fragmentation.max(worst.fork_copy));
+            assert!(c.fork_counts_every_page());
+            assert!(c
+                .source()
+                .starts_with(&format!("role {role}: the worst churn")));
+        }
+        // No role (a directory nobody described): the same worst bound.
+        assert_eq!(redis(None).for_role(None), worst);
+    }
+
+    #[test]
+    fn a_queue_takes_its_largest_measurement_plus_the_margin() {
+        for role in [RedisRole::Queue] {
+            let c = redis(None).for_role(Some(role));
+            let frag = measured(role).map(|m| m.fragmentation).fold(0.0, f64::max);
+            let fork = measured(role).map(|m| m.fork_copy).fold(0.0, f64::max);
+            assert!(
+                (c.fragmentation - (1.0 + (frag - 1.0) * 1.5)).abs() < 1e-9,
+                "{c:?}"
+            );
+            assert!((c.fork_factor() - fork * 1.5).abs() < 1e-9, "{c:?}");
+            // Never below what any release measured for the role.
+            for m in measured(role) {
+                assert!(c.fragmentation >= m.fragmentation && c.fork_factor() >= m.fork_copy);
+            }
+            assert!(!c.fork_counts_every_page());
+            // Below the worst churn's bound: the point of measuring roles.
+            let worst = redis(None);
+            assert!(
+                c.fragmentation + c.fork_factor() < worst.fragmentation + worst.fork_factor(),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mixed_is_bounded_by_each_of_its_parts() {
+        let mixed = redis(None).for_role(Some(RedisRole::Mixed));
+        for part in [RedisRole::Sessions, RedisRole::Queue, RedisRole::Mixed] {
+            for m in measured(part) {
+                assert!(mixed.fragmentation >= m.fragmentation, "{m:?}");
+                assert!(mixed.fork_factor() >= m.fork_copy * 1.5 - 1e-9, "{m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_source_names_the_role_the_release_and_the_margin() {
+        let s = redis(None).for_role(Some(RedisRole::Queue)).source();
+        assert!(s.starts_with("measured for role queue on Redis "), "{s}");
+        assert!(s.contains("fork copy 1.0"), "{s}");
+        assert!(
+            s.contains("margin +50%") && s.contains(REDIS_ROLES_SOURCE),
+            "{s}"
+        );
+        let s = redis(Some("7.0")).for_role(Some(RedisRole::Cache)).source();
+        assert!(
+            s.contains("role cache: the worst churn") && s.contains("7.0.15"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn factors_the_profile_states_win_over_the_role() {
+        let a = crate::model::Assumptions {
+            redis_role: Some(RedisRole::Queue),
+            redis_fragmentation: Some(1.4),
+            redis_fork_copy: Some(0.3),
+            ..Default::default()
+        };
+        let c = redis(None).assumed(&a);
+        assert_eq!((c.fragmentation, c.fork_factor()), (1.4, 0.3));
+        assert!(c.source().starts_with("stated by the profile"));
+        // Only the fragmentation stated: the role's measured fork copy stays.
+        let a = crate::model::Assumptions {
+            redis_fork_copy: None,
+            ..a
+        };
+        let c = redis(None).assumed(&a);
+        let role = redis(None).for_role(Some(RedisRole::Queue));
+        assert_eq!(c.fork_factor(), role.fork_factor());
     }
 }

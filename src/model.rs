@@ -39,6 +39,11 @@ pub struct Assumptions {
     pub redis_fragmentation: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_fork_copy: Option<f64>,
+    /// What Redis holds: its fragmentation and fork copy are the ones
+    /// measured under that role's workload (data/redis-roles.tsv), with a
+    /// margin. None (a directory nobody described): the worst churn's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_role: Option<crate::profile::RedisRole>,
     pub hugepage_size: ByteSize,
 }
 
@@ -53,6 +58,7 @@ impl Default for Assumptions {
             redis_frag_typical: 1.2,
             redis_fragmentation: None,
             redis_fork_copy: None,
+            redis_role: None,
             hugepage_size: ByteSize::mib(2),
         }
     }

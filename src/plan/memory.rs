@@ -37,6 +37,8 @@ pub struct RedisAlloc {
     /// The factors are the profile's (measured on its host), not the
     /// measured worst.
     pub stated: bool,
+    /// Where the factors come from (the role measured, the margin).
+    pub basis: String,
 }
 
 #[derive(Clone, Debug)]
@@ -111,8 +113,9 @@ fn redis_total(
 fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAlloc, Error> {
     let r = &profile.redis;
     // The release is not known when rendering: the largest factors
-    // measured, unless the profile states its host's own.
-    let c = calibration::redis(None).stated(&profile.assumptions());
+    // measured for the role (with their margin), unless the profile states
+    // its host's own.
+    let c = calibration::redis(None).assumed(&profile.assumptions());
     let backlog = ByteSize::mib(1);
     let forks = r.persistence.forks();
     // Per byte of maxmemory: its fragmentation, and a fork's copy.
@@ -162,6 +165,7 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
         fragmentation: c.fragmentation,
         fork: forks.then(|| c.fork_factor()),
         stated: c.stated,
+        basis: c.basis(),
     })
 }
 

@@ -61,13 +61,14 @@ fn redis_memory(s: &mut Sections, pol: &RedisPolicy, r: &RedisAlloc) {
             // copy when the persistence forks (factors measured, see
             // docs/budget-model.md).
             format!(
-                "Redis's {} share less its process, backlog and client buffers, / (fragmentation {:.2}{}){}",
+                "Redis's {} share less its process, backlog and client buffers, / (fragmentation {:.2}{}; {}){}",
                 r.share,
                 r.fragmentation,
                 match r.fork {
                     Some(f) => format!(" + {f:.2} for a fork's copy-on-write"),
                     None => String::new(),
                 },
+                r.basis,
                 if r.stated {
                     "; the factors are the profile's, measured on its host: a worse \
                      fragmentation or a save that copies more goes over the budget"

@@ -306,9 +306,14 @@ impl RedisRole {
     /// What happens when Redis is full, in words.
     pub fn when_full(self, policy: EvictionPolicy) -> &'static str {
         match (policy, self) {
-            (EvictionPolicy::Noeviction, RedisRole::Queue | RedisRole::Mixed) => {
-                "when Redis is full, writes fail with an OOM error and the application sees it; no \
-                 queued task, session or result is dropped"
+            (EvictionPolicy::Noeviction, RedisRole::Queue) => {
+                "writes are refused (an OOM error to the producer) when the queue reaches \
+                 maxmemory; nothing is evicted, no queued task or result is dropped"
+            }
+            (EvictionPolicy::Noeviction, RedisRole::Mixed) => {
+                "writes are refused (an OOM error to whoever writes: the app storing a session, \
+                 the producer queueing a task, the worker storing a result) when the data reaches \
+                 maxmemory; nothing is evicted, no queued task, session or result is dropped"
             }
             (EvictionPolicy::Noeviction, _) => {
                 "when Redis is full, writes fail with an OOM error; nothing is evicted"
@@ -378,7 +383,8 @@ pub struct RedisPolicy {
     /// not exist (`/data` in the redis image, `/var/lib/redis` on Debian).
     pub dir: String,
     /// Redis's worst fragmentation on this host, as observed (the highest
-    /// mem_fragmentation_ratio), in place of the measured worst (1.95).
+    /// mem_fragmentation_ratio), in place of the one measured for its role
+    /// (data/redis-roles.tsv).
     pub fragmentation: Option<f64>,
     /// A save's copy-on-write over maxmemory on this host, as observed
     /// (rdb_last_cow_size / used_memory at its busiest save).
@@ -574,6 +580,7 @@ impl Profile {
             backend_memory: self.postgres.backend_memory,
             redis_fragmentation: self.redis.fragmentation,
             redis_fork_copy: self.redis.fork_copy,
+            redis_role: self.redis.enabled.then_some(self.redis.role),
             ..crate::model::Assumptions::default()
         }
     }

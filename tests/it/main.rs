@@ -24,6 +24,7 @@ mod output;
 mod pg_start;
 mod pg_versions;
 mod prove;
+mod redis_roles;
 mod render;
 mod safety;
 mod servers;

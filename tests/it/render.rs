@@ -542,8 +542,8 @@ fn a_grid_of_hosts_renders_or_is_refused_with_a_profile_that_exists() {
 }
 
 /// Redis's fragmentation and fork copy as measured on the host, stated in
-/// the profile: maxmemory is sized with them instead of the measured worst
-/// (1.95 and 1.95), the comment says whose they are and what a worse one
+/// the profile: maxmemory is sized with them instead of the ones measured
+/// for its role (mixed: 1.11 and 1.56 with their margin), the comment says whose they are and what a worse one
 /// costs, check-budget of the directory judges with them (the manifest
 /// carries them) and the real Redis starts on the file; a value out of
 /// range is refused at its line.
@@ -587,7 +587,7 @@ fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
         .unwrap();
     assert!(seed.status.success(), "{}", harness::whole_output(&seed));
     let seed_mm = mm(&std::fs::read_to_string(seed_out.join("redis.conf")).unwrap());
-    assert!(mm(&conf) > 2 * seed_mm, "{} vs {seed_mm}", mm(&conf));
+    assert!(mm(&conf) > seed_mm * 3 / 2, "{} vs {seed_mm}", mm(&conf));
     assert!(
         conf.contains("the factors are the profile's, measured on its host"),
         "{conf}"

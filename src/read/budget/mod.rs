@@ -201,7 +201,7 @@ pub fn compute(
     }
     if let Some(r) = &settings.redis {
         let version = Some(settings.redis_version.as_str()).filter(|v| !v.is_empty());
-        redis_terms(r, &calibration::redis(version).stated(a), a, &mut terms);
+        redis_terms(r, &calibration::redis(version).assumed(a), a, &mut terms);
     }
     if let Some(b) = &settings.pgbouncer {
         pgbouncer_terms(b, &mut terms);

@@ -39,7 +39,8 @@ pub(super) fn redis_terms(
         format!(
             "maxmemory {mm} ({mm_src}) x {:.2} worst ({measured}) / {} typical (assumed)",
             c.fragmentation,
-            a.redis_frag_typical.min(c.fragmentation)
+            // Rounded, as the worst is: below the worst, the role's bound.
+            (a.redis_frag_typical.min(c.fragmentation) * 100.0).round() / 100.0
         ),
     ));
     let (clients, clients_src) = redis_clients(r, mm, c);
@@ -135,10 +136,10 @@ fn redis_fork(
         mm.scale(0.1_f64.min(c.fork_factor())),
         format!(
             "{what} ({at}): {}, maxmemory x {:.2} ({measured}); typical 10%",
-            if c.stated {
-                "the child copies the pages written while it saves"
-            } else {
+            if c.fork_counts_every_page() {
                 "the child may copy every resident page"
+            } else {
+                "the child copies the pages written while it saves"
             },
             c.fork_factor()
         ),
