@@ -1281,6 +1281,30 @@ mod tests {
     }
 
     #[test]
+    fn the_write_run_crosses_max_wal_size_three_times_within_its_bounds() {
+        let gib = (1u64 << 30) as f64;
+        let mib = (1u64 << 20) as f64;
+        // 10 MiB/s: 3 GiB take 308 s (rounded up).
+        let (secs, why) = write_seconds_for(10.0 * mib, gib, 3, 20, 600);
+        assert_eq!(secs, 308);
+        assert_eq!(
+            why,
+            "the defaults wrote 10.0 MiB/s of WAL in the warm-up; 3 x their max_wal_size of 1024 MiB takes 308 s"
+        );
+        // Slow WAL: the cap, and the report says so.
+        let (secs, why) = write_seconds_for(2.0 * mib, gib, 3, 20, 600);
+        assert_eq!(secs, 600);
+        assert!(
+            why.ends_with("takes 1536 s, capped at 600 s (--write-seconds)"),
+            "{why}"
+        );
+        // Fast WAL: never shorter than a pgbench run.
+        assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 600).0, 20);
+        // No WAL measured: as long as allowed.
+        assert_eq!(write_seconds_for(0.0, gib, 3, 20, 600).0, 600);
+    }
+
+    #[test]
     fn medians_of_odd_and_even_runs() {
         let s = |v: &[f64]| Series {
             config: "a".into(),
