@@ -136,6 +136,9 @@ pub fn write_seconds_for(
     cap: u32,
 ) -> (u32, String) {
     let mib = |b: f64| b / (1u64 << 20) as f64;
+    // The cap wins over the floor (a short --write-seconds with a longer
+    // --seconds).
+    let floor = floor.min(cap);
     let needed = if rate > 0.0 {
         (crossings as f64 * max_wal / rate).ceil()
     } else {
@@ -1302,6 +1305,8 @@ mod tests {
         assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 600).0, 20);
         // No WAL measured: as long as allowed.
         assert_eq!(write_seconds_for(0.0, gib, 3, 20, 600).0, 600);
+        // A cap below the floor: the cap.
+        assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 3).0, 3);
     }
 
     #[test]
