@@ -31,10 +31,11 @@
 #   8 GiB host, the smallest it fits (its fixed reserves take 5 GiB; the
 #   three limits add up to the machine's 24 GiB, but scale 100, 1.6 GB,
 #   plus shared_buffers keeps each cluster near 3 GiB): 48 pgbench clients
-#   straight to PostgreSQL (its max_connections there is 53), data above
-#   the default shared_buffers and inside the RAM; then its own: 120
-#   pgbench clients through its PgBouncer (transaction pooling, 30 server
-#   connections), more than any config's max_connections but PGTune's.
+#   straight to PostgreSQL (its max_connections there is about 60), data
+#   above the default shared_buffers and inside the RAM; and its own: 120
+#   pgbench clients through its PgBouncer (transaction pooling, the pool
+#   size bench prints), more than any config's max_connections but
+#   PGTune's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-host-size.md}"
