@@ -7,37 +7,44 @@
 # Usage: sudo bench/host-size.sh [OUT.md]   (default bench-host-size.md)
 # SMOKE=1 runs the same commands with tiny data, to check the machinery.
 # RUNS, WRITE_SECONDS, LOW_SCALE override the sizes below.
+# Needs pgbouncer and redis-server on PATH (the profiles' own workloads).
 #
 # Sizes, for a 2-core, 24 GiB machine and about 40 minutes in all (an
 # estimate, see BENCHMARKS.md section 5); the trade-offs:
 # - low-memory at its own host, 4 GiB and 2 CPUs: pgbench's data sized by
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
-#   TPC-B reads and writes for WRITE_SECONDS (60: about one WAL-triggered
-#   checkpoint of the defaults' 1 GB max_wal_size, if its WAL rate is
-#   near 10 MB/s; WRITE_SECONDS=300 would give several and add about 36
-#   minutes).
+#   TPC-B reads and writes, the profile's Redis (111 MiB maxmemory at
+#   4 GiB) filled and kept busy in the same cgroup (`--redis`). The write
+#   run is sized by bench (`--write-auto`): long enough for the defaults
+#   to write their 1 GB max_wal_size 3 times at the WAL rate they show in
+#   a short warm-up, at most WRITE_SECONDS (600); the report says the
+#   length chosen and why.
 # - bulk-ingest is written for 32 GiB and powerhouse for 64 GiB; three
 #   clusters of those sizes do not fit in 24 GiB, so both run smaller, with
 #   2 CPUs: the same policy rendered at a smaller size. bulk-ingest as a
 #   6 GiB host (3 x 6 GiB, the rest for the bench process, whose COPY data
-#   it holds in memory): 5 M rows by COPY (floor, COPY + CREATE INDEX, 8
-#   concurrent streams), and the analytic hash aggregate. powerhouse as an
+#   it holds in memory): 5 M rows by COPY (floor, COPY + CREATE INDEX,
+#   and its own: 10 streams through its PgBouncer into a table with a
+#   primary key, then CREATE INDEX: the seed's 40 uploaders on 8 CPUs
+#   scaled to 2), and the analytic hash aggregate. powerhouse as an
 #   8 GiB host, the smallest it fits (its fixed reserves take 5 GiB; the
 #   three limits add up to the machine's 24 GiB, but scale 100, 1.6 GB,
 #   plus shared_buffers keeps each cluster near 3 GiB): 48 pgbench clients
-#   straight to PostgreSQL (its max_connections there is 60; more clients
-#   than that through PgBouncer is not measured yet), data above the
-#   default shared_buffers and inside the RAM.
+#   straight to PostgreSQL (its max_connections there is about 60), data
+#   above the default shared_buffers and inside the RAM; and its own: 120
+#   pgbench clients through its PgBouncer (transaction pooling, the pool
+#   size bench prints), more than any config's max_connections but
+#   PGTune's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-host-size.md}"
 runs="${RUNS:-3}"
-write_seconds="${WRITE_SECONDS:-60}"
+write_seconds="${WRITE_SECONDS:-600}"
 low_scale="${LOW_SCALE:-}"
-rows=5000000 streams=8 mid_scale=100 an_scale=20 seconds=20 clients=48
+rows=5000000 streams=10 mid_scale=100 an_scale=20 seconds=20 clients=48 pooled_clients=120
 if [ -n "${SMOKE:-}" ]; then
-    runs=1 write_seconds=3 low_scale=2 rows=20000 streams=2 mid_scale=2 an_scale=5 seconds=2 clients=4
+    runs=1 write_seconds=3 low_scale=2 rows=20000 streams=2 mid_scale=2 an_scale=5 seconds=2 clients=4 pooled_clients=60
 fi
 cargo build --release --quiet
 bin=./target/release/dbtune
@@ -75,15 +82,16 @@ section() {
 
 section "low-memory at 4 GiB, 2 CPUs: OLTP writes, data larger than RAM" \
     --profile low-memory --ram 4GiB --cpus 2 ${low_scale:+--scale "$low_scale"} \
-    --only write --clients 8 --write-seconds "$write_seconds" --runs "$runs"
+    --only write --redis --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
 
-section "bulk-ingest at 6 GiB, 2 CPUs: COPY, concurrent COPY, CREATE INDEX, analytic" \
+section "bulk-ingest at 6 GiB, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
     --profile bulk-ingest --ram 6GiB --cpus 2 --initial-load \
-    --only floor,copy-index,concurrent-copy,analytic \
+    --only floor,copy-index,pooled-copy,analytic \
     --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs"
 
-section "powerhouse at 8 GiB, 2 CPUs: many clients, data inside RAM" \
+section "powerhouse at 8 GiB, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
     --profile powerhouse --ram 8GiB --cpus 2 --scale "$mid_scale" \
-    --only tpcb,select-only --clients "$clients" --seconds "$seconds" --runs "$runs"
+    --only tpcb,select-only,pooled-tpcb --clients "$clients" --pooled-clients "$pooled_clients" \
+    --seconds "$seconds" --runs "$runs"
 
 echo "tables written to $out"

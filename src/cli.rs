@@ -128,12 +128,32 @@ pub struct BenchArgs {
     /// pgbench clients.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
+    /// pgbench clients of `pooled-tpcb`, through PgBouncer: more than
+    /// max_connections [default: --clients].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pooled_clients: Option<u32>,
     /// Seconds per pgbench run.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub seconds: u32,
     /// Seconds of the write run (long enough for checkpoints).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub write_seconds: u32,
+    /// Size the write run from the defaults' WAL rate, measured in a short
+    /// TPC-B run after the warm-up: long enough for their max_wal_size to
+    /// be written 3 times, so they checkpoint several times;
+    /// --write-seconds is then the longest it may last.
+    #[arg(long)]
+    pub write_auto: bool,
+    /// Run the profile's Redis beside each cluster (in its cgroup under
+    /// --ram), filled to its maxmemory and kept busy during each run.
+    #[arg(long)]
+    pub redis: bool,
+    /// PgBouncer for the pooled workloads [default: `pgbouncer` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub pgbouncer: Option<std::path::PathBuf>,
+    /// redis-server for --redis [default: `redis-server` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub redis_server: Option<std::path::PathBuf>,
     /// Timed runs per config (after one warm-up).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,

@@ -12,6 +12,7 @@
 pub mod cgroup;
 pub mod cluster;
 pub mod pgtune;
+pub mod services;
 
 use std::io::Write;
 use std::process::Stdio;
@@ -21,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use cluster::Cluster;
+use services::{Cache, PoolSettings, Pooler};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -42,14 +44,30 @@ pub enum Workload {
     /// The no-WAL floor: COPY into an UNLOGGED table without indexes, for
     /// the COPY workloads to be compared with.
     Floor,
+    /// bulk-ingest's own: `--streams` COPY streams at once through the
+    /// profile's PgBouncer into a logged table with a primary key, then
+    /// CREATE INDEX.
+    PooledCopy,
+    /// powerhouse's own: pgbench TPC-B with `--pooled-clients` (more than
+    /// max_connections) through the profile's PgBouncer, simple protocol.
+    PooledTpcb,
 }
 
 impl Workload {
     fn needs_pgbench_tables(self) -> bool {
         matches!(
             self,
-            Workload::Tpcb | Workload::SelectOnly | Workload::Write | Workload::Analytic
+            Workload::Tpcb
+                | Workload::SelectOnly
+                | Workload::Write
+                | Workload::Analytic
+                | Workload::PooledTpcb
         )
+    }
+
+    /// Whether the workload goes through PgBouncer.
+    pub fn needs_pooler(self) -> bool {
+        matches!(self, Workload::PooledCopy | Workload::PooledTpcb)
     }
 }
 
@@ -67,6 +85,8 @@ pub struct Options {
     pub streams: u32,
     pub scale: u32,
     pub clients: u32,
+    /// Clients of the pooled TPC-B run (through PgBouncer).
+    pub pooled_clients: u32,
     pub seconds: u32,
     /// Seconds of the write run (checkpoints need minutes).
     pub write_seconds: u32,
@@ -75,6 +95,70 @@ pub struct Options {
     /// The host each cluster runs as (`--ram`, `--cpus`): its own cgroup of
     /// that size; None: this machine, unlimited.
     pub host: Option<HostSize>,
+    /// The PgBouncer every config's pooled workloads go through: the
+    /// profile's pool, the same for every config.
+    pub pooler: Option<PoolerSpec>,
+    /// The profile's Redis, run beside every config's cluster (in its
+    /// cgroup), filled to its maxmemory and kept busy during each run.
+    pub redis: Option<RedisSpec>,
+    /// Size the write run from the first config's WAL rate (the defaults'):
+    /// long enough to cross its max_wal_size [`WAL_CROSSINGS`] times, at
+    /// most `write_seconds`.
+    pub write_auto: bool,
+    /// Why the write run lasts what it does (set by the sizing).
+    pub write_why: Option<String>,
+}
+
+/// The PgBouncer program and the pool it runs.
+#[derive(Clone, Debug)]
+pub struct PoolerSpec {
+    pub bin: std::path::PathBuf,
+    pub pool: PoolSettings,
+}
+
+/// The redis-server program and the redis.conf the profile renders.
+#[derive(Clone, Debug)]
+pub struct RedisSpec {
+    pub bin: std::path::PathBuf,
+    pub conf: String,
+}
+
+/// Times the defaults' max_wal_size a sized write run crosses.
+pub const WAL_CROSSINGS: u32 = 3;
+
+/// Seconds of a write run that writes `crossings` times `max_wal` bytes of
+/// WAL at `rate` bytes/s, between `floor` and `cap`; and why, in words.
+pub fn write_seconds_for(
+    rate: f64,
+    max_wal: f64,
+    crossings: u32,
+    floor: u32,
+    cap: u32,
+) -> (u32, String) {
+    let mib = |b: f64| b / (1u64 << 20) as f64;
+    // The cap wins over the floor (a short --write-seconds with a longer
+    // --seconds).
+    let floor = floor.min(cap);
+    let needed = if rate > 0.0 {
+        (crossings as f64 * max_wal / rate).ceil()
+    } else {
+        f64::INFINITY
+    };
+    let secs = needed.clamp(floor as f64, cap as f64) as u32;
+    let why = format!(
+        "the defaults wrote {:.1} MiB/s of WAL in the warm-up; {crossings} x their max_wal_size of {:.0} MiB takes {}{}",
+        mib(rate),
+        mib(max_wal),
+        if needed.is_finite() { format!("{needed:.0} s") } else { "forever".into() },
+        if needed > cap as f64 {
+            format!(", capped at {cap} s (--write-seconds)")
+        } else if needed < floor as f64 {
+            format!(", at least {floor} s")
+        } else {
+            String::new()
+        }
+    );
+    (secs, why)
 }
 
 /// The memory and CPUs of the host bench pretends to be.
@@ -168,9 +252,19 @@ fn rows(from: u64, n: u64) -> Vec<u8> {
 
 /// Runs psql with SQL and optional stdin data; returns the wall time.
 fn timed_psql(c: &Cluster, args: &[&str], stdin: Option<&[u8]>) -> Result<f64> {
-    let start = Instant::now();
     let mut cmd = c.client("psql");
-    cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]).args(args);
+    cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
+    timed_command(cmd, args, stdin)
+}
+
+/// Runs a psql `cmd` with `args` and optional stdin data; the wall time.
+fn timed_command(
+    mut cmd: std::process::Command,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<f64> {
+    let start = Instant::now();
+    cmd.args(args);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -265,6 +359,42 @@ fn write_run(c: &Cluster, o: &Options) -> Result<(f64, f64)> {
     Ok((tps, checkpoints(c)? - before))
 }
 
+/// (copy seconds, index seconds): `chunks` COPY'd at once through the
+/// pooler, each stream its own client and transaction as an uploader's,
+/// into a logged table with a primary key; then CREATE INDEX on it.
+fn pooled_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<(f64, f64)> {
+    c.psql("DROP TABLE IF EXISTS bench_pooled")?;
+    c.psql(
+        "CREATE TABLE bench_pooled (id bigint PRIMARY KEY, payload text, n int) \
+         WITH (autovacuum_enabled = false)",
+    )?;
+    c.psql("CHECKPOINT")?;
+    let start = Instant::now();
+    let results: Vec<Result<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut cmd = p.client(c, "psql");
+                    cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
+                    timed_command(cmd, &["-c", "COPY bench_pooled FROM STDIN"], Some(chunk))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("copy thread"))
+            .collect()
+    });
+    let copy = start.elapsed().as_secs_f64();
+    for r in results {
+        r?;
+    }
+    let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_pooled (payload)"], None)?;
+    c.psql("DROP TABLE bench_pooled")?;
+    Ok((copy, index))
+}
+
 fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
     c.psql("DROP TABLE IF EXISTS bench_streams")?;
     c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int) WITH (autovacuum_enabled = false)")?;
@@ -298,7 +428,28 @@ fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
 
 /// (tps, transactions) of one pgbench run.
 fn pgbench_counted(c: &Cluster, o: &Options, select_only: bool) -> Result<(f64, f64)> {
-    let mut cmd = c.client("pgbench");
+    pgbench_via(c.client("pgbench"), o, select_only)
+}
+
+/// TPC-B through the pooler. Simple query protocol: with transaction
+/// pooling a prepared statement (`-M prepared`) would land on whichever
+/// server connection the next transaction gets, and PgBouncer 1.18 does
+/// not track them (1.21+ can, with max_prepared_statements).
+fn pooled_pgbench(c: &Cluster, p: &Pooler, o: &Options) -> Result<f64> {
+    let mut cmd = p.client(c, "pgbench");
+    cmd.args(["-M", "simple"]);
+    let o = Options {
+        clients: o.pooled_clients,
+        ..o.clone()
+    };
+    Ok(pgbench_via(cmd, &o, false)?.0)
+}
+
+fn pgbench_via(
+    mut cmd: std::process::Command,
+    o: &Options,
+    select_only: bool,
+) -> Result<(f64, f64)> {
     cmd.args([
         "-n",
         "-c",
@@ -349,6 +500,13 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         .iter()
         .map(|cfg| start_cluster(cfg, o, &mut progress))
         .collect::<Result<Vec<_>>>()?;
+    // Declared after the clusters: dropped (stopped) before them, so their
+    // cgroups are empty when the clusters remove them.
+    let sides = configs
+        .iter()
+        .zip(&clusters)
+        .map(|(cfg, c)| start_sidecars(cfg, c, o, &mut progress))
+        .collect::<Result<Vec<_>>>()?;
     // Warm-up: caches, the first checkpoints, the pgbench tables read once.
     for (cfg, c) in configs.iter().zip(&clusters) {
         progress(&format!("{}: warm-up", cfg.name));
@@ -362,11 +520,24 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
             let _ = pgbench(c, &short, true);
         }
     }
+    let sized;
+    let o = if o.write_auto && o.workloads.contains(&Workload::Write) {
+        let (secs, why) = size_write_run(&clusters[0], o)?;
+        progress(&format!("write run: {secs} s: {why}"));
+        sized = Options {
+            write_seconds: secs,
+            write_why: Some(why),
+            ..o.clone()
+        };
+        &sized
+    } else {
+        o
+    };
     let mut series = Recorder::default();
     let total = o.runs as usize * configs.len();
     let mut step = 0;
     for run in 1..=o.runs {
-        for (cfg, c) in configs.iter().zip(&clusters) {
+        for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
             step += 1;
             for w in &o.workloads {
                 progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
@@ -375,12 +546,103 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
                 for other in &clusters {
                     let _ = other.psql("CHECKPOINT");
                 }
-                measure_counted(*w, c, &cfg.name, o, &data, &mut series);
+                measure_counted(*w, c, side, &cfg.name, o, &data, &mut series);
             }
         }
     }
+    drop(sides);
     drop(clusters);
     Ok(series.0)
+}
+
+/// The services beside one config's cluster.
+struct Sidecars {
+    pooler: Option<Pooler>,
+    cache: Option<Cache>,
+}
+
+/// Starts the profile's PgBouncer (when a workload needs it) and Redis
+/// (when asked) beside `c`, in its cgroup; Redis filled to its maxmemory.
+fn start_sidecars(
+    cfg: &Config,
+    c: &Cluster,
+    o: &Options,
+    progress: &mut impl FnMut(&str),
+) -> Result<Sidecars> {
+    let pooler = match &o.pooler {
+        Some(spec) if o.workloads.iter().any(|w| w.needs_pooler()) => {
+            // The server's own numbers: what it will refuse.
+            let num = |name: &str| -> Result<u32> {
+                c.psql(&format!("SHOW {name}"))?
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{name} of {}", cfg.name))
+            };
+            spec.pool.check_fits(
+                &cfg.name,
+                num("max_connections")?,
+                num("superuser_reserved_connections")?,
+            )?;
+            progress(&format!(
+                "{}: PgBouncer ({} pooling, up to {} server connections)",
+                cfg.name,
+                spec.pool.mode(),
+                spec.pool.server_connections()
+            ));
+            Some(
+                Pooler::start(&spec.bin, &spec.pool, c)
+                    .with_context(|| format!("PgBouncer for {}", cfg.name))?,
+            )
+        }
+        _ => None,
+    };
+    let cache = match &o.redis {
+        Some(spec) => {
+            let cache = Cache::start(&spec.bin, &spec.conf, c)
+                .with_context(|| format!("Redis for {}", cfg.name))?;
+            progress(&format!(
+                "{}: Redis filled to its maxmemory of {} MiB",
+                cfg.name,
+                cache.maxmemory >> 20
+            ));
+            cache.fill()?;
+            Some(cache)
+        }
+        None => None,
+    };
+    Ok(Sidecars { pooler, cache })
+}
+
+/// The write run's length from `c`'s WAL rate in a short TPC-B run
+/// (`--seconds`, at most 10 s): long enough to write its max_wal_size
+/// [`WAL_CROSSINGS`] times.
+fn size_write_run(c: &Cluster, o: &Options) -> Result<(u32, String)> {
+    let lsn = || -> Result<f64> {
+        c.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")?
+            .trim()
+            .parse()
+            .context("WAL position")
+    };
+    let max_wal: f64 = c
+        .psql("SELECT setting::float8 * 1048576 FROM pg_settings WHERE name = 'max_wal_size'")?
+        .trim()
+        .parse()
+        .context("max_wal_size")?;
+    let short = Options {
+        seconds: o.seconds.min(10),
+        ..o.clone()
+    };
+    let before = lsn()?;
+    let start = Instant::now();
+    pgbench(c, &short, false)?;
+    let rate = (lsn()? - before) / start.elapsed().as_secs_f64();
+    Ok(write_seconds_for(
+        rate,
+        max_wal,
+        WAL_CROSSINGS,
+        o.seconds,
+        o.write_seconds,
+    ))
 }
 
 /// The rows every config loads, generated once.
@@ -507,13 +769,39 @@ fn main_metric(w: Workload, o: &Options) -> String {
         Workload::ConcurrentCopy => format!("{} concurrent COPY streams", o.streams),
         Workload::Tpcb => "pgbench TPC-B".into(),
         Workload::SelectOnly => "pgbench select-only".into(),
-        Workload::Write => format!(
+        Workload::Write => write_metric(o),
+        Workload::Analytic => "hash aggregate of 500 000 groups (analytic)".into(),
+        Workload::Floor => "COPY floor: UNLOGGED, no index".into(),
+        Workload::PooledCopy => pooled_copy_metric(o),
+        Workload::PooledTpcb => pooled_tpcb_metric(o),
+    }
+}
+
+fn write_metric(o: &Options) -> String {
+    match &o.write_why {
+        Some(why) => format!(
+            "pgbench TPC-B for {} s (writes, checkpoints; {why})",
+            o.write_seconds
+        ),
+        None => format!(
             "pgbench TPC-B for {} s (writes, checkpoints)",
             o.write_seconds
         ),
-        Workload::Analytic => "hash aggregate of 500 000 groups (analytic)".into(),
-        Workload::Floor => "COPY floor: UNLOGGED, no index".into(),
     }
+}
+
+fn pooled_copy_metric(o: &Options) -> String {
+    format!(
+        "{} COPY streams through PgBouncer into an indexed table",
+        o.streams
+    )
+}
+
+fn pooled_tpcb_metric(o: &Options) -> String {
+    format!(
+        "pgbench TPC-B, {} clients through PgBouncer (simple protocol)",
+        o.pooled_clients
+    )
 }
 
 /// Cumulative server counters read before and after a run (None: this
@@ -618,7 +906,7 @@ fn read_counters(c: &Cluster) -> Result<Counters> {
 fn rows_of(w: Workload, o: &Options) -> Option<f64> {
     match w {
         Workload::CopyIndex | Workload::Floor => Some(o.rows as f64),
-        Workload::ConcurrentCopy => {
+        Workload::ConcurrentCopy | Workload::PooledCopy => {
             Some((o.rows / o.streams.max(1) as u64 * o.streams as u64) as f64)
         }
         _ => None,
@@ -632,6 +920,7 @@ fn rows_of(w: Workload, o: &Options) -> Option<f64> {
 fn measure_counted(
     w: Workload,
     c: &Cluster,
+    side: &Sidecars,
     name: &str,
     o: &Options,
     data: &Data,
@@ -649,7 +938,32 @@ fn measure_counted(
         cg.reset_peak();
     }
     let recorded = rec.count(name, &metric);
-    measure(w, c, name, o, data, rec);
+    let pool_before = side.pooler.as_ref().and_then(|p| p.totals(c).ok());
+    let sampler = side
+        .pooler
+        .as_ref()
+        .filter(|_| w.needs_pooler())
+        .map(|p| services::WaitSampler::start(p, c));
+    // Redis's clients keep working while PostgreSQL is measured.
+    let churn = side.cache.as_ref().and_then(|r| r.churn().ok());
+    measure(w, c, side, name, o, data, rec);
+    drop(churn);
+    if let (Some(s), Some(p)) = (sampler, &side.pooler) {
+        rec.record_counter(name, &metric, Some("max waiting"), "count", Ok(s.finish()));
+        if let (Some((x0, w0)), Ok((x1, w1))) = (pool_before, p.totals(c)) {
+            if x1 > x0 {
+                let wait_ms = (w1 - w0) / (x1 - x0) / 1000.0;
+                rec.record_counter(name, &metric, Some("wait ms/xact"), "count", Ok(wait_ms));
+            }
+        }
+    }
+    if let Some(r) = &side.cache {
+        if let Ok((used, rss)) = r.memory() {
+            let mib = |b: f64| b / (1u64 << 20) as f64;
+            rec.record_counter(name, &metric, Some("redis MiB"), "count", Ok(mib(used)));
+            rec.record_counter(name, &metric, Some("redis RSS MiB"), "count", Ok(mib(rss)));
+        }
+    }
     let kills = c.cgroup.as_ref().and_then(|cg| {
         let after = cg.oom_kills().ok()?;
         Some(after - kills_before.unwrap_or(after))
@@ -693,9 +1007,12 @@ fn measure_counted(
     }
     let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?).filter(|v| *v >= 0.0);
     let units = rows_of(w, o).or_else(|| {
-        matches!(w, Workload::Tpcb | Workload::SelectOnly | Workload::Write)
-            .then(|| d(b.commits, a.commits))
-            .flatten()
+        matches!(
+            w,
+            Workload::Tpcb | Workload::SelectOnly | Workload::Write | Workload::PooledTpcb
+        )
+        .then(|| d(b.commits, a.commits))
+        .flatten()
     });
     let per = |v: Option<f64>| match units {
         Some(u) if u > 0.0 => v.map(|v| v / u),
@@ -730,7 +1047,16 @@ fn measure_counted(
 }
 
 /// One run of one workload on one cluster, recorded under its metrics.
-fn measure(w: Workload, c: &Cluster, name: &str, o: &Options, data: &Data, rec: &mut Recorder) {
+fn measure(
+    w: Workload,
+    c: &Cluster,
+    side: &Sidecars,
+    name: &str,
+    o: &Options,
+    data: &Data,
+    rec: &mut Recorder,
+) {
+    let no_pooler = || anyhow::anyhow!("no PgBouncer: the profile renders none");
     match w {
         Workload::CopyIndex => match copy_index(c, &data.copy) {
             Ok((copy, index)) => {
@@ -750,10 +1076,7 @@ fn measure(w: Workload, c: &Cluster, name: &str, o: &Options, data: &Data, rec: 
         Workload::Tpcb => rec.record(name, "pgbench TPC-B", "tps", pgbench(c, o, false)),
         Workload::SelectOnly => rec.record(name, "pgbench select-only", "tps", pgbench(c, o, true)),
         Workload::Write => {
-            let metric = format!(
-                "pgbench TPC-B for {} s (writes, checkpoints)",
-                o.write_seconds
-            );
+            let metric = write_metric(o);
             match write_run(c, o) {
                 Ok((tps, cps)) => {
                     rec.record(name, &metric, "tps", Ok(tps));
@@ -774,6 +1097,29 @@ fn measure(w: Workload, c: &Cluster, name: &str, o: &Options, data: &Data, rec: 
             "s",
             copy_floor(c, &data.copy),
         ),
+        Workload::PooledCopy => {
+            let metric = pooled_copy_metric(o);
+            let r = side
+                .pooler
+                .as_ref()
+                .ok_or_else(no_pooler)
+                .and_then(|p| pooled_copy(c, p, &data.chunks));
+            match r {
+                Ok((copy, index)) => {
+                    rec.record(name, &metric, "s", Ok(copy));
+                    rec.record(name, "CREATE INDEX after the pooled COPY", "s", Ok(index));
+                }
+                Err(e) => rec.record(name, &metric, "s", Err(e)),
+            }
+        }
+        Workload::PooledTpcb => {
+            let r = side
+                .pooler
+                .as_ref()
+                .ok_or_else(no_pooler)
+                .and_then(|p| pooled_pgbench(c, p, o));
+            rec.record(name, &pooled_tpcb_metric(o), "tps", r)
+        }
     }
 }
 
@@ -983,6 +1329,32 @@ mod tests {
             verdict(&[&base, &slower]),
             "  x: worse than defaults (ranges apart)\n"
         );
+    }
+
+    #[test]
+    fn the_write_run_crosses_max_wal_size_three_times_within_its_bounds() {
+        let gib = (1u64 << 30) as f64;
+        let mib = (1u64 << 20) as f64;
+        // 10 MiB/s: 3 GiB take 308 s (rounded up).
+        let (secs, why) = write_seconds_for(10.0 * mib, gib, 3, 20, 600);
+        assert_eq!(secs, 308);
+        assert_eq!(
+            why,
+            "the defaults wrote 10.0 MiB/s of WAL in the warm-up; 3 x their max_wal_size of 1024 MiB takes 308 s"
+        );
+        // Slow WAL: the cap, and the report says so.
+        let (secs, why) = write_seconds_for(2.0 * mib, gib, 3, 20, 600);
+        assert_eq!(secs, 600);
+        assert!(
+            why.ends_with("takes 1536 s, capped at 600 s (--write-seconds)"),
+            "{why}"
+        );
+        // Fast WAL: never shorter than a pgbench run.
+        assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 600).0, 20);
+        // No WAL measured: as long as allowed.
+        assert_eq!(write_seconds_for(0.0, gib, 3, 20, 600).0, 600);
+        // A cap below the floor: the cap.
+        assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 3).0, 3);
     }
 
     #[test]

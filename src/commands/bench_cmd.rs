@@ -49,7 +49,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             "apt-get install postgresql",
         )
     })?;
-    let configs = bench_configs(&args, &facts, pg_version)?;
+    let (configs, side_files) = bench_configs(&args, &facts, pg_version)?;
     let workloads = if args.only.is_empty() {
         vec![
             Workload::Floor,
@@ -63,6 +63,46 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     } else {
         args.only.clone()
     };
+    let pooled = workloads.iter().any(|w| w.needs_pooler());
+    let pooler = match (&side_files.pgbouncer, pooled) {
+        (_, false) => None,
+        (None, true) => {
+            return Err(Error::plain(
+                "the pooled workloads need a profile that renders pgbouncer.ini",
+                "name one with --profile (bulk-ingest, powerhouse, low-memory)",
+            )
+            .into())
+        }
+        (Some(ini), true) => Some(bench::PoolerSpec {
+            bin: match &args.pgbouncer {
+                Some(p) => p.clone(),
+                None => bench::services::find_program("pgbouncer", "pgbouncer").map_err(|e| {
+                    Error::plain(format!("{e:#}"), "or name it with --pgbouncer PATH")
+                })?,
+            },
+            pool: bench::services::PoolSettings::parse(ini)?,
+        }),
+    };
+    let redis =
+        match (&side_files.redis, args.redis) {
+            (_, false) => None,
+            (None, true) => {
+                return Err(Error::plain(
+                    "--redis needs a profile that renders redis.conf",
+                    "name one with --profile (low-memory, bulk-ingest, powerhouse)",
+                )
+                .into())
+            }
+            (Some(conf), true) => Some(bench::RedisSpec {
+                bin: match &args.redis_server {
+                    Some(p) => p.clone(),
+                    None => bench::services::find_program("redis-server", "redis-server").map_err(
+                        |e| Error::plain(format!("{e:#}"), "or name it with --redis-server PATH"),
+                    )?,
+                },
+                conf: conf.clone(),
+            }),
+        };
     let opts = Options {
         rows: args.rows,
         streams: args.streams,
@@ -71,6 +111,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             None => bench::scale_for(ram),
         }),
         clients: args.clients,
+        pooled_clients: args.pooled_clients.unwrap_or(args.clients),
         seconds: args.seconds,
         write_seconds: args.write_seconds,
         runs: args.runs,
@@ -79,6 +120,10 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             ram,
             cpus: args.cpus,
         }),
+        pooler,
+        redis,
+        write_auto: args.write_auto,
+        write_why: None,
     };
     match args.ram {
         Some(_) => note!(
@@ -103,14 +148,23 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The pgbouncer.ini and redis.conf the first profile renders for the host:
+/// the same pooler and Redis run beside every config.
+#[derive(Default)]
+struct SideFiles {
+    pgbouncer: Option<String>,
+    redis: Option<String>,
+}
+
 /// The configs bench compares on this machine: PostgreSQL's defaults, a
 /// PGTune-style baseline, each profile asked for (and its initial-load
-/// variant), and the user's own files.
+/// variant), and the user's own files; with the first profile's PgBouncer
+/// and Redis files.
 fn bench_configs(
     args: &crate::cli::BenchArgs,
     facts: &Facts,
     pg_version: PgVersion,
-) -> Result<Vec<crate::bench::Config>> {
+) -> Result<(Vec<crate::bench::Config>, SideFiles)> {
     use crate::bench::{self, Config};
     let ram = facts.memory.effective();
     let (cpus, storage) = (facts.cpu.effective(), facts.storage.kind.value);
@@ -159,6 +213,7 @@ fn bench_configs(
         variants.push((format!("dbtune {name}"), p));
     }
     variants.sort_by_key(|(n, _)| n.ends_with("initial-load"));
+    let mut side = SideFiles::default();
     for (label, p) in variants {
         let host = target::resolve(
             &target::Flags::default(),
@@ -170,11 +225,18 @@ fn bench_configs(
             },
         )?;
         let plan = plan::build(&p, &host)?;
-        let conf = render::render(&plan, None)?
-            .into_iter()
-            .find(|a| a.kind == FileKind::Postgres)
-            .expect("postgresql.conf is always rendered")
-            .content;
+        let files = render::render(&plan, None)?;
+        let file = |kind: FileKind| {
+            files
+                .iter()
+                .find(|a| a.kind == kind)
+                .map(|a| a.content.clone())
+        };
+        let conf = file(FileKind::Postgres).expect("postgresql.conf is always rendered");
+        if side.pgbouncer.is_none() && side.redis.is_none() {
+            side.pgbouncer = file(FileKind::Pgbouncer);
+            side.redis = file(FileKind::Redis);
+        }
         // No huge pages are reserved on this machine for the scratch cluster.
         let extra = if plan.postgres.value("huge_pages") == Some("on") {
             vec![("huge_pages".into(), "off".into())]
@@ -201,5 +263,5 @@ fn bench_configs(
             extra: vec![],
         });
     }
-    Ok(configs)
+    Ok((configs, side))
 }

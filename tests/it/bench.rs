@@ -428,3 +428,114 @@ fn bench_ram_without_a_cgroup_is_an_input_error() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// The profiles' own workloads (issue #24), tiny: COPY streams and more
+/// pgbench clients than max_connections through the profile's PgBouncer,
+/// the profile's Redis filled beside each cluster, and a write run sized
+/// from the defaults' WAL rate. While it runs, each config's host-sized
+/// cgroup holds its postgres, its pgbouncer and its redis-server; the
+/// report has the new workloads with the pooler's and Redis's counters,
+/// and nothing is left after.
+#[test]
+fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    harness::need("pgbouncer");
+    harness::need("redis-server");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let out_path = tmp.path().join("report.txt");
+    // low-memory at 4 GiB renders max_connections 33 and a pool of 25
+    // server connections: 40 pooled clients are more than the server
+    // takes; the write run's 4 go straight to it.
+    let mut bench = std::process::Command::new(bin)
+        .args(["bench", "--profile", "low-memory", "--ram", "4GiB"])
+        .args(["--only", "pooled-copy,pooled-tpcb,write", "--redis"])
+        .args(["--write-auto", "--write-seconds", "4"])
+        .args(["--rows", "20000", "--streams", "3", "--scale", "1"])
+        .args(["--clients", "4", "--pooled-clients", "40"])
+        .args(["--seconds", "2", "--runs", "1"])
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let comms = |cg: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(cg.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|p| std::fs::read_to_string(format!("/proc/{}/comm", p.trim())).ok())
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    let mut seen: Vec<std::path::PathBuf> = Vec::new();
+    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
+        for cg in bench_cgroups(pid) {
+            let c = comms(&cg);
+            let all = ["postgres", "pgbouncer", "redis-server"]
+                .iter()
+                .all(|want| c.iter().any(|have| have == want));
+            if all && !seen.contains(&cg) {
+                seen.push(cg);
+            }
+        }
+        if bench.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "bench failed:\n{err}");
+    assert_eq!(
+        seen.len(),
+        3,
+        "cgroups seen holding postgres, pgbouncer and redis-server: {seen:?}\n{err}"
+    );
+    let report = std::fs::read_to_string(&out_path).unwrap();
+    for line in [
+        "3 COPY streams through PgBouncer into an indexed table (seconds",
+        "CREATE INDEX after the pooled COPY (seconds",
+        "pgbench TPC-B, 40 clients through PgBouncer (simple protocol) (transactions/s",
+        "writes, checkpoints; the defaults wrote ",
+        "max waiting",
+        "wait ms/xact",
+        "redis MiB",
+        "redis RSS MiB",
+    ] {
+        assert!(report.contains(line), "no `{line}` in:\n{report}\n{err}");
+    }
+    assert!(!report.contains("failed"), "{report}\n{err}");
+    // The write run's length and its reason are said before it runs.
+    assert!(err.contains("write run: "), "{err}");
+    // Redis was at its maxmemory (111 MiB at 4 GiB) in every config's run.
+    // Counters are right-aligned under their header, 14 wide.
+    let mut lines = report
+        .lines()
+        .skip_while(|l| !l.contains("through PgBouncer (simple protocol)"))
+        .skip_while(|l| !l.contains("redis MiB"));
+    let header = lines.next().unwrap_or_default();
+    let end = header
+        .find("redis MiB")
+        .map_or(0, |i| i + "redis MiB".len());
+    let redis_mib: Vec<f64> = lines
+        .take(3)
+        .filter_map(|l| l.get(end.saturating_sub(14)..end)?.trim().parse().ok())
+        .collect();
+    assert_eq!(redis_mib.len(), 3, "{report}");
+    assert!(
+        redis_mib.iter().all(|m| *m > 90.0),
+        "{redis_mib:?}\n{report}"
+    );
+    assert!(
+        bench_cgroups(pid).is_empty(),
+        "cgroups left: {:?}",
+        bench_cgroups(pid)
+    );
+    assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left behind");
+}
