@@ -395,17 +395,15 @@ fn after_fixed_needs(
 pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
 
 /// maintenance_work_mem and the parallel index workers it can feed: the
-/// profile's value, else a 16th of PostgreSQL's share kept between 64 MB
-/// (or 32 MB per participant of `workers` + the leader) and 2 GB
+/// profile's value, else a 16th of PostgreSQL's share, at most 2 GB
 /// (PGTune's is 8 GB on Linux); never above a 16th of the share. Workers
 /// beyond what it feeds at 32 MB each would never be planned, so they are
 /// not asked.
 fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
     let sixteenth = pg_share.scale(1.0 / 16.0);
-    let wanted = asked.unwrap_or_else(|| {
-        let floor = ByteSize::mib(64).max(INDEX_PARTICIPANT_MEM * (u64::from(workers) + 1));
-        sixteenth.max(floor).min(ByteSize::gib(2))
-    });
+    // Unset: a 16th, at most 2 GB. (A floor above the 16th would be cut
+    // back to it below: the 16th is what the budget gives.)
+    let wanted = asked.unwrap_or_else(|| sixteenth.min(ByteSize::gib(2)));
     let mwm = wanted
         .min(sixteenth)
         .floor_to(ByteSize::mib(1))
