@@ -412,6 +412,19 @@ fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (By
     (mwm, workers.min(fed))
 }
 
+/// The most of RAM effective_cache_size says is cache (PGTune's 3/4, and
+/// the usual 50-75%): PostgreSQL reads through the page cache, so pages in
+/// shared_buffers are often in it too, and shared_buffers plus all the
+/// free page cache counts them twice (PostgreSQL's docs: "some data might
+/// exist in both places"). PostgreSQL alone on a large host would
+/// otherwise say 93% of RAM.
+pub const CACHE_RAM_SHARE: f64 = 0.75;
+
+/// effective_cache_size's cap on a host of `ram`.
+pub fn cache_cap(ram: ByteSize) -> ByteSize {
+    ram.scale(CACHE_RAM_SHARE).floor_to(ByteSize::mib(1))
+}
+
 /// Sizing PostgreSQL inside its share, after everything else took theirs.
 struct PgSizing<'a> {
     profile: &'a Profile,
@@ -653,7 +666,8 @@ impl PgSizing<'_> {
 
     /// effective_cache_size: shared_buffers plus the ARC when the data is on
     /// ZFS, else what the page cache keeps once the typical private memory
-    /// of PostgreSQL, Redis and the ARC are taken.
+    /// of PostgreSQL, Redis and the ARC are taken, at most
+    /// [`CACHE_RAM_SHARE`] of RAM.
     fn effective_cache_size(
         &self,
         shape: &PgShape,
@@ -678,6 +692,7 @@ impl PgSizing<'_> {
                     - self.redis.map_or(ByteSize::ZERO, |r| r.worst)
                     - self.arc.unwrap_or_default()
                     - typical_private)
+                    .min(cache_cap(self.host.ram.value))
                     .max(shape.shared_buffers)
             }
         }

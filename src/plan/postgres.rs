@@ -223,6 +223,13 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
         pg.effective_cache_size.pg(),
         if alloc.arc.is_some() && host.pg_on_zfs.value {
             "shared_buffers + the ZFS ARC cap: on ZFS the ARC, not the page cache, holds the data".to_string()
+        } else if pg.effective_cache_size == super::memory::cache_cap(host.ram.value) {
+            format!(
+                "{:.0}% of RAM: shared_buffers + the page cache left at a typical moment would be \
+                 more, but pages in shared_buffers are often in the page cache too (PostgreSQL \
+                 reads through it), so the sum counts them twice; a planner hint, allocates nothing",
+                super::memory::CACHE_RAM_SHARE * 100.0
+            )
         } else {
             "shared_buffers + the page cache left at a typical moment; a planner hint, allocates nothing".to_string()
         },

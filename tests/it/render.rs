@@ -467,6 +467,16 @@ fn comments_name_the_numbers_their_values_use() {
                 if why.contains("small host") {
                     assert!(mb(sb) < 512, "{label}");
                 }
+                let (why, ecs) = setting("effective_cache_size");
+                let cap = ram_mib * 3 / 4;
+                if !why.contains("clamped") {
+                    assert!(mb(ecs) <= cap, "{name} {ram}: {why} / {ecs}");
+                    assert_eq!(
+                        why.contains("75% of RAM"),
+                        mb(ecs) == cap,
+                        "{name} {ram}: {why} / {ecs}"
+                    );
+                }
                 let (why, _) = setting("shared_buffers");
                 if why.contains("PostgreSQL gets after") {
                     assert_eq!(
