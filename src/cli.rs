@@ -616,16 +616,11 @@ pub struct RenderArgs {
     /// docker-compose.yml and pg_hba.conf, listening on the network, Redis's
     /// password from the environment), or PostgreSQL's settings as an
     /// operator's file: a CloudNativePG `Cluster` (cluster.yaml, with the
-    /// pod's resources from the budget) or a Patroni fragment (patroni.yml).
+    /// pod's resources from the budget) or a Patroni fragment (patroni.yml)
+    /// [default: the profile's `layout`, else systemd].
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub layout: Option<Layout>,
 }
 
-/// `render --layout`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Layout {
-    Systemd,
-    Compose,
-    Cnpg,
-    Patroni,
-}
+/// `render --layout` (and a profile's `layout`).
+pub use crate::plan::layout::Layout;

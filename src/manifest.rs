@@ -26,6 +26,10 @@ pub struct Manifest {
     pub dbtune_version: String,
     pub profile: String,
     pub profile_origin: String,
+    /// Where the files run (`--layout` or the profile's): older manifests
+    /// without it were rendered for systemd.
+    #[serde(default)]
+    pub layout: crate::plan::layout::Layout,
     /// The resolved host: RAM, CPUs, storage, ZFS, PostgreSQL version, each
     /// with its source.
     pub host: HostRecord,

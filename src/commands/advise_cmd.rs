@@ -83,6 +83,7 @@ fn write_out(
         dbtune_version: env!("CARGO_PKG_VERSION").into(),
         profile: "advise".into(),
         profile_origin: crate::secret::args_masked(&from).into_owned(),
+        layout: Default::default(),
         host: host.into(),
         reserves: host.reserves.clone(),
         assumptions: host.assumptions.clone(),

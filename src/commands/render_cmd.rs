@@ -110,20 +110,29 @@ fn choose_services(profile: Profile, services: &[Service], only: &[FileKind]) ->
 
 pub(super) fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
     use crate::cli::Layout;
-    let layout = args.layout.unwrap_or(Layout::Systemd);
+    let (profile, origin, host, without_only) = resolve(&args)?;
+    // The flag, else the profile's (how the team deploys), else systemd.
+    let layout = args.layout.or(profile.layout).unwrap_or_default();
     if layout != Layout::Systemd && !args.only.is_empty() {
         // The compose file mounts every file beside it; an operator's file
         // is one file.
+        let (whose, hint) = if args.layout.is_some() {
+            (
+                "--layout",
+                "leave out --only (or use --services to choose the services)",
+            )
+        } else {
+            (
+                "the profile's layout",
+                "leave out --only, or add --layout systemd to print single files",
+            )
+        };
         return Err(Error::plain(
-            format!(
-                "--only cannot be used with --layout {}: its files go together",
-                format!("{layout:?}").to_lowercase()
-            ),
-            "leave out --only (or use --services to choose the services)",
+            format!("--only cannot be used with {whose} {layout}: its files go together"),
+            hint,
         )
         .into());
     }
-    let (profile, origin, host, without_only) = resolve(&args)?;
     let (plan, mut artifacts) = render_checked(&args, &profile, &host, layout)?;
     let mut without_only = without_only;
     let operator = match layout {
@@ -171,6 +180,7 @@ pub(super) fn render_cmd(args: RenderArgs) -> Result<ExitCode> {
                 dbtune_version: env!("CARGO_PKG_VERSION").into(),
                 profile: profile.name.clone(),
                 profile_origin: origin.to_string(),
+                layout,
                 host: (&plan.host).into(),
                 reserves: plan.host.reserves.clone(),
                 assumptions: plan.host.assumptions.clone(),
@@ -210,7 +220,8 @@ fn render_checked(
     host: &Host,
     layout: crate::cli::Layout,
 ) -> Result<(plan::Plan, Vec<render::Artifact>)> {
-    let plan = plan::build(profile, host)?;
+    let mut plan = plan::build(profile, host)?;
+    plan.layout = layout;
     let compose = layout == crate::cli::Layout::Compose;
     let plan = if compose {
         plan::layout::compose(plan)

@@ -3,7 +3,49 @@
 //! network: what changes is only where services listen, where Redis keeps
 //! its files and how PgBouncer finds PostgreSQL, each with its reason.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use super::{Plan, Sections, Setting};
+
+/// Where the files run: `render --layout`, or a profile's `layout` (how a
+/// team deploys), the flag first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// The host's services, with systemd drop-ins (and a compose override
+    /// for the limits).
+    #[default]
+    Systemd,
+    /// Every service in its official image on one compose network.
+    Compose,
+    /// PostgreSQL's settings as a CloudNativePG `Cluster`.
+    Cnpg,
+    /// PostgreSQL's settings as a Patroni fragment.
+    Patroni,
+}
+
+impl Layout {
+    /// Every layout, as a profile or `--layout` spells it.
+    pub const ALL: [Layout; 4] = [
+        Layout::Systemd,
+        Layout::Compose,
+        Layout::Cnpg,
+        Layout::Patroni,
+    ];
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layout::Systemd => "systemd",
+            Layout::Compose => "compose",
+            Layout::Cnpg => "cnpg",
+            Layout::Patroni => "patroni",
+        })
+    }
+}
 
 /// The file the compose layout mounts as PostgreSQL's pg_hba.conf.
 pub const COMPOSE_HBA: &str = "/etc/postgresql/pg_hba.conf";
@@ -32,6 +74,7 @@ fn replace(s: &mut Sections, name: &str, value: impl ToString, reason: impl Into
 /// official image has its volume, and PgBouncer reaches PostgreSQL by its
 /// service name. Memory, connections and every other value stay the plan's.
 pub fn compose(mut plan: Plan) -> Plan {
+    plan.layout = Layout::Compose;
     let pg = &mut plan.postgres;
     replace(
         pg,

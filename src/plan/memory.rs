@@ -399,23 +399,34 @@ fn after_fixed_needs(
 pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
 
 /// maintenance_work_mem and the parallel index workers it can feed: the
-/// profile's value, else a 16th of PostgreSQL's share kept between 64 MB
-/// (or 32 MB per participant of `workers` + the leader) and 2 GB
+/// profile's value, else a 16th of PostgreSQL's share, at most 2 GB
 /// (PGTune's is 8 GB on Linux); never above a 16th of the share. Workers
 /// beyond what it feeds at 32 MB each would never be planned, so they are
 /// not asked.
 fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
     let sixteenth = pg_share.scale(1.0 / 16.0);
-    let wanted = asked.unwrap_or_else(|| {
-        let floor = ByteSize::mib(64).max(INDEX_PARTICIPANT_MEM * (u64::from(workers) + 1));
-        sixteenth.max(floor).min(ByteSize::gib(2))
-    });
+    // Unset: a 16th, at most 2 GB. (A floor above the 16th would be cut
+    // back to it below: the 16th is what the budget gives.)
+    let wanted = asked.unwrap_or_else(|| sixteenth.min(ByteSize::gib(2)));
     let mwm = wanted
         .min(sixteenth)
         .floor_to(ByteSize::mib(1))
         .max(ByteSize::mib(1));
     let fed = (mwm.bytes() / INDEX_PARTICIPANT_MEM.bytes()).saturating_sub(1) as u32;
     (mwm, workers.min(fed))
+}
+
+/// The most of RAM effective_cache_size says is cache (PGTune's 3/4, and
+/// the usual 50-75%): PostgreSQL reads through the page cache, so pages in
+/// shared_buffers are often in it too, and shared_buffers plus all the
+/// free page cache counts them twice (PostgreSQL's docs: "some data might
+/// exist in both places"). PostgreSQL alone on a large host would
+/// otherwise say 93% of RAM.
+pub const CACHE_RAM_SHARE: f64 = 0.75;
+
+/// effective_cache_size's cap on a host of `ram`.
+pub fn cache_cap(ram: ByteSize) -> ByteSize {
+    ram.scale(CACHE_RAM_SHARE).floor_to(ByteSize::mib(1))
 }
 
 /// Sizing PostgreSQL inside its share, after everything else took theirs.
@@ -659,7 +670,8 @@ impl PgSizing<'_> {
 
     /// effective_cache_size: shared_buffers plus the ARC when the data is on
     /// ZFS, else what the page cache keeps once the typical private memory
-    /// of PostgreSQL, Redis and the ARC are taken.
+    /// of PostgreSQL, Redis and the ARC are taken, at most
+    /// [`CACHE_RAM_SHARE`] of RAM.
     fn effective_cache_size(
         &self,
         shape: &PgShape,
@@ -684,6 +696,7 @@ impl PgSizing<'_> {
                     - self.redis.map_or(ByteSize::ZERO, |r| r.worst)
                     - self.arc.unwrap_or_default()
                     - typical_private)
+                    .min(cache_cap(self.host.ram.value))
                     .max(shape.shared_buffers)
             }
         }

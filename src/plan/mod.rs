@@ -103,6 +103,9 @@ pub struct Plan {
     /// Where a cap bound (connections, pools, memory shares shrunk to
     /// fit): what the profile asked and what was given.
     pub notes: Vec<String>,
+    /// Where the files run: templates say what is true there (where a
+    /// password comes from, how a service is applied).
+    pub layout: layout::Layout,
 }
 
 /// Builds the plan, or refuses with the numbers when the profile's fixed
@@ -129,6 +132,7 @@ pub fn build(profile: &Profile, host: &Host) -> Result<Plan, crate::error::Error
         zfs,
         sysctl,
         notes: alloc.notes.clone(),
+        layout: layout::Layout::Systemd,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use crate::facts::StorageKind;
 use crate::profile::{Profile, Workload};
+use crate::units::ByteSize;
 use crate::version::PgVersion;
 
 use super::memory::Allocation;
@@ -117,17 +118,31 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
                 p.shared_buffers_fraction.0, pg.share
             )
         } else {
-            format!(
-                "{:.0}% of the {} PostgreSQL gets after the OS, reservations{}",
-                p.shared_buffers_fraction.0 * 100.0,
-                pg.share,
-                match (&alloc.redis, alloc.arc) {
-                    (Some(_), Some(_)) => ", Redis and the ZFS ARC",
-                    (Some(_), None) => " and Redis",
-                    (None, Some(_)) => " and the ZFS ARC",
-                    (None, None) => "",
+            {
+                // Only what this host has: "the OS and Redis", not a list
+                // with reservations that are not there.
+                let mut before = vec!["the OS"];
+                if !profile.reserve.is_empty() {
+                    before.push("reservations");
                 }
-            )
+                if alloc.redis.is_some() {
+                    before.push("Redis");
+                }
+                if alloc.arc.is_some() {
+                    before.push("the ZFS ARC");
+                }
+                let last = before.pop().unwrap_or("the OS");
+                let listed = if before.is_empty() {
+                    last.to_string()
+                } else {
+                    format!("{} and {last}", before.join(", "))
+                };
+                format!(
+                    "{:.0}% of the {} PostgreSQL gets after {listed}",
+                    p.shared_buffers_fraction.0 * 100.0,
+                    pg.share,
+                )
+            }
         },
     );
     sec.set(
@@ -175,10 +190,22 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
                 pg.share
             ),
             None => format!(
-                "a 16th of PostgreSQL's {} share, kept between 64 MB (or 32 MB for each of the \
-                 {} parallel index workers and the leader) and 2 GB: each manual CREATE INDEX \
-                 or VACUUM session holds it, and the budget counts them",
-                pg.share, pg.max_parallel_maintenance
+                "{}; it feeds {} parallel index worker(s) and the leader at 32 MB each \
+                 (plan_create_index_workers): each manual CREATE INDEX or VACUUM session holds it, \
+                 and the budget counts them",
+                if pg.maintenance_work_mem >= ByteSize::gib(2) {
+                    format!("a 16th of PostgreSQL's {} share, at most 2 GB", pg.share)
+                } else if pg.maintenance_work_mem < ByteSize::mib(64) {
+                    format!(
+                        "a 16th of PostgreSQL's {} share, below PostgreSQL's default 64 MB: the \
+                         budget of this small host has no more room (VACUUM and index builds \
+                         take more passes)",
+                        pg.share
+                    )
+                } else {
+                    format!("a 16th of PostgreSQL's {} share", pg.share)
+                },
+                pg.max_parallel_maintenance
             ),
         },
     );
@@ -196,6 +223,13 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
         pg.effective_cache_size.pg(),
         if alloc.arc.is_some() && host.pg_on_zfs.value {
             "shared_buffers + the ZFS ARC cap: on ZFS the ARC, not the page cache, holds the data".to_string()
+        } else if pg.effective_cache_size == super::memory::cache_cap(host.ram.value) {
+            format!(
+                "{:.0}% of RAM: shared_buffers + the page cache left at a typical moment would be \
+                 more, but pages in shared_buffers are often in the page cache too (PostgreSQL \
+                 reads through it), so the sum counts them twice; a planner hint, allocates nothing",
+                super::memory::CACHE_RAM_SHARE * 100.0
+            )
         } else {
             "shared_buffers + the page cache left at a typical moment; a planner hint, allocates nothing".to_string()
         },
@@ -231,7 +265,7 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     }
     let (compression, why) = wal_compression(host);
     sec.set("wal_compression", compression, why);
-    checkpoints(sec, profile.workload);
+    checkpoints(sec, profile.workload, alloc.pg.shared_buffers);
     zfs_wal(sec, host);
     if host.pg_version.value >= 17 && replication {
         sec.set(
@@ -271,36 +305,53 @@ fn wal_compression(host: &Host) -> (&'static str, String) {
     }
 }
 
-/// WAL kept and checkpoint spacing, by workload.
-fn checkpoints(sec: &mut super::Section, workload: Workload) {
+/// shared_buffers below which a web or mixed host keeps little WAL: a
+/// checkpoint has little to write, and such hosts have small disks.
+const SMALL_HOST_SHARED_BUFFERS: ByteSize = ByteSize::mib(512);
+
+/// WAL kept and checkpoint spacing, by workload and, for web and mixed,
+/// by how much a checkpoint may have to write (shared_buffers).
+fn checkpoints(sec: &mut super::Section, workload: Workload, shared_buffers: ByteSize) {
+    let small = shared_buffers < SMALL_HOST_SHARED_BUFFERS;
+    let small_why = format!(
+        "a small host (shared_buffers {}, under 512 MB): a checkpoint has little to write, so keep \
+         WAL on disk small and recovery short",
+        shared_buffers.pg()
+    );
     let (min_wal, max_wal, timeout, why) = match workload {
+        Workload::Web | Workload::Mixed if small => ("256MB", "1GB", "5min", small_why),
         Workload::Web => (
-            "256MB",
             "1GB",
+            "4GB",
             "5min",
-            "a small host: keep WAL on disk and recovery short",
+            format!(
+                "short web writes with shared_buffers {}: 4 GB of WAL (PGTune's web) lets \
+                 checkpoints come by time, not forced by size, and 5 minutes keeps recovery short",
+                shared_buffers.pg()
+            ),
         ),
         Workload::Ingest => (
             "2GB",
             "8GB",
             "15min",
-            "bulk loads write WAL fast: checkpoints by time, not by size",
+            "bulk loads write WAL fast: checkpoints by time, not by size".to_string(),
         ),
         Workload::Mixed => (
             "1GB",
             "4GB",
             "10min",
-            "spread checkpoints over a busy mixed load",
+            "spread checkpoints over a busy mixed load".to_string(),
         ),
         Workload::Analytics => (
             "1GB",
             "8GB",
             "15min",
-            "a reporting database writes in batch loads: checkpoints by time, not by size",
+            "a reporting database writes in batch loads: checkpoints by time, not by size"
+                .to_string(),
         ),
     };
     sec.set("min_wal_size", min_wal, "WAL segments kept for reuse");
-    sec.set("max_wal_size", max_wal, why);
+    sec.set("max_wal_size", max_wal, &why);
     sec.set("checkpoint_timeout", timeout, why);
     sec.set(
         "checkpoint_completion_target",
@@ -656,14 +707,19 @@ mod tests {
     #[test]
     fn checkpoints_are_spaced_by_workload() {
         // (workload, max_wal_size, checkpoint_timeout)
+        // (workload, shared_buffers, max_wal_size, checkpoint_timeout):
+        // web and mixed keep 1 GB only on a small host.
         let rows = [
-            (Workload::Web, "1GB", "5min"),
-            (Workload::Ingest, "8GB", "15min"),
-            (Workload::Mixed, "4GB", "10min"),
+            (Workload::Web, ByteSize::mib(335), "1GB", "5min"),
+            (Workload::Web, ByteSize::gib(16), "4GB", "5min"),
+            (Workload::Ingest, ByteSize::mib(335), "8GB", "15min"),
+            (Workload::Mixed, ByteSize::mib(143), "1GB", "5min"),
+            (Workload::Mixed, ByteSize::gib(3), "4GB", "10min"),
+            (Workload::Analytics, ByteSize::mib(512), "8GB", "15min"),
         ];
-        for (workload, max_wal, timeout) in rows {
+        for (workload, sb, max_wal, timeout) in rows {
             let mut s = Sections::default();
-            checkpoints(s.section("t"), workload);
+            checkpoints(s.section("t"), workload, sb);
             assert_eq!(value(&s, "max_wal_size"), Some(max_wal), "{workload:?}");
             assert_eq!(
                 value(&s, "checkpoint_timeout"),

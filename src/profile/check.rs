@@ -17,8 +17,24 @@ impl Profile {
     /// values end up in config files and a shell script.
     pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
         let hint = "see docs/profiles.md for every field and its default";
-        let p: Profile =
-            toml::from_str(text).map_err(|e| Error::from_toml(path, text, &e, hint))?;
+        let p: Profile = toml::from_str(text).map_err(|e| {
+            let err = Error::from_toml(path, text, &e, hint);
+            // A layout dbtune does not know: say which it does.
+            let at_layout = err
+                .place()
+                .and_then(|pl| pl.line)
+                .and_then(|n| text.lines().nth(n.saturating_sub(1)))
+                .is_some_and(|l| {
+                    l.trim_start()
+                        .strip_prefix("layout")
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                });
+            if at_layout {
+                err.with_hint(LAYOUT_HINT)
+            } else {
+                err
+            }
+        })?;
         if let Err(bad) = p.check() {
             let keys: Vec<&str> = bad.path.iter().map(String::as_str).collect();
             let line = toml_line(text, &keys);
@@ -63,6 +79,11 @@ impl Profile {
         Ok(())
     }
 }
+
+/// The layouts a profile's `layout` may name, and what each renders.
+const LAYOUT_HINT: &str = "layout is one of systemd (the host's services, with systemd drop-ins; \
+     the default), compose (every service in its official image on a compose network), cnpg (a \
+     CloudNativePG Cluster) or patroni (a Patroni fragment); `render --layout` overrides it";
 
 fn is_profile_name(s: &str) -> bool {
     let mut chars = s.chars();

@@ -545,6 +545,10 @@ pub struct Profile {
     pub name: String,
     pub description: String,
     pub workload: Workload,
+    /// Where the files run, as the team deploys: `render --layout`
+    /// overrides it. Unset: systemd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::plan::layout::Layout>,
     pub host: NominalHost,
     #[serde(default)]
     pub reserve: Vec<Reservation>,

@@ -367,6 +367,19 @@ pub struct Limit {
     pub nofile_reason: String,
 }
 
+/// The open-file limit a service gets at least: the usual soft limit.
+const NOFILE_FLOOR: u64 = 1024;
+
+/// The words for a limit raised to [`NOFILE_FLOOR`], so the comment's
+/// sum and the value agree.
+fn at_least(need: u64) -> String {
+    if need < NOFILE_FLOOR {
+        format!(" ({need}), raised to {NOFILE_FLOOR}, the usual soft limit")
+    } else {
+        String::new()
+    }
+}
+
 /// The limits that make the budget real, from the budget of the rendered
 /// files: per service, MemoryMax is its worst case (rounded up to a MiB),
 /// so the limits add up to the budget's services.
@@ -387,19 +400,23 @@ pub fn limits_of(plan: &Plan, budget: &crate::read::budget::Budget) -> Vec<Limit
                 (Service::Pgbouncer, Some(b), _) => {
                     let clients = setting(b, "max_client_conn").unwrap_or(100);
                     let servers = setting(b, "max_db_connections").unwrap_or(0);
+                    let need = clients + servers + 100;
                     (
-                        (clients + servers + 100).max(1024),
+                        need.max(NOFILE_FLOOR),
                         format!(
-                            "one per client ({clients}) and per server connection ({servers}), plus 100 for PgBouncer itself"
+                            "one per client ({clients}) and per server connection ({servers}), plus 100 for PgBouncer itself{}",
+                            at_least(need)
                         ),
                     )
                 }
                 (Service::Redis, _, Some(r)) => {
                     let clients = setting(r, "maxclients").unwrap_or(10000);
+                    let need = clients + 128;
                     (
-                        (clients + 128).max(1024),
+                        need.max(NOFILE_FLOOR),
                         format!(
-                            "one per client (maxclients {clients}), plus the 32 Redis keeps and some for files"
+                            "one per client (maxclients {clients}), plus the 32 Redis keeps and some for files{}",
+                            at_least(need)
                         ),
                     )
                 }

@@ -525,3 +525,163 @@ fn only_is_refused_with_the_compose_layout() {
     );
     assert!(harness::whole_output(&out).contains("its files go together"));
 }
+
+/// low-memory as a team that deploys with compose writes it: the seed's
+/// profile with `layout = "compose"`, in a file.
+fn compose_profile(dir: &Path) -> PathBuf {
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/low-memory.toml"))
+            .unwrap()
+            .replacen(
+                "workload = \"web\"\n",
+                "workload = \"web\"\nlayout = \"compose\"\n",
+                1,
+            );
+    assert!(text.contains("layout = \"compose\""));
+    let path = dir.join("low-memory.toml");
+    harness::write(&path, &text);
+    path
+}
+
+/// The files of `dir` by name, the manifest left out (it names where the
+/// profile was read from).
+fn files_of(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "dbtune-manifest.json")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A profile's `layout` renders what `--layout` renders: the same files,
+/// the layout recorded in the manifest, and check-budget judges both
+/// directories alike.
+#[test]
+fn a_profile_layout_renders_the_files_the_flag_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = compose_profile(tmp.path());
+    let by_flag = tmp.path().join("by-flag");
+    let by_profile = tmp.path().join("by-profile");
+    let host = ["--ram", "4GiB", "--cpus", "2", "--pg-version", "16"];
+    harness::dbtune()
+        .args(["render", "--profile", "low-memory", "--layout", "compose"])
+        .args(host)
+        .arg("--out")
+        .arg(&by_flag)
+        .assert()
+        .success();
+    harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(&profile)
+        .args(host)
+        .arg("--out")
+        .arg(&by_profile)
+        .assert()
+        .success();
+    let flag_files = files_of(&by_flag);
+    assert!(
+        flag_files.iter().any(|(n, _)| n == "docker-compose.yml"),
+        "{flag_files:?}"
+    );
+    assert_eq!(files_of(&by_profile), flag_files);
+    for dir in [&by_flag, &by_profile] {
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("dbtune-manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["layout"], "compose", "{}", dir.display());
+    }
+    let check = |dir: &Path| {
+        let out = harness::dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--pg-version", "16"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", harness::whole_output(&out));
+        harness::whole_output(&out).replace(&dir.display().to_string(), "DIR")
+    };
+    assert_eq!(check(&by_profile), check(&by_flag));
+}
+
+/// `--layout` overrides the profile's: the compose profile rendered with
+/// `--layout systemd` is the seed's systemd rendering.
+#[test]
+fn the_layout_flag_overrides_the_profiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = compose_profile(tmp.path());
+    let out = harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(&profile)
+        .args(["--ram", "4GiB", "--cpus", "2", "--pg-version", "16"])
+        .args(["--layout", "systemd"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", harness::whole_output(&out));
+    let systemd = String::from_utf8(out.stdout).unwrap();
+    assert!(systemd.contains("postgresql.service.conf"), "{systemd}");
+    assert_eq!(systemd, render_stdout(&[]));
+    // The profile's compose with --only: refused, with the way out.
+    let out = harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(&profile)
+        .args(["--ram", "4GiB", "--only", "redis"])
+        .output()
+        .unwrap();
+    let said = harness::whole_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("the profile's layout compose"), "{said}");
+    assert!(said.contains("--layout systemd"), "{said}");
+}
+
+/// A layout dbtune does not know is an error at its line, with the
+/// layouts it knows.
+#[test]
+fn an_unknown_profile_layout_is_an_error_at_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = compose_profile(tmp.path());
+    let text = fs::read_to_string(&profile)
+        .unwrap()
+        .replace("layout = \"compose\"", "layout = \"kubernetes\"");
+    harness::write(&profile, &text);
+    let out = harness::dbtune()
+        .current_dir(tmp.path())
+        .args(["render", "--profile-file", "low-memory.toml"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!(harness::whole_output(&out));
+}
+
+/// redis.conf's header says where the password comes from in each layout,
+/// and the sysctl file says whose kernel it is for.
+#[test]
+fn headers_say_what_is_true_in_each_layout() {
+    let compose = render_stdout(&["--layout", "compose"]);
+    let systemd = render_stdout(&[]);
+    let redis = |all: &str| {
+        all.split("# ==> ")
+            .find(|f| f.starts_with("redis.conf <=="))
+            .unwrap()
+            .lines()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        redis(&compose).contains("--requirepass from $REDIS_PASSWORD"),
+        "{compose}"
+    );
+    assert!(
+        !redis(&compose).contains("include /path/to/it"),
+        "{compose}"
+    );
+    assert!(redis(&systemd).contains("include /path/to/it"), "{systemd}");
+    assert!(compose.contains("For the host that runs the containers"));
+    assert!(!systemd.contains("For the host that runs the containers"));
+}

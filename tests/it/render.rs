@@ -369,8 +369,12 @@ fn open_file_limits_never_exceed_the_kernels_nr_open() {
 }
 
 /// The comment above a setting says the number it uses: over a grid of
-/// hosts, "one per CPU (N" and "at most N" name the value written below,
-/// and the systemd drop-in names the instance to restart.
+/// hosts (700 MiB to 768 GiB, 1 to 128 CPUs; each seed, and PostgreSQL
+/// alone for each workload), "one per CPU (N" and "at most N" name the
+/// value written below, maintenance_work_mem's bounds and the index
+/// workers it feeds are the values written, the WAL's "small host" is one,
+/// shared_buffers names only what this host has, and the systemd drop-in
+/// names the instance to restart.
 #[test]
 fn comments_name_the_numbers_their_values_use() {
     let number_after = |text: &str, marker: &str| -> Option<u32> {
@@ -379,12 +383,36 @@ fn comments_name_the_numbers_their_values_use() {
             .next()
             .and_then(|n| n.parse().ok())
     };
-    for (name, _) in BUILTIN {
-        let p = profile(name);
-        for cpus in [1u32, 2, 8, 32, 33, 64, 128] {
-            for ram in [8u64, 64, 256] {
-                let h = host_for(&p, Some(ByteSize::gib(ram)), Some(cpus), None, None);
-                let Ok(plan) = plan::build(&p, &h) else {
+    let mb = |v: &str| -> u64 {
+        let v = v.trim_matches('\'');
+        match (
+            v.strip_suffix("GB"),
+            v.strip_suffix("MB"),
+            v.strip_suffix("kB"),
+        ) {
+            (Some(n), _, _) => n.parse::<u64>().unwrap() * 1024,
+            (_, Some(n), _) => n.parse().unwrap(),
+            (_, _, Some(n)) => n.parse::<u64>().unwrap() / 1024,
+            _ => panic!("{v}"),
+        }
+    };
+    let mut profiles: Vec<Profile> = BUILTIN.iter().map(|(n, _)| profile(n)).collect();
+    for w in [
+        dbtune::profile::Workload::Web,
+        dbtune::profile::Workload::Analytics,
+        dbtune::profile::Workload::Ingest,
+    ] {
+        profiles.push(profile(dbtune::profile::GENERIC).with_workload(Some(w)).0);
+    }
+    for p in &profiles {
+        let name = format!("{} ({})", p.name, p.workload);
+        for cpus in [1u32, 2, 4, 8, 12, 32, 33, 64, 96, 128] {
+            for ram_mib in [
+                700u64, 3072, 8192, 12288, 49152, 65536, 98304, 262144, 786432,
+            ] {
+                let ram = format!("{ram_mib} MiB");
+                let h = host_for(p, Some(ByteSize::mib(ram_mib)), Some(cpus), None, None);
+                let Ok(plan) = plan::build(p, &h) else {
                     continue;
                 };
                 let files = render::render(&plan, None).unwrap();
@@ -403,8 +431,62 @@ fn comments_name_the_numbers_their_values_use() {
                     .trim()
                     .parse()
                     .unwrap();
+                let setting = |key: &str| -> (&str, &str) {
+                    let at = lines
+                        .iter()
+                        .position(|l| l.starts_with(&format!("{key} = ")))
+                        .unwrap_or_else(|| panic!("{name} {ram}: no {key}"));
+                    (lines[at - 1], lines[at].split(" = ").nth(1).unwrap())
+                };
+                let (why, mwm) = setting("maintenance_work_mem");
+                let label = format!("{name} {cpus} CPUs {ram}: {why} / {mwm}");
+                let (_, index_workers) = setting("max_parallel_maintenance_workers");
+                let index_workers: u64 = index_workers.parse().unwrap();
+                let mwm = mb(mwm);
+                assert_eq!(
+                    why.contains("below PostgreSQL's default 64 MB"),
+                    mwm < 64,
+                    "{label}"
+                );
+                assert_eq!(why.contains("at most 2 GB"), mwm == 2048, "{label}");
+                assert_eq!(
+                    number_after(why, "it feeds ").map(u64::from),
+                    Some(index_workers),
+                    "{label}"
+                );
+                assert!(
+                    (index_workers + 1) * 32 <= mwm || index_workers == 0,
+                    "{label}"
+                );
+                let (why, _) = setting("max_wal_size");
+                let (_, sb) = setting("shared_buffers");
+                let label = format!("{name} {cpus} CPUs {ram}: {why} / shared_buffers {sb}");
+                if why.contains("shared_buffers") {
+                    assert!(why.contains(&format!("shared_buffers {sb}")), "{label}");
+                }
+                if why.contains("small host") {
+                    assert!(mb(sb) < 512, "{label}");
+                }
+                let (why, ecs) = setting("effective_cache_size");
+                let cap = ram_mib * 3 / 4;
+                if !why.contains("clamped") {
+                    assert!(mb(ecs) <= cap, "{name} {ram}: {why} / {ecs}");
+                    assert_eq!(
+                        why.contains("75% of RAM"),
+                        mb(ecs) == cap,
+                        "{name} {ram}: {why} / {ecs}"
+                    );
+                }
+                let (why, _) = setting("shared_buffers");
+                if why.contains("PostgreSQL gets after") {
+                    assert_eq!(
+                        why.contains("reservations"),
+                        !p.reserve.is_empty(),
+                        "{name} {ram}: {why}"
+                    );
+                }
                 let comment = lines[at - 1];
-                let label = format!("{name} {cpus} CPUs {ram} GiB: {comment} / {}", lines[at]);
+                let label = format!("{name} {cpus} CPUs {ram}: {comment} / {}", lines[at]);
                 if let Some(n) = number_after(comment, "one per CPU (") {
                     assert_eq!(n, value, "{label}");
                 }
@@ -426,11 +508,41 @@ fn comments_name_the_numbers_their_values_use() {
                     .find(|a| a.file == "postgresql.service.conf")
                     .unwrap()
                     .content;
+                // Each LimitNOFILE= is the sum its comment gives, or says
+                // what raised it.
+                for l in &limits {
+                    let lines: Vec<&str> = l.content.lines().collect();
+                    let Some(at) = lines.iter().position(|x| x.starts_with("LimitNOFILE=")) else {
+                        continue;
+                    };
+                    let value: u64 = lines[at]["LimitNOFILE=".len()..].parse().unwrap();
+                    let why = lines[at - 1];
+                    let sum = match (
+                        number_after(why, "one per client ("),
+                        number_after(why, "per server connection ("),
+                        number_after(why, "(maxclients "),
+                    ) {
+                        (Some(c), Some(s), _) => Some(u64::from(c + s) + 100),
+                        (_, _, Some(c)) => Some(u64::from(c) + 128),
+                        _ => None,
+                    };
+                    if let Some(sum) = sum {
+                        if sum != value {
+                            assert!(
+                                why.contains(&format!("({sum}), raised to {value}")),
+                                "{name} {ram} {}: {why} / {value}",
+                                l.file
+                            );
+                        }
+                    }
+                }
+                // The instance ends its line: the next line is not joined to it.
                 assert!(
-                    dropin.contains(&format!(
-                        "systemctl restart postgresql@{}-main",
-                        h.pg_version.value
-                    )),
+                    dropin.lines().any(|l| l
+                        == format!(
+                            "#   systemctl daemon-reload && systemctl restart postgresql@{}-main",
+                            h.pg_version.value
+                        )),
                     "{dropin}"
                 );
             }
