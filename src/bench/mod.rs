@@ -369,27 +369,11 @@ fn pooled_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<(f64, f64)
          WITH (autovacuum_enabled = false)",
     )?;
     c.psql("CHECKPOINT")?;
-    let start = Instant::now();
-    let results: Vec<Result<f64>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    let mut cmd = p.client(c, "psql");
-                    cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
-                    timed_command(cmd, &["-c", "COPY bench_pooled FROM STDIN"], Some(chunk))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("copy thread"))
-            .collect()
-    });
-    let copy = start.elapsed().as_secs_f64();
-    for r in results {
-        r?;
-    }
+    let copy = streams(chunks, |chunk| {
+        let mut cmd = p.client(c, "psql");
+        cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
+        timed_command(cmd, &["-c", "COPY bench_pooled FROM STDIN"], Some(chunk))
+    })?;
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_pooled (payload)"], None)?;
     c.psql("DROP TABLE bench_pooled")?;
     Ok((copy, index))
@@ -399,16 +383,22 @@ fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
     c.psql("DROP TABLE IF EXISTS bench_streams")?;
     c.psql("CREATE TABLE bench_streams (id bigint, payload text, n int) WITH (autovacuum_enabled = false)")?;
     c.psql("CHECKPOINT")?;
+    let elapsed = streams(chunks, |chunk| {
+        timed_psql(c, &["-c", "COPY bench_streams FROM STDIN"], Some(chunk))
+    })?;
+    c.psql("DROP TABLE bench_streams")?;
+    Ok(elapsed)
+}
+
+/// Seconds until every chunk has gone through `copy`, all at once (one
+/// thread, one client each); the first stream's error if one failed.
+fn streams<F>(chunks: &[Vec<u8>], copy: F) -> Result<f64>
+where
+    F: Fn(&[u8]) -> Result<f64> + Sync,
+{
     let start = Instant::now();
     let results: Vec<Result<f64>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    timed_psql(c, &["-c", "COPY bench_streams FROM STDIN"], Some(chunk))
-                })
-            })
-            .collect();
+        let handles: Vec<_> = chunks.iter().map(|chunk| s.spawn(|| copy(chunk))).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("copy thread"))
@@ -418,7 +408,6 @@ fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
     for r in results {
         r?;
     }
-    c.psql("DROP TABLE bench_streams")?;
     Ok(elapsed)
 }
 

@@ -311,23 +311,28 @@ impl Pooler {
         cmd
     }
 
+    /// psql running `SHOW what` on the admin console, rows split on `|`
+    /// under the header's column names (read with [`parse_show`]).
+    fn show_command(&self, c: &Cluster, what: &str) -> Command {
+        let mut cmd = self.client(c, "psql");
+        cmd.args([
+            "-XA",
+            "-F",
+            "|",
+            "-P",
+            "footer=off",
+            "-d",
+            "pgbouncer",
+            "-c",
+        ])
+        .arg(format!("SHOW {what}"));
+        cmd
+    }
+
     /// One admin console command's rows, split on `|`, with the header's
     /// column names.
     fn show(&self, c: &Cluster, what: &str) -> Result<Vec<Vec<(String, String)>>> {
-        let out = self
-            .client(c, "psql")
-            .args([
-                "-XA",
-                "-F",
-                "|",
-                "-P",
-                "footer=off",
-                "-d",
-                "pgbouncer",
-                "-c",
-            ])
-            .arg(format!("SHOW {what}"))
-            .output()?;
+        let out = self.show_command(c, what).output()?;
         if !out.status.success() {
             bail!(
                 "SHOW {what}: {}",
@@ -339,12 +344,7 @@ impl Pooler {
 
     /// Clients waiting for a server connection now, over every pool.
     pub fn clients_waiting(&self, c: &Cluster) -> Result<f64> {
-        let rows = self.show(c, "POOLS")?;
-        Ok(rows
-            .iter()
-            .filter(|r| field(r, "database") == Some("postgres"))
-            .filter_map(|r| field(r, "cl_waiting")?.parse::<f64>().ok())
-            .sum())
+        Ok(waiting(&self.show(c, "POOLS")?))
     }
 
     /// (transactions, microseconds clients waited for a server) so far.
@@ -361,6 +361,15 @@ impl Pooler {
         };
         Ok((num("total_xact_count")?, num("total_wait_time")?))
     }
+}
+
+/// Clients waiting for a server connection in the bench database's pools,
+/// from `SHOW POOLS` rows.
+fn waiting(rows: &[Vec<(String, String)>]) -> f64 {
+    rows.iter()
+        .filter(|r| field(r, "database") == Some("postgres"))
+        .filter_map(|r| field(r, "cl_waiting")?.parse::<f64>().ok())
+        .sum()
 }
 
 /// psql's unaligned output (header line, then rows) as column-named rows.
@@ -396,28 +405,12 @@ impl WaitSampler {
     pub fn start(p: &Pooler, c: &Cluster) -> WaitSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let mut cmd = p.client(c, "psql");
-        cmd.args([
-            "-XA",
-            "-F",
-            "|",
-            "-P",
-            "footer=off",
-            "-d",
-            "pgbouncer",
-            "-c",
-            "SHOW POOLS",
-        ]);
+        let mut cmd = p.show_command(c, "POOLS");
         let handle = std::thread::spawn(move || {
             let mut most = 0.0f64;
             while !flag.load(Ordering::Relaxed) {
                 if let Ok(out) = cmd.output() {
-                    let n: f64 = parse_show(&String::from_utf8_lossy(&out.stdout))
-                        .iter()
-                        .filter(|r| field(r, "database") == Some("postgres"))
-                        .filter_map(|r| field(r, "cl_waiting")?.parse::<f64>().ok())
-                        .sum();
-                    most = most.max(n);
+                    most = most.max(waiting(&parse_show(&String::from_utf8_lossy(&out.stdout))));
                 }
                 std::thread::sleep(Duration::from_millis(500));
             }
