@@ -171,6 +171,15 @@ pub struct BenchArgs {
     /// the configs for N CPUs.
     #[arg(long, value_name = "N", requires = "ram", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub cpus: Option<u32>,
+    /// With --ram: the host's disk reads and writes at most N MiB/s each
+    /// (a throttle on the block device of the scratch clusters, in their
+    /// cgroup), as a cloud volume's provisioned throughput.
+    #[arg(long, value_name = "N", requires = "ram", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub disk_mbps: Option<u64>,
+    /// With --ram: the host's disk does at most N reads and N writes a
+    /// second, as a cloud volume's provisioned IOPS.
+    #[arg(long, value_name = "N", requires = "ram", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub disk_iops: Option<u64>,
     /// With --ram and no --scale: pgbench's database 1.5x the RAM
     /// (`larger`) or half of it (`within`: above the default
     /// shared_buffers, inside the RAM).

@@ -26,14 +26,108 @@ pub enum Version {
     V2,
 }
 
-/// A cgroup bench created: the memory one, and for v1 the CPU one beside it.
+/// A cgroup bench created: the memory one, and for v1 the CPU and blkio
+/// ones beside it.
 #[derive(Debug)]
 pub struct Cgroup {
     pub version: Version,
     pub memory_dir: PathBuf,
     cpu_dir: Option<PathBuf>,
+    blkio_dir: Option<PathBuf>,
     pub limit: ByteSize,
     pub cpus: Option<u32>,
+    pub disk: Option<Throttle>,
+}
+
+/// The disk of the host bench runs as (`--disk-mbps`, `--disk-iops`): a
+/// throttle on the block device the scratch clusters live on, reads and
+/// writes each, as a cloud volume's provisioned rate is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskLimit {
+    pub bytes_per_sec: Option<u64>,
+    pub iops: Option<u64>,
+}
+
+/// A [`DiskLimit`] on one block device (major, minor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    pub limit: DiskLimit,
+    pub device: (u32, u32),
+}
+
+impl DiskLimit {
+    /// The v1 files (blkio.throttle.*) and the lines written to them.
+    fn v1_lines(&self, (major, minor): (u32, u32)) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(b) = self.bytes_per_sec {
+            out.push((
+                "blkio.throttle.read_bps_device",
+                format!("{major}:{minor} {b}"),
+            ));
+            out.push((
+                "blkio.throttle.write_bps_device",
+                format!("{major}:{minor} {b}"),
+            ));
+        }
+        if let Some(n) = self.iops {
+            out.push((
+                "blkio.throttle.read_iops_device",
+                format!("{major}:{minor} {n}"),
+            ));
+            out.push((
+                "blkio.throttle.write_iops_device",
+                format!("{major}:{minor} {n}"),
+            ));
+        }
+        out
+    }
+
+    /// The v2 io.max line.
+    fn v2_line(&self, (major, minor): (u32, u32)) -> String {
+        let mut line = format!("{major}:{minor}");
+        if let Some(b) = self.bytes_per_sec {
+            line.push_str(&format!(" rbps={b} wbps={b}"));
+        }
+        if let Some(n) = self.iops {
+            line.push_str(&format!(" riops={n} wiops={n}"));
+        }
+        line
+    }
+}
+
+/// glibc's split of a dev_t into (major, minor).
+fn split_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
+/// The whole disk holding `path`'s filesystem, as (major, minor): the
+/// throttles take a disk, not a partition. An error where the filesystem
+/// has no block device (tmpfs, overlay): there is no disk to throttle.
+pub fn disk_of(path: &Path) -> Result<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::metadata(path)
+        .with_context(|| format!("cannot stat {}", path.display()))?
+        .dev();
+    let (major, minor) = split_dev(dev);
+    let sys = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    if !sys.exists() {
+        bail!(
+            "{} is on device {major}:{minor}, which is not a block device (tmpfs, overlay?): no disk to throttle",
+            path.display()
+        );
+    }
+    if !sys.join("partition").exists() {
+        return Ok((major, minor));
+    }
+    let parent = fs::read_to_string(sys.join("../dev"))
+        .with_context(|| format!("cannot read the disk of partition {major}:{minor}"))?;
+    let (a, b) = parent
+        .trim()
+        .split_once(':')
+        .context("a disk's dev file is MAJOR:MINOR")?;
+    Ok((a.parse()?, b.parse()?))
 }
 
 /// (fstype, mount point, options) of each cgroup mount.
@@ -104,7 +198,12 @@ impl Cgroup {
     /// Creates cgroup `name` limited to `limit` of memory (swap included,
     /// where the kernel accounts it) and `cpus` CPUs; an error saying why
     /// not when the machine has no writable memory cgroup.
-    pub fn create(name: &str, limit: ByteSize, cpus: Option<u32>) -> Result<Cgroup> {
+    pub fn create(
+        name: &str,
+        limit: ByteSize,
+        cpus: Option<u32>,
+        disk: Option<Throttle>,
+    ) -> Result<Cgroup> {
         let version = if parent_dir(Version::V2, "memory").is_some() {
             Version::V2
         } else if parent_dir(Version::V1, "memory").is_some() {
@@ -126,8 +225,10 @@ impl Cgroup {
             version,
             memory_dir,
             cpu_dir: None,
+            blkio_dir: None,
             limit,
             cpus,
+            disk,
         };
         let bytes = limit.bytes().to_string();
         match version {
@@ -169,6 +270,29 @@ impl Cgroup {
                 }
             }
         }
+        if let Some(t) = disk {
+            match version {
+                Version::V2 => {
+                    if parent_dir(Version::V2, "io").is_none() {
+                        bail!("the cgroup v2 io controller is not delegated here");
+                    }
+                    write(&cg.memory_dir.join("io.max"), &t.limit.v2_line(t.device))?;
+                }
+                Version::V1 => {
+                    let parent = parent_dir(Version::V1, "blkio")
+                        .context("no cgroup v1 blkio controller is mounted")?;
+                    remove_stale(&parent);
+                    let dir = parent.join(name);
+                    fs::create_dir(&dir).with_context(|| {
+                        format!("cannot create the blkio cgroup {}", dir.display())
+                    })?;
+                    cg.blkio_dir = Some(dir.clone());
+                    for (file, line) in t.limit.v1_lines(t.device) {
+                        write(&dir.join(file), &line)?;
+                    }
+                }
+            }
+        }
         Ok(cg)
     }
 
@@ -176,6 +300,7 @@ impl Cgroup {
     fn procs_files(&self) -> Vec<PathBuf> {
         std::iter::once(&self.memory_dir)
             .chain(&self.cpu_dir)
+            .chain(&self.blkio_dir)
             .map(|d| d.join("cgroup.procs"))
             .collect()
     }
@@ -255,6 +380,25 @@ impl Cgroup {
         let _ = fs::write(self.memory_dir.join(file), "0");
     }
 
+    /// Bytes read from and written to the throttled disk by this cgroup's
+    /// processes so far: None without a disk limit. On v1 the kernel
+    /// charges what a process submits itself (its reads, and the writes
+    /// its fsync, sync_file_range and O_DIRECT push out: PostgreSQL's WAL
+    /// flushes and checkpoint syncs), not the background writeback of the
+    /// kernel's flusher threads; v2 charges that too.
+    pub fn disk_bytes(&self) -> Option<(u64, u64)> {
+        let device = self.disk?.device;
+        let text = match (&self.blkio_dir, self.version) {
+            (Some(dir), Version::V1) => {
+                fs::read_to_string(dir.join("blkio.throttle.io_service_bytes")).ok()?
+            }
+            (None, Version::V2) => self.read("io.stat").ok()?,
+            _ => return None,
+        };
+        // A device nothing was done to yet has no line.
+        Some(disk_bytes_in(&text, device).unwrap_or((0, 0)))
+    }
+
     /// Processes the kernel's OOM killer killed in this cgroup so far.
     pub fn oom_kills(&self) -> Result<u64> {
         let file = match self.version {
@@ -264,6 +408,34 @@ impl Cgroup {
         let text = self.read(file)?;
         oom_kills_in(&text).with_context(|| format!("no oom_kill line in {file} (kernel < 4.13?)"))
     }
+}
+
+/// (read, written) bytes of device `dev` in v1's
+/// blkio.throttle.io_service_bytes ("8:0 Read 4096" lines) or v2's io.stat
+/// ("8:0 rbytes=4096 wbytes=0 ..."); None where the device has no line.
+pub fn disk_bytes_in(text: &str, (major, minor): (u32, u32)) -> Option<(u64, u64)> {
+    let dev = format!("{major}:{minor}");
+    let (mut read, mut written) = (None, None);
+    for l in text.lines() {
+        let mut f = l.split_whitespace();
+        if f.next() != Some(dev.as_str()) {
+            continue;
+        }
+        for field in f.by_ref() {
+            match field.split_once('=') {
+                Some(("rbytes", v)) => read = v.parse().ok(),
+                Some(("wbytes", v)) => written = v.parse().ok(),
+                _ => {}
+            }
+        }
+        let mut f = l.split_whitespace().skip(1);
+        match (f.next(), f.next().and_then(|v| v.parse().ok())) {
+            (Some("Read"), Some(v)) => read = Some(v),
+            (Some("Write"), Some(v)) => written = Some(v),
+            _ => {}
+        }
+    }
+    Some((read?, written?))
 }
 
 /// Removes the empty cgroups a bench killed with SIGKILL left in `parent`
@@ -321,7 +493,12 @@ impl Drop for Cgroup {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        for d in self.cpu_dir.iter().chain(std::iter::once(&self.memory_dir)) {
+        for d in self
+            .cpu_dir
+            .iter()
+            .chain(&self.blkio_dir)
+            .chain(std::iter::once(&self.memory_dir))
+        {
             // rmdir, not remove_dir_all: a cgroup's files cannot be deleted.
             let _ = fs::remove_dir(d);
         }
@@ -340,5 +517,71 @@ mod tests {
         assert_eq!(oom_kills_in(v2), Some(2));
         // A kernel before 4.13 has no counter: unknown, not zero.
         assert_eq!(oom_kills_in("oom_kill_disable 0\nunder_oom 0\n"), None);
+    }
+
+    #[test]
+    fn a_disk_limit_is_written_as_each_cgroup_version_reads_it() {
+        let both = DiskLimit {
+            bytes_per_sec: Some(131_072_000),
+            iops: Some(3000),
+        };
+        assert_eq!(
+            both.v2_line((254, 0)),
+            "254:0 rbps=131072000 wbps=131072000 riops=3000 wiops=3000"
+        );
+        assert_eq!(
+            both.v1_lines((8, 16)),
+            vec![
+                (
+                    "blkio.throttle.read_bps_device",
+                    "8:16 131072000".to_string()
+                ),
+                (
+                    "blkio.throttle.write_bps_device",
+                    "8:16 131072000".to_string()
+                ),
+                ("blkio.throttle.read_iops_device", "8:16 3000".to_string()),
+                ("blkio.throttle.write_iops_device", "8:16 3000".to_string()),
+            ]
+        );
+        // Only what was asked is limited.
+        let iops = DiskLimit {
+            bytes_per_sec: None,
+            iops: Some(500),
+        };
+        assert_eq!(iops.v2_line((8, 0)), "8:0 riops=500 wiops=500");
+        assert_eq!(iops.v1_lines((8, 0)).len(), 2);
+    }
+
+    #[test]
+    fn disk_bytes_are_read_from_v1_service_bytes_and_v2_io_stat() {
+        let v1 = "254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 12288\n8:0 Write 1\nTotal 12288\n";
+        assert_eq!(disk_bytes_in(v1, (254, 0)), Some((4096, 8192)));
+        let v2 = "8:0 rbytes=1 wbytes=2 rios=3 wios=4\n254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n";
+        assert_eq!(disk_bytes_in(v2, (254, 0)), Some((4096, 8192)));
+        assert_eq!(disk_bytes_in(v2, (8, 16)), None);
+    }
+
+    #[test]
+    fn device_numbers_split_as_glibc_does() {
+        // makedev(254, 0), makedev(8, 17), makedev(259, 65536).
+        assert_eq!(split_dev(0xfe00), (254, 0));
+        assert_eq!(split_dev(0x0811), (8, 17));
+        let big = (259u64 << 8) | (0x00u64) | ((65536u64 & !0xff) << 12);
+        assert_eq!(split_dev(big), (259, 65536));
+    }
+
+    #[test]
+    fn the_disk_of_a_file_is_a_whole_disk_or_a_clear_refusal() {
+        match disk_of(Path::new("/proc/self/stat")) {
+            Ok(d) => panic!("procfs has no block device, got {d:?}"),
+            Err(e) => assert!(format!("{e:#}").contains("not a block device"), "{e:#}"),
+        }
+        // The temp dir's disk, where it has one, is a whole disk.
+        if let Ok((major, minor)) = disk_of(&std::env::temp_dir()) {
+            let sys = format!("/sys/dev/block/{major}:{minor}");
+            assert!(Path::new(&sys).exists());
+            assert!(!Path::new(&sys).join("partition").exists());
+        }
     }
 }

@@ -166,6 +166,22 @@ pub fn write_seconds_for(
 pub struct HostSize {
     pub ram: crate::units::ByteSize,
     pub cpus: Option<u32>,
+    /// The host's disk (`--disk-mbps`, `--disk-iops`); None: this
+    /// machine's, unthrottled.
+    pub disk: Option<cgroup::DiskLimit>,
+}
+
+impl HostSize {
+    /// The throttle on the disk holding the scratch clusters (the temp
+    /// dir's), when the host has a disk limit.
+    pub fn throttle(&self) -> Result<Option<cgroup::Throttle>> {
+        let Some(limit) = self.disk else {
+            return Ok(None);
+        };
+        let device = cgroup::disk_of(&std::env::temp_dir())
+            .context("the scratch clusters' temp dir (TMPDIR)")?;
+        Ok(Some(cgroup::Throttle { limit, device }))
+    }
 }
 
 /// How large pgbench's database is against the host's RAM.
@@ -655,7 +671,7 @@ fn start_cluster(cfg: &Config, o: &Options, progress: &mut impl FnMut(&str)) -> 
             static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let name = format!("dbtune-bench-{}-{n}", std::process::id());
-            Some(cgroup::Cgroup::create(&name, h.ram, h.cpus)?)
+            Some(cgroup::Cgroup::create(&name, h.ram, h.cpus, h.throttle()?)?)
         }
         None => None,
     };
@@ -891,6 +907,38 @@ fn read_counters(c: &Cluster) -> Result<Counters> {
     })
 }
 
+/// This machine's CPU time so far, from /proc/stat's `cpu` line, in
+/// clock ticks: (busy, iowait, steal, total). Busy is user, nice, system,
+/// irq and softirq; steal is time the hypervisor gave another guest.
+/// Machine-wide, not the cgroup's: pgbench and psql run outside it on the
+/// same CPUs, and what bounds a run is whether the machine had any left.
+fn cpu_ticks(stat: &str) -> Option<(f64, f64, f64, f64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = f[..] else {
+        return None;
+    };
+    let busy = user + nice + system + irq + softirq;
+    Some((busy, iowait, steal, busy + idle + iowait + steal))
+}
+
+/// (busy %, iowait %, steal %) of this machine's CPUs between two
+/// readings of /proc/stat.
+fn cpu_shares(before: &str, after: &str) -> Option<(f64, f64, f64)> {
+    let (b0, w0, s0, t0) = cpu_ticks(before)?;
+    let (b1, w1, s1, t1) = cpu_ticks(after)?;
+    let t = t1 - t0;
+    (t > 0.0).then(|| {
+        let pct = |x: f64| 100.0 * x / t;
+        (pct(b1 - b0), pct(w1 - w0), pct(s1 - s0))
+    })
+}
+
 /// Rows a COPY workload loads in one run (what WAL per row divides by).
 fn rows_of(w: Workload, o: &Options) -> Option<f64> {
     match w {
@@ -935,8 +983,31 @@ fn measure_counted(
         .map(|p| services::WaitSampler::start(p, c));
     // Redis's clients keep working while PostgreSQL is measured.
     let churn = side.cache.as_ref().and_then(|r| r.churn().ok());
+    let stat = || std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let disk = || c.cgroup.as_ref().and_then(|cg| cg.disk_bytes());
+    let (cpu_before, disk_before) = (stat(), disk());
     measure(w, c, side, name, o, data, rec);
+    let (cpu_after, disk_after) = (stat(), disk());
     drop(churn);
+    if let (Some((r0, w0)), Some((r1, w1))) = (disk_before, disk_after) {
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let (read, written) = (r1.saturating_sub(r0), w1.saturating_sub(w0));
+        rec.record_counter(name, &metric, Some("disk read MiB"), "count", Ok(mib(read)));
+        rec.record_counter(
+            name,
+            &metric,
+            Some("disk write MiB"),
+            "count",
+            Ok(mib(written)),
+        );
+    }
+    // What bounded the run: the CPUs (busy near 100%), the disk (iowait),
+    // or this VM's neighbours (steal).
+    if let Some((busy, iowait, steal)) = cpu_shares(&cpu_before, &cpu_after) {
+        rec.record_counter(name, &metric, Some("CPU busy %"), "count", Ok(busy));
+        rec.record_counter(name, &metric, Some("iowait %"), "count", Ok(iowait));
+        rec.record_counter(name, &metric, Some("steal %"), "count", Ok(steal));
+    }
     if let (Some(s), Some(p)) = (sampler, &side.pooler) {
         rec.record_counter(name, &metric, Some("max waiting"), "count", Ok(s.finish()));
         if let (Some((x0, w0)), Ok((x1, w1))) = (pool_before, p.totals(c)) {
@@ -1344,6 +1415,19 @@ mod tests {
         assert_eq!(write_seconds_for(0.0, gib, 3, 20, 600).0, 600);
         // A cap below the floor: the cap.
         assert_eq!(write_seconds_for(1000.0 * mib, gib, 3, 20, 3).0, 3);
+    }
+
+    #[test]
+    fn cpu_shares_split_busy_iowait_and_steal() {
+        let before = "cpu  100 0 50 800 40 0 10 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        // 100 ticks: 60 busy (user 40, system 15, softirq 5), 25 idle,
+        // 10 iowait, 5 steal.
+        let after = "cpu  140 0 65 825 50 0 15 5 0 0\n";
+        let (busy, iowait, steal) = cpu_shares(before, after).unwrap();
+        assert_eq!((busy, iowait, steal), (60.0, 10.0, 5.0));
+        // No time passed, or no cpu line: no reading, not a division by zero.
+        assert_eq!(cpu_shares(after, after), None);
+        assert_eq!(cpu_shares("intr 1 2", after), None);
     }
 
     #[test]

@@ -30,10 +30,17 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         // Refused now, not after the configs were rendered: a run without
         // the limit would measure this machine, not the host.
         let probe = format!("dbtune-bench-probe-{}", std::process::id());
-        if let Err(e) = bench::cgroup::Cgroup::create(&probe, ram, args.cpus) {
+        let host = host_of(&args).expect("--ram given");
+        let throttle = host.throttle().map_err(|e| {
+            Error::plain(
+                format!("--disk-mbps/--disk-iops need the scratch clusters on a disk: {e:#}"),
+                "set TMPDIR to a directory on a block device, or leave out --disk-mbps and --disk-iops",
+            )
+        })?;
+        if let Err(e) = bench::cgroup::Cgroup::create(&probe, ram, args.cpus, throttle) {
             return Err(Error::plain(
                 format!("--ram needs a memory cgroup of its own: {e:#}"),
-                "run as root on a machine with cgroup v1's memory controller or a delegated cgroup v2 one (and v1's cpu controller or v2's cpu for --cpus), or leave out --ram",
+                "run as root on a machine with cgroup v1's memory controller or a delegated cgroup v2 one (and v1's cpu controller or v2's cpu for --cpus, v1's blkio or v2's io for --disk-mbps/--disk-iops), or leave out --ram",
             )
             .into());
         }
@@ -116,10 +123,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         write_seconds: args.write_seconds,
         runs: args.runs,
         workloads,
-        host: args.ram.map(|ram| bench::HostSize {
-            ram,
-            cpus: args.cpus,
-        }),
+        host: host_of(&args),
         pooler,
         redis,
         write_auto: args.write_auto,
@@ -127,8 +131,9 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     };
     match args.ram {
         Some(_) => note!(
-            "bench as a host of {ram}, {cpus} CPUs (each cluster in a cgroup of that size{}), {storage}, PostgreSQL {pg_version}; pgbench scale {}; {} configs, {} runs each",
+            "bench as a host of {ram}, {cpus} CPUs (each cluster in a cgroup of that size{}), {storage}{}, PostgreSQL {pg_version}; pgbench scale {}; {} configs, {} runs each",
             if args.cpus.is_some() { " and CPU quota" } else { "" },
+            disk_text(args.disk_mbps, args.disk_iops),
             opts.scale,
             configs.len(),
             opts.runs
@@ -146,6 +151,31 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         console::print(&bench::report(&series, &configs))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host bench runs as, from --ram, --cpus and the disk flags.
+fn host_of(args: &crate::cli::BenchArgs) -> Option<crate::bench::HostSize> {
+    let disk = (args.disk_mbps.is_some() || args.disk_iops.is_some()).then(|| {
+        crate::bench::cgroup::DiskLimit {
+            bytes_per_sec: args.disk_mbps.map(|m| m << 20),
+            iops: args.disk_iops,
+        }
+    });
+    Some(crate::bench::HostSize {
+        ram: args.ram?,
+        cpus: args.cpus,
+        disk,
+    })
+}
+
+/// ", a disk of 125 MiB/s and 3000 IOPS" for the host line, or nothing.
+fn disk_text(mbps: Option<u64>, iops: Option<u64>) -> String {
+    match (mbps, iops) {
+        (None, None) => String::new(),
+        (Some(m), None) => format!(", a disk of {m} MiB/s"),
+        (None, Some(n)) => format!(", a disk of {n} IOPS"),
+        (Some(m), Some(n)) => format!(", a disk of {m} MiB/s and {n} IOPS"),
+    }
 }
 
 /// The pgbouncer.ini and redis.conf the first profile renders for the host:

@@ -373,11 +373,172 @@ fn bench_at_a_host_size_runs_each_cluster_in_a_cgroup_of_that_size() {
     assert!(peaks.iter().all(|p| *p > 0.0 && *p <= 1024.0), "{peaks:?}");
     assert_eq!(counter("OOM kills"), vec![0.0; 6]);
     assert!(!counter("WAL B/unit").is_empty(), "{series:#}");
+    // The machine's CPUs during each run: busy, waiting on the disk and
+    // stolen by the hypervisor are shares of the same time.
+    let (busy, iowait, steal) = (
+        counter("CPU busy %"),
+        counter("iowait %"),
+        counter("steal %"),
+    );
+    assert_eq!(busy.len(), 6, "{series:#}");
+    assert!(busy.iter().all(|b| *b > 0.0 && *b <= 100.0), "{busy:?}");
+    for i in 0..6 {
+        assert!(
+            busy[i] + iowait[i] + steal[i] <= 100.0 + 1e-9,
+            "{busy:?} {iowait:?} {steal:?}"
+        );
+    }
     assert!(
         bench_cgroups(pid).is_empty(),
         "cgroups left: {:?}",
         bench_cgroups(pid)
     );
+}
+
+/// `bench --disk-mbps --disk-iops`: while it runs, each cluster is in a
+/// blkio cgroup whose throttle the kernel reads back as asked, on the disk
+/// of the scratch clusters' temp dir; the writes PostgreSQL flushes are
+/// charged to it (the report's "disk write MiB" is above zero for every
+/// config, so the throttle governs them); no cgroup is left after.
+#[test]
+fn bench_with_a_disk_limit_throttles_each_clusters_disk() {
+    harness::need("postgres");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let profiles = one_gib_profile_dir();
+    let tmp = harness::server_dir();
+    let (major, minor) = dbtune::bench::cgroup::disk_of(tmp.path())
+        .expect("the test's temp dir is on a block device");
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let out_path = tmp.path().join("bench.json");
+    let mut bench = std::process::Command::new(bin)
+        .args(["bench", "--profile", "low-memory", "--ram", "1GiB"])
+        .args(["--disk-mbps", "64", "--disk-iops", "2000"])
+        .args(["--only", "copy-index", "--rows", "200000", "--runs", "1"])
+        .arg("--json")
+        .env("DBTUNE_PROFILE_DIR", profiles.path())
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let blkio = own_blkio_cgroup();
+    let prefix = format!("dbtune-bench-{pid}-");
+    let mut seen: Vec<std::path::PathBuf> = Vec::new();
+    let start = std::time::Instant::now();
+    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
+        for e in std::fs::read_dir(&blkio).unwrap().flatten() {
+            let cg = e.path();
+            if !e.file_name().to_string_lossy().starts_with(&prefix) || seen.contains(&cg) {
+                continue;
+            }
+            let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+            let has_postgres = procs.lines().any(|p| {
+                std::fs::read_to_string(format!("/proc/{}/comm", p.trim()))
+                    .is_ok_and(|c| c.trim() == "postgres")
+            });
+            if !has_postgres {
+                continue;
+            }
+            let read = |f: &str| std::fs::read_to_string(cg.join(f)).unwrap();
+            let dev = format!("{major}:{minor}");
+            assert_eq!(
+                read("blkio.throttle.write_bps_device").trim(),
+                format!("{dev} {}", 64u64 << 20)
+            );
+            assert_eq!(
+                read("blkio.throttle.read_bps_device").trim(),
+                format!("{dev} {}", 64u64 << 20)
+            );
+            assert_eq!(
+                read("blkio.throttle.write_iops_device").trim(),
+                format!("{dev} 2000")
+            );
+            assert_eq!(
+                read("blkio.throttle.read_iops_device").trim(),
+                format!("{dev} 2000")
+            );
+            seen.push(cg);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "bench failed:\n{err}");
+    assert_eq!(
+        seen.len(),
+        3,
+        "clusters seen in blkio cgroups: {seen:?}\n{err}"
+    );
+    assert!(err.contains("a disk of 64 MiB/s and 2000 IOPS"), "{err}");
+    let series: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let written: Vec<f64> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["counter"] == "disk write MiB")
+        .flat_map(|s| s["values"].as_array().unwrap().clone())
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // 3 configs x 1 run of COPY + CREATE INDEX: the COPY's WAL alone is
+    // several MiB, flushed by the server itself.
+    assert_eq!(written.len(), 3, "{series:#}");
+    assert!(written.iter().all(|w| *w > 1.0), "{written:?}");
+    let left: Vec<_> = std::fs::read_dir(&blkio)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "blkio cgroups left: {left:?}");
+}
+
+/// The disk limit needs the scratch clusters on a disk: a temp dir on
+/// tmpfs is an input error naming the problem, with a hint, before any
+/// cluster starts.
+#[test]
+fn bench_disk_limit_on_tmpfs_is_an_input_error() {
+    let shm = tempfile::Builder::new()
+        .prefix("dbtune-test-")
+        .tempdir_in("/dev/shm")
+        .expect("/dev/shm, a tmpfs");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args([
+            "bench",
+            "--ram",
+            "4GiB",
+            "--disk-mbps",
+            "125",
+            "--only",
+            "tpcb",
+        ])
+        .env("TMPDIR", shm.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a block device"), "{err}");
+    assert!(err.contains("hint: set TMPDIR"), "{err}");
+    assert_eq!(std::fs::read_dir(shm.path()).unwrap().count(), 0);
+}
+
+/// The directory bench's v1 blkio cgroups are created in: ours.
+fn own_blkio_cgroup() -> std::path::PathBuf {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    own.lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+            list.split(',').any(|c| c == "blkio").then(|| {
+                std::path::Path::new("/sys/fs/cgroup/blkio").join(path.trim_start_matches('/'))
+            })
+        })
+        .filter(|p| p.join("blkio.throttle.write_bps_device").exists())
+        .expect("bench --disk-mbps needs the cgroup v1 blkio controller at /sys/fs/cgroup/blkio")
 }
 
 /// A process that outgrows its cgroup is killed by the kernel, and the
@@ -387,7 +548,7 @@ fn an_oom_kill_in_a_bench_cgroup_is_counted() {
     use dbtune::bench::cgroup::Cgroup;
     use dbtune::units::ByteSize;
     let name = format!("dbtune-bench-{}-oom-test", std::process::id());
-    let cg = Cgroup::create(&name, ByteSize::mib(32), None).expect("a memory cgroup");
+    let cg = Cgroup::create(&name, ByteSize::mib(32), None, None).expect("a memory cgroup");
     assert_eq!(cg.oom_kills().unwrap(), 0);
     let mut perl = std::process::Command::new(harness::need("perl"));
     // 256 MiB in a string, touched: far over 32 MiB.
