@@ -14,7 +14,7 @@
 # - low-memory at its own host, 4 GiB and 2 CPUs: pgbench's data sized by
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
-#   TPC-B reads and writes, the profile's Redis (111 MiB maxmemory at
+#   TPC-B reads and writes, the profile's Redis (160 MiB maxmemory at
 #   4 GiB) filled and kept busy in the same cgroup (`--redis`). The write
 #   run is sized by bench (`--write-auto`): long enough for the defaults
 #   to write their 1 GB max_wal_size 3 times at the WAL rate they show in

@@ -564,11 +564,12 @@ mod tests {
 
     #[test]
     fn device_numbers_split_as_glibc_does() {
-        // makedev(254, 0), makedev(8, 17), makedev(259, 65536).
+        // makedev(254, 0), makedev(8, 17), makedev(259, 65537): a minor
+        // above 255 keeps its low byte in bits 0-7 and the rest from 20.
         assert_eq!(split_dev(0xfe00), (254, 0));
         assert_eq!(split_dev(0x0811), (8, 17));
-        let big = (259u64 << 8) | (0x00u64) | ((65536u64 & !0xff) << 12);
-        assert_eq!(split_dev(big), (259, 65536));
+        let big = (259u64 << 8) | (65537u64 & 0xff) | ((65537u64 & !0xff) << 12);
+        assert_eq!(split_dev(big), (259, 65537));
     }
 
     #[test]
