@@ -7,7 +7,8 @@
 # Usage: sudo bench/host-size.sh [OUT.md]   (default bench-host-size.md)
 # SMOKE=1 runs the same commands with tiny data, to check the machinery.
 # RUNS, WRITE_SECONDS, LOW_SCALE override the sizes below; LOW_DISK_MBPS
-# and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none: this machine's).
+# and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none: this machine's);
+# REDIS_WRITES the keys a second its Redis's clients write (1000).
 # Needs pgbouncer and redis-server on PATH (the profiles' own workloads).
 #
 # Sizes, for a 2-core, 24 GiB machine and about 40 minutes in all (an
@@ -16,7 +17,8 @@
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
 #   TPC-B reads and writes, the profile's Redis (160 MiB maxmemory at
-#   4 GiB) filled and kept busy in the same cgroup (`--redis`). The write
+#   4 GiB) filled and kept writing 1000 keys of 1 KiB a second in the same
+#   cgroup (`--redis`, `--redis-writes`: the seed's 10-50 users). The write
 #   run is sized by bench (`--write-auto`): long enough for the defaults
 #   to write their 1 GB max_wal_size 3 times at the WAL rate they show in
 #   a short warm-up, at most WRITE_SECONDS (600); the report says the
@@ -47,6 +49,7 @@ out="${1:-bench-host-size.md}"
 runs="${RUNS:-3}"
 write_seconds="${WRITE_SECONDS:-600}"
 low_scale="${LOW_SCALE:-}"
+redis_writes="${REDIS_WRITES:-1000}"
 low_disk=(--disk-mbps "${LOW_DISK_MBPS:-125}" --disk-iops "${LOW_DISK_IOPS:-3000}")
 if [ "${LOW_DISK:-}" = none ]; then
     low_disk=()
@@ -91,7 +94,7 @@ section() {
 
 section "low-memory at 4 GiB, 2 CPUs, a cloud volume's disk: OLTP writes, data larger than RAM" \
     --profile low-memory --ram 4GiB --cpus 2 ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
-    --only write --redis --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
+    --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
 
 section "bulk-ingest at 6 GiB, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
     --profile bulk-ingest --ram 6GiB --cpus 2 --initial-load \

@@ -151,6 +151,12 @@ pub struct BenchArgs {
     /// PgBouncer for the pooled workloads [default: `pgbouncer` on PATH].
     #[arg(long, value_name = "PATH")]
     pub pgbouncer: Option<std::path::PathBuf>,
+    /// Keys of 1 KiB the --redis clients write a second during each run: the
+    /// staging seed's 10-50 users at a few Redis writes per request, rounded
+    /// up. Paced, so Redis takes the CPU its traffic would, not all it can.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub redis_writes: u32,
     /// redis-server for --redis [default: `redis-server` on PATH].
     #[arg(long, value_name = "PATH")]
     pub redis_server: Option<std::path::PathBuf>,

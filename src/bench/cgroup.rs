@@ -442,23 +442,59 @@ pub fn disk_bytes_in(text: &str, (major, minor): (u32, u32)) -> Option<(u64, u64
 /// (named `dbtune-bench-PID-...` after a PID that no longer runs): its
 /// servers stopped with it, its Drop never ran.
 fn remove_stale(parent: &Path) {
+    remove_where(parent, |pid| !Path::new(&format!("/proc/{pid}")).exists());
+}
+
+/// Removes the empty bench cgroups under `parent` whose bench's PID `pred`
+/// picks; the ones left.
+fn remove_where(parent: &Path, pred: impl Fn(u32) -> bool) -> usize {
     let Ok(entries) = fs::read_dir(parent) else {
-        return;
+        return 0;
     };
+    let mut left = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
+        let ours = name
             .strip_prefix("dbtune-bench-")
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
-        else {
+            .is_some_and(&pred);
+        if !ours {
             continue;
-        };
+        }
         let empty =
             fs::read_to_string(e.path().join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
-        if empty && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = fs::remove_dir(e.path());
+        // rmdir, not remove_dir_all: a cgroup's files cannot be deleted.
+        if !(empty && fs::remove_dir(e.path()).is_ok()) {
+            left += 1;
         }
+    }
+    left
+}
+
+/// Removes this bench's cgroups, for an interrupted bench whose servers
+/// were stopped (their last processes may take a moment to leave): tries
+/// for up to 5 s.
+pub fn remove_own() {
+    let me = std::process::id();
+    let parents: Vec<PathBuf> = [
+        parent_dir(Version::V2, "memory"),
+        parent_dir(Version::V1, "memory"),
+        parent_dir(Version::V1, "cpu"),
+        parent_dir(Version::V1, "blkio"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let start = Instant::now();
+    while parents
+        .iter()
+        .map(|p| remove_where(p, |pid| pid == me))
+        .sum::<usize>()
+        > 0
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -128,7 +128,7 @@ impl Cluster {
             .filter(|d| d.join("psql").is_file())
             .unwrap_or_else(|| bin.clone());
         let ids = postgres_ids()?;
-        let dir = tempfile::Builder::new().prefix("dbtune-bench-").tempdir()?;
+        let dir = super::scratch::tempdir()?;
         if let Some((uid, gid)) = ids {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         }

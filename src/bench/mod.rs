@@ -12,6 +12,7 @@
 pub mod cgroup;
 pub mod cluster;
 pub mod pgtune;
+pub mod scratch;
 pub mod services;
 
 use std::io::Write;
@@ -121,6 +122,8 @@ pub struct PoolerSpec {
 pub struct RedisSpec {
     pub bin: std::path::PathBuf,
     pub conf: String,
+    /// Keys its clients write a second during each run (`--redis-writes`).
+    pub writes_per_sec: u32,
 }
 
 /// Times the defaults' max_wal_size a sized write run crosses.
@@ -982,13 +985,23 @@ fn measure_counted(
         .filter(|_| w.needs_pooler())
         .map(|p| services::WaitSampler::start(p, c));
     // Redis's clients keep working while PostgreSQL is measured.
-    let churn = side.cache.as_ref().and_then(|r| r.churn().ok());
+    let churn = match (&side.cache, &o.redis) {
+        (Some(r), Some(spec)) => r.churn(spec.writes_per_sec).ok(),
+        _ => None,
+    };
     let stat = || std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let disk = || c.cgroup.as_ref().and_then(|cg| cg.disk_bytes());
     let (cpu_before, disk_before) = (stat(), disk());
     measure(w, c, side, name, o, data, rec);
     let (cpu_after, disk_after) = (stat(), disk());
-    drop(churn);
+    if let (Some(p), true) = (&side.pooler, w.needs_pooler()) {
+        if let Err(e) = p.close_servers(c) {
+            crate::note!("{name}: PgBouncer's server connections stay open ({e:#}): a direct workload next may find the server full");
+        }
+    }
+    if let Some(rate) = churn.and_then(|ch| ch.finish()) {
+        rec.record_counter(name, &metric, Some("redis writes/s"), "count", Ok(rate));
+    }
     if let (Some((r0, w0)), Some((r1, w1))) = (disk_before, disk_after) {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
         let (read, written) = (r1.saturating_sub(r0), w1.saturating_sub(w0));

@@ -105,7 +105,7 @@ impl Drop for Server {
 /// way), owned by the user the servers run as.
 fn server_dir() -> Result<(TempDir, Option<(u32, u32)>)> {
     let ids = postgres_ids()?;
-    let dir = tempfile::Builder::new().prefix("dbtune-bench-").tempdir()?;
+    let dir = super::scratch::tempdir()?;
     if let Some((uid, gid)) = ids {
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
     }
@@ -342,6 +342,25 @@ impl Pooler {
         Ok(parse_show(&String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// Closes the pool's server connections: PAUSE waits for them to be
+    /// released and disconnects them, RESUME lets clients in again. A
+    /// direct workload after a pooled one then gets the connection slots
+    /// the pool would hold idle (server_idle_timeout, 10 minutes): 48
+    /// direct clients beside powerhouse's idle pool of 30 are more than
+    /// its max_connections of about 60.
+    pub fn close_servers(&self, c: &Cluster) -> Result<()> {
+        for command in ["PAUSE", "RESUME"] {
+            let out = self
+                .client(c, "psql")
+                .args(["-X", "-d", "pgbouncer", "-c", command])
+                .output()?;
+            if !out.status.success() {
+                bail!("{command}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+        }
+        Ok(())
+    }
+
     /// Clients waiting for a server connection now, over every pool.
     pub fn clients_waiting(&self, c: &Cluster) -> Result<f64> {
         Ok(waiting(&self.show(c, "POOLS")?))
@@ -561,30 +580,51 @@ impl Cache {
     }
 
     /// A background loop that keeps the full Redis busy like its role's
-    /// clients: a cache keeps writing new keys (evicting old ones), a
-    /// queue consumes its oldest entries and produces new ones. Runs until
-    /// the returned guard drops.
-    pub fn churn(&self) -> Result<Churn> {
+    /// clients, at `per_sec` keys written a second: a cache keeps writing
+    /// new keys (evicting old ones), a queue consumes its oldest entries
+    /// and produces new ones. Paced, not as fast as it can: a loop that
+    /// never waits would take a CPU from the host's PostgreSQL that no
+    /// staging app's Redis traffic takes. Runs until the returned guard
+    /// is finished or dropped.
+    pub fn churn(&self, per_sec: u32) -> Result<Churn> {
         let mut l = Loader::connect(self)?;
+        l.full = true;
+        l.batch = churn_batch(per_sec);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let start = Instant::now();
         let handle = std::thread::spawn(move || {
+            let mut written = 0u64;
             while !flag.load(Ordering::Relaxed) {
-                if l.step().is_err() {
-                    std::thread::sleep(Duration::from_millis(50));
+                match l.step() {
+                    Ok(n) => written += n,
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+                let due = start + Duration::from_secs_f64(written as f64 / per_sec.max(1) as f64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
                 }
             }
+            written
         });
         Ok(Churn {
             stop,
+            start,
             handle: Some(handle),
         })
     }
 }
 
+/// Keys per pipeline of a churn at `per_sec`: about 50 pipelines a second,
+/// so the writes are spread over the second rather than one burst.
+fn churn_batch(per_sec: u32) -> u64 {
+    (u64::from(per_sec) / 50).clamp(1, BATCH)
+}
+
 /// Values bench writes: 1 KiB, like a session or a queued job.
 const VALUE: usize = 1024;
-/// Keys per pipeline.
+/// Keys per pipeline while filling (and the most while churning).
 const BATCH: u64 = 100;
 
 /// A connection writing `bench:N` keys in order; when the Redis refuses a
@@ -597,6 +637,7 @@ struct Loader {
     next: u64,
     oldest: u64,
     full: bool,
+    batch: u64,
 }
 
 impl Loader {
@@ -610,13 +651,16 @@ impl Loader {
             next: size,
             oldest: 0,
             full: false,
+            batch: BATCH,
         })
     }
 
-    fn step(&mut self) -> Result<()> {
+    /// One pipeline of writes; the keys written (0 when the Redis refused
+    /// them and the oldest batch was consumed instead).
+    fn step(&mut self) -> Result<u64> {
         let value = vec![b'x'; VALUE];
         let mut pipe = redis::pipe();
-        for i in self.next..self.next + BATCH {
+        for i in self.next..self.next + self.batch {
             // A TTL: volatile-* policies evict only keys that expire.
             pipe.cmd("SET")
                 .arg(format!("bench:{i}"))
@@ -627,8 +671,8 @@ impl Loader {
         }
         match pipe.query::<()>(&mut self.con) {
             Ok(()) => {
-                self.next += BATCH;
-                if self.evicts {
+                self.next += self.batch;
+                if self.evicts && !self.full {
                     // Evictions start once maxmemory is reached.
                     let info: String = redis::cmd("INFO").arg("stats").query(&mut self.con)?;
                     let evicted = info
@@ -639,26 +683,37 @@ impl Loader {
                     // A bound in case the policy cannot evict these keys.
                     self.full |= evicted > 0 || self.next * VALUE as u64 > 4 * self.maxmemory;
                 }
-                Ok(())
+                Ok(self.batch)
             }
             Err(e) if e.to_string().contains("OOM") => {
                 self.full = true;
-                let keys: Vec<String> = (self.oldest..self.oldest + BATCH)
+                let keys: Vec<String> = (self.oldest..self.oldest + self.batch)
                     .map(|i| format!("bench:{i}"))
                     .collect();
                 redis::cmd("DEL").arg(keys).query::<()>(&mut self.con)?;
-                self.oldest += BATCH;
-                Ok(())
+                self.oldest += self.batch;
+                Ok(0)
             }
             Err(e) => Err(e.into()),
         }
     }
 }
 
-/// The background load of [`Cache::churn`]; stops when dropped.
+/// The background load of [`Cache::churn`]; stops when finished or
+/// dropped.
 pub struct Churn {
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    start: Instant,
+    handle: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Churn {
+    /// Stops the load; the keys it wrote a second, on average.
+    pub fn finish(mut self) -> Option<f64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let written = self.handle.take()?.join().ok()?;
+        Some(written as f64 / self.start.elapsed().as_secs_f64())
+    }
 }
 
 impl Drop for Churn {
@@ -703,6 +758,15 @@ default_pool_size = 24
         assert!(p.check_fits("defaults", 100, 3).is_ok());
         assert!(p.check_fits("tiny", 32, 3).is_err());
         assert!(p.check_fits("exact", 33, 3).is_ok());
+    }
+
+    #[test]
+    fn a_churn_spreads_its_writes_over_about_50_pipelines_a_second() {
+        assert_eq!(churn_batch(1), 1);
+        assert_eq!(churn_batch(200), 4);
+        assert_eq!(churn_batch(1000), 20);
+        // Never more keys per pipeline than the fill's.
+        assert_eq!(churn_batch(1_000_000), BATCH);
     }
 
     #[test]

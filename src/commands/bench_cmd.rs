@@ -108,6 +108,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
                     )?,
                 },
                 conf: conf.clone(),
+                writes_per_sec: args.redis_writes,
             }),
         };
     let opts = Options {
@@ -144,7 +145,19 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             opts.runs
         ),
     }
-    let series = bench::run(&configs, &opts, |m| note!("{m}"))?;
+    // What killed benches left in the temp dir (gigabytes a cluster at a
+    // host's size) goes; this one's is removed on an interrupt too.
+    let (stale, bytes) = bench::scratch::remove_stale(&std::env::temp_dir());
+    if stale > 0 {
+        note!(
+            "removed {stale} scratch directories of benches no longer running ({} MiB)",
+            bytes >> 20
+        );
+    }
+    bench::scratch::on_interrupt()?;
+    let series = bench::run(&configs, &opts, |m| note!("{m}"));
+    bench::scratch::wait_if_stopping();
+    let series = series?;
     if args.json {
         console::print(&(serde_json::to_string_pretty(&series)? + "\n"))?;
     } else {

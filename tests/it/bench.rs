@@ -76,6 +76,59 @@ fn leftovers(dir: &std::path::Path) -> usize {
         .count()
 }
 
+/// The processes in cgroup `cg`: PID and command name.
+fn processes_in(cg: &std::path::Path) -> Vec<(u32, String)> {
+    std::fs::read_to_string(cg.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .filter_map(|p| {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).ok()?;
+            Some((p, comm.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Watches the cgroups `cgroups` lists while `bench` runs, until 3 of them
+/// have passed `check` (one that has not is checked again on the next
+/// pass), bench has exited or 240 s have gone; the ones that passed.
+fn watch_cgroups(
+    bench: &mut std::process::Child,
+    cgroups: impl Fn() -> Vec<std::path::PathBuf>,
+    mut check: impl FnMut(&std::path::Path) -> bool,
+) -> Vec<std::path::PathBuf> {
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
+        for cg in cgroups() {
+            if !seen.contains(&cg) && check(&cg) {
+                seen.push(cg);
+            }
+        }
+        if bench.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    seen
+}
+
+/// The values of one counter for each config (3 rows) in the counters
+/// table after the workload whose title contains `workload`. Counters are
+/// right-aligned under their header, 14 wide.
+fn counter_column(report: &str, workload: &str, counter: &str) -> Vec<f64> {
+    let mut lines = report
+        .lines()
+        .skip_while(|l| !l.contains(workload))
+        .skip_while(|l| !l.contains(counter));
+    let header = lines.next().unwrap_or_default();
+    let end = header.find(counter).map_or(0, |i| i + counter.len());
+    lines
+        .take(3)
+        .filter_map(|l| l.get(end.saturating_sub(14)..end)?.trim().parse().ok())
+        .collect()
+}
+
 /// The PIDs of the processes whose parent is `pid`.
 fn children(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -104,14 +157,16 @@ fn alive(pid: u32) -> bool {
 }
 
 /// A bench killed with SIGKILL (a CI timeout, the OOM killer) cannot stop
-/// its scratch servers itself: they stop because their parent died.
+/// its scratch servers itself: they stop because their parent died. Their
+/// directories are left; the next bench removes them (and says so).
 #[test]
 fn a_killed_bench_leaves_no_server_running() {
     harness::need("postgres");
     harness::need("pgbench");
     let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
     let bin = assert_cmd::cargo::cargo_bin("dbtune");
-    let mut bench = std::process::Command::new(bin)
+    let mut bench = std::process::Command::new(&bin)
         .args(["bench", "--profile", "low-memory", "--rows", "2000000"])
         .args([
             "--scale",
@@ -124,6 +179,7 @@ fn a_killed_bench_leaves_no_server_running() {
             "1",
         ])
         .env("DBTUNE_PROFILE_DIR", "/nonexistent/dbtune-profiles")
+        .env("TMPDIR", tmp.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -164,6 +220,108 @@ fn a_killed_bench_leaves_no_server_running() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // One directory per config's cluster, named after the killed bench,
+    // and removed by the next bench before it starts its own.
+    assert_eq!(leftovers(tmp.path()), 3, "scratch dirs of the killed bench");
+    let next = std::process::Command::new(&bin)
+        .args(["bench", "--profile", "low-memory", "--only", "tpcb"])
+        .args([
+            "--scale",
+            "1",
+            "--clients",
+            "1",
+            "--seconds",
+            "1",
+            "--runs",
+            "1",
+        ])
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{err}");
+    assert!(
+        err.contains("removed 3 scratch directories of benches no longer running"),
+        "{err}"
+    );
+    assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left");
+}
+
+/// An interrupted bench (Ctrl-C, or SIGTERM from a service manager) stops
+/// its servers, removes its scratch directories and cgroups itself, and
+/// exits 130: a host-sized data set is gigabytes a cluster.
+#[test]
+fn an_interrupted_bench_stops_its_servers_and_removes_its_scratch() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let profiles = one_gib_profile_dir();
+    let tmp = harness::server_dir();
+    let bin = assert_cmd::cargo::cargo_bin("dbtune");
+    let mut bench = std::process::Command::new(bin)
+        .args(["bench", "--profile", "low-memory", "--ram", "1GiB"])
+        .args(["--only", "tpcb", "--scale", "1", "--clients", "2"])
+        .args(["--seconds", "60", "--runs", "1"])
+        .env("DBTUNE_PROFILE_DIR", profiles.path())
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let start = std::time::Instant::now();
+    let servers = loop {
+        let servers: Vec<u32> = children(pid)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "postgres")
+            })
+            .collect();
+        if servers.len() >= 3 {
+            break servers;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the bench did not start its clusters: {servers:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _reap = Reap {
+        servers: servers.clone(),
+        dirs: servers.iter().filter_map(|p| scratch_dir(*p)).collect(),
+    };
+    assert_eq!(leftovers(tmp.path()), 3);
+    assert_eq!(bench_cgroups(pid).len(), 3);
+    // SIGINT to bench alone, as `kill -INT` sends it: Ctrl-C in a terminal
+    // would reach its whole process group.
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = bench.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "bench still running 60 s after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("bench interrupted"), "{err}");
+    let running: Vec<_> = servers.iter().filter(|p| alive(**p)).collect();
+    assert!(running.is_empty(), "servers still running: {running:?}");
+    assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left\n{err}");
+    assert!(
+        bench_cgroups(pid).is_empty(),
+        "cgroups left: {:?}",
+        bench_cgroups(pid)
+    );
 }
 
 /// The scratch directory a server runs in (`-D DIR/data`).
@@ -309,23 +467,15 @@ fn bench_at_a_host_size_runs_each_cluster_in_a_cgroup_of_that_size() {
     let pid = bench.id();
     // Watch the cgroups while the clusters run: 3 configs, 3 cgroups, each
     // limited to 1 GiB and holding a postgres whose /proc says so.
-    let start = std::time::Instant::now();
-    let mut seen = Vec::new();
-    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
-        for cg in bench_cgroups(pid) {
-            if seen.contains(&cg) {
-                continue;
-            }
-            let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
-            let Some(server) = procs
-                .lines()
-                .filter_map(|l| l.parse::<u32>().ok())
-                .find(|p| {
-                    std::fs::read_to_string(format!("/proc/{p}/comm"))
-                        .is_ok_and(|c| c.trim() == "postgres")
-                })
+    let seen = watch_cgroups(
+        &mut bench,
+        || bench_cgroups(pid),
+        |cg| {
+            let Some(server) = processes_in(cg)
+                .into_iter()
+                .find_map(|(p, comm)| (comm == "postgres").then_some(p))
             else {
-                continue;
+                return false;
             };
             let limit = std::fs::read_to_string(cg.join("memory.limit_in_bytes")).unwrap();
             assert_eq!(limit.trim(), (1u64 << 30).to_string(), "{}", cg.display());
@@ -336,10 +486,9 @@ fn bench_at_a_host_size_runs_each_cluster_in_a_cgroup_of_that_size() {
                     .any(|l| l.contains(":memory:") && l.ends_with(&name)),
                 "postgres {server} is not in {name}:\n{own}"
             );
-            seen.push(cg);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+            true
+        },
+    );
     let status = bench.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -425,44 +574,30 @@ fn bench_with_a_disk_limit_throttles_each_clusters_disk() {
     let pid = bench.id();
     let blkio = own_blkio_cgroup();
     let prefix = format!("dbtune-bench-{pid}-");
-    let mut seen: Vec<std::path::PathBuf> = Vec::new();
-    let start = std::time::Instant::now();
-    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
-        for e in std::fs::read_dir(&blkio).unwrap().flatten() {
-            let cg = e.path();
-            if !e.file_name().to_string_lossy().starts_with(&prefix) || seen.contains(&cg) {
-                continue;
-            }
-            let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
-            let has_postgres = procs.lines().any(|p| {
-                std::fs::read_to_string(format!("/proc/{}/comm", p.trim()))
-                    .is_ok_and(|c| c.trim() == "postgres")
-            });
-            if !has_postgres {
-                continue;
-            }
-            let read = |f: &str| std::fs::read_to_string(cg.join(f)).unwrap();
-            let dev = format!("{major}:{minor}");
-            assert_eq!(
-                read("blkio.throttle.write_bps_device").trim(),
-                format!("{dev} {}", 64u64 << 20)
-            );
-            assert_eq!(
-                read("blkio.throttle.read_bps_device").trim(),
-                format!("{dev} {}", 64u64 << 20)
-            );
-            assert_eq!(
-                read("blkio.throttle.write_iops_device").trim(),
-                format!("{dev} 2000")
-            );
-            assert_eq!(
-                read("blkio.throttle.read_iops_device").trim(),
-                format!("{dev} 2000")
-            );
-            seen.push(cg);
+    let ours = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&blkio)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
+    };
+    let seen = watch_cgroups(&mut bench, ours, |cg| {
+        if !processes_in(cg).iter().any(|(_, comm)| comm == "postgres") {
+            return false;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        let read = |f: &str| std::fs::read_to_string(cg.join(f)).unwrap();
+        let dev = format!("{major}:{minor}");
+        for (file, limit) in [
+            ("blkio.throttle.write_bps_device", 64u64 << 20),
+            ("blkio.throttle.read_bps_device", 64u64 << 20),
+            ("blkio.throttle.write_iops_device", 2000),
+            ("blkio.throttle.read_iops_device", 2000),
+        ] {
+            assert_eq!(read(file).trim(), format!("{dev} {limit}"), "{file}");
+        }
+        true
+    });
     let status = bench.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -487,13 +622,7 @@ fn bench_with_a_disk_limit_throttles_each_clusters_disk() {
     // several MiB, flushed by the server itself.
     assert_eq!(written.len(), 3, "{series:#}");
     assert!(written.iter().all(|w| *w > 1.0), "{written:?}");
-    let left: Vec<_> = std::fs::read_dir(&blkio)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "blkio cgroups left: {left:?}");
+    assert!(ours().is_empty(), "blkio cgroups left: {:?}", ours());
 }
 
 /// The disk limit needs the scratch clusters on a disk: a temp dir on
@@ -607,15 +736,20 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
     let tmp = harness::server_dir();
     let bin = assert_cmd::cargo::cargo_bin("dbtune");
     let out_path = tmp.path().join("report.txt");
-    // low-memory at 4 GiB renders max_connections 33 and a pool of 25
-    // server connections: 40 pooled clients are more than the server
-    // takes; the write run's 4 go straight to it.
+    // low-memory at 4 GiB renders max_connections 33 and a pool of 20
+    // server connections (25 with the reserve): 40 pooled clients are more
+    // than the server takes. The write run's 16 go straight to it after
+    // the pooled runs: with the pool's 20 connections still open (idle
+    // until server_idle_timeout) they are more than 33, so they are let
+    // in only because bench closes the pool's connections after each
+    // pooled run.
     let mut bench = std::process::Command::new(bin)
         .args(["bench", "--profile", "low-memory", "--ram", "4GiB"])
         .args(["--only", "pooled-copy,pooled-tpcb,write", "--redis"])
+        .args(["--redis-writes", "200"])
         .args(["--write-auto", "--write-seconds", "4"])
         .args(["--rows", "20000", "--streams", "3", "--scale", "1"])
-        .args(["--clients", "4", "--pooled-clients", "40"])
+        .args(["--clients", "16", "--pooled-clients", "40"])
         .args(["--seconds", "2", "--runs", "1"])
         .env("TMPDIR", tmp.path())
         .env("NO_COLOR", "1")
@@ -624,31 +758,16 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
         .spawn()
         .unwrap();
     let pid = bench.id();
-    let comms = |cg: &std::path::Path| -> Vec<String> {
-        std::fs::read_to_string(cg.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|p| std::fs::read_to_string(format!("/proc/{}/comm", p.trim())).ok())
-            .map(|c| c.trim().to_string())
-            .collect()
-    };
-    let start = std::time::Instant::now();
-    let mut seen: Vec<std::path::PathBuf> = Vec::new();
-    while seen.len() < 3 && start.elapsed() < std::time::Duration::from_secs(240) {
-        for cg in bench_cgroups(pid) {
-            let c = comms(&cg);
-            let all = ["postgres", "pgbouncer", "redis-server"]
+    let seen = watch_cgroups(
+        &mut bench,
+        || bench_cgroups(pid),
+        |cg| {
+            let c = processes_in(cg);
+            ["postgres", "pgbouncer", "redis-server"]
                 .iter()
-                .all(|want| c.iter().any(|have| have == want));
-            if all && !seen.contains(&cg) {
-                seen.push(cg);
-            }
-        }
-        if bench.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+                .all(|want| c.iter().any(|(_, have)| have == want))
+        },
+    );
     let status = bench.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -674,24 +793,25 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
     assert!(!report.contains("failed"), "{report}\n{err}");
     // The write run's length and its reason are said before it runs.
     assert!(err.contains("write run: "), "{err}");
-    // Redis was at its maxmemory (111 MiB at 4 GiB) in every config's run.
-    // Counters are right-aligned under their header, 14 wide.
-    let mut lines = report
-        .lines()
-        .skip_while(|l| !l.contains("through PgBouncer (simple protocol)"))
-        .skip_while(|l| !l.contains("redis MiB"));
-    let header = lines.next().unwrap_or_default();
-    let end = header
-        .find("redis MiB")
-        .map_or(0, |i| i + "redis MiB".len());
-    let redis_mib: Vec<f64> = lines
-        .take(3)
-        .filter_map(|l| l.get(end.saturating_sub(14)..end)?.trim().parse().ok())
-        .collect();
+    // Redis was at its maxmemory (160 MiB at 4 GiB) in every config's run.
+    let redis_mib = counter_column(&report, "through PgBouncer (simple protocol)", "redis MiB");
     assert_eq!(redis_mib.len(), 3, "{report}");
     assert!(
         redis_mib.iter().all(|m| *m > 90.0),
         "{redis_mib:?}\n{report}"
+    );
+    // Its clients wrote during every run, never faster than asked: the
+    // pacing bounds the rate from above whatever this machine's load
+    // (one pipeline of 4 keys ahead of the schedule at most).
+    let writes = counter_column(
+        &report,
+        "through PgBouncer (simple protocol)",
+        "redis writes/s",
+    );
+    assert_eq!(writes.len(), 3, "{report}");
+    assert!(
+        writes.iter().all(|w| *w > 0.0 && *w <= 220.0),
+        "{writes:?}\n{report}"
     );
     assert!(
         bench_cgroups(pid).is_empty(),
