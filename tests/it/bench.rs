@@ -184,31 +184,9 @@ fn a_killed_bench_leaves_no_server_running() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    let servers = loop {
-        let servers: Vec<u32> = children(bench.id())
-            .into_iter()
-            .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm"))
-                    .is_ok_and(|c| c.trim() == "postgres")
-            })
-            .collect();
-        // Every config's cluster is up before the first measurement.
-        if servers.len() >= 3 {
-            break servers;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "the bench did not start its clusters: {servers:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
     // What SIGKILL leaves: the servers' directories, and (if the servers
     // outlive the bench, the bug this test is for) the servers.
-    let _reap = Reap {
-        servers: servers.clone(),
-        dirs: servers.iter().filter_map(|p| scratch_dir(*p)).collect(),
-    };
+    let (servers, _reap) = clusters_up(bench.id());
     bench.kill().unwrap();
     bench.wait().unwrap();
     let start = std::time::Instant::now();
@@ -271,28 +249,7 @@ fn an_interrupted_bench_stops_its_servers_and_removes_its_scratch() {
         .spawn()
         .unwrap();
     let pid = bench.id();
-    let start = std::time::Instant::now();
-    let servers = loop {
-        let servers: Vec<u32> = children(pid)
-            .into_iter()
-            .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm"))
-                    .is_ok_and(|c| c.trim() == "postgres")
-            })
-            .collect();
-        if servers.len() >= 3 {
-            break servers;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "the bench did not start its clusters: {servers:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let _reap = Reap {
-        servers: servers.clone(),
-        dirs: servers.iter().filter_map(|p| scratch_dir(*p)).collect(),
-    };
+    let (servers, _reap) = clusters_up(pid);
     assert_eq!(leftovers(tmp.path()), 3);
     assert_eq!(bench_cgroups(pid).len(), 3);
     // SIGINT to bench alone, as `kill -INT` sends it: Ctrl-C in a terminal
@@ -322,6 +279,35 @@ fn an_interrupted_bench_stops_its_servers_and_removes_its_scratch() {
         "cgroups left: {:?}",
         bench_cgroups(pid)
     );
+}
+
+/// Waits (up to 120 s) until bench `pid` runs the 3 configs' servers (every
+/// config's cluster is up before the first measurement); their PIDs, and
+/// what stops them and removes their directories if the test fails.
+fn clusters_up(pid: u32) -> (Vec<u32>, Reap) {
+    let start = std::time::Instant::now();
+    let servers = loop {
+        let servers: Vec<u32> = children(pid)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "postgres")
+            })
+            .collect();
+        if servers.len() >= 3 {
+            break servers;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the bench did not start its clusters: {servers:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let reap = Reap {
+        servers: servers.clone(),
+        dirs: servers.iter().filter_map(|p| scratch_dir(*p)).collect(),
+    };
+    (servers, reap)
 }
 
 /// The scratch directory a server runs in (`-D DIR/data`).
