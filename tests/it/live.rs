@@ -524,7 +524,7 @@ fn live_filters() -> Vec<(&'static str, &'static str)> {
         (r"port = \d+", "port = [PORT]"),
         (r"port: \d+ ->", "port: [PORT] ->"),
         (
-            r"[^\s(]*/dbtune-(bench|redis|pgbouncer|server)-[A-Za-z0-9]+",
+            r"[^\s(]*/dbtune-(bench|redis|pgbouncer|server)-(?:[0-9]+-)?[A-Za-z0-9]+",
             "[TMP]",
         ),
         (r"[^\s(]*/\.tmp[A-Za-z0-9]+", "[TMP]"),
