@@ -436,6 +436,12 @@ pub struct CheckArgs {
     /// thousands of tables.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub backend_memory: Option<ByteSize>,
+    /// Bytes of writes a second Redis takes at its busiest, e.g. 32MiB:
+    /// with the AOF fsynced every second, up to 3 s of them wait in its
+    /// buffer while an fsync lags [default: the profile's or manifest's,
+    /// else 8MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub redis_write_rate: Option<ByteSize>,
     /// The total that must fit: `busy` (default: the typical moment while
     /// a busy share of the connections run the worst case's heavy query),
     /// `worst` (the strict gate, what render sizes for) or `typical`; below

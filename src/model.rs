@@ -44,6 +44,10 @@ pub struct Assumptions {
     /// margin. None (a directory nobody described): the worst churn's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_role: Option<crate::profile::RedisRole>,
+    /// Bytes of write commands a second Redis takes at its busiest: with
+    /// `appendfsync everysec` they wait in the AOF buffer, outside
+    /// maxmemory, while a background fsync lags (`redis_aof_buffer`).
+    pub redis_write_rate: ByteSize,
     pub hugepage_size: ByteSize,
 }
 
@@ -59,6 +63,7 @@ impl Default for Assumptions {
             redis_fragmentation: None,
             redis_fork_copy: None,
             redis_role: None,
+            redis_write_rate: REDIS_WRITE_RATE,
             hugepage_size: ByteSize::mib(2),
         }
     }
@@ -145,8 +150,9 @@ pub fn jit_possible(jit_on: bool, build: Option<&[String]>) -> bool {
     jit_on && !build.is_some_and(|b| b.iter().any(|f| f == "no-llvmjit"))
 }
 
-/// Redis's worst case, term by term: data x fragmentation, client
-/// buffers and backlog, a fork's copy, the process (measured factors).
+/// Redis's worst case, term by term: data x fragmentation, the buffers
+/// outside maxmemory (clients, backlog, the AOF's), a fork's copy, the
+/// process (measured factors).
 pub fn redis_worst(
     maxmemory: ByteSize,
     buffers: ByteSize,
@@ -160,6 +166,25 @@ pub fn redis_worst(
         ByteSize::ZERO
     };
     (data, buffers, fork, ByteSize(c.process))
+}
+
+/// The peak write rate assumed when nobody states one: 8 MiB a second,
+/// 8000 writes of 1 KiB, eight times the load `dbtune bench` puts beside a
+/// staging database (`--redis-writes`, the staging seed's 10-50 users).
+pub const REDIS_WRITE_RATE: ByteSize = ByteSize(8 * MIB);
+
+/// How many seconds of writes Redis may hold in its AOF buffer with
+/// `appendfsync everysec`. While the last second's fsync still runs in the
+/// background (a busy disk, or a save's child writing to it), Redis
+/// postpones the write of its buffer, for as long as its clock, counted in
+/// whole seconds, shows less than 2 seconds since it began to: up to just
+/// under 3 s (`flushAppendOnlyFile` in aof.c, Redis 7.0-8.0). Then it
+/// writes, blocking. The buffer is not counted in maxmemory.
+pub const AOF_POSTPONE_SECONDS: u64 = 3;
+
+/// What the AOF buffer may hold at `rate` bytes of writes a second.
+pub fn redis_aof_buffer(rate: ByteSize) -> ByteSize {
+    rate * AOF_POSTPONE_SECONDS
 }
 
 /// Memory claimed outside the config files: the OS and other processes.
@@ -382,6 +407,14 @@ pub fn check_assumptions(
             ));
         }
     }
+    range_size(
+        section,
+        "redis_write_rate",
+        a.redis_write_rate,
+        ByteSize::ZERO,
+        ByteSize::gib(10),
+        "bytes of writes a second at Redis's busiest moment",
+    )?;
     let hp = a.hugepage_size;
     if !(hp.0.is_power_of_two() && hp >= ByteSize::kib(64) && hp <= ByteSize::gib(16)) {
         return Err(BadValue::at(Some(section), "hugepage_size").says(

@@ -118,13 +118,14 @@ pub struct Flags<'a> {
 }
 
 /// `--sorts-per-query`, `--busy-share`, `--manual-maintenance`,
-/// `--backend-memory`.
+/// `--backend-memory`, `--redis-write-rate`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AssumptionFlags {
     pub sorts_per_query: Option<u32>,
     pub busy_share: Option<f64>,
     pub manual_maintenance: Option<u32>,
     pub backend_memory: Option<ByteSize>,
+    pub redis_write_rate: Option<ByteSize>,
 }
 
 impl AssumptionFlags {
@@ -140,6 +141,9 @@ impl AssumptionFlags {
         }
         if let Some(m) = self.backend_memory {
             a.backend_memory = Some(m);
+        }
+        if let Some(r) = self.redis_write_rate {
+            a.redis_write_rate = r;
         }
     }
 }

@@ -74,6 +74,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
             sorts_per_query: args.sorts_per_query,
             busy_share: args.busy_share,
             manual_maintenance: args.manual_maintenance,
+            redis_write_rate: args.redis_write_rate,
             backend_memory: args.backend_memory,
         },
         deployment: found.deployment.as_ref().map(|(_, d)| d),

@@ -8,7 +8,7 @@ use crate::model::{
     autovacuum_each, effective_wal_buffers, jit_possible, jit_worst, pg_process_worst,
     pg_processes, pg_shared_memory, redis_worst, Assumptions, HostReserve, PgShmSettings,
 };
-use crate::profile::{Profile, Workload, GENERIC};
+use crate::profile::{Persistence, Profile, Workload, GENERIC};
 use crate::units::{ByteSize, KIB};
 use crate::version::PgVersion;
 
@@ -28,6 +28,8 @@ pub struct RedisAlloc {
     pub maxmemory: ByteSize,
     pub clients: ByteSize,
     pub backlog: ByteSize,
+    /// What the AOF buffer may hold (appendfsync everysec), else zero.
+    pub aof_buffer: ByteSize,
     pub worst: ByteSize,
     pub capped: bool,
     /// The measured factors maxmemory was divided by: fragmentation, and
@@ -118,11 +120,19 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
     let c = calibration::redis(None).assumed(&profile.assumptions());
     let backlog = ByteSize::mib(1);
     let forks = r.persistence.forks();
+    // The AOF is rendered with appendfsync everysec: its buffer may hold
+    // a few seconds of writes outside maxmemory.
+    let aof_buffer = if matches!(r.persistence, Persistence::Aof | Persistence::RdbAof) {
+        crate::model::redis_aof_buffer(profile.assumptions().redis_write_rate)
+    } else {
+        ByteSize::ZERO
+    };
     // Per byte of maxmemory: its fragmentation, and a fork's copy.
     let per_byte = c.fragmentation + if forks { c.fork_factor() } else { 0.0 };
     let room = share
         .saturating_sub(ByteSize(c.process))
-        .saturating_sub(backlog);
+        .saturating_sub(backlog)
+        .saturating_sub(aof_buffer);
     // maxmemory-clients is a tenth of maxmemory, at least 8 MiB.
     let mut mm = room.scale(1.0 / (per_byte + 0.1));
     let mut clients = mm.scale(0.1);
@@ -160,7 +170,8 @@ fn size_redis(profile: &Profile, host: &Host, share: ByteSize) -> Result<RedisAl
         maxmemory: mm,
         clients,
         backlog,
-        worst: redis_total(mm, clients + backlog, forks, &c),
+        aof_buffer,
+        worst: redis_total(mm, clients + backlog + aof_buffer, forks, &c),
         capped,
         fragmentation: c.fragmentation,
         fork: forks.then(|| c.fork_factor()),

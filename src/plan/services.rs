@@ -61,8 +61,13 @@ fn redis_memory(s: &mut Sections, pol: &RedisPolicy, r: &RedisAlloc) {
             // copy when the persistence forks (factors measured, see
             // docs/budget-model.md).
             format!(
-                "Redis's {} share less its process, backlog and client buffers, / (fragmentation {:.2}{}; {}){}",
+                "Redis's {} share less its process, {}, / (fragmentation {:.2}{}; {}){}",
                 r.share,
+                if r.aof_buffer > ByteSize::ZERO {
+                    format!("backlog, client buffers and AOF buffer ({})", r.aof_buffer)
+                } else {
+                    "backlog and client buffers".to_string()
+                },
                 r.fragmentation,
                 match r.fork {
                     Some(f) => format!(" + {f:.2} for a fork's copy-on-write"),

@@ -414,6 +414,15 @@ impl RedisPolicy {
                 ));
             }
         }
+        range_size(
+            s,
+            "write_rate",
+            self.write_rate,
+            ByteSize::ZERO,
+            ByteSize::gib(10),
+            "bytes of writes a second at Redis's busiest moment, e.g. \"32MiB\": up to 3 s of \
+             them wait in the AOF buffer while an fsync lags",
+        )?;
         range_u32(
             s,
             "maxclients",

@@ -389,6 +389,10 @@ pub struct RedisPolicy {
     /// A save's copy-on-write over maxmemory on this host, as observed
     /// (rdb_last_cow_size / used_memory at its busiest save).
     pub fork_copy: Option<f64>,
+    /// Bytes of writes a second at the busiest moment: with the AOF on,
+    /// up to 3 s of them wait in its buffer while an fsync lags
+    /// (`model::redis_aof_buffer`).
+    pub write_rate: ByteSize,
 }
 
 impl RedisPolicy {
@@ -414,6 +418,7 @@ impl Default for RedisPolicy {
             dir: "/var/lib/redis".into(),
             fragmentation: None,
             fork_copy: None,
+            write_rate: crate::model::REDIS_WRITE_RATE,
         }
     }
 }
@@ -585,6 +590,7 @@ impl Profile {
             redis_fragmentation: self.redis.fragmentation,
             redis_fork_copy: self.redis.fork_copy,
             redis_role: self.redis.enabled.then_some(self.redis.role),
+            redis_write_rate: self.redis.write_rate,
             ..crate::model::Assumptions::default()
         }
     }

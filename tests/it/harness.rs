@@ -553,6 +553,11 @@ impl Redis {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     }
 
+    /// The redis-cli this Redis is driven with.
+    pub fn cli(&self) -> &Path {
+        &self.cli
+    }
+
     /// `INFO` field as a number.
     pub fn info(&self, field: &str) -> u64 {
         let info = self.cmd(&["INFO"]);

@@ -207,6 +207,8 @@ fn check_budget_with_every_assumption_flag() {
                 "2",
                 "--backend-memory",
                 "8MiB",
+                "--redis-write-rate",
+                "2MiB",
             ],
         ]
         .concat(),

@@ -1,8 +1,9 @@
 //! Each Redis role's budget against the real server: the low-memory
 //! profile rendered with the role, its redis.conf started on Redis 7.0
 //! (Debian's) and 8.0 (built), the role's workload run past maxmemory and
-//! through a slowed save, and the memory Redis held at its peak compared
-//! with the budget check-budget computes for that file and role.
+//! through a slowed save on a busy disk, and the memory Redis held at its
+//! peak compared with the budget check-budget computes for that file and
+//! role, at the rate the workload was taken.
 //!
 //! maxmemory is lowered to 24 MiB so each role runs in seconds: the
 //! factors are per byte of maxmemory, and a small Redis has more fixed
@@ -166,34 +167,109 @@ fn held(pid: u32) -> u64 {
     kib << 10
 }
 
-/// Samples `held` every 10 ms until dropped; the peak.
-struct Peak {
-    run: Arc<AtomicBool>,
-    t: Option<std::thread::JoinHandle<u64>>,
+/// What a watch saw: the most Redis held; the most its AOF buffer held;
+/// and the fastest the AOF was fed over any second, in bytes (written to the file
+/// plus waiting in the buffer; what a rewrite does to the files is not a
+/// feed).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    held: u64,
+    aof_buffer: u64,
+    aof_rate: u64,
 }
 
-impl Peak {
-    fn start(pid: u32) -> Peak {
+impl Seen {
+    fn max(self, o: Seen) -> Seen {
+        Seen {
+            held: self.held.max(o.held),
+            aof_buffer: self.aof_buffer.max(o.aof_buffer),
+            aof_rate: self.aof_rate.max(o.aof_rate),
+        }
+    }
+}
+
+/// Samples `held` and Redis's AOF every ~10 ms until stopped.
+struct Watch {
+    run: Arc<AtomicBool>,
+    t: Option<std::thread::JoinHandle<Seen>>,
+}
+
+impl Watch {
+    fn start(r: &Redis, pid: u32) -> Watch {
         let run = Arc::new(AtomicBool::new(true));
-        let r = run.clone();
+        let go = run.clone();
+        let (cli, port) = (r.cli().to_path_buf(), r.port.to_string());
         let t = std::thread::spawn(move || {
-            let mut max = 0;
-            while r.load(Ordering::Relaxed) {
-                max = max.max(held(pid));
+            // (when, held, mem_aof_buffer, bytes fed so far, rewrites)
+            let sample = || {
+                let held = held(pid);
+                let out = std::process::Command::new(&cli)
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        &port,
+                        "INFO",
+                        "memory",
+                        "persistence",
+                    ])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let field = |f: &str| -> u64 {
+                    out.lines()
+                        .find_map(|l| l.strip_prefix(f)?.strip_prefix(':'))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0)
+                };
+                (
+                    std::time::Instant::now(),
+                    held,
+                    field("mem_aof_buffer"),
+                    field("aof_current_size") + field("aof_buffer_length"),
+                    // A rewrite begun or ended, however short: the sizes
+                    // change with the files, not with writes.
+                    field("aof_rewrites") + field("aof_rewrite_in_progress"),
+                )
+            };
+            let mut seen = Seen::default();
+            // (when, bytes fed since the sample before)
+            let mut second = std::collections::VecDeque::new();
+            let mut last = sample();
+            loop {
+                let now = sample();
+                seen.held = seen.held.max(now.1);
+                seen.aof_buffer = seen.aof_buffer.max(now.2);
+                let fed = if last.4 != now.4 {
+                    0
+                } else {
+                    now.3.saturating_sub(last.3)
+                };
+                second.push_back((now.0, fed));
+                while second
+                    .front()
+                    .is_some_and(|(t, _)| now.0.duration_since(*t) >= Duration::from_secs(1))
+                {
+                    second.pop_front();
+                }
+                seen.aof_rate = seen.aof_rate.max(second.iter().map(|(_, b)| b).sum());
+                last = now;
+                if !go.load(Ordering::Relaxed) {
+                    return seen;
+                }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            max.max(held(pid))
         });
-        Peak { run, t: Some(t) }
+        Watch { run, t: Some(t) }
     }
 
-    fn stop(mut self) -> u64 {
+    fn stop(mut self) -> Seen {
         self.run.store(false, Ordering::Relaxed);
         self.t.take().unwrap().join().unwrap()
     }
 }
 
-impl Drop for Peak {
+impl Drop for Watch {
     fn drop(&mut self) {
         self.run.store(false, Ordering::Relaxed);
     }
@@ -223,9 +299,52 @@ fn rendered(role: RedisRole) -> String {
         .collect()
 }
 
+/// A disk kept busy until dropped: 4 MiB written and synced at a time in
+/// `dir`, so the AOF's background fsync lags as on a host whose disk is
+/// shared (or whose save's child is writing), and Redis holds writes back.
+struct BusyDisk {
+    run: Arc<AtomicBool>,
+    t: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BusyDisk {
+    fn start(dir: &std::path::Path) -> BusyDisk {
+        use std::io::{Seek, Write};
+        let run = Arc::new(AtomicBool::new(true));
+        let go = run.clone();
+        let path = dir.join("busy-disk");
+        let t = std::thread::spawn(move || {
+            let mut f = fs::File::create(&path).unwrap();
+            let chunk = vec![7u8; 4 << 20];
+            let mut n = 0;
+            while go.load(Ordering::Relaxed) {
+                f.write_all(&chunk).unwrap();
+                f.sync_data().unwrap();
+                n += 1;
+                if n % 16 == 0 {
+                    f.rewind().unwrap();
+                }
+            }
+            drop(f);
+            let _ = fs::remove_file(&path);
+        });
+        BusyDisk { run, t: Some(t) }
+    }
+}
+
+impl Drop for BusyDisk {
+    fn drop(&mut self) {
+        self.run.store(false, Ordering::Relaxed);
+        if let Some(t) = self.t.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The budget check-budget computes for `conf` as a directory rendered for
-/// `role` (the manifest's assumptions), on Redis `version`: total, fork.
-fn budget_of(conf: &str, role: RedisRole, version: &str) -> (u64, u64) {
+/// `role` (the manifest's assumptions), on Redis `version`, with Redis
+/// taking `write_rate` bytes of writes a second: total, fork, AOF buffer.
+fn budget_of(conf: &str, role: RedisRole, version: &str, write_rate: u64) -> (u64, u64, u64) {
     let settings = HostSettings {
         redis: Some(dbtune::read::grammar::redis_conf(conf, "redis.conf").unwrap()),
         redis_version: version.into(),
@@ -233,15 +352,21 @@ fn budget_of(conf: &str, role: RedisRole, version: &str) -> (u64, u64) {
     };
     let a = Assumptions {
         redis_role: Some(role),
+        redis_write_rate: ByteSize(write_rate),
         ..Default::default()
     };
     let b = budget::compute(&settings, ByteSize::gib(4), "test", &[], &a);
-    let fork = b
-        .terms
-        .iter()
-        .find(|t| t.service == Scope::Redis && t.name == "fork copy-on-write")
-        .map_or(0, |t| t.worst.bytes());
-    (b.service_worst(Scope::Redis).bytes(), fork)
+    let term = |name: &str| {
+        b.terms
+            .iter()
+            .find(|t| t.service == Scope::Redis && t.name == name)
+            .map_or(0, |t| t.worst.bytes())
+    };
+    (
+        b.service_worst(Scope::Redis).bytes(),
+        term("fork copy-on-write"),
+        term("AOF buffer"),
+    )
 }
 
 fn role_on_real_redis(role: RedisRole) {
@@ -254,18 +379,19 @@ fn role_on_real_redis(role: RedisRole) {
             Redis::start_version(version, &conf, &[])
         };
         let pid = r.info("process_id") as u32;
-        let (worst, fork_term) = budget_of(&conf, role, version);
         let mut rng = Lcg(7);
         let mut n = 0;
         // Past maxmemory three times over: eviction, expiry or refusals.
-        let peak = Peak::start(pid);
+        let watch = Watch::start(&r, pid);
         for _ in 0..3 {
             r.pipe(&workload(role, MAXMEMORY, &mut rng, &mut n));
         }
-        let data_peak = peak.stop();
-        // A save of about two seconds with the workload writing through it,
-        // once the rendered save rules' own forks are done.
+        let data = watch.stop();
+        // A save of about two seconds with the workload writing through it
+        // on a busy disk, once the rendered save rules' and AOF rewrites'
+        // own forks are done (none may start in its place).
         r.cmd(&["CONFIG", "SET", "save", ""]);
+        r.cmd(&["CONFIG", "SET", "auto-aof-rewrite-percentage", "0"]);
         for _ in 0..200 {
             if r.info("rdb_bgsave_in_progress") == 0 && r.info("aof_rewrite_in_progress") == 0 {
                 break;
@@ -276,7 +402,8 @@ fn role_on_real_redis(role: RedisRole) {
         let delay = (2_000_000 / dbsize).max(1);
         r.cmd(&["CONFIG", "SET", "rdb-key-save-delay", &delay.to_string()]);
         let before = held(pid);
-        let peak = Peak::start(pid);
+        let watch = Watch::start(&r, pid);
+        let busy = BusyDisk::start(r.dir.path());
         let started = r.cmd(&["BGSAVE"]);
         assert!(started.contains("started"), "{label}: {started}");
         let mut rounds = 0;
@@ -284,23 +411,47 @@ fn role_on_real_redis(role: RedisRole) {
             r.pipe(&workload(role, MAXMEMORY / 4, &mut rng, &mut n));
             rounds += 1;
         }
-        let save_peak = peak.stop();
+        drop(busy);
+        let save = watch.stop();
         r.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
         assert!(rounds > 0, "{label}: the save ended before any write");
-        let real = data_peak.max(save_peak);
+        let seen = data.max(save);
+        // The budget at the fastest the AOF was fed over a second: the
+        // peak write rate it asks for.
+        let (worst, fork_term, aof_term) = budget_of(&conf, role, version, seen.aof_rate);
         eprintln!(
-            "{label}: held {} at its peak ({} during the save, {} before it), budget {} (fork {})",
-            ByteSize(real),
-            ByteSize(save_peak),
+            "{label}: held {} at its peak ({} during the save, {} before it), budget {} (fork \
+             {}); AOF buffer {} at its peak, counted {} (3 s at {}/s)",
+            ByteSize(seen.held),
+            ByteSize(save.held),
             ByteSize(before),
             ByteSize(worst),
-            ByteSize(fork_term)
+            ByteSize(fork_term),
+            ByteSize(seen.aof_buffer),
+            ByteSize(aof_term),
+            ByteSize(seen.aof_rate),
         );
+        // The AOF term bounds the buffer at the rate it was fed.
         assert!(
-            real <= worst,
-            "{label}: Redis held {} but the budget says {}",
-            ByteSize(real),
-            ByteSize(worst)
+            aof_term > 0 && seen.aof_buffer <= aof_term,
+            "{label}: the AOF buffer held {} but the budget counts {} ({}/s)",
+            ByteSize(seen.aof_buffer),
+            ByteSize(aof_term),
+            ByteSize(seen.aof_rate)
+        );
+        // The whole Redis within the rest of the budget plus what its AOF
+        // buffer held: a full-speed writer makes the AOF term large, and it
+        // must not hide the others. Not the buffer at each moment: once it
+        // was written, Redis was seen holding 86 MiB with 0.5 MiB in it
+        // after a 14 MiB peak (queue on 7.0, a busy disk).
+        let rest = worst - aof_term;
+        assert!(
+            seen.held <= rest + seen.aof_buffer,
+            "{label}: Redis held {}, but the budget's terms other than the AOF buffer say {} \
+             and the buffer held {}",
+            ByteSize(seen.held),
+            ByteSize(rest),
+            ByteSize(seen.aof_buffer)
         );
     }
 }

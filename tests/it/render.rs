@@ -752,3 +752,94 @@ fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
     assert!(err.contains("fragmentation = 0.5 is out of range"), "{err}");
     assert!(err.contains("p.toml:"), "{err}");
 }
+
+/// The peak write rate a profile states sizes the AOF buffer: render takes
+/// 3 s of it from Redis's share before maxmemory, the manifest carries it
+/// so check-budget of the directory counts the same term, the flag
+/// overrides it, and a rate out of range is refused at its line.
+#[test]
+fn a_stated_write_rate_sizes_the_aof_buffer_in_render_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "low-memory")
+        .unwrap()
+        .1
+        .replace("name = \"low-memory\"", "name = \"staging-writes\"");
+    let file = dir.path().join("p.toml");
+    let render = |profile: &str, out: &str| {
+        std::fs::write(&file, profile).unwrap();
+        let out = dir.path().join(out);
+        let run = harness::dbtune()
+            .args(["render", "--profile-file"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        (out, run)
+    };
+    let mm = |out: &std::path::Path| -> u64 {
+        std::fs::read_to_string(out.join("redis.conf"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory "))
+            .and_then(|v| v.trim_end_matches("mb").parse().ok())
+            .unwrap()
+    };
+    let (assumed, run) = render(&base, "assumed");
+    assert!(run.status.success(), "{}", harness::whole_output(&run));
+    let (stated, run) = render(
+        &base.replace("[redis]\n", "[redis]\nwrite_rate = \"32MiB\"\n"),
+        "stated",
+    );
+    assert!(run.status.success(), "{}", harness::whole_output(&run));
+    // 96 MiB of buffer against 24 MiB: 72 MiB less share, divided by
+    // 1.11 + 1.56 + 0.1 per byte of maxmemory (role mixed).
+    let (a, s) = (mm(&assumed), mm(&stated));
+    assert!((24..=28).contains(&(a - s)), "{a} vs {s}");
+    let conf = std::fs::read_to_string(stated.join("redis.conf")).unwrap();
+    assert!(conf.contains("and AOF buffer (96 MiB)"), "{conf}");
+    let check = |dir: &std::path::Path, extra: &[&str]| {
+        let run = harness::dbtune()
+            .args(["check-budget", "--level", "worst"])
+            .args(extra)
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", harness::whole_output(&run));
+        harness::whole_output(&run)
+    };
+    let text = check(&stated, &[]);
+    assert!(
+        text.contains("3 s x 32 MiB/s of writes at peak (stated)"),
+        "{text}"
+    );
+    let text = check(&assumed, &[]);
+    assert!(
+        text.contains("3 s x 8 MiB/s of writes at peak (assumed, --redis-write-rate)"),
+        "{text}"
+    );
+    let text = check(&assumed, &["--redis-write-rate", "1MiB"]);
+    assert!(
+        text.contains("3 s x 1 MiB/s of writes at peak (stated)"),
+        "{text}"
+    );
+    // Out of range: exit 2 at the line, nothing written.
+    let (out, bad) = render(
+        &base.replace("[redis]\n", "[redis]\nwrite_rate = \"20GiB\"\n"),
+        "bad",
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        harness::whole_output(&bad)
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("write_rate") && err.contains("p.toml:"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

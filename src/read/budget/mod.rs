@@ -460,8 +460,9 @@ mod tests {
         };
         let b = compute(&s, ByteSize::gib(4), "x", &[], &Assumptions::default());
         // data x fragmentation + 11 buffers + a fork's copy (bounded by the
-        // fragmented data set) + the process, with the largest factors
-        // measured (no release named)
+        // fragmented data set) + 3 s of writes at 8 MiB/s in the AOF
+        // buffer (appendfsync everysec by default) + the process, with the
+        // largest factors measured (no release named)
         let c = calibration::redis(None);
         let mm = ByteSize::mib(100);
         assert_eq!(
@@ -469,8 +470,61 @@ mod tests {
             mm.scale(c.fragmentation)
                 + ByteSize::mib(11)
                 + mm.scale(c.fork_factor())
+                + ByteSize::mib(24)
                 + ByteSize(c.process)
         );
+    }
+
+    /// Only `appendfsync everysec` (Redis's default) lets writes wait in
+    /// the AOF buffer: `always` writes before each reply, `no` never waits
+    /// for an fsync, and without the AOF there is no buffer.
+    #[test]
+    fn the_aof_buffer_is_counted_where_writes_can_wait() {
+        let aof = |conf: &str, a: &Assumptions| {
+            let s = HostSettings {
+                redis: Some(grammar::redis_conf(conf, "redis.conf").unwrap()),
+                ..Default::default()
+            };
+            compute(&s, ByteSize::gib(4), "x", &[], a)
+                .terms
+                .into_iter()
+                .find(|t| t.name == "AOF buffer")
+        };
+        let a = Assumptions::default();
+        let base = "maxmemory 100mb\nmaxmemory-clients 10mb\n";
+        let t = aof(&format!("{base}appendonly yes\n"), &a).expect("default everysec");
+        assert_eq!((t.worst, t.typical), (ByteSize::mib(24), ByteSize::ZERO));
+        assert!(
+            t.source
+                .contains("appendonly yes (redis.conf:3), appendfsync everysec by default")
+                && t.source.contains("3 s x 8 MiB/s")
+                && t.source.contains("assumed, --redis-write-rate"),
+            "{}",
+            t.source
+        );
+        let t = aof(
+            &format!("{base}appendonly yes\nappendfsync EverySec\n"),
+            &Assumptions {
+                redis_write_rate: ByteSize::mib(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(t.worst, ByteSize::mib(150));
+        assert!(
+            t.source.starts_with("appendfsync everysec (redis.conf:4)")
+                && t.source.contains("stated"),
+            "{}",
+            t.source
+        );
+        for conf in [
+            "appendonly yes\nappendfsync always\n",
+            "appendonly yes\nappendfsync no\n",
+            "appendonly no\n",
+            "",
+        ] {
+            assert!(aof(&format!("{base}{conf}"), &a).is_none(), "{conf}");
+        }
     }
 
     #[test]

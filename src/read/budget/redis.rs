@@ -56,6 +56,7 @@ pub(super) fn redis_terms(
         format!("clients {clients} ({clients_src}), repl-backlog-size {backlog}"),
     ));
     terms.extend(redis_fork(r, mm, c, &measured));
+    terms.extend(redis_aof_buffer(r, a));
     terms.push(Term::new(
         Scope::Redis,
         "process",
@@ -101,6 +102,46 @@ fn redis_clients(
             )
         }
     }
+}
+
+/// The AOF buffer, when `appendfsync everysec` lets writes wait in it
+/// while a background fsync lags.
+fn redis_aof_buffer(r: &ServiceSettings, a: &Assumptions) -> Option<Term> {
+    let aof = r
+        .get("appendonly")
+        .filter(|e| e.value.eq_ignore_ascii_case("yes"))?;
+    let fsync = r.get("appendfsync");
+    // Redis's default is everysec; `always` writes and fsyncs before each
+    // reply, `no` never waits for an fsync.
+    if fsync.is_some_and(|e| !e.value.eq_ignore_ascii_case("everysec")) {
+        return None;
+    }
+    let at = fsync.map_or_else(
+        || {
+            format!(
+                "appendonly yes ({}), appendfsync everysec by default",
+                aof.at
+            )
+        },
+        |e| format!("appendfsync everysec ({})", e.at),
+    );
+    Some(Term::new(
+        Scope::Redis,
+        "AOF buffer",
+        crate::model::redis_aof_buffer(a.redis_write_rate),
+        ByteSize::ZERO,
+        format!(
+            "{at}: while a background fsync lags, writes wait in the buffer, outside maxmemory, \
+             up to {AOF_POSTPONE_SECONDS} s of them: {AOF_POSTPONE_SECONDS} s x {}/s of writes at \
+             peak ({}); typical: the disk keeps up",
+            a.redis_write_rate,
+            if a.redis_write_rate == REDIS_WRITE_RATE {
+                "assumed, --redis-write-rate"
+            } else {
+                "stated"
+            }
+        ),
+    ))
 }
 
 /// The copy-on-write of a fork, when RDB saves or AOF rewrites fork.
