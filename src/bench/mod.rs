@@ -548,6 +548,11 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
             step += 1;
             for w in &o.workloads {
+                // Interrupted: the handler is stopping the servers; no run
+                // starts against them.
+                if scratch::stopping() {
+                    bail!("interrupted");
+                }
                 progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
                 // Every cluster flushes its dirty pages now, not during
                 // someone else's measurement.

@@ -155,7 +155,13 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         );
     }
     bench::scratch::on_interrupt()?;
-    let series = bench::run(&configs, &opts, |m| note!("{m}"));
+    // Nothing more is said once an interrupt is being handled: what fails
+    // then is the servers being stopped.
+    let series = bench::run(&configs, &opts, |m| {
+        if !bench::scratch::stopping() {
+            note!("{m}")
+        }
+    });
     bench::scratch::wait_if_stopping();
     let series = series?;
     if args.json {

@@ -252,6 +252,33 @@ fn an_interrupted_bench_stops_its_servers_and_removes_its_scratch() {
     let (servers, _reap) = clusters_up(pid);
     assert_eq!(leftovers(tmp.path()), 3);
     assert_eq!(bench_cgroups(pid).len(), 3);
+    // Its stderr read as it comes, so the interrupt lands inside the first
+    // timed run (the loop that goes on to the next config's run).
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let said = said.clone();
+        let mut stderr = bench.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stderr, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                said.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let start = std::time::Instant::now();
+    while !said.lock().unwrap().contains("] run 1: ") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no timed run began:\n{}",
+            said.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // SIGINT to bench alone, as `kill -INT` sends it: Ctrl-C in a terminal
     // would reach its whole process group.
     // SAFETY: a signal to the child this test started.
@@ -267,10 +294,17 @@ fn an_interrupted_bench_stops_its_servers_and_removes_its_scratch() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    let mut err = String::new();
-    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    reader.join().unwrap();
+    let err = said.lock().unwrap().clone();
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("bench interrupted"), "{err}");
+    // Nothing goes on after it: no run is started against the servers
+    // being stopped, and none is announced.
+    let after = err.split("bench interrupted").nth(1).unwrap_or_default();
+    assert!(
+        after.lines().skip(1).all(|l| l.trim().is_empty()),
+        "bench went on after the interrupt:\n{err}"
+    );
     let running: Vec<_> = servers.iter().filter(|p| alive(**p)).collect();
     assert!(running.is_empty(), "servers still running: {running:?}");
     assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left\n{err}");
