@@ -421,7 +421,7 @@ fn role_on_real_redis(role: RedisRole) {
         let (worst, fork_term, aof_term) = budget_of(&conf, role, version, seen.aof_rate);
         eprintln!(
             "{label}: held {} at its peak ({} during the save, {} before it), budget {} (fork \
-             {}); AOF buffer {} at its peak, counted {} (3 s at {}/s)",
+             {}); AOF buffer {} at its peak, counted {} (2 x 3 s at {}/s)",
             ByteSize(seen.held),
             ByteSize(save.held),
             ByteSize(before),
@@ -431,24 +431,28 @@ fn role_on_real_redis(role: RedisRole) {
             ByteSize(aof_term),
             ByteSize(seen.aof_rate),
         );
-        // The AOF term bounds the buffer at the rate it was fed.
+        // The AOF term bounds the buffer at the rate it was fed, and a
+        // fork's copy of its pages (half the term each).
         assert!(
-            aof_term > 0 && seen.aof_buffer <= aof_term,
+            aof_term > 0 && seen.aof_buffer <= aof_term / 2,
             "{label}: the AOF buffer held {} but the budget counts {} ({}/s)",
             ByteSize(seen.aof_buffer),
             ByteSize(aof_term),
             ByteSize(seen.aof_rate)
         );
         // The whole Redis within the rest of the budget plus what its AOF
-        // buffer held: a full-speed writer makes the AOF term large, and it
-        // must not hide the others. Not the buffer at each moment: once it
-        // was written, Redis was seen holding 86 MiB with 0.5 MiB in it
-        // after a 14 MiB peak (queue on 7.0, a busy disk).
+        // buffer held and a fork's copy of it: a full-speed writer makes
+        // the AOF term large, and it must not hide the others. Not the
+        // buffer at each moment: once it was written, Redis was seen
+        // holding 86 MiB with 0.5 MiB in it after a 14 MiB peak (queue on
+        // 7.0, a busy disk); its pages stay resident, and a save copies
+        // them (queue on 8.0 in CI: 171 MiB held, 82 MiB of other terms, a
+        // 64 MiB buffer peak).
         let rest = worst - aof_term;
         assert!(
-            seen.held <= rest + seen.aof_buffer,
+            seen.held <= rest + 2 * seen.aof_buffer,
             "{label}: Redis held {}, but the budget's terms other than the AOF buffer say {} \
-             and the buffer held {}",
+             and the buffer held {} (counted twice: a fork copies it)",
             ByteSize(seen.held),
             ByteSize(rest),
             ByteSize(seen.aof_buffer)

@@ -653,6 +653,42 @@ fn a_grid_of_hosts_renders_or_is_refused_with_a_profile_that_exists() {
     }
 }
 
+/// The built-in low-memory profile's file, renamed `name`.
+fn low_memory_as(name: &str) -> String {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "low-memory")
+        .unwrap()
+        .1
+        .replace("name = \"low-memory\"", &format!("name = \"{name}\""))
+}
+
+/// `dbtune render --profile-file FILE --out OUT`.
+fn render_file(file: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    harness::dbtune()
+        .args(["render", "--profile-file"])
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+/// The profile file p.toml was refused: exit 2, `what` said at its line.
+fn refused_at_line(run: &std::process::Output, what: &str) {
+    assert_eq!(run.status.code(), Some(2), "{}", harness::whole_output(run));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains(what) && err.contains("p.toml:"), "{err}");
+}
+
+/// A rendered redis.conf's maxmemory, in mb.
+fn maxmemory_mb(conf: &str) -> u64 {
+    conf.lines()
+        .find_map(|l| l.strip_prefix("maxmemory "))
+        .and_then(|v| v.trim_end_matches("mb").parse().ok())
+        .unwrap()
+}
+
 /// Redis's fragmentation and fork copy as measured on the host, stated in
 /// the profile: maxmemory is sized with them instead of the ones measured
 /// for its role (mixed: 1.11 and 1.56 with their margin), the comment says whose they are and what a worse one
@@ -662,12 +698,7 @@ fn a_grid_of_hosts_renders_or_is_refused_with_a_profile_that_exists() {
 #[test]
 fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let base = BUILTIN
-        .iter()
-        .find(|(n, _)| *n == "low-memory")
-        .unwrap()
-        .1
-        .replace("name = \"low-memory\"", "name = \"staging-measured\"");
+    let base = low_memory_as("staging-measured");
     let stated = base.replace(
         "[redis]\n",
         "[redis]\nfragmentation = 1.1\nfork_copy = 0.3\n",
@@ -676,21 +707,10 @@ fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
     let file = dir.path().join("p.toml");
     std::fs::write(&file, &stated).unwrap();
     let out = dir.path().join("out");
-    let run = harness::dbtune()
-        .args(["render", "--profile-file"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = render_file(&file, &out);
     assert!(run.status.success(), "{}", harness::whole_output(&run));
     let conf = std::fs::read_to_string(out.join("redis.conf")).unwrap();
-    let mm = |conf: &str| -> u64 {
-        conf.lines()
-            .find_map(|l| l.strip_prefix("maxmemory "))
-            .and_then(|v| v.trim_end_matches("mb").parse().ok())
-            .unwrap()
-    };
+    let mm = maxmemory_mb;
     let seed_out = dir.path().join("seed");
     let seed = harness::dbtune()
         .args(["render", "--profile", "low-memory", "--out"])
@@ -742,15 +762,7 @@ fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(
-        bad.status.code(),
-        Some(2),
-        "{}",
-        harness::whole_output(&bad)
-    );
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("fragmentation = 0.5 is out of range"), "{err}");
-    assert!(err.contains("p.toml:"), "{err}");
+    refused_at_line(&bad, "fragmentation = 0.5 is out of range");
 }
 
 /// The peak write rate a profile states sizes the AOF buffer: render takes
@@ -760,32 +772,16 @@ fn redis_factors_measured_on_the_host_size_maxmemory_and_the_budget() {
 #[test]
 fn a_stated_write_rate_sizes_the_aof_buffer_in_render_and_check() {
     let dir = tempfile::tempdir().unwrap();
-    let base = BUILTIN
-        .iter()
-        .find(|(n, _)| *n == "low-memory")
-        .unwrap()
-        .1
-        .replace("name = \"low-memory\"", "name = \"staging-writes\"");
+    let base = low_memory_as("staging-writes");
     let file = dir.path().join("p.toml");
     let render = |profile: &str, out: &str| {
         std::fs::write(&file, profile).unwrap();
         let out = dir.path().join(out);
-        let run = harness::dbtune()
-            .args(["render", "--profile-file"])
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let run = render_file(&file, &out);
         (out, run)
     };
-    let mm = |out: &std::path::Path| -> u64 {
-        std::fs::read_to_string(out.join("redis.conf"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("maxmemory "))
-            .and_then(|v| v.trim_end_matches("mb").parse().ok())
-            .unwrap()
+    let mm = |out: &std::path::Path| {
+        maxmemory_mb(&std::fs::read_to_string(out.join("redis.conf")).unwrap())
     };
     let (assumed, run) = render(&base, "assumed");
     assert!(run.status.success(), "{}", harness::whole_output(&run));
@@ -794,12 +790,13 @@ fn a_stated_write_rate_sizes_the_aof_buffer_in_render_and_check() {
         "stated",
     );
     assert!(run.status.success(), "{}", harness::whole_output(&run));
-    // 96 MiB of buffer against 24 MiB: 72 MiB less share, divided by
-    // 1.11 + 1.56 + 0.1 per byte of maxmemory (role mixed).
+    // 192 MiB for the buffer and its copy against 48 MiB: 144 MiB less
+    // share, divided by 1.11 + 1.56 + 0.1 per byte of maxmemory (role
+    // mixed).
     let (a, s) = (mm(&assumed), mm(&stated));
-    assert!((24..=28).contains(&(a - s)), "{a} vs {s}");
+    assert!((50..=54).contains(&(a - s)), "{a} vs {s}");
     let conf = std::fs::read_to_string(stated.join("redis.conf")).unwrap();
-    assert!(conf.contains("and AOF buffer (96 MiB)"), "{conf}");
+    assert!(conf.contains("and AOF buffer (192 MiB)"), "{conf}");
     let check = |dir: &std::path::Path, extra: &[&str]| {
         let run = harness::dbtune()
             .args(["check-budget", "--level", "worst"])
@@ -812,17 +809,17 @@ fn a_stated_write_rate_sizes_the_aof_buffer_in_render_and_check() {
     };
     let text = check(&stated, &[]);
     assert!(
-        text.contains("3 s x 32 MiB/s of writes at peak (stated)"),
+        text.contains("2 x 3 s x 32 MiB/s of writes at peak (stated)"),
         "{text}"
     );
     let text = check(&assumed, &[]);
     assert!(
-        text.contains("3 s x 8 MiB/s of writes at peak (assumed, --redis-write-rate)"),
+        text.contains("2 x 3 s x 8 MiB/s of writes at peak (assumed, --redis-write-rate)"),
         "{text}"
     );
     let text = check(&assumed, &["--redis-write-rate", "1MiB"]);
     assert!(
-        text.contains("3 s x 1 MiB/s of writes at peak (stated)"),
+        text.contains("2 x 3 s x 1 MiB/s of writes at peak (stated)"),
         "{text}"
     );
     // Out of range: exit 2 at the line, nothing written.
@@ -830,16 +827,6 @@ fn a_stated_write_rate_sizes_the_aof_buffer_in_render_and_check() {
         &base.replace("[redis]\n", "[redis]\nwrite_rate = \"20GiB\"\n"),
         "bad",
     );
-    assert_eq!(
-        bad.status.code(),
-        Some(2),
-        "{}",
-        harness::whole_output(&bad)
-    );
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        err.contains("write_rate") && err.contains("p.toml:"),
-        "{err}"
-    );
+    refused_at_line(&bad, "write_rate");
     assert!(!out.exists());
 }

@@ -132,8 +132,8 @@ fn redis_aof_buffer(r: &ServiceSettings, a: &Assumptions) -> Option<Term> {
         ByteSize::ZERO,
         format!(
             "{at}: while a background fsync lags, writes wait in the buffer, outside maxmemory, \
-             up to {AOF_POSTPONE_SECONDS} s of them: {AOF_POSTPONE_SECONDS} s x {}/s of writes at \
-             peak ({}); typical: the disk keeps up",
+             up to {AOF_POSTPONE_SECONDS} s of them, and a fork copies their pages: 2 x \
+             {AOF_POSTPONE_SECONDS} s x {}/s of writes at peak ({}); typical: the disk keeps up",
             a.redis_write_rate,
             if a.redis_write_rate == REDIS_WRITE_RATE {
                 "assumed, --redis-write-rate"
