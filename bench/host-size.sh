@@ -16,7 +16,7 @@
 # - low-memory at its own host, 4 GiB and 2 CPUs: pgbench's data sized by
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
-#   TPC-B reads and writes, the profile's Redis (151 MiB maxmemory at
+#   TPC-B reads and writes, the profile's Redis (143 MiB maxmemory at
 #   4 GiB) filled and kept writing 1000 keys of 1 KiB a second in the same
 #   cgroup (`--redis`, `--redis-writes`: the seed's 10-50 users). The write
 #   run is sized by bench (`--write-auto`): long enough for the defaults
