@@ -169,7 +169,7 @@ pub fn redis_worst(
 }
 
 /// The peak write rate assumed when nobody states one: 8 MiB a second,
-/// 8000 writes of 1 KiB, eight times the load `dbtune bench` puts beside a
+/// 8192 writes of 1 KiB, eight times the load `dbtune bench` puts beside a
 /// staging database (`--redis-writes`, the staging seed's 10-50 users).
 pub const REDIS_WRITE_RATE: ByteSize = ByteSize(8 * MIB);
 
@@ -178,14 +178,16 @@ pub const REDIS_WRITE_RATE: ByteSize = ByteSize(8 * MIB);
 /// background (a busy disk, or a save's child writing to it), Redis
 /// postpones the write of its buffer, for as long as its clock, counted in
 /// whole seconds, shows less than 2 seconds since it began to: up to just
-/// under 3 s (`flushAppendOnlyFile` in aof.c, Redis 7.0-8.0). Then it
+/// under 3 s (`flushAppendOnlyFile` in redis/redis's aof.c, read, not run;
+/// tests/it/redis_roles.rs measures the buffer within it on 7.0 and 8.0). Then it
 /// writes, blocking. The buffer is not counted in maxmemory.
 pub const AOF_POSTPONE_SECONDS: u64 = 3;
 
 /// What the AOF buffer may hold at `rate` bytes of writes a second, and a
 /// fork's copy of its pages: the AOF forks to rewrite, a child shares the
-/// buffer's pages (written or not, they stay resident, free in jemalloc)
-/// and the parent rewrites them at once. Seen in CI: a queue on 8.0 held
+/// buffer's pages (written, they were seen to stay resident: 86 MiB held
+/// with 0.5 MiB in the buffer after a 14 MiB peak) and the parent reuses
+/// them at once. Seen in CI: a queue on 8.0 held
 /// 171 MiB with a 64 MiB buffer peak and 82 MiB of other terms.
 pub fn redis_aof_buffer(rate: ByteSize) -> ByteSize {
     rate * AOF_POSTPONE_SECONDS * 2
