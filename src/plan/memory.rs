@@ -409,22 +409,43 @@ fn after_fixed_needs(
 /// until each gets this much (plan_create_index_workers).
 pub const INDEX_PARTICIPANT_MEM: ByteSize = ByteSize::mib(32);
 
+/// PostgreSQL's default maintenance_work_mem, the least dbtune renders
+/// where the budget has room for it.
+pub const PG_DEFAULT_MAINTENANCE_MEM: ByteSize = ByteSize::mib(64);
+
 /// maintenance_work_mem and the parallel index workers it can feed: the
-/// profile's value, else a 16th of PostgreSQL's share, at most 2 GB
-/// (PGTune's is 8 GB on Linux); never above a 16th of the share. Workers
-/// beyond what it feeds at 32 MB each would never be planned, so they are
-/// not asked.
+/// profile's value, else 32 MB for each participant of a parallel index
+/// build (the leader and `workers`), at least PostgreSQL's default 64 MB;
+/// never above a 16th of PostgreSQL's share. Not more: a B-tree build
+/// sorts each participant's share in runs of its memory, and larger runs
+/// cost more CPU than the merge they save (BENCHMARKS.md section 5:
+/// trace_sort on PostgreSQL 15, 20 M text keys, a serial build took 1.5x
+/// the CPU at 256 MB as at 8 MB, one merge pass fewer). Workers beyond
+/// what it feeds at 32 MB each would never be planned, so they are not
+/// asked.
 fn maintenance(asked: Option<ByteSize>, pg_share: ByteSize, workers: u32) -> (ByteSize, u32) {
-    let sixteenth = pg_share.scale(1.0 / 16.0);
-    // Unset: a 16th, at most 2 GB. (A floor above the 16th would be cut
-    // back to it below: the 16th is what the budget gives.)
-    let wanted = asked.unwrap_or_else(|| sixteenth.min(ByteSize::gib(2)));
-    let mwm = wanted
-        .min(sixteenth)
+    let cap = pg_share
+        .scale(1.0 / 16.0)
         .floor_to(ByteSize::mib(1))
         .max(ByteSize::mib(1));
-    let fed = (mwm.bytes() / INDEX_PARTICIPANT_MEM.bytes()).saturating_sub(1) as u32;
-    (mwm, workers.min(fed))
+    let fed =
+        |mwm: ByteSize| (mwm.bytes() / INDEX_PARTICIPANT_MEM.bytes()).saturating_sub(1) as u32;
+    match asked {
+        Some(asked) => {
+            let mwm = asked
+                .min(cap)
+                .floor_to(ByteSize::mib(1))
+                .max(ByteSize::mib(1));
+            (mwm, workers.min(fed(mwm)))
+        }
+        None => {
+            let workers = workers.min(fed(cap));
+            let mwm = (INDEX_PARTICIPANT_MEM * (workers as u64 + 1))
+                .max(PG_DEFAULT_MAINTENANCE_MEM)
+                .min(cap);
+            (mwm, workers)
+        }
+    }
 }
 
 /// The most of RAM effective_cache_size says is cache (PGTune's 3/4, and
@@ -861,18 +882,25 @@ mod tests {
     use super::super::fixture::{host, profile};
     use super::*;
 
-    /// maintenance_work_mem grows with the host between 64 MB and 2 GB,
-    /// and never asks for parallel index workers it cannot give 32 MB each.
+    /// maintenance_work_mem is 32 MB per index-build participant, at least
+    /// 64 MB, whatever the host's size; never more than a 16th of the
+    /// share, and never asks for parallel index workers it cannot give 32
+    /// MB each. A profile's value wins up to the 16th.
     #[test]
     fn maintenance_work_mem_feeds_the_index_workers_it_asks_for() {
         // (share, asked, workers) -> (maintenance_work_mem MiB, workers)
         let rows = [
             (ByteSize::gib(1), None, 1, (64, 1)),
-            (ByteSize::gib(4), None, 4, (256, 4)),
-            (ByteSize::gib(64), None, 4, (2048, 4)),
+            (ByteSize::gib(2), None, 2, (96, 2)),
+            (ByteSize::gib(4), None, 4, (160, 4)),
+            (ByteSize::gib(64), None, 4, (160, 4)),
             // A small share: a 16th of 512 MiB is 32 MB, no worker fits.
             (ByteSize::mib(512), None, 2, (32, 0)),
             (ByteSize::gib(8), Some(ByteSize::mib(64)), 4, (64, 1)),
+            (ByteSize::gib(16), Some(ByteSize::gib(2)), 4, (1024, 4)),
+            // A 16th of 1.25 GiB is 80 MB: it feeds one worker, and the
+            // two participants take 64 MB of it.
+            (ByteSize::mib(1280), None, 4, (64, 1)),
         ];
         for (share, asked, workers, (mib, fed)) in rows {
             let (m, w) = maintenance(asked, share, workers);

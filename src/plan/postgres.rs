@@ -189,23 +189,30 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
                 "the profile asks {v}; a 16th of PostgreSQL's {} share fits",
                 pg.share
             ),
+            None if pg.maintenance_work_mem < ByteSize::mib(64) => format!(
+                "a 16th of PostgreSQL's {} share, below PostgreSQL's default 64 MB: the budget \
+                 of this small host has no more room (VACUUM and index builds take more passes); \
+                 it feeds {} parallel index worker(s) at 32 MB each",
+                pg.share, pg.max_parallel_maintenance
+            ),
             None => format!(
-                "{}; it feeds {} parallel index worker(s) and the leader at 32 MB each \
-                 (plan_create_index_workers): each manual CREATE INDEX or VACUUM session holds it, \
-                 and the budget counts them",
-                if pg.maintenance_work_mem >= ByteSize::gib(2) {
-                    format!("a 16th of PostgreSQL's {} share, at most 2 GB", pg.share)
-                } else if pg.maintenance_work_mem < ByteSize::mib(64) {
-                    format!(
-                        "a 16th of PostgreSQL's {} share, below PostgreSQL's default 64 MB: the \
-                         budget of this small host has no more room (VACUUM and index builds \
-                         take more passes)",
-                        pg.share
-                    )
-                } else {
-                    format!("a 16th of PostgreSQL's {} share", pg.share)
-                },
-                pg.max_parallel_maintenance
+                "{}; no more: a B-tree build sorts in runs of this size, and larger runs cost \
+                 more CPU (BENCHMARKS.md section 5). A GIN build, or a manual VACUUM of many dead \
+                 rows before 17, can SET more in its session (outside this budget); autovacuum \
+                 has autovacuum_work_mem. Each manual session holds it, and the budget counts them",
+                match pg.max_parallel_maintenance {
+                    0 =>
+                        "PostgreSQL's default 64 MB: with half this host's CPUs no parallel index \
+                          worker is asked, and the leader sorts alone"
+                            .to_string(),
+                    w => format!(
+                        "32 MB for each of the {} participants of a parallel index build (the \
+                         leader and {w} worker{}; PostgreSQL plans a worker only for each 32 MB), \
+                         at least PostgreSQL's default 64 MB",
+                        w + 1,
+                        if w == 1 { "" } else { "s" }
+                    ),
+                }
             ),
         },
     );
