@@ -480,3 +480,86 @@ fn servers_stop_when_their_test_dies_without_dropping_them() {
     // The forgotten server's directory is this test's to remove.
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The value of `key` as a rendered postgresql.conf writes it.
+fn conf_value<'a>(conf: &'a str, key: &str) -> &'a str {
+    conf.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
+/// The parallel index-build participants that sorted in a CREATE INDEX
+/// run with `maintenance_work_mem` and `workers` asked: trace_sort's
+/// "performsort of worker N starting" with N >= 0 (the workers and the
+/// leader taking part); a serial build logs only worker -1.
+fn index_build_participants(pg: &Postgres, mwm: &str, workers: &str) -> usize {
+    let sql = format!(
+        "SET maintenance_work_mem = '{mwm}'; SET max_parallel_maintenance_workers = {workers}; \
+         SET min_parallel_table_scan_size = 0; SET trace_sort = on; \
+         SET client_min_messages = log; CREATE INDEX i ON t (payload); DROP INDEX i;"
+    );
+    let mut c = pg.tool("psql");
+    c.args([
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-XAtq",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        &sql,
+    ]);
+    let out = run(c);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    log.lines()
+        .filter(|l| {
+            l.contains("performsort of worker")
+                && l.contains(" starting")
+                && !l.contains("worker -1")
+        })
+        .count()
+}
+
+/// The claim maintenance_work_mem's comment makes, asked of the real
+/// server: the rendered value feeds every index worker rendered beside it
+/// (PostgreSQL plans one only for each 32 MB of it, the leader's included),
+/// and a megabyte less plans one fewer.
+#[test]
+fn the_rendered_maintenance_work_mem_feeds_the_rendered_index_workers() {
+    let pg = Postgres::start(
+        "",
+        &[
+            ("max_worker_processes", "16"),
+            ("max_parallel_workers", "16"),
+        ],
+    );
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE t AS SELECT i, md5(i::text) AS payload FROM generate_series(1, 100000) i",
+    );
+    pg.psql("postgres", "postgres", "VACUUM ANALYZE t");
+    for cpus in [2, 4, 8, 16] {
+        let files = render_for(&builtin("bulk-ingest"), None, Some(cpus), false);
+        let conf = file(&files, "postgresql.conf");
+        let mwm = conf_value(conf, "maintenance_work_mem");
+        let workers = conf_value(conf, "max_parallel_maintenance_workers");
+        let w: usize = workers.parse().unwrap();
+        let label = format!("{cpus} CPUs: maintenance_work_mem {mwm}, {w} index workers");
+        assert!(w >= 1, "{label}");
+        assert_eq!(
+            index_build_participants(&pg, mwm, workers),
+            w + 1,
+            "{label}"
+        );
+        let mib: usize = mwm.trim_end_matches("MB").parse().unwrap();
+        assert_eq!(mib, (32 * (w + 1)).max(64), "{label}");
+        let less = format!("{}MB", 32 * (w + 1) - 1);
+        let fewer = index_build_participants(&pg, &less, workers);
+        // One worker fewer; with none left the build is serial (no
+        // participant N >= 0 at all).
+        assert_eq!(fewer, if w == 1 { 0 } else { w }, "{label}, at {less}");
+    }
+}
