@@ -8,7 +8,8 @@
 # SMOKE=1 runs the same commands with tiny data, to check the machinery.
 # RUNS, WRITE_SECONDS, LOW_SCALE override the sizes below; LOW_DISK_MBPS
 # and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none: this machine's);
-# REDIS_WRITES the keys a second its Redis's clients write (1000).
+# REDIS_WRITES the keys a second its Redis's clients write (1000);
+# HOLD=none leaves out --hold-reserves (see below).
 # Needs pgbouncer and redis-server on PATH (the profiles' own workloads).
 #
 # Sizes, for a 2-core, 24 GiB machine and about 40 minutes in all (an
@@ -43,6 +44,11 @@
 #   pgbench clients through its PgBouncer (transaction pooling, the pool
 #   size bench prints), more than any config's max_connections but
 #   PGTune's.
+# Every host holds its profile's [[reserve]]s (`--hold-reserves`): the
+# app's memory (low-memory's API and Celery workers, 1.75 GiB; bulk-ingest's
+# upload API, 2 GiB; powerhouse's monitoring and backups, 3 GiB) resident
+# in each cluster's cgroup, so no config gets the app's memory as page
+# cache. The OS reserve is not held.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-host-size.md}"
@@ -53,6 +59,10 @@ redis_writes="${REDIS_WRITES:-1000}"
 low_disk=(--disk-mbps "${LOW_DISK_MBPS:-125}" --disk-iops "${LOW_DISK_IOPS:-3000}")
 if [ "${LOW_DISK:-}" = none ]; then
     low_disk=()
+fi
+hold=(--hold-reserves)
+if [ "${HOLD:-}" = none ]; then
+    hold=()
 fi
 rows=5000000 streams=10 mid_scale=100 an_scale=20 seconds=20 clients=48 pooled_clients=120
 if [ -n "${SMOKE:-}" ]; then
@@ -93,16 +103,16 @@ section() {
 }
 
 section "low-memory at 4 GiB, 2 CPUs, a cloud volume's disk: OLTP writes, data larger than RAM" \
-    --profile low-memory --ram 4GiB --cpus 2 ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
+    --profile low-memory --ram 4GiB --cpus 2 "${hold[@]}" ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
     --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
 
 section "bulk-ingest at 6 GiB, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
-    --profile bulk-ingest --ram 6GiB --cpus 2 --initial-load \
+    --profile bulk-ingest --ram 6GiB --cpus 2 "${hold[@]}" --initial-load \
     --only floor,copy-index,pooled-copy,analytic \
     --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs"
 
 section "powerhouse at 8 GiB, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
-    --profile powerhouse --ram 8GiB --cpus 2 --scale "$mid_scale" \
+    --profile powerhouse --ram 8GiB --cpus 2 "${hold[@]}" --scale "$mid_scale" \
     --only tpcb,select-only,pooled-tpcb --clients "$clients" --pooled-clients "$pooled_clients" \
     --seconds "$seconds" --runs "$runs"
 

@@ -62,6 +62,14 @@ pub enum Command {
     Compare(CompareArgs),
     /// Compare PostgreSQL configs on this machine: defaults, a PGTune-style baseline, dbtune's profiles.
     Bench(BenchArgs),
+    /// bench's stand-in for a host's other processes (`bench
+    /// --hold-reserves`): touch BYTES of memory and keep it until
+    /// interrupted.
+    #[command(hide = true)]
+    BenchHoldMemory {
+        /// Bytes to hold.
+        bytes: u64,
+    },
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -148,6 +156,13 @@ pub struct BenchArgs {
     /// --ram), filled to its maxmemory and kept busy during each run.
     #[arg(long)]
     pub redis: bool,
+    /// With --ram: hold the profile's `[[reserve]]` memory (its app's
+    /// workers, monitoring, backups) resident in each config's cgroup, so
+    /// PostgreSQL and its page cache get what the host leaves them, not
+    /// the memory of processes bench does not run. The OS reserve is not
+    /// held.
+    #[arg(long, requires = "ram")]
+    pub hold_reserves: bool,
     /// PgBouncer for the pooled workloads [default: `pgbouncer` on PATH].
     #[arg(long, value_name = "PATH")]
     pub pgbouncer: Option<std::path::PathBuf>,

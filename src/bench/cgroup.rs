@@ -371,6 +371,16 @@ impl Cgroup {
         Ok(ByteSize(v.trim().parse().context("peak memory")?))
     }
 
+    /// The memory (page cache included) charged now.
+    pub fn usage(&self) -> Result<ByteSize> {
+        let file = match self.version {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        };
+        let v = self.read(file)?;
+        Ok(ByteSize(v.trim().parse().context("memory in use")?))
+    }
+
     /// Starts a new peak from the current usage.
     pub fn reset_peak(&self) {
         let file = match self.version {

@@ -102,6 +102,9 @@ pub struct Options {
     /// The profile's Redis, run beside every config's cluster (in its
     /// cgroup), filled to its maxmemory and kept busy during each run.
     pub redis: Option<RedisSpec>,
+    /// Bytes of the profile's `[[reserve]]`s held resident in each
+    /// config's cgroup (`--hold-reserves`): the host's other processes.
+    pub held: Option<u64>,
     /// Size the write run from the first config's WAL rate (the defaults'):
     /// long enough to cross its max_wal_size [`WAL_CROSSINGS`] times, at
     /// most `write_seconds`.
@@ -572,16 +575,38 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
 struct Sidecars {
     pooler: Option<Pooler>,
     cache: Option<Cache>,
+    /// Dropped last: the host's other processes outlive its services.
+    _held: Option<services::Held>,
 }
 
-/// Starts the profile's PgBouncer (when a workload needs it) and Redis
-/// (when asked) beside `c`, in its cgroup; Redis filled to its maxmemory.
+/// Holds the profile's reserves (when asked) and starts its PgBouncer
+/// (when a workload needs it) and Redis (when asked) beside `c`, in its
+/// cgroup; Redis filled to its maxmemory in what the reserves leave.
 fn start_sidecars(
     cfg: &Config,
     c: &Cluster,
     o: &Options,
     progress: &mut impl FnMut(&str),
 ) -> Result<Sidecars> {
+    let held = match o.held {
+        Some(bytes) => {
+            let h = services::Held::start(bytes, c)
+                .with_context(|| format!("the reserves' memory for {}", cfg.name))?;
+            let usage = c
+                .cgroup
+                .as_ref()
+                .and_then(|cg| cg.usage().ok())
+                .map(|u| format!(", the cgroup now at {} MiB", u.bytes() >> 20))
+                .unwrap_or_default();
+            progress(&format!(
+                "{}: {} MiB of the profile's reserves held{usage}",
+                cfg.name,
+                h.bytes >> 20
+            ));
+            Some(h)
+        }
+        None => None,
+    };
     let pooler = match &o.pooler {
         Some(spec) if o.workloads.iter().any(|w| w.needs_pooler()) => {
             // The server's own numbers: what it will refuse.
@@ -623,7 +648,11 @@ fn start_sidecars(
         }
         None => None,
     };
-    Ok(Sidecars { pooler, cache })
+    Ok(Sidecars {
+        pooler,
+        cache,
+        _held: held,
+    })
 }
 
 /// The write run's length from `c`'s WAL rate in a short TPC-B run

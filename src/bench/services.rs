@@ -1,7 +1,9 @@
 //! The services a profile's workload runs beside its cluster: PgBouncer in
 //! front of it (the pooled workloads) and Redis next to it (`--redis`),
 //! both inside the cluster's memory cgroup when bench runs as a host
-//! (`--ram`), so their memory counts against the host as it would there.
+//! (`--ram`), so their memory counts against the host as it would there;
+//! and the memory of the host's other processes, held in the same cgroup
+//! (`--hold-reserves`).
 //!
 //! Every config gets the same pooler settings and the same Redis: the
 //! profile's rendering. Only PostgreSQL's settings differ between configs.
@@ -454,6 +456,67 @@ impl WaitSampler {
 impl Drop for WaitSampler {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The host's other processes, the profile's `[[reserve]]`s (an API's
+/// workers, monitoring agents, backup jobs), as memory held resident in
+/// the cluster's cgroup (`--hold-reserves`): on the host they are running
+/// and their memory is neither PostgreSQL's nor its page cache's, so under
+/// `--ram` alone a config gets that memory as page cache the host would
+/// not give it. The holder is this program (`dbtune bench-hold-memory`),
+/// run as root inside the cgroup so every page it touches is charged there;
+/// the cgroup allows no swap, so the pages stay resident. It asks the OOM
+/// killer never to pick it: when the host runs out, PostgreSQL or Redis is
+/// killed, as bench reports, not the app standing in for the reserves.
+pub struct Held {
+    pub bytes: u64,
+    _server: Server,
+}
+
+/// What `bench-hold-memory` prints once every page is touched.
+const HELD: &str = "held ";
+
+impl Held {
+    pub fn start(bytes: u64, c: &Cluster) -> Result<Held> {
+        if c.cgroup.is_none() {
+            bail!("memory is held only inside a host's cgroup (--ram)");
+        }
+        let exe = std::env::current_exe().context("bench's own program")?;
+        let (dir, _) = server_dir()?;
+        let log = dir.path().join("hold.log");
+        // As root (no ids): lowering its own oom_score_adj needs it.
+        let mut cmd = command_in(&exe, c, None);
+        cmd.args(["bench-hold-memory", &bytes.to_string()]);
+        let mut server = Server::spawn("hold", cmd, dir)?;
+        server.wait_ready(|| {
+            fs::read_to_string(&log)
+                .map(|t| t.contains(HELD))
+                .unwrap_or(false)
+        })?;
+        Ok(Held {
+            bytes,
+            _server: server,
+        })
+    }
+}
+
+/// `dbtune bench-hold-memory BYTES`: touches BYTES of its own memory, says
+/// so, and keeps it until a signal ends it (SIGINT from [`Held`]'s drop,
+/// or its parent's death).
+pub fn hold_memory(bytes: u64) -> Result<()> {
+    // Best effort: without it the OOM killer may pick the holder first.
+    let _ = fs::write("/proc/self/oom_score_adj", "-1000");
+    let n = usize::try_from(bytes).context("more memory than this machine addresses")?;
+    // A non-zero fill writes every page (no shared zero page).
+    let held = vec![0x5au8; n];
+    std::hint::black_box(&held);
+    println!("{HELD}{bytes} bytes");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::park();
+        std::hint::black_box(&held);
     }
 }
 

@@ -111,6 +111,42 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
                 writes_per_sec: args.redis_writes,
             }),
         };
+    let held = match (args.hold_reserves, side_files.reserves.as_slice()) {
+        (false, _) => None,
+        (true, []) => {
+            return Err(Error::plain(
+                "--hold-reserves needs a profile with [[reserve]] entries (the host's other processes)",
+                "name one with --profile (low-memory, bulk-ingest, powerhouse), or leave out --hold-reserves",
+            )
+            .into())
+        }
+        (true, reserves) => {
+            let bytes: u64 = reserves.iter().map(|r| r.memory.bytes()).sum();
+            // Less than this and the cluster could not start beside them;
+            // the holder is never the one the OOM killer picks, so the
+            // cgroup would be stuck, not a config lost.
+            let room = crate::units::ByteSize::gib(1);
+            if bytes.saturating_add(room.bytes()) > ram.bytes() {
+                return Err(Error::plain(
+                    format!(
+                        "the profile's reserves ({}) leave less than {room} of the host's {ram} for PostgreSQL and its services",
+                        crate::units::ByteSize(bytes)
+                    ),
+                    "give --ram a larger host, or leave out --hold-reserves",
+                )
+                .into());
+            }
+            note!(
+                "holding the profile's reserves in each cluster's cgroup: {}",
+                reserves
+                    .iter()
+                    .map(|r| format!("{} {}", r.name, r.memory))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Some(bytes)
+        }
+    };
     let opts = Options {
         rows: args.rows,
         streams: args.streams,
@@ -127,6 +163,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         host: host_of(&args),
         pooler,
         redis,
+        held,
         write_auto: args.write_auto,
         write_why: None,
     };
@@ -203,6 +240,8 @@ fn disk_text(mbps: Option<u64>, iops: Option<u64>) -> String {
 struct SideFiles {
     pgbouncer: Option<String>,
     redis: Option<String>,
+    /// The same profile's `[[reserve]]`s: the host's other processes.
+    reserves: Vec<crate::profile::Reservation>,
 }
 
 /// The configs bench compares on this machine: PostgreSQL's defaults, a
@@ -282,9 +321,10 @@ fn bench_configs(
                 .map(|a| a.content.clone())
         };
         let conf = file(FileKind::Postgres).expect("postgresql.conf is always rendered");
-        if side.pgbouncer.is_none() && side.redis.is_none() {
+        if side.pgbouncer.is_none() && side.redis.is_none() && side.reserves.is_empty() {
             side.pgbouncer = file(FileKind::Pgbouncer);
             side.redis = file(FileKind::Redis);
+            side.reserves = p.reserve.clone();
         }
         // No huge pages are reserved on this machine for the scratch cluster.
         let extra = if plan.postgres.value("huge_pages") == Some("on") {

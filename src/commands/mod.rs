@@ -48,6 +48,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => crate::live::diff::diff(args),
         Command::Apply(args) => crate::live::apply::apply(args),
         Command::Bench(args) => bench(args),
+        Command::BenchHoldMemory { bytes } => {
+            crate::bench::services::hold_memory(bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => shell_cmd::completions(shell),
         Command::Man { dir } => shell_cmd::man(dir.as_deref()),
     }

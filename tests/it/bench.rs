@@ -840,3 +840,103 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
     );
     assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left behind");
 }
+
+/// `--hold-reserves`: the profile's `[[reserve]]`s (low-memory's API
+/// workers and Celery worker, 1792 MiB) are held resident inside each
+/// config's 4 GiB cgroup by a process of bench's, so PostgreSQL gets what
+/// the host leaves it; the holders are gone when bench is.
+#[test]
+fn bench_holds_the_profiles_reserves_in_each_hosts_cgroup() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
+    let out_path = tmp.path().join("report.txt");
+    let reserves: u64 = 1792 << 20;
+    let mut bench = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args(["bench", "--profile", "low-memory", "--ram", "4GiB"])
+        .args(["--hold-reserves", "--only", "tpcb", "--scale", "1"])
+        .args(["--clients", "2", "--seconds", "1", "--runs", "1"])
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let rss = |p: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{p}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb << 10)
+    };
+    let mut holders = Vec::new();
+    let seen = watch_cgroups(
+        &mut bench,
+        || bench_cgroups(pid),
+        |cg| {
+            let usage: u64 = std::fs::read_to_string(cg.join("memory.usage_in_bytes"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            let holder = processes_in(cg)
+                .into_iter()
+                .find(|(p, name)| name == "dbtune" && rss(*p) >= reserves);
+            match holder {
+                Some((p, _)) if usage >= reserves => {
+                    holders.push(p);
+                    true
+                }
+                _ => false,
+            }
+        },
+    );
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "bench failed:\n{err}");
+    assert_eq!(
+        seen.len(),
+        3,
+        "cgroups seen holding 1792 MiB in a process of bench's: {seen:?}\n{err}"
+    );
+    assert!(
+        err.contains("1792 MiB of the profile's reserves held"),
+        "{err}"
+    );
+    // The cgroup's peak in each run counts the reserves with PostgreSQL.
+    let report = std::fs::read_to_string(&out_path).unwrap();
+    let peaks = counter_column(&report, "pgbench TPC-B", "peak MiB");
+    assert_eq!(peaks.len(), 3, "{report}");
+    assert!(
+        peaks.iter().all(|p| *p >= 1792.0 && *p <= 4096.0),
+        "{peaks:?}\n{report}"
+    );
+    assert!(
+        holders.iter().all(|p| !alive(*p)),
+        "holders left: {holders:?}"
+    );
+    assert!(bench_cgroups(pid).is_empty(), "cgroups left");
+    assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left behind");
+}
+
+/// `--hold-reserves` with a profile that has no `[[reserve]]` is an input
+/// error, before any cluster starts.
+#[test]
+fn holding_the_reserves_of_a_profile_without_any_is_an_input_error() {
+    let tmp = harness::server_dir();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("dbtune"))
+        .args(["bench", "--profile", "postgres-only", "--ram", "4GiB"])
+        .args(["--hold-reserves", "--only", "tpcb"])
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs a profile with [[reserve]]"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(leftovers(tmp.path()), 0);
+}
