@@ -101,8 +101,13 @@ impl Counters {
     /// The counters between two snapshots of the same group. A counter
     /// that is not in both is left out; one that went down, or a
     /// `stats_reset` time that changed, makes the whole group a reset.
+    /// Not when every counter before was zero: whether they were reset or
+    /// only began (PostgreSQL 13-14 show no stats_reset for a database
+    /// until the collector first hears of it, then its creation time),
+    /// they count from zero, and the numbers after are the window's.
     pub fn between(before: &Snapshot, after: &Snapshot, seconds: f64) -> Counters {
-        if before.reset_at != after.reset_at {
+        let from_zero = before.values.values().all(|v| *v == 0.0);
+        if before.reset_at != after.reset_at && !from_zero {
             return Counters::reset(format!(
                 "the statistics were reset inside the window (stats_reset {} -> {})",
                 before.reset_at.as_deref().unwrap_or("never"),
@@ -131,6 +136,24 @@ impl Counters {
             per_second,
             reset: None,
         }
+    }
+
+    /// Groups' counters added up (every database's into the sum over
+    /// them): a reset of one is a reset of the sum, and says which.
+    pub fn sum(parts: &BTreeMap<String, Counters>) -> Counters {
+        let mut total = Counters::default();
+        for (name, c) in parts {
+            if let Some(why) = &c.reset {
+                return Counters::reset(format!("{name}: {why}"));
+            }
+            for (k, d) in &c.delta {
+                *total.delta.entry(k.clone()).or_default() += d;
+            }
+            for (k, r) in &c.per_second {
+                *total.per_second.entry(k.clone()).or_default() += r;
+            }
+        }
+        total
     }
 
     pub fn reset(why: String) -> Counters {
@@ -341,6 +364,55 @@ mod tests {
             1.0,
         );
         assert!(c.reset.unwrap().contains("t0 -> t1"));
+        // PostgreSQL 13-14: a database the collector had not heard of has
+        // no stats_reset and zero counters, then its entry's creation
+        // time: its counters began in the window, not a reset.
+        let c = Counters::between(
+            &snap(&[("xact_commit", 0.0), ("temp_bytes", 0.0)], None),
+            &snap(&[("xact_commit", 40.0), ("temp_bytes", 0.0)], Some("t1")),
+            10.0,
+        );
+        assert!(c.reset.is_none(), "{:?}", c.reset);
+        assert_eq!(c.get("xact_commit"), Some(40.0));
+        // The same change of time after counting had begun is a reset
+        // (PostgreSQL 15+ shows stats_reset first when they are reset).
+        let c = Counters::between(
+            &snap(&[("xact_commit", 3.0), ("temp_bytes", 0.0)], None),
+            &snap(&[("xact_commit", 40.0), ("temp_bytes", 0.0)], Some("t1")),
+            10.0,
+        );
+        assert!(c.reset.unwrap().contains("never -> t1"));
+    }
+
+    #[test]
+    fn the_sum_over_databases_adds_each_and_names_a_reset() {
+        let a = Counters::between(
+            &snap(&[("xact_commit", 0.0)], None),
+            &snap(&[("xact_commit", 40.0)], Some("t1")),
+            10.0,
+        );
+        let b = Counters::between(
+            &snap(&[("xact_commit", 5.0)], Some("t0")),
+            &snap(&[("xact_commit", 7.0)], Some("t0")),
+            10.0,
+        );
+        let parts: BTreeMap<String, Counters> =
+            [("app".to_string(), a), ("postgres".to_string(), b)].into();
+        let s = Counters::sum(&parts);
+        assert_eq!(s.get("xact_commit"), Some(42.0));
+        assert!((s.per_second["xact_commit"] - 4.2).abs() < 1e-9);
+        let mut parts = parts;
+        parts.insert(
+            "other".into(),
+            Counters::between(
+                &snap(&[("xact_commit", 9.0)], Some("t0")),
+                &snap(&[("xact_commit", 10.0)], Some("t2")),
+                10.0,
+            ),
+        );
+        let s = Counters::sum(&parts);
+        assert!(s.delta.is_empty());
+        assert!(s.reset.unwrap().starts_with("other: "));
     }
 
     #[test]

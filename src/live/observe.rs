@@ -576,19 +576,9 @@ impl PgReader {
                 t,
             )
             .await?;
-        // Every database summed; a reset of one is a reset of the sum.
-        let mut total = Snapshot::default();
-        let mut resets = Vec::new();
-        for (name, s) in &databases {
-            for (k, v) in &s.values {
-                *total.values.entry(k.clone()).or_default() += v;
-            }
-            if let Some(r) = &s.reset_at {
-                resets.push(format!("{name} {r}"));
-            }
-        }
-        total.reset_at = (!resets.is_empty()).then(|| resets.join(", "));
-        groups.insert("database".into(), total);
+        // The sum over every database, the "database" group, is made from
+        // each database's own counters at the end of the window
+        // (`Counters::sum`): whether one was reset is a question for each.
         let mut size = None;
         // The databases' growth: before PostgreSQL 16 a block added to a
         // relation counts as a block read (blks_read), so advice needs it
@@ -746,6 +736,7 @@ impl PgReader {
         // pg_stat_io has dozens of rows: keep the ones that moved.
         counters.retain(|k, c| !k.starts_with("io ") || !c.is_idle());
         let databases = compare(&before.databases, &after.databases);
+        counters.insert("database".into(), Counters::sum(&databases));
         let mut statements: Vec<StatementDelta> = Vec::new();
         if !restarted {
             for (key, s) in &after.statements {

@@ -135,28 +135,11 @@ fn observe_reads_each_majors_counters_peaks_and_statements() {
             "CREATE ROLE mon LOGIN IN ROLE pg_monitor",
         );
         pg.psql("postgres", "postgres", "CREATE TABLE t (id int, v text)");
-        // Before 15 the statistics collector creates a database's entry
-        // (stats_reset NULL -> now) when its first report arrives, which
-        // may be after observe's first read: observe then says the
-        // counters were reset in the window and gives no delta. Wait for
-        // the entry, so the window holds only this test's work.
-        let start = std::time::Instant::now();
-        while major < 15
-            && pg
-                .psql(
-                    "postgres",
-                    "postgres",
-                    "SELECT stats_reset IS NULL FROM pg_stat_database WHERE datname = 'postgres'",
-                )
-                .trim()
-                != "f"
-        {
-            assert!(
-                start.elapsed().as_secs() < 30,
-                "PostgreSQL {major}: no stats entry"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
+        // A database nothing has run in yet: before 15 the statistics
+        // collector has no entry for it (stats_reset NULL, every counter
+        // zero) until its first report, which comes inside the window
+        // (stats_reset -> now). Its counters began there: not a reset.
+        pg.psql("postgres", "postgres", "CREATE DATABASE fresh");
         let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "mon")]);
         let sleeping = in_background(&pg, "SELECT pg_sleep(1.5)");
         pg.psql("postgres", "postgres", SPILL);
@@ -165,12 +148,24 @@ fn observe_reads_each_majors_counters_peaks_and_statements() {
             "postgres",
             "INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g",
         );
+        pg.psql("fresh", "postgres", "SELECT 1");
         harness::run_ok_child(sleeping);
         let (v, text, _) = obs.finish();
         let p = &v["postgres"];
         let label = format!("PostgreSQL {major}");
         assert_eq!(p["major"], major, "{label}");
         assert_eq!(p["restarted"], false, "{label}");
+        let fresh = &p["databases"]["fresh"];
+        assert!(fresh["reset"].is_null(), "{label}: {fresh}");
+        assert!(
+            fresh["delta"]["xact_commit"].as_f64() >= Some(1.0),
+            "{label}: {fresh}"
+        );
+        assert!(
+            p["counters"]["database"]["reset"].is_null(),
+            "{label}: {}",
+            p["counters"]["database"]
+        );
         let db = &p["counters"]["database"]["delta"];
         let temp = db["temp_bytes"].as_f64();
         assert!(temp.is_some_and(|t| t > 0.0), "{label}: {v}");
