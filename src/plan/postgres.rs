@@ -192,8 +192,17 @@ fn memory(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) 
             None if pg.maintenance_work_mem < ByteSize::mib(64) => format!(
                 "a 16th of PostgreSQL's {} share, below PostgreSQL's default 64 MB: the budget \
                  of this small host has no more room (VACUUM and index builds take more passes); \
-                 it feeds {} parallel index worker(s) at 32 MB each",
-                pg.share, pg.max_parallel_maintenance
+                 {}",
+                pg.share,
+                match pg.max_parallel_maintenance {
+                    0 => "the leader sorts alone: PostgreSQL plans a parallel index worker only \
+                          for each 32 MB"
+                        .to_string(),
+                    w => format!(
+                        "it feeds {w} parallel index worker{} at 32 MB each",
+                        if w == 1 { "" } else { "s" }
+                    ),
+                }
             ),
             None => format!(
                 "{}; no more: a B-tree build sorts in runs of this size, and larger runs cost \
