@@ -104,7 +104,9 @@ impl Counters {
     /// Not when every counter before was zero: whether they were reset or
     /// only began (PostgreSQL 13-14 show no stats_reset for a database
     /// until the collector first hears of it, then its creation time),
-    /// they count from zero, and the numbers after are the window's.
+    /// they count from zero. The numbers after are then the window's, or
+    /// less: a real reset inside it loses what came before it (after the
+    /// first read, which saw nothing).
     pub fn between(before: &Snapshot, after: &Snapshot, seconds: f64) -> Counters {
         let from_zero = before.values.values().all(|v| *v == 0.0);
         if before.reset_at != after.reset_at && !from_zero {

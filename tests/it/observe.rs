@@ -141,6 +141,9 @@ fn observe_reads_each_majors_counters_peaks_and_statements() {
         // (stats_reset -> now). Its counters began there: not a reset.
         pg.psql("postgres", "postgres", "CREATE DATABASE fresh");
         let obs = Observing::start(&["--seconds", "3", "--ram", "4GiB", &pg_url(&pg, "mon")]);
+        // First, so that its report reaches the collector well inside the
+        // window.
+        pg.psql("fresh", "postgres", "SELECT 1");
         let sleeping = in_background(&pg, "SELECT pg_sleep(1.5)");
         pg.psql("postgres", "postgres", SPILL);
         pg.psql(
@@ -148,7 +151,6 @@ fn observe_reads_each_majors_counters_peaks_and_statements() {
             "postgres",
             "INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g",
         );
-        pg.psql("fresh", "postgres", "SELECT 1");
         harness::run_ok_child(sleeping);
         let (v, text, _) = obs.finish();
         let p = &v["postgres"];
