@@ -465,8 +465,9 @@ impl Drop for WaitSampler {
 /// and their memory is neither PostgreSQL's nor its page cache's, so under
 /// `--ram` alone a config gets that memory as page cache the host would
 /// not give it. The holder is this program (`dbtune bench-hold-memory`),
-/// run as root inside the cgroup so every page it touches is charged there;
-/// the cgroup allows no swap, so the pages stay resident. It asks the OOM
+/// run as root inside the cgroup so every page it touches is charged there,
+/// and it locks them (mlock), so they stay resident whether or not the
+/// machine has swap. It asks the OOM
 /// killer never to pick it: when the host runs out, PostgreSQL or Redis is
 /// killed, as bench reports, not the app standing in for the reserves.
 pub struct Held {
@@ -508,8 +509,18 @@ pub fn hold_memory(bytes: u64) -> Result<()> {
     // Best effort: without it the OOM killer may pick the holder first.
     let _ = fs::write("/proc/self/oom_score_adj", "-1000");
     let n = usize::try_from(bytes).context("more memory than this machine addresses")?;
+    let mut held: Vec<u8> = Vec::new();
+    held.try_reserve_exact(n)
+        .with_context(|| format!("cannot allocate {bytes} bytes"))?;
     // A non-zero fill writes every page (no shared zero page).
-    let held = vec![0x5au8; n];
+    held.resize(n, 0x5a);
+    // SAFETY: mlock of the buffer this function owns and keeps.
+    if unsafe { libc::mlock(held.as_ptr().cast(), n) } != 0 {
+        bail!(
+            "cannot lock {bytes} bytes in memory: {}",
+            std::io::Error::last_os_error()
+        );
+    }
     std::hint::black_box(&held);
     println!("{HELD}{bytes} bytes");
     use std::io::Write;
