@@ -363,22 +363,26 @@ impl Cgroup {
     /// last [`Cgroup::reset_peak`] (v1) or since creation (v2 before Linux
     /// 6.12, which cannot reset it).
     pub fn peak(&self) -> Result<ByteSize> {
-        let file = match self.version {
-            Version::V1 => "memory.max_usage_in_bytes",
-            Version::V2 => "memory.peak",
-        };
-        let v = self.read(file)?;
-        Ok(ByteSize(v.trim().parse().context("peak memory")?))
+        self.bytes("memory.max_usage_in_bytes", "memory.peak")
     }
 
     /// The memory (page cache included) charged now.
     pub fn usage(&self) -> Result<ByteSize> {
+        self.bytes("memory.usage_in_bytes", "memory.current")
+    }
+
+    /// The number of bytes in the v1 or v2 file of the memory cgroup.
+    fn bytes(&self, v1: &str, v2: &str) -> Result<ByteSize> {
         let file = match self.version {
-            Version::V1 => "memory.usage_in_bytes",
-            Version::V2 => "memory.current",
+            Version::V1 => v1,
+            Version::V2 => v2,
         };
         let v = self.read(file)?;
-        Ok(ByteSize(v.trim().parse().context("memory in use")?))
+        Ok(ByteSize(
+            v.trim()
+                .parse()
+                .with_context(|| format!("bytes in {file}"))?,
+        ))
     }
 
     /// Starts a new peak from the current usage.

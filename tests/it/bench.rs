@@ -113,6 +113,16 @@ fn watch_cgroups(
     seen
 }
 
+/// Waits for `bench` (its stderr piped) and asserts it succeeded; its
+/// stderr.
+fn succeeded(bench: &mut std::process::Child) -> String {
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "bench failed:\n{err}");
+    err
+}
+
 /// The values of one counter for each config (3 rows) in the counters
 /// table after the workload whose title contains `workload`. Counters are
 /// right-aligned under their header, 14 wide.
@@ -509,10 +519,7 @@ fn bench_at_a_host_size_runs_each_cluster_in_a_cgroup_of_that_size() {
             true
         },
     );
-    let status = bench.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "bench failed:\n{err}");
+    let err = succeeded(&mut bench);
     assert_eq!(
         seen.len(),
         3,
@@ -618,10 +625,7 @@ fn bench_with_a_disk_limit_throttles_each_clusters_disk() {
         }
         true
     });
-    let status = bench.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "bench failed:\n{err}");
+    let err = succeeded(&mut bench);
     assert_eq!(
         seen.len(),
         3,
@@ -788,10 +792,7 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
                 .all(|want| c.iter().any(|(_, have)| have == want))
         },
     );
-    let status = bench.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "bench failed:\n{err}");
+    let err = succeeded(&mut bench);
     assert_eq!(
         seen.len(),
         3,
@@ -893,10 +894,7 @@ fn bench_holds_the_profiles_reserves_in_each_hosts_cgroup() {
             }
         },
     );
-    let status = bench.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "bench failed:\n{err}");
+    let err = succeeded(&mut bench);
     assert_eq!(
         seen.len(),
         3,
