@@ -133,7 +133,8 @@ pub struct BenchArgs {
     /// 8x PostgreSQL's default shared_buffers, within an eighth of the RAM].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub scale: Option<u32>,
-    /// pgbench clients.
+    /// pgbench clients, straight to each server; through the profile's
+    /// PgBouncer for a server whose max_connections cannot take them.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
     /// pgbench clients of `pooled-tpcb`, through PgBouncer: more than
@@ -163,7 +164,8 @@ pub struct BenchArgs {
     /// held.
     #[arg(long, requires = "ram")]
     pub hold_reserves: bool,
-    /// PgBouncer for the pooled workloads [default: `pgbouncer` on PATH].
+    /// PgBouncer for the pooled workloads, and for clients a server cannot
+    /// take straight [default: `pgbouncer` on PATH].
     #[arg(long, value_name = "PATH")]
     pub pgbouncer: Option<std::path::PathBuf>,
     /// Keys of 1 KiB the --redis clients write a second during each run: the

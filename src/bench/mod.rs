@@ -70,6 +70,15 @@ impl Workload {
     pub fn needs_pooler(self) -> bool {
         matches!(self, Workload::PooledCopy | Workload::PooledTpcb)
     }
+
+    /// Whether pgbench's `--clients` connect straight to the server (through
+    /// the profile's PgBouncer only where the server cannot take them).
+    pub fn direct_pgbench(self) -> bool {
+        matches!(
+            self,
+            Workload::Tpcb | Workload::SelectOnly | Workload::Write
+        )
+    }
 }
 
 /// A pgbench scale whose data exceeds PostgreSQL's default shared_buffers
@@ -237,6 +246,10 @@ pub struct Series {
     pub unit: &'static str,
     pub values: Vec<f64>,
     pub failures: Vec<String>,
+    /// How this config's clients reached the server, where not as the
+    /// workload says (through PgBouncer, its pool lowered to fit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Series {
@@ -361,8 +374,9 @@ fn analytic(c: &Cluster) -> Result<f64> {
     )
 }
 
-/// (tps, checkpoints) of a TPC-B run of `write_seconds`.
-fn write_run(c: &Cluster, o: &Options) -> Result<(f64, f64)> {
+/// (tps, checkpoints) of a TPC-B run of `write_seconds`, its clients
+/// through `via` when given.
+fn write_run(c: &Cluster, via: Option<&Pooler>, o: &Options) -> Result<(f64, f64)> {
     let checkpoints = |c: &Cluster| -> Result<f64> {
         // 17 moved the counters to pg_stat_checkpointer.
         let v = c
@@ -377,7 +391,7 @@ fn write_run(c: &Cluster, o: &Options) -> Result<(f64, f64)> {
         seconds: o.write_seconds,
         ..o.clone()
     };
-    let tps = pgbench(c, &long, false)?;
+    let tps = pgbench(c, via, &long, false)?;
     Ok((tps, checkpoints(c)? - before))
 }
 
@@ -433,27 +447,30 @@ where
     Ok(elapsed)
 }
 
-fn pgbench(c: &Cluster, o: &Options, select_only: bool) -> Result<f64> {
-    Ok(pgbench_counted(c, o, select_only)?.0)
+/// tps of one pgbench run of `o.clients`, straight to the server or
+/// through `via`. Through the pooler, the simple query protocol: with
+/// transaction pooling a prepared statement (`-M prepared`) would land on
+/// whichever server connection the next transaction gets, and PgBouncer
+/// 1.18 does not track them (1.21+ can, with max_prepared_statements).
+fn pgbench(c: &Cluster, via: Option<&Pooler>, o: &Options, select_only: bool) -> Result<f64> {
+    let cmd = match via {
+        Some(p) => {
+            let mut cmd = p.client(c, "pgbench");
+            cmd.args(["-M", "simple"]);
+            cmd
+        }
+        None => c.client("pgbench"),
+    };
+    Ok(pgbench_via(cmd, o, select_only)?.0)
 }
 
-/// (tps, transactions) of one pgbench run.
-fn pgbench_counted(c: &Cluster, o: &Options, select_only: bool) -> Result<(f64, f64)> {
-    pgbench_via(c.client("pgbench"), o, select_only)
-}
-
-/// TPC-B through the pooler. Simple query protocol: with transaction
-/// pooling a prepared statement (`-M prepared`) would land on whichever
-/// server connection the next transaction gets, and PgBouncer 1.18 does
-/// not track them (1.21+ can, with max_prepared_statements).
+/// TPC-B with `--pooled-clients` through the pooler.
 fn pooled_pgbench(c: &Cluster, p: &Pooler, o: &Options) -> Result<f64> {
-    let mut cmd = p.client(c, "pgbench");
-    cmd.args(["-M", "simple"]);
     let o = Options {
         clients: o.pooled_clients,
         ..o.clone()
     };
-    Ok(pgbench_via(cmd, &o, false)?.0)
+    pgbench(c, Some(p), &o, false)
 }
 
 fn pgbench_via(
@@ -519,7 +536,7 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         .map(|(cfg, c)| start_sidecars(cfg, c, o, &mut progress))
         .collect::<Result<Vec<_>>>()?;
     // Warm-up: caches, the first checkpoints, the pgbench tables read once.
-    for (cfg, c) in configs.iter().zip(&clusters) {
+    for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
         progress(&format!("{}: warm-up", cfg.name));
         let warm = rows(0, (o.rows / 10).max(1000));
         let _ = copy_index(c, &warm);
@@ -528,12 +545,12 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
                 seconds: 5.min(o.seconds),
                 ..o.clone()
             };
-            let _ = pgbench(c, &short, true);
+            let _ = pgbench(c, side.pooler_for(Workload::SelectOnly), &short, true);
         }
     }
     let sized;
     let o = if o.write_auto && o.workloads.contains(&Workload::Write) {
-        let (secs, why) = size_write_run(&clusters[0], o)?;
+        let (secs, why) = size_write_run(&clusters[0], &sides[0], o)?;
         progress(&format!("write run: {secs} s: {why}"));
         sized = Options {
             write_seconds: secs,
@@ -574,9 +591,38 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
 /// The services beside one config's cluster.
 struct Sidecars {
     pooler: Option<Pooler>,
+    /// Why the pooler's pool is not the profile's (lowered to what this
+    /// config's server takes).
+    pool_note: Option<String>,
+    /// Why the direct workloads' clients go through the pooler: this
+    /// config's server cannot take `--clients` straight.
+    routed: Option<String>,
     cache: Option<Cache>,
     /// Dropped last: the host's other processes outlive its services.
     _held: Option<services::Held>,
+}
+
+impl Sidecars {
+    /// The pooler `w`'s clients go through: the pooled workloads', and
+    /// the direct ones' where the server cannot take them straight.
+    fn pooler_for(&self, w: Workload) -> Option<&Pooler> {
+        let through = w.needs_pooler() || (w.direct_pgbench() && self.routed.is_some());
+        self.pooler.as_ref().filter(|_| through)
+    }
+
+    /// What the report says beside `w`'s numbers for this config: how its
+    /// clients reached the server, where that is not as asked.
+    fn note_for(&self, w: Workload) -> Option<String> {
+        self.pooler_for(w)?;
+        let notes: Vec<&str> = [
+            self.routed.as_deref().filter(|_| w.direct_pgbench()),
+            self.pool_note.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
 }
 
 /// Holds the profile's reserves (when asked) and starts its PgBouncer
@@ -607,33 +653,55 @@ fn start_sidecars(
         }
         None => None,
     };
-    let pooler = match &o.pooler {
-        Some(spec) if o.workloads.iter().any(|w| w.needs_pooler()) => {
-            // The server's own numbers: what it will refuse.
-            let num = |name: &str| -> Result<u32> {
-                c.psql(&format!("SHOW {name}"))?
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{name} of {}", cfg.name))
-            };
-            spec.pool.check_fits(
-                &cfg.name,
-                num("max_connections")?,
-                num("superuser_reserved_connections")?,
-            )?;
-            progress(&format!(
-                "{}: PgBouncer ({} pooling, up to {} server connections)",
-                cfg.name,
-                spec.pool.mode(),
-                spec.pool.server_connections()
+    let pooled = o.workloads.iter().any(|w| w.needs_pooler());
+    let direct = o.workloads.iter().any(|w| w.direct_pgbench());
+    let (mut pooler, mut pool_note, mut routed) = (None, None, None);
+    if let Some(spec) = o.pooler.as_ref().filter(|_| pooled || direct) {
+        // The server's own numbers: what it will refuse.
+        let num = |name: &str| -> Result<u32> {
+            c.psql(&format!("SHOW {name}"))?
+                .trim()
+                .parse()
+                .with_context(|| format!("{name} of {}", cfg.name))
+        };
+        let (max, reserved) = (
+            num("max_connections")?,
+            num("superuser_reserved_connections")?,
+        );
+        let room = max.saturating_sub(reserved);
+        // As the host would run it: clients the server cannot take go
+        // through the PgBouncer the profile puts in front of it.
+        if direct && o.clients > room {
+            routed = Some(format!(
+                "its {} clients through PgBouncer: its max_connections {max} less {reserved} reserved for superusers take {room} straight",
+                o.clients
             ));
-            Some(
-                Pooler::start(&spec.bin, &spec.pool, c)
-                    .with_context(|| format!("PgBouncer for {}", cfg.name))?,
-            )
         }
-        _ => None,
-    };
+        if pooled || routed.is_some() {
+            let (pool, note) = spec
+                .pool
+                .fit(max, reserved)
+                .with_context(|| format!("config {}", cfg.name))?;
+            progress(&format!(
+                "{}: PgBouncer ({} pooling, up to {} server connections){}{}",
+                cfg.name,
+                pool.mode(),
+                pool.server_connections(),
+                note.as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default(),
+                routed
+                    .as_deref()
+                    .map(|r| format!("; {r}"))
+                    .unwrap_or_default(),
+            ));
+            pooler = Some(
+                Pooler::start(&spec.bin, &pool, c)
+                    .with_context(|| format!("PgBouncer for {}", cfg.name))?,
+            );
+            pool_note = note;
+        }
+    }
     let cache = match &o.redis {
         Some(spec) => {
             let cache = Cache::start(&spec.bin, &spec.conf, c)
@@ -650,6 +718,8 @@ fn start_sidecars(
     };
     Ok(Sidecars {
         pooler,
+        pool_note,
+        routed,
         cache,
         _held: held,
     })
@@ -658,7 +728,7 @@ fn start_sidecars(
 /// The write run's length from `c`'s WAL rate in a short TPC-B run
 /// (`--seconds`, at most 10 s): long enough to write its max_wal_size
 /// [`WAL_CROSSINGS`] times.
-fn size_write_run(c: &Cluster, o: &Options) -> Result<(u32, String)> {
+fn size_write_run(c: &Cluster, side: &Sidecars, o: &Options) -> Result<(u32, String)> {
     let lsn = || -> Result<f64> {
         c.psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")?
             .trim()
@@ -676,7 +746,7 @@ fn size_write_run(c: &Cluster, o: &Options) -> Result<(u32, String)> {
     };
     let before = lsn()?;
     let start = Instant::now();
-    pgbench(c, &short, false)?;
+    pgbench(c, side.pooler_for(Workload::Write), &short, false)?;
     let rate = (lsn()? - before) / start.elapsed().as_secs_f64();
     Ok(write_seconds_for(
         rate,
@@ -772,6 +842,7 @@ impl Recorder {
                     unit,
                     values: Vec::new(),
                     failures: Vec::new(),
+                    note: None,
                 });
                 series.len() - 1
             }
@@ -779,6 +850,18 @@ impl Recorder {
         match r {
             Ok(v) => series[i].values.push(v),
             Err(e) => series[i].failures.push(format!("{e:#}")),
+        }
+    }
+
+    /// Says how a config's runs of a timed metric reached the server (the
+    /// same every run).
+    fn note(&mut self, config: &str, metric: &str, note: String) {
+        if let Some(s) = self
+            .0
+            .iter_mut()
+            .find(|s| s.config == config && s.metric == metric && s.counter.is_none())
+        {
+            s.note = Some(note);
         }
     }
 
@@ -1014,9 +1097,7 @@ fn measure_counted(
     let recorded = rec.count(name, &metric);
     let pool_before = side.pooler.as_ref().and_then(|p| p.totals(c).ok());
     let sampler = side
-        .pooler
-        .as_ref()
-        .filter(|_| w.needs_pooler())
+        .pooler_for(w)
         .map(|p| services::WaitSampler::start(p, c));
     // Redis's clients keep working while PostgreSQL is measured.
     let churn = match (&side.cache, &o.redis) {
@@ -1027,8 +1108,11 @@ fn measure_counted(
     let disk = || c.cgroup.as_ref().and_then(|cg| cg.disk_bytes());
     let (cpu_before, disk_before) = (stat(), disk());
     measure(w, c, side, name, o, data, rec);
+    if let Some(note) = side.note_for(w) {
+        rec.note(name, &metric, note);
+    }
     let (cpu_after, disk_after) = (stat(), disk());
-    if let (Some(p), true) = (&side.pooler, w.needs_pooler()) {
+    if let Some(p) = side.pooler_for(w) {
         if let Err(e) = p.close_servers(c) {
             crate::note!("{name}: PgBouncer's server connections stay open ({e:#}): a direct workload next may find the server full");
         }
@@ -1055,7 +1139,7 @@ fn measure_counted(
         rec.record_counter(name, &metric, Some("iowait %"), "count", Ok(iowait));
         rec.record_counter(name, &metric, Some("steal %"), "count", Ok(steal));
     }
-    if let (Some(s), Some(p)) = (sampler, &side.pooler) {
+    if let (Some(s), Some(p)) = (sampler, side.pooler_for(w)) {
         rec.record_counter(name, &metric, Some("max waiting"), "count", Ok(s.finish()));
         if let (Some((x0, w0)), Ok((x1, w1))) = (pool_before, p.totals(c)) {
             if x1 > x0 {
@@ -1180,11 +1264,21 @@ fn measure(
             let metric = format!("{} concurrent COPY streams", o.streams);
             rec.record(name, &metric, "s", concurrent_copy(c, &data.chunks))
         }
-        Workload::Tpcb => rec.record(name, "pgbench TPC-B", "tps", pgbench(c, o, false)),
-        Workload::SelectOnly => rec.record(name, "pgbench select-only", "tps", pgbench(c, o, true)),
+        Workload::Tpcb => rec.record(
+            name,
+            "pgbench TPC-B",
+            "tps",
+            pgbench(c, side.pooler_for(w), o, false),
+        ),
+        Workload::SelectOnly => rec.record(
+            name,
+            "pgbench select-only",
+            "tps",
+            pgbench(c, side.pooler_for(w), o, true),
+        ),
         Workload::Write => {
             let metric = write_metric(o);
-            match write_run(c, o) {
+            match write_run(c, side.pooler_for(w), o) {
                 Ok((tps, cps)) => {
                     rec.record(name, &metric, "tps", Ok(tps));
                     rec.record(name, "checkpoints during the write run", "count", Ok(cps));
@@ -1292,6 +1386,11 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
                     format!(" ({} failed: {})", s.failures.len(), s.failures[0])
                 }
             ));
+        }
+        for s in &rows {
+            if let Some(n) = &s.note {
+                out.push_str(&format!("  {}: {n}\n", s.config));
+            }
         }
         out.push_str(&counters_table(series, configs, m, w));
         out.push_str(&verdict(&rows));
@@ -1418,6 +1517,7 @@ mod tests {
             unit,
             values: v.to_vec(),
             failures: vec![],
+            note: None,
         };
         let base = s("defaults", "tps", &[100.0, 110.0, 105.0]);
         let apart = s("tuned", "tps", &[120.0, 130.0, 125.0]);
@@ -1486,6 +1586,7 @@ mod tests {
             counter: None,
             values: v.to_vec(),
             failures: vec![],
+            note: None,
         };
         assert_eq!(s(&[3.0, 1.0, 2.0]).median(), Some(2.0));
         assert_eq!(s(&[4.0, 1.0, 2.0, 3.0]).median(), Some(2.5));

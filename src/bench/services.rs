@@ -236,19 +236,63 @@ impl PoolSettings {
             .map_or("session", |(_, v)| v.as_str())
     }
 
-    /// An error unless the pool's server connections fit `max_connections`
-    /// less the superuser's reserved ones (bench's own psql and CHECKPOINT
-    /// connect directly): a config whose server would refuse the pooler's
-    /// connections measures refusals, not PostgreSQL.
-    pub fn check_fits(&self, config: &str, max_connections: u32, reserved: u32) -> Result<()> {
+    /// The pool one config's server can take: this one where its server
+    /// connections fit `max_connections` less the superusers' reserved
+    /// ones (bench's own psql and CHECKPOINT connect directly), else this
+    /// one lowered to that room (pool, reserve and cap; the warm
+    /// connections no more than the pool), as a host running that config
+    /// behind this PgBouncer would have to lower it, with a sentence that
+    /// says so. A pool opening more than the server takes measures
+    /// refusals, not PostgreSQL. An error where the server takes no
+    /// connection but the superusers'.
+    pub fn fit(
+        &self,
+        max_connections: u32,
+        reserved: u32,
+    ) -> Result<(PoolSettings, Option<String>)> {
         let n = self.server_connections();
         let room = max_connections.saturating_sub(reserved);
-        if n > room {
+        if room == 0 {
             bail!(
-                "config {config}: the pooler opens up to {n} server connections, more than its max_connections {max_connections} less {reserved} reserved for superusers"
+                "its max_connections {max_connections} are all reserved for superusers ({reserved}): PgBouncer could open no server connection"
             );
         }
-        Ok(())
+        if n <= room {
+            return Ok((self.clone(), None));
+        }
+        let pool = self
+            .db("pool_size")
+            .or(self.get("default_pool_size"))
+            .unwrap_or(20)
+            .min(room);
+        let reserve = self
+            .db("reserve_pool")
+            .or(self.get("reserve_pool_size"))
+            .unwrap_or(0)
+            .min(room - pool);
+        let mut fitted = self.clone();
+        for (k, v) in [
+            ("pool_size", pool),
+            ("reserve_pool", reserve),
+            ("max_db_connections", room),
+        ] {
+            set(&mut fitted.db_params, k, v);
+        }
+        if fitted.get("min_pool_size").is_some_and(|m| m > pool) {
+            set(&mut fitted.settings, "min_pool_size", pool);
+        }
+        let why = format!(
+            "PgBouncer's pool lowered from the profile's {n} server connections to {room} (pool {pool} + reserve {reserve}): its max_connections {max_connections} less {reserved} reserved for superusers, as a host running it behind this PgBouncer would have to"
+        );
+        Ok((fitted, Some(why)))
+    }
+}
+
+/// Sets `key` in a list of pool settings, in place or appended.
+fn set(list: &mut Vec<(String, String)>, key: &str, value: u32) {
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value.to_string(),
+        None => list.push((key.to_string(), value.to_string())),
     }
 }
 
@@ -829,9 +873,29 @@ default_pool_size = 24
         );
         assert!(!p.settings.iter().any(|(k, _)| k == "auth_type"));
         assert_eq!(p.server_connections(), 30);
-        assert!(p.check_fits("defaults", 100, 3).is_ok());
-        assert!(p.check_fits("tiny", 32, 3).is_err());
-        assert!(p.check_fits("exact", 33, 3).is_ok());
+        // Fits: the same pool, nothing said.
+        assert_eq!(p.fit(100, 3).unwrap(), (p.clone(), None));
+        assert_eq!(p.fit(33, 3).unwrap(), (p.clone(), None));
+        // 29 slots: the pool keeps its 24, the reserve gets 5, the cap 29.
+        let (q, why) = p.fit(32, 3).unwrap();
+        assert_eq!(
+            q.db_params,
+            vec![
+                ("pool_size".into(), "24".into()),
+                ("reserve_pool".into(), "5".into()),
+                ("max_db_connections".into(), "29".into())
+            ]
+        );
+        assert_eq!(q.server_connections(), 29);
+        assert!(why
+            .unwrap()
+            .contains("from the profile's 30 server connections to 29"));
+        // 10 slots: the pool itself is lowered, the reserve is none.
+        let (q, _) = p.fit(13, 3).unwrap();
+        assert_eq!(q.server_connections(), 10);
+        assert_eq!(q.db("pool_size"), Some(10));
+        assert_eq!(q.db("reserve_pool"), Some(0));
+        assert!(p.fit(3, 3).is_err());
     }
 
     #[test]

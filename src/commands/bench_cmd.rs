@@ -71,8 +71,10 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         args.only.clone()
     };
     let pooled = workloads.iter().any(|w| w.needs_pooler());
+    // The direct pgbench workloads need it only for a config whose server
+    // cannot take --clients straight (its host's clients come through it).
+    let direct = workloads.iter().any(|w| w.direct_pgbench());
     let pooler = match (&side_files.pgbouncer, pooled) {
-        (_, false) => None,
         (None, true) => {
             return Err(Error::plain(
                 "the pooled workloads need a profile that renders pgbouncer.ini",
@@ -80,15 +82,34 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
             )
             .into())
         }
-        (Some(ini), true) => Some(bench::PoolerSpec {
-            bin: match &args.pgbouncer {
-                Some(p) => p.clone(),
-                None => bench::services::find_program("pgbouncer", "pgbouncer").map_err(|e| {
-                    Error::plain(format!("{e:#}"), "or name it with --pgbouncer PATH")
-                })?,
-            },
-            pool: bench::services::PoolSettings::parse(ini)?,
-        }),
+        (None, false) => None,
+        (Some(_), false) if !direct => None,
+        (Some(ini), _) => {
+            let bin = match &args.pgbouncer {
+                Some(p) => Some(p.clone()),
+                None => match bench::services::find_program("pgbouncer", "pgbouncer") {
+                    Ok(p) => Some(p),
+                    Err(e) if pooled => {
+                        return Err(Error::plain(
+                            format!("{e:#}"),
+                            "or name it with --pgbouncer PATH",
+                        )
+                        .into())
+                    }
+                    Err(e) => {
+                        note!("{e:#}: a config whose server cannot take --clients {} straight has its direct runs refused", args.clients);
+                        None
+                    }
+                },
+            };
+            match bin {
+                Some(bin) => Some(bench::PoolerSpec {
+                    bin,
+                    pool: bench::services::PoolSettings::parse(ini)?,
+                }),
+                None => None,
+            }
+        }
     };
     let redis =
         match (&side_files.redis, args.redis) {

@@ -938,3 +938,72 @@ fn holding_the_reserves_of_a_profile_without_any_is_an_input_error() {
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(leftovers(tmp.path()), 0);
 }
+
+/// A server that cannot take `--clients` straight gets them through the
+/// profile's PgBouncer, as its host would; a server that cannot take the
+/// profile's pool gets the pool lowered to fit. Both are said beside the
+/// numbers, and no run fails. Before, the first failed every run with
+/// "too many clients", the second stopped the whole bench (exit 2): the
+/// bulk-ingest profile at 8 GiB and larger, or powerhouse at 12 GiB, with
+/// PGTune's or the defaults' max_connections below its pool.
+#[test]
+fn clients_a_server_cannot_take_go_through_the_profiles_pgbouncer_its_pool_fitted() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    harness::need("pgbouncer");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
+    let tiny = tmp.path().join("tiny.conf");
+    std::fs::write(&tiny, "max_connections = 6\n").unwrap();
+    // low-memory on this machine: max_connections 33 (30 for clients) and
+    // a pool of 25 server connections (20 + 5 in reserve); `tiny` takes 3.
+    let out = harness::dbtune()
+        .args(["bench", "--profile", "low-memory", "--config"])
+        .arg(format!("tiny={}", tiny.display()))
+        .args(["--only", "tpcb,pooled-tpcb", "--scale", "1"])
+        .args(["--clients", "40", "--pooled-clients", "40"])
+        .args(["--seconds", "2", "--runs", "1"])
+        .env("TMPDIR", tmp.path())
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}\n{err}");
+    assert!(!report.contains("failed"), "{report}\n{err}");
+    let table = |title: &str| -> String {
+        report
+            .split("\n\n")
+            .find(|t| t.contains(title))
+            .unwrap_or_else(|| panic!("no `{title}` table in:\n{report}"))
+            .to_string()
+    };
+    let direct = table("pgbench TPC-B (transactions/s");
+    let routed = "its 40 clients through PgBouncer: its max_connections";
+    for line in [
+        "  dbtune low-memory: its 40 clients through PgBouncer: its max_connections 33 less 3 reserved for superusers take 30 straight\n",
+        "  tiny: its 40 clients through PgBouncer: its max_connections 6 less 3 reserved for superusers take 3 straight; PgBouncer's pool lowered from the profile's 25 server connections to 3 (pool 3 + reserve 0)",
+    ] {
+        assert!(direct.contains(line), "no `{line}` in:\n{direct}");
+    }
+    // The defaults' 100 take 40 straight: nothing to say.
+    assert!(!direct.contains("  defaults: "), "{direct}");
+    assert_eq!(direct.matches(routed).count(), 2, "{direct}");
+    // The pooled run: only the pool that did not fit is said.
+    let pooled = table("40 clients through PgBouncer (simple protocol)");
+    assert!(
+        pooled.contains(
+            "  tiny: PgBouncer's pool lowered from the profile's 25 server connections to 3"
+        ),
+        "{pooled}"
+    );
+    assert!(!pooled.contains(routed), "{pooled}");
+    assert!(
+        !pooled
+            .lines()
+            .any(|l| l.starts_with("  dbtune low-memory: ") && l.contains("PgBouncer")),
+        "{pooled}"
+    );
+    assert_eq!(leftovers(tmp.path()), 0, "scratch dirs left behind");
+}
