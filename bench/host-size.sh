@@ -10,6 +10,10 @@
 # and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none: this machine's);
 # REDIS_WRITES the keys a second its Redis's clients write (1000);
 # HOLD=none leaves out --hold-reserves (see below).
+# LOW_RAM, BULK_RAM and POWER_RAM run the profiles as other host sizes
+# (4GiB, 6GiB, 8GiB below); ROWS, MID_SCALE, CLIENTS and POOLED_CLIENTS
+# change bulk-ingest's rows and powerhouse's data and clients: the same
+# comparison at sizes this script does not use by default.
 # Needs pgbouncer and redis-server on PATH (the profiles' own workloads).
 #
 # Sizes, for a 2-core, 24 GiB machine and about 40 minutes in all (an
@@ -64,7 +68,9 @@ hold=(--hold-reserves)
 if [ "${HOLD:-}" = none ]; then
     hold=()
 fi
-rows=5000000 streams=10 mid_scale=100 an_scale=20 seconds=20 clients=48 pooled_clients=120
+low_ram="${LOW_RAM:-4GiB}" bulk_ram="${BULK_RAM:-6GiB}" power_ram="${POWER_RAM:-8GiB}"
+rows="${ROWS:-5000000}" mid_scale="${MID_SCALE:-100}" clients="${CLIENTS:-48}" pooled_clients="${POOLED_CLIENTS:-120}"
+streams=10 an_scale=20 seconds=20
 if [ -n "${SMOKE:-}" ]; then
     runs=1 write_seconds=3 low_scale=2 rows=20000 streams=2 mid_scale=2 an_scale=5 seconds=2 clients=4 pooled_clients=60
 fi
@@ -102,17 +108,17 @@ section() {
     } >> "$out"
 }
 
-section "low-memory at 4 GiB, 2 CPUs, a cloud volume's disk: OLTP writes, data larger than RAM" \
-    --profile low-memory --ram 4GiB --cpus 2 "${hold[@]}" ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
+section "low-memory at $low_ram, 2 CPUs, a cloud volume's disk: OLTP writes, data larger than RAM" \
+    --profile low-memory --ram "$low_ram" --cpus 2 "${hold[@]}" ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
     --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
 
-section "bulk-ingest at 6 GiB, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
-    --profile bulk-ingest --ram 6GiB --cpus 2 "${hold[@]}" --initial-load \
+section "bulk-ingest at $bulk_ram, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
+    --profile bulk-ingest --ram "$bulk_ram" --cpus 2 "${hold[@]}" --initial-load \
     --only floor,copy-index,pooled-copy,analytic \
     --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs"
 
-section "powerhouse at 8 GiB, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
-    --profile powerhouse --ram 8GiB --cpus 2 "${hold[@]}" --scale "$mid_scale" \
+section "powerhouse at $power_ram, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
+    --profile powerhouse --ram "$power_ram" --cpus 2 "${hold[@]}" --scale "$mid_scale" \
     --only tpcb,select-only,pooled-tpcb --clients "$clients" --pooled-clients "$pooled_clients" \
     --seconds "$seconds" --runs "$runs"
 
