@@ -459,6 +459,14 @@ pub struct CheckArgs {
     /// else 8MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub redis_write_rate: Option<ByteSize>,
+    /// What the Redis holds: its fragmentation and fork copy are then the
+    /// ones measured for that role (data/redis-roles.tsv), and a
+    /// maxmemory-policy that can evict what it must keep is an error
+    /// (a queue or mixed: noeviction; sessions: volatile-*) [default: the
+    /// profile's or manifest's, else the worst churn's factors and no
+    /// policy check].
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub redis_role: Option<crate::profile::RedisRole>,
     /// The total that must fit: `busy` (default: the typical moment while
     /// a busy share of the connections run the worst case's heavy query),
     /// `worst` (the strict gate, what render sizes for) or `typical`; below

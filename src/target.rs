@@ -118,7 +118,7 @@ pub struct Flags<'a> {
 }
 
 /// `--sorts-per-query`, `--busy-share`, `--manual-maintenance`,
-/// `--backend-memory`, `--redis-write-rate`.
+/// `--backend-memory`, `--redis-write-rate`, `--redis-role`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AssumptionFlags {
     pub sorts_per_query: Option<u32>,
@@ -126,6 +126,7 @@ pub struct AssumptionFlags {
     pub manual_maintenance: Option<u32>,
     pub backend_memory: Option<ByteSize>,
     pub redis_write_rate: Option<ByteSize>,
+    pub redis_role: Option<crate::profile::RedisRole>,
 }
 
 impl AssumptionFlags {
@@ -144,6 +145,9 @@ impl AssumptionFlags {
         }
         if let Some(r) = self.redis_write_rate {
             a.redis_write_rate = r;
+        }
+        if let Some(r) = self.redis_role {
+            a.redis_role = Some(r);
         }
     }
 }

@@ -76,6 +76,7 @@ fn check_budget_report(args: &CheckArgs) -> Result<ExitCode> {
             manual_maintenance: args.manual_maintenance,
             redis_write_rate: args.redis_write_rate,
             backend_memory: args.backend_memory,
+            redis_role: args.redis_role,
         },
         deployment: found.deployment.as_ref().map(|(_, d)| d),
         ..Default::default()

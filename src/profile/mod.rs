@@ -241,6 +241,26 @@ pub enum EvictionPolicy {
     Noeviction,
 }
 
+impl EvictionPolicy {
+    /// The policy a redis.conf names (any case), None for a name Redis
+    /// does not know (reported elsewhere).
+    pub fn parse(name: &str) -> Option<EvictionPolicy> {
+        use EvictionPolicy::*;
+        [
+            VolatileLru,
+            AllkeysLru,
+            VolatileLfu,
+            AllkeysLfu,
+            VolatileRandom,
+            AllkeysRandom,
+            VolatileTtl,
+            Noeviction,
+        ]
+        .into_iter()
+        .find(|p| p.to_string().eq_ignore_ascii_case(name))
+    }
+}
+
 impl fmt::Display for EvictionPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -262,7 +282,7 @@ impl fmt::Display for EvictionPolicy {
 /// (a dropped key is a task that never runs). `mixed` is a queue among
 /// other data, the staging seed's one Redis for sessions, the Celery broker
 /// and its results.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RedisRole {
     Cache,

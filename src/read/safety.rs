@@ -53,6 +53,7 @@ fn raw(settings: &HostSettings, ctx: &Context, a: &Assumptions) -> Vec<Finding> 
     }
     if let Some(r) = &settings.redis {
         redis(r, &mut out);
+        redis_role(r, a, &mut out);
     }
     if let Some(b) = &settings.pgbouncer {
         pgbouncer(b, &mut out);
@@ -413,6 +414,40 @@ fn redis(r: &ServiceSettings, out: &mut Vec<Finding>) {
             Some("set a password (requirepass or ACL users), bind to loopback, or leave protected-mode on".into()),
         ));
     }
+}
+
+/// A Redis whose role is known (`--redis-role`, the profile's, the
+/// manifest's) whose maxmemory-policy can evict what that role must keep:
+/// a queued task, a session without a TTL. Unset, Redis does not evict.
+fn redis_role(r: &ServiceSettings, a: &Assumptions, out: &mut Vec<Finding>) {
+    use crate::profile::EvictionPolicy;
+    let Some(role) = a.redis_role else {
+        return;
+    };
+    let entry = r.get("maxmemory-policy");
+    let policy = match entry {
+        Some(e) => match EvictionPolicy::parse(e.value.trim().trim_matches('"')) {
+            Some(p) => p,
+            None => return,
+        },
+        None => EvictionPolicy::Noeviction,
+    };
+    if role.allows(policy) {
+        return;
+    }
+    out.push(Finding::error(
+        Scope::Redis,
+        at(entry),
+        format!(
+            "maxmemory-policy {policy} can evict what a Redis of role {role} must keep: {}",
+            role.when_full(policy)
+        ),
+        Some(format!(
+            "set maxmemory-policy {} (what role {role} can lose), or say the Redis is a cache \
+             (--redis-role cache) if the application can lose any key",
+            role.policy()
+        )),
+    ));
 }
 
 fn pgbouncer(b: &ServiceSettings, out: &mut Vec<Finding>) {

@@ -253,6 +253,99 @@ fn check_budget_reports_settings_that_lose_data_or_stop_a_server() {
     );
 }
 
+/// A committed redis.conf whose policy evicts what its Redis keeps (the
+/// staging seed's allkeys-lru on a Redis that is also the Celery broker):
+/// with the role said, check-budget calls it unsafe at its line; a cache
+/// may evict anything; without a role nothing is assumed. The role also
+/// picks the fragmentation and fork copy measured under its workload.
+#[test]
+fn check_budget_with_a_redis_role_refuses_a_policy_that_evicts_what_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("redis.conf");
+    fs::write(
+        &conf,
+        "maxmemory 256mb\nmaxmemory-policy allkeys-lru\nappendonly yes\n",
+    )
+    .unwrap();
+    let check = |extra: &[&str], code: i32| {
+        let a = dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--format", "json"])
+            .args(extra)
+            .arg(&conf)
+            .assert()
+            .code(code);
+        serde_json::from_str::<serde_json::Value>(&stdout_of(&a)).unwrap()
+    };
+    let evicts = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("can evict what a Redis of role")
+            })
+            .cloned()
+            .collect()
+    };
+    for role in ["queue", "mixed", "sessions"] {
+        let v = check(&["--redis-role", role], 1);
+        assert_eq!(v["verdict"], "unsafe", "{role}: {v:#}");
+        let f = evicts(&v);
+        assert_eq!(f.len(), 1, "{role}: {v:#}");
+        assert_eq!(f[0]["safety"], true);
+        assert_eq!(f[0]["at"]["line"], 2, "{role}: {f:#?}");
+        assert!(
+            f[0]["message"].as_str().unwrap().starts_with(&format!(
+                "maxmemory-policy allkeys-lru can evict what a Redis of role {role} must keep"
+            )),
+            "{f:#?}"
+        );
+        let want = if role == "sessions" {
+            "volatile-lru"
+        } else {
+            "noeviction"
+        };
+        assert!(
+            f[0]["hint"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("set maxmemory-policy {want}")),
+            "{f:#?}"
+        );
+    }
+    for extra in [&["--redis-role", "cache"][..], &[][..]] {
+        let v = check(extra, 0);
+        assert!(evicts(&v).is_empty(), "{extra:?}: {v:#}");
+    }
+    // A volatile policy keeps a queue's keys only if they have no TTL:
+    // still refused for a queue, allowed for sessions. Unset is noeviction.
+    fs::write(&conf, "maxmemory 256mb\nmaxmemory-policy volatile-lru\n").unwrap();
+    assert_eq!(evicts(&check(&["--redis-role", "queue"], 1)).len(), 1);
+    assert!(evicts(&check(&["--redis-role", "sessions"], 0)).is_empty());
+    fs::write(&conf, "maxmemory 256mb\n").unwrap();
+    assert!(evicts(&check(&["--redis-role", "queue"], 0)).is_empty());
+    // The role's measured factors are the budget's: said in the source.
+    let text = stdout_of(
+        &dbtune()
+            .args(["check-budget", "--ram", "4GiB", "--redis-role", "queue"])
+            .arg(&conf)
+            .assert()
+            .success(),
+    );
+    assert!(text.contains("measured for role queue"), "{text}");
+    let text = stdout_of(
+        &dbtune()
+            .args(["check-budget", "--ram", "4GiB"])
+            .arg(&conf)
+            .assert()
+            .success(),
+    );
+    assert!(!text.contains("measured for role"), "{text}");
+}
+
 #[test]
 fn render_never_writes_a_setting_check_budget_calls_unsafe() {
     // Every built-in profile, on hosts small to huge, on ext4 and on ZFS,
