@@ -228,7 +228,7 @@ pub const NR_OPEN_DEFAULT: u64 = 1_048_576;
 /// with the 128 Redis keeps for itself they stay within fs.nr_open.
 pub const MAX_CLIENTS: u32 = NR_OPEN_DEFAULT as u32 - 128;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvictionPolicy {
     VolatileLru,
@@ -245,19 +245,7 @@ impl EvictionPolicy {
     /// The policy a redis.conf names (any case), None for a name Redis
     /// does not know (reported elsewhere).
     pub fn parse(name: &str) -> Option<EvictionPolicy> {
-        use EvictionPolicy::*;
-        [
-            VolatileLru,
-            AllkeysLru,
-            VolatileLfu,
-            AllkeysLfu,
-            VolatileRandom,
-            AllkeysRandom,
-            VolatileTtl,
-            Noeviction,
-        ]
-        .into_iter()
-        .find(|p| p.to_string().eq_ignore_ascii_case(name))
+        <EvictionPolicy as clap::ValueEnum>::from_str(name, true).ok()
     }
 }
 
@@ -783,6 +771,18 @@ mod tests {
     /// A Redis's role decides what it may lose: a policy that evicts what
     /// the role keeps, or a queue without persistence, is refused at its
     /// line; a role alone gets its policy.
+    #[test]
+    fn eviction_policies_parse_as_redis_names_them() {
+        for p in <EvictionPolicy as clap::ValueEnum>::value_variants() {
+            assert_eq!(EvictionPolicy::parse(&p.to_string()), Some(*p));
+        }
+        assert_eq!(
+            EvictionPolicy::parse("AllKeys-LRU"),
+            Some(EvictionPolicy::AllkeysLru)
+        );
+        assert_eq!(EvictionPolicy::parse("lru"), None);
+    }
+
     #[test]
     fn a_redis_role_refuses_policies_that_lose_what_it_keeps() {
         let base = "name = \"t\"\ndescription = \"test\"\nworkload = \"web\"\n\n[host]\n\
