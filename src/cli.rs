@@ -462,7 +462,8 @@ pub struct CheckArgs {
     /// What the Redis holds: its fragmentation and fork copy are then the
     /// ones measured for that role (data/redis-roles.tsv), and a
     /// maxmemory-policy that can evict what it must keep is an error
-    /// (a queue or mixed: noeviction; sessions: volatile-*) [default: the
+    /// (a queue or mixed: noeviction; sessions: noeviction or volatile-*)
+    /// [default: the
     /// profile's or manifest's, else the worst churn's factors and no
     /// policy check].
     #[arg(long, value_enum, value_name = "ROLE")]

@@ -97,7 +97,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
                         .into())
                     }
                     Err(e) => {
-                        note!("{e:#}: a config whose server cannot take --clients {} straight has its direct runs refused", args.clients);
+                        note!("{e:#}: a config whose server cannot take --clients {} straight will have its direct runs refused (too many clients)", args.clients);
                         None
                     }
                 },
