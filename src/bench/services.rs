@@ -848,6 +848,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pool_of_the_pgbouncer_section_alone_is_fitted_with_its_warm_connections() {
+        let ini = "\
+[databases]
+app = host=127.0.0.1 port=5432 dbname=app
+
+[pgbouncer]
+pool_mode = transaction
+default_pool_size = 20
+min_pool_size = 20
+reserve_pool_size = 5
+";
+        let p = PoolSettings::parse(ini).unwrap();
+        assert_eq!(p.server_connections(), 25);
+        let (q, why) = p.fit(13, 3).unwrap();
+        assert_eq!(q.server_connections(), 10);
+        assert_eq!(q.db("pool_size"), Some(10));
+        assert_eq!(q.db("reserve_pool"), Some(0));
+        // No more connections kept warm than the pool opens.
+        assert_eq!(q.get("min_pool_size"), Some(10));
+        assert!(why
+            .unwrap()
+            .contains("from the profile's 25 server connections to 10"));
+    }
+
+    #[test]
     fn the_pool_is_read_from_a_rendered_ini_and_checked_against_max_connections() {
         let ini = "\
 ;; comment
