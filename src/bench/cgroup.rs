@@ -413,6 +413,14 @@ impl Cgroup {
         Some(disk_bytes_in(&text, device).unwrap_or((0, 0)))
     }
 
+    /// Page cache charged to this cgroup that is dirty or being written
+    /// back now, bytes: what a later phase's reclaim or fsync has to wait
+    /// for (v1 memory.stat `dirty` + `writeback`, v2 `file_dirty` +
+    /// `file_writeback`).
+    pub fn dirty(&self) -> Option<u64> {
+        dirty_in(&self.read("memory.stat").ok()?, self.version)
+    }
+
     /// Processes the kernel's OOM killer killed in this cgroup so far.
     pub fn oom_kills(&self) -> Result<u64> {
         let file = match self.version {
@@ -422,6 +430,21 @@ impl Cgroup {
         let text = self.read(file)?;
         oom_kills_in(&text).with_context(|| format!("no oom_kill line in {file} (kernel < 4.13?)"))
     }
+}
+
+/// Dirty and under-writeback bytes in a memory.stat of `version`.
+fn dirty_in(text: &str, version: Version) -> Option<u64> {
+    let (dirty, writeback) = match version {
+        Version::V1 => ("dirty", "writeback"),
+        Version::V2 => ("file_dirty", "file_writeback"),
+    };
+    let field = |name: &str| -> Option<u64> {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.trim().parse().ok()).flatten()
+        })
+    };
+    Some(field(dirty)? + field(writeback)?)
 }
 
 /// (read, written) bytes of device `dev` in v1's
@@ -558,6 +581,20 @@ impl Drop for Cgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dirty_page_cache_is_read_from_v1_and_v2_memory_stat() {
+        // v1 also has total_dirty (the hierarchy's): not the cgroup's own.
+        let v1 = "cache 4096\ndirty 8192\nwriteback 4096\ntotal_dirty 99999\n";
+        assert_eq!(dirty_in(v1, Version::V1), Some(12288));
+        let v2 = "anon 1\nfile_dirty 40960\nfile_writeback 0\n";
+        assert_eq!(dirty_in(v2, Version::V2), Some(40960));
+        assert_eq!(dirty_in(v2, Version::V1), None);
+        assert_eq!(
+            dirty_in("file_dirty x\nfile_writeback 0\n", Version::V2),
+            None
+        );
+    }
 
     #[test]
     fn oom_kills_are_read_from_v1_oom_control_and_v2_events() {

@@ -318,11 +318,12 @@ fn timed_command(
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// (copy seconds, index seconds)
-fn copy_index(c: &Cluster, data: &[u8]) -> Result<(f64, f64)> {
+/// (copy seconds, index seconds); `between` runs after the COPY.
+fn copy_index(c: &Cluster, data: &[u8], between: &mut dyn FnMut()) -> Result<(f64, f64)> {
     // Created in the same transaction as the COPY: with wal_level =
     // minimal this is the case that skips WAL.
     let copy = timed_load(c, "bench_copy", "TABLE", data)?;
+    between();
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_copy (payload)"], None)?;
     c.psql("DROP TABLE bench_copy")?;
     Ok((copy, index))
@@ -397,8 +398,15 @@ fn write_run(c: &Cluster, via: Option<&Pooler>, o: &Options) -> Result<(f64, f64
 
 /// (copy seconds, index seconds): `chunks` COPY'd at once through the
 /// pooler, each stream its own client and transaction as an uploader's,
-/// into a logged table with a primary key; then CREATE INDEX on it.
-fn pooled_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<(f64, f64)> {
+/// into a logged table with a primary key; then CREATE INDEX on it, at
+/// once, as an ingest job's next step would (no checkpoint between).
+/// `between` runs after the streams.
+fn pooled_copy(
+    c: &Cluster,
+    p: &Pooler,
+    chunks: &[Vec<u8>],
+    between: &mut dyn FnMut(),
+) -> Result<(f64, f64)> {
     c.psql("DROP TABLE IF EXISTS bench_pooled")?;
     c.psql(
         "CREATE TABLE bench_pooled (id bigint PRIMARY KEY, payload text, n int) \
@@ -410,6 +418,7 @@ fn pooled_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<(f64, f64)
         cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
         timed_command(cmd, &["-c", "COPY bench_pooled FROM STDIN"], Some(chunk))
     })?;
+    between();
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_pooled (payload)"], None)?;
     c.psql("DROP TABLE bench_pooled")?;
     Ok((copy, index))
@@ -539,7 +548,7 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
     for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
         progress(&format!("{}: warm-up", cfg.name));
         let warm = rows(0, (o.rows / 10).max(1000));
-        let _ = copy_index(c, &warm);
+        let _ = copy_index(c, &warm, &mut || {});
         if o.workloads.iter().any(|w| w.needs_pgbench_tables()) {
             let short = Options {
                 seconds: 5.min(o.seconds),
@@ -887,7 +896,8 @@ impl Recorder {
 }
 
 /// The timed metric a workload's counters are reported under (for
-/// copy-index: its COPY, the counters covering COPY and CREATE INDEX).
+/// copy-index and pooled-copy: the load's; the CREATE INDEX after it has
+/// its own, [`index_metric`]).
 fn main_metric(w: Workload, o: &Options) -> String {
     match w {
         Workload::CopyIndex => "COPY".into(),
@@ -1070,10 +1080,45 @@ fn rows_of(w: Workload, o: &Options) -> Option<f64> {
     }
 }
 
+/// What is read at the edges of a measured phase: the server's counters,
+/// this machine's CPU time, and the cgroup's disk bytes and dirty page
+/// cache.
+struct Snapshot {
+    server: Option<Counters>,
+    cpu: String,
+    disk: Option<(u64, u64)>,
+    dirty: Option<u64>,
+}
+
+impl Snapshot {
+    fn take(c: &Cluster) -> Snapshot {
+        Snapshot {
+            server: read_counters(c).ok(),
+            cpu: std::fs::read_to_string("/proc/stat").unwrap_or_default(),
+            disk: c.cgroup.as_ref().and_then(|cg| cg.disk_bytes()),
+            dirty: c.cgroup.as_ref().and_then(|cg| cg.dirty()),
+        }
+    }
+}
+
+/// The metric of a workload's second phase, timed on its own: the CREATE
+/// INDEX after a load. Its counters are its own, read between the phases.
+fn index_metric(w: Workload) -> Option<&'static str> {
+    match w {
+        Workload::CopyIndex => Some(CREATE_INDEX),
+        Workload::PooledCopy => Some(CREATE_INDEX_AFTER_POOLED),
+        _ => None,
+    }
+}
+
+const CREATE_INDEX: &str = "CREATE INDEX";
+const CREATE_INDEX_AFTER_POOLED: &str = "CREATE INDEX after the pooled COPY";
+
 /// One run of one workload with the mechanism counters around it: what
 /// changed in the server's counters, the cgroup's peak memory and the OOM
 /// kills in it. A run during which the OOM killer struck is a lost run
-/// (recorded as a failure), whatever the timing says.
+/// (recorded as a failure), whatever the timing says. A load followed by
+/// CREATE INDEX gets counters for each phase.
 fn measure_counted(
     w: Workload,
     c: &Cluster,
@@ -1089,7 +1134,6 @@ fn measure_counted(
     if let Some(m) = major {
         let _ = settle_backend_writes(c, m);
     }
-    let before = read_counters(c).ok();
     let kills_before = c.cgroup.as_ref().and_then(|cg| cg.oom_kills().ok());
     if let Some(cg) = &c.cgroup {
         cg.reset_peak();
@@ -1104,14 +1148,23 @@ fn measure_counted(
         (Some(r), Some(spec)) => r.churn(spec.writes_per_sec).ok(),
         _ => None,
     };
-    let stat = || std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let disk = || c.cgroup.as_ref().and_then(|cg| cg.disk_bytes());
-    let (cpu_before, disk_before) = (stat(), disk());
-    measure(w, c, side, name, o, data, rec);
+    let before = Snapshot::take(c);
+    let mut between = None;
+    measure(w, c, side, name, o, data, rec, &mut || {
+        let mut s = Snapshot::take(c);
+        // Before 16 a backend's writes are shown only after a CHECKPOINT,
+        // which here would write back what the next phase is to meet.
+        if major.is_some_and(|m| m < 16) {
+            if let Some(server) = &mut s.server {
+                server.backend_writes = None;
+            }
+        }
+        between = Some(s);
+    });
+    let mut after = Snapshot::take(c);
     if let Some(note) = side.note_for(w) {
         rec.note(name, &metric, note);
     }
-    let (cpu_after, disk_after) = (stat(), disk());
     if let Some(p) = side.pooler_for(w) {
         if let Err(e) = p.close_servers(c) {
             crate::note!("{name}: PgBouncer's server connections stay open ({e:#}): a direct workload next may find the server full");
@@ -1119,25 +1172,6 @@ fn measure_counted(
     }
     if let Some(rate) = churn.and_then(|ch| ch.finish()) {
         rec.record_counter(name, &metric, Some("redis writes/s"), "count", Ok(rate));
-    }
-    if let (Some((r0, w0)), Some((r1, w1))) = (disk_before, disk_after) {
-        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-        let (read, written) = (r1.saturating_sub(r0), w1.saturating_sub(w0));
-        rec.record_counter(name, &metric, Some("disk read MiB"), "count", Ok(mib(read)));
-        rec.record_counter(
-            name,
-            &metric,
-            Some("disk write MiB"),
-            "count",
-            Ok(mib(written)),
-        );
-    }
-    // What bounded the run: the CPUs (busy near 100%), the disk (iowait),
-    // or this VM's neighbours (steal).
-    if let Some((busy, iowait, steal)) = cpu_shares(&cpu_before, &cpu_after) {
-        rec.record_counter(name, &metric, Some("CPU busy %"), "count", Ok(busy));
-        rec.record_counter(name, &metric, Some("iowait %"), "count", Ok(iowait));
-        rec.record_counter(name, &metric, Some("steal %"), "count", Ok(steal));
     }
     if let (Some(s), Some(p)) = (sampler, side.pooler_for(w)) {
         rec.record_counter(name, &metric, Some("max waiting"), "count", Ok(s.finish()));
@@ -1185,50 +1219,101 @@ fn measure_counted(
             );
         }
     }
-    // The server may have restarted after a kill: counters start again.
-    let (Some(b), Ok(mut a)) = (before, read_counters(c)) else {
-        return;
-    };
     // After every other counter is read: the CHECKPOINT that shows this
     // run's backend writes must not count as one of its checkpoints.
     if let Some(m) = major {
-        if let Ok(Some(w)) = settle_backend_writes(c, m) {
-            a.backend_writes = Some(w);
+        if let (Ok(Some(v)), Some(server)) = (settle_backend_writes(c, m), &mut after.server) {
+            server.backend_writes = Some(v);
         }
     }
-    let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?).filter(|v| *v >= 0.0);
-    let units = rows_of(w, o).or_else(|| {
-        matches!(
-            w,
-            Workload::Tpcb | Workload::SelectOnly | Workload::Write | Workload::PooledTpcb
-        )
-        .then(|| d(b.commits, a.commits))
-        .flatten()
-    });
+    let rows = rows_of(w, o);
+    let per_commit = matches!(
+        w,
+        Workload::Tpcb | Workload::SelectOnly | Workload::Write | Workload::PooledTpcb
+    );
+    match (&between, index_metric(w)) {
+        (Some(mid), Some(index)) => {
+            record_phase(rec, name, &metric, &before, mid, rows, per_commit);
+            record_phase(rec, name, index, mid, &after, rows, false);
+            // Not split before 16 (above): the two phases' together.
+            if let (true, Some(b), Some(a)) =
+                (major.is_some_and(|m| m < 16), before.server, after.server)
+            {
+                if let Some(v) = delta(b.backend_writes, a.backend_writes) {
+                    rec.record_counter(name, &metric, Some(BACKEND_WRITES_BOTH), "count", Ok(v));
+                }
+            }
+        }
+        _ => record_phase(rec, name, &metric, &before, &after, rows, per_commit),
+    }
+}
+
+/// The backends' writes of a load and the CREATE INDEX after it, where the
+/// server (before 16) cannot show them apart.
+const BACKEND_WRITES_BOTH: &str = "backend writes, load and index";
+
+/// `y - x` where both are known and it did not go backwards (a server
+/// restarted after a kill starts its counters again).
+fn delta(x: Option<f64>, y: Option<f64>) -> Option<f64> {
+    Some(y? - x?).filter(|v| *v >= 0.0)
+}
+
+/// The counters of one phase, from `b` to `a`, under `metric`: per row of
+/// `rows` where given, else per transaction committed when `per_commit`.
+fn record_phase(
+    rec: &mut Recorder,
+    name: &str,
+    metric: &str,
+    b: &Snapshot,
+    a: &Snapshot,
+    rows: Option<f64>,
+    per_commit: bool,
+) {
+    let mut put = |counter: &'static str, v: Option<f64>| {
+        if let Some(v) = v {
+            rec.record_counter(name, metric, Some(counter), "count", Ok(v));
+        }
+    };
+    let mib = |b: f64| b / (1u64 << 20) as f64;
+    if let (Some((r0, w0)), Some((r1, w1))) = (b.disk, a.disk) {
+        put("disk read MiB", Some(mib(r1.saturating_sub(r0) as f64)));
+        put("disk write MiB", Some(mib(w1.saturating_sub(w0) as f64)));
+    }
+    // What bounded the phase: the CPUs (busy near 100%), the disk
+    // (iowait), or this VM's neighbours (steal).
+    if let Some((busy, iowait, steal)) = cpu_shares(&b.cpu, &a.cpu) {
+        put("CPU busy %", Some(busy));
+        put("iowait %", Some(iowait));
+        put("steal %", Some(steal));
+    }
+    // What the phase found left to write back by the one before it.
+    put("dirty MiB", b.dirty.map(|d| mib(d as f64)));
+    let (Some(b), Some(a)) = (b.server, a.server) else {
+        return;
+    };
+    let units = rows.or_else(|| per_commit.then(|| delta(b.commits, a.commits)).flatten());
     let per = |v: Option<f64>| match units {
         Some(u) if u > 0.0 => v.map(|v| v / u),
         _ => None,
     };
-    let mut put = |counter: &'static str, v: Option<f64>| {
-        if let Some(v) = v {
-            rec.record_counter(name, &metric, Some(counter), "count", Ok(v));
-        }
-    };
-    let wal = d(b.wal_bytes, a.wal_bytes);
-    put("WAL MiB", wal.map(|v| v / (1u64 << 20) as f64));
+    let wal = delta(b.wal_bytes, a.wal_bytes);
+    put("WAL MiB", wal.map(mib));
     put("WAL B/unit", per(wal));
-    put("FPI/unit", per(d(b.wal_fpi, a.wal_fpi)));
-    put("ckpt timed", d(b.checkpoints_timed, a.checkpoints_timed));
+    put("FPI/unit", per(delta(b.wal_fpi, a.wal_fpi)));
+    put(
+        "ckpt timed",
+        delta(b.checkpoints_timed, a.checkpoints_timed),
+    );
     put(
         "ckpt req",
-        d(b.checkpoints_requested, a.checkpoints_requested),
+        delta(b.checkpoints_requested, a.checkpoints_requested),
     );
-    put("backend writes", d(b.backend_writes, a.backend_writes));
-    put(
-        "temp MiB",
-        d(b.temp_bytes, a.temp_bytes).map(|v| v / (1u64 << 20) as f64),
+    put("backend writes", delta(b.backend_writes, a.backend_writes));
+    put("temp MiB", delta(b.temp_bytes, a.temp_bytes).map(mib));
+    let (read, hit) = (
+        delta(b.blks_read, a.blks_read),
+        delta(b.blks_hit, a.blks_hit),
     );
-    let (read, hit) = (d(b.blks_read, a.blks_read), d(b.blks_hit, a.blks_hit));
     put("blks read", read);
     if let (Some(r), Some(h)) = (read, hit) {
         if r + h > 0.0 {
@@ -1237,7 +1322,9 @@ fn measure_counted(
     }
 }
 
-/// One run of one workload on one cluster, recorded under its metrics.
+/// One run of one workload on one cluster, recorded under its metrics;
+/// `between` runs between the phases of a workload that has two.
+#[allow(clippy::too_many_arguments)]
 fn measure(
     w: Workload,
     c: &Cluster,
@@ -1246,18 +1333,19 @@ fn measure(
     o: &Options,
     data: &Data,
     rec: &mut Recorder,
+    between: &mut dyn FnMut(),
 ) {
     let no_pooler = || anyhow::anyhow!("no PgBouncer: the profile renders none");
     match w {
-        Workload::CopyIndex => match copy_index(c, &data.copy) {
+        Workload::CopyIndex => match copy_index(c, &data.copy, between) {
             Ok((copy, index)) => {
                 rec.record(name, "COPY", "s", Ok(copy));
-                rec.record(name, "CREATE INDEX", "s", Ok(index));
+                rec.record(name, CREATE_INDEX, "s", Ok(index));
             }
             Err(e) => {
                 let msg = format!("{e:#}");
                 rec.record(name, "COPY", "s", Err(anyhow::anyhow!(msg.clone())));
-                rec.record(name, "CREATE INDEX", "s", Err(anyhow::anyhow!(msg)));
+                rec.record(name, CREATE_INDEX, "s", Err(anyhow::anyhow!(msg)));
             }
         },
         Workload::ConcurrentCopy => {
@@ -1304,11 +1392,11 @@ fn measure(
                 .pooler
                 .as_ref()
                 .ok_or_else(no_pooler)
-                .and_then(|p| pooled_copy(c, p, &data.chunks));
+                .and_then(|p| pooled_copy(c, p, &data.chunks, between));
             match r {
                 Ok((copy, index)) => {
                     rec.record(name, &metric, "s", Ok(copy));
-                    rec.record(name, "CREATE INDEX after the pooled COPY", "s", Ok(index));
+                    rec.record(name, CREATE_INDEX_AFTER_POOLED, "s", Ok(index));
                 }
                 Err(e) => rec.record(name, &metric, "s", Err(e)),
             }
@@ -1416,8 +1504,10 @@ fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> S
         "  counters (median per run; unit = transaction or row; a COPY's requested checkpoints include bench's own before it):\n  {:<w$}",
         "config"
     );
+    // A column as wide as its name, at least 14.
+    let width = |n: &str| n.len().max(14);
     for n in &names {
-        out.push_str(&format!(" {n:>14}"));
+        out.push_str(&format!(" {n:>0$}", width(n)));
     }
     out.push('\n');
     for c in configs {
@@ -1427,10 +1517,11 @@ fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> S
                 .iter()
                 .find(|s| s.metric == m && s.config == c.name && s.counter == Some(n))
                 .and_then(|s| s.median());
+            let cw = width(n);
             out.push_str(&match v {
-                Some(v) if v.abs() >= 100.0 || v == v.trunc() => format!(" {v:>14.0}"),
-                Some(v) => format!(" {v:>14.2}"),
-                None => format!(" {:>14}", "-"),
+                Some(v) if v.abs() >= 100.0 || v == v.trunc() => format!(" {v:>cw$.0}"),
+                Some(v) => format!(" {v:>cw$.2}"),
+                None => format!(" {:>cw$}", "-"),
             });
         }
         out.push('\n');
