@@ -15,7 +15,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -116,7 +116,16 @@ fn server_dir() -> Result<(TempDir, Option<(u32, u32)>)> {
 
 /// `bin` as a command in the cluster's cgroup (when it has one), as `ids`.
 fn command_in(bin: &std::path::Path, c: &Cluster, ids: Option<(u32, u32)>) -> Command {
-    match &c.cgroup {
+    command_in_cgroup(bin, c.cgroup.as_ref(), ids)
+}
+
+/// `bin` as a command in `cgroup` (when given), as `ids`.
+fn command_in_cgroup(
+    bin: &std::path::Path,
+    cgroup: Option<&super::cgroup::Cgroup>,
+    ids: Option<(u32, u32)>,
+) -> Command {
+    match cgroup {
         Some(cg) => {
             let mut cmd = Command::new(bin);
             cg.enter(&mut cmd, ids);
@@ -582,7 +591,23 @@ pub struct Cache {
     pub maxmemory: u64,
     /// Whether it may evict (a cache) or refuses writes when full (a queue).
     pub evicts: bool,
+    /// Where its clients' keys stand, kept from one run to the next.
+    cursor: Arc<Mutex<Cursor>>,
     server: Server,
+}
+
+/// The keys bench writes are `bench:N`: `next` is the next N to write,
+/// `oldest` the oldest a queue's consumer has not yet taken. Kept across
+/// runs, so each run's producer and consumer go on where the last run's
+/// stopped. (Until 2026-12-02 each run started its producer at DBSIZE and
+/// its consumer at 0: once a run had consumed more keys than the Redis
+/// holds, the next run's consumer deleted keys that were gone, and its
+/// writes were refused from then on. low-memory's 49 MiB queue at 3 GiB,
+/// written 1000 keys a second for 108 s, took 334 a second.)
+#[derive(Clone, Copy, Debug, Default)]
+struct Cursor {
+    next: u64,
+    oldest: u64,
 }
 
 /// maxmemory of a rendered redis.conf, bytes (Redis's units: 1mb = 2^20).
@@ -636,6 +661,15 @@ impl Cache {
     /// Starts `bin` with the rendered `conf` beside `c` (port, bind, dir and
     /// log overridden on the command line, which Redis applies last).
     pub fn start(bin: &std::path::Path, conf: &str, c: &Cluster) -> Result<Cache> {
+        Cache::start_in(bin, conf, c.cgroup.as_ref())
+    }
+
+    /// [`Cache::start`] in `cgroup`, or where bench runs.
+    pub fn start_in(
+        bin: &std::path::Path,
+        conf: &str,
+        cgroup: Option<&super::cgroup::Cgroup>,
+    ) -> Result<Cache> {
         let maxmemory = maxmemory_of(conf)
             .filter(|m| *m > 0)
             .context("the rendered redis.conf has no maxmemory")?;
@@ -647,7 +681,7 @@ impl Cache {
         let conf_path = dir.path().join("redis.conf");
         fs::write(&conf_path, scratch_redis_conf(conf))?;
         let port = free_port()?;
-        let mut cmd = command_in(bin, c, ids);
+        let mut cmd = command_in_cgroup(bin, cgroup, ids);
         cmd.arg(&conf_path)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--daemonize", "no", "--logfile", ""])
@@ -658,6 +692,7 @@ impl Cache {
             port,
             maxmemory,
             evicts,
+            cursor: Arc::default(),
             server,
         };
         let url = cache.url();
@@ -745,29 +780,25 @@ const VALUE: usize = 1024;
 /// Keys per pipeline while filling (and the most while churning).
 const BATCH: u64 = 100;
 
-/// A connection writing `bench:N` keys in order; when the Redis refuses a
-/// write (full, noeviction), it deletes the oldest batch: a queue's
-/// consumer.
+/// A connection writing `bench:N` keys in order from the cache's
+/// [`Cursor`]; when the Redis refuses a write (full, noeviction), it
+/// deletes the oldest batch: a queue's consumer.
 struct Loader {
     con: redis::Connection,
     evicts: bool,
     maxmemory: u64,
-    next: u64,
-    oldest: u64,
+    cursor: Arc<Mutex<Cursor>>,
     full: bool,
     batch: u64,
 }
 
 impl Loader {
     fn connect(c: &Cache) -> Result<Loader> {
-        let mut con = redis::Client::open(c.url())?.get_connection()?;
-        let size: u64 = redis::cmd("DBSIZE").query(&mut con)?;
         Ok(Loader {
-            con,
+            con: redis::Client::open(c.url())?.get_connection()?,
             evicts: c.evicts,
             maxmemory: c.maxmemory,
-            next: size,
-            oldest: 0,
+            cursor: c.cursor.clone(),
             full: false,
             batch: BATCH,
         })
@@ -776,9 +807,11 @@ impl Loader {
     /// One pipeline of writes; the keys written (0 when the Redis refused
     /// them and the oldest batch was consumed instead).
     fn step(&mut self) -> Result<u64> {
+        let cursor = self.cursor.clone();
+        let mut at = cursor.lock().unwrap_or_else(|e| e.into_inner());
         let value = vec![b'x'; VALUE];
         let mut pipe = redis::pipe();
-        for i in self.next..self.next + self.batch {
+        for i in at.next..at.next + self.batch {
             // A TTL: volatile-* policies evict only keys that expire.
             pipe.cmd("SET")
                 .arg(format!("bench:{i}"))
@@ -789,7 +822,7 @@ impl Loader {
         }
         match pipe.query::<()>(&mut self.con) {
             Ok(()) => {
-                self.next += self.batch;
+                at.next += self.batch;
                 if self.evicts && !self.full {
                     // Evictions start once maxmemory is reached.
                     let info: String = redis::cmd("INFO").arg("stats").query(&mut self.con)?;
@@ -799,17 +832,20 @@ impl Loader {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .unwrap_or(0);
                     // A bound in case the policy cannot evict these keys.
-                    self.full |= evicted > 0 || self.next * VALUE as u64 > 4 * self.maxmemory;
+                    self.full |= evicted > 0 || at.next * VALUE as u64 > 4 * self.maxmemory;
                 }
                 Ok(self.batch)
             }
             Err(e) if e.to_string().contains("OOM") => {
                 self.full = true;
-                let keys: Vec<String> = (self.oldest..self.oldest + self.batch)
+                if at.oldest >= at.next {
+                    bail!("Redis refuses writes (OOM) with none of bench's keys left to consume");
+                }
+                let keys: Vec<String> = (at.oldest..at.oldest + self.batch)
                     .map(|i| format!("bench:{i}"))
                     .collect();
                 redis::cmd("DEL").arg(keys).query::<()>(&mut self.con)?;
-                self.oldest += self.batch;
+                at.oldest += self.batch;
                 Ok(0)
             }
             Err(e) => Err(e.into()),
