@@ -49,6 +49,12 @@ pub enum Workload {
     /// profile's PgBouncer into a logged table with a primary key, then
     /// CREATE INDEX.
     PooledCopy,
+    /// bulk-ingest's uploads into a table in use: `--streams` COPY streams
+    /// at once through the profile's PgBouncer into a logged table that
+    /// already has an index on a random key beside its primary key, so the
+    /// rows land all over that index: what checkpoint spacing and
+    /// full-page images cost a load.
+    IndexedCopy,
     /// powerhouse's own: pgbench TPC-B with `--pooled-clients` (more than
     /// max_connections) through the profile's PgBouncer, simple protocol.
     PooledTpcb,
@@ -68,7 +74,10 @@ impl Workload {
 
     /// Whether the workload goes through PgBouncer.
     pub fn needs_pooler(self) -> bool {
-        matches!(self, Workload::PooledCopy | Workload::PooledTpcb)
+        matches!(
+            self,
+            Workload::PooledCopy | Workload::IndexedCopy | Workload::PooledTpcb
+        )
     }
 
     /// Whether pgbench's `--clients` connect straight to the server (through
@@ -422,6 +431,27 @@ fn pooled_copy(
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_pooled (payload)"], None)?;
     c.psql("DROP TABLE bench_pooled")?;
     Ok((copy, index))
+}
+
+/// Seconds for `chunks` COPY'd at once through the pooler, as
+/// [`pooled_copy`], into a table that has its second index already: the
+/// payload's values are a hash of the id, so each row goes to a random
+/// page of that index.
+fn indexed_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<f64> {
+    c.psql("DROP TABLE IF EXISTS bench_live")?;
+    c.psql(
+        "CREATE TABLE bench_live (id bigint PRIMARY KEY, payload text, n int) \
+         WITH (autovacuum_enabled = false)",
+    )?;
+    c.psql("CREATE INDEX ON bench_live (payload)")?;
+    c.psql("CHECKPOINT")?;
+    let copy = streams(chunks, |chunk| {
+        let mut cmd = p.client(c, "psql");
+        cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
+        timed_command(cmd, &["-c", "COPY bench_live FROM STDIN"], Some(chunk))
+    })?;
+    c.psql("DROP TABLE bench_live")?;
+    Ok(copy)
 }
 
 fn concurrent_copy(c: &Cluster, chunks: &[Vec<u8>]) -> Result<f64> {
@@ -908,6 +938,7 @@ fn main_metric(w: Workload, o: &Options) -> String {
         Workload::Analytic => "hash aggregate of 500 000 groups (analytic)".into(),
         Workload::Floor => "COPY floor: UNLOGGED, no index".into(),
         Workload::PooledCopy => pooled_copy_metric(o),
+        Workload::IndexedCopy => indexed_copy_metric(o),
         Workload::PooledTpcb => pooled_tpcb_metric(o),
     }
 }
@@ -928,6 +959,13 @@ fn write_metric(o: &Options) -> String {
 fn pooled_copy_metric(o: &Options) -> String {
     format!(
         "{} COPY streams through PgBouncer into an indexed table",
+        o.streams
+    )
+}
+
+fn indexed_copy_metric(o: &Options) -> String {
+    format!(
+        "{} COPY streams through PgBouncer into a table with a random-key index",
         o.streams
     )
 }
@@ -1073,7 +1111,7 @@ fn cpu_shares(before: &str, after: &str) -> Option<(f64, f64, f64)> {
 fn rows_of(w: Workload, o: &Options) -> Option<f64> {
     match w {
         Workload::CopyIndex | Workload::Floor => Some(o.rows as f64),
-        Workload::ConcurrentCopy | Workload::PooledCopy => {
+        Workload::ConcurrentCopy | Workload::PooledCopy | Workload::IndexedCopy => {
             Some((o.rows / o.streams.max(1) as u64 * o.streams as u64) as f64)
         }
         _ => None,
@@ -1400,6 +1438,14 @@ fn measure(
                 }
                 Err(e) => rec.record(name, &metric, "s", Err(e)),
             }
+        }
+        Workload::IndexedCopy => {
+            let r = side
+                .pooler
+                .as_ref()
+                .ok_or_else(no_pooler)
+                .and_then(|p| indexed_copy(c, p, &data.chunks));
+            rec.record(name, &indexed_copy_metric(o), "s", r)
         }
         Workload::PooledTpcb => {
             let r = side

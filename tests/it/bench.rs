@@ -125,7 +125,7 @@ fn succeeded(bench: &mut std::process::Child) -> String {
 
 /// The values of one counter for each config (3 rows) in the counters
 /// table after the workload whose title contains `workload`. Counters are
-/// right-aligned under their header, 14 wide.
+/// right-aligned under their header, as wide as it and at least 14.
 fn counter_column(report: &str, workload: &str, counter: &str) -> Vec<f64> {
     let mut lines = report
         .lines()
@@ -793,7 +793,8 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
     // pooled run.
     let mut bench = std::process::Command::new(bin)
         .args(["bench", "--profile", "low-memory", "--ram", "4GiB"])
-        .args(["--only", "pooled-copy,pooled-tpcb,write", "--redis"])
+        .args(["--only", "pooled-copy,indexed-copy,pooled-tpcb,write"])
+        .arg("--redis")
         .args(["--redis-writes", "200"])
         .args(["--write-auto", "--write-seconds", "4"])
         .args(["--rows", "20000", "--streams", "3", "--scale", "1"])
@@ -826,6 +827,7 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
     for line in [
         "3 COPY streams through PgBouncer into an indexed table (seconds",
         "CREATE INDEX after the pooled COPY (seconds",
+        "3 COPY streams through PgBouncer into a table with a random-key index (seconds",
         "pgbench TPC-B, 40 clients through PgBouncer (simple protocol) (transactions/s",
         "writes, checkpoints; the defaults wrote ",
         "max waiting",
@@ -836,6 +838,20 @@ fn bench_runs_pooled_workloads_and_redis_inside_each_hosts_cgroup() {
         assert!(report.contains(line), "no `{line}` in:\n{report}\n{err}");
     }
     assert!(!report.contains("failed"), "{report}\n{err}");
+    // The table of indexed-copy has its second index while it is loaded:
+    // every row writes a record for it too.
+    let wal_per_row = |workload: &str| counter_column(&report, workload, "WAL B/unit");
+    let (plain, indexed) = (
+        wal_per_row("into an indexed table (seconds"),
+        wal_per_row("into a table with a random-key index (seconds"),
+    );
+    assert_eq!((plain.len(), indexed.len()), (3, 3), "{report}");
+    for (p, i) in plain.iter().zip(&indexed) {
+        assert!(
+            i > &(p + 30.0),
+            "WAL a row: {p} without, {i} with the index\n{report}"
+        );
+    }
     // The write run's length and its reason are said before it runs.
     assert!(err.contains("write run: "), "{err}");
     // Redis was at its maxmemory (160 MiB at 4 GiB) in every config's run.
