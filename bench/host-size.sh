@@ -39,7 +39,9 @@
 #   it holds in memory): 5 M rows by COPY (floor, COPY + CREATE INDEX,
 #   and its own: 10 streams through its PgBouncer into a table with a
 #   primary key, then CREATE INDEX: the seed's 40 uploaders on 8 CPUs
-#   scaled to 2), and the analytic hash aggregate. powerhouse as an
+#   scaled to 2; and the same streams into a table whose second index, on
+#   a random key, is there while it loads: uploads into a table in use),
+#   and the analytic hash aggregate. powerhouse as an
 #   8 GiB host, the smallest it fits (its fixed reserves take 5 GiB; the
 #   three limits add up to the machine's 24 GiB, but scale 100, 1.6 GB,
 #   plus shared_buffers keeps each cluster near 3 GiB): 48 pgbench clients
@@ -112,9 +114,9 @@ section "low-memory at $low_ram, 2 CPUs, a cloud volume's disk: OLTP writes, dat
     --profile low-memory --ram "$low_ram" --cpus 2 "${hold[@]}" ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
     --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
 
-section "bulk-ingest at $bulk_ram, 2 CPUs: COPY, COPY streams through PgBouncer, CREATE INDEX, analytic" \
+section "bulk-ingest at $bulk_ram, 2 CPUs: COPY, COPY streams through PgBouncer (then CREATE INDEX; into an indexed table), analytic" \
     --profile bulk-ingest --ram "$bulk_ram" --cpus 2 "${hold[@]}" --initial-load \
-    --only floor,copy-index,pooled-copy,analytic \
+    --only floor,copy-index,pooled-copy,indexed-copy,analytic \
     --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs"
 
 section "powerhouse at $power_ram, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
