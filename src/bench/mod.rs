@@ -52,8 +52,8 @@ pub enum Workload {
     /// bulk-ingest's uploads into a table in use: `--streams` COPY streams
     /// at once through the profile's PgBouncer into a logged table that
     /// already has an index on a random key beside its primary key, so the
-    /// rows land all over that index: what checkpoint spacing and
-    /// full-page images cost a load.
+    /// rows land all over that index: what shared_buffers smaller than
+    /// that index, checkpoint spacing and full-page images cost a load.
     IndexedCopy,
     /// powerhouse's own: pgbench TPC-B with `--pooled-clients` (more than
     /// max_connections) through the profile's PgBouncer, simple protocol.
@@ -405,28 +405,45 @@ fn write_run(c: &Cluster, via: Option<&Pooler>, o: &Options) -> Result<(f64, f64
     Ok((tps, checkpoints(c)? - before))
 }
 
+/// Seconds to COPY `chunks` at once through the pooler into `table`, a
+/// logged table keyed by id created afresh with `then` run on it (an
+/// index made before the load), after a checkpoint: each stream its own
+/// client and transaction, as an uploader's.
+fn pooled_streams(
+    c: &Cluster,
+    p: &Pooler,
+    table: &str,
+    then: Option<&str>,
+    chunks: &[Vec<u8>],
+) -> Result<f64> {
+    c.psql(&format!("DROP TABLE IF EXISTS {table}"))?;
+    c.psql(&format!(
+        "CREATE TABLE {table} (id bigint PRIMARY KEY, payload text, n int) \
+         WITH (autovacuum_enabled = false)"
+    ))?;
+    if let Some(sql) = then {
+        c.psql(sql)?;
+    }
+    c.psql("CHECKPOINT")?;
+    let copy = format!("COPY {table} FROM STDIN");
+    streams(chunks, |chunk| {
+        let mut cmd = p.client(c, "psql");
+        cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
+        timed_command(cmd, &["-c", &copy], Some(chunk))
+    })
+}
+
 /// (copy seconds, index seconds): `chunks` COPY'd at once through the
-/// pooler, each stream its own client and transaction as an uploader's,
-/// into a logged table with a primary key; then CREATE INDEX on it, at
-/// once, as an ingest job's next step would (no checkpoint between).
-/// `between` runs after the streams.
+/// pooler into a logged table with a primary key ([`pooled_streams`]);
+/// then CREATE INDEX on it, at once, as an ingest job's next step would
+/// (no checkpoint between). `between` runs after the streams.
 fn pooled_copy(
     c: &Cluster,
     p: &Pooler,
     chunks: &[Vec<u8>],
     between: &mut dyn FnMut(),
 ) -> Result<(f64, f64)> {
-    c.psql("DROP TABLE IF EXISTS bench_pooled")?;
-    c.psql(
-        "CREATE TABLE bench_pooled (id bigint PRIMARY KEY, payload text, n int) \
-         WITH (autovacuum_enabled = false)",
-    )?;
-    c.psql("CHECKPOINT")?;
-    let copy = streams(chunks, |chunk| {
-        let mut cmd = p.client(c, "psql");
-        cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
-        timed_command(cmd, &["-c", "COPY bench_pooled FROM STDIN"], Some(chunk))
-    })?;
+    let copy = pooled_streams(c, p, "bench_pooled", None, chunks)?;
     between();
     let index = timed_psql(c, &["-c", "CREATE INDEX ON bench_pooled (payload)"], None)?;
     c.psql("DROP TABLE bench_pooled")?;
@@ -438,18 +455,8 @@ fn pooled_copy(
 /// payload's values are a hash of the id, so each row goes to a random
 /// page of that index.
 fn indexed_copy(c: &Cluster, p: &Pooler, chunks: &[Vec<u8>]) -> Result<f64> {
-    c.psql("DROP TABLE IF EXISTS bench_live")?;
-    c.psql(
-        "CREATE TABLE bench_live (id bigint PRIMARY KEY, payload text, n int) \
-         WITH (autovacuum_enabled = false)",
-    )?;
-    c.psql("CREATE INDEX ON bench_live (payload)")?;
-    c.psql("CHECKPOINT")?;
-    let copy = streams(chunks, |chunk| {
-        let mut cmd = p.client(c, "psql");
-        cmd.args(["-XAtq", "-v", "ON_ERROR_STOP=1"]);
-        timed_command(cmd, &["-c", "COPY bench_live FROM STDIN"], Some(chunk))
-    })?;
+    let index = "CREATE INDEX ON bench_live (payload)";
+    let copy = pooled_streams(c, p, "bench_live", Some(index), chunks)?;
     c.psql("DROP TABLE bench_live")?;
     Ok(copy)
 }
