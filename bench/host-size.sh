@@ -6,8 +6,11 @@
 #
 # Usage: sudo bench/host-size.sh [OUT.md]   (default bench-host-size.md)
 # SMOKE=1 runs the same commands with tiny data, to check the machinery.
-# RUNS, WRITE_SECONDS, LOW_SCALE override the sizes below; LOW_DISK_MBPS
-# and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none: this machine's);
+# RUNS, WRITE_SECONDS, LOW_SCALE override the sizes below; CONFIRM the
+# rounds bench adds, at most, to a workload where two configs' ranges are
+# apart after RUNS (bench's --confirm, 2: a claim rests on RUNS + 2 runs);
+# LOW_DISK_MBPS and LOW_DISK_IOPS the staging host's disk (LOW_DISK=none:
+# this machine's);
 # REDIS_WRITES the keys a second its Redis's clients write (1000);
 # HOLD=none leaves out --hold-reserves (see below).
 # LOW_RAM, BULK_RAM and POWER_RAM run the profiles as other host sizes
@@ -59,6 +62,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench-host-size.md}"
 runs="${RUNS:-3}"
+confirm="${CONFIRM:-2}"
 write_seconds="${WRITE_SECONDS:-600}"
 low_scale="${LOW_SCALE:-}"
 redis_writes="${REDIS_WRITES:-1000}"
@@ -112,16 +116,16 @@ section() {
 
 section "low-memory at $low_ram, 2 CPUs, a cloud volume's disk: OLTP writes, data larger than RAM" \
     --profile low-memory --ram "$low_ram" --cpus 2 "${hold[@]}" ${low_scale:+--scale "$low_scale"} "${low_disk[@]}" \
-    --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs"
+    --only write --redis --redis-writes "$redis_writes" --clients 8 --write-auto --write-seconds "$write_seconds" --runs "$runs" --confirm "$confirm"
 
 section "bulk-ingest at $bulk_ram, 2 CPUs: COPY, COPY streams through PgBouncer (then CREATE INDEX; into an indexed table), analytic" \
     --profile bulk-ingest --ram "$bulk_ram" --cpus 2 "${hold[@]}" --initial-load \
     --only floor,copy-index,pooled-copy,indexed-copy,analytic \
-    --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs"
+    --rows "$rows" --streams "$streams" --scale "$an_scale" --runs "$runs" --confirm "$confirm"
 
 section "powerhouse at $power_ram, 2 CPUs: many clients, and more than max_connections through PgBouncer, data inside RAM" \
     --profile powerhouse --ram "$power_ram" --cpus 2 "${hold[@]}" --scale "$mid_scale" \
     --only tpcb,select-only,pooled-tpcb --clients "$clients" --pooled-clients "$pooled_clients" \
-    --seconds "$seconds" --runs "$runs"
+    --seconds "$seconds" --runs "$runs" --confirm "$confirm"
 
 echo "tables written to $out"

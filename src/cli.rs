@@ -180,6 +180,12 @@ pub struct BenchArgs {
     /// Timed runs per config (after one warm-up).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
+    /// After --runs, up to N more rounds of each workload where two configs'
+    /// ranges are apart: a difference is claimed only if it survives them
+    /// (noise on a shared machine puts three runs apart now and then). An
+    /// overlap gets no more: min-max ranges only widen.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub confirm: u32,
     /// Also measure each profile in its initial-load mode: `[postgres]
     /// replication = false` (wal_level = minimal, no WAL senders), so COPY
     /// into a table created in the same transaction writes no WAL.

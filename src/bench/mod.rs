@@ -110,6 +110,10 @@ pub struct Options {
     /// Seconds of the write run (checkpoints need minutes).
     pub write_seconds: u32,
     pub runs: u32,
+    /// Rounds added, at most, to the workloads where some pair of configs'
+    /// ranges is apart after `runs`: a claim stands only if it survives
+    /// them.
+    pub confirm: u32,
     pub workloads: Vec<Workload>,
     /// The host each cluster runs as (`--ram`, `--cpus`): its own cgroup of
     /// that size; None: this machine, unlimited.
@@ -608,30 +612,75 @@ pub fn run(configs: &[Config], o: &Options, mut progress: impl FnMut(&str)) -> R
         o
     };
     let mut series = Recorder::default();
+    // The timed metrics each workload records (a COPY and its index build
+    // are two), for the confirming rounds.
+    let mut metrics_of: Vec<(Workload, Vec<String>)> =
+        o.workloads.iter().map(|w| (*w, Vec::new())).collect();
     let total = o.runs as usize * configs.len();
     let mut step = 0;
     for run in 1..=o.runs {
         for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
             step += 1;
-            for w in &o.workloads {
-                // Interrupted: the handler is stopping the servers; no run
-                // starts against them.
-                if scratch::stopping() {
-                    bail!("interrupted");
+            for (w, metrics) in &mut metrics_of {
+                progress(&format!("[{step}/{total}] run {run}: {} {w:?}", cfg.name));
+                let known = series.0.len();
+                measure_one(*w, (cfg, c, side), &clusters, o, &data, &mut series)?;
+                for s in &series.0[known..] {
+                    if s.counter.is_none() && !metrics.contains(&s.metric) {
+                        metrics.push(s.metric.clone());
+                    }
                 }
-                progress(&format!("[{step}/{total}] run {run}: {} {:?}", cfg.name, w));
-                // Every cluster flushes its dirty pages now, not during
-                // someone else's measurement.
-                for other in &clusters {
-                    let _ = other.psql("CHECKPOINT");
-                }
-                measure_counted(*w, c, side, &cfg.name, o, &data, &mut series);
+            }
+        }
+    }
+    // A difference claimed on the asked runs is tested by more: rounds of
+    // the workloads where some pair of configs' ranges is apart, until none
+    // is or `confirm` rounds have run.
+    for extra in 1..=o.confirm {
+        let pending: Vec<Workload> = metrics_of
+            .iter()
+            .filter(|(_, ms)| ms.iter().any(|m| claim_pending(&series.0, m)))
+            .map(|(w, _)| *w)
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        for ((cfg, c), side) in configs.iter().zip(&clusters).zip(&sides) {
+            for w in &pending {
+                progress(&format!(
+                    "[confirming {extra}/{}] {} {w:?}: ranges apart after {} runs",
+                    o.confirm,
+                    cfg.name,
+                    o.runs + extra - 1
+                ));
+                measure_one(*w, (cfg, c, side), &clusters, o, &data, &mut series)?;
             }
         }
     }
     drop(sides);
     drop(clusters);
     Ok(series.0)
+}
+
+/// One run of workload `w` on one config, after every cluster has flushed
+/// its dirty pages (so none writes them during another's measurement);
+/// none once an interrupt is stopping the servers.
+fn measure_one(
+    w: Workload,
+    (cfg, c, side): (&Config, &Cluster, &Sidecars),
+    clusters: &[Cluster],
+    o: &Options,
+    data: &Data,
+    series: &mut Recorder,
+) -> Result<()> {
+    if scratch::stopping() {
+        bail!("interrupted");
+    }
+    for other in clusters {
+        let _ = other.psql("CHECKPOINT");
+    }
+    measure_counted(w, c, side, &cfg.name, o, data, series);
+    Ok(())
 }
 
 /// The services beside one config's cluster.
@@ -1586,39 +1635,75 @@ fn counters_table(series: &[Series], configs: &[Config], m: &str, w: usize) -> S
 /// ranges apart say little.
 const RUNS_TO_CLAIM: usize = 3;
 
-/// What the runs allow to claim against the first config: a config is
-/// faster or slower only where its min-max range and the first config's do
-/// not overlap, with enough runs on both sides; otherwise no claim,
-/// whatever the medians say.
+/// What two configs' runs allow to claim: `Some(true)` where `s` is better
+/// than `base` with the ranges apart, `Some(false)` worse, None where the
+/// ranges overlap; Err with the count where either side has fewer than
+/// [`RUNS_TO_CLAIM`] runs.
+fn compare(base: &Series, s: &Series) -> std::result::Result<Option<bool>, usize> {
+    let fewest = s.values.len().min(base.values.len());
+    if fewest < RUNS_TO_CLAIM {
+        return Err(fewest);
+    }
+    let (Some(bmin), Some(bmax), Some(min), Some(max)) = (base.min(), base.max(), s.min(), s.max())
+    else {
+        return Err(0);
+    };
+    if min > bmax || max < bmin {
+        let higher = min > bmax;
+        Ok(Some(if base.unit == "tps" { higher } else { !higher }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// What the runs allow to claim between every pair of configs, each later
+/// config against each earlier one (the first is the baseline; the last
+/// against the others says whether a rendering is ahead of PGTune's): a
+/// config is faster or slower only where the two min-max ranges do not
+/// overlap, with enough runs on both sides; otherwise no claim, whatever
+/// the medians say.
 fn verdict(rows: &[&Series]) -> String {
-    let Some(base) = rows.first() else {
-        return String::new();
-    };
-    let (Some(bmin), Some(bmax)) = (base.min(), base.max()) else {
-        return String::new();
-    };
     let mut out = String::new();
-    for s in &rows[1..] {
-        let (Some(min), Some(max)) = (s.min(), s.max()) else {
-            continue;
-        };
-        let fewest = s.values.len().min(base.values.len());
-        let claim = if fewest < RUNS_TO_CLAIM {
-            format!("no claim: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)")
-        } else if min > bmax || max < bmin {
-            let higher = min > bmax;
-            let better = if base.unit == "tps" { higher } else { !higher };
-            if better {
-                format!("better than {} (ranges apart)", base.config)
-            } else {
-                format!("worse than {} (ranges apart)", base.config)
+    for (j, s) in rows.iter().enumerate().skip(1) {
+        for base in &rows[..j] {
+            if base.values.is_empty() || s.values.is_empty() {
+                continue;
             }
-        } else {
-            format!("overlaps {}: no claim", base.config)
-        };
-        out.push_str(&format!("  {}: {claim}\n", s.config));
+            let claim = match compare(base, s) {
+                Err(fewest) => {
+                    format!("no claim: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)")
+                }
+                Ok(Some(better)) => format!(
+                    "{} than {} (ranges apart, {} and {} runs)",
+                    if better { "better" } else { "worse" },
+                    base.config,
+                    s.values.len(),
+                    base.values.len()
+                ),
+                Ok(None) => format!("overlaps {}: no claim", base.config),
+            };
+            out.push_str(&format!("  {}: {claim}\n", s.config));
+        }
     }
     out
+}
+
+/// Whether some pair of configs' runs of the timed `metric` has its ranges
+/// apart: a claim the confirming rounds are to test. An overlap needs no
+/// more runs: min-max ranges only widen, so more runs cannot make one a
+/// claim. Counts (the write run's checkpoints) are not timings: the
+/// machine's noise does not move them, and rounds for them would only
+/// repeat the longest run.
+fn claim_pending(series: &[Series], metric: &str) -> bool {
+    let rows: Vec<&Series> = series
+        .iter()
+        .filter(|s| s.metric == metric && s.counter.is_none() && s.unit != "count")
+        .collect();
+    rows.iter().enumerate().any(|(j, s)| {
+        rows[..j]
+            .iter()
+            .any(|base| matches!(compare(base, s), Ok(Some(_))))
+    })
 }
 
 /// A config's median against the first config's, as "1.25x" (above 1 is
@@ -1664,13 +1749,18 @@ mod tests {
             note: None,
         };
         let base = s("defaults", "tps", &[100.0, 110.0, 105.0]);
-        let apart = s("tuned", "tps", &[120.0, 130.0, 125.0]);
-        let overlap = s("pgtune", "tps", &[108.0, 130.0, 125.0]);
+        let apart = s("tuned", "tps", &[120.0, 130.0, 125.0, 122.0]);
+        let overlap = s("pgtune", "tps", &[108.0, 131.0, 125.0]);
         let few = s("one", "tps", &[300.0]);
+        // Each config against each earlier one: the last line of a pair
+        // says whether a rendering is ahead of PGTune's.
         assert_eq!(
             verdict(&[&base, &apart, &overlap, &few]),
-            "  tuned: better than defaults (ranges apart)\n\
+            "  tuned: better than defaults (ranges apart, 4 and 3 runs)\n\
              \x20 pgtune: overlaps defaults: no claim\n\
+             \x20 pgtune: overlaps tuned: no claim\n\
+             \x20 one: no claim: too few runs (1; 3 needed)\n\
+             \x20 one: no claim: too few runs (1; 3 needed)\n\
              \x20 one: no claim: too few runs (1; 3 needed)\n"
         );
         // Seconds: lower is better.
@@ -1678,8 +1768,55 @@ mod tests {
         let slower = s("x", "s", &[2.0, 2.1, 2.2]);
         assert_eq!(
             verdict(&[&base, &slower]),
-            "  x: worse than defaults (ranges apart)\n"
+            "  x: worse than defaults (ranges apart, 3 and 3 runs)\n"
         );
+        // A config whose every run failed has no line.
+        let failed = Series {
+            failures: vec!["killed".into()],
+            ..s("y", "s", &[])
+        };
+        assert_eq!(verdict(&[&base, &failed]), "");
+    }
+
+    #[test]
+    fn confirming_rounds_are_asked_where_a_pair_is_apart_and_only_there() {
+        let s = |config: &str, metric: &str, counter: Option<&'static str>, v: &[f64]| Series {
+            config: config.into(),
+            metric: metric.into(),
+            counter,
+            unit: "s",
+            values: v.to_vec(),
+            failures: vec![],
+            note: None,
+        };
+        let series = [
+            // Apart between the two later configs only.
+            s("defaults", "copy", None, &[10.0, 12.0, 11.0]),
+            s("pgtune", "copy", None, &[9.0, 10.5, 10.0]),
+            s("dbtune", "copy", None, &[11.0, 11.5, 12.5]),
+            // Overlapping everywhere; a counter apart does not count.
+            s("defaults", "tpcb", None, &[1.0, 2.0, 3.0]),
+            s("dbtune", "tpcb", None, &[2.5, 3.5, 3.0]),
+            s("defaults", "tpcb", Some("WAL"), &[100.0, 100.0, 100.0]),
+            s("dbtune", "tpcb", Some("WAL"), &[1.0, 1.0, 1.0]),
+            // A count apart: not a timing, nothing to confirm.
+            Series {
+                unit: "count",
+                ..s("defaults", "checkpoints", None, &[3.0, 3.0, 4.0])
+            },
+            Series {
+                unit: "count",
+                ..s("dbtune", "checkpoints", None, &[0.0, 0.0, 0.0])
+            },
+            // Apart, but on two runs: nothing to confirm yet.
+            s("defaults", "index", None, &[1.0, 1.1]),
+            s("dbtune", "index", None, &[2.0, 2.1]),
+        ];
+        assert!(claim_pending(&series, "copy"));
+        assert!(!claim_pending(&series, "tpcb"));
+        assert!(!claim_pending(&series, "index"));
+        assert!(!claim_pending(&series, "checkpoints"));
+        assert!(!claim_pending(&series, "absent"));
     }
 
     #[test]

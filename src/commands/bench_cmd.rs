@@ -180,6 +180,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         seconds: args.seconds,
         write_seconds: args.write_seconds,
         runs: args.runs,
+        confirm: args.confirm,
         workloads,
         host: host_of(&args),
         pooler,
@@ -190,17 +191,19 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     };
     match args.ram {
         Some(_) => note!(
-            "bench as a host of {ram}, {cpus} CPUs (each cluster in a cgroup of that size{}), {storage}{}, PostgreSQL {pg_version}; pgbench scale {}; {} configs, {} runs each",
+            "bench as a host of {ram}, {cpus} CPUs (each cluster in a cgroup of that size{}), {storage}{}, PostgreSQL {pg_version}; pgbench scale {}; {} configs, {} runs each{}",
             if args.cpus.is_some() { " and CPU quota" } else { "" },
             disk_text(args.disk_mbps, args.disk_iops),
             opts.scale,
             configs.len(),
-            opts.runs
+            opts.runs,
+            confirm_text(&opts)
         ),
         None => note!(
-            "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each",
+            "bench on this machine: {ram}, {cpus} CPUs, {storage}, PostgreSQL {pg_version}; {} configs, {} runs each{}",
             configs.len(),
-            opts.runs
+            opts.runs,
+            confirm_text(&opts)
         ),
     }
     // What killed benches left in the temp dir (gigabytes a cluster at a
@@ -228,6 +231,14 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
         console::print(&bench::report(&series, &configs))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the host line says of the confirming rounds.
+fn confirm_text(o: &crate::bench::Options) -> String {
+    match o.confirm {
+        0 => String::new(),
+        n => format!(", up to {n} more where two configs' ranges are apart"),
+    }
 }
 
 /// The host bench runs as, from --ram, --cpus and the disk flags.

@@ -68,6 +68,97 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
     assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
 }
 
+/// `bench --runs 3 --confirm 1`: a workload gets a fourth round exactly
+/// when, after its three, some pair of configs had min-max ranges apart
+/// (read back from the runs themselves, in the order they ran), and the
+/// report's claims rest on every run made.
+#[test]
+fn bench_adds_a_round_where_three_runs_put_two_configs_apart_and_only_there() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
+    let out = harness::dbtune()
+        .env("TMPDIR", tmp.path())
+        .args(["bench", "--only", "analytic,copy-index", "--rows", "20000"])
+        .args(["--scale", "1", "--runs", "3", "--confirm", "1", "--json"])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let series: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let timed: Vec<&serde_json::Value> = series
+        .iter()
+        .filter(|s| s.get("counter").is_none())
+        .collect();
+    let mut metrics: Vec<&str> = timed
+        .iter()
+        .map(|s| s["metric"].as_str().unwrap())
+        .collect();
+    metrics.sort_unstable();
+    metrics.dedup();
+    let analytic = "hash aggregate of 500 000 groups (analytic)";
+    // Two workloads: the aggregate; a COPY and its index build.
+    assert_eq!(metrics, ["COPY", "CREATE INDEX", analytic]);
+    let values = |m: &str| -> Vec<Vec<f64>> {
+        timed
+            .iter()
+            .filter(|s| s["metric"] == m)
+            .map(|s| {
+                s["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    };
+    let apart_in = |runs: &[Vec<f64>]| {
+        runs.iter().enumerate().any(|(j, b)| {
+            runs[..j].iter().any(|a| {
+                let ((alo, ahi), (blo, bhi)) = (range(a), range(b));
+                blo > ahi || bhi < alo
+            })
+        })
+    };
+    let first_three =
+        |m: &str| -> Vec<Vec<f64>> { values(m).iter().map(|v| v[..3].to_vec()).collect() };
+    let asked = |m: &str| apart_in(&first_three(m));
+    let workloads: [&[&str]; 2] = [&[analytic], &["COPY", "CREATE INDEX"]];
+    for ms in workloads {
+        let want = if ms.iter().any(|m| asked(m)) { 4 } else { 3 };
+        for m in ms {
+            let v = values(m);
+            assert_eq!(v.len(), 3, "{m}: one series per config");
+            for runs in &v {
+                assert_eq!(
+                    runs.len(),
+                    want,
+                    "{m}: {v:?} (first three apart: {})",
+                    asked(m)
+                );
+            }
+        }
+    }
+    let confirming = err
+        .lines()
+        .filter(|l| l.contains("[confirming 1/1]"))
+        .count();
+    let rounds = workloads
+        .iter()
+        .filter(|ms| ms.iter().any(|m| asked(m)))
+        .count();
+    assert_eq!(confirming, 3 * rounds, "{err}");
+    assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
+}
+
 fn leftovers(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
