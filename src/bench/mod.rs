@@ -1515,8 +1515,10 @@ fn measure(
 }
 
 /// The report: per metric, each config's median, min, max and its speed
-/// relative to the first config (above 1 is faster).
-pub fn report(series: &[Series], configs: &[Config]) -> String {
+/// relative to the first config (above 1 is faster), what the ranges allow
+/// to claim, and where confirming rounds ran after the `asked_runs`, which
+/// claims of those runs they held.
+pub fn report(series: &[Series], configs: &[Config], asked_runs: u32) -> String {
     let mut out = String::new();
     let mut metrics: Vec<&str> = Vec::new();
     for s in series {
@@ -1584,6 +1586,7 @@ pub fn report(series: &[Series], configs: &[Config]) -> String {
         }
         out.push_str(&counters_table(series, configs, m, w));
         out.push_str(&verdict(&rows));
+        out.push_str(&confirmed(&rows, asked_runs as usize));
     }
     out
 }
@@ -1670,9 +1673,10 @@ fn verdict(rows: &[&Series]) -> String {
                 continue;
             }
             let claim = match compare(base, s) {
-                Err(fewest) => {
-                    format!("no claim: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)")
-                }
+                Err(fewest) => format!(
+                    "no claim against {}: too few runs ({fewest}; {RUNS_TO_CLAIM} needed)",
+                    base.config
+                ),
                 Ok(Some(better)) => format!(
                     "{} than {} (ranges apart, {} and {} runs)",
                     if better { "better" } else { "worse" },
@@ -1683,6 +1687,42 @@ fn verdict(rows: &[&Series]) -> String {
                 Ok(None) => format!("overlaps {}: no claim", base.config),
             };
             out.push_str(&format!("  {}: {claim}\n", s.config));
+        }
+    }
+    out
+}
+
+/// What the confirming rounds did to the claims of the asked runs: the
+/// pairs apart after them, and whether the runs added kept them apart.
+/// Nothing where no round was added. The runs are in the order they ran.
+fn confirmed(rows: &[&Series], asked: usize) -> String {
+    let most = rows.iter().map(|s| s.values.len()).max().unwrap_or(0);
+    if most <= asked {
+        return String::new();
+    }
+    let first = |s: &Series| Series {
+        values: s.values.iter().take(asked).copied().collect(),
+        ..s.clone()
+    };
+    let mut out = String::new();
+    for (j, s) in rows.iter().enumerate().skip(1) {
+        for base in &rows[..j] {
+            let Ok(Some(better)) = compare(&first(base), &first(s)) else {
+                continue;
+            };
+            let now = match compare(base, s) {
+                Ok(Some(b)) if b == better => "still apart",
+                Ok(Some(_)) => "apart the other way",
+                _ => "not held: the ranges now overlap",
+            };
+            out.push_str(&format!(
+                "  {}: {} than {} after the first {asked} runs; after {} and {}: {now}\n",
+                s.config,
+                if better { "better" } else { "worse" },
+                base.config,
+                s.values.len(),
+                base.values.len()
+            ));
         }
     }
     out
@@ -1759,9 +1799,9 @@ mod tests {
             "  tuned: better than defaults (ranges apart, 4 and 3 runs)\n\
              \x20 pgtune: overlaps defaults: no claim\n\
              \x20 pgtune: overlaps tuned: no claim\n\
-             \x20 one: no claim: too few runs (1; 3 needed)\n\
-             \x20 one: no claim: too few runs (1; 3 needed)\n\
-             \x20 one: no claim: too few runs (1; 3 needed)\n"
+             \x20 one: no claim against defaults: too few runs (1; 3 needed)\n\
+             \x20 one: no claim against tuned: too few runs (1; 3 needed)\n\
+             \x20 one: no claim against pgtune: too few runs (1; 3 needed)\n"
         );
         // Seconds: lower is better.
         let base = s("defaults", "s", &[1.0, 1.1, 1.2]);
@@ -1776,6 +1816,36 @@ mod tests {
             ..s("y", "s", &[])
         };
         assert_eq!(verdict(&[&base, &failed]), "");
+    }
+
+    #[test]
+    fn the_report_says_which_claims_the_added_rounds_held() {
+        let s = |config: &str, v: &[f64]| Series {
+            config: config.into(),
+            metric: "m".into(),
+            counter: None,
+            unit: "tps",
+            values: v.to_vec(),
+            failures: vec![],
+            note: None,
+        };
+        // Apart after three runs; the fourth and fifth of pgtune reach
+        // into the defaults' range; dbtune stays above both.
+        let base = s("defaults", &[100.0, 110.0, 105.0, 104.0, 108.0]);
+        let pgtune = s("pgtune", &[120.0, 130.0, 125.0, 109.0, 126.0]);
+        let dbtune = s("dbtune", &[140.0, 150.0, 145.0, 141.0, 139.0]);
+        assert_eq!(
+            confirmed(&[&base, &pgtune, &dbtune], 3),
+            "  pgtune: better than defaults after the first 3 runs; after 5 and 5: not held: the ranges now overlap\n\
+             \x20 dbtune: better than defaults after the first 3 runs; after 5 and 5: still apart\n\
+             \x20 dbtune: better than pgtune after the first 3 runs; after 5 and 5: still apart\n"
+        );
+        // No round added: nothing to say.
+        let three = |v: &Series| Series {
+            values: v.values[..3].to_vec(),
+            ..v.clone()
+        };
+        assert_eq!(confirmed(&[&three(&base), &three(&dbtune)], 3), "");
     }
 
     #[test]

@@ -228,7 +228,7 @@ pub(super) fn bench(args: crate::cli::BenchArgs) -> Result<ExitCode> {
     if args.json {
         console::print(&(serde_json::to_string_pretty(&series)? + "\n"))?;
     } else {
-        console::print(&bench::report(&series, &configs))?;
+        console::print(&bench::report(&series, &configs, opts.runs))?;
     }
     Ok(ExitCode::SUCCESS)
 }
