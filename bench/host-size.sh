@@ -19,8 +19,8 @@
 # comparison at sizes this script does not use by default.
 # Needs pgbouncer and redis-server on PATH (the profiles' own workloads).
 #
-# Sizes, for a 2-core, 24 GiB machine and about 40 minutes in all (an
-# estimate, see BENCHMARKS.md section 5); the trade-offs:
+# Sizes, for a 2-core, 24 GiB machine and about 75 minutes in all with
+# the confirming rounds (BENCHMARKS.md section 5); the trade-offs:
 # - low-memory at its own host, 4 GiB and 2 CPUs: pgbench's data sized by
 #   bench at 1.5x the host's RAM (`--data larger`: scale 384, about 6 GB,
 #   as the staging seed's 5-10 GB database; LOW_SCALE overrides) with
