@@ -68,10 +68,10 @@ fn a_tiny_bench_measures_every_config_and_cleans_up() {
     assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
 }
 
-/// `bench --runs 3 --confirm 1`: a workload gets a fourth round exactly
-/// when, after its three, some pair of configs had min-max ranges apart
-/// (read back from the runs themselves, in the order they ran), and the
-/// report's claims rest on every run made.
+/// `bench --runs 3 --confirm 1`: a workload gets a fourth round on every
+/// config exactly when, after its three, some pair of configs had min-max
+/// ranges apart (read back from the JSON's runs, which are in the order
+/// they ran), and stderr says each confirming run as it starts.
 #[test]
 fn bench_adds_a_round_where_three_runs_put_two_configs_apart_and_only_there() {
     harness::need("postgres");
