@@ -191,6 +191,12 @@ pub struct BenchArgs {
     /// into a table created in the same transaction writes no WAL.
     #[arg(long)]
     pub initial_load: bool,
+    /// Also measure the no-durability ceiling: the (first) profile's
+    /// config with fsync, synchronous_commit and full_page_writes off, how
+    /// far settings of the write path could take this host with its memory
+    /// sizes. Only ever a scratch cluster's; dbtune renders none of these.
+    #[arg(long)]
+    pub ceiling: bool,
     /// Run as a host with this much memory: each scratch cluster in its own
     /// memory cgroup of SIZE (page cache included), every config rendered
     /// for that host, pgbench's data sized from it (see --data).

@@ -246,6 +246,38 @@ pub struct Config {
     pub extra: Vec<(String, String)>,
 }
 
+/// What the no-durability ceiling turns off: the fsync of WAL and data
+/// files, the wait for a commit's WAL to reach the disk, and the full page
+/// image a page's first change after a checkpoint writes. Each can lose
+/// committed data or corrupt the cluster on a crash; a scratch cluster
+/// that is thrown away after its runs is the only place they are set.
+pub const NO_DURABILITY: [(&str, &str); 3] = [
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+];
+
+/// The name the ceiling is reported under.
+pub const CEILING: &str = "no-durability ceiling";
+
+/// `base` with no durability work at all ([`NO_DURABILITY`]): the same
+/// memory, checkpoint and WAL sizes, so what it gains over `base` is what
+/// durability costs on this host, and what it gains over the defaults
+/// bounds what any setting of the write path could gain with these memory
+/// sizes. The analogue, for a write run, of the unlogged load's floor.
+pub fn ceiling(base: &Config) -> Config {
+    let mut extra = base.extra.clone();
+    for (k, v) in NO_DURABILITY {
+        extra.retain(|(name, _)| name != k);
+        extra.push((k.into(), v.into()));
+    }
+    Config {
+        name: CEILING.into(),
+        conf: base.conf.clone(),
+        extra,
+    }
+}
+
 /// One measured quantity of one workload under one config.
 #[derive(Clone, Debug, Serialize)]
 pub struct Series {
@@ -1767,6 +1799,35 @@ fn relative(unit: &str, base: f64, med: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ceiling_is_its_base_with_every_durability_setting_off() {
+        let base = Config {
+            name: "dbtune low-memory".into(),
+            conf: "shared_buffers = 335MB\nfsync = on\n".into(),
+            extra: vec![
+                ("huge_pages".into(), "off".into()),
+                ("full_page_writes".into(), "on".into()),
+            ],
+        };
+        let c = ceiling(&base);
+        assert_eq!(c.name, CEILING);
+        // The same file: its memory and WAL sizes are what it is the
+        // ceiling of; the extras come after the file, so they win.
+        assert_eq!(c.conf, base.conf);
+        let set = |k: &str| -> Vec<&str> {
+            c.extra
+                .iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(set("huge_pages"), ["off"]);
+        for k in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert_eq!(set(k), ["off"], "{k}");
+        }
+        assert_eq!(c.extra.len(), 4, "{:?}", c.extra);
+    }
 
     #[test]
     fn ratios_say_better_above_one_and_nothing_where_a_side_is_zero() {

@@ -370,6 +370,20 @@ fn bench_configs(
             extra,
         });
     }
+    if args.ceiling {
+        // The plain profile's file (initial-load variants sort last).
+        let base = configs
+            .iter()
+            .find(|c| c.name.starts_with("dbtune "))
+            .expect("bench renders at least one profile");
+        note!(
+            "{}: {} with {} off; a scratch cluster's only, what no config that keeps its commits can pass with these memory sizes",
+            bench::CEILING,
+            base.name,
+            bench::NO_DURABILITY.map(|(k, _)| k).join(", ")
+        );
+        configs.push(bench::ceiling(base));
+    }
     for c in &args.config {
         let (name, path) = c.split_once('=').ok_or_else(|| {
             Error::plain(

@@ -159,6 +159,68 @@ fn bench_adds_a_round_where_three_runs_put_two_configs_apart_and_only_there() {
     assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
 }
 
+/// `bench --ceiling`: one more config, the profile's file with every
+/// durability setting off, measured like the others. The server's own
+/// counter shows the settings reached it: the ceiling's write run writes
+/// no full page image, where the same file with them on writes some on
+/// every run (the first change of a page after the checkpoint before it).
+#[test]
+fn the_ceiling_is_the_profiles_file_without_durability_and_the_server_runs_it_so() {
+    harness::need("postgres");
+    harness::need("pgbench");
+    let _one = ONE_BENCH.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = harness::server_dir();
+    let out = harness::dbtune()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "bench",
+            "--profile",
+            "low-memory",
+            "--ceiling",
+            "--only",
+            "write",
+        ])
+        .args(["--scale", "1", "--clients", "2", "--write-seconds", "3"])
+        .args(["--runs", "2", "--confirm", "0", "--json"])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "no-durability ceiling: dbtune low-memory with fsync, synchronous_commit, full_page_writes off"
+        ),
+        "{err}"
+    );
+    let series: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let fpi = |config: &str| -> Vec<f64> {
+        let s: Vec<&serde_json::Value> = series
+            .iter()
+            .filter(|s| s["config"] == config && s["counter"] == "FPI/unit")
+            .collect();
+        assert_eq!(s.len(), 1, "{config}: {series:?}");
+        s[0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let ceiling = fpi("no-durability ceiling");
+    let base = fpi("dbtune low-memory");
+    assert_eq!(ceiling, [0.0, 0.0]);
+    assert_eq!(base.len(), 2);
+    assert!(base.iter().all(|&v| v > 0.0), "{base:?}");
+    // And it is measured like every other config: a time for each run.
+    let timed = series
+        .iter()
+        .filter(|s| s["config"] == "no-durability ceiling" && s.get("counter").is_none())
+        .count();
+    assert!(timed >= 1, "{series:?}");
+    assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
+}
+
 fn leftovers(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
