@@ -212,12 +212,18 @@ fn the_ceiling_is_the_profiles_file_without_durability_and_the_server_runs_it_so
     assert_eq!(ceiling, [0.0, 0.0]);
     assert_eq!(base.len(), 2);
     assert!(base.iter().all(|&v| v > 0.0), "{base:?}");
-    // And it is measured like every other config: a time for each run.
-    let timed = series
+    // And it is timed like every other config: a rate for each run.
+    let timed: Vec<&serde_json::Value> = series
         .iter()
         .filter(|s| s["config"] == "no-durability ceiling" && s.get("counter").is_none())
-        .count();
-    assert!(timed >= 1, "{series:?}");
+        .filter(|s| s["unit"] == "tps")
+        .collect();
+    assert_eq!(timed.len(), 1, "{series:?}");
+    for s in timed {
+        let runs = s["values"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{s}");
+        assert!(runs.iter().all(|v| v.as_f64().unwrap() > 0.0), "{s}");
+    }
     assert_eq!(leftovers(tmp.path()), 0, "scratch clusters left behind");
 }
 
