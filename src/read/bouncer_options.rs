@@ -106,7 +106,9 @@ pub fn pairs(s: &str) -> Vec<Pair> {
         while i < b.len() && b[i] != b'=' && b[i] != b' ' {
             i += 1;
         }
-        let key = &s[k0..i];
+        // Bytes, not a str slice: after a quoted value PgBouncer cuts the
+        // next byte whatever it is, so a key can start inside a character.
+        let key = String::from_utf8_lossy(&b[k0..i]);
         while i < b.len() && ws(b[i]) {
             i += 1;
         }
@@ -352,6 +354,23 @@ mod tests {
         );
         assert_eq!(pairs("host="), vec![Pair::Bad("an empty value")]);
         assert!(pairs("").is_empty());
+        // The byte after a closing quote is cut whatever it is (util.c's
+        // cstr_get_value), here the first of two: what is left of the
+        // character is a key without `=value`, and nothing panics.
+        assert_eq!(
+            pairs("pool_size='A'®"),
+            vec![
+                Pair::Ok("pool_size".into(), "A".into()),
+                Pair::Bad("a key without `=value`")
+            ]
+        );
+        assert_eq!(
+            pairs("pool_size='A'x port=1"),
+            vec![
+                Pair::Ok("pool_size".into(), "A".into()),
+                Pair::Ok("port".into(), "1".into())
+            ]
+        );
     }
 
     #[test]
