@@ -1071,6 +1071,7 @@ fn pooled_tpcb_metric(o: &Options) -> String {
 struct Counters {
     wal_bytes: Option<f64>,
     wal_fpi: Option<f64>,
+    wal_syncs: Option<f64>,
     checkpoints_timed: Option<f64>,
     checkpoints_requested: Option<f64>,
     backend_writes: Option<f64>,
@@ -1081,14 +1082,22 @@ struct Counters {
 }
 
 /// The query reading [`Counters`] on PostgreSQL `major`: pg_stat_wal's
-/// full-page images from 14, the checkpointer's own view from 17, writes
-/// by client backends from pg_stat_io from 16 (pg_stat_bgwriter's
-/// buffers_backend before; 17 dropped it).
-fn counters_sql(major: u32) -> String {
+/// full-page images from 14, and its WAL syncs (the flushes a commit
+/// waits for; none with fsync off) from 14 to 17, pg_stat_io's from 18,
+/// which dropped them from pg_stat_wal; the checkpointer's own view from
+/// 17, writes by client backends from pg_stat_io from 16
+/// (pg_stat_bgwriter's buffers_backend before; 17 dropped it). One row,
+/// ten columns; NULL where the major has no such counter.
+pub fn counters_sql(major: u32) -> String {
     let fpi = if major >= 14 {
         "(SELECT wal_fpi FROM pg_stat_wal)"
     } else {
         "NULL"
+    };
+    let syncs = match major {
+        ..=13 => "NULL",
+        14..=17 => "(SELECT wal_sync FROM pg_stat_wal)",
+        _ => "(SELECT sum(fsyncs) FROM pg_stat_io WHERE object = 'wal')",
     };
     let checkpoints = if major >= 17 {
         "(SELECT num_timed FROM pg_stat_checkpointer), (SELECT num_requested FROM pg_stat_checkpointer)"
@@ -1101,7 +1110,7 @@ fn counters_sql(major: u32) -> String {
         "(SELECT buffers_backend FROM pg_stat_bgwriter)"
     };
     format!(
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'), {fpi}, {checkpoints}, {backend}, \
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'), {fpi}, {syncs}, {checkpoints}, {backend}, \
          temp_bytes, blks_read, blks_hit, xact_commit \
          FROM pg_stat_database WHERE datname = current_database()"
     )
@@ -1147,19 +1156,20 @@ fn settle_backend_writes(c: &Cluster, major: u32) -> Result<Option<f64>> {
 fn read_counters(c: &Cluster) -> Result<Counters> {
     let line = c.psql(&counters_sql(server_major(c)?))?;
     let f: Vec<Option<f64>> = line.trim().split('|').map(|v| v.parse().ok()).collect();
-    if f.len() != 9 {
+    if f.len() != 10 {
         bail!("unexpected counters: {line}");
     }
     Ok(Counters {
         wal_bytes: f[0],
         wal_fpi: f[1],
-        checkpoints_timed: f[2],
-        checkpoints_requested: f[3],
-        backend_writes: f[4],
-        temp_bytes: f[5],
-        blks_read: f[6],
-        blks_hit: f[7],
-        commits: f[8],
+        wal_syncs: f[2],
+        checkpoints_timed: f[3],
+        checkpoints_requested: f[4],
+        backend_writes: f[5],
+        temp_bytes: f[6],
+        blks_read: f[7],
+        blks_hit: f[8],
+        commits: f[9],
     })
 }
 
@@ -1426,6 +1436,8 @@ fn record_phase(
     put("WAL MiB", wal.map(mib));
     put("WAL B/unit", per(wal));
     put("FPI/unit", per(delta(b.wal_fpi, a.wal_fpi)));
+    // WAL flushes per unit: below 1 a transaction, commits share them.
+    put("WAL syncs/unit", per(delta(b.wal_syncs, a.wal_syncs)));
     put(
         "ckpt timed",
         delta(b.checkpoints_timed, a.checkpoints_timed),

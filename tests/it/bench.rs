@@ -161,9 +161,10 @@ fn bench_adds_a_round_where_three_runs_put_two_configs_apart_and_only_there() {
 
 /// `bench --ceiling`: one more config, the profile's file with every
 /// durability setting off, measured like the others. The server's own
-/// counter shows the settings reached it: the ceiling's write run writes
-/// no full page image, where the same file with them on writes some on
-/// every run (the first change of a page after the checkpoint before it).
+/// counters show the settings reached it: the ceiling's write run writes
+/// no full page image and syncs no WAL, where the same file with them on
+/// writes some images on every run (the first change of a page after the
+/// checkpoint before it) and syncs the WAL for its commits.
 #[test]
 fn the_ceiling_is_the_profiles_file_without_durability_and_the_server_runs_it_so() {
     harness::need("postgres");
@@ -194,10 +195,10 @@ fn the_ceiling_is_the_profiles_file_without_durability_and_the_server_runs_it_so
         "{err}"
     );
     let series: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let fpi = |config: &str| -> Vec<f64> {
+    let counter = |config: &str, counter: &str| -> Vec<f64> {
         let s: Vec<&serde_json::Value> = series
             .iter()
-            .filter(|s| s["config"] == config && s["counter"] == "FPI/unit")
+            .filter(|s| s["config"] == config && s["counter"] == counter)
             .collect();
         assert_eq!(s.len(), 1, "{config}: {series:?}");
         s[0]["values"]
@@ -207,11 +208,13 @@ fn the_ceiling_is_the_profiles_file_without_durability_and_the_server_runs_it_so
             .map(|v| v.as_f64().unwrap())
             .collect()
     };
-    let ceiling = fpi("no-durability ceiling");
-    let base = fpi("dbtune low-memory");
-    assert_eq!(ceiling, [0.0, 0.0]);
-    assert_eq!(base.len(), 2);
-    assert!(base.iter().all(|&v| v > 0.0), "{base:?}");
+    for name in ["FPI/unit", "WAL syncs/unit"] {
+        let ceiling = counter("no-durability ceiling", name);
+        let base = counter("dbtune low-memory", name);
+        assert_eq!(ceiling, [0.0, 0.0], "{name}");
+        assert_eq!(base.len(), 2, "{name}");
+        assert!(base.iter().all(|&v| v > 0.0), "{name}: {base:?}");
+    }
     // And it is timed like every other config: a rate for each run.
     let timed: Vec<&serde_json::Value> = series
         .iter()

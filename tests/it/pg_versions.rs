@@ -461,11 +461,66 @@ fn shared_memory_agrees(major: u32) {
     }
 }
 
+/// bench's counters query runs on this major, and its WAL syncs are the
+/// server's: a committed write adds at least one (fsync on, commits
+/// synchronous), and the majors without the counter say NULL, not 0.
+fn bench_counters_read(major: u32) {
+    let pg = Postgres::start_major(major, "", &[]);
+    let sql = dbtune::bench::counters_sql(major);
+    let read = || -> Vec<String> {
+        let line = pg.psql("postgres", "postgres", &sql);
+        line.trim().split('|').map(str::to_string).collect()
+    };
+    let before = read();
+    assert_eq!(before.len(), 10, "PostgreSQL {major}: {before:?}");
+    // WAL position, commits: every major has them.
+    for i in [0, 9] {
+        assert!(
+            before[i].parse::<f64>().is_ok(),
+            "PostgreSQL {major}: {before:?}"
+        );
+    }
+    if major < 14 {
+        assert_eq!(
+            (before[1].as_str(), before[2].as_str()),
+            ("", ""),
+            "PostgreSQL {major}"
+        );
+        return;
+    }
+    let syncs = |row: &[String]| row[2].parse::<f64>().unwrap_or_else(|_| panic!("{row:?}"));
+    pg.psql(
+        "postgres",
+        "postgres",
+        "CREATE TABLE synced (id int); INSERT INTO synced VALUES (1)",
+    );
+    // A backend reports its WAL statistics when it exits, or at idle
+    // within a second or so: poll briefly.
+    let mut after = read();
+    for _ in 0..50 {
+        if syncs(&after) > syncs(&before) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = read();
+    }
+    assert!(
+        syncs(&after) > syncs(&before),
+        "PostgreSQL {major}: WAL syncs {} before a committed write, {} after",
+        before[2],
+        after[2]
+    );
+}
+
 macro_rules! per_major {
-    ($($major:literal => $profiles:ident, $values:ident, $lines:ident, $shm:ident;)*) => {$(
+    ($($major:literal => $profiles:ident, $values:ident, $lines:ident, $shm:ident, $counters:ident;)*) => {$(
         #[test]
         fn $shm() {
             shared_memory_agrees($major);
+        }
+        #[test]
+        fn $counters() {
+            bench_counters_read($major);
         }
         #[test]
         fn $profiles() {
@@ -483,12 +538,12 @@ macro_rules! per_major {
 }
 
 per_major! {
-    13 => pg13_runs_every_profile, pg13_reads_values_as_dbtune_does, pg13_reads_lines_as_dbtune_does, pg13_shared_memory_is_estimated_never_under;
-    14 => pg14_runs_every_profile, pg14_reads_values_as_dbtune_does, pg14_reads_lines_as_dbtune_does, pg14_shared_memory_is_estimated_never_under;
-    15 => pg15_runs_every_profile, pg15_reads_values_as_dbtune_does, pg15_reads_lines_as_dbtune_does, pg15_shared_memory_is_estimated_never_under;
-    16 => pg16_runs_every_profile, pg16_reads_values_as_dbtune_does, pg16_reads_lines_as_dbtune_does, pg16_shared_memory_is_estimated_never_under;
-    17 => pg17_runs_every_profile, pg17_reads_values_as_dbtune_does, pg17_reads_lines_as_dbtune_does, pg17_shared_memory_is_estimated_never_under;
-    18 => pg18_runs_every_profile, pg18_reads_values_as_dbtune_does, pg18_reads_lines_as_dbtune_does, pg18_shared_memory_is_estimated_never_under;
+    13 => pg13_runs_every_profile, pg13_reads_values_as_dbtune_does, pg13_reads_lines_as_dbtune_does, pg13_shared_memory_is_estimated_never_under, pg13_bench_counters_are_the_servers;
+    14 => pg14_runs_every_profile, pg14_reads_values_as_dbtune_does, pg14_reads_lines_as_dbtune_does, pg14_shared_memory_is_estimated_never_under, pg14_bench_counters_are_the_servers;
+    15 => pg15_runs_every_profile, pg15_reads_values_as_dbtune_does, pg15_reads_lines_as_dbtune_does, pg15_shared_memory_is_estimated_never_under, pg15_bench_counters_are_the_servers;
+    16 => pg16_runs_every_profile, pg16_reads_values_as_dbtune_does, pg16_reads_lines_as_dbtune_does, pg16_shared_memory_is_estimated_never_under, pg16_bench_counters_are_the_servers;
+    17 => pg17_runs_every_profile, pg17_reads_values_as_dbtune_does, pg17_reads_lines_as_dbtune_does, pg17_shared_memory_is_estimated_never_under, pg17_bench_counters_are_the_servers;
+    18 => pg18_runs_every_profile, pg18_reads_values_as_dbtune_does, pg18_reads_lines_as_dbtune_does, pg18_shared_memory_is_estimated_never_under, pg18_bench_counters_are_the_servers;
 }
 
 /// The catalogs in data/ are what these servers say: a regenerated
