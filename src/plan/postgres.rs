@@ -407,8 +407,8 @@ fn commit_delay(sec: &mut super::Section, workload: Workload, host: &Host) {
         format!(
             "many short commits on an SSD or a cloud volume, where a WAL flush costs about 0.7 ms: \
              a commit waits {COMMIT_DELAY_US} microseconds (about half a flush, as the docs advise) \
-             when 5 other transactions are open (commit_siblings), so one flush carries several \
-             commits; each still waits for its flush, and a quiet host never waits. Measured on \
+             when at least 5 other transactions are open (commit_siblings), so one flush carries \
+             several commits; each still waits for its flush, and a quiet host never waits. Measured on \
              the 4 GiB staging host (TPC-B, 8 clients): 1.11x the transactions a second, apart \
              over 6 runs (BENCHMARKS.md section 5)"
         ),
