@@ -30,11 +30,20 @@ fn conf_for(p: &Profile, ram: ByteSize, cpus: u32, major: u32) -> String {
         .content
 }
 
-/// Each built-in profile, for a small and a large host, starts on this
-/// major, pg_file_settings has no error, and every setting reads back.
+/// Each built-in profile (bulk-ingest also without replication), for a
+/// small and a large host, starts on this major, pg_file_settings has no
+/// error, and every setting reads back.
 fn every_profile_on(major: u32) {
-    for (name, small) in [("low-memory", 4), ("bulk-ingest", 8), ("powerhouse", 16)] {
-        let p = builtin(name);
+    // (profile, smaller host's GiB, replication): bulk-ingest also in its
+    // initial-load mode (wal_level = minimal, backend_flush_after).
+    for (name, small, replication) in [
+        ("low-memory", 4, true),
+        ("bulk-ingest", 8, true),
+        ("bulk-ingest", 8, false),
+        ("powerhouse", 16, true),
+    ] {
+        let mut p = builtin(name);
+        p.postgres.replication = replication;
         for (ram, cpus) in [(ByteSize::gib(small), 2), (ByteSize::gib(128), 32)] {
             let conf = conf_for(&p, ram, cpus, major);
             // This machine reserves no huge pages: the one setting overridden.
@@ -43,7 +52,9 @@ fn every_profile_on(major: u32) {
             } else {
                 vec![]
             };
-            let label = format!("PostgreSQL {major}, {name} on {ram}/{cpus} CPUs");
+            let label = format!(
+                "PostgreSQL {major}, {name} (replication {replication}) on {ram}/{cpus} CPUs"
+            );
             let pg = Postgres::start_major(major, &conf, &overrides);
             let skip: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
             let compared = harness::assert_reads_back(&pg, &conf, &skip, &label);
