@@ -202,6 +202,7 @@ pub fn advise(obs: &Observation, host: &Host) -> Advice {
     let mut notes = Vec::new();
     checkpoints(obs, &mut advice, &mut notes);
     wal_buffers(obs, &mut advice);
+    commit_flushes(obs, &mut advice, &mut notes);
     jit_overhead(obs, &mut advice);
     cache_hits(obs, host, &mut advice, &mut notes);
     temp_spills(obs, host, &mut advice, &mut notes);
@@ -364,6 +365,88 @@ fn wal_buffers(obs: &Observation, out: &mut Vec<Proposal>) {
             "{} more shared memory, inside shared_buffers' order of magnitude",
             ByteSize(proposed.bytes().saturating_sub(current as u64))
         )),
+    });
+}
+
+/// The fewest WAL syncs a second worth a look (a host committing less
+/// often than this has no flush to share).
+const COMMIT_FLUSHES_MIN_PER_SECOND: f64 = 50.0;
+
+/// The share of the window the WAL was being flushed from which commits
+/// queue behind the flush rather than find it idle.
+const COMMIT_FLUSHES_BUSY: f64 = 0.5;
+
+/// The shortest mean flush whose half is worth waiting: under 100
+/// microseconds a sleep is about as long as the timer's own slack.
+const COMMIT_FLUSH_MIN_MS: f64 = 0.2;
+
+/// Commits waiting on a slow WAL flush one after another: commit_delay =
+/// half the mean flush, the starting point PostgreSQL's docs give, when
+/// the WAL was being flushed half the window or more, each flush took 0.2
+/// ms or more, and on average at least commit_siblings + 1 backends were
+/// active (the delay only waits when that many others are in a
+/// transaction). One flush then carries several commits; each commit
+/// still waits for its own flush, so nothing is lost in a crash. The
+/// flush's time counts only with track_wal_io_timing on: without it, a
+/// note says to turn it on for a window.
+fn commit_flushes(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+    let Some(p) = &obs.postgres else { return };
+    let current = pg_number(obs, "commit_delay").unwrap_or(0.0);
+    let Some((syncs, ms)) = p.wal_syncs() else {
+        return;
+    };
+    let rate = syncs / obs.seconds;
+    if current > 0.0 || rate < COMMIT_FLUSHES_MIN_PER_SECOND {
+        return;
+    }
+    // The delay waits only while commit_siblings others are in a
+    // transaction: with fewer active, nothing to judge.
+    let siblings = pg_number(obs, "commit_siblings").unwrap_or(5.0);
+    let active = p.peaks.get("active").map_or(0.0, |x| x.mean);
+    if active < siblings + 1.0 {
+        return;
+    }
+    let timed = pg_setting(obs, "track_wal_io_timing").is_some_and(|s| s.value == "on");
+    if !timed || ms <= 0.0 {
+        notes.push(format!(
+            "commit-flushes: {rate:.0} WAL syncs a second with {active:.1} backends active on \
+             average, but not how long the syncs took: track_wal_io_timing is off; turn it on for \
+             an observation (it times each WAL write and sync) to let advise judge commit_delay"
+        ));
+        return;
+    }
+    let flush_ms = ms / syncs;
+    let busy = ms / 1000.0 / obs.seconds;
+    if busy < COMMIT_FLUSHES_BUSY || flush_ms < COMMIT_FLUSH_MIN_MS {
+        return;
+    }
+    // In 10 microsecond steps, at most the server's own maximum (0.1 s).
+    let delay = (((flush_ms * 1000.0 / 2.0) / 10.0).floor() * 10.0).min(100_000.0);
+    let commits = p
+        .counters
+        .get("database")
+        .and_then(|c| c.get("xact_commit"))
+        .map(|n| format!(", {:.0} commits a second", n / obs.seconds))
+        .unwrap_or_default();
+    out.push(Proposal {
+        service: Scope::Postgres,
+        setting: "commit_delay".into(),
+        current: format!("{current:.0}"),
+        proposed: format!("{delay:.0}"),
+        applies_to: "system".into(),
+        rule: "commit-flushes",
+        evidence: format!(
+            "{rate:.0} WAL syncs a second took {flush_ms:.2} ms each: the WAL was being flushed \
+             {:.0}% of the {:.0} s (threshold {:.0}%, and 0.2 ms a flush){commits}; {active:.1} \
+             backends active on average (commit_siblings {siblings:.0}): commits queue behind the \
+             flush. Half the mean flush, the docs' starting point, lets one flush carry several \
+             commits; each still waits for its own, and a commit waits at most this long",
+            busy * 100.0,
+            obs.seconds,
+            COMMIT_FLUSHES_BUSY * 100.0
+        ),
+        restart: false,
+        room: None,
     });
 }
 

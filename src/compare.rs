@@ -1,7 +1,8 @@
 //! Two observations of the same workload, before and after a change:
 //! per statement and per mechanism (temp bytes, requested checkpoints, WAL
-//! and full-page images per transaction, hit ratios, evictions, waits),
-//! whether it improved, regressed or stayed within noise, with the numbers.
+//! bytes, full-page images and WAL syncs per transaction, hit ratios,
+//! evictions, waits), whether it improved, regressed or stayed within
+//! noise, with the numbers.
 //! Pure: no I/O.
 //!
 //! Two windows are one sample each, so "within noise" is a fixed band: a
@@ -218,6 +219,13 @@ fn postgres(
             a.counters.get("wal").and_then(|w| w.get("wal_fpi")),
             xacts(db_a),
         ),
+        Better::Lower,
+    );
+    // The WAL flushes commits share (commit_delay's measure).
+    push(
+        "WAL syncs per transaction",
+        ratio(b.wal_syncs().map(|(n, _)| n), xacts(db_b)),
+        ratio(a.wal_syncs().map(|(n, _)| n), xacts(db_a)),
         Better::Lower,
     );
     // Checkpoints forced by WAL volume (or asked for), per minute of the

@@ -291,6 +291,36 @@ pub struct PgObservation {
     pub unavailable: Vec<Unavailable>,
 }
 
+impl PgObservation {
+    /// The WAL syncs of the window and the milliseconds they took (0
+    /// when track_wal_io_timing was off): pg_stat_wal's wal_sync and
+    /// wal_sync_time on 14-17, pg_stat_io's WAL rows (fsyncs, fsync_time)
+    /// on 18, which moved them there. None on 13, or when the group was
+    /// reset in the window.
+    pub fn wal_syncs(&self) -> Option<(f64, f64)> {
+        if let Some(w) = self.counters.get("wal").filter(|w| w.reset.is_none()) {
+            if let Some(n) = w.get("wal_sync") {
+                return Some((n, w.get("wal_sync_time").unwrap_or(0.0)));
+            }
+        }
+        let rows: Vec<&Counters> = self
+            .counters
+            .iter()
+            .filter(|(k, c)| {
+                k.strip_prefix("io ")
+                    .is_some_and(|k| k.split('/').nth(1) == Some("wal"))
+                    && c.reset.is_none()
+            })
+            .map(|(_, c)| c)
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let sum = |name: &str| rows.iter().filter_map(|c| c.get(name)).sum::<f64>();
+        Some((sum("fsyncs"), sum("fsync_time")))
+    }
+}
+
 /// One statement's counters over the window.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StatementDelta {

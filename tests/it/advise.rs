@@ -812,3 +812,135 @@ fn a_set_over_its_budget_gets_max_connections_down_to_what_was_used() {
     );
     assert!(proposals(&advise_on(&text, "8GiB"), "connections-unused").is_empty());
 }
+
+/// pgbench's script for the commit-flush test: a row updated, then 4 ms
+/// of work inside the transaction (at the staging host, its disk reads),
+/// then the commit and its WAL flush.
+const SLOW_COMMITS: &str = "\\set aid random(1, 100000 * :scale)\n\
+    BEGIN;\n\
+    UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n\
+    SELECT pg_sleep(0.004);\n\
+    END;\n";
+
+/// The WAL syncs of an observation's window and the milliseconds they
+/// took, read from its JSON as the server's views name them.
+fn observed_syncs(v: &serde_json::Value) -> (f64, f64) {
+    let counters = v["postgres"]["counters"].as_object().unwrap();
+    if let Some(n) = counters["wal"]["delta"]["wal_sync"].as_f64() {
+        return (
+            n,
+            counters["wal"]["delta"]["wal_sync_time"].as_f64().unwrap(),
+        );
+    }
+    counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("io ") && k.split('/').nth(1) == Some("wal"))
+        .fold((0.0, 0.0), |(n, ms), (_, c)| {
+            (
+                n + c["delta"]["fsyncs"].as_f64().unwrap_or(0.0),
+                ms + c["delta"]["fsync_time"].as_f64().unwrap_or(0.0),
+            )
+        })
+}
+
+/// Commits queueing behind a slow WAL flush: a cluster on a disk
+/// throttled to 500 IOPS (bench's --disk-iops: a flush of milliseconds),
+/// track_wal_io_timing on, 10 clients whose transactions each hold 4 ms
+/// before committing. advise proposes commit_delay at half the mean flush
+/// the window saw; without the flushes' time it says to turn the timing
+/// on instead; applied, the same load observed again gets no proposal,
+/// and compare reports fewer WAL syncs a transaction.
+fn commits_behind_a_slow_flush_get_commit_delay(major: Option<u32>) {
+    let pg = Postgres::start_throttled(major, "track_wal_io_timing = on\n", 500);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow-commits.sql");
+    std::fs::write(&script, SLOW_COMMITS).unwrap();
+    let mut init = pg.tool("pgbench");
+    init.args(["-U", "postgres", "-i", "-s", "1", "-q", "postgres"]);
+    harness::run_ok(init);
+    let window = |name: &str| {
+        let obs = Observing::start(&["--seconds", "5", "--ram", "4GiB", &pg_url(&pg, "postgres")]);
+        let mut load = pg.tool("pgbench");
+        load.args([
+            "-U", "postgres", "-n", "-c", "10", "-j", "2", "-T", "7", "-f",
+        ])
+        .arg(&script)
+        .arg("postgres");
+        let load = load
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (v, text, _) = obs.finish();
+        harness::run_ok_child(load);
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        (path, v, text)
+    };
+    let (before, v, text) = window("before.json");
+    let a = advise(&text);
+    let p = proposals(&a, "commit-flushes");
+    assert_eq!(p.len(), 1, "{a:#}");
+    let (syncs, ms) = observed_syncs(&v);
+    let want = ((ms / syncs * 1000.0 / 2.0) / 10.0).floor() * 10.0;
+    assert!(want >= 100.0, "{syncs} syncs took {ms} ms");
+    assert_eq!(p[0]["setting"], "commit_delay");
+    assert_eq!(p[0]["current"], "0");
+    assert_eq!(p[0]["proposed"], format!("{want:.0}"), "{a:#}");
+    assert_eq!(p[0]["restart"], false);
+    let evidence = p[0]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("commit_siblings"), "{evidence}");
+
+    // The same window without the flushes' time: a note, no proposal.
+    let mut untimed = v.clone();
+    for s in untimed["postgres"]["settings"].as_array_mut().unwrap() {
+        if s["name"] == "track_wal_io_timing" {
+            s["value"] = "off".into();
+        }
+    }
+    let a = advise(&untimed.to_string());
+    assert!(proposals(&a, "commit-flushes").is_empty(), "{a:#}");
+    let notes = a["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("track_wal_io_timing is off")),
+        "{a:#}"
+    );
+
+    // Applied (a reload), the same load again: nothing more to propose,
+    // and each flush carries more commits.
+    pg.psql(
+        "postgres",
+        "postgres",
+        &format!("ALTER SYSTEM SET commit_delay = {want:.0}"),
+    );
+    pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
+    let (after, _, text) = window("after.json");
+    assert!(proposals(&advise(&text), "commit-flushes").is_empty());
+    let out = harness::dbtune()
+        .args(["compare", "--format", "json"])
+        .arg(&before)
+        .arg(&after)
+        .output()
+        .unwrap();
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let syncs = c["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["measure"] == "WAL syncs per transaction")
+        .unwrap_or_else(|| panic!("no WAL syncs: {c:#}"));
+    assert_eq!(syncs["outcome"], "improved", "{syncs}");
+}
+
+#[test]
+fn commits_behind_a_slow_flush_get_commit_delay_pg15() {
+    commits_behind_a_slow_flush_get_commit_delay(None);
+}
+
+/// 18 counts WAL syncs in pg_stat_io, no longer in pg_stat_wal.
+#[test]
+fn commits_behind_a_slow_flush_get_commit_delay_pg18() {
+    commits_behind_a_slow_flush_get_commit_delay(Some(18));
+}

@@ -436,6 +436,44 @@ impl Postgres {
         }
     }
 
+    /// As `start_major` (None: Debian's server), inside a cgroup of its own
+    /// whose disk takes `iops` reads and `iops` writes a second, as bench's
+    /// `--disk-iops` throttles a cloud volume: a WAL flush (a write and a
+    /// cache flush) then takes about 2 / `iops` seconds. Needs root and
+    /// cgroup v1's blkio controller or v2's io one, as bench does.
+    pub fn start_throttled(major: Option<u32>, conf: &str, iops: u64) -> Postgres {
+        use dbtune::bench::cgroup::{disk_of, Cgroup, DiskLimit, Throttle};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let bin = match major {
+            Some(m) => pg_server(m),
+            None => {
+                need("postgres");
+                dbtune::bench::cluster::pg_bin_dir().unwrap()
+            }
+        };
+        need("psql");
+        let device = disk_of(&std::env::temp_dir()).expect("the temp dir is on a block device");
+        let limit = DiskLimit {
+            bytes_per_sec: None,
+            iops: Some(iops),
+        };
+        // bench's own prefix: a test killed outright leaves a cgroup the
+        // next bench or test removes (its PID gone).
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("dbtune-bench-{}-test{n}", std::process::id());
+        let cg = Cgroup::create(
+            &name,
+            dbtune::units::ByteSize::gib(2),
+            None,
+            Some(Throttle { limit, device }),
+        )
+        .unwrap_or_else(|e| panic!("a disk-throttled cgroup (root, blkio or io): {e:#}"));
+        match dbtune::bench::cluster::Cluster::start_limited(&bin, conf, &[], "trust", Some(cg)) {
+            Ok(c) => Postgres(c),
+            Err(e) => panic!("cannot start PostgreSQL in a throttled cgroup: {e:#}"),
+        }
+    }
+
     pub fn tool(&self, name: &str) -> Command {
         let mut c = self.0.client(name);
         c.env("PGCONNECT_TIMEOUT", "10");
