@@ -32,6 +32,22 @@ fn advise_on(observation: &str, ram: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `dbtune compare --format json BEFORE AFTER`.
+fn compare(before: &std::path::Path, after: &std::path::Path) -> serde_json::Value {
+    let out = harness::dbtune()
+        .args(["compare", "--format", "json"])
+        .arg(before)
+        .arg(after)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn proposals<'a>(v: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
     v["advice"]
         .as_array()
@@ -264,13 +280,7 @@ fn compare_shows_the_advised_work_mem_removed_the_spill() {
         &format!("ALTER ROLE app SET work_mem = '{value}'"),
     );
     let (after, _) = window("after.json");
-    let out = harness::dbtune()
-        .args(["compare", "--format", "json"])
-        .arg(&before)
-        .arg(&after)
-        .output()
-        .unwrap();
-    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = compare(&before, &after);
     let changes = c["changes"].as_array().unwrap();
     let find = |m: &str| {
         changes
@@ -918,13 +928,7 @@ fn commits_behind_a_slow_flush_get_commit_delay(major: Option<u32>) {
     pg.psql("postgres", "postgres", "SELECT pg_reload_conf()");
     let (after, _, text) = window("after.json");
     assert!(proposals(&advise(&text), "commit-flushes").is_empty());
-    let out = harness::dbtune()
-        .args(["compare", "--format", "json"])
-        .arg(&before)
-        .arg(&after)
-        .output()
-        .unwrap();
-    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = compare(&before, &after);
     let syncs = c["changes"]
         .as_array()
         .unwrap()
