@@ -19,11 +19,16 @@ fn advise_on(observation: &str, ram: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("obs.json");
     std::fs::write(&file, observation).unwrap();
-    let out = harness::dbtune()
-        .args(["advise", "--format", "json", "--ram", ram])
-        .arg(&file)
-        .output()
-        .unwrap();
+    json_of(
+        harness::dbtune()
+            .args(["advise", "--format", "json", "--ram", ram])
+            .arg(&file),
+    )
+}
+
+/// What a dbtune command that must succeed prints, as JSON.
+fn json_of(c: &mut assert_cmd::Command) -> serde_json::Value {
+    let out = c.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -34,18 +39,12 @@ fn advise_on(observation: &str, ram: &str) -> serde_json::Value {
 
 /// `dbtune compare --format json BEFORE AFTER`.
 fn compare(before: &std::path::Path, after: &std::path::Path) -> serde_json::Value {
-    let out = harness::dbtune()
-        .args(["compare", "--format", "json"])
-        .arg(before)
-        .arg(after)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        harness::dbtune()
+            .args(["compare", "--format", "json"])
+            .arg(before)
+            .arg(after),
+    )
 }
 
 fn proposals<'a>(v: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
