@@ -376,8 +376,9 @@ const COMMIT_FLUSHES_MIN_PER_SECOND: f64 = 50.0;
 /// queue behind the flush rather than find it idle.
 const COMMIT_FLUSHES_BUSY: f64 = 0.5;
 
-/// The shortest mean flush whose half is worth waiting: under 100
-/// microseconds a sleep is about as long as the timer's own slack.
+/// The shortest mean flush whose half is worth waiting: a sleep under 100
+/// microseconds is stretched by half or more by the kernel's timer slack
+/// (50 microseconds by default).
 const COMMIT_FLUSH_MIN_MS: f64 = 0.2;
 
 /// Commits waiting on a slow WAL flush one after another: commit_delay =
