@@ -200,7 +200,7 @@ fn mib(bytes: f64) -> String {
 pub fn advise(obs: &Observation, host: &Host) -> Advice {
     let mut advice = Vec::new();
     let mut notes = Vec::new();
-    checkpoints(obs, &mut advice, &mut notes);
+    checkpoints(obs, host, &mut advice, &mut notes);
     wal_buffers(obs, &mut advice);
     commit_flushes(obs, &mut advice, &mut notes);
     jit_overhead(obs, &mut advice);
@@ -246,7 +246,7 @@ fn raw_value(p: &Proposal) -> String {
 /// checkpoint_completion_target) (xlog.c, CalculateCheckpointSegments), so
 /// one checkpoint_timeout of WAL at the observed rate needs max_wal_size
 /// of at least that times (1 + checkpoint_completion_target).
-fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
+fn checkpoints(obs: &Observation, host: &Host, out: &mut Vec<Proposal>, notes: &mut Vec<String>) {
     let Some(p) = &obs.postgres else { return };
     let wal = p.counters.get("wal");
     let rate = wal
@@ -284,10 +284,15 @@ fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<Strin
         return;
     }
     let need = per_cycle * (1.0 + cct);
-    // pg_wal may grow to max_wal_size, and a full disk stops PostgreSQL:
-    // the observation does not know the free space, so the proposal stops
-    // at 16 GB (PGTune's largest) and the evidence says to check the disk.
-    let proposed = round_up_mib(need).min(MAX_WAL_SIZE_CAP);
+    // pg_wal may grow past max_wal_size, and a full disk stops PostgreSQL:
+    // the proposal stops at 16 GB (PGTune's largest), and at a tenth of
+    // pg_wal's filesystem where the host's facts give its size (render's
+    // own cap); otherwise the evidence says to check the disk.
+    let space = host.wal_space.as_ref();
+    let cap = space.map_or(MAX_WAL_SIZE_CAP, |w| {
+        MAX_WAL_SIZE_CAP.min(crate::plan::postgres::wal_space_cap(w.value))
+    });
+    let proposed = round_up_mib(need).min(cap);
     if (proposed.bytes() as f64) <= max_wal {
         // Requested checkpoints at a rate max_wal_size already covers:
         // something else asked for them (CHECKPOINT, a base backup).
@@ -310,12 +315,23 @@ fn checkpoints(obs: &Observation, out: &mut Vec<Proposal>, notes: &mut Vec<Strin
             "{req:.0} checkpoint(s) requested and {timed:.0} timed in {:.0} s; WAL {}/s is {} per \
              checkpoint_timeout ({timeout:.0} s), over the {} that starts a checkpoint \
              (max_wal_size / (1 + checkpoint_completion_target {cct})); the proposal holds one \
-             checkpoint_timeout of WAL, rounded up to a power of two, at most 16GB (pg_wal may \
-             grow to it, and a full disk stops the server: check the free space first)",
+             checkpoint_timeout of WAL, rounded up to a power of two, at most {}",
             obs.seconds,
             mib(rate),
             mib(per_cycle),
-            mib(trigger)
+            mib(trigger),
+            match space {
+                Some(w) => format!(
+                    "{} (a tenth of pg_wal's filesystem, {} ({}), and at most 16GB: pg_wal may grow \
+                     past it, and a full disk stops the server)",
+                    cap.pg(),
+                    w.value,
+                    w.source
+                ),
+                None => "16GB (pg_wal may grow past it, and a full disk stops the server: check the \
+                         free space first)"
+                    .to_string(),
+            }
         ),
         restart: false,
         room: None,

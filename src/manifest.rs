@@ -164,8 +164,16 @@ impl Manifest {
             ("pg_on_zfs_source", &h.pg_on_zfs_source),
             ("pg_version_source", &h.pg_version_source),
             ("pg_build_source", &h.pg_build_source),
+            ("wal_space_source", &h.wal_space_source),
         ] {
             text(&["host", key], v)?;
+        }
+        if h.wal_space.is_some_and(|w| w < crate::facts::MIN_WAL_SPACE) {
+            return Err(BadEntry::new(
+                &["host", "wal_space"],
+                "host.wal_space is too small".to_string(),
+                format!("at least {}", crate::facts::MIN_WAL_SPACE),
+            ));
         }
         for f in h.pg_build.iter().flatten() {
             if !crate::facts::PG_BUILD_FEATURES.contains(&f.as_str()) {
@@ -239,6 +247,12 @@ pub struct HostRecord {
     /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
     #[serde(default)]
     pub zfs_datasets: bool,
+    /// The size of pg_wal's filesystem the files were rendered for, when
+    /// known: max_wal_size stays within a tenth of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_space: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub wal_space_source: String,
     pub pg_version: PgVersion,
     pub pg_version_source: String,
     /// What the target PostgreSQL build supports (`lz4`...), when known:
@@ -269,6 +283,11 @@ impl From<&Host> for HostRecord {
             pg_on_zfs: h.pg_on_zfs.value,
             pg_on_zfs_source: h.pg_on_zfs.source.clone(),
             zfs_datasets: h.zfs_datasets,
+            wal_space: h.wal_space.as_ref().map(|w| w.value),
+            wal_space_source: h
+                .wal_space
+                .as_ref()
+                .map_or(String::new(), |w| w.source.clone()),
             pg_version: h.pg_version.value,
             pg_version_source: h.pg_version.source.clone(),
             pg_build: h.pg_build.value.clone(),

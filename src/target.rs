@@ -44,6 +44,10 @@ pub struct Host {
     pub pg_on_zfs: Sourced<bool>,
     /// Render zfs-datasets.sh: the data is on ZFS, or the profile asks.
     pub zfs_datasets: bool,
+    /// The size of the filesystem pg_wal is on, when a facts file (or the
+    /// manifest of a directory rendered from one) says it: max_wal_size
+    /// stays within a tenth of it.
+    pub wal_space: Option<Sourced<ByteSize>>,
     pub pg_version: Sourced<PgVersion>,
     /// A flag, a facts file, a manifest or the live server named the
     /// major; otherwise it is assumed (this machine's, or the default) and
@@ -323,6 +327,7 @@ fn judged_host(
         zfs: src.zfs_in_use(),
         pg_on_zfs,
         zfs_datasets: false,
+        wal_space: src.wal_space(),
         pg_version,
         pg_version_stated,
         pg_build,
@@ -381,6 +386,23 @@ impl Sources<'_> {
             .facts
             .map(|f| format!("facts file {}", f.display()))
             .unwrap_or_default()
+    }
+
+    /// pg_wal's filesystem size: a facts file's, else the manifest's.
+    /// Never this machine's: a CI runner's disk says nothing of the host's.
+    fn wal_space(&self) -> Option<Sourced<ByteSize>> {
+        match (&self.facts, self.manifest) {
+            (Some(f), _) => f
+                .storage
+                .wal_space
+                .as_ref()
+                .map(|w| Sourced::new(w.value, format!("{}: {}", self.facts_name(), w.source))),
+            (None, Some(m)) => m
+                .host
+                .wal_space
+                .map(|w| Sourced::new(w, format!("manifest: {}", m.host.wal_space_source))),
+            (None, None) => None,
+        }
     }
 
     fn local(&mut self) -> &Facts {
@@ -754,6 +776,15 @@ fn tuning_host(
         zfs: zfs.in_use,
         pg_on_zfs: zfs.pg_on_zfs,
         zfs_datasets: zfs.datasets,
+        wal_space: match bench_release {
+            Some(_) => None,
+            None => facts.and_then(|f| f.storage.wal_space.as_ref()).map(|w| {
+                Sourced::new(
+                    w.value,
+                    r.facts_src(&format!("storage.wal_space ({})", w.source)),
+                )
+            }),
+        },
         pg_version,
         pg_version_stated: true,
         pg_build: Sourced::new(

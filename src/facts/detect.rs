@@ -317,6 +317,7 @@ impl Detector {
             )
         });
         let (wal_dir, wal_filesystem) = self.wal_location(mounts, &dir);
+        let wal_space = self.filesystem_size(wal_dir.as_deref().map_or(&dir, Path::new));
         let unknown = |why: String| Storage {
             kind: Sourced::new(StorageKind::Ssd, format!("assumed: {why}")),
             doubt: Some(format!(
@@ -327,6 +328,7 @@ impl Detector {
             filesystem: filesystem.clone(),
             wal_dir: wal_dir.clone(),
             wal_filesystem: wal_filesystem.clone(),
+            wal_space: wal_space.clone(),
         };
         let Some(m) = mount else {
             return unknown(format!("no mount found for {}", dir.display()));
@@ -373,7 +375,33 @@ impl Detector {
             filesystem,
             wal_dir,
             wal_filesystem,
+            wal_space,
         }
+    }
+
+    /// The size of the filesystem `dir` is on (statvfs), or of the nearest
+    /// directory above it that exists: a data directory not made yet will
+    /// be on its parent's filesystem. Only on the real root: under a
+    /// fixture root statvfs would measure this machine's disk.
+    fn filesystem_size(&self, dir: &Path) -> Option<Sourced<ByteSize>> {
+        if self.root != Path::new("/") {
+            return None;
+        }
+        let existing = dir.ancestors().find(|p| p.is_dir())?;
+        let c = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: `c` is a NUL-terminated path and `st` a statvfs the call
+        // fills; nothing is kept past it.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        let size = (st.f_blocks as u64).checked_mul(st.f_frsize as u64)?;
+        (size > 0).then(|| {
+            Sourced::new(
+                ByteSize(size),
+                format!("statvfs of {}", self.display(existing)),
+            )
+        })
     }
 
     /// When `DIR/pg_wal` is a link to another directory (initdb --waldir),

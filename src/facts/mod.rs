@@ -175,6 +175,10 @@ pub struct Storage {
     /// The filesystem of `wal_dir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_filesystem: Option<Sourced<String>>,
+    /// The size of the filesystem pg_wal is on (`wal_dir`'s, else the data
+    /// directory's): what bounds how much WAL the host can keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_space: Option<Sourced<ByteSize>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -263,6 +267,9 @@ pub const PG_BUILD_FEATURES: &[&str] =
 pub const MAX_RAM: ByteSize = ByteSize(64 * crate::units::TIB);
 /// The most CPUs dbtune renders for.
 pub const MAX_CPUS: u32 = 4096;
+/// The smallest filesystem a facts file may say pg_wal is on: a few WAL
+/// segments.
+pub const MIN_WAL_SPACE: ByteSize = ByteSize::mib(64);
 
 /// Why `ram` is not a host's RAM dbtune renders for, as a hint: the bound
 /// facts files and manifests are both held to.
@@ -380,6 +387,18 @@ impl Facts {
                     &["cpu", "cgroup_quota"],
                     format!("cpu.cgroup_quota {} is out of range", q.value),
                     format!("CPUs the quota grants: more than 0, at most {MAX_CPUS}"),
+                ));
+            }
+        }
+        if let Some(w) = &self.storage.wal_space {
+            if w.value < MIN_WAL_SPACE {
+                return Err(BadFact::new(
+                    &["storage", "wal_space"],
+                    format!("storage.wal_space {} is too small", w.value),
+                    format!(
+                        "the size of the filesystem pg_wal is on, at least {MIN_WAL_SPACE} \
+                         (PostgreSQL's WAL segments are 16 MiB); leave it out when unknown"
+                    ),
                 ));
             }
         }
@@ -514,6 +533,10 @@ impl Facts {
             source(
                 st.wal_filesystem.as_ref().map(|s| s.source.as_str()),
                 ["storage", "wal_filesystem"],
+            ),
+            source(
+                st.wal_space.as_ref().map(|s| s.source.as_str()),
+                ["storage", "wal_space"],
             ),
             st.doubt.as_deref().map(|s| (vec!["storage", "doubt"], s)),
             st.device.as_deref().map(|s| (vec!["storage", "device"], s)),

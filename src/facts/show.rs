@@ -103,6 +103,13 @@ impl fmt::Display for Storage {
                 fs.value, fs.source
             )?;
         }
+        if let Some(w) = &self.wal_space {
+            writeln!(
+                f,
+                "           pg_wal's filesystem {} ({})",
+                w.value, w.source
+            )?;
+        }
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! I/O, autovacuum, logging. Each concern is a function; each setting says
 //! why it has its value.
 
-use crate::facts::StorageKind;
+use crate::facts::{Sourced, StorageKind};
 use crate::profile::{Profile, Workload};
 use crate::units::ByteSize;
 use crate::version::PgVersion;
@@ -281,7 +281,12 @@ fn wal(s: &mut Sections, profile: &Profile, host: &Host, alloc: &Allocation) {
     }
     let (compression, why) = wal_compression(host);
     sec.set("wal_compression", compression, why);
-    checkpoints(sec, profile.workload, alloc.pg.shared_buffers);
+    checkpoints(
+        sec,
+        profile.workload,
+        alloc.pg.shared_buffers,
+        host.wal_space.as_ref(),
+    );
     commit_delay(sec, profile.workload, host);
     load_writeback(sec, profile.workload, replication);
     zfs_wal(sec, host);
@@ -327,9 +332,34 @@ fn wal_compression(host: &Host) -> (&'static str, String) {
 /// minutes (not a mixed host's 10): recovery stays short on a small host.
 const SMALL_HOST_SHARED_BUFFERS: ByteSize = ByteSize::mib(512);
 
+/// The share of pg_wal's filesystem max_wal_size may take: a tenth.
+/// max_wal_size is a soft limit (PostgreSQL's docs: heavy load or a
+/// failing archive_command can pass it) and a full pg_wal stops the
+/// server, so the WAL dbtune asks for stays a small part of the disk and
+/// the data and any overshoot have the rest.
+pub const WAL_SPACE_SHARE: u64 = 10;
+
+/// max_wal_size's and min_wal_size's lower bound: two 16 MB segments.
+const WAL_SIZE_FLOOR: ByteSize = ByteSize::mib(32);
+
+/// The most max_wal_size dbtune writes or proposes for pg_wal on a
+/// filesystem of `space`: a tenth of it, in whole 16 MB segments, at least
+/// two of them.
+pub fn wal_space_cap(space: ByteSize) -> ByteSize {
+    ByteSize(space.0 / WAL_SPACE_SHARE)
+        .floor_to(ByteSize::mib(16))
+        .max(WAL_SIZE_FLOOR)
+}
+
 /// WAL kept and checkpoint spacing, by workload and, for mixed, by the
-/// host's size (shared_buffers).
-fn checkpoints(sec: &mut super::Section, workload: Workload, shared_buffers: ByteSize) {
+/// host's size (shared_buffers); max_wal_size kept within a tenth of the
+/// filesystem pg_wal is on, when its size is known.
+fn checkpoints(
+    sec: &mut super::Section,
+    workload: Workload,
+    shared_buffers: ByteSize,
+    wal_space: Option<&Sourced<ByteSize>>,
+) {
     let small = shared_buffers < SMALL_HOST_SHARED_BUFFERS;
     // A small host's write burst forces checkpoints by WAL volume as a large
     // one's does, and each starts the full-page images over: measured at
@@ -343,10 +373,10 @@ fn checkpoints(sec: &mut super::Section, workload: Workload, shared_buffers: Byt
         shared_buffers.pg()
     );
     let (min_wal, max_wal, timeout, why) = match workload {
-        Workload::Web | Workload::Mixed if small => ("1GB", "4GB", "5min", small_why),
+        Workload::Web | Workload::Mixed if small => (1, 4, "5min", small_why),
         Workload::Web => (
-            "1GB",
-            "4GB",
+            1,
+            4,
             "5min",
             format!(
                 "short web writes with shared_buffers {}: 4 GB of WAL (PGTune's web) lets \
@@ -355,33 +385,103 @@ fn checkpoints(sec: &mut super::Section, workload: Workload, shared_buffers: Byt
             ),
         ),
         Workload::Ingest => (
-            "2GB",
-            "8GB",
+            2,
+            8,
             "15min",
             "bulk loads write WAL fast: checkpoints by time, not by size".to_string(),
         ),
         Workload::Mixed => (
-            "1GB",
-            "4GB",
+            1,
+            4,
             "10min",
             "spread checkpoints over a busy mixed load".to_string(),
         ),
         Workload::Analytics => (
-            "1GB",
-            "8GB",
+            1,
+            8,
             "15min",
             "a reporting database writes in batch loads: checkpoints by time, not by size"
                 .to_string(),
         ),
     };
-    sec.set("min_wal_size", min_wal, "WAL segments kept for reuse");
-    sec.set("max_wal_size", max_wal, &why);
+    let (min_wal, max_wal) = (ByteSize::gib(min_wal), ByteSize::gib(max_wal));
+    let wal = wal_sizes(min_wal, max_wal, wal_space);
+    sec.set("min_wal_size", wal.min.pg(), wal.min_why);
+    sec.set(
+        "max_wal_size",
+        wal.max.pg(),
+        format!("{why}{}", wal.max_why),
+    );
     sec.set("checkpoint_timeout", timeout, why);
     sec.set(
         "checkpoint_completion_target",
         "0.9",
         "spread checkpoint writes over 90% of the interval (the default since 14)",
     );
+}
+
+/// min_wal_size and max_wal_size after the disk's word, with what to add
+/// to their reasons.
+#[derive(Debug, PartialEq)]
+struct WalSizes {
+    min: ByteSize,
+    max: ByteSize,
+    min_why: String,
+    /// Appended to the policy's reason for max_wal_size.
+    max_why: String,
+}
+
+/// The policy's WAL sizes, or a tenth of pg_wal's filesystem when that is
+/// less (min_wal_size then a quarter of it, the policy's own ratio).
+fn wal_sizes(min: ByteSize, max: ByteSize, space: Option<&Sourced<ByteSize>>) -> WalSizes {
+    let kept = "WAL segments kept for reuse".to_string();
+    let Some(space) = space else {
+        return WalSizes {
+            min,
+            max,
+            min_why: kept,
+            max_why: format!(
+                "; the size of pg_wal's filesystem is not known (render with facts from the host): \
+                 it should be at least {WAL_SPACE_SHARE} times this, since max_wal_size is a soft \
+                 limit and a full pg_wal stops PostgreSQL"
+            ),
+        };
+    };
+    let cap = wal_space_cap(space.value);
+    if max <= cap {
+        return WalSizes {
+            min,
+            max,
+            min_why: kept,
+            max_why: format!(
+                "; pg_wal's filesystem is {} ({}), {WAL_SPACE_SHARE} times this or more",
+                space.value, space.source
+            ),
+        };
+    }
+    let capped_min = ByteSize(cap.0 / 4)
+        .floor_to(ByteSize::mib(16))
+        .max(WAL_SIZE_FLOOR)
+        .min(min);
+    WalSizes {
+        min: capped_min,
+        max: cap,
+        min_why: if capped_min < min {
+            format!("{kept}; a quarter of max_wal_size, which pg_wal's filesystem caps")
+        } else {
+            kept
+        },
+        max_why: format!(
+            "; but {} at most here: a tenth of pg_wal's filesystem, {} ({}). max_wal_size is a \
+             soft limit (heavy writes or a failing archive pass it) and a full pg_wal stops \
+             PostgreSQL, so the data and any overshoot keep the rest; checkpoints come by size \
+             sooner than the policy's {}",
+            cap.pg(),
+            space.value,
+            space.source,
+            max.pg()
+        ),
+    }
 }
 
 /// Microseconds a committing backend waits, when enough others are in a
@@ -806,6 +906,45 @@ mod tests {
     }
 
     #[test]
+    fn max_wal_size_stays_within_a_tenth_of_the_wal_filesystem() {
+        // (profile, pg_wal's filesystem in GiB, min_wal_size, max_wal_size)
+        let rows = [
+            ("low-memory", None, "1GB", "4GB"),
+            ("low-memory", Some(100), "1GB", "4GB"),
+            ("low-memory", Some(40), "1GB", "4GB"),
+            ("low-memory", Some(20), "512MB", "2GB"),
+            ("low-memory", Some(8), "192MB", "816MB"),
+            ("bulk-ingest", Some(1000), "2GB", "8GB"),
+            ("bulk-ingest", Some(50), "1280MB", "5GB"),
+        ];
+        for (name, gib, min, max) in rows {
+            let p = profile(name);
+            let mut h = host(&p, 32, 8, 16);
+            h.wal_space = gib.map(|g| Sourced::new(ByteSize::gib(g), "facts.json"));
+            let plan = plan_of(&p, &h);
+            let row = format!("{name} on {gib:?} GiB");
+            assert_eq!(value(&plan.postgres, "min_wal_size"), Some(min), "{row}");
+            assert_eq!(value(&plan.postgres, "max_wal_size"), Some(max), "{row}");
+            let why = &plan
+                .postgres
+                .0
+                .iter()
+                .flat_map(|s| &s.settings)
+                .find(|s| s.name == "max_wal_size")
+                .expect("rendered")
+                .reason;
+            match gib {
+                None => assert!(why.contains("is not known"), "{row}: {why}"),
+                Some(_) => assert!(why.contains("facts.json"), "{row}: {why}"),
+            }
+        }
+        // The smallest filesystem a facts file may name still gets two segments.
+        let tiny = Sourced::new(ByteSize::mib(64), "facts.json");
+        let w = wal_sizes(ByteSize::gib(1), ByteSize::gib(4), Some(&tiny));
+        assert_eq!((w.min.pg(), w.max.pg()), ("32MB".into(), "32MB".into()));
+    }
+
+    #[test]
     fn wal_compression_only_names_what_the_build_has() {
         // (major, build, value)
         let lz4 = Some(vec!["lz4".to_string()]);
@@ -859,7 +998,7 @@ mod tests {
         ];
         for (workload, sb, max_wal, timeout) in rows {
             let mut s = Sections::default();
-            checkpoints(s.section("t"), workload, sb);
+            checkpoints(s.section("t"), workload, sb, None);
             assert_eq!(value(&s, "max_wal_size"), Some(max_wal), "{workload:?}");
             assert_eq!(
                 value(&s, "checkpoint_timeout"),

@@ -320,6 +320,10 @@ fn judge(
         pg_on_zfs: target.pg_on_zfs.value,
         pg_on_zfs_source: target.pg_on_zfs.source.clone(),
         live_huge_pages,
+        wal_space: target
+            .wal_space
+            .as_ref()
+            .map(|w| (w.value, w.source.clone())),
     };
     findings.extend(safety::findings(settings, &ctx, &target.assumptions));
     let budget = budget::compute(

@@ -18,6 +18,8 @@ pub struct Context {
     pub pg_on_zfs_source: String,
     /// Huge pages on the live host, when apply checks a running server.
     pub live_huge_pages: Option<LiveHugePages>,
+    /// The size of the filesystem pg_wal is on, and where that was read.
+    pub wal_space: Option<(ByteSize, String)>,
 }
 
 /// Huge pages a local PostgreSQL could map at its next start.
@@ -109,6 +111,7 @@ fn postgres(
     reserved_slots(s, &pg, out);
     process_limit(s, &pg, out);
     wal_size_floor(s, &pg, out);
+    wal_room(s, &pg, ctx, out);
     recovery_targets(s, out);
     if pg.text("wal_level", "replica") == "minimal" {
         let senders = pg.int("max_wal_senders", 10);
@@ -254,6 +257,50 @@ fn wal_size_floor(s: &ServiceSettings, pg: &Pg, out: &mut Vec<Finding>) {
                  gives them): PostgreSQL refuses to start"
             ),
             Some(format!("set {name} to at least {}MB", 2 * SEGMENT_MB)),
+        ));
+    }
+}
+
+/// max_wal_size against the filesystem pg_wal is on, when its size is
+/// known: more than the filesystem cannot be kept (a full pg_wal stops
+/// PostgreSQL), and more than a tenth of it is what render would not
+/// write (max_wal_size is a soft limit, and the data shares the disk).
+fn wal_room(s: &ServiceSettings, pg: &Pg, ctx: &Context, out: &mut Vec<Finding>) {
+    let (Some((space, from)), Some(e)) = (&ctx.wal_space, s.get("max_wal_size")) else {
+        return;
+    };
+    let max = ByteSize::mib(pg.int_or_boot("max_wal_size").max(0) as u64);
+    let cap = crate::plan::postgres::wal_space_cap(*space);
+    if max <= cap {
+        return;
+    }
+    let hint = Some(format!(
+        "set max_wal_size to at most {} (a tenth of the filesystem), or move pg_wal to a larger one \
+         and say its size in the facts file (storage.wal_space)",
+        cap.pg()
+    ));
+    if max >= *space {
+        out.push(Finding::error(
+            Scope::Postgres,
+            Some(&e.at),
+            format!(
+                "max_wal_size = {} is as large as the filesystem pg_wal is on ({space}, {from}): \
+                 once the WAL fills it PostgreSQL stops, and this lets it",
+                max.pg()
+            ),
+            hint,
+        ));
+    } else {
+        out.push(Finding::warning(
+            Scope::Postgres,
+            Some(&e.at),
+            format!(
+                "max_wal_size = {} is more than a tenth of the filesystem pg_wal is on ({space}, \
+                 {from}): it is a soft limit (heavy writes or a failing archive pass it), the data \
+                 shares the disk, and a full pg_wal stops PostgreSQL",
+                max.pg()
+            ),
+            hint,
         ));
     }
 }

@@ -83,7 +83,35 @@ fn a_write_burst_under_a_small_max_wal_size_gets_max_wal_size_from_its_wal_rate(
     assert!(proposed.ends_with("GB") || mb > 32, "{proposed}");
     let evidence = p[0]["evidence"].as_str().unwrap();
     assert!(evidence.contains("requested"), "{evidence}");
+    assert!(evidence.contains("check the free space"), "{evidence}");
     assert_eq!(p[0]["restart"], false);
+
+    // The same window on a host whose facts say pg_wal's filesystem is
+    // 1 GiB: the proposal stops at a tenth of it (render's own cap).
+    let dir = tempfile::tempdir().unwrap();
+    let (obs_file, facts) = (dir.path().join("obs.json"), dir.path().join("db1.toml"));
+    std::fs::write(&obs_file, &text).unwrap();
+    std::fs::write(
+        &facts,
+        "[memory]\nphysical = \"4GiB\"\n[cpu]\nlogical = 2\n\
+         [storage]\nkind = \"ssd\"\nwal_space = { value = \"1GiB\", source = \"df /srv/pg\" }\n",
+    )
+    .unwrap();
+    let v = json_of(
+        harness::dbtune()
+            .args(["advise", "--format", "json", "--facts"])
+            .arg(&facts)
+            .arg(&obs_file),
+    );
+    let p = proposals(&v, "checkpoints-by-wal-volume");
+    assert_eq!(p.len(), 1, "{v:#}");
+    assert_eq!(p[0]["proposed"], "96MB", "{v:#}");
+    let evidence = p[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("a tenth of pg_wal's filesystem, 1 GiB (")
+            && evidence.contains("df /srv/pg"),
+        "{evidence}"
+    );
 }
 
 /// A sort that spills at work_mem 64kB: advise proposes work_mem for the

@@ -2303,3 +2303,101 @@ fn include_fan_out_is_capped_with_its_place() {
         stderr_of(&a)
     );
 }
+
+/// A full pg_wal stops PostgreSQL, and max_wal_size is a soft limit: where
+/// a facts file says how large pg_wal's filesystem is, render keeps
+/// max_wal_size within a tenth of it, the manifest carries the size, and
+/// check-budget flags a file that asks for more.
+#[test]
+fn max_wal_size_stays_within_the_filesystem_pg_wal_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // detect measures this machine's (a fixture root's would be this
+    // machine's disk too, so there it says nothing).
+    let here: serde_json::Value = serde_json::from_slice(
+        &dbtune()
+            .args(["detect", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    let measured = &here["storage"]["wal_space"];
+    assert!(measured["value"].as_u64().unwrap() > 0, "{measured}");
+    assert!(
+        measured["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("statvfs of /"),
+        "{measured}"
+    );
+    let detected = facts_of("cgroup-v2-limited", None, dir.path());
+    let mut facts: serde_json::Value =
+        serde_json::from_slice(&fs::read(&detected).unwrap()).unwrap();
+    assert!(facts["storage"].get("wal_space").is_none(), "{facts}");
+    facts["storage"]["wal_space"] = serde_json::json!({
+        "value": "20GiB",
+        "source": "df of /var/lib/postgresql on the host"
+    });
+    let small = dir.path().join("small-disk.json");
+    fs::write(&small, facts.to_string()).unwrap();
+
+    let out = dir.path().join("out");
+    dbtune()
+        .args([
+            "render",
+            "--profile",
+            "low-memory",
+            "--ram",
+            "4GiB",
+            "--facts",
+        ])
+        .arg(&small)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let conf = fs::read_to_string(out.join("postgresql.conf")).unwrap();
+    assert!(conf.contains("\nmax_wal_size = 2GB\n"), "{conf}");
+    assert!(conf.contains("\nmin_wal_size = 512MB\n"), "{conf}");
+    assert!(
+        conf.contains("a tenth of pg_wal's filesystem, 20 GiB (storage.wal_space (df of"),
+        "{conf}"
+    );
+    // The directory judges itself by the size its manifest recorded.
+    let manifest = fs::read_to_string(out.join("dbtune-manifest.json")).unwrap();
+    assert!(manifest.contains("21474836480"), "{manifest}");
+    dbtune()
+        .args(["check-budget"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(contains("max_wal_size").not());
+
+    // Someone else's file: more than a tenth is a warning, the whole
+    // filesystem an error.
+    for (max, code, said) in [
+        (
+            "4GB",
+            0,
+            "more than a tenth of the filesystem pg_wal is on (20 GiB",
+        ),
+        ("24GB", 1, "as large as the filesystem pg_wal is on (20 GiB"),
+    ] {
+        let conf = dir.path().join(format!("postgresql-{max}.conf"));
+        fs::write(&conf, format!("max_wal_size = {max}\n")).unwrap();
+        let a = dbtune()
+            .arg("check-budget")
+            .arg(&conf)
+            .arg("--facts")
+            .arg(&small)
+            .assert()
+            .code(code);
+        let text = format!("{}{}", stdout_of(&a), stderr_of(&a));
+        assert!(text.contains(said), "{max}: {text}");
+        assert!(
+            text.contains("set max_wal_size to at most 2GB"),
+            "{max}: {text}"
+        );
+    }
+}
